@@ -1,0 +1,84 @@
+"""The `newswatch` command line.
+
+Each command lives in its own module under `flows/commands/` exposing `HELP` (one line),
+`EXAMPLE`, `configure(parser)` and `run(args) -> int`. Modules are imported only when their
+command runs, and must not import Prefect at module level: commands that run no flow start fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> module; order is the order shown by `newswatch --help`.
+COMMANDS: dict[str, str] = {
+    "run": "flows.commands.run",
+    "clean": "flows.commands.clean",
+    "import": "flows.commands.import_",
+    "search": "flows.commands.search",
+    "export": "flows.commands.export",
+    "stats": "flows.commands.stats",
+    "browse": "flows.commands.browse",
+    "sources": "flows.commands.sources",
+    "show": "flows.commands.show",
+    "rules": "flows.commands.rules",
+    "alerts": "flows.commands.alerts",
+    "digest": "flows.commands.digest",
+    "serve": "flows.commands.serve",
+    "demo": "flows.commands.demo",
+}
+
+
+def _available() -> dict[str, object]:
+    mods = {}
+    for name, modname in COMMANDS.items():
+        try:
+            mods[name] = importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name != modname:
+                raise
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newswatch",
+        description="Fetch, clean, deduplicate, archive and alert on news pages.",
+        epilog="Run `newswatch COMMAND --help` for a command's options and an example.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, mod in _available().items():
+        p = sub.add_parser(
+            name,
+            help=mod.HELP,
+            description=mod.HELP,
+            epilog="example:\n  " + "\n  ".join(mod.EXAMPLE.strip().splitlines()),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        mod.configure(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    from scrapers.article import NewswatchError
+
+    try:
+        return int(args._run(args) or 0)
+    except NewswatchError as e:
+        print(f"newswatch {args.command}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("newswatch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The plain data that flows between stages: what a cleaned page is."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Contact:
+    """A press contact found on a page (kept as metadata, never in the body)."""
+
+    name: str | None = None
+    organisation: str | None = None
+    emails: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Article:
+    """A page turned into an article (or recognised as not being one).
+
+    `paragraphs` hold clean text: hard wraps joined, whitespace and NBSP runs collapsed.
+    `is_article` is False for listing pages, project pages, menus only; `reason` says why.
+    """
+
+    title: str | None
+    date: str | None  # ISO 8601 date (YYYY-MM-DD) or None
+    paragraphs: list[str]
+    contacts: list[Contact] = field(default_factory=list)
+    language: str | None = None
+    url: str | None = None
+    canonical_url: str | None = None  # as declared by the page (<link rel=canonical>), else None
+    translations: dict[str, str] = field(default_factory=dict)  # language -> URL (hreflang)
+    is_article: bool = True
+    reason: str | None = None
+    profile: str = "generic"  # the site profile that cleaned it
+
+    @property
+    def body(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["body"] = self.body
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Article":
+        d = dict(d)
+        d.pop("body", None)
+        d["contacts"] = [Contact(**c) for c in d.get("contacts") or []]
+        return cls(**d)
+
+
+class NewswatchError(Exception):
+    """Base of every error meant for the user: its message says what went wrong and what to do.
+
+    The command line prints it as one line (no traceback); flows record it per source.
+    """
+
+
+class CleanError(NewswatchError):
+    """A page could not be read at all (unreadable, empty, binary). The message says why."""
+
+
+@dataclass
+class PageMetadata:
+    """What a page says about itself, before any text-level rule runs.
+
+    Filled from HTML (meta tags, JSON-LD, <time>, <link rel=canonical|alternate>) by
+    `scrapers.metadata`; empty for plain-text dumps.
+    """
+
+    title: str | None = None
+    date: str | None = None  # ISO 8601 date
+    language: str | None = None
+    canonical_url: str | None = None
+    translations: dict[str, str] = field(default_factory=dict)
+    site_name: str | None = None
+    page_type: str | None = None  # og:type / JSON-LD @type, e.g. "article", "website"

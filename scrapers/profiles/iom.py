@@ -1,0 +1,1 @@
+"""Site profile: to be filled (issue 2)."""

@@ -1,0 +1,21 @@
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Prefect must never phone home nor touch the user's ~/.prefect during tests.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="newswatch-prefect-home-"))
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT.parent / "shared" / "seeds"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    if not SEEDS.is_dir():
+        pytest.fail(f"seed dumps not found at {SEEDS}: the tests expect ../shared/seeds beside the checkout")
+    return SEEDS
