@@ -10,7 +10,16 @@ Stages (each a module of its own):
 """
 from __future__ import annotations
 
-from scrapers.article import Article
+import zlib
+
+from scrapers.article import Article, CleanError, PageMetadata
+from scrapers.decoding import decode_bytes, looks_like_html
+from scrapers.profiles import get_profile, profile_for_url
+from scrapers.textclean import clean_blocks, text_to_blocks
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# A saved page is at most a few MB; a gzip member inflating past this is a bomb or not a page.
+_MAX_INFLATED = 64 * 1024 * 1024
 
 
 def clean_page(
@@ -20,4 +29,36 @@ def clean_page(
     content_type: str | None = None,
     profile: str | None = None,
 ) -> Article:
-    raise NotImplementedError("being written: issue 2")
+    """Clean one page. Raises CleanError when the input cannot be read at all (empty,
+    binary, corrupt gzip) and ValueError for an unknown profile name; a page that reads but
+    is not an article comes back with `is_article=False` and a `reason`."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+        if raw.startswith(_GZIP_MAGIC):
+            raw = _gunzip(raw)
+        text = decode_bytes(raw, content_type)
+    else:
+        text = data
+        if not text.strip():
+            raise CleanError("the page is empty: there is nothing to clean (check the file or the download)")
+    site = get_profile(profile) if profile else profile_for_url(url)
+    if looks_like_html(text):
+        from scrapers.html import extract_html  # lxml is imported only for HTML pages
+
+        blocks, meta = extract_html(text, url=url, profile=site)
+    else:
+        blocks, meta = text_to_blocks(text), PageMetadata()
+    return clean_blocks(blocks, meta=meta, profile=site, url=url)
+
+
+def _gunzip(data: bytes) -> bytes:
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, _MAX_INFLATED)
+    except zlib.error as e:
+        raise CleanError(f"the input is gzip-compressed but corrupt ({e}); save the page again") from None
+    if inflater.unconsumed_tail:
+        raise CleanError(f"the input inflates to more than {_MAX_INFLATED // 2**20} MB: not a web page")
+    if not inflater.eof:
+        raise CleanError("the input is gzip-compressed but truncated; save the page again")
+    return out

@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+# tests/httpserver.py: a real local HTTP server (`http_server`, `make_http_server` fixtures).
+pytest_plugins = ["httpserver"]
+
 # Prefect must never phone home nor touch the user's ~/.prefect during tests.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

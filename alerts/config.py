@@ -1,0 +1,155 @@
+"""Typed `smtp:` and `alerts:` sections of the config file.
+
+`flows/config.py` hands these sections over loosely typed; this module validates them. Rules
+are validated one by one so that one broken rule (bad query, bad address) is reported with its
+name and the others keep working.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scrapers.article import NewswatchError
+
+DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+
+# Deliberately loose: the SMTP server is the judge of deliverability; this only catches typos
+# and anything that could smuggle a header (CR/LF, commas, angle brackets).
+_ADDRESS = re.compile(r"^[^@\s,<>;\"]+@[^@\s,<>;\"]+$")
+
+
+class AlertConfigError(NewswatchError):
+    """The `smtp:` or `alerts:` section cannot be used as written."""
+
+
+class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "localhost"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username: str | None = None
+    # The name of the environment variable holding the password: the file never holds secrets.
+    password_env: str | None = "NEWSWATCH_SMTP_PASSWORD"
+    sender: str = "newswatch@localhost"
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_in_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "smtp.password is not accepted in the config file: put the password in an "
+                "environment variable and name it with smtp.password_env"
+            )
+        return data
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_is_address(cls, value: str) -> str:
+        if not _ADDRESS.match(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.security]
+
+    def password(self) -> str | None:
+        """Read at send time so that a rotated secret is picked up without reloading config."""
+        if not self.password_env:
+            return None
+        return os.environ.get(self.password_env)
+
+    def __repr__(self) -> str:  # keeps the env var name visible, never its value
+        return f"SmtpSettings(host={self.host!r}, port={self.effective_port}, security={self.security!r})"
+
+
+class AlertRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1)
+    to: tuple[str, ...] = Field(min_length=1)
+    mode: Literal["immediate", "digest"] = "immediate"
+    sources: tuple[str, ...] | None = None  # None: every source
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _single_address_allowed(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in value if not _ADDRESS.match(a)]
+        if bad:
+            raise ValueError(f"not an email address: {', '.join(map(repr, bad))}")
+        # Recipients are compared case-insensitively by mail servers; the outbox's uniqueness
+        # must agree, or one analyst could be alerted twice under two spellings.
+        return tuple(dict.fromkeys(a.strip().lower() for a in value))
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _single_source_allowed(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def applies_to(self, source: str | None) -> bool:
+        return self.sources is None or source in self.sources
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """Why one rule of `alerts:` was set aside; `position` is the 1-based column in its query."""
+
+    rule: str
+    message: str
+    position: int | None = None
+
+    def __str__(self) -> str:
+        return f"alert rule {self.rule!r} set aside: {self.message}"
+
+
+def load_smtp_settings(section: dict | None) -> SmtpSettings:
+    try:
+        return SmtpSettings.model_validate(section or {})
+    except ValidationError as e:
+        raise AlertConfigError(f"smtp: {_first_error(e)}") from None
+
+
+def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleError]]:
+    """Validate each rule on its own, query included: (the usable rules, one error per other)."""
+    from alerts.match import check_query
+
+    rules: list[AlertRule] = []
+    errors: list[RuleError] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(section or []):
+        label = raw.get("name") if isinstance(raw, dict) and raw.get("name") else f"#{index + 1}"
+        try:
+            rule = AlertRule.model_validate(raw)
+        except ValidationError as e:
+            errors.append(RuleError(str(label), _first_error(e)))
+            continue
+        if rule.name in seen:
+            errors.append(RuleError(rule.name, "another rule has the same name; names must be unique"))
+            continue
+        problem = check_query(rule.query)
+        if problem is not None:
+            message, position = problem
+            errors.append(RuleError(rule.name, message, position))
+            continue
+        seen.add(rule.name)
+        rules.append(rule)
+    return rules, errors
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

@@ -1,0 +1,126 @@
+"""Send what is pending in the outbox: one email per recipient, marked sent once accepted.
+
+Immediate mode runs at the end of each ingest run (and from `newswatch alerts retry`); digest
+mode from the digest flow, covering every digest match not yet sent — that is, exactly what
+matched since the last digest that reached the recipient. A failure leaves the recipient's
+matches pending and is reported; the next delivery sends them, once.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Literal
+
+from alerts.config import SmtpSettings
+from alerts.email import SmtpDeliveryError, render_email, send_email
+from alerts.outbox import OutboxEntry, claim_pending, mark_sent, release
+
+Mode = Literal["immediate", "digest"]
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    recipient: str
+    subject: str
+    message_id: str
+    match_count: int
+
+
+@dataclass(frozen=True)
+class DeliveryFailure:
+    recipient: str
+    error: str
+    pending: int  # matches left in the outbox for this recipient
+    temporary: bool
+
+
+@dataclass
+class DeliveryReport:
+    mode: str
+    sent: list[SentEmail] = field(default_factory=list)
+    failed: list[DeliveryFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        if not self.sent and not self.failed:
+            return f"{self.mode} alerts: nothing pending"
+        lines = [f"{self.mode} alerts: {len(self.sent)} email(s) sent, {len(self.failed)} failed"]
+        lines += [f"  sent to {s.recipient}: {s.match_count} match(es)" for s in self.sent]
+        lines += [f"  NOT sent to {f.recipient} ({f.pending} match(es) kept pending): {f.error}"
+                  for f in self.failed]
+        return "\n".join(lines)
+
+
+def deliver_pending(
+    db,
+    smtp: SmtpSettings,
+    mode: Mode,
+    *,
+    attempts: int = 3,
+    retry_delay: float = 5.0,
+    now: datetime | None = None,
+    send: Callable = send_email,
+) -> DeliveryReport:
+    """Send every pending match of `mode`, one email per recipient.
+
+    `db` is the archive (sqlite3 connection or sqlite-utils Database), used outside any article
+    transaction. A temporary refusal (4xx, disconnect) is retried `attempts` times,
+    `retry_delay` seconds apart; if the server cannot be reached at all, the remaining
+    recipients are not tried this time (each would wait for the same timeout).
+    """
+    report = DeliveryReport(mode)
+    token, entries = claim_pending(db, mode, now=now)
+    by_recipient: dict[str, list[OutboxEntry]] = {}
+    for e in entries:
+        by_recipient.setdefault(e.recipient, []).append(e)
+    unreachable: SmtpDeliveryError | None = None
+    for recipient, items in by_recipient.items():
+        ids = [e.id for e in items]
+        if unreachable is not None:
+            release(db, token, ids, error=None)
+            report.failed.append(DeliveryFailure(recipient, str(unreachable), len(ids), True))
+            continue
+        message = render_email(items, sender=smtp.sender, recipient=recipient, kind=mode, now=now)
+        try:
+            _send_with_retries(send, smtp, message, attempts, retry_delay)
+        except SmtpDeliveryError as e:
+            release(db, token, ids, error=str(e))
+            report.failed.append(DeliveryFailure(recipient, str(e), len(ids), e.temporary))
+            if e.unreachable:
+                unreachable = e
+            continue
+        except BaseException:
+            # Unknown outcome (e.g. interrupted mid-exchange): hand the rows back pending.
+            release(db, token, ids, error=None)
+            raise
+        subject = str(message["Subject"])
+        message_id = str(message["Message-ID"])
+        mark_sent(db, token, ids, recipient=recipient, kind=mode, subject=subject,
+                  message_id=message_id, now=now)
+        report.sent.append(SentEmail(recipient, subject, message_id, len(ids)))
+    return report
+
+
+def _send_with_retries(send: Callable, smtp: SmtpSettings, message, attempts: int, delay: float) -> None:
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            send(smtp, message)
+            return
+        except SmtpDeliveryError as e:
+            if not e.temporary or e.unreachable or attempt >= attempts:
+                raise
+            time.sleep(delay)
+
+
+def deliver_immediate(db, smtp: SmtpSettings, **options) -> DeliveryReport:
+    """End of an ingest run, or `newswatch alerts retry`: send pending immediate-mode matches."""
+    return deliver_pending(db, smtp, "immediate", **options)
+
+
+def deliver_digest(db, smtp: SmtpSettings, **options) -> DeliveryReport:
+    """The digest: per recipient, every digest-mode match not yet sent."""
+    return deliver_pending(db, smtp, "digest", **options)

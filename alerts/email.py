@@ -1,0 +1,211 @@
+"""Alert emails: render one message per recipient, send it with smtplib.
+
+Rendering is pure (outbox entries in, `EmailMessage` out). Sending maps every SMTP failure to
+an `SmtpDeliveryError` whose message names the server and what to do, and whose `temporary`
+flag says whether retrying later can help.
+"""
+from __future__ import annotations
+
+import html
+import re
+import smtplib
+import socket
+import ssl
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from alerts.config import SmtpSettings
+from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
+from alerts.outbox import OutboxEntry
+from scrapers.article import NewswatchError
+
+SUBJECT_MAX = 180
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def header_safe(value: str, limit: int = SUBJECT_MAX) -> str:
+    """One line, no control characters: whatever a page title holds cannot start a header."""
+    flat = " ".join(_CONTROL.sub(" ", value).split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _group_by_rule(entries: list[OutboxEntry]) -> dict[str, list[OutboxEntry]]:
+    groups: dict[str, list[OutboxEntry]] = {}
+    for e in entries:
+        groups.setdefault(e.rule, []).append(e)
+    return groups
+
+
+def subject_for(entries: list[OutboxEntry], kind: str) -> str:
+    rules = list(_group_by_rule(entries))
+    count = len({e.story_id for e in entries})
+    noun = "article" if count == 1 else "articles"
+    prefix = "[newswatch digest]" if kind == "digest" else "[newswatch]"
+    subject = f"{prefix} {count} new {noun} for {', '.join(rules)}"
+    if count == 1 and entries[0].title:
+        subject += f": {entries[0].title}"
+    return header_safe(subject)
+
+
+def _snippet_text(snippet: str | None) -> str:
+    return (snippet or "").replace(HIGHLIGHT_START, "*").replace(HIGHLIGHT_END, "*")
+
+
+def _snippet_html(snippet: str | None) -> str:
+    escaped = html.escape(snippet or "")
+    return escaped.replace(HIGHLIGHT_START, "<mark>").replace(HIGHLIGHT_END, "</mark>")
+
+
+def _plain_text(groups: dict[str, list[OutboxEntry]], intro: str) -> str:
+    lines = [intro, ""]
+    for rule, entries in groups.items():
+        lines += [f"== {rule} ({len(entries)}) ==", ""]
+        for e in entries:
+            lines.append(header_safe(e.title or "(untitled)", limit=500))
+            lines.append(" · ".join(x for x in (e.source, e.published) if x))
+            if e.url:
+                lines.append(e.url)
+            if e.snippet:
+                lines.append(header_safe(_snippet_text(e.snippet), limit=1000))
+            if e.also_published_by:
+                lines.append("Also published by " + ", ".join(e.also_published_by))
+            lines.append("")
+    lines.append("-- \nSent by newswatch. Change your subscriptions in the alerts: section of its config.")
+    return "\n".join(lines)
+
+
+def _html(groups: dict[str, list[OutboxEntry]], intro: str) -> str:
+    esc = html.escape
+    parts = ["<!DOCTYPE html><html><body>", f"<p>{esc(intro)}</p>"]
+    for rule, entries in groups.items():
+        parts.append(f"<h2>{esc(rule)} ({len(entries)})</h2><ul>")
+        for e in entries:
+            title = esc(header_safe(e.title or "(untitled)", limit=500))
+            # quote=True also escapes quotes, so a URL cannot break out of the attribute.
+            link = f'<a href="{esc(e.url, quote=True)}">{title}</a>' if e.url else title
+            meta = " · ".join(esc(x) for x in (e.source, e.published) if x)
+            item = f"<li><p><strong>{link}</strong><br><small>{meta}</small></p>"
+            if e.snippet:
+                item += f"<p>{_snippet_html(header_safe(e.snippet, limit=1000))}</p>"
+            if e.also_published_by:
+                item += f"<p><small>Also published by {esc(', '.join(e.also_published_by))}</small></p>"
+            parts.append(item + "</li>")
+        parts.append("</ul>")
+    parts.append("<hr><p><small>Sent by newswatch. Change your subscriptions in the alerts: "
+                 "section of its config.</small></p></body></html>")
+    return "\n".join(parts)
+
+
+def render_email(
+    entries: list[OutboxEntry], *, sender: str, recipient: str, kind: str = "immediate",
+    now: datetime | None = None,
+) -> EmailMessage:
+    """One message listing every entry for `recipient`, grouped by rule, text + HTML."""
+    if not entries:
+        raise ValueError("no outbox entries to render")
+    groups = _group_by_rule(entries)
+    count = len({e.story_id for e in entries})
+    intro = (
+        f"Digest: {count} article(s) matched your newswatch rules since the last digest."
+        if kind == "digest"
+        else f"{count} new article(s) matched your newswatch rules."
+    )
+    message = EmailMessage()
+    message["Subject"] = subject_for(entries, kind)
+    message["From"] = sender
+    message["To"] = recipient
+    message["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "newswatch")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(_plain_text(groups, intro))
+    message.add_alternative(_html(groups, intro), subtype="html")
+    return message
+
+
+class SmtpDeliveryError(NewswatchError):
+    """The SMTP server did not accept an email. `temporary`: retrying later may succeed;
+    `unreachable`: no conversation with the server happened at all (down, timeout)."""
+
+    def __init__(self, message: str, *, temporary: bool, unreachable: bool = False):
+        super().__init__(message)
+        self.temporary = temporary
+        self.unreachable = unreachable
+
+
+def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
+    """Hand `message` to the SMTP server; returns only once the server has accepted it."""
+    server = f"{smtp.host}:{smtp.effective_port}"
+    recipient = message["To"]
+    try:
+        if smtp.security == "ssl":
+            client = smtplib.SMTP_SSL(smtp.host, smtp.effective_port, timeout=smtp.timeout,
+                                      context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.effective_port, timeout=smtp.timeout)
+        with client:
+            if smtp.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if smtp.username:
+                password = smtp.password()
+                if password is None:
+                    raise SmtpDeliveryError(
+                        f"SMTP server {server} needs a password for {smtp.username!r} but the "
+                        f"environment variable {smtp.password_env or '(smtp.password_env unset)'} "
+                        "is not set: set it and run `newswatch alerts retry`",
+                        temporary=False,
+                    )
+                client.login(smtp.username, password)
+            refused = client.send_message(message, from_addr=smtp.sender, to_addrs=[recipient])
+            if refused:  # only possible with several recipients; kept for safety
+                code, text = next(iter(refused.values()))
+                raise smtplib.SMTPResponseException(code, text)
+    except SmtpDeliveryError:
+        raise
+    except smtplib.SMTPAuthenticationError as e:
+        raise SmtpDeliveryError(
+            f"SMTP server {server} rejected the login of {smtp.username!r} ({e.smtp_code}): check "
+            f"smtp.username and the password in ${smtp.password_env}", temporary=False) from None
+    except smtplib.SMTPNotSupportedError as e:
+        raise SmtpDeliveryError(
+            f"SMTP server {server} does not support what smtp.security={smtp.security} needs ({e}): "
+            "check smtp.security and smtp.port", temporary=False) from None
+    except smtplib.SMTPRecipientsRefused as e:
+        code, text = next(iter(e.recipients.values()))
+        raise _refusal(server, code, text, f"recipient {recipient}") from None
+    except smtplib.SMTPSenderRefused as e:
+        raise _refusal(server, e.smtp_code, e.smtp_error, f"sender {smtp.sender}") from None
+    except smtplib.SMTPResponseException as e:
+        raise _refusal(server, e.smtp_code, e.smtp_error, f"email to {recipient}") from None
+    except (ssl.SSLError, ssl.CertificateError) as e:
+        raise SmtpDeliveryError(
+            f"TLS with SMTP server {server} failed ({e}): check smtp.security "
+            "(ssl on port 465, starttls on 587) and the server's certificate", temporary=False) from None
+    except smtplib.SMTPServerDisconnected as e:
+        raise SmtpDeliveryError(
+            f"SMTP server {server} closed the connection ({e}); the alerts stay pending and will "
+            "be sent by the next run or `newswatch alerts retry`", temporary=True) from None
+    except (socket.timeout, TimeoutError):
+        raise SmtpDeliveryError(
+            f"SMTP server {server} did not answer within {smtp.timeout:g} s; the alerts stay "
+            "pending: check the server, or raise smtp.timeout", temporary=True, unreachable=True) from None
+    except OSError as e:  # refused, unreachable host, DNS failure
+        raise SmtpDeliveryError(
+            f"cannot reach SMTP server {server} ({e.strerror or e}): check smtp.host and "
+            "smtp.port and that the server is running; the alerts stay pending and will be sent "
+            "by the next run or `newswatch alerts retry`", temporary=True, unreachable=True) from None
+
+
+def _refusal(server: str, code: int, text: bytes | str, what: str) -> SmtpDeliveryError:
+    detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    detail = header_safe(detail, limit=300)
+    if 400 <= code < 500:
+        return SmtpDeliveryError(
+            f"SMTP server {server} temporarily refused the {what} ({code} {detail}); the alerts "
+            "stay pending and will be retried by the next run or `newswatch alerts retry`",
+            temporary=True)
+    return SmtpDeliveryError(
+        f"SMTP server {server} refused the {what} ({code} {detail}): check the address and the "
+        "server's relay rules, then run `newswatch alerts retry`; the alerts stay pending",
+        temporary=False)
+

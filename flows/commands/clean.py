@@ -1,0 +1,99 @@
+"""`newswatch clean PATH...`: saved pages (HTML, gzipped HTML, text dumps) -> clean articles.
+
+A thin wrapper over `scrapers.clean.clean_page`, the function ingestion uses. Runs no flow,
+so it imports neither Prefect nor (for text dumps) lxml.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+HELP = "Clean saved pages (HTML, .gz, text dumps) into articles and print them."
+EXAMPLE = """\
+newswatch clean ../shared/seeds/
+newswatch clean page.html --url https://www.iom.int/fr/news/some-release --json
+"""
+_WIDTH = 88
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="a saved page, or a directory: every file in it")
+    parser.add_argument("--url", help="the URL the page(s) came from: picks the site profile, recorded in the output")
+    parser.add_argument("--profile", metavar="NAME", help="site profile to use instead of guessing it from --url")
+    parser.add_argument("--json", action="store_true", help="one JSON object per page per line")
+
+
+def run(args: argparse.Namespace) -> int:
+    from scrapers.article import NewswatchError
+    from scrapers.clean import clean_page
+    from scrapers.profiles import get_profile
+
+    if args.profile:
+        try:
+            get_profile(args.profile)
+        except ValueError as e:
+            raise NewswatchError(str(e)) from None
+    failed = 0
+    first = True
+    for path in _expand(args.paths):
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            failed += _fail(path, f"cannot read it ({e.strerror or e})")
+            continue
+        try:
+            article = clean_page(data, url=args.url, profile=args.profile)
+        except NewswatchError as e:
+            failed += _fail(path, str(e))
+            continue
+        except Exception as e:  # a bug must not hide the other files' results behind a traceback
+            failed += _fail(path, f"internal error while cleaning ({type(e).__name__}: {e}); please report it")
+            continue
+        if args.json:
+            print(json.dumps({**article.to_dict(), "path": str(path)}, ensure_ascii=False), flush=True)
+        else:
+            if not first:
+                print()
+            print(render(article, str(path)), flush=True)
+        first = False
+    return 1 if failed else 0
+
+
+def render(article, path: str) -> str:
+    """The readable form: a header, the paragraphs wrapped, then the contacts."""
+    status = "yes" if article.is_article else f"no ({article.reason})"
+    lines = [
+        f"== {path}",
+        f"title:    {article.title or '-'}",
+        f"date:     {article.date or '-'}",
+        f"language: {article.language or '-'}",
+        f"url:      {article.url or '-'}",
+        f"article:  {status}  [profile {article.profile}]",
+    ]
+    for paragraph in article.paragraphs:
+        lines += ["", textwrap.fill(paragraph, _WIDTH)]
+    if article.contacts:
+        lines += ["", "contacts:"]
+        for contact in article.contacts:
+            who = ", ".join(x for x in (contact.name, contact.organisation) if x) or "-"
+            lines.append("  - " + "; ".join([who, *contact.phones, *contact.emails]))
+    return "\n".join(lines)
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+        else:
+            files.append(path)  # a missing file is reported when it is read
+    return files
+
+
+def _fail(path: Path, message: str) -> int:
+    print(f"newswatch clean: {path}: {message}", file=sys.stderr, flush=True)
+    return 1

@@ -1,0 +1,28 @@
+"""`newswatch digest`: send the digest emails (matches of digest-mode rules since the last one)."""
+from __future__ import annotations
+
+import argparse
+
+from flows.commands.alerts import add_config_option
+
+HELP = "send each recipient the digest of digest-mode alert matches since the last digest"
+EXAMPLE = """
+newswatch digest --config newswatch.yaml
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_config_option(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from flows.digest import digest  # runs a Prefect flow: imported only here
+
+    result = digest(str(args.config) if args.config else None)
+    for recipient in result["sent"]:
+        print(f"digest sent to {recipient}")
+    for recipient, error in result["failed"].items():
+        print(f"digest NOT sent to {recipient} (kept pending for the next digest): {error}")
+    if not result["sent"] and not result["failed"]:
+        print("digest: nothing pending")
+    return 1 if result["failed"] else 0

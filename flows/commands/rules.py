@@ -1,0 +1,44 @@
+"""`newswatch rules test QUERY`: what an alert rule would have matched in the archive."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flows.commands._common import add_archive_option, iso_date, open_archive
+
+HELP = "try an alert rule's query against the archive before subscribing to it"
+EXAMPLE = """
+newswatch rules test 'passeurs OR "réseaux de passeurs"' --since 2024-01-01
+newswatch rules test 'NEAR(Grupos Beta, 5) -México' --source iom-es --limit 50
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    test = sub.add_parser("test", help="list the archived articles the query matches, newest first")
+    test.add_argument("query", help="the rule's query (same language as `newswatch search`)")
+    test.add_argument("--since", type=iso_date, metavar="DATE", help="only articles from this day on (YYYY-MM-DD)")
+    test.add_argument("--source", help="only this source (as a rule's sources: would)")
+    test.add_argument("--limit", type=int, default=20, metavar="N", help="show at most N (default: 20)")
+    add_archive_option(test)
+
+
+def run(args: argparse.Namespace) -> int:
+    from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
+    from storage.query import parse
+
+    query = parse(args.query)
+    with open_archive(args) as archive:
+        hits = archive.search(query, since=args.since, source=args.source, limit=None,
+                              highlight=(HIGHLIGHT_START, HIGHLIGHT_END))
+    color = sys.stdout.isatty()
+    start, end = ("\033[1;33m", "\033[0m") if color else ("[", "]")
+    for hit in hits[: args.limit]:
+        print(f"#{hit.id}  {hit.published or '----------'}  {hit.source}  {hit.title or '(no title)'}")
+        print(f"    {hit.url}")
+        print("    " + hit.snippet.replace(HIGHLIGHT_START, start).replace(HIGHLIGHT_END, end))
+    since = f" since {args.since}" if args.since else ""
+    shown = f" (showing {args.limit})" if len(hits) > args.limit else ""
+    print(f"{len(hits)} article{'s' if len(hits) != 1 else ''} would have matched{since}{shown}", file=sys.stderr)
+    print(f"fts5: {query.fts}", file=sys.stderr)
+    return 0

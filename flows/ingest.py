@@ -1,0 +1,272 @@
+"""The `ingest` Prefect flow: discover -> fetch -> clean -> dedup/store -> alert, per source.
+
+Prefect wraps stages, it does not live inside them: each task below is a thin call into
+`scrapers/`, `storage/` or `alerts/`, and can be called without Prefect as `task.fn(...)`.
+There is one task per stage and source (tens per run, never one per article or request:
+the Prefect server records only ~25-30 task runs/s on this project's machines); per-article
+detail goes into the run's artifacts.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger, tags, task
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
+
+from alerts.config import AlertRule, SmtpSettings, load_alert_rules, load_smtp_settings
+from flows.config import Config, Source, load_config
+from scrapers.article import NewswatchError
+from scrapers.clean import clean_page
+from scrapers.discover import Discovery, discover
+from scrapers.fetch import FetchResult, Fetcher, Validators
+from storage.archive import Archive, Incoming
+from storage.fetchstate import FetchState, PageOutcome
+
+
+def _log() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("newswatch.ingest")
+
+
+# ----------------------------------------------------------------------------- results ---
+
+
+@dataclass
+class NewArticle:
+    id: int
+    title: str | None
+    url: str
+    published: str | None
+
+
+@dataclass
+class SourceReport:
+    """What one source did in one run: the per-source line of the summary and the artifact."""
+
+    source: str
+    discovered: int = 0  # candidate URLs found not yet in the archive
+    fetched: int = 0
+    new: int = 0
+    duplicates: dict[str, int] = field(default_factory=dict)  # same_url / exact / near
+    not_articles: int = 0
+    errors: list[str] = field(default_factory=list)  # one line each: URL and what happened
+    unchanged: bool = False  # every discovery document answered 304
+    failed: str | None = None  # the source could not be processed at all
+    new_articles: list[NewArticle] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+
+@dataclass
+class Cleaned:
+    items: list[Incoming] = field(default_factory=list)
+    outcomes: list[PageOutcome] = field(default_factory=list)
+
+
+@dataclass
+class IngestSummary:
+    started_at: str
+    finished_at: str | None = None
+    sources: list[SourceReport] = field(default_factory=list)
+    alerts_sent: int = 0
+    alert_errors: list[str] = field(default_factory=list)
+    rule_errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------ stages ---
+
+
+@task(name="discover", cache_policy=NO_CACHE, persist_result=False)
+def discover_stage(source: Source, fetcher: Fetcher, archive_path: Path, recheck: bool = False) -> Discovery:
+    """New candidate URLs of one source: not archived, not known as non-articles, not failing."""
+    with Archive.open(archive_path) as archive:
+        state = FetchState(archive)
+        stored = {} if recheck else state.validators(source.name)
+        validators = {url: Validators(etag, modified) for url, (etag, modified) in stored.items()}
+
+        def is_known(urls: list[str]) -> set[str]:
+            if recheck:
+                return set()
+            return archive.known_urls(urls) | state.not_due(urls)
+
+        found = discover(source.spec(), fetcher, validators=validators, is_known=is_known)
+    _log().info("%s: discover: %d new candidate(s), %d link(s) seen%s%s", source.name,
+                len(found.candidates), found.seen, ", unchanged (304)" if found.unchanged else "",
+                f", {len(found.errors)} error(s)" if found.errors else "")
+    return found
+
+
+@task(name="fetch", cache_policy=NO_CACHE, persist_result=False)
+def fetch_stage(source: Source, fetcher: Fetcher, found: Discovery) -> list[FetchResult]:
+    results = fetcher.fetch_many(found.urls)
+    failed = sum(1 for r in results if not r.ok)
+    _log().info("%s: fetch: %d page(s), %d failed", source.name, len(results) - failed, failed)
+    return results
+
+
+@task(name="clean", cache_policy=NO_CACHE, persist_result=False)
+def clean_stage(source: Source, results: list[FetchResult]) -> Cleaned:
+    cleaned = Cleaned()
+    fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for r in results:
+        if not r.ok:
+            cleaned.outcomes.append(PageOutcome(r.url, r.error_kind or "fetch", r.error or "fetch failed"))
+            continue
+        try:
+            article = clean_page(r.body, url=r.final_url, content_type=r.content_type, profile=source.profile)
+        except NewswatchError as e:
+            cleaned.outcomes.append(PageOutcome(r.url, "clean", f"{r.url}: {e}"))
+            continue
+        if not article.is_article:
+            cleaned.outcomes.append(PageOutcome(r.url, "not_article", f"{r.url}: {article.reason}"))
+            continue
+        cleaned.items.append(Incoming(article=article, source=source.name, url=r.final_url,
+                                      fetched_at=fetched_at))
+    _log().info("%s: clean: %d article(s), %d not article(s) or unreadable", source.name,
+                len(cleaned.items), len(cleaned.outcomes))
+    return cleaned
+
+
+@task(name="store", cache_policy=NO_CACHE, persist_result=False)
+def store_stage(source: Source, archive_path: Path, found: Discovery, cleaned: Cleaned,
+                rules: list[AlertRule]) -> SourceReport:
+    """Dedup + store the batch (and its alert matches) in one transaction, then the fetch state."""
+    from alerts.outbox import archive_batch_with_alerts
+
+    report = SourceReport(source=source.name, discovered=len(found.candidates),
+                          unchanged=found.unchanged, errors=list(found.errors))
+    if found.errors and not found.seen and not found.unchanged:
+        # Not one discovery document could be read: the source is down, not merely quiet.
+        report.failed, report.errors = found.errors[0], found.errors[1:]
+    with Archive.open(archive_path) as archive:
+        result, _matches = archive_batch_with_alerts(archive, cleaned.items, rules)
+        state = FetchState(archive)
+        # Only now that the articles are committed may the validators say "nothing new".
+        state.record_pages(source.name, cleaned.outcomes)
+        state.forget_pages([i.url for i in cleaned.items if i.url])
+        state.save_validators(source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
+        for item, r in zip(cleaned.items, result.items):
+            if r.status == "new" and r.article_id is not None:
+                report.new_articles.append(NewArticle(r.article_id, item.article.title, item.url or "",
+                                                      item.article.date))
+    counts = result.counts
+    report.fetched = len(cleaned.items) + len(cleaned.outcomes)
+    report.new = counts["new"]
+    report.duplicates = {k: counts[k] for k in ("same_url", "exact", "near") if counts[k]}
+    report.not_articles = sum(1 for o in cleaned.outcomes if o.error_kind == "not_article")
+    report.errors += [o.error for o in cleaned.outcomes if o.error_kind != "not_article"]
+    _log().info("%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)", source.name,
+                report.new, sum(report.duplicates.values()), report.not_articles, len(report.errors))
+    return report
+
+
+@task(name="alerts", cache_policy=NO_CACHE, persist_result=False)
+def alert_stage(archive_path: Path, smtp: SmtpSettings | None) -> tuple[int, list[str]]:
+    """Send every pending immediate alert (this run's, and any an earlier run could not send)."""
+    from alerts.deliver import deliver_immediate
+
+    if smtp is None:
+        return 0, []
+    with Archive.open(archive_path) as archive:
+        report = deliver_immediate(archive.conn, smtp)
+    errors = [f"{f.recipient}: {f.error}" for f in report.failed]
+    _log().info("alerts: %d email(s) sent, %d failed", len(report.sent), len(errors))
+    return len(report.sent), errors
+
+
+# -------------------------------------------------------------------------------- flow ---
+
+
+def _run_name() -> str:
+    return "ingest-" + datetime.now().strftime("%Y-%m-%dT%H:%M")
+
+
+def selected_sources(config: Config, names: list[str] | None) -> list[Source]:
+    if names:
+        return [config.source(n) for n in names]
+    return config.enabled_sources()
+
+
+@flow(name="ingest", flow_run_name=_run_name, persist_result=False, log_prints=False)
+def ingest(config_path: str | None = None, sources: list[str] | None = None,
+           recheck: bool = False) -> dict:
+    """One ingestion run of the configured sources; returns the summary (see IngestSummary)."""
+    config = load_config(config_path)
+    chosen = selected_sources(config, sources)
+    rules, rule_errors = load_alert_rules(config.alerts)
+    smtp = load_smtp_settings(config.smtp) if config.smtp and rules else None
+    archive_path = Path(config.archive)
+    # Opening once up front migrates the archive and fails the run early if it is unwritable.
+    Archive.open(archive_path).close()
+
+    summary = IngestSummary(started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    summary.rule_errors = [str(e) for e in rule_errors]
+    for e in summary.rule_errors:
+        _log().warning("alert rule skipped: %s", e)
+    started = datetime.now(timezone.utc)
+    with Fetcher(config.fetch_settings()) as fetcher:
+        pending = []
+        for source in chosen:
+            with tags(f"source:{source.name}"):
+                opts = dict(tags=[f"source:{source.name}"])
+                found = discover_stage.with_options(name=f"discover-{source.name}", **opts).submit(
+                    source, fetcher, archive_path, recheck)
+                fetched = fetch_stage.with_options(name=f"fetch-{source.name}", **opts).submit(
+                    source, fetcher, found)
+                cleaned = clean_stage.with_options(name=f"clean-{source.name}", **opts).submit(source, fetched)
+                stored = store_stage.with_options(name=f"store-{source.name}", **opts).submit(
+                    source, archive_path, found, cleaned, rules)
+            pending.append((source, [found, fetched, cleaned, stored]))
+        for source, stages in pending:
+            summary.sources.append(_source_report(source, stages))
+    with Archive.open(archive_path) as archive:
+        state = FetchState(archive)
+        for report in summary.sources:
+            state.record_run(report.source, started_at=started, ok=report.ok,
+                             counts={"discovered": report.discovered, "new": report.new,
+                                     "duplicates": sum(report.duplicates.values()),
+                                     "not_articles": report.not_articles, "errors": len(report.errors)},
+                             error=report.failed or (report.errors[0] if report.errors else None))
+    if smtp is not None:
+        summary.alerts_sent, summary.alert_errors = alert_stage(archive_path, smtp)
+    summary.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _publish_artifacts(summary)
+    return summary.to_dict()
+
+
+def _source_report(source: Source, stages: list) -> SourceReport:
+    """The store task's report, or a failed report naming the first stage that failed."""
+    for future in stages:
+        future.wait()
+    if stages[-1].state.is_completed():
+        return stages[-1].result()
+    for stage, future in zip(("discover", "fetch", "clean", "store"), stages):
+        if future.state.is_completed():
+            continue
+        try:
+            future.result()
+        except Exception as e:  # the source failed; the other sources go on
+            detail = str(e) if isinstance(e, NewswatchError) else f"{type(e).__name__}: {e}"
+        else:
+            detail = f"ended in state {future.state.name}"
+        message = f"{stage} stage failed: {detail}"
+        break
+    _log().error("%s: %s", source.name, message)
+    return SourceReport(source=source.name, failed=message)
+
+
+def _publish_artifacts(summary: IngestSummary) -> None:
+    from flows.report import publish_ingest_artifacts
+
+    publish_ingest_artifacts(summary)

@@ -1,0 +1,46 @@
+"""The run log in the Prefect UI: what an ingest run did, as artifacts."""
+from __future__ import annotations
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+
+def _cell(text: str | None) -> str:
+    return (text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def ingest_markdown(summary) -> str:
+    lines = [
+        f"# Ingest run {summary.started_at} → {summary.finished_at}",
+        "",
+        "| source | discovered | new | duplicates | not articles | errors | state |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in summary.sources:
+        dups = ", ".join(f"{n} {k}" for k, n in r.duplicates.items()) or "0"
+        state = f"FAILED: {_cell(r.failed)}" if r.failed else ("unchanged (304)" if r.unchanged else "ok")
+        lines.append(f"| {r.source} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | "
+                     f"{len(r.errors)} | {state} |")
+    lines += ["", f"Alerts: {summary.alerts_sent} email(s) sent."]
+    for e in summary.alert_errors:
+        lines.append(f"- alert delivery failed: {_cell(e)}")
+    for e in summary.rule_errors:
+        lines.append(f"- alert rule skipped: {_cell(e)}")
+    errors = [(r.source, e) for r in summary.sources for e in r.errors]
+    if errors:
+        lines += ["", "## Errors", ""] + [f"- **{s}**: {_cell(e)}" for s, e in errors]
+    new = [(r.source, a) for r in summary.sources for a in r.new_articles]
+    if new:
+        lines += ["", "## New articles", "", "`newswatch show ID` prints one.", ""]
+        lines += [f"- #{a.id} [{_cell(a.title) or a.url}]({a.url}) ({s}, {a.published or 'undated'})"
+                  for s, a in new]
+    return "\n".join(lines)
+
+
+def publish_ingest_artifacts(summary) -> None:
+    create_markdown_artifact(markdown=ingest_markdown(summary), key="ingest-summary",
+                             description="What each source did in this ingest run")
+    rows = [{"id": a.id, "source": r.source, "title": a.title or "", "published": a.published or "",
+             "url": a.url} for r in summary.sources for a in r.new_articles]
+    if rows:
+        create_table_artifact(table=rows, key="ingest-new-articles",
+                              description="Articles archived by this run (newswatch show ID)")

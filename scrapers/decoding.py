@@ -1,0 +1,164 @@
+"""Bytes of a saved or fetched page -> text, and a cheap "is this HTML?" test.
+
+Order of evidence: byte-order mark, then the HTTP Content-Type charset, then a
+`<meta charset>` / `http-equiv` declaration near the top of the page. UTF-8 is always
+tried strictly first when it is declared or nothing is declared, because French pages
+served in windows-1252 but declared as UTF-8 are common on the sites we follow: strict
+UTF-8 fails on them and windows-1252 is the right fallback. Latin-1 / ASCII declarations
+are read as windows-1252 (what browsers do: the 0x80-0x9F range holds ’ “ ” € œ there).
+Text that was double-encoded (UTF-8 read as cp1252, "Ã©", "â€™") is repaired run by run.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+
+from scrapers.article import CleanError
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same bytes
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+_BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive (or an office document)"),
+    (b"\x1f\x8b", "gzip-compressed data (decompress it first)"),
+)
+
+_HEAD_BYTES = 2048
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+_CONTENT_TYPE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
+
+# Whatever the declaration says, these are read as windows-1252, a superset that maps
+# 0x80-0x9F to printable characters instead of C1 controls.
+_READ_AS_CP1252 = {"iso-8859-1", "latin-1", "latin1", "iso8859-1", "l1", "ascii", "us-ascii",
+                   "windows-1252", "cp1252", "iso-8859-15", "latin-9"}
+
+# UTF-8 lead byte read as cp1252 ("Ã", "Â", "Å", "â€") followed by a continuation
+# byte read as cp1252: the fingerprint of double-encoded text.
+_MOJIBAKE_MARKER = re.compile("[ÃÂÅ][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]|â€[\u0080-\u00bf\u02dc\u2018-\u201e\u2020-\u2022\u2026\u2122\u0153\u0161\u017e]?")
+_MOJIBAKE_LEADS = ("Ã", "Â", "Å", "â€")
+# Double-encoding turns each non-ASCII character into a run of 2-4 non-ASCII characters,
+# so maximal non-ASCII runs are the units to re-decode: ASCII around them is unaffected,
+# and clean accented letters elsewhere on the line are never touched.
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2,}")
+_LONE_A_GRAVE = re.compile(r"(?<![^\W\d_])Ã (?=\s)")
+
+
+def decode_bytes(data: bytes, content_type: str | None = None) -> str:
+    """Decode a page's bytes to text; raise CleanError for empty or binary input."""
+    if not data or not data.strip():
+        raise CleanError("the page is empty: there is nothing to clean (check the file or the download)")
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return _repair_mojibake(data[len(bom):].decode(encoding, errors="replace"))
+    _refuse_binary(data)
+
+    declared = _charset_from_content_type(content_type) or _charset_from_meta(data[:_HEAD_BYTES])
+    text = _decode_declared(data, declared)
+    return _repair_mojibake(text)
+
+
+def looks_like_html(text: str) -> bool:
+    """True when the text is markup (a document or a fragment), not a plain-text dump."""
+    head = text[:_HEAD_BYTES].lstrip().lower()
+    if head.startswith(("<!doctype html", "<html", "<?xml")) and "<html" in text[:20000].lower():
+        return True
+    if head.startswith("<!doctype html") or head.startswith("<html"):
+        return True
+    # A fragment or a page with leading junk: enough structural tags near the top.
+    return len(re.findall(r"<(?:p|div|body|head|br|a|span|h[1-6]|article|meta|title)\b", head)) >= 2
+
+
+def _refuse_binary(data: bytes) -> None:
+    for magic, what in _BINARY_MAGIC:
+        if data.startswith(magic):
+            raise CleanError(f"the input is {what}, not a web page or a text dump; give newswatch HTML or text")
+    sample = data[:_HEAD_BYTES * 4]
+    # UTF-16 without a BOM has NUL bytes on every other position for Latin text; we do not
+    # guess it: a page that needs that is vanishingly rare and NUL means binary otherwise.
+    if b"\x00" in sample:
+        raise CleanError("the input contains NUL bytes: it is binary data, not a web page or a text dump")
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
+    if controls > len(sample) * 0.05:
+        raise CleanError(
+            f"the input looks binary ({controls} control bytes in its first {len(sample)}); "
+            "give newswatch HTML or text"
+        )
+
+
+def _charset_from_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = _CONTENT_TYPE_CHARSET.search(content_type)
+    return _normalise_charset(match.group(1)) if match else None
+
+
+def _charset_from_meta(head: bytes) -> str | None:
+    match = _META_CHARSET.search(head)
+    return _normalise_charset(match.group(1).decode("ascii", errors="ignore")) if match else None
+
+
+def _normalise_charset(name: str) -> str | None:
+    name = name.strip().lower()
+    if not name:
+        return None
+    if name in _READ_AS_CP1252:
+        return "cp1252"
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None  # an unknown label is no evidence: fall back to the undeclared path
+
+
+def _decode_declared(data: bytes, declared: str | None) -> str:
+    if declared in (None, "utf-8"):
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("cp1252", errors="replace")
+    if declared == "cp1252":
+        # A page declared latin-1 but really UTF-8 decodes cleanly as UTF-8; a real cp1252
+        # page almost never does (its accented letters are not valid UTF-8 sequences).
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("cp1252", errors="replace")
+    try:
+        return data.decode(declared, errors="replace")
+    except LookupError:  # pragma: no cover - _normalise_charset only returns known codecs
+        return data.decode("cp1252", errors="replace")
+
+
+def _repair_mojibake(text: str) -> str:
+    # Substring tests first: they cost microseconds where the regex costs milliseconds.
+    if not any(lead in text for lead in _MOJIBAKE_LEADS) or not _MOJIBAKE_MARKER.search(text):
+        return text
+    repaired = _NON_ASCII_RUN.sub(_repair_run, text)
+    # "à" is C3 A0: its mojibake "Ã" + NBSP often had the NBSP turned into a plain space
+    # on the way, leaving a one-character run; fix it only in text proven double-encoded.
+    return _LONE_A_GRAVE.sub("à", repaired) if repaired != text else repaired
+
+
+def _repair_run(match: re.Match) -> str:
+    run = match.group(0)
+    if not _MOJIBAKE_MARKER.search(run):
+        return run
+    try:
+        repaired = run.encode("cp1252").decode("utf-8")
+    except UnicodeError:
+        return run
+    # Keep the repair only when it makes things better: clean text that merely contains
+    # "Â" next to punctuation is left as it was.
+    if len(_MOJIBAKE_MARKER.findall(repaired)) < len(_MOJIBAKE_MARKER.findall(run)):
+        return repaired
+    return run

@@ -1,0 +1,55 @@
+"""RSS 2.0 / RSS 1.0 / Atom feeds, read by feedparser."""
+from __future__ import annotations
+
+import calendar
+import time
+from dataclasses import dataclass, field
+
+import feedparser
+
+from scrapers.links import Candidate
+
+
+class FeedError(ValueError):
+    """The document is not a feed feedparser can read."""
+
+
+@dataclass
+class Feed:
+    title: str | None = None
+    site_url: str | None = None  # the feed's <link>: the site it speaks for
+    entries: list[Candidate] = field(default_factory=list)  # hrefs as given (absolute by feedparser)
+
+
+def parse_feed(body: bytes, content_type: str | None, url: str) -> Feed:
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(body, response_headers=headers)
+    if not parsed.entries and (parsed.bozo or not parsed.version):
+        reason = getattr(parsed, "bozo_exception", None) or "no <rss>, <feed> or <rdf:RDF> root"
+        raise FeedError(f"{url} is not a readable RSS/Atom feed ({reason})")
+    feed = Feed(title=parsed.feed.get("title"), site_url=parsed.feed.get("link"))
+    for entry in parsed.entries:
+        link = entry.get("link") or _alternate(entry)
+        if not link:
+            continue
+        # dict.get: FeedParserDict.get maps a missing updated_parsed to published_parsed,
+        # with a deprecation warning.
+        stamp = dict.get(entry, "updated_parsed") or dict.get(entry, "published_parsed")
+        feed.entries.append(Candidate(url=link, lastmod=_iso(stamp), title=entry.get("title")))
+    return feed
+
+
+def _alternate(entry: dict) -> str | None:
+    for link in entry.get("links") or []:
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return link["href"]
+    return None
+
+
+def _iso(stamp: time.struct_time | None) -> str | None:
+    if not stamp:
+        return None
+    # feedparser gives UTC struct_times.
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(calendar.timegm(stamp)))

@@ -1,0 +1,87 @@
+"""Links found by discovery, and which of them belong to a source."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from scrapers.profiles import GENERIC, Profile
+
+try:  # tld ships the public suffix list (it comes with trafilatura's courlan)
+    from tld import get_fld as _get_fld
+except ImportError:  # pragma: no cover - trafilatura depends on it
+    _get_fld = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A URL that discovery found, with what the discovery document said about it."""
+
+    url: str
+    lastmod: str | None = None  # ISO 8601 date or date-time, when the document gave one
+    title: str | None = None
+
+
+# Files that are never articles: not worth a request.
+_NOT_PAGES = re.compile(
+    r"\.(?:pdf|jpe?g|png|gif|webp|svg|ico|css|js|json|xml|rss|zip|gz|docx?|xlsx?|pptx?|mp[34]|"
+    r"avi|mov|wav|ogg|woff2?|ttf)$", re.I)
+
+
+def registered_domain(host: str) -> str:
+    """`www.iom.int` -> `iom.int`; `news.bbc.co.uk` -> `bbc.co.uk`; IPs and unknowns as they are."""
+    host = host.lower().rstrip(".")
+    if _get_fld is not None:
+        fld = _get_fld(host, fix_protocol=True, fail_silently=True)
+        if fld:
+            return fld
+    return host.removeprefix("www.")
+
+
+def same_site(url: str, site_url: str) -> bool:
+    a, b = urlsplit(url).hostname, urlsplit(site_url).hostname
+    return bool(a and b) and registered_domain(a) == registered_domain(b)
+
+
+def absolute_link(href: str | None, base: str, profile: Profile = GENERIC) -> str | None:
+    """An href made absolute, without fragment nor the profile's tracking parameters;
+    None when it is not an http(s) link."""
+    if not href:
+        return None
+    href = href.strip()
+    if not href or href.startswith(("javascript:", "mailto:", "tel:", "data:", "#")):
+        return None
+    try:
+        parts = urlsplit(urljoin(base, href))
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    query = parts.query
+    if query and profile.tracking_params:
+        drop = {p.lower() for p in profile.tracking_params}
+        query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+                           if k.lower() not in drop])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
+
+
+def belongs_to_source(url: str, source_url: str, profile: Profile = GENERIC) -> bool:
+    """Same site as the source, a page (not a file), and article-like for the profile.
+
+    The source page itself and its other pages (same path, other query: the pager) are not.
+    """
+    if not same_site(url, source_url):
+        return False
+    path = urlsplit(url).path or "/"
+    if _NOT_PAGES.search(path):
+        return False
+    source_path = urlsplit(source_url).path or "/"
+    if path.rstrip("/") == source_path.rstrip("/"):
+        return False
+    if profile.article_path is not None:
+        return bool(profile.article_path.search(path))
+    return path != "/"
+
+
+def dedupe(urls: list[str]) -> list[str]:
+    return list(dict.fromkeys(urls))

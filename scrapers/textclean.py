@@ -1,0 +1,400 @@
+"""Text-level cleaning: text blocks -> Article.
+
+Both page kinds end here: plain-text dumps are cut into blocks by `text_to_blocks`, HTML
+pages by `scrapers.html` (one block per paragraph, heading or list item). `clean_blocks`
+then applies the rules learnt from the seed pages, each stated as a measurable property
+rather than a list of strings from those pages:
+
+- junk lines: no letter or digit; icon-sprite name runs (glued identifiers, no sentences);
+  navigation phrases and paywall badges; the site profile's label lines;
+- mega-menus: a heading followed by the same heading glued to its teaser text;
+  adjacent duplicated lines;
+- an all-caps agency token ("APRNEWS :", "APRNEWS -") that prefixes the headline and other
+  blocks is stripped; the headline repeated by the page collapses into one title;
+- a line that is only a date gives the date and leaves the body;
+- press contacts leave the body for `contacts` (`scrapers.contacts`);
+- the title is the first heading-like line followed by running text; what precedes it
+  (menus, labels such as "Communiqué" / "Global") is not article text.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from scrapers.article import Article, PageMetadata
+from scrapers.contacts import EMAIL, extract_contacts, repair_mailto
+from scrapers.dates import date_line
+from scrapers.profiles import Profile
+
+# Soft hyphens and zero-width characters are hints for line breaking, not text: left in,
+# they split the words keyword alerts look for ("mi\u00adgrants").
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_SPACE_RUN = re.compile(r"\s+")  # str patterns: NBSP, thin and narrow spaces included
+_LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029\x0b\x0c\x85]")
+
+_LIST_ITEM = re.compile(r"^(?:[-–—•*·▪►]|\d{1,2}[.)])(?:\s|$)")
+# Ends a sentence: terminal punctuation, possibly inside closing quotes or brackets.
+_ENDS_SENTENCE = re.compile(r"[.!?…:;][\"»”’)\]]*$")
+_SENTENCE_END = re.compile(r"[.!?…][\"»”’)\]]*(?:\s|$)")
+_ENDS_AS_STATEMENT = re.compile(r"[.:;,][\"”’)\]]*$")  # a headline may end with ? ! » …
+
+_WRAP_MIN_LINE = 25
+_WRAP_SHARE = 0.75
+_PARAGRAPH_END_SHARE = 0.6
+
+_NAVIGATION = re.compile(
+    r"^(?:back\s+to\s+top|top\s+of\s+page|retour\s+en\s+haut(?:\s+de\s+(?:la\s+)?page)?|haut\s+de\s+(?:la\s+)?page"
+    r"|vous\s+êtes\s+ici|you\s+are\s+here|skip\s+to\s+(?:main\s+)?content|aller\s+au\s+contenu(?:\s+principal)?"
+    r"|menu|main\s+menu|menu\s+principal|fermer|close|rechercher|search|recherche|accueil|home"
+    r"|partager(?:\s+(?:sur|cet\s+article|la\s+page)(?:\s+\w+)?)?|share(?:\s+(?:on|this)(?:\s+\w+)?)?"
+    r"|imprimer|print|lire\s+la\s+suite|read\s+more|en\s+savoir\s+plus|learn\s+more|suivez[-\s]nous|follow\s+us"
+    r"|previous|next|précédent|suivant|article\s+précédent|article\s+suivant|previous\s+article|next\s+article)"
+    r"\s*:?$",
+    re.I,
+)
+_PAYWALL = re.compile(
+    r"^(?:offert|gratuit|free|premium|exclusif|exclusive|abonnés?|subscribers?(?:\s+only)?"
+    r"|réservé\s+aux\s+abonnés|accès\s+(?:libre|abonné)|contenu\s+(?:réservé|payant|premium|offert)"
+    r"|article\s+(?:réservé\s+aux\s+abonnés|payant|offert|gratuit)|subscriber\s+(?:only|exclusive)|paid\s+content)$",
+    re.I,
+)
+_BREADCRUMB_SEPARATOR = re.compile(r"\s[>›]\s")
+# An identifier glued to others, as in an icon-sprite names line: "arrow-leftarrowarticleShowed",
+# "feedMark__icon--radio", "fb-footer-iconfb-iconfb".
+_GLUED_TOKEN = re.compile(r"[a-z][A-Z]|icon|__|--|[a-z]-[a-z]+-[a-z]", )
+_GLUED_TOKEN_MIN = 12
+_SPRITE_MIN_LINE = 40
+_SPRITE_GLUED_SHARE = 0.4
+
+# "APRNEWS : …", "APRNEWS- …", "AFP - …": an agency name leading a block.
+_AGENCY_PREFIX = re.compile(r"^(?P<token>[A-Z][A-Z0-9&]{2,}(?:\s[A-Z][A-Z0-9&]{2,})?)\s*[:\-–—]\s*(?=\S)")
+_HEADLINE_SUFFIX = re.compile(r"\s+[|–—-]\s+[^|–—-]{1,60}$")
+
+_TITLE_MIN_WORDS = 4
+_TITLE_MAX_WORDS = 40
+_TITLE_PROSE_LOOKAHEAD = 3
+_PROSE_MIN_WORDS = 8
+_LABEL_MAX_WORDS = 3
+
+_ARTICLE_MIN_WORDS = 40
+_LISTING_MIN_SHORT = 6
+_LISTING_SHORT_SHARE = 0.5
+_LISTING_MIN_DATES = 3
+_LISTING_PAGE_TYPES = {"collectionpage", "itemlist", "searchresultspage", "listing"}
+
+_WORD = re.compile(r"[^\W\d_]+")
+_STOPWORDS = {
+    "fr": frozenset("le la les des du et est une un pour dans que qui sur au aux par avec ne pas ce cette "
+                    "il elle sont ont été son ses leur plus".split()),
+    "en": frozenset("the and of to in is are was were for on with that by as from at this which be has "
+                    "have it its their an".split()),
+    "es": frozenset("el los las y en del por con para una es se su al como más".split()),
+}
+_LANGUAGE_SAMPLE = 3000
+
+
+def text_to_blocks(text: str) -> list[str]:
+    """Cut a plain-text dump into blocks, one per paragraph or line-level item.
+
+    Blank lines always separate blocks. Inside a run of lines, a line break is a hard wrap
+    (joined) or a real break by measure: a run whose lines are mostly long and end without
+    sentence punctuation is a wrapped paragraph (seed 004); elsewhere a break is a wrap
+    only when the next line continues in lowercase. One paragraph per line (seed 002) and
+    name/office/phone lines stay apart.
+    """
+    blocks: list[str] = []
+    run: list[str] = []
+    for line in _LINE_BREAKS.sub("\n", text).split("\n"):
+        line = _normalise_line(line)
+        if line:
+            run.append(line)
+        elif run:
+            blocks.extend(_unwrap(run))
+            run = []
+    if run:
+        blocks.extend(_unwrap(run))
+    return blocks
+
+
+def clean_blocks(
+    blocks: list[str], *, meta: PageMetadata, profile: Profile, url: str | None
+) -> Article:
+    """Apply the text rules to blocks (from a dump or from HTML) and build the Article."""
+    lines = []
+    for block in blocks:
+        # A block with line breaks inside (an HTML <br>) goes through the same wrap rules.
+        lines.extend(_unwrap([_normalise_line(x) for x in _LINE_BREAKS.sub("\n", block).split("\n")]))
+    lines = [repair_mailto(line) for line in lines]
+    labels = _label_patterns(profile)
+    lines = [line for line in lines if not _is_junk(line, labels)]
+    lines = _drop_glued_menu(lines)
+    lines = _strip_agency_prefix(lines, profile.extra.get("agency_prefix"))
+
+    date = meta.date
+    date_lines = set()
+    undated = []
+    for line in lines:
+        iso = date_line(line)
+        if iso:
+            date_lines.add(iso)
+            date = date or iso
+        else:
+            undated.append(line)
+    lines, contacts = extract_contacts(undated)
+    lines = _drop_adjacent_duplicates(lines)
+
+    title, body = _split_title(lines, meta)
+    if title:
+        same = _headline_key(title)
+        body = [p for p in body if _headline_key(p) != same]
+    body = _drop_adjacent_duplicates(body)
+
+    is_article, reason = _classify(body, meta, len(date_lines))
+    return Article(
+        title=title,
+        date=date,
+        paragraphs=body,
+        contacts=contacts,
+        language=_language(meta.language, title, body),
+        url=url,
+        canonical_url=meta.canonical_url,
+        translations=dict(meta.translations),
+        is_article=is_article,
+        reason=reason,
+        profile=profile.name,
+    )
+
+
+def normalise_space(text: str) -> str:
+    """NFC, invisible characters removed, every whitespace/NBSP run as one space, stripped."""
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
+    return _SPACE_RUN.sub(" ", _CONTROL.sub(" ", text)).strip()
+
+
+_normalise_line = normalise_space
+
+
+def _unwrap(lines: list[str]) -> list[str]:
+    lines = [line for line in lines if line]
+    if len(lines) < 2:
+        return lines
+    wrapped = _is_wrapped_run(lines)
+    width = max(map(len, lines))
+    out = [lines[0]]
+    previous = lines[0]
+    for line in lines[1:]:
+        if _is_wrap(previous, line, wrapped, width):
+            out[-1] = _join(out[-1], line)
+        else:
+            out.append(line)
+        previous = line
+    return out
+
+
+def _is_wrapped_run(lines: list[str]) -> bool:
+    if len(lines) < 3 or any(_LIST_ITEM.match(line) for line in lines):
+        return False
+    inner = lines[:-1]
+    wrap_like = sum(1 for line in inner if len(line) >= _WRAP_MIN_LINE and not _ENDS_SENTENCE.search(line))
+    return wrap_like >= _WRAP_SHARE * len(inner)
+
+
+def _is_wrap(previous: str, line: str, wrapped: bool, width: int) -> bool:
+    if _LIST_ITEM.match(line):
+        return False
+    if _ends_with_hyphenated_fragment(previous) and line[0].isalpha():
+        return True
+    if wrapped:
+        # Inside a wrapped paragraph, a short line that ends a sentence is a paragraph end.
+        return not (_ENDS_SENTENCE.search(previous) and len(previous) < _PARAGRAPH_END_SHARE * width)
+    return line[0].islower() and not _ENDS_SENTENCE.search(previous)
+
+
+def _ends_with_hyphenated_fragment(line: str) -> bool:
+    return len(line) >= 2 and line[-1] == "-" and line[-2].isalpha()
+
+
+def _join(left: str, right: str) -> str:
+    if _ends_with_hyphenated_fragment(left) and right[0].isalpha():
+        return left + right
+    return left + " " + right
+
+
+_LABEL_CACHE: dict[tuple[str, ...], tuple[re.Pattern, ...]] = {}
+
+
+def _label_patterns(profile: Profile) -> tuple[re.Pattern, ...]:
+    # One pattern each: profiles write inline flags ("(?i)…"), which cannot be joined by "|".
+    key = tuple(profile.label_lines)
+    if key not in _LABEL_CACHE:
+        _LABEL_CACHE[key] = tuple(re.compile(p, re.I) for p in key)
+    return _LABEL_CACHE[key]
+
+
+def _is_junk(line: str, labels: tuple[re.Pattern, ...]) -> bool:
+    if not any(c.isalnum() for c in line):
+        return True
+    if any(label.fullmatch(line) for label in labels):
+        return True
+    if len(line) <= 60 and (_NAVIGATION.match(line) or _PAYWALL.match(line)):
+        return True
+    if len(_BREADCRUMB_SEPARATOR.findall(line)) >= 2 and not _ENDS_SENTENCE.search(line):
+        return True
+    return _is_sprite_names(line)
+
+
+def _is_sprite_names(line: str) -> bool:
+    if len(line) < _SPRITE_MIN_LINE:
+        return False
+    glued = sum(
+        len(token) for token in line.split() if len(token) >= _GLUED_TOKEN_MIN and _GLUED_TOKEN.search(token)
+    )
+    return glued >= _SPRITE_GLUED_SHARE * len(line.replace(" ", ""))
+
+
+def _drop_glued_menu(lines: list[str]) -> list[str]:
+    """Drop mega-menu entries: a heading line, then the same heading glued to its teaser
+    ("Qui sommes nous" / "Qui sommes nousL'Organisation…")."""
+    drop = set()
+    for i in range(1, len(lines)):
+        heading, line = lines[i - 1], lines[i]
+        if (
+            len(line) > len(heading) >= 3
+            and line.startswith(heading)
+            and heading[-1].isalnum()
+            and line[len(heading)].isalpha()
+        ):
+            drop.update((i - 1, i))
+    return [line for i, line in enumerate(lines) if i not in drop]
+
+
+def _strip_agency_prefix(lines: list[str], known: str | None = None) -> list[str]:
+    """Strip an all-caps agency token that leads the headline and at least one other block
+    (or the one the site profile names).
+
+    A place dateline ("Mexique - …", "GENEVA – …") leads one paragraph only and stays.
+    """
+    leads: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        match = _AGENCY_PREFIX.match(line)
+        if match:
+            leads.setdefault(match["token"], []).append(i)
+    agencies = {
+        token
+        for token, where in leads.items()
+        if len(where) >= 2 and any(_is_heading_like(_AGENCY_PREFIX.sub("", lines[i], count=1)) for i in where)
+    }
+    if known:
+        agencies.add(known)
+    if not agencies:
+        return lines
+    out = []
+    for line in lines:
+        match = _AGENCY_PREFIX.match(line)
+        out.append(line[match.end():] if match and match["token"] in agencies else line)
+    return out
+
+
+def _is_heading_like(line: str) -> bool:
+    words = line.split()
+    return (
+        _TITLE_MIN_WORDS <= len(words) <= _TITLE_MAX_WORDS
+        and not _ENDS_AS_STATEMENT.search(line)
+        and not _LIST_ITEM.match(line)
+        and not EMAIL.search(line)
+        and not _SENTENCE_END.search(line[:-1])
+    )
+
+
+def _is_prose(line: str) -> bool:
+    return len(line.split()) >= _PROSE_MIN_WORDS and bool(_SENTENCE_END.search(line))
+
+
+def _drop_adjacent_duplicates(lines: list[str]) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        if not out or _headline_key(out[-1]) != _headline_key(line):
+            out.append(line)
+    return out
+
+
+def _headline_key(text: str) -> str:
+    return " ".join(_WORD.findall(text.casefold()))
+
+
+def _split_title(lines: list[str], meta: PageMetadata) -> tuple[str | None, list[str]]:
+    """(title, body): the title line and what follows it; what precedes it is dropped."""
+    index = _find_meta_title(lines, meta.title) if meta.title else None
+    if index is None:
+        index = _find_title_line(lines)
+    if index is not None:
+        return lines[index], lines[index + 1:]
+    title = _clean_meta_title(meta.title) if meta.title else None
+    start = 0
+    while start < len(lines) and _is_label(lines[start]):
+        start += 1
+    return title, lines[start:]
+
+
+def _find_meta_title(lines: list[str], title: str) -> int | None:
+    wanted = {_headline_key(title), _headline_key(_clean_meta_title(title))}
+    for i, line in enumerate(lines):
+        if _headline_key(line) in wanted:
+            return i
+    return None
+
+
+def _clean_meta_title(title: str) -> str:
+    title = normalise_space(title)
+    match = _AGENCY_PREFIX.match(title)
+    if match:
+        title = title[match.end():]
+    stripped = _HEADLINE_SUFFIX.sub("", title)
+    return stripped if len(stripped.split()) >= _TITLE_MIN_WORDS else title
+
+
+def _find_title_line(lines: list[str]) -> int | None:
+    """The first heading-like line followed closely by running text, looked for only
+    before the first paragraph of running text."""
+    for i, line in enumerate(lines):
+        if _is_prose(line):
+            return None
+        if _is_heading_like(line) and any(
+            _is_prose(after) for after in lines[i + 1: i + 1 + _TITLE_PROSE_LOOKAHEAD]
+        ):
+            return i
+    return None
+
+
+def _is_label(line: str) -> bool:
+    return len(line.split()) <= _LABEL_MAX_WORDS and not _ENDS_SENTENCE.search(line)
+
+
+def _classify(body: list[str], meta: PageMetadata, date_lines: int) -> tuple[bool, str | None]:
+    if not body:
+        return False, "nothing left once menus, labels and boilerplate are removed"
+    if (meta.page_type or "").casefold() in _LISTING_PAGE_TYPES:
+        return False, f"the page declares itself a {meta.page_type}, not an article"
+    words = sum(len(p.split()) for p in body)
+    prose = sum(1 for p in body if _is_prose(p))
+    short = sum(1 for p in body if len(p.split()) <= 12 and not _ENDS_SENTENCE.search(p))
+    if short >= _LISTING_MIN_SHORT and short >= _LISTING_SHORT_SHARE * len(body):
+        return False, f"looks like a listing page: {short} of {len(body)} blocks are short link-like lines"
+    if date_lines >= _LISTING_MIN_DATES and prose < date_lines:
+        return False, f"looks like a listing page: {date_lines} dated entries and little running text"
+    if not prose or words < _ARTICLE_MIN_WORDS:
+        return False, f"no running text: {prose} sentence-like paragraph(s), {words} words"
+    return True, None
+
+
+def _language(declared: str | None, title: str | None, body: list[str]) -> str | None:
+    if declared:
+        code = declared.strip().replace("_", "-").split("-")[0].lower()
+        if code.isalpha() and 2 <= len(code) <= 3:
+            return code
+    sample = " ".join([title or "", *body])[:_LANGUAGE_SAMPLE].casefold()
+    words = _WORD.findall(sample)
+    counts = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOPWORDS.items()}
+    best = max(counts, key=counts.get)
+    return best if counts[best] >= 2 else None

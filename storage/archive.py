@@ -1,0 +1,374 @@
+"""The SQLite archive: every article once, where and when it was seen, searchable.
+
+    with Archive.open("data/archive.db") as archive:
+        result = archive.add_batch([Incoming(article, source="iom-fr", url=url)])
+        result.new_ids, result.counts
+
+`add_batch` writes a whole batch in one transaction (BEGIN IMMEDIATE ... COMMIT): a crash or
+an exception leaves either all of it or none of it. Unique constraints (content_hash,
+canonical_url, one sighting per article/url/source) make re-running a batch a no-op.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import sqlite_utils
+
+from scrapers.article import Article, NewswatchError
+from scrapers.profiles import profile_for_url
+from storage import dedup, schema
+from storage.query import Query, QuerySyntaxError, parse
+
+
+class ArchiveError(NewswatchError):
+    pass
+
+
+@dataclass
+class Incoming:
+    """An article on its way into the archive, with where and when it was seen."""
+
+    article: Article
+    source: str
+    url: str | None = None  # where it was seen; defaults to article.url
+    fetched_at: str | None = None  # ISO 8601 UTC; defaults to now
+    tracking_params: tuple[str, ...] | None = None  # None: the site profile's
+
+
+@dataclass
+class ItemResult:
+    status: str  # "new", "duplicate", "not_article"
+    article_id: int | None = None
+    kind: str | None = None  # "original", "same_url", "exact", "near"
+    similarity: float | None = None
+    reason: str | None = None
+
+
+@dataclass
+class BatchResult:
+    items: list[ItemResult] = field(default_factory=list)
+
+    @property
+    def new_ids(self) -> list[int]:
+        return [r.article_id for r in self.items if r.status == "new"]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """new, same_url, exact, near, not_article."""
+        c = Counter(r.kind if r.status == "duplicate" else r.status for r in self.items)
+        return {k: c.get(k, 0) for k in ("new", "same_url", "exact", "near", "not_article")}
+
+
+@dataclass
+class StoredArticle:
+    id: int
+    url: str
+    canonical_url: str | None
+    source: str
+    title: str | None
+    published: str | None
+    body: str
+    language: str | None
+    contacts: list[dict]
+    fetched_at: str
+    content_hash: str
+    profile: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Sighting:
+    article_id: int
+    url: str
+    canonical_url: str | None
+    source: str
+    kind: str
+    similarity: float | None
+    first_seen: str
+    last_seen: str
+
+
+@dataclass
+class Translation:
+    language: str
+    url: str
+    article_id: int | None  # the archived article at that URL, if any
+
+
+@dataclass
+class SearchHit:
+    id: int
+    title: str | None
+    published: str | None
+    source: str
+    url: str
+    snippet: str
+
+
+@dataclass
+class ArchiveStats:
+    articles: int
+    sightings: int
+    duplicates_folded: dict[str, int]  # kind -> count
+    per_source: dict[str, int]
+    per_day: dict[str, int]  # published (else fetched) day -> articles
+    last_seen_per_source: dict[str, str]
+    schema_version: int
+
+
+_ARTICLE_COLUMNS = ("id, url, canonical_url, source, title, published, body, language, contacts, "
+                    "fetched_at, content_hash, profile")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Archive:
+    def __init__(self, conn: sqlite3.Connection, path: Path, near: dedup.NearConfig):
+        self.conn = conn
+        self.path = path
+        self.near = near
+        self.db = sqlite_utils.Database(conn)
+
+    @classmethod
+    def open(cls, path: str | Path, *, near: dedup.NearConfig = dedup.NearConfig(),
+             busy_timeout_ms: int = 30_000) -> "Archive":
+        """Open (creating and upgrading if needed) the archive at `path`."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            archive = cls(conn, path, near)
+            schema.migrate(archive.db)
+        except sqlite3.DatabaseError as e:
+            raise ArchiveError(f"cannot open the archive {path}: {e}") from None
+        archive._check_near_settings()
+        return archive
+
+    def _check_near_settings(self) -> None:
+        stored = dict(self.conn.execute("SELECT key, value FROM archive_meta WHERE key LIKE 'near_%'"))
+        expected = {"near_num_perm": str(dedup.NUM_PERM), "near_bands": str(dedup.BANDS),
+                    "near_shingle": str(dedup.SHINGLE)}
+        if stored != expected:
+            raise ArchiveError(f"{self.path} was indexed with near-duplicate settings {stored}, "
+                               f"this version uses {expected}: the near-duplicate index needs a rebuild")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return schema.current_version(self.db)
+
+    # ------------------------------------------------------------------------------ writing ---
+
+    def add_batch(self, items: Iterable[Incoming]) -> BatchResult:
+        """Deduplicate and store a batch, all in one transaction; one ItemResult per item."""
+        result = BatchResult()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for item in items:
+                result.items.append(self._add(item))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _add(self, item: Incoming) -> ItemResult:
+        article = item.article
+        if not article.is_article:
+            return ItemResult("not_article", reason=article.reason)
+        seen_url = item.url or article.url or article.canonical_url
+        if not seen_url:
+            raise ArchiveError("an article needs the URL (or file) it was seen at")
+        seen_at = item.fetched_at or _now()
+        params = item.tracking_params
+        if params is None:
+            params = profile_for_url(seen_url).tracking_params
+        canonical = dedup.canonical_url(seen_url, article.canonical_url, params)
+        body = article.body
+        chash = dedup.content_hash(body)
+
+        if canonical:
+            row = self.conn.execute(
+                "SELECT id FROM articles WHERE canonical_url = ? "
+                "UNION ALL SELECT article_id FROM sightings WHERE canonical_url = ? LIMIT 1",
+                (canonical, canonical)).fetchone()
+            if row:
+                return self._sighting(row[0], seen_url, canonical, item.source, "same_url", None, seen_at)
+        row = self.conn.execute("SELECT id FROM articles WHERE content_hash = ?", (chash,)).fetchone()
+        if row:
+            return self._sighting(row[0], seen_url, canonical, item.source, "exact", None, seen_at)
+        signature = dedup.minhash(body, min_words=self.near.min_words)
+        if signature is not None:
+            matches = dedup.near_duplicates(self.conn, signature, threshold=self.near.threshold,
+                                            language=article.language)
+            if matches:
+                best = matches[0]
+                return self._sighting(best.article_id, seen_url, canonical, item.source, "near",
+                                      round(best.similarity, 4), seen_at)
+
+        article_id = self.conn.execute(
+            "INSERT INTO articles (url, canonical_url, source, title, published, body, language, "
+            "contacts, fetched_at, content_hash, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seen_url, canonical, item.source, article.title, article.date, body, article.language,
+             json.dumps([asdict(c) for c in article.contacts], ensure_ascii=False), seen_at, chash,
+             article.profile),
+        ).lastrowid
+        if signature is not None:
+            self.conn.execute("INSERT INTO near_signatures (article_id, signature) VALUES (?, ?)",
+                              (article_id, signature))
+            self.conn.executemany("INSERT OR IGNORE INTO near_keys (band_key, article_id) VALUES (?, ?)",
+                                  [(k, article_id) for k in dedup.band_keys(signature)])
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO translations (article_id, language, url, canonical_url) VALUES (?, ?, ?, ?)",
+            [(article_id, lang, url, dedup.canonical_url(url, tracking_params=params))
+             for lang, url in sorted(article.translations.items())
+             if lang != article.language and url],
+        )
+        self._sighting(article_id, seen_url, canonical, item.source, "original", None, seen_at)
+        return ItemResult("new", article_id, "original")
+
+    def _sighting(self, article_id, url, canonical, source, kind, similarity, seen_at) -> ItemResult:
+        updated = self.conn.execute(
+            "UPDATE sightings SET last_seen = max(last_seen, ?) WHERE article_id = ? AND url = ? AND source = ?",
+            (seen_at, article_id, url, source)).rowcount
+        if not updated:
+            self.conn.execute(
+                "INSERT INTO sightings (article_id, url, canonical_url, source, kind, similarity, first_seen, last_seen) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (article_id, url, canonical, source, kind, similarity, seen_at, seen_at))
+        return ItemResult("duplicate" if kind != "original" else "new", article_id, kind, similarity)
+
+    # ------------------------------------------------------------------------------ reading ---
+
+    def known_urls(self, urls: Iterable[str], tracking_params: tuple[str, ...] | None = None) -> set[str]:
+        """The given URLs (as given) whose canonical form is already archived or sighted."""
+        by_canonical: dict[str, list[str]] = {}
+        for url in urls:
+            params = tracking_params if tracking_params is not None else profile_for_url(url).tracking_params
+            canonical = dedup.canonical_url(url, tracking_params=params)
+            if canonical:
+                by_canonical.setdefault(canonical, []).append(url)
+        known: set[str] = set()
+        keys = list(by_canonical)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for (canonical,) in self.conn.execute(
+                    f"SELECT canonical_url FROM articles WHERE canonical_url IN ({marks}) "
+                    f"UNION SELECT canonical_url FROM sightings WHERE canonical_url IN ({marks})", chunk + chunk):
+                known.update(by_canonical.get(canonical, ()))
+        return known
+
+    def get(self, article_id: int) -> StoredArticle | None:
+        row = self.conn.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return _stored(row) if row else None
+
+    def sightings(self, article_id: int) -> list[Sighting]:
+        rows = self.conn.execute(
+            "SELECT article_id, url, canonical_url, source, kind, similarity, first_seen, last_seen "
+            "FROM sightings WHERE article_id = ? ORDER BY first_seen, id", (article_id,))
+        return [Sighting(*r) for r in rows]
+
+    def translations(self, article_id: int) -> list[Translation]:
+        """Declared translations of the article, and those that declare it, with archived ids."""
+        rows = self.conn.execute(
+            """
+            SELECT t.language, t.url, (SELECT id FROM articles a WHERE a.canonical_url = t.canonical_url)
+              FROM translations t WHERE t.article_id = ?
+            UNION
+            SELECT a.language, a.url, a.id FROM translations t JOIN articles a ON a.id = t.article_id
+             WHERE t.canonical_url = (SELECT canonical_url FROM articles WHERE id = ?)
+            ORDER BY 1
+            """, (article_id, article_id))
+        return [Translation(lang or "?", url, aid) for lang, url, aid in rows]
+
+    def search(self, query: str | Query, *, since: str | None = None, source: str | None = None,
+               limit: int | None = 20, highlight: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
+        """Full-text search, newest first (published date, else fetch date)."""
+        q = query if isinstance(query, Query) else parse(query)
+        sql = (
+            "SELECT a.id, a.title, a.published, a.source, a.url, "
+            "snippet(articles_fts, -1, ?, ?, '…', 16) "
+            "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
+            "WHERE articles_fts MATCH ?"
+        )
+        params: list = [highlight[0], highlight[1], q.fts]
+        if since:
+            sql += " AND coalesce(a.published, substr(a.fetched_at, 1, 10)) >= ?"
+            params.append(since)
+        if source:
+            sql += " AND a.source = ?"
+            params.append(source)
+        sql += " ORDER BY coalesce(a.published, substr(a.fetched_at, 1, 10)) DESC, a.id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        try:
+            return [SearchHit(*row) for row in self.conn.execute(sql, params)]
+        except sqlite3.OperationalError as e:
+            raise QuerySyntaxError(f"the search engine refused it ({e})", q.text, 1) from None
+
+    def iter_articles(self, since: str | None = None) -> Iterator[StoredArticle]:
+        """Every article, oldest id first, streamed (one row in memory at a time)."""
+        sql = f"SELECT {_ARTICLE_COLUMNS} FROM articles"
+        params: tuple = ()
+        if since:
+            sql += " WHERE coalesce(published, substr(fetched_at, 1, 10)) >= ?"
+            params = (since,)
+        for row in self.conn.execute(sql + " ORDER BY id", params):
+            yield _stored(row)
+
+    def stats(self) -> ArchiveStats:
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return ArchiveStats(
+            articles=one("SELECT count(*) FROM articles"),
+            sightings=one("SELECT count(*) FROM sightings"),
+            duplicates_folded=dict(self.conn.execute(
+                "SELECT kind, count(*) FROM sightings WHERE kind != 'original' GROUP BY kind ORDER BY kind")),
+            per_source=dict(self.conn.execute(
+                "SELECT source, count(*) FROM articles GROUP BY source ORDER BY count(*) DESC, source")),
+            per_day=dict(self.conn.execute(
+                "SELECT coalesce(published, substr(fetched_at, 1, 10)) AS day, count(*) FROM articles "
+                "GROUP BY day ORDER BY day DESC")),
+            last_seen_per_source=dict(self.conn.execute(
+                "SELECT source, max(last_seen) FROM sightings GROUP BY source ORDER BY source")),
+            schema_version=self.schema_version,
+        )
+
+    def check(self) -> list[str]:
+        """Consistency problems (empty list: none): SQLite integrity, FTS index, foreign keys."""
+        problems = [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        try:
+            self.conn.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as e:
+            problems.append(f"full-text index out of sync: {e}")
+        problems += [f"dangling reference in {r[0]}" for r in self.conn.execute("PRAGMA foreign_key_check")]
+        return problems
+
+
+def _stored(row) -> StoredArticle:
+    values = list(row)
+    values[8] = json.loads(values[8] or "[]")
+    return StoredArticle(*values)

@@ -1,0 +1,220 @@
+"""What ingestion remembers between runs, next to the articles in the archive.
+
+- `discovery_documents`: the ETag/Last-Modified of each listing page, feed or sitemap, so an
+  unchanged source costs one conditional request answered 304.
+- `pages`: URLs fetched that did not become an article (not an article, not HTML, too large,
+  failing). Pages that can never become one are not requested again (unless a re-check is
+  asked for); pages that failed for a transient reason are retried on later runs at a growing
+  interval, then given up.
+- `source_runs`: one row per source and ingest run: counts and the error, for
+  `newswatch sources` and health checks.
+
+Order matters for "nothing is ever lost": the flow stores the articles of a batch first, then
+the page outcomes and the discovery validators. A crash in between costs a re-fetch of the
+discovery documents on the next run, never a missed article.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import sqlite_utils
+
+DDL = """
+CREATE TABLE discovery_documents (
+    url TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    checked_at TEXT NOT NULL
+);
+CREATE TABLE pages (
+    url TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('not_article', 'failed', 'gave_up')),
+    error_kind TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    first_seen TEXT NOT NULL,
+    last_attempt TEXT NOT NULL,
+    next_attempt TEXT
+);
+CREATE INDEX pages_source ON pages(source, outcome);
+CREATE TABLE source_runs (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    flow_run TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    counts TEXT NOT NULL DEFAULT '{}',
+    error TEXT
+);
+CREATE INDEX source_runs_source ON source_runs(source, finished_at);
+"""
+
+# Errors after which a page will not turn into an article by asking again.
+PERMANENT_ERRORS = frozenset({
+    "not_html", "too_large", "robots_disallowed", "bad_url", "redirect_loop",
+    "too_many_redirects", "http_status", "clean",
+})
+RETRY_BASE = timedelta(hours=1)  # first re-try of a failing page; doubled each time
+RETRY_MAX = timedelta(days=7)
+MAX_ATTEMPTS = 6  # then the page is given up (a re-check still retries it)
+
+
+def create_tables(db: sqlite_utils.Database) -> None:
+    """Archive migration 4; runs inside the migration's transaction."""
+    for statement in DDL.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class PageOutcome:
+    """A fetched URL that did not become an article, and why."""
+
+    url: str
+    error_kind: str  # a FetchError kind, or "not_article", or "clean"
+    error: str
+
+
+@dataclass
+class SourceState:
+    source: str
+    last_success: str | None
+    last_error: str | None
+    last_error_at: str | None
+    runs: int
+    articles: int
+    failing_pages: int
+
+
+class FetchState:
+    """Reads and writes the ingestion state of one archive (an open `storage.archive.Archive`)."""
+
+    def __init__(self, archive) -> None:
+        self.conn = archive.conn
+
+    # --------------------------------------------------------------------- discovery ---
+
+    def validators(self, source: str) -> dict[str, tuple[str | None, str | None]]:
+        """url -> (etag, last_modified) of the source's discovery documents."""
+        rows = self.conn.execute(
+            "SELECT url, etag, last_modified FROM discovery_documents WHERE source = ?", (source,))
+        return {url: (etag, modified) for url, etag, modified in rows}
+
+    def save_validators(self, source: str, documents: Mapping[str, tuple[str | None, str | None]],
+                        now: datetime | None = None) -> None:
+        checked = _iso(now or datetime.now(timezone.utc))
+        with self._transaction():
+            self.conn.executemany(
+                "INSERT INTO discovery_documents (url, source, etag, last_modified, checked_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET source = excluded.source, "
+                "etag = excluded.etag, last_modified = excluded.last_modified, "
+                "checked_at = excluded.checked_at",
+                [(url, source, etag, modified, checked) for url, (etag, modified) in documents.items()],
+            )
+
+    # ------------------------------------------------------------------------- pages ---
+
+    def not_due(self, urls: Iterable[str], now: datetime | None = None) -> set[str]:
+        """The URLs not to request this run: never articles, given up, or failing and not due."""
+        now_iso = _iso(now or datetime.now(timezone.utc))
+        urls = list(urls)
+        skip: set[str] = set()
+        for start in range(0, len(urls), 500):
+            chunk = urls[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            skip.update(url for (url,) in self.conn.execute(
+                f"SELECT url FROM pages WHERE url IN ({marks}) AND "
+                f"(outcome != 'failed' OR next_attempt > ?)", [*chunk, now_iso]))
+        return skip
+
+    def record_pages(self, source: str, outcomes: Iterable[PageOutcome],
+                     now: datetime | None = None) -> None:
+        moment = now or datetime.now(timezone.utc)
+        with self._transaction():
+            for o in outcomes:
+                row = self.conn.execute("SELECT attempts FROM pages WHERE url = ?", (o.url,)).fetchone()
+                attempts = (row[0] + 1) if row else 1
+                if o.error_kind == "not_article":
+                    outcome, next_attempt = "not_article", None
+                elif o.error_kind in PERMANENT_ERRORS or attempts >= MAX_ATTEMPTS:
+                    outcome, next_attempt = "gave_up", None
+                else:
+                    wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
+                    outcome, next_attempt = "failed", _iso(moment + wait)
+                self.conn.execute(
+                    "INSERT INTO pages (url, source, outcome, error_kind, error, attempts, first_seen, "
+                    "last_attempt, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(url) DO UPDATE SET outcome = excluded.outcome, "
+                    "error_kind = excluded.error_kind, error = excluded.error, attempts = excluded.attempts, "
+                    "last_attempt = excluded.last_attempt, next_attempt = excluded.next_attempt",
+                    (o.url, source, outcome, o.error_kind, o.error, attempts, _iso(moment), _iso(moment),
+                     next_attempt),
+                )
+
+    def forget_pages(self, urls: Iterable[str]) -> None:
+        """Pages that became articles are no longer failing."""
+        urls = list(urls)
+        with self._transaction():
+            self.conn.executemany("DELETE FROM pages WHERE url = ?", [(u,) for u in urls])
+
+    # ----------------------------------------------------------------------- sources ---
+
+    def record_run(self, source: str, *, started_at: datetime, ok: bool, counts: Mapping[str, int],
+                   error: str | None = None, flow_run: str | None = None,
+                   finished_at: datetime | None = None) -> None:
+        with self._transaction():
+            self.conn.execute(
+                "INSERT INTO source_runs (source, flow_run, started_at, finished_at, ok, counts, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (source, flow_run, _iso(started_at), _iso(finished_at or datetime.now(timezone.utc)),
+                 int(ok), json.dumps(dict(counts)), error),
+            )
+
+    def source_states(self, names: Iterable[str]) -> list[SourceState]:
+        states = []
+        for name in names:
+            last_ok = self.conn.execute(
+                "SELECT max(finished_at) FROM source_runs WHERE source = ? AND ok", (name,)).fetchone()[0]
+            last_err = self.conn.execute(
+                "SELECT error, finished_at FROM source_runs WHERE source = ? AND error IS NOT NULL "
+                "ORDER BY finished_at DESC, id DESC LIMIT 1", (name,)).fetchone()
+            runs = self.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (name,)).fetchone()[0]
+            articles = self.conn.execute("SELECT count(*) FROM articles WHERE source = ?", (name,)).fetchone()[0]
+            failing = self.conn.execute(
+                "SELECT count(*) FROM pages WHERE source = ? AND outcome = 'failed'", (name,)).fetchone()[0]
+            states.append(SourceState(name, last_ok, last_err[0] if last_err else None,
+                                      last_err[1] if last_err else None, runs, articles, failing))
+        return states
+
+    def recent_runs(self, source: str, limit: int = 10) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT finished_at, ok, counts, error FROM source_runs WHERE source = ? "
+            "ORDER BY finished_at DESC, id DESC LIMIT ?", (source, limit))
+        return [{"finished_at": f, "ok": bool(ok), "counts": json.loads(c), "error": e} for f, ok, c, e in rows]
+
+    def _transaction(self):
+        return _Immediate(self.conn)
+
+
+class _Immediate:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,410 @@
+"""The query language shared by `newswatch search` and the alert rules.
+
+    migrants passeurs          both words (AND is implicit; `AND` may be written)
+    "traite des êtres humains" an exact phrase (still case-, accent-, apostrophe-insensitive)
+    Frontex OR Europol         either
+    migration NOT Mexique      exclusion; `-Mexique` is the same
+    migr*                      prefix
+    NEAR(passeurs Manche, 10)  the words within 10 words of each other (default 10)
+    (a OR b) c                 grouping
+
+Operators are upper-case (`or` is a French word). Matching is case-, accent- and
+apostrophe-insensitive (’ and ' are the same; NBSP is a space): the FTS5 tokenizer
+`unicode61 remove_diacritics 2` does it on both sides. A bare word also finds its French
+(and simple English) singular/plural: migrant ↔ migrants, travail ↔ travaux, journal ↔
+journaux, bateau ↔ bateaux, country ↔ countries — by listing those forms, not by a prefix,
+so `passeur` does not find `passeurelle`. Phrases and prefixes are taken as written.
+
+`parse(text) -> Query` (its `.fts` is the FTS5 MATCH expression) raises `QuerySyntaxError`
+with the 1-based column and a hint. `BatchMatcher` tests many queries against a batch of new
+articles in a private in-memory FTS5 index (what the alert rules use).
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+import unicodedata
+from dataclasses import dataclass, field
+from itertools import product
+from typing import Iterable, Sequence
+
+from scrapers.article import NewswatchError
+
+FTS_TOKENIZE = "unicode61 remove_diacritics 2"
+DEFAULT_NEAR = 10
+_MAX_NEAR_COMBINATIONS = 64
+
+
+class QuerySyntaxError(NewswatchError):
+    def __init__(self, message: str, query: str, position: int, hint: str = ""):
+        self.query, self.position, self.hint = query, position, hint
+        text = f"bad query at column {position}: {message}"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+
+
+# --------------------------------------------------------------------------------- lexing ---
+
+@dataclass
+class _Token:
+    kind: str  # WORD PHRASE LPAREN RPAREN OR AND NOT MINUS NEAR COMMA END
+    text: str
+    pos: int  # 1-based column
+
+
+_APOSTROPHES = "\u2019\u2018\u02bc\u2032`\u00b4"
+_WORD_CHARS = re.compile(r'[^\s"()\[\],]+')
+
+
+def _prepare(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    text = text.translate({ord(c): "'" for c in _APOSTROPHES})
+    return text.translate({ord(c): '"' for c in "\u201c\u201d\u201e\u00ab\u00bb"})
+
+
+def _lex(query: str) -> list[_Token]:
+    text = _prepare(query)
+    tokens: list[_Token] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                raise QuerySyntaxError("unclosed quote", query, i + 1, 'close the phrase with "')
+            tokens.append(_Token("PHRASE", text[i + 1:end], i + 1))
+            i = end + 1
+        elif c in "()":
+            tokens.append(_Token("LPAREN" if c == "(" else "RPAREN", c, i + 1))
+            i += 1
+        elif c == ",":
+            tokens.append(_Token("COMMA", c, i + 1))
+            i += 1
+        elif c in "[]":
+            raise QuerySyntaxError(f"unexpected {c!r}", query, i + 1, "group with ( and )")
+        elif c == "-" and i + 1 < len(text) and not text[i + 1].isspace() and (not tokens or text[i - 1].isspace() or text[i - 1] == "("):
+            tokens.append(_Token("MINUS", c, i + 1))
+            i += 1
+        else:
+            m = _WORD_CHARS.match(text, i)
+            word = m.group()
+            if word in ("OR", "AND", "NOT"):
+                tokens.append(_Token(word, word, i + 1))
+            elif word == "NEAR" and m.end() < len(text) and text[m.end()] == "(":
+                tokens.append(_Token("NEAR", word, i + 1))
+            else:
+                tokens.append(_Token("WORD", word, i + 1))
+            i = m.end()
+    tokens.append(_Token("END", "", len(text) + 1))
+    return tokens
+
+
+# -------------------------------------------------------------------------------- parsing ---
+
+@dataclass(frozen=True)
+class Term:
+    words: tuple[str, ...]  # folded tokens; several = a phrase
+    prefix: bool = False
+    phrase: bool = False  # written in quotes: no plural expansion
+
+
+@dataclass(frozen=True)
+class Near:
+    terms: tuple[Term, ...]
+    distance: int
+
+
+@dataclass(frozen=True)
+class And:
+    include: tuple
+    exclude: tuple = ()
+
+
+@dataclass(frozen=True)
+class Or:
+    options: tuple
+
+
+@dataclass
+class Query:
+    text: str
+    node: object
+    fts: str = field(init=False)
+
+    def __post_init__(self):
+        self.fts = _compile(self.node)
+
+
+def fold(text: str) -> str:
+    """Case, accents, NFKC folded: what the FTS tokenizer compares."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+def _term(token: _Token, query: str) -> Term:
+    raw = token.text
+    if token.kind == "PHRASE":
+        words = tuple(_TOKEN.findall(fold(raw)))
+        if not words:
+            raise QuerySyntaxError("empty phrase", query, token.pos, 'put words between the quotes')
+        return Term(words, phrase=True)
+    prefix = raw.endswith("*")
+    body = raw.rstrip("*")
+    if "*" in body:
+        raise QuerySyntaxError("'*' only ends a word", query, token.pos + body.index("*"), "write a prefix as migr*")
+    words = tuple(_TOKEN.findall(fold(body)))
+    if not words:
+        raise QuerySyntaxError(f"{raw!r} has no letters or digits", query, token.pos,
+                               "search words, \"phrases\", OR, NOT, prefix*, NEAR(a b, 5)")
+    return Term(words, prefix=prefix)
+
+
+class _Parser:
+    def __init__(self, query: str):
+        self.query = query
+        self.tokens = _lex(query)
+        self.i = 0
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def error(self, message: str, hint: str = "", token: _Token | None = None):
+        raise QuerySyntaxError(message, self.query, (token or self.tok).pos, hint)
+
+    def parse(self):
+        if self.tok.kind == "END":
+            self.error("empty query", "give at least one word")
+        node = self.or_expr()
+        if self.tok.kind == "RPAREN":
+            self.error("unmatched ')'", "remove it or add '(' before")
+        if self.tok.kind != "END":
+            self.error(f"unexpected {self.tok.text!r}")
+        return node
+
+    def or_expr(self):
+        options = [self.and_expr()]
+        while self.tok.kind == "OR":
+            self.i += 1
+            options.append(self.and_expr())
+        return options[0] if len(options) == 1 else Or(tuple(options))
+
+    def and_expr(self):
+        start = self.tok
+        include, exclude = [], []
+        while self.tok.kind not in ("END", "OR", "RPAREN", "COMMA"):
+            if self.tok.kind == "AND":
+                if not include and not exclude:
+                    self.error("AND needs a word before it")
+                self.i += 1
+                if self.tok.kind in ("END", "OR", "RPAREN"):
+                    self.error("AND needs a word after it")
+                continue
+            if self.tok.kind in ("NOT", "MINUS"):
+                op = self.tok
+                self.i += 1
+                if self.tok.kind in ("END", "OR", "RPAREN", "AND", "NOT", "MINUS", "COMMA"):
+                    self.error(f"{op.text} needs a word after it", "e.g. migration NOT Mexique", op)
+                exclude.append(self.primary())
+            else:
+                include.append(self.primary())
+        if not include and not exclude:
+            after_or = self.i > 0 and self.tokens[self.i - 1].kind == "OR"
+            if self.tok.kind == "OR" or after_or:
+                self.error("OR needs a word on each side", "e.g. Frontex OR Europol")
+            self.error(f"expected a word, found {self.tok.text or 'the end'!r}")
+        if not include:
+            self.error("a query cannot only exclude", "add a word to find, e.g. migration NOT Mexique", start)
+        if len(include) == 1 and not exclude:
+            return include[0]
+        return And(tuple(include), tuple(exclude))
+
+    def primary(self):
+        tok = self.tok
+        if tok.kind == "LPAREN":
+            self.i += 1
+            if self.tok.kind == "RPAREN":
+                self.error("empty parentheses")
+            node = self.or_expr()
+            if self.tok.kind != "RPAREN":
+                self.error("missing ')'", "close the group opened at column %d" % tok.pos)
+            self.i += 1
+            return node
+        if tok.kind in ("WORD", "PHRASE"):
+            self.i += 1
+            return _term(tok, self.query)
+        if tok.kind == "NEAR":
+            return self.near()
+        if tok.kind == "RPAREN":
+            self.error("unmatched ')'")
+        self.error(f"unexpected {tok.text!r}")
+
+    def near(self):
+        start = self.tok
+        self.i += 2  # NEAR (
+        terms = []
+        while self.tok.kind in ("WORD", "PHRASE"):
+            term = _term(self.tok, self.query)
+            if term.prefix and len(term.words) > 1:
+                self.error("prefix in a phrase")
+            terms.append(term)
+            self.i += 1
+        distance = DEFAULT_NEAR
+        if self.tok.kind == "COMMA":
+            self.i += 1
+            if self.tok.kind != "WORD" or not self.tok.text.isdigit():
+                self.error("NEAR distance must be a whole number", "e.g. NEAR(passeurs Manche, 10)")
+            distance = int(self.tok.text)
+            self.i += 1
+        if self.tok.kind != "RPAREN":
+            self.error("NEAR(...) takes words or phrases, then an optional ', N'", "e.g. NEAR(passeurs Manche, 10)")
+        self.i += 1
+        if len(terms) < 2:
+            self.error("NEAR needs at least two words", "e.g. NEAR(passeurs Manche, 10)", start)
+        return Near(tuple(terms), distance)
+
+
+def parse(text: str) -> Query:
+    return Query(text, _Parser(text).parse())
+
+
+# ------------------------------------------------------------------------------ compiling ---
+
+# Singular words ending in -s/-x whose "singular" would be another word (mois → moi).
+_INVARIABLE = frozenset("""
+pays fois mois temps corps bras prix voix choix croix paix noix poids avis acces succes proces
+progres repas discours secours recours cours concours parcours ours dos gros bas pas tres apres
+depuis plus moins sous sans dans vers alors lors ailleurs toujours jamais parfois hors tous
+refus abus virus bus campus consensus news series species
+""".split())
+
+
+def word_forms(word: str) -> list[str]:
+    """The word and its singular/plural forms (folded), most likely first.
+
+    French: -s/-x plurals, -al/-ail → -aux, -eau/-eu/-au → -x; English: -ies ↔ -y.
+    Words of three letters or fewer, and digits, are left alone.
+    """
+    forms = [word]
+    if len(word) <= 3 or not word.isalpha() or word in _INVARIABLE:
+        return forms
+
+    def add(*candidates):
+        for c in candidates:
+            if len(c) >= 3 and c not in forms:
+                forms.append(c)
+
+    if word.endswith("aux"):
+        add(word[:-3] + "al", word[:-3] + "ail", word[:-1])  # journaux, travaux; tuyaux → tuyau
+    elif word.endswith(("eaux", "eux", "oux")):
+        add(word[:-1])
+    elif word.endswith("ies") and len(word) > 4:
+        add(word[:-3] + "y", word[:-1])
+    elif word.endswith(("s", "x", "z")):
+        if word.endswith("s") and not word.endswith("ss"):
+            add(word[:-1])
+    else:
+        if word.endswith("al"):
+            add(word[:-2] + "aux", word + "s")
+        elif word.endswith("ail"):
+            add(word + "s", word[:-3] + "aux")
+        elif word.endswith(("eau", "au", "eu")):
+            add(word + "x", word + "s")
+        elif word.endswith("y") and word[-2] not in "aeiou":
+            add(word + "s", word[:-1] + "ies")
+        else:
+            add(word + "s")
+    return forms
+
+
+def _quote(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _phrase(term: Term) -> str:
+    text = _quote(" ".join(term.words))
+    return text + " *" if term.prefix else text
+
+
+def _term_options(term: Term) -> list[str]:
+    if term.phrase or term.prefix or len(term.words) > 1:
+        return [_phrase(term)]
+    return [_quote(form) for form in word_forms(term.words[0])]
+
+
+def _compile(node) -> str:
+    if isinstance(node, Term):
+        options = _term_options(node)
+        return options[0] if len(options) == 1 else "(" + " OR ".join(options) + ")"
+    if isinstance(node, Or):
+        return "(" + " OR ".join(_compile(o) for o in node.options) + ")"
+    if isinstance(node, And):
+        text = " AND ".join(_compile(n) for n in node.include)
+        if len(node.include) > 1:
+            text = "(" + text + ")"
+        for n in node.exclude:
+            text = f"({text} NOT {_compile(n)})"
+        return text
+    if isinstance(node, Near):
+        # FTS5 NEAR takes phrases only: expand word forms into alternative NEAR groups.
+        choices = [_term_options(t) for t in node.terms]
+        groups = []
+        for combo in product(*choices):
+            groups.append(f"NEAR({' '.join(combo)}, {node.distance})")
+            if len(groups) >= _MAX_NEAR_COMBINATIONS:
+                break
+        return groups[0] if len(groups) == 1 else "(" + " OR ".join(groups) + ")"
+    raise TypeError(node)
+
+
+def to_fts(query: str | Query) -> str:
+    return query.fts if isinstance(query, Query) else parse(query).fts
+
+
+# ------------------------------------------------------------------------ batch matching ---
+
+class BatchMatcher:
+    """Tests queries against a batch of articles in a private in-memory FTS5 index.
+
+        with BatchMatcher((a.id, a.title, a.body) for a in new) as m:
+            hits = m.match("NEAR(passeurs Manche, 10)")   # -> set of ids
+
+    Parse rules once with `parse()` and pass the `Query` objects when matching many times.
+    """
+
+    def __init__(self, articles: Iterable[tuple[int, str | None, str | None]]):
+        self.conn = sqlite3.connect(":memory:")
+        self.conn.execute(f"CREATE VIRTUAL TABLE batch USING fts5(title, body, tokenize='{FTS_TOKENIZE}')")
+        self.conn.executemany("INSERT INTO batch (rowid, title, body) VALUES (?, ?, ?)",
+                              ((i, t or "", b or "") for i, t, b in articles))
+
+    def match(self, query: str | Query) -> set[int]:
+        q = query if isinstance(query, Query) else parse(query)
+        try:
+            return {row[0] for row in self.conn.execute("SELECT rowid FROM batch WHERE batch MATCH ?", (q.fts,))}
+        except sqlite3.OperationalError as e:
+            raise QuerySyntaxError(f"the search engine refused it ({e})", q.text, 1) from None
+
+    def match_all(self, queries: Sequence[str | Query]) -> list[set[int]]:
+        return [self.match(q) for q in queries]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "BatchMatcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def match_batch(queries: Sequence[str | Query], articles: Iterable[tuple[int, str | None, str | None]]) -> list[set[int]]:
+    """For each query, the ids of the articles (id, title, body) it matches."""
+    with BatchMatcher(articles) as matcher:
+        return matcher.match_all(queries)

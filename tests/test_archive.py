@@ -1,0 +1,160 @@
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scrapers.article import Article
+from scrapers.clean import clean_page
+from storage.archive import Archive, Incoming
+from storage.schema import LATEST
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = sorted((Path(__file__).resolve().parent / "fixtures" / "seeds").glob("*.txt"))
+
+
+def seed_batch():
+    return [Incoming(clean_page(p.read_bytes()), source="import", url=p.resolve().as_uri()) for p in SEEDS]
+
+
+def counts(path):
+    conn = sqlite3.connect(path)
+    try:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("articles", "sightings", "near_keys", "near_signatures", "articles_fts")}
+    finally:
+        conn.close()
+
+
+def test_importing_the_seeds_twice_adds_nothing_the_second_time(tmp_path):
+    db = tmp_path / "archive.db"
+    with Archive.open(db) as archive:
+        first = archive.add_batch(seed_batch())
+    after_first = counts(db)
+    with Archive.open(db) as archive:
+        second = archive.add_batch(seed_batch())
+        assert archive.check() == []
+    assert len(SEEDS) == 5 and first.counts["new"] == 5
+    assert second.counts["new"] == 0 and second.counts["exact"] == 5
+    assert counts(db) == after_first and after_first["articles"] == 5
+
+
+def _synthetic(i: int) -> Article:
+    words = " ".join(f"mot{(i * 7919 + k * 104729) % 1000003}" for k in range(40))
+    return Article(title=f"Article {i}", date="2024-01-01", paragraphs=[f"Texte numéro {i}. {words}"],
+                   language="fr", url=f"https://example.org/news/{i}")
+
+
+def test_an_exception_mid_batch_writes_nothing(tmp_path):
+    db = tmp_path / "archive.db"
+
+    def items():
+        for i in range(10):
+            if i == 6:
+                raise RuntimeError("disk on fire")
+            yield Incoming(_synthetic(i), "test")
+
+    with Archive.open(db) as archive:
+        archive.add_batch([Incoming(_synthetic(100), "test")])
+        before = counts(db)
+        with pytest.raises(RuntimeError):
+            archive.add_batch(items())
+        assert counts(db) == before
+        assert archive.check() == []
+        assert archive.add_batch(Incoming(_synthetic(i), "test") for i in range(10)).counts["new"] == 10
+
+
+KILL_SCRIPT = """
+import sys
+from storage.archive import Archive, Incoming
+sys.path.insert(0, {tests!r})
+from test_archive import _synthetic
+BATCH = {batch}
+with Archive.open(sys.argv[1]) as archive:
+    for start in range(0, {total}, BATCH):
+        archive.add_batch(Incoming(_synthetic(i), "test") for i in range(start, start + BATCH))
+        print(start + BATCH, flush=True)
+"""
+
+
+@pytest.mark.fault
+def test_sigkill_mid_import_leaves_whole_batches_and_a_rerun_completes(tmp_path):
+    db, batch, total = tmp_path / "archive.db", 300, 3000
+    script = tmp_path / "import_synthetic.py"
+    script.write_text(KILL_SCRIPT.format(tests=str(Path(__file__).parent), batch=batch, total=total))
+    proc = subprocess.Popen([sys.executable, str(script), str(db)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == str(batch)  # one batch committed, the next one being written
+    time.sleep(0.15)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    with Archive.open(db) as archive:
+        assert archive.check() == []
+        n = counts(db)
+        assert n["articles"] % batch == 0 and batch <= n["articles"] < total
+        assert n["articles_fts"] == n["articles"] == n["near_signatures"] == n["sightings"]
+    subprocess.run([sys.executable, str(script), str(db)], cwd=ROOT, check=True, capture_output=True)
+    with Archive.open(db) as archive:
+        assert archive.check() == []
+        n = counts(db)
+        assert n["articles"] == n["articles_fts"] == n["sightings"] == total
+        assert archive.conn.execute("SELECT count(DISTINCT content_hash) FROM articles").fetchone()[0] == total
+
+
+# The archive layout written by schema version 1, kept verbatim: archives made by it exist.
+V1_ARCHIVE = """
+CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL);
+INSERT INTO schema_version VALUES (1, 'articles, sightings, full-text search', '2024-01-01T00:00:00+00:00');
+CREATE TABLE articles (
+    id INTEGER PRIMARY KEY, url TEXT NOT NULL, canonical_url TEXT, source TEXT NOT NULL, title TEXT,
+    published TEXT, body TEXT NOT NULL, language TEXT, contacts TEXT NOT NULL DEFAULT '[]',
+    fetched_at TEXT NOT NULL, content_hash TEXT NOT NULL UNIQUE, profile TEXT);
+CREATE UNIQUE INDEX articles_canonical_url ON articles(canonical_url) WHERE canonical_url IS NOT NULL;
+CREATE INDEX articles_published ON articles(published);
+CREATE INDEX articles_source ON articles(source);
+CREATE TABLE sightings (
+    id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    url TEXT NOT NULL, canonical_url TEXT, source TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('original', 'same_url', 'exact', 'near')), similarity REAL,
+    first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, UNIQUE (article_id, url, source));
+CREATE INDEX sightings_canonical_url ON sightings(canonical_url);
+CREATE INDEX sightings_source ON sightings(source, last_seen);
+CREATE VIRTUAL TABLE [articles_fts] USING FTS5 ([title], [body], tokenize='unicode61 remove_diacritics 2', content=[articles]);
+CREATE TRIGGER [articles_ai] AFTER INSERT ON [articles] BEGIN
+  INSERT INTO [articles_fts] (rowid, [title], [body]) VALUES (new.rowid, new.[title], new.[body]);
+END;
+CREATE TRIGGER [articles_ad] AFTER DELETE ON [articles] BEGIN
+  INSERT INTO [articles_fts] ([articles_fts], rowid, [title], [body]) VALUES('delete', old.rowid, old.[title], old.[body]);
+END;
+CREATE TRIGGER [articles_au] AFTER UPDATE ON [articles] BEGIN
+  INSERT INTO [articles_fts] ([articles_fts], rowid, [title], [body]) VALUES('delete', old.rowid, old.[title], old.[body]);
+  INSERT INTO [articles_fts] (rowid, [title], [body]) VALUES (new.rowid, new.[title], new.[body]);
+END;
+"""
+
+
+def test_a_version_1_archive_upgrades_itself(tmp_path):
+    db = tmp_path / "old.db"
+    old = _synthetic(1)
+    conn = sqlite3.connect(db)
+    conn.executescript(V1_ARCHIVE)
+    conn.execute("INSERT INTO articles (url, canonical_url, source, title, published, body, fetched_at, content_hash) "
+                 "VALUES ('https://example.org/news/1', 'https://example.org/news/1', 'old', 'Article 1', '2024-01-01', ?, "
+                 "'2024-01-01T00:00:00+00:00', 'h1')", (old.body,))
+    conn.execute("INSERT INTO sightings (article_id, url, canonical_url, source, kind, first_seen, last_seen) "
+                 "VALUES (1, 'https://example.org/news/1', 'https://example.org/news/1', 'old', 'original', '2024-01-01', '2024-01-01')")
+    conn.commit()
+    conn.close()
+
+    with Archive.open(db) as archive:
+        assert archive.schema_version == LATEST
+        assert archive.check() == []
+        assert [h.id for h in archive.search("numéro")] == [1]
+        # the v1 article joined the near-duplicate index: a republished copy folds into it
+        copy = Article(title="copie", date=None, paragraphs=old.paragraphs + ["Source : agence."],
+                       language="fr", url="https://mirror.example.net/copie")
+        assert archive.add_batch([Incoming(copy, "mirror")]).items[0].kind == "near"

@@ -1,0 +1,120 @@
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
+
+
+def newswatch(*args, archive, cwd=ROOT):
+    env = {**os.environ, "NEWSWATCH_ARCHIVE": str(archive)}
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "archive.db"
+    done = newswatch("import", str(SEEDS), archive=path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("5 files: 5 new, 0 duplicates")
+    return path
+
+
+def test_import_again_counts_duplicates(archive):
+    done = newswatch("import", str(SEEDS), "--archive", str(archive), archive="/nonexistent/ignored.db")
+    assert done.returncode == 0, done.stderr
+    assert "0 new, 5 duplicates (exact 5, near 0, same URL 0), 0 not articles, 0 errors" in done.stdout
+
+
+def test_import_reports_unreadable_files(tmp_path, archive):
+    (tmp_path / "empty.txt").write_text("")
+    done = newswatch("import", str(tmp_path), archive=tmp_path / "a.db")
+    assert "1 errors" in done.stdout and "empty.txt" in done.stdout
+
+
+def test_search_highlights_and_orders_newest_first(archive):
+    done = newswatch("search", "migrants NOT Veracruz", archive=archive)
+    assert done.returncode == 0, done.stderr
+    assert "[migrants]" in done.stdout
+    assert "Veracruz" not in done.stdout
+    heads = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("#")]
+    assert heads[-1] == "#1"  # the only dated seed (2023-12-29); undated ones count as fetched today
+
+
+def test_search_json_and_filters(archive):
+    done = newswatch("search", "passeurs", "--json", "--source", "import", "--limit", "5", archive=archive)
+    hits = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(hits) == 1 and "Manche" in hits[0]["title"] and "[passeurs]" in hits[0]["snippet"]
+    later = newswatch("search", "migrants", "--since", "2099-01-01", "--json", archive=archive)
+    assert later.returncode == 0 and later.stdout == ""
+
+
+def test_bad_query_is_one_line_error(archive):
+    done = newswatch("search", "migrants OR", archive=archive)
+    assert done.returncode != 0
+    assert done.stderr.strip().count("\n") == 0
+    assert "column 12" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_date_is_refused(archive):
+    done = newswatch("search", "migrants", "--since", "yesterday", archive=archive)
+    assert done.returncode != 0 and "YYYY-MM-DD" in done.stderr
+
+
+def test_export_jsonl_and_csv(archive):
+    jsonl = newswatch("export", archive=archive)
+    rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
+    assert all(r["body"] and r["content_hash"] for r in rows)
+    table = list(csv.DictReader(io.StringIO(newswatch("export", "--format", "csv", archive=archive).stdout)))
+    assert [r["title"] for r in table] == [r["title"] for r in rows]
+    assert json.loads(table[1]["contacts"])[0]["emails"] == ["jmacgillivray@iom.int"]
+
+
+def test_stats(archive):
+    done = newswatch("stats", "--json", archive=archive)
+    stats = json.loads(done.stdout)
+    assert stats["articles"] == 5 and stats["per_source"] == {"import": 5}
+    assert "import" in stats["last_seen_per_source"]
+    text = newswatch("stats", archive=archive).stdout
+    assert "5 articles" in text and "per source" in text
+
+
+def test_show(archive):
+    done = newswatch("show", "2", archive=archive)
+    assert done.returncode == 0, done.stderr
+    assert "Fonds d’affectation spéciale" in done.stdout
+    assert "seen:" in done.stdout and "original" in done.stdout
+    missing = newswatch("show", "999", archive=archive)
+    assert missing.returncode == 1 and "no article #999" in missing.stderr
+
+
+def test_missing_archive_is_explained(tmp_path):
+    done = newswatch("search", "migrants", archive=tmp_path / "none.db")
+    assert done.returncode == 1 and "no archive at" in done.stderr
+
+
+def test_browse_without_datasette_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    from flows.commands import browse
+    from scrapers.article import NewswatchError
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(NewswatchError, match=r"pip install 'newswatch\[browse\]'"):
+        browse.datasette_command("archive.db", "127.0.0.1", 8001, False)
+
+
+def test_commands_do_not_import_prefect():
+    code = ("import sys; import flows.commands.import_, flows.commands.search, flows.commands.export, "
+            "flows.commands.stats, flows.commands.show, flows.commands.browse, storage.archive; "
+            "print('prefect' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

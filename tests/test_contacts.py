@@ -1,0 +1,100 @@
+"""Press-contact sections: out of the body, parsed into Contact."""
+from __future__ import annotations
+
+import pytest
+
+from scrapers.article import Contact
+from scrapers.contacts import extract_contacts, find_phones, parse_contacts, repair_mailto
+
+
+@pytest.mark.parametrize(
+    "text, repaired",
+    [
+        ('Email "mailto:lflores@iom.int">lflores@iom.int', "Email lflores@iom.int"),
+        ('Email: <a href="mailto:x@iom.int">x@iom.int</a>', "Email: x@iom.int"),
+        ("écrire à mailto:presse@example.org", "écrire à presse@example.org"),
+        ("Email: plain@iom.int", "Email: plain@iom.int"),
+    ],
+)
+def test_repair_mailto(text, repaired):
+    assert repair_mailto(text) == repaired
+
+
+def test_find_phones_splits_alternatives_and_ignores_short_numbers():
+    assert find_phones("Tel: +52 962 642 5674 or +52 (1) 962 12 25 469") == ["+52 962 642 5674", "+52 (1) 962 12 25 469"]
+    assert find_phones("Tel: +41.22.717.9486") == ["+41.22.717.9486"]
+    assert find_phones("En 2011, 280 000 migrants") == []
+
+
+def test_french_contact_section_leaves_the_body():
+    blocks = [
+        "Premier paragraphe de l'article, avec une phrase complète.",
+        "Pour plus d’informations, veuillez contacter",
+        "Jeremy MacGillivray",
+        "OIM Mexique",
+        "Tel: +52 55 5536 3922",
+        "Email: jmacgillivray@iom.int",
+    ]
+    body, contacts = extract_contacts(blocks)
+    assert body == blocks[:1]
+    assert contacts == [Contact("Jeremy MacGillivray", "OIM Mexique", ["jmacgillivray@iom.int"], ["+52 55 5536 3922"])]
+
+
+def test_two_people_separated_by_or():
+    body, contacts = extract_contacts(
+        [
+            "Pour plus d’informations, veuillez contacter",
+            "Luis Flores", "OIM Tapachula", "Tel: +52 962 642 5674", 'Email "mailto:lflores@iom.int">lflores@iom.int',
+            "ou",
+            "Hélène Le Goff", "OIM Mexico", "Tel. +52 55 55 36 39 22", "Email: hlegoff@iom.int",
+        ]
+    )
+    assert body == []
+    assert [c.name for c in contacts] == ["Luis Flores", "Hélène Le Goff"]
+    assert contacts[0].emails == ["lflores@iom.int"]
+    assert contacts[1].organisation == "OIM Mexico"
+
+
+def test_english_intro_without_comma():
+    body, contacts = extract_contacts(
+        ["For more information please contact", "Jane Doe", "IOM Geneva", "Email: jdoe@iom.int"]
+    )
+    assert body == []
+    assert contacts == [Contact("Jane Doe", "IOM Geneva", ["jdoe@iom.int"], [])]
+
+
+def test_older_inline_form_inside_the_last_paragraph():
+    paragraph = (
+        "The programme runs until 2025. For further information, please contact Jean Dupont at IOM Geneva, "
+        "Tel: +41 22 717 9111, Email: jdupont@iom.int or Ann Lee, Tel: +41 22 717 9222, Email: alee@iom.int"
+    )
+    body, contacts = extract_contacts(["First paragraph of the release, a full sentence.", paragraph])
+    assert body == ["First paragraph of the release, a full sentence.", "The programme runs until 2025."]
+    assert contacts == [
+        Contact("Jean Dupont", "IOM Geneva", ["jdupont@iom.int"], ["+41 22 717 9111"]),
+        Contact("Ann Lee", None, ["alee@iom.int"], ["+41 22 717 9222"]),
+    ]
+
+
+def test_a_flattened_contact_line_splits_name_and_office_at_the_acronym():
+    assert parse_contacts(["Jeremy MacGillivray OIM Mexique Tel: +52 55 5536 3922 Email: jm@iom.int"]) == [
+        Contact("Jeremy MacGillivray", "OIM Mexique", ["jm@iom.int"], ["+52 55 5536 3922"])
+    ]
+
+
+def test_the_section_ends_at_the_next_paragraph_of_running_text():
+    later = "This paragraph comes after the contacts and is a real sentence of the page body."
+    body, contacts = extract_contacts(["Press contacts", "Jane Doe", "Email: jdoe@iom.int", later])
+    assert body == [later]
+    assert contacts[0].name == "Jane Doe"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "For more information, please visit our website.",
+        "Il a demandé plus d’informations aux autorités sur les migrants.",
+    ],
+)
+def test_phrases_that_lead_to_no_contact_stay_in_the_body(text):
+    assert extract_contacts([text]) == ([text], [])

@@ -1,0 +1,115 @@
+import pytest
+
+from scrapers.article import Article
+from storage import dedup
+from storage.archive import Archive, Incoming
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+SEED = (FIXTURES / "seeds" / "000_90edce20d07f9177.txt").read_text(encoding="utf-8")
+PARAS = [p for p in SEED.split("\n\n")[3:] if p.strip()]
+
+
+@pytest.mark.parametrize("url, declared, params, expected", [
+    ("HTTP://WWW.Example.com:80/a/b/?utm_source=x&b=2&a=1&fbclid=3#frag", None, (), "https://example.com/a/b?a=1&b=2"),
+    ("https://example.com:443/a/", None, (), "https://example.com/a"),
+    ("http://www.iom.int/fr/news/x?pid=123&gclid=4", None, ("pid",), "https://iom.int/fr/news/x"),
+    ("http://www.iom.int/fr/news/x?pid=123", None, (), "https://iom.int/fr/news/x?pid=123"),
+    ("https://example.com:8080/A/?x=1", None, (), "https://example.com:8080/A?x=1"),
+    ("https://mirror.example.org/copy", "https://www.iom.int/news/original/", (), "https://iom.int/news/original"),
+    ("https://example.com/page", "/relative/canonical", (), "https://example.com/page"),
+    ("file:///tmp/page.html", None, (), None),
+    (None, None, (), None),
+])
+def test_canonical_url(url, declared, params, expected):
+    assert dedup.canonical_url(url, declared, params) == expected
+
+
+def test_content_hash_folds_typography_only():
+    retyped = SEED.replace("'", "\u2019").replace('"', "\u00ab").upper().replace(" ", "\u00a0 ")
+    assert dedup.content_hash(SEED) == dedup.content_hash(retyped)
+    assert dedup.content_hash(SEED) != dedup.content_hash(SEED.replace("jeudi", "vendredi"))
+
+
+def _article(paragraphs, url, language="fr", **kw):
+    return Article(title="t", date="2023-12-29", paragraphs=list(paragraphs), language=language, url=url, **kw)
+
+
+def republished(paragraphs):
+    """Another outlet's copy: curly apostrophes, capitalised accents, one sentence edited, its own tagline."""
+    out = [p.replace("'", "\u2019").replace("Etats", "États") for p in paragraphs]
+    out[2] = "Il souligne que les deux gouvernements ont redit leur volonté commune de favoriser une migration sûre."
+    return ["(Agence) Publié par notre rédaction."] + out
+
+
+DIFFERENT_STORY = [
+    "Le gouvernement mexicain a annoncé mardi un nouveau plan d'accueil pour les migrants arrivant à la frontière sud du pays, près de Tapachula.",
+    "Ce plan prévoit l'ouverture de trois centres d'hébergement et la délivrance de visas humanitaires temporaires aux familles avec enfants.",
+    "Les organisations de défense des droits humains saluent une avancée mais demandent davantage de moyens pour les procédures d'asile.",
+    "Selon les autorités, plus de 20 000 personnes attendent actuellement une réponse à leur demande de protection dans le Chiapas.",
+]
+ENGLISH = [
+    "Mexico and the United States agreed to strengthen their cooperation to tackle the root causes of irregular migration and to end human trafficking, the Mexican foreign ministry announced on Thursday.",
+    "Mexican President Andres Manuel Lopez Obrador received a delegation of senior US officials in Mexico City on Wednesday, following the agreement reached last week with his US counterpart Joe Biden.",
+    "The two countries reaffirmed their commitment to promoting orderly, humane and regular migration, the ministry said in a statement.",
+]
+
+
+def test_signature_similarity_both_sides_of_the_threshold():
+    original = dedup.minhash("\n\n".join(PARAS))
+    copy = dedup.minhash("\n\n".join(republished(PARAS)))
+    other = dedup.minhash("\n\n".join(DIFFERENT_STORY))
+    assert dedup.similarity(original, copy) >= dedup.NearConfig.threshold
+    assert dedup.similarity(original, other) < 0.2
+
+
+def test_short_texts_skip_the_near_layer():
+    words = " ".join(f"mot{i}" for i in range(40)).split()
+    assert dedup.minhash(" ".join(words[:29]), min_words=30) is None
+    assert dedup.minhash(" ".join(words[:30]), min_words=30) is not None
+
+
+def test_republished_copy_is_folded_into_a_sighting(tmp_path):
+    with Archive.open(tmp_path / "a.db") as archive:
+        result = archive.add_batch([
+            Incoming(_article(PARAS, "https://aprnews.example/mexique-usa"), "aprnews"),
+            Incoming(_article(republished(PARAS), "https://other.example/2023/12/29/migration"), "other"),
+            Incoming(_article(DIFFERENT_STORY, "https://other.example/plan-accueil"), "other"),
+        ])
+        assert [(r.status, r.kind) for r in result.items] == [("new", "original"), ("duplicate", "near"), ("new", "original")]
+        assert result.items[1].article_id == result.items[0].article_id
+        assert result.items[1].similarity >= 0.7
+        assert [s.source for s in archive.sightings(result.items[0].article_id)] == ["aprnews", "other"]
+
+
+def test_near_threshold_is_configurable_both_ways(tmp_path):
+    from storage.dedup import NearConfig
+    original = _article(PARAS, "https://aprnews.example/a")
+    copy = _article(republished(PARAS), "https://other.example/b")
+    score = dedup.similarity(dedup.minhash(original.body), dedup.minhash(copy.body))
+    strict = Archive.open(tmp_path / "strict.db", near=NearConfig(threshold=min(1.0, score + 0.01)))
+    loose = Archive.open(tmp_path / "loose.db", near=NearConfig(threshold=score))
+    with strict, loose:
+        assert strict.add_batch([Incoming(original, "a"), Incoming(copy, "b")]).counts["new"] == 2
+        assert loose.add_batch([Incoming(original, "a"), Incoming(copy, "b")]).counts["near"] == 1
+
+
+def test_english_translation_is_kept_and_linked(tmp_path):
+    fr_url, en_url = "https://www.iom.int/fr/news/mexique-usa", "https://www.iom.int/news/mexico-usa"
+    french = _article(PARAS, fr_url, translations={"en": en_url, "fr": fr_url})
+    english = _article(ENGLISH, en_url, language="en", translations={"fr": fr_url})
+    with Archive.open(tmp_path / "a.db") as archive:
+        result = archive.add_batch([Incoming(french, "iom-fr"), Incoming(english, "iom-en")])
+        assert result.counts["new"] == 2
+        fr_id, en_id = result.new_ids
+        assert [(t.language, t.article_id) for t in archive.translations(fr_id)] == [("en", en_id)]
+        assert [(t.language, t.article_id) for t in archive.translations(en_id)] == [("fr", fr_id)]
+
+
+def test_same_url_with_tracking_parameters_is_a_sighting(tmp_path):
+    with Archive.open(tmp_path / "a.db") as archive:
+        first = archive.add_batch([Incoming(_article(PARAS, "https://www.aprnews.example/x/"), "a")])
+        again = archive.add_batch([Incoming(_article(DIFFERENT_STORY, "http://aprnews.example/x?utm_source=rss"), "a")])
+        assert again.items[0].kind == "same_url" and again.items[0].article_id == first.new_ids[0]
+        assert archive.known_urls(["https://aprnews.example/x#top", "https://aprnews.example/y"]) == {"https://aprnews.example/x#top"}

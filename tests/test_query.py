@@ -1,0 +1,81 @@
+import pytest
+
+from storage.query import QuerySyntaxError, match_batch, parse, word_forms
+
+DOCS = [
+    (1, "Les passeurs de la Manche", "Un réseau de passeurs démantelé près de Calais ; la traversée de la Manche reste périlleuse."),
+    (2, "L’OIM au Mexique", "L’Organisation internationale pour les migrations (OIM) aide un migrant en transit à Tapachula."),
+    (3, "Travaux de la Commission", "Les journaux rapportent que les travaux de la commission sur l\u2019immigration avancent."),
+    (4, "ÉTATS-UNIS", "Les États-Unis et le Mexique renforcent leur coopération contre la traite des êtres humains."),
+    (5, "Passerelle", "Une passerelle piétonne relie deux quartiers ; aucun rapport avec la migration."),
+]
+
+
+def ids(query):
+    return match_batch([query], DOCS)[0]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("etats-unis", {4}),                 # accents and case
+    ("ÉTATS", {4}),
+    ("MEXIQUE", {2, 4}),
+    ("l'immigration", {3}),              # ' matches ’ in the text
+    ("l’OIM", {2}),                      # ’ in the query
+    ("migrants", {2}),                   # plural finds singular
+    ("passeur", {1}),                    # singular finds plural, not "passerelle"
+    ("travail", {3}),                    # travail -> travaux
+    ("journal", {3}),                    # journal -> journaux
+    ("journaux", {3}),
+    ("passe*", {1, 5}),                  # prefix
+    ('"traite des êtres humains"', {4}),  # phrase
+    ('"humains êtres"', set()),          # phrase order matters
+    ("Calais OR Tapachula", {1, 2}),
+    ("Mexique NOT Tapachula", {4}),
+    ("Mexique -Tapachula", {4}),
+    ("NEAR(passeurs Calais, 3)", {1}),
+    ("NEAR(passeurs périlleuse, 3)", set()),
+    ("NEAR(passeur Manche)", {1}),       # plural forms inside NEAR, default distance
+    ("(Calais OR Tapachula) AND migrant", {2}),
+    ("migration", {2, 5}),
+    ("coop\u00e9ration\u00a0contre", {4}),  # NBSP is a space
+])
+def test_language(query, expected):
+    assert ids(query) == expected
+
+
+@pytest.mark.parametrize("word, forms", [
+    ("migrant", {"migrant", "migrants"}),
+    ("migrants", {"migrants", "migrant"}),
+    ("travail", {"travail", "travails", "travaux"}),
+    ("journal", {"journal", "journaux", "journals"}),
+    ("bateau", {"bateau", "bateaux", "bateaus"}),
+    ("pays", {"pays"}),
+    ("country", {"country", "countries", "countrys"}),
+])
+def test_word_forms(word, forms):
+    assert set(word_forms(word)) == forms
+
+
+@pytest.mark.parametrize("query, column", [
+    ('"passeurs', 1),
+    ("migrants OR", 12),
+    ("OR migrants", 1),
+    ("NOT migrants", 1),
+    ("(migrants passeurs", 19),
+    ("migrants)", 9),
+    ("NEAR(migrants, x)", 16),
+    ("NEAR(migrants)", 1),
+    ("", 1),
+    ("mig*rants", 4),
+    ("migrants AND", 13),
+    ("[migrants]", 1),
+])
+def test_bad_queries_say_where(query, column):
+    with pytest.raises(QuerySyntaxError) as info:
+        parse(query)
+    assert info.value.position == column
+    assert f"column {column}" in str(info.value)
+
+
+def test_lower_case_or_is_a_word():
+    assert parse("or noir").fts == '("or" AND ("noir" OR "noirs"))'
