@@ -57,7 +57,7 @@ def _strip_markers(text: str | None) -> str:
     return (text or "").replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "")
 
 
-def match_batch(rules: Iterable, candidates: Sequence[Candidate]) -> list[RuleMatch]:
+def match_batch(rules: Iterable, candidates: Sequence[Candidate], *, snippets: bool = True) -> list[RuleMatch]:
     """Every (rule, article) pair where the rule's query matches the article's title or body.
 
     `rules` are `AlertRule`s (name, query, sources); a rule whose query does not compile is
@@ -84,9 +84,12 @@ def match_batch(rules: Iterable, candidates: Sequence[Candidate]) -> list[RuleMa
                 expression = parse(rule.query).fts
             except QuerySyntaxError:
                 continue
-            sql = ("SELECT rowid, snippet(batch, 1, ?, ?, '…', ?) FROM batch"
-                   " WHERE batch MATCH ?")
+            # snippet() costs ~40 µs per match, more than the MATCH itself: skippable.
+            sql = ("SELECT rowid, snippet(batch, 1, ?, ?, '…', ?) FROM batch" if snippets
+                   else "SELECT rowid, ? || ? || ? FROM batch") + " WHERE batch MATCH ?"
             params: list = [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, expression]
+            if not snippets:
+                params[:3] = ["", "", ""]
             if rule.sources is not None:
                 sql += f" AND source IN ({', '.join('?' * len(rule.sources))})"
                 params += list(rule.sources)

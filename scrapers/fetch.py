@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import socket
 import threading
 import time
 import urllib.robotparser
@@ -72,6 +73,13 @@ class FetchError(NewswatchError):
 class ConnectFailed(FetchError):
     kind = "connect"
     retryable = True
+
+
+class HostNotFound(ConnectFailed):
+    """DNS does not know the host: retrying within seconds would not help."""
+
+    kind = "dns"
+    retryable = False
 
 
 class Timeout(FetchError):
@@ -286,6 +294,12 @@ class Fetcher:
                 url=url, final_url=e.final_url, status=e.status, content_type=None, body=None,
                 error=str(e), error_kind=e.kind, attempts=counter[0],
             )
+        except Exception as e:  # noqa: BLE001 - one odd page must not end the run
+            return FetchResult(
+                url=url, final_url=url, status=None, content_type=None, body=None,
+                error=f"{url}: unexpected {type(e).__name__} while fetching ({e}); please report "
+                "it as a newswatch bug", error_kind="unexpected", attempts=counter[0],
+            )
 
     def fetch_or_raise(self, url: str, *, validators: tuple[str | None, str | None] | None = None,
                        accept: frozenset[str] = HTML_TYPES) -> FetchResult:
@@ -491,6 +505,9 @@ class Fetcher:
             raise Timeout(origin, f"timed out {phase} ({type(e).__name__}); the site is "
                           "slow or down, it will be retried next run", final_url=url) from e
         except httpx.ConnectError as e:
+            if _caused_by(e, socket.gaierror):
+                raise HostNotFound(origin, f"host name {urlsplit(url).hostname} not found (DNS); "
+                                   "check the source's url, or the network", final_url=url) from e
             raise ConnectFailed(origin, f"cannot connect to {host_key(url)} ({e or type(e).__name__});"
                                 " check the network or the host name", final_url=url) from e
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
@@ -500,6 +517,9 @@ class Fetcher:
                                   final_url=url) from e
         except httpx.InvalidURL as e:
             raise BadUrl(origin, f"not a valid URL ({e})") from e
+        except httpx.TransportError as e:  # proxies, unsupported protocols, the rest
+            raise ProtocolFailure(origin, f"transport error ({type(e).__name__}: {e}); it will "
+                                  "be retried", final_url=url) from e
 
     # ---- robots.txt, once per host per run
 
@@ -595,3 +615,14 @@ def _parse_retry_after(value: str) -> float | None:
     if when is None:
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

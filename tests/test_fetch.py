@@ -5,6 +5,7 @@ import socket
 from dataclasses import replace
 from email.utils import formatdate
 
+import httpx
 import pytest
 from httpserver import LocalServer, Reply, html, redirect
 
@@ -58,7 +59,8 @@ def test_conditional_get_returns_not_modified(http_server: LocalServer, fetcher:
 def test_last_modified_alone_gives_304(http_server: LocalServer, fetcher: Fetcher) -> None:
     modified = "Mon, 06 Jan 2025 10:00:00 GMT"
     http_server.routes["/page"] = html("<p>x</p>", last_modified=modified)
-    result = fetcher.fetch(http_server.url("/page"), validators=Validators(None, modified))
+    # A plain (etag, last_modified) tuple, as storage.fetchstate hands them back.
+    result = fetcher.fetch(http_server.url("/page"), validators=(None, modified))
     assert result.not_modified and "if-none-match" not in http_server.requests("/page")[0].headers
 
 
@@ -256,3 +258,30 @@ def test_errors_never_raise_out_of_fetch_many(fetcher: Fetcher) -> None:
     assert [r.error_kind for r in results] == ["bad_url", "connect"]
     assert "ftp://example.org/file" in results[0].error
     assert closed in results[1].error and "robots.txt" in results[1].error
+
+
+def test_unknown_host_fails_at_once_without_retries() -> None:
+    calls = []
+
+    def no_dns(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url)
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except socket.gaierror as e:
+            raise httpx.ConnectError(str(e), request=request) from e
+
+    with Fetcher(FAST, transport=httpx.MockTransport(no_dns)) as fetcher:
+        results = fetcher.fetch_many(["http://news.invalid/a", "http://news.invalid/b"])
+    assert [r.error_kind for r in results] == ["dns", "dns"]
+    assert "host name news.invalid not found (DNS)" in results[1].error
+    assert [str(u) for u in calls] == ["http://news.invalid/robots.txt"]  # once, not retried
+
+
+def test_robots_crawl_delay_slows_the_host_down(http_server: LocalServer,
+                                                fetcher: Fetcher) -> None:
+    http_server.routes["/robots.txt"] = Reply(body="User-agent: *\nCrawl-delay: 0.3\n",
+                                              content_type="text/plain")
+    http_server.routes["/a"] = http_server.routes["/b"] = html("<p>x</p>")
+    assert all(r.ok for r in fetcher.fetch_many([http_server.url("/a"), http_server.url("/b")]))
+    a, b = http_server.requests("/a")[0], http_server.requests("/b")[0]
+    assert b.started - a.finished >= 0.95  # Crawl-delay is whole seconds in robotparser
