@@ -7,9 +7,11 @@ Schedule it (e.g. daily) as a deployment of `flows/digest.py:digest`.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
@@ -37,8 +39,18 @@ def send_digest(archive_path: Path, smtp_section: dict | None) -> dict:
             "failed": {f.recipient: f.error for f in report.failed}}
 
 
-@flow(name="digest", persist_result=False, log_prints=False)
+def _run_name() -> str:
+    return "digest-" + datetime.now().strftime("%Y-%m-%dT%H:%M")
+
+
+@flow(name="digest", flow_run_name=_run_name, persist_result=False, log_prints=False)
 def digest(config_path: str | None = None) -> dict:
     """Send the digest emails; failures stay pending for the next digest (and are returned)."""
     config = load_config(config_path)
-    return send_digest(Path(config.archive), config.smtp)
+    result = send_digest(Path(config.archive), config.smtp)
+    lines = ["# Digest", ""]
+    lines += [f"- sent to {r}" for r in result["sent"]] or ["- nothing pending: no email sent"]
+    lines += [f"- NOT sent to {r} (kept pending): {e}" for r, e in result["failed"].items()]
+    create_markdown_artifact(markdown="\n".join(lines), key="digest-summary",
+                             description="What this digest run sent")
+    return result

@@ -9,11 +9,12 @@ detail goes into the run's artifacts.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from prefect import flow, get_run_logger, tags, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
@@ -58,6 +59,7 @@ class SourceReport:
     errors: list[str] = field(default_factory=list)  # one line each: URL and what happened
     unchanged: bool = False  # every discovery document answered 304
     failed: str | None = None  # the source could not be processed at all
+    skipped: str | None = None  # another ingest run was working on it
     new_articles: list[NewArticle] = field(default_factory=list)
 
     @property
@@ -150,7 +152,7 @@ def store_stage(source: Source, archive_path: Path, found: Discovery, cleaned: C
         # Not one discovery document could be read: the source is down, not merely quiet.
         report.failed, report.errors = found.errors[0], found.errors[1:]
     with Archive.open(archive_path) as archive:
-        result, _matches = archive_batch_with_alerts(archive, cleaned.items, rules)
+        result, matches = archive_batch_with_alerts(archive, cleaned.items, rules)
         state = FetchState(archive)
         # Only now that the articles are committed may the validators say "nothing new".
         state.record_pages(source.name, cleaned.outcomes)
@@ -160,6 +162,11 @@ def store_stage(source: Source, archive_path: Path, found: Discovery, cleaned: C
             if r.status == "new" and r.article_id is not None:
                 report.new_articles.append(NewArticle(r.article_id, item.article.title, item.url or "",
                                                       item.article.date))
+    if matches:
+        from alerts.outbox import emit_match_events
+
+        # After the commit: an event must never announce a match that a rollback undid.
+        emit_match_events(matches)
     counts = result.counts
     report.fetched = len(cleaned.items) + len(cleaned.outcomes)
     report.new = counts["new"]
@@ -215,34 +222,72 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None,
     for e in summary.rule_errors:
         _log().warning("alert rule skipped: %s", e)
     started = datetime.now(timezone.utc)
-    with Fetcher(config.fetch_settings()) as fetcher:
-        pending = []
-        for source in chosen:
-            with tags(f"source:{source.name}"):
-                opts = dict(tags=[f"source:{source.name}"])
-                found = discover_stage.with_options(name=f"discover-{source.name}", **opts).submit(
-                    source, fetcher, archive_path, recheck)
-                fetched = fetch_stage.with_options(name=f"fetch-{source.name}", **opts).submit(
-                    source, fetcher, found)
-                cleaned = clean_stage.with_options(name=f"clean-{source.name}", **opts).submit(source, fetched)
-                stored = store_stage.with_options(name=f"store-{source.name}", **opts).submit(
-                    source, archive_path, found, cleaned, rules)
-            pending.append((source, [found, fetched, cleaned, stored]))
-        for source, stages in pending:
-            summary.sources.append(_source_report(source, stages))
+    holder = _run_holder()
+    leased, skipped = _take_sources(archive_path, chosen, holder)
+    summary.sources += skipped
+    try:
+        with Fetcher(config.fetch_settings()) as fetcher:
+            summary.sources += _run_sources(leased, fetcher, archive_path, rules, recheck)
+    finally:
+        with Archive.open(archive_path) as archive:
+            state = FetchState(archive)
+            for source in leased:
+                state.release_lease(source.name, holder)
     with Archive.open(archive_path) as archive:
         state = FetchState(archive)
         for report in summary.sources:
+            if report.skipped:
+                continue
             state.record_run(report.source, started_at=started, ok=report.ok,
                              counts={"discovered": report.discovered, "new": report.new,
                                      "duplicates": sum(report.duplicates.values()),
                                      "not_articles": report.not_articles, "errors": len(report.errors)},
-                             error=report.failed or (report.errors[0] if report.errors else None))
+                             error=report.failed or (report.errors[0] if report.errors else None),
+                             flow_run=holder)
     if smtp is not None:
         summary.alerts_sent, summary.alert_errors = alert_stage(archive_path, smtp)
     summary.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _publish_artifacts(summary)
     return summary.to_dict()
+
+
+def _run_holder() -> str:
+    from prefect.runtime import flow_run
+
+    return f"flow-run:{flow_run.id}" if flow_run.id else f"process:{os.getpid()}"
+
+
+def _take_sources(archive_path: Path, chosen: list[Source], holder: str) -> tuple[list[Source], list[SourceReport]]:
+    """Lease each source for this run; a source another live run is working on is skipped."""
+    leased, skipped = [], []
+    with Archive.open(archive_path) as archive:
+        state = FetchState(archive)
+        for source in chosen:
+            lease = state.acquire_lease(source.name, holder)
+            if lease.held_by_other:
+                why = (f"skipped: another ingest run ({lease.holder}, pid {lease.pid} on {lease.host}) "
+                       f"has been working on it since {lease.acquired_at}")
+                _log().warning("%s: %s", source.name, why)
+                skipped.append(SourceReport(source=source.name, skipped=why))
+            else:
+                leased.append(source)
+    return leased, skipped
+
+
+def _run_sources(sources: list[Source], fetcher: Fetcher, archive_path: Path, rules: list[AlertRule],
+                 recheck: bool) -> list[SourceReport]:
+    """Submit every source's stage chain (sources run in parallel), then collect the reports."""
+    pending = []
+    for source in sources:
+        opts = dict(tags=[f"source:{source.name}"])
+        found = discover_stage.with_options(name=f"discover-{source.name}", **opts).submit(
+            source, fetcher, archive_path, recheck)
+        fetched = fetch_stage.with_options(name=f"fetch-{source.name}", **opts).submit(source, fetcher, found)
+        cleaned = clean_stage.with_options(name=f"clean-{source.name}", **opts).submit(source, fetched)
+        stored = store_stage.with_options(name=f"store-{source.name}", **opts).submit(
+            source, archive_path, found, cleaned, rules)
+        pending.append((source, [found, fetched, cleaned, stored]))
+    return [_source_report(source, stages) for source, stages in pending]
 
 
 def _source_report(source: Source, stages: list) -> SourceReport:

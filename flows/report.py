@@ -17,7 +17,8 @@ def ingest_markdown(summary) -> str:
     ]
     for r in summary.sources:
         dups = ", ".join(f"{n} {k}" for k, n in r.duplicates.items()) or "0"
-        state = f"FAILED: {_cell(r.failed)}" if r.failed else ("unchanged (304)" if r.unchanged else "ok")
+        state = (_cell(r.skipped) if r.skipped else f"FAILED: {_cell(r.failed)}" if r.failed
+                 else "unchanged (304)" if r.unchanged else "ok")
         lines.append(f"| {r.source} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | "
                      f"{len(r.errors)} | {state} |")
     lines += ["", f"Alerts: {summary.alerts_sent} email(s) sent."]

@@ -5,17 +5,20 @@ from __future__ import annotations
 def format_summary(summary: dict) -> str:
     rows = [("source", "discovered", "new", "dupl.", "not art.", "errors", "state")]
     for s in summary["sources"]:
-        state = "FAILED" if s["failed"] else ("unchanged" if s["unchanged"] else "ok")
+        state = ("SKIPPED" if s.get("skipped") else "FAILED" if s["failed"]
+                 else "unchanged" if s["unchanged"] else "ok")
         rows.append((s["source"], str(s["discovered"]), str(s["new"]), str(sum(s["duplicates"].values())),
                      str(s["not_articles"]), str(len(s["errors"])), state))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
     failures = [(s["source"], s["failed"]) for s in summary["sources"] if s["failed"]]
+    failures += [(s["source"], s["skipped"]) for s in summary["sources"] if s.get("skipped")]
     errors = [(s["source"], e) for s in summary["sources"] for e in s["errors"]]
     if failures or errors:
         lines.append("")
-        lines += [f"{src}: FAILED: {msg}" for src, msg in failures]
+        lines += [f"{src}: {msg}" if msg.startswith("skipped") else f"{src}: FAILED: {msg}"
+                  for src, msg in failures]
         lines += [f"{src}: {msg}" for src, msg in errors[:50]]
         if len(errors) > 50:
             lines.append(f"... and {len(errors) - 50} more errors (newswatch sources shows the state per source)")

@@ -8,6 +8,9 @@
   interval, then given up.
 - `source_runs`: one row per source and ingest run: counts and the error, for
   `newswatch sources` and health checks.
+- `source_leases`: which run is working on a source now, so two overlapping ingest runs never
+  work on the same source (the second one skips it). A lease whose process is gone (same
+  machine) or that has expired is taken over, so a killed run does not block the next one.
 
 Order matters for "nothing is ever lost": the flow stores the articles of a batch first, then
 the page outcomes and the discovery validators. A crash in between costs a re-fetch of the
@@ -16,6 +19,8 @@ discovery documents on the next run, never a missed article.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -53,6 +58,14 @@ CREATE TABLE source_runs (
     error TEXT
 );
 CREATE INDEX source_runs_source ON source_runs(source, finished_at);
+CREATE TABLE source_leases (
+    source TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    acquired_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
 """
 
 # Errors after which a page will not turn into an article by asking again.
@@ -63,6 +76,7 @@ PERMANENT_ERRORS = frozenset({
 RETRY_BASE = timedelta(hours=1)  # first re-try of a failing page; doubled each time
 RETRY_MAX = timedelta(days=7)
 MAX_ATTEMPTS = 6  # then the page is given up (a re-check still retries it)
+LEASE_TTL = timedelta(hours=2)  # longer than any run; only matters when the holder's host differs
 
 
 def create_tables(db: sqlite_utils.Database) -> None:
@@ -202,8 +216,55 @@ class FetchState:
             "ORDER BY finished_at DESC, id DESC LIMIT ?", (source, limit))
         return [{"finished_at": f, "ok": bool(ok), "counts": json.loads(c), "error": e} for f, ok, c, e in rows]
 
+    # ------------------------------------------------------------------------ leases ---
+
+    def acquire_lease(self, source: str, holder: str, ttl: timedelta = LEASE_TTL,
+                      now: datetime | None = None) -> Lease | None:
+        """Take the source for this run; None (and who holds it) if a live run already has it."""
+        moment = now or datetime.now(timezone.utc)
+        me = (holder, socket.gethostname(), os.getpid())
+        with self._transaction():
+            row = self.conn.execute(
+                "SELECT holder, host, pid, acquired_at, expires_at FROM source_leases WHERE source = ?",
+                (source,)).fetchone()
+            if row and (row[0], row[1], row[2]) != me and not _lease_is_stale(row, moment):
+                return Lease(source, row[0], row[1], row[2], row[3], held_by_other=True)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO source_leases (source, holder, host, pid, acquired_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (source, *me, _iso(moment), _iso(moment + ttl)))
+        return Lease(source, *me, _iso(moment))
+
+    def release_lease(self, source: str, holder: str) -> None:
+        with self._transaction():
+            self.conn.execute("DELETE FROM source_leases WHERE source = ? AND holder = ? AND pid = ?",
+                              (source, holder, os.getpid()))
+
     def _transaction(self):
         return _Immediate(self.conn)
+
+
+@dataclass
+class Lease:
+    source: str
+    holder: str  # the flow run (or process) working on the source
+    host: str
+    pid: int
+    acquired_at: str
+    held_by_other: bool = False
+
+
+def _lease_is_stale(row, moment: datetime) -> bool:
+    holder, host, pid, _acquired, expires = row
+    if expires <= _iso(moment):
+        return True
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True  # the run that took it was killed
+        except PermissionError:
+            return False
+    return False
 
 
 class _Immediate:

@@ -279,7 +279,7 @@ def test_unknown_host_fails_at_once_without_retries() -> None:
 
 def test_robots_crawl_delay_slows_the_host_down(http_server: LocalServer,
                                                 fetcher: Fetcher) -> None:
-    http_server.routes["/robots.txt"] = Reply(body="User-agent: *\nCrawl-delay: 0.3\n",
+    http_server.routes["/robots.txt"] = Reply(body="User-agent: *\nCrawl-delay: 1\n",
                                               content_type="text/plain")
     http_server.routes["/a"] = http_server.routes["/b"] = html("<p>x</p>")
     assert all(r.ok for r in fetcher.fetch_many([http_server.url("/a"), http_server.url("/b")]))

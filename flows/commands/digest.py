@@ -16,6 +16,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flows.commands.run import prepare_prefect_environment
+
+    prepare_prefect_environment()
     from flows.digest import digest  # runs a Prefect flow: imported only here
 
     result = digest(str(args.config) if args.config else None)

@@ -26,6 +26,9 @@ def prepare_prefect_environment() -> None:
     # The temporary server takes ~13 s to start here (~21 s on a new database); Prefect's
     # default 20 s startup timeout is too tight under load.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # A temporary server lives for one run: it has nothing to report, and offline it would
+    # log an error for every failed attempt to.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def run(args: argparse.Namespace) -> int:
