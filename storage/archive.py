@@ -144,7 +144,11 @@ class Archive:
              busy_timeout_ms: int = 30_000) -> "Archive":
         """Open (creating and upgrading if needed) the archive at `path`."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file in the way, no permission, read-only file system
+            raise ArchiveError(f"cannot create the archive {path}: its directory cannot be created "
+                               f"({e.strerror}: {e.filename})") from None
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")

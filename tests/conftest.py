@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 # tests/httpserver.py: a real local HTTP server (`http_server`, `make_http_server` fixtures).
-pytest_plugins = ["httpserver"]
+# tests/prefect_harness.py: one temporary Prefect server per session (`prefect_harness`).
+pytest_plugins = ["httpserver", "prefect_harness"]
 
 # Prefect must never phone home nor touch the user's ~/.prefect during tests.
 os.environ.setdefault("DO_NOT_TRACK", "1")

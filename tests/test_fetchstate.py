@@ -1,0 +1,88 @@
+"""Ingestion state kept in the archive: validators, failing pages with back-off, leases."""
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from storage.archive import Archive
+from storage.fetchstate import MAX_ATTEMPTS, FetchState, PageOutcome
+
+T0 = datetime(2026, 11, 22, 7, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def state(tmp_path):
+    with Archive.open(tmp_path / "a.db") as archive:
+        yield FetchState(archive)
+
+
+def test_validators_round_trip_per_source(state):
+    state.save_validators("iom-fr", {"https://x/fr/news": ('"v1"', None)}, now=T0)
+    state.save_validators("iom-fr", {"https://x/fr/news": ('"v2"', "Sat, 21 Nov 2026 10:00:00 GMT")}, now=T0)
+    assert state.validators("iom-fr") == {"https://x/fr/news": ('"v2"', "Sat, 21 Nov 2026 10:00:00 GMT")}
+    assert state.validators("apr") == {}
+
+
+def test_transient_failures_back_off_then_give_up(state):
+    url = "https://x/a"
+    state.record_pages("s", [PageOutcome(url, "server_error", "500")], now=T0)
+    assert state.not_due([url], now=T0 + timedelta(minutes=59)) == {url}
+    assert state.not_due([url], now=T0 + timedelta(minutes=61)) == set()
+    state.record_pages("s", [PageOutcome(url, "timeout", "slow")], now=T0 + timedelta(hours=2))
+    # The second wait is twice the first.
+    assert state.not_due([url], now=T0 + timedelta(hours=3, minutes=59)) == {url}
+    assert state.not_due([url], now=T0 + timedelta(hours=4, minutes=1)) == set()
+    for i in range(MAX_ATTEMPTS):
+        state.record_pages("s", [PageOutcome(url, "timeout", "slow")], now=T0 + timedelta(days=30 + i))
+    assert state.not_due([url], now=T0 + timedelta(days=400)) == {url}  # given up
+    assert state.source_states(["s"])[0].failing_pages == 0
+
+
+def test_permanent_errors_and_non_articles_are_not_asked_again(state):
+    state.record_pages("s", [PageOutcome("https://x/doc.pdf", "not_html", "PDF"),
+                             PageOutcome("https://x/list", "not_article", "listing")], now=T0)
+    assert state.not_due(["https://x/doc.pdf", "https://x/list", "https://x/new"],
+                         now=T0 + timedelta(days=365)) == {"https://x/doc.pdf", "https://x/list"}
+
+
+def test_forget_pages_clears_a_page_that_became_an_article(state):
+    state.record_pages("s", [PageOutcome("https://x/a", "server_error", "500")], now=T0)
+    state.forget_pages(["https://x/a"])
+    assert state.not_due(["https://x/a"], now=T0) == set()
+
+
+def test_source_states_report_last_success_and_last_error(state):
+    state.record_run("s", started_at=T0, finished_at=T0 + timedelta(seconds=5), ok=True, counts={"new": 2})
+    state.record_run("s", started_at=T0 + timedelta(hours=1), finished_at=T0 + timedelta(hours=1, seconds=3),
+                     ok=False, counts={}, error="https://x/: host not found")
+    (st,) = state.source_states(["s"])
+    assert st.last_success == "2026-11-22T07:30:05+00:00"
+    assert st.last_error == "https://x/: host not found"
+    assert st.runs == 2
+
+
+def test_a_live_lease_blocks_another_run_until_released(state):
+    first = state.acquire_lease("iom-fr", "flow-run:A", now=T0)
+    assert not first.held_by_other
+    second = state.acquire_lease("iom-fr", "flow-run:B", now=T0 + timedelta(minutes=1))
+    assert second.held_by_other and second.holder == "flow-run:A"
+    assert not state.acquire_lease("apr", "flow-run:B", now=T0).held_by_other  # other sources go on
+    state.release_lease("iom-fr", "flow-run:A")
+    assert not state.acquire_lease("iom-fr", "flow-run:B", now=T0 + timedelta(minutes=2)).held_by_other
+
+
+def test_an_expired_lease_is_taken_over(state):
+    state.acquire_lease("iom-fr", "flow-run:A", now=T0)
+    assert not state.acquire_lease("iom-fr", "flow-run:B", now=T0 + timedelta(hours=3)).held_by_other
+
+
+def test_the_lease_of_a_killed_process_is_taken_over(tmp_path):
+    db = tmp_path / "a.db"
+    code = ("import sys; from storage.archive import Archive; from storage.fetchstate import FetchState\n"
+            f"a = Archive.open({str(db)!r}); FetchState(a).acquire_lease('iom-fr', 'flow-run:dead')\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.getcwd())
+    with Archive.open(db) as archive:
+        # The process that held it has exited without releasing: its lease is stale.
+        assert not FetchState(archive).acquire_lease("iom-fr", "flow-run:B").held_by_other
