@@ -272,16 +272,11 @@ def archive_batch_with_alerts(archive, items, rules: Iterable[AlertRule], *, now
     Returns (storage BatchResult, the outbox rows added). Only articles new to the archive are
     matched: a near-duplicate or republication is folded by the archive into an existing story,
     so it never alerts again; a re-run adds nothing.
-
-    Until `Archive.add_batch` offers a hook that runs inside its transaction, this repeats its
-    BEGIN/COMMIT around `Archive._add` (see the report to the lead).
     """
-    from storage.archive import BatchResult
+    rules = list(rules)
+    recorded: list[RecordedMatch] = []
 
-    items = list(items)
-    conn = archive.conn
-    with _transaction(conn):
-        result = BatchResult([archive._add(item) for item in items])
+    def record(conn, items, result) -> None:
         candidates = [
             Candidate(article_id=r.article_id, story_id=r.article_id, title=item.article.title,
                       body=item.article.body, source=item.source, published=item.article.date,
@@ -289,5 +284,7 @@ def archive_batch_with_alerts(archive, items, rules: Iterable[AlertRule], *, now
             for item, r in zip(items, result.items)
             if r.status == "new"
         ]
-        recorded = record_matches(conn, rules, candidates, now=now)
+        recorded.extend(record_matches(conn, rules, candidates, now=now))
+
+    result = archive.add_batch(items, before_commit=record if rules else None)
     return result, recorded

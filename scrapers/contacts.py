@@ -70,7 +70,10 @@ def repair_mailto(text: str) -> str:
 
 def _mailto_address(match: re.Match) -> str:
     shown = match["text"] or ""
-    return shown if "@" in shown else match["href"]
+    address = shown if "@" in shown else match["href"]
+    # The anchor separated the address from the text before it: keep them apart.
+    before = match.string[match.start() - 1] if match.start() else " "
+    return address if before.isspace() else " " + address
 
 
 def find_phones(text: str) -> list[str]:

@@ -57,6 +57,7 @@ def extract_html(html: str, *, url: str | None, profile: Profile) -> tuple[list[
     The page title is a block only when it sits inside the article container.
     """
     tree = parse_html(html)
+    _separate_blocks_nested_in_paragraphs(tree)
     metadata = extract_metadata(tree, url)
     container = _profile_container(tree, profile)
     if container is not None:
@@ -211,6 +212,29 @@ def _generic_blocks(tree: HtmlElement, url: str | None) -> list[str]:
     if body is None:
         return []
     return _trafilatura_blocks(body)
+
+
+# Block elements inside a paragraph, heading or inline element (invalid, but lxml keeps them
+# there): trafilatura then glues the text before the block to the block's first word
+# ("2023Qui"), inventing a word.
+_INLINE_CONTENT = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "span", "a", "em", "strong", "b", "i",
+                   "u", "font", "small", "label", "cite", "q")
+_NESTED_BLOCKS = ("p", "div", "article", "section", "ul", "ol", "li", "table", "blockquote", "h1",
+                  "h2", "h3", "h4", "h5", "h6", "header", "main", "aside", "figure", "dl", "address")
+_BLOCKS_IN_PARAGRAPHS = lxml.etree.XPath(
+    "//*[" + " or ".join(f"self::{t}" for t in _INLINE_CONTENT) + "]//*["
+    + " or ".join(f"self::{t}" for t in _NESTED_BLOCKS) + "]")
+
+
+def _separate_blocks_nested_in_paragraphs(tree: HtmlElement) -> None:
+    for element in _BLOCKS_IN_PARAGRAPHS(tree):
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + "\n"
+        else:
+            parent = element.getparent()
+            parent.text = (parent.text or "") + "\n"
+        element.tail = "\n" + (element.tail or "")
 
 
 _GENERIC_PRUNE_TAGS = (

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import sqlite_utils
 
@@ -185,13 +185,22 @@ class Archive:
 
     # ------------------------------------------------------------------------------ writing ---
 
-    def add_batch(self, items: Iterable[Incoming]) -> BatchResult:
-        """Deduplicate and store a batch, all in one transaction; one ItemResult per item."""
+    def add_batch(self, items: Iterable[Incoming],
+                  before_commit: Callable[[sqlite3.Connection, list[Incoming], BatchResult], None] | None = None,
+                  ) -> BatchResult:
+        """Deduplicate and store a batch, all in one transaction; one ItemResult per item.
+
+        `before_commit(conn, items, result)` runs inside that transaction, so what it writes
+        (the alert outbox) is kept or lost together with the articles.
+        """
         result = BatchResult()
+        items = list(items)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             for item in items:
                 result.items.append(self._add(item))
+            if before_commit is not None:
+                before_commit(self.conn, items, result)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")

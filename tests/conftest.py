@@ -23,3 +23,11 @@ def seeds_dir() -> Path:
     if not SEEDS.is_dir():
         pytest.fail(f"seed dumps not found at {SEEDS}: the tests expect ../shared/seeds beside the checkout")
     return SEEDS
+
+# Property tests explore new inputs on a developer's machine, but CI replays a fixed sequence,
+# so a CI failure can be reproduced (`HYPOTHESIS_PROFILE=ci pytest ...`).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI") or os.environ.get("HYPOTHESIS_PROFILE") == "ci":
+    _hypothesis_settings.load_profile("ci")

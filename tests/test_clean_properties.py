@@ -44,6 +44,17 @@ def words(text: str) -> set[str]:
     return set(_WORD.findall(unicodedata.normalize("NFC", _INVISIBLE.sub("", text))))
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
+def invented_words(output: set[str], html: str) -> set[str]:
+    """Output words that are neither words of the markup nor a run of its text with the tags
+    removed: inline tags and stray end tags do not separate words (`<p>Communiqué</div>Pour`
+    reads "CommuniquéPour" in a browser too), so such joins are the page's own text."""
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", _TAG.sub("", html)))
+    return {w for w in output - words(html) if w not in text}
+
+
 def output_words(article: Article) -> set[str]:
     parts = [article.title or "", *article.paragraphs]
     for contact in article.contacts:
@@ -111,4 +122,4 @@ def test_truncated_seed_bytes_never_crash(seed, cut):
 def test_html_like_input_never_crashes_nor_invents_words(html, url):
     article = clean_or_refuse(html, url=url)
     if article is not None:
-        assert output_words(article) <= words(html)
+        assert invented_words(output_words(article), html) == set()

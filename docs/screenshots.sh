@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Screenshots of the Prefect UI after one `newswatch demo` run, for the README:
+#   docs/img/flow-run.png        the ingest flow run (task runs per source and stage, logs)
+#   docs/img/ingest-summary.png  its `ingest-summary` markdown artifact
+#
+# Starts `prefect server start` on a free port with a temporary PREFECT_HOME, runs the demo
+# against it, takes headless-Chromium screenshots, then stops the server. No network needed.
+# Usage: docs/screenshots.sh [OUTDIR]     (default docs/img; needs chromium: apt-get install chromium)
+# Env:   CHROMIUM (browser binary), BUDGET_MS (virtual time given to the UI to render, default 20000)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${1:-$ROOT/docs/img}
+BIN=$ROOT/.venv/bin
+[ -x "$BIN/newswatch" ] || BIN=$(dirname "$(command -v newswatch)")
+CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+BUDGET_MS=${BUDGET_MS:-20000}
+[ -n "$CHROMIUM" ] || { echo "screenshots.sh: chromium not found (apt-get install chromium, or set CHROMIUM)" >&2; exit 1; }
+mkdir -p "$OUT"
+
+WORK=$(mktemp -d -t newswatch-screenshots-XXXXXX)
+SERVER_PID=
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export PREFECT_HOME=$WORK/prefect-home DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
+PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+API=http://127.0.0.1:$PORT/api
+UI=http://127.0.0.1:$PORT
+
+echo "starting a Prefect server on $UI (log: $WORK/server.log)"
+# The UI's pages call the API at PREFECT_UI_API_URL (default http://127.0.0.1:4200/api).
+PREFECT_UI_API_URL=$API "$BIN/prefect" server start --host 127.0.0.1 --port "$PORT" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 120); do
+    if "$BIN/python" -c "import sys, urllib.request; urllib.request.urlopen('$API/health', timeout=2)" 2>/dev/null; then
+        break
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+    sleep 1
+done
+
+echo "running the demo against it"
+PREFECT_API_URL=$API "$BIN/newswatch" demo >"$WORK/demo.out" 2>"$WORK/demo.err" \
+    || { cat "$WORK/demo.out" "$WORK/demo.err" >&2; exit 1; }
+RUN_ID=$(grep -o '/runs/flow-run/[0-9a-f-]*' "$WORK/demo.out" | head -1 | sed 's,.*/,,')
+[ -n "$RUN_ID" ] || { echo "screenshots.sh: no flow run id in the demo's output" >&2; cat "$WORK/demo.out" >&2; exit 1; }
+echo "flow run $RUN_ID"
+
+shot() {  # shot URL FILE
+    "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --disable-quic \
+        --user-data-dir="$WORK/chromium" --window-size=1600,1000 \
+        --virtual-time-budget="$BUDGET_MS" --screenshot="$2" "$1" >>"$WORK/chromium.log" 2>&1
+    echo "wrote $2"
+}
+shot "$UI/runs/flow-run/$RUN_ID" "$OUT/flow-run.png"
+# /artifacts/key/ingest-summary lists the versions of the key without their content: the
+# page of the run's own artifact renders the markdown.
+ARTIFACT_ID=$("$BIN/python" - "$API" "$RUN_ID" <<'PY'
+import json, sys, urllib.request
+api, run_id = sys.argv[1:]
+query = {"artifacts": {"key": {"any_": ["ingest-summary"]}, "flow_run_id": {"any_": [run_id]}},
+         "sort": "CREATED_DESC", "limit": 1}
+request = urllib.request.Request(f"{api}/artifacts/filter", data=json.dumps(query).encode(),
+                                 headers={"Content-Type": "application/json"})
+found = json.load(urllib.request.urlopen(request, timeout=10))
+print(found[0]["id"] if found else "")
+PY
+)
+[ -n "$ARTIFACT_ID" ] || { echo "screenshots.sh: the run published no ingest-summary artifact" >&2; exit 1; }
+shot "$UI/artifacts/artifact/$ARTIFACT_ID" "$OUT/ingest-summary.png"
