@@ -14,14 +14,15 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="newswatch-prefect-home-"))
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT.parent / "shared" / "seeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# Copies of ../shared/seeds (the five dumps the project was created from), so tests stand alone.
+SEEDS = FIXTURES / "seeds"
 
 
 @pytest.fixture(scope="session")
 def seeds_dir() -> Path:
     if not SEEDS.is_dir():
-        pytest.fail(f"seed dumps not found at {SEEDS}: the tests expect ../shared/seeds beside the checkout")
+        pytest.fail(f"seed dumps not found at {SEEDS}")
     return SEEDS
 
 # Property tests explore new inputs on a developer's machine, but CI replays a fixed sequence,
