@@ -81,6 +81,7 @@ class IngestSummary:
     alerts_sent: int = 0
     alert_errors: list[str] = field(default_factory=list)
     rule_errors: list[str] = field(default_factory=list)
+    health: list[dict] = field(default_factory=list)  # storage.health.SourceHealth of each source run
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -244,11 +245,22 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None,
                                      "not_articles": report.not_articles, "errors": len(report.errors)},
                              error=report.failed or (report.errors[0] if report.errors else None),
                              flow_run=holder)
+        summary.health = _health(archive, chosen)
     if smtp is not None:
         summary.alerts_sent, summary.alert_errors = alert_stage(archive_path, smtp)
     summary.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _publish_artifacts(summary)
     return summary.to_dict()
+
+
+def _health(archive: Archive, sources: list[Source]) -> list[dict]:
+    from storage.health import source_health
+
+    health = source_health(archive, [(s.name, s.expected_interval) for s in sources])
+    for h in health:
+        for problem in h.problems:
+            _log().warning("%s: unhealthy: %s", h.source, problem)
+    return [h.to_dict() for h in health]
 
 
 def _run_holder() -> str:

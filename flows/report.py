@@ -26,6 +26,7 @@ def ingest_markdown(summary) -> str:
         lines.append(f"- alert delivery failed: {_cell(e)}")
     for e in summary.rule_errors:
         lines.append(f"- alert rule skipped: {_cell(e)}")
+    lines += _health_lines(getattr(summary, "health", None) or [])
     errors = [(r.source, e) for r in summary.sources for e in r.errors]
     if errors:
         lines += ["", "## Errors", ""] + [f"- **{s}**: {_cell(e)}" for s, e in errors]
@@ -35,6 +36,20 @@ def ingest_markdown(summary) -> str:
         lines += [f"- #{a.id} [{_cell(a.title) or a.url}]({a.url}) ({s}, {a.published or 'undated'})"
                   for s, a in new]
     return "\n".join(lines)
+
+
+def _health_lines(health: list[dict]) -> list[str]:
+    """storage.health.SourceHealth dicts: every problem of an unhealthy source, then the rest."""
+    if not health:
+        return []
+    lines = ["", "## Source health", ""]
+    ok = [h["source"] for h in health if h["healthy"]]
+    if len(ok) == len(health):
+        return lines + [f"All {len(ok)} source(s) healthy."]
+    lines += [f"- **{h['source']}** UNHEALTHY: {_cell(p)}" for h in health for p in h["problems"]]
+    if ok:
+        lines += ["", f"Healthy: {', '.join(ok)}."]
+    return lines
 
 
 def publish_ingest_artifacts(summary) -> None:

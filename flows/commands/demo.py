@@ -276,7 +276,8 @@ def report(summary: dict, archive, messages: list, flow_run_id) -> str:
     # The summary's table; its list of new articles is replaced by the fuller one below.
     table = {**summary, "sources": [{**s, "new_articles": []} for s in summary["sources"]]}
     lines = [format_summary(table), "", "== articles archived by this run (newswatch show ID)"]
-    new = [(s["source"], a) for s in summary["sources"] for a in s["new_articles"]]
+    new = sorted(((s["source"], a) for s in summary["sources"] for a in s["new_articles"]),
+                 key=lambda pair: pair[1]["id"])
     for source, a in new:
         lines.append(f"  #{a['id']:<3} {source:<9} {a['title'] or a['url']}")
     if not new:

@@ -1,0 +1,162 @@
+"""Source health (storage/health.py) on a real archive, and where it is shown."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fake_sites import paragraphs
+
+from flows.cli import main
+from scrapers.article import Article
+from storage.archive import Archive, Incoming
+from storage.fetchstate import FetchState
+from storage.health import EMPTY_RUN_MIN_PAGES, source_health
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+class History:
+    """Writes runs of a source into an archive the way the ingest flow does."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.state = FetchState(archive)
+        self.serial = 0
+
+    def run(self, source: str, at: datetime, *, bodies: list[str] = (), not_articles: int = 0,
+            ok: bool = True, discovered: int | None = None) -> None:
+        items = []
+        for body in bodies:
+            self.serial += 1
+            url = f"https://{source}.example.org/a/{self.serial}"
+            items.append(Incoming(Article(title=f"t{self.serial}", date=None, paragraphs=[body], language="fr",
+                                          url=url), source=source, url=url, fetched_at=_iso(at + timedelta(seconds=5))))
+        result = self.archive.add_batch(items)
+        new = result.counts["new"]
+        assert new == len(bodies)
+        fetched = new + not_articles
+        self.state.record_run(source, started_at=at, finished_at=at + timedelta(seconds=30), ok=ok,
+                              counts={"discovered": fetched if discovered is None else discovered, "new": new,
+                                      "duplicates": 0, "not_articles": not_articles, "errors": 0})
+
+
+def normal(seed: str) -> str:
+    return " ".join(paragraphs(seed, count=4))  # ~1,500 characters
+
+
+@pytest.fixture
+def history(tmp_path):
+    with Archive.open(tmp_path / "archive.db") as archive:
+        yield History(archive)
+
+
+def test_a_source_publishing_within_its_interval_is_healthy(history):
+    for day in range(4):
+        history.run("apr", T0 + day * DAY, bodies=[normal(f"apr{day}")])
+    (h,) = source_health(history.archive, [("apr", timedelta(days=2))], now=T0 + 4 * DAY)
+    assert h.healthy and h.problems == []
+    assert h.runs == 4
+    assert h.last_new_at == _iso(T0 + 3 * DAY + timedelta(seconds=30))
+
+
+def test_silent_longer_than_expected_interval_is_unhealthy(history):
+    history.run("iom-fr", T0, bodies=[normal("x1"), normal("x2")])
+    for hour in range(1, 80, 6):  # runs keep happening, nothing new
+        history.run("iom-fr", T0 + timedelta(hours=hour))
+    (h,) = source_health(history.archive, [("iom-fr", timedelta(days=3))], now=T0 + timedelta(days=3, hours=1))
+    assert not h.healthy
+    (problem,) = h.problems
+    assert problem.startswith("silent: nothing new since 2026-11-01T08:00:30+00:00")
+    assert "expected every 3d" in problem
+    # Within the interval it is fine; without an interval it is never judged silent.
+    assert source_health(history.archive, [("iom-fr", timedelta(days=3))], now=T0 + 2 * DAY)[0].healthy
+    assert source_health(history.archive, [("iom-fr", None)], now=T0 + 300 * DAY)[0].healthy
+
+
+def test_a_source_that_never_produced_anything_is_silent_from_its_first_run(history):
+    history.run("feed", T0, ok=False)
+    history.run("feed", T0 + DAY, ok=False)
+    (h,) = source_health(history.archive, [("feed", timedelta(hours=12))], now=T0 + 2 * DAY)
+    assert not h.healthy and h.last_new_at is None
+    assert "in any of its 2 run(s) since 2026-11-01T08:00:00+00:00" in h.problems[0]
+
+
+def test_a_source_never_run_is_not_judged(history):
+    (h,) = source_health(history.archive, [("new-source", timedelta(hours=1))], now=T0 + 100 * DAY)
+    assert h.healthy and h.runs == 0 and h.last_new_at is None
+
+
+def test_many_pages_and_no_article_is_unhealthy_even_after_a_quiet_run(history):
+    history.run("lexis", T0, bodies=[normal("l1")])
+    history.run("lexis", T0 + DAY, not_articles=EMPTY_RUN_MIN_PAGES + 2)
+    history.run("lexis", T0 + 2 * DAY, discovered=0)  # nothing new to fetch: must not hide it
+    (h,) = source_health(history.archive, [("lexis", None)], now=T0 + 2 * DAY)
+    assert not h.healthy
+    (problem,) = h.problems
+    assert problem.startswith("empty pages: the run ending 2026-11-02T08:00:30+00:00 fetched 5 page(s)")
+    # A single non-article page is ordinary (a listing, a PDF): not a problem.
+    history.run("apr", T0, bodies=[normal("a1")], not_articles=1)
+    history.run("apr", T0 + DAY, not_articles=1)
+    assert source_health(history.archive, [("apr", None)], now=T0 + DAY)[0].healthy
+
+
+def test_bodies_suddenly_tiny_against_the_source_history_are_unhealthy(history):
+    for day in range(6):
+        history.run("iom-en", T0 + day * DAY, bodies=[normal(f"n{day}")])
+    history.run("iom-en", T0 + 6 * DAY, bodies=[f"Cookies {i}: accept all cookies to read this page." for i in range(3)])
+    (h,) = source_health(history.archive, [("iom-en", timedelta(days=3))], now=T0 + 6 * DAY + timedelta(hours=1))
+    assert not h.healthy
+    (problem,) = h.problems
+    assert problem.startswith("tiny bodies: the 3 article(s) of the run ending 2026-11-07T08:00:30+00:00")
+    assert h.last_median_body < 60 and h.history_median_body > 1000
+
+
+def test_normal_bodies_and_short_history_are_not_flagged(history):
+    for day in range(6):
+        history.run("iom-en", T0 + day * DAY, bodies=[normal(f"n{day}")])
+    history.run("iom-en", T0 + 6 * DAY, bodies=[normal("m1"), normal("m2")])
+    assert source_health(history.archive, [("iom-en", None)], now=T0 + 6 * DAY)[0].healthy
+    # Too little history to compare with: no verdict on body length.
+    history.run("young", T0, bodies=[normal("y1")])
+    history.run("young", T0 + DAY, bodies=["Short one.", "Short two."])
+    h = source_health(history.archive, [("young", None)], now=T0 + DAY)[0]
+    assert h.healthy and h.history_median_body is None and h.last_median_body is not None
+
+
+def test_sources_command_shows_health(tmp_path, capsys, history):
+    history.run("quiet", T0, bodies=[normal("q1")])
+    (tmp_path / "newswatch.yaml").write_text(
+        "archive: archive.db\nsources:\n"
+        "  - {name: quiet, url: 'http://127.0.0.1:9/feed', kind: feed, expected_interval: 1d}\n"
+        "  - {name: unseen, url: 'http://127.0.0.1:9/other', kind: feed, expected_interval: 1d}\n")
+    assert main(["sources", "--config", str(tmp_path / "newswatch.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "UNHEALTHY: silent: nothing new since 2026-11-01T08:00:30+00:00" in out
+    assert "health: not judged yet (never run)" in out
+    assert main(["sources", "--config", str(tmp_path / "newswatch.yaml"), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["health"]["healthy"] for r in rows] == [False, True]
+
+
+def test_ingest_artifact_lists_unhealthy_sources():
+    from flows.ingest import IngestSummary, SourceReport
+    from flows.report import ingest_markdown
+    from storage.health import SourceHealth
+
+    summary = IngestSummary(started_at="2026-11-22T07:30:00+00:00", finished_at="2026-11-22T07:30:09+00:00",
+                            sources=[SourceReport(source="iom-fr"), SourceReport(source="apr")])
+    summary.health = [
+        SourceHealth("iom-fr", False, ["silent: nothing new since 2026-11-18 (4d; expected every 3d)"]).to_dict(),
+        SourceHealth("apr", True).to_dict()]
+    md = ingest_markdown(summary)
+    section = md.split("## Source health")[1]
+    assert "- **iom-fr** UNHEALTHY: silent: nothing new since 2026-11-18 (4d; expected every 3d)" in section
+    assert "Healthy: apr." in section
+    summary.health = [SourceHealth("apr", True).to_dict()]
+    assert "All 1 source(s) healthy." in ingest_markdown(summary)
