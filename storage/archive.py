@@ -132,6 +132,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+@dataclass
+class _DedupKeys:
+    seen_url: str
+    seen_at: str
+    tracking_params: tuple[str, ...]
+    canonical: str | None
+    body: str
+    content_hash: str
+    signature: bytes | None
+
+
 class Archive:
     def __init__(self, conn: sqlite3.Connection, path: Path, near: dedup.NearConfig):
         self.conn = conn
@@ -170,6 +181,19 @@ class Archive:
             raise ArchiveError(f"{self.path} was indexed with near-duplicate settings {stored}, "
                                f"this version uses {expected}: the near-duplicate index needs a rebuild")
 
+    def ensure_writable(self) -> None:
+        """Raise ArchiveError, naming the file, if the archive cannot be written (a read-only
+        file or directory): opening succeeds on such a file, the first write would not."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("INSERT OR REPLACE INTO archive_meta (key, value) VALUES ('write_probe', '')")
+            finally:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as e:
+            raise ArchiveError(f"cannot write to the archive {self.path}: {e}; check that the file, "
+                               "its directory and its -wal/-shm files are writable") from None
+
     def close(self) -> None:
         self.conn.close()
 
@@ -195,32 +219,45 @@ class Archive:
         """
         result = BatchResult()
         items = list(items)
+        # Hashing and MinHash are the costly part: done before taking the write lock, so that
+        # sources storing in parallel wait for each other's inserts only.
+        keys = [self._keys(item) for item in items]
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            for item in items:
-                result.items.append(self._add(item))
+            for item, key in zip(items, keys):
+                result.items.append(self._add(item, key))
             if before_commit is not None:
                 before_commit(self.conn, items, result)
             self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite already rolled back on some errors (disk full)
+                self.conn.execute("ROLLBACK")
             raise
         return result
 
-    def _add(self, item: Incoming) -> ItemResult:
+    def _keys(self, item: Incoming) -> _DedupKeys | None:
+        """What the three dedup layers compare, for one incoming article (None: not an article)."""
         article = item.article
         if not article.is_article:
-            return ItemResult("not_article", reason=article.reason)
+            return None
         seen_url = item.url or article.url or article.canonical_url
         if not seen_url:
             raise ArchiveError("an article needs the URL (or file) it was seen at")
-        seen_at = item.fetched_at or _now()
         params = item.tracking_params
         if params is None:
             params = profile_for_url(seen_url).tracking_params
-        canonical = dedup.canonical_url(seen_url, article.canonical_url, params)
         body = article.body
-        chash = dedup.content_hash(body)
+        return _DedupKeys(seen_url, item.fetched_at or _now(), params,
+                          dedup.canonical_url(seen_url, article.canonical_url, params), body,
+                          dedup.content_hash(body), dedup.minhash(body, min_words=self.near.min_words))
+
+    def _add(self, item: Incoming, key: _DedupKeys | None) -> ItemResult:
+        article = item.article
+        if key is None:
+            return ItemResult("not_article", reason=article.reason)
+        seen_url, seen_at, params, canonical, body, chash, signature = (
+            key.seen_url, key.seen_at, key.tracking_params, key.canonical, key.body, key.content_hash,
+            key.signature)
 
         if canonical:
             row = self.conn.execute(
@@ -232,7 +269,6 @@ class Archive:
         row = self.conn.execute("SELECT id FROM articles WHERE content_hash = ?", (chash,)).fetchone()
         if row:
             return self._sighting(row[0], seen_url, canonical, item.source, "exact", None, seen_at)
-        signature = dedup.minhash(body, min_words=self.near.min_words)
         if signature is not None:
             matches = dedup.near_duplicates(self.conn, signature, threshold=self.near.threshold,
                                             language=article.language)
