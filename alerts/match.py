@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from storage.query import FTS_TOKENIZE, QuerySyntaxError, parse
 
@@ -37,11 +37,10 @@ class Candidate:
     url: str | None = None
 
 
-@dataclass(frozen=True)
-class RuleMatch:
+class RuleMatch(NamedTuple):
     rule: str
     article_id: int
-    snippet: str  # highlights between HIGHLIGHT_START and HIGHLIGHT_END
+    snippet: str  # highlights between HIGHLIGHT_START and HIGHLIGHT_END; "" when not asked for
 
 
 def check_query(query: str) -> tuple[str, int] | None:
@@ -57,6 +56,72 @@ def _strip_markers(text: str | None) -> str:
     return (text or "").replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "")
 
 
+class BatchIndex:
+    """The batch's new articles in an in-memory FTS5 table: match every rule against it, then
+    build snippets for the matches worth keeping only (a snippet costs ~40 µs, more than the
+    MATCH itself, and most matches of a re-run or a folded story are not new outbox rows).
+
+    Not storage.query.BatchMatcher: alerts also need snippets and a per-rule source filter.
+    """
+
+    def __init__(self, candidates: Sequence[Candidate]) -> None:
+        self.candidates = candidates
+        self.conn = sqlite3.connect(":memory:")
+        self.conn.execute(
+            "CREATE VIRTUAL TABLE batch USING fts5("
+            f"title, body, source UNINDEXED, tokenize = '{FTS_TOKENIZE}')"
+        )
+        self.conn.executemany(
+            "INSERT INTO batch (rowid, title, body, source) VALUES (?, ?, ?, ?)",
+            [(i, _strip_markers(c.title), _strip_markers(c.body), c.source) for i, c in enumerate(candidates)],
+        )
+
+    def __enter__(self) -> BatchIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.conn.close()
+
+    @staticmethod
+    def _where(rule) -> tuple[str, list] | None:
+        try:
+            expression = parse(rule.query).fts
+        except QuerySyntaxError:
+            return None  # alerts.config.load_alert_rules has reported it already
+        sql, params = " WHERE batch MATCH ?", [expression]
+        if rule.sources is not None:
+            sql += f" AND source IN ({', '.join('?' * len(rule.sources))})"
+            params += list(rule.sources)
+        return sql, params
+
+    def match(self, rule) -> list[int]:
+        """Positions (in `candidates`) of the articles the rule matches, in batch order."""
+        where = self._where(rule)
+        if where is None:
+            return []
+        sql, params = where
+        return [row[0] for row in self.conn.execute("SELECT rowid FROM batch" + sql + " ORDER BY rowid", params)]
+
+    def snippets(self, rule) -> dict[int, str]:
+        """Position -> snippet with the matched terms highlighted, for every match of the rule."""
+        where = self._where(rule)
+        if where is None:
+            return {}
+        sql, params = where
+        rows = self.conn.execute("SELECT rowid, snippet(batch, 1, ?, ?, '…', ?) FROM batch" + sql,
+                                 [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, *params])
+        return {rowid: snippet or "" for rowid, snippet in rows}
+
+    def snippet(self, rule, position: int) -> str:
+        where = self._where(rule)
+        if where is None:
+            return ""
+        sql, params = where
+        row = self.conn.execute("SELECT snippet(batch, 1, ?, ?, '…', ?) FROM batch" + sql + " AND rowid = ?",
+                                [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, *params, position]).fetchone()
+        return (row[0] or "") if row else ""
+
+
 def match_batch(rules: Iterable, candidates: Sequence[Candidate], *, snippets: bool = True) -> list[RuleMatch]:
     """Every (rule, article) pair where the rule's query matches the article's title or body.
 
@@ -66,35 +131,12 @@ def match_batch(rules: Iterable, candidates: Sequence[Candidate], *, snippets: b
     rules = list(rules)
     if not rules or not candidates:
         return []
-    conn = sqlite3.connect(":memory:")
-    try:
-        # Not storage.query.BatchMatcher: alerts also need the snippet and a source filter.
-        conn.execute(
-            "CREATE VIRTUAL TABLE batch USING fts5("
-            f"title, body, source UNINDEXED, tokenize = '{FTS_TOKENIZE}')"
-        )
-        conn.executemany(
-            "INSERT INTO batch (rowid, title, body, source) VALUES (?, ?, ?, ?)",
-            [(i, _strip_markers(c.title), _strip_markers(c.body), c.source)
-             for i, c in enumerate(candidates)],
-        )
-        matches: list[RuleMatch] = []
+    matches: list[RuleMatch] = []
+    with BatchIndex(candidates) as index:
         for rule in rules:
-            try:
-                expression = parse(rule.query).fts
-            except QuerySyntaxError:
-                continue
-            # snippet() costs ~40 µs per match, more than the MATCH itself: skippable.
-            sql = ("SELECT rowid, snippet(batch, 1, ?, ?, '…', ?) FROM batch" if snippets
-                   else "SELECT rowid, ? || ? || ? FROM batch") + " WHERE batch MATCH ?"
-            params: list = [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, expression]
-            if not snippets:
-                params[:3] = ["", "", ""]
-            if rule.sources is not None:
-                sql += f" AND source IN ({', '.join('?' * len(rule.sources))})"
-                params += list(rule.sources)
-            for rowid, snippet in conn.execute(sql + " ORDER BY rowid", params):
-                matches.append(RuleMatch(rule.name, candidates[rowid].article_id, snippet or ""))
-        return matches
-    finally:
-        conn.close()
+            if snippets:
+                found = sorted(index.snippets(rule).items())
+            else:
+                found = [(position, "") for position in index.match(rule)]
+            matches += [RuleMatch(rule.name, candidates[p].article_id, text) for p, text in found]
+    return matches

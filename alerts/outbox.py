@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from alerts.config import AlertRule
-from alerts.match import Candidate, match_batch
+from alerts.match import BatchIndex, Candidate
 
 # A delivery that died mid-way (killed process) leaves its claim; after this long another
 # delivery may take the rows over. Longer than any SMTP exchange with its retries.
@@ -80,7 +80,8 @@ def _transaction(conn: sqlite3.Connection):
         yield
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite already rolled back on some errors (disk full)
+            conn.execute("ROLLBACK")
         raise
 
 
@@ -137,24 +138,33 @@ def record_matches(
     """
     conn = _conn(db)
     rules = list(rules)
-    by_name = {r.name: r for r in rules}
-    by_key = {c.article_id: c for c in candidates}
+    if not rules or not candidates:
+        return []
     matched_at = _now(now)
     recorded: list[RecordedMatch] = []
-    for m in match_batch(rules, candidates):
-        rule = by_name[m.rule]
-        c = by_key[m.article_id]
-        for recipient in rule.to:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO alert_matches (rule, recipient, story_id, article_id, mode,"
-                " title, source, published, url, snippet, matched_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (rule.name, recipient, c.story_id, c.article_id, rule.mode,
-                 c.title, c.source, c.published, c.url, m.snippet, matched_at),
-            )
-            if cur.rowcount:
-                recorded.append(RecordedMatch(cur.lastrowid, rule.name, recipient, rule.mode,
-                                              c.story_id, c.article_id, c.source, c.title))
+    with BatchIndex(candidates) as index:
+        for rule in rules:
+            for position in index.match(rule):
+                c = candidates[position]
+                snippet = None  # built once per (rule, article), only if a row is new
+                for recipient in rule.to:
+                    exists = conn.execute(
+                        "SELECT 1 FROM alert_matches WHERE rule = ? AND recipient = ? AND story_id = ?",
+                        (rule.name, recipient, c.story_id)).fetchone()
+                    if exists:
+                        continue
+                    if snippet is None:
+                        snippet = index.snippet(rule, position)
+                    cur = conn.execute(  # the unique (rule, recipient, story) stays the guard
+                        "INSERT OR IGNORE INTO alert_matches (rule, recipient, story_id, article_id, mode,"
+                        " title, source, published, url, snippet, matched_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (rule.name, recipient, c.story_id, c.article_id, rule.mode,
+                         c.title, c.source, c.published, c.url, snippet, matched_at),
+                    )
+                    if cur.rowcount:
+                            recorded.append(RecordedMatch(cur.lastrowid, rule.name, recipient, rule.mode,
+                                                      c.story_id, c.article_id, c.source, c.title))
     return recorded
 
 
