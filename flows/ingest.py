@@ -216,7 +216,8 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None,
     smtp = load_smtp_settings(config.smtp) if config.smtp and rules else None
     archive_path = Path(config.archive)
     # Opening once up front migrates the archive and fails the run early if it is unwritable.
-    Archive.open(archive_path).close()
+    with Archive.open(archive_path) as archive:
+        archive.ensure_writable()
 
     summary = IngestSummary(started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     summary.rule_errors = [str(e) for e in rule_errors]

@@ -147,7 +147,7 @@ def clean_blocks(
     title, body = _split_title(lines, meta)
     if title:
         same = _headline_key(title)
-        body = [p for p in body if _headline_key(p) != same]
+        body = [p for p in body if not (_could_be_same_headline(p, title) and _headline_key(p) == same)]
     body = _drop_adjacent_duplicates(body)
 
     is_article, reason = _classify(body, meta, len(date_lines))
@@ -313,14 +313,30 @@ def _is_prose(line: str) -> bool:
 
 def _drop_adjacent_duplicates(lines: list[str]) -> list[str]:
     out: list[str] = []
-    for line in lines:
-        if not out or _headline_key(out[-1]) != _headline_key(line):
-            out.append(line)
+    previous_key = None  # of the line just seen (equal to the last kept one's when dropped)
+    for i, line in enumerate(lines):
+        if i and _could_be_same_headline(line, lines[i - 1]):
+            key = _headline_key(line)
+            if previous_key is None:
+                previous_key = _headline_key(lines[i - 1])
+            if key == previous_key:
+                continue
+            previous_key = key
+        else:
+            previous_key = None
+        out.append(line)
     return out
 
 
 def _headline_key(text: str) -> str:
     return " ".join(_WORD.findall(text.casefold()))
+
+
+def _could_be_same_headline(a: str, b: str) -> bool:
+    """A cheap test before `_headline_key`: two texts with the same words are of similar length
+    (a source prefix or other punctuation aside); comparing keys of every paragraph was the
+    largest cost of the text rules."""
+    return abs(len(a) - len(b)) <= 20 + min(len(a), len(b)) // 2
 
 
 def _split_title(lines: list[str], meta: PageMetadata) -> tuple[str | None, list[str]]:
@@ -340,7 +356,7 @@ def _split_title(lines: list[str], meta: PageMetadata) -> tuple[str | None, list
 def _find_meta_title(lines: list[str], title: str) -> int | None:
     wanted = {_headline_key(title), _headline_key(_clean_meta_title(title))}
     for i, line in enumerate(lines):
-        if _headline_key(line) in wanted:
+        if _could_be_same_headline(line, title) and _headline_key(line) in wanted:
             return i
     return None
 

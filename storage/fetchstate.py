@@ -278,4 +278,7 @@ class _Immediate:
         return self.conn
 
     def __exit__(self, exc_type, *exc) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if not exc_type:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:  # SQLite already rolled back on some errors (disk full)
+            self.conn.execute("ROLLBACK")

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for name in args.sources or []:
         config.source(name)
-    Archive.open(config.archive).close()
+    with Archive.open(config.archive) as archive:
+        archive.ensure_writable()
     if not os.environ.get("PREFECT_API_URL"):
         print("newswatch: no PREFECT_API_URL: starting a temporary Prefect server for this run "
               "(~15 s; see README 'Running on a schedule' to keep one running)", file=sys.stderr)

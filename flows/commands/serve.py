@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     # Fail fast on what would make every scheduled run fail.
     config = load_config(args.config)
-    Archive.open(config.archive).close()
+    with Archive.open(config.archive) as archive:
+        archive.ensure_writable()
     config_file = str(Path(config.path).resolve())
 
     # SIGTERM before Prefect's runner installs its own handler: unwind through `finally`.
