@@ -1,0 +1,43 @@
+"""Alert matches become Prefect events (`newswatch.alert.matched`) that automations can use."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from alerts.outbox import RecordedMatch, emit_match_events
+
+pytestmark = pytest.mark.flow
+
+
+def _matched_events(since: datetime) -> list[dict]:
+    from prefect.client.orchestration import get_client
+
+    body = {"filter": {"event": {"name": ["newswatch.alert.matched"]},
+                       "occurred": {"since": since.isoformat()}}, "limit": 50}
+    with get_client(sync_client=True) as client:
+        return client.request("POST", "/events/filter", json=body).json()["events"]
+
+
+def test_each_recorded_match_is_emitted_once_with_rule_and_source(prefect_harness):
+    from prefect.events.worker import EventsWorker
+
+    since = datetime.now(timezone.utc) - timedelta(seconds=5)
+    matches = [
+        RecordedMatch(1, "passeurs", "ana@example.org", "immediate", 7, 7, "iom-fr", "Passeurs arrêtés"),
+        # The same rule and article for a second recipient: still one event.
+        RecordedMatch(2, "passeurs", "ben@example.org", "immediate", 7, 7, "iom-fr", "Passeurs arrêtés"),
+    ]
+    assert emit_match_events(matches) == 1
+    EventsWorker.drain_all()
+    events: list[dict] = []
+    for _ in range(60):  # the server persists events in the background
+        events = _matched_events(since)
+        if events:
+            break
+        time.sleep(0.5)
+    [event] = events
+    assert event["resource"]["prefect.resource.id"] == "newswatch.article.7"
+    roles = {r["prefect.resource.role"]: r["prefect.resource.id"] for r in event["related"]}
+    assert roles == {"alert-rule": "newswatch.rule.passeurs", "source": "newswatch.source.iom-fr"}
