@@ -1,4 +1,4 @@
-"""Typed `smtp:` and `alerts:` sections of the config file.
+"""Typed `smtp:`, `alerts:` and `health_alerts:` sections of the config file.
 
 `flows/config.py` hands these sections over loosely typed; this module validates them. Rules
 are validated one by one so that one broken rule (bad query, bad address) is reported with its
@@ -69,6 +69,19 @@ class SmtpSettings(BaseModel):
         return f"SmtpSettings(host={self.host!r}, port={self.effective_port}, security={self.security!r})"
 
 
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _recipients(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [a for a in value if not _ADDRESS.match(a)]
+    if bad:
+        raise ValueError(f"not an email address: {', '.join(map(repr, bad))}")
+    # Recipients are compared case-insensitively by mail servers; the outbox's uniqueness
+    # must agree, or one analyst could be alerted twice under two spellings.
+    return tuple(dict.fromkeys(a.strip().lower() for a in value))
+
+
 class AlertRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,28 +91,23 @@ class AlertRule(BaseModel):
     mode: Literal["immediate", "digest"] = "immediate"
     sources: tuple[str, ...] | None = None  # None: every source
 
-    @field_validator("to", mode="before")
-    @classmethod
-    def _single_address_allowed(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("to")
-    @classmethod
-    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [a for a in value if not _ADDRESS.match(a)]
-        if bad:
-            raise ValueError(f"not an email address: {', '.join(map(repr, bad))}")
-        # Recipients are compared case-insensitively by mail servers; the outbox's uniqueness
-        # must agree, or one analyst could be alerted twice under two spellings.
-        return tuple(dict.fromkeys(a.strip().lower() for a in value))
-
-    @field_validator("sources", mode="before")
-    @classmethod
-    def _single_source_allowed(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    _single_address_allowed = field_validator("to", mode="before")(_as_list)
+    _addresses = field_validator("to")(_recipients)
+    _single_source_allowed = field_validator("sources", mode="before")(_as_list)
 
     def applies_to(self, source: str | None) -> bool:
         return self.sources is None or source in self.sources
+
+
+class HealthAlertSettings(BaseModel):
+    """`health_alerts:`: who is emailed when a source becomes unhealthy (storage/health.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: tuple[str, ...] = Field(min_length=1)
+
+    _single_address_allowed = field_validator("to", mode="before")(_as_list)
+    _addresses = field_validator("to")(_recipients)
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,16 @@ def load_smtp_settings(section: dict | None) -> SmtpSettings:
         return SmtpSettings.model_validate(section or {})
     except ValidationError as e:
         raise AlertConfigError(f"smtp: {_first_error(e)}") from None
+
+
+def load_health_alerts(section: dict | None) -> HealthAlertSettings | None:
+    """The `health_alerts:` section, or None when it is absent (no health emails)."""
+    if section is None:
+        return None
+    try:
+        return HealthAlertSettings.model_validate(section)
+    except ValidationError as e:
+        raise AlertConfigError(f"health_alerts: {_first_error(e)}") from None
 
 
 def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleError]]:

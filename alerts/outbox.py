@@ -11,6 +11,8 @@ any article transaction and must be durable before and after each SMTP exchange.
 """
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import uuid
 from contextlib import contextmanager
@@ -22,7 +24,9 @@ from alerts.config import AlertRule
 from alerts.match import BatchIndex, Candidate
 
 # A delivery that died mid-way (killed process) leaves its claim; after this long another
-# delivery may take the rows over. Longer than any SMTP exchange with its retries.
+# delivery may take the rows over. Longer than any SMTP exchange with its retries. A claim
+# whose holder process is gone from this host is taken over at once (see `claim_pending`);
+# the expiry only matters for a holder on another host.
 CLAIM_LEASE = timedelta(minutes=15)
 
 # Shipped as archive migration 3 (storage/schema.py): never edit, append a new step instead.
@@ -60,17 +64,33 @@ CREATE INDEX alert_matches_pending ON alert_matches (mode, recipient) WHERE emai
 CREATE INDEX alert_matches_email ON alert_matches (email_id);
 """
 
+# Archive migration 5: who holds a claim (host + pid), so a claim left by a killed delivery on
+# this host is taken over at once. Shipped: never edit, append a new step instead.
+CLAIM_HOLDER_DDL = """
+ALTER TABLE alert_matches ADD COLUMN claim_host TEXT;
+ALTER TABLE alert_matches ADD COLUMN claim_pid INTEGER
+"""
+
 
 def _conn(db) -> sqlite3.Connection:
     return getattr(db, "conn", db)
 
 
-def create_alert_tables(db) -> None:
-    """Archive migration 3; runs inside the migration's transaction."""
+def _run_ddl(db, ddl: str) -> None:
     conn = _conn(db)
-    for statement in ALERT_TABLES_DDL.split(";"):
+    for statement in ddl.split(";"):
         if statement.strip():
             conn.execute(statement)
+
+
+def create_alert_tables(db) -> None:
+    """Archive migration 3; runs inside the migration's transaction."""
+    _run_ddl(db, ALERT_TABLES_DDL)
+
+
+def add_claim_holder(db) -> None:
+    """Archive migration 5; runs inside the migration's transaction."""
+    _run_ddl(db, CLAIM_HOLDER_DDL)
 
 
 @contextmanager
@@ -195,18 +215,41 @@ def list_outbox(db, *, pending_only: bool = False, limit: int | None = None) -> 
     return [_entry(r) for r in _conn(db).execute(sql)]
 
 
+def _holder_gone(host: str | None, pid: int | None) -> bool:
+    """True when the claim's holder was a process of this host that no longer exists."""
+    if host != socket.gethostname() or pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
 def claim_pending(db, mode: str, *, now: datetime | None = None) -> tuple[str, list[OutboxEntry]]:
     """Take the pending rows of `mode` for this delivery (commits), so that a concurrent
-    delivery (`alerts retry` while a run delivers) cannot send them too."""
+    delivery (`alerts retry` while a run delivers) cannot send them too.
+
+    Rows claimed by another delivery are left alone unless that claim is stale: its holder
+    process is gone from this host (a killed delivery), or it is older than `CLAIM_LEASE`
+    (a holder on another host, whose process cannot be checked)."""
     conn = _conn(db)
     token = uuid.uuid4().hex
     moment = now or datetime.now(timezone.utc)
     stale = _now(moment - CLAIM_LEASE)
     with _transaction(conn):
+        held = conn.execute(
+            "SELECT DISTINCT claim, claim_host, claim_pid FROM alert_matches"
+            " WHERE email_id IS NULL AND mode = ? AND claim IS NOT NULL AND claimed_at >= ?",
+            (mode, stale)).fetchall()
+        dead = [claim for claim, host, pid in held if _holder_gone(host, pid)]
         conn.execute(
-            "UPDATE alert_matches SET claim = ?, claimed_at = ?"
-            " WHERE email_id IS NULL AND mode = ? AND (claim IS NULL OR claimed_at < ?)",
-            (token, _now(moment), mode, stale),
+            "UPDATE alert_matches SET claim = ?, claimed_at = ?, claim_host = ?, claim_pid = ?"
+            " WHERE email_id IS NULL AND mode = ? AND (claim IS NULL OR claimed_at < ?"
+            f" OR claim IN ({','.join('?' * len(dead))}))",
+            (token, _now(moment), socket.gethostname(), os.getpid(), mode, stale, *dead),
         )
     rows = conn.execute(
         f"SELECT {_ENTRY_COLUMNS} FROM alert_matches m LEFT JOIN sent_emails e ON e.id = m.email_id"
@@ -230,7 +273,7 @@ def mark_sent(
         ).lastrowid
         conn.executemany(
             "UPDATE alert_matches SET email_id = ?, claim = NULL, claimed_at = NULL,"
-            " attempts = attempts + 1, last_error = NULL WHERE id = ? AND claim = ?",
+            " claim_host = NULL, claim_pid = NULL, attempts = attempts + 1, last_error = NULL WHERE id = ? AND claim = ?",
             [(email_id, i, token) for i in entry_ids],
         )
     return email_id
@@ -242,7 +285,7 @@ def release(db, token: str, entry_ids: list[int], *, error: str | None) -> None:
     counted = 1 if error is not None else 0
     with _transaction(conn):
         conn.executemany(
-            "UPDATE alert_matches SET claim = NULL, claimed_at = NULL,"
+            "UPDATE alert_matches SET claim = NULL, claimed_at = NULL, claim_host = NULL, claim_pid = NULL,"
             " attempts = attempts + ?, last_error = coalesce(?, last_error) WHERE id = ? AND claim = ?",
             [(counted, error, i, token) for i in entry_ids],
         )

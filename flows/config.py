@@ -5,7 +5,7 @@ Relative paths inside it (the archive) are relative to the file's directory, so 
 started from cron or another directory uses the same archive.
 
 Every problem becomes one `ConfigError` naming the file, the field (`sources[2].delay`)
-and what is expected. `smtp:` and `alerts:` are passed through loosely typed here;
+and what is expected. `smtp:`, `alerts:` and `health_alerts:` are passed through loosely typed here;
 `alerts/config.py` validates them.
 """
 from __future__ import annotations
@@ -129,6 +129,7 @@ class Config(_Strict):
     sources: list[Source] = Field(default_factory=list)
     smtp: dict | list | None = None  # typed by alerts/config.py
     alerts: dict | list | None = None  # typed by alerts/config.py
+    health_alerts: dict | list | None = None  # typed by alerts/config.py
     path: Path | None = Field(None, exclude=True)  # the file this came from, set by load_config
 
     @field_validator("user_agent")

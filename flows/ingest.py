@@ -18,7 +18,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from alerts.config import AlertRule, SmtpSettings, load_alert_rules, load_smtp_settings
+from alerts.config import (AlertRule, HealthAlertSettings, SmtpSettings, load_alert_rules,
+                           load_health_alerts, load_smtp_settings)
 from flows.config import Config, Source, load_config
 from scrapers.article import NewswatchError
 from scrapers.clean import clean_page
@@ -80,6 +81,7 @@ class IngestSummary:
     sources: list[SourceReport] = field(default_factory=list)
     alerts_sent: int = 0
     alert_errors: list[str] = field(default_factory=list)
+    health_alerts_sent: int = 0  # emails about unhealthy sources (errors go to alert_errors)
     rule_errors: list[str] = field(default_factory=list)
     health: list[dict] = field(default_factory=list)  # storage.health.SourceHealth of each source run
 
@@ -193,6 +195,19 @@ def alert_stage(archive_path: Path, smtp: SmtpSettings | None) -> tuple[int, lis
     return len(report.sent), errors
 
 
+@task(name="health-alerts", cache_policy=NO_CACHE, persist_result=False)
+def health_alert_stage(archive_path: Path, smtp: SmtpSettings, settings: HealthAlertSettings,
+                       health: list[dict]) -> tuple[int, list[str]]:
+    """Email the unhealthy sources not yet notified (one email per recipient), clear the recovered."""
+    from alerts.health_notices import notify_unhealthy
+
+    with Archive.open(archive_path) as archive:
+        report = notify_unhealthy(archive.conn, smtp, settings, health)
+    errors = [f"health alert to {e}" for e in report.errors]
+    _log().info("health alerts: %d email(s) sent, %d failed", len(report.sent), len(errors))
+    return len(report.sent), errors
+
+
 # -------------------------------------------------------------------------------- flow ---
 
 
@@ -214,6 +229,10 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None,
     chosen = selected_sources(config, sources)
     rules, rule_errors = load_alert_rules(config.alerts)
     smtp = load_smtp_settings(config.smtp) if config.smtp and rules else None
+    health_alerts = load_health_alerts(config.health_alerts)
+    if health_alerts is not None and not config.smtp:
+        _log().warning("health_alerts: is set but smtp: is not: no health email can be sent")
+        health_alerts = None
     archive_path = Path(config.archive)
     # Opening once up front migrates the archive and fails the run early if it is unwritable.
     with Archive.open(archive_path) as archive:
@@ -249,6 +268,13 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None,
         summary.health = _health(archive, chosen)
     if smtp is not None:
         summary.alerts_sent, summary.alert_errors = alert_stage(archive_path, smtp)
+    if health_alerts is not None:
+        # Only the sources this run worked on: a source another run holds is that run's to report.
+        skipped = {r.source for r in summary.sources if r.skipped}
+        sent, errors = health_alert_stage(archive_path, load_smtp_settings(config.smtp), health_alerts,
+                                          [h for h in summary.health if h["source"] not in skipped])
+        summary.health_alerts_sent = sent
+        summary.alert_errors += errors
     summary.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _publish_artifacts(summary)
     return summary.to_dict()

@@ -22,6 +22,8 @@ def ingest_markdown(summary) -> str:
         lines.append(f"| {r.source} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | "
                      f"{len(r.errors)} | {state} |")
     lines += ["", f"Alerts: {summary.alerts_sent} email(s) sent."]
+    if summary.health_alerts_sent:
+        lines.append(f"Source health: {summary.health_alerts_sent} email(s) sent about unhealthy sources.")
     for e in summary.alert_errors:
         lines.append(f"- alert delivery failed: {_cell(e)}")
     for e in summary.rule_errors:

@@ -28,6 +28,8 @@ def format_summary(summary: dict) -> str:
         lines += [f"  #{a['id']} {a['title'] or a['url']}" for a in new[:30]]
     if summary.get("alerts_sent") or summary.get("alert_errors"):
         lines += ["", f"alerts: {summary['alerts_sent']} email(s) sent"]
+    if summary.get("health_alerts_sent"):
+        lines.append(f"source health: {summary['health_alerts_sent']} email(s) sent about unhealthy sources")
         lines += [f"alerts: FAILED: {e} (pending; the next run or `newswatch alerts retry` sends it)"
                   for e in summary["alert_errors"]]
     for e in summary.get("rule_errors", []):

@@ -137,11 +137,26 @@ def _fetchstate_v4(db: sqlite_utils.Database) -> None:
     create_tables(db)
 
 
+def _alert_claim_holder_v5(db: sqlite_utils.Database) -> None:
+    from alerts.outbox import add_claim_holder
+
+    add_claim_holder(db)
+
+
+def _health_notices_v6(db: sqlite_utils.Database) -> None:
+    # The health alerts own this table's DDL (alerts/health_notices.py).
+    from alerts.health_notices import create_tables
+
+    create_tables(db)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
     Migration(3, "alert outbox: alert_matches, sent_emails", _alerts_v3),
     Migration(4, "ingestion state: discovery_documents, pages, source_runs", _fetchstate_v4),
+    Migration(5, "alert claims record their holder (host, pid)", _alert_claim_holder_v5),
+    Migration(6, "health notices: unhealthy sources already emailed", _health_notices_v6),
 ]
 
 LATEST = MIGRATIONS[-1].version

@@ -167,3 +167,44 @@ def test_failed_articles_transaction_records_no_alert(archive):
     with pytest.raises(Exception, match="URL"):
         ingest(archive, items)
     assert archive.stats().articles == 0 and list_outbox(archive.conn) == []
+
+
+CLAIM_AND_DIE = """
+import sys
+from alerts.outbox import claim_pending
+from storage.archive import Archive
+with Archive.open(sys.argv[1]) as archive:
+    token, entries = claim_pending(archive.conn, "immediate")
+print(len(entries))
+"""
+
+
+def test_claims_of_a_dead_delivery_on_this_host_are_taken_over_at_once(archive, smtp_server):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ingest(archive, [article(1, "Passeurs arrêtés", "Des passeurs arrêtés à Agadez.")])
+    path = archive.conn.execute("PRAGMA database_list").fetchone()[2]
+    done = subprocess.run([sys.executable, "-c", CLAIM_AND_DIE, path], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"  # ana's and ben's rows, claimed by a process now gone
+    claimed = archive.conn.execute(
+        "SELECT count(*) FROM alert_matches WHERE claim IS NOT NULL AND claim_pid IS NOT NULL").fetchone()[0]
+    assert claimed == 2
+
+    report = deliver(archive, smtp_server.settings)
+    assert report.ok and sorted(s.recipient for s in report.sent) == ["ana@example.org", "ben@example.org"]
+    assert list_outbox(archive.conn, pending_only=True) == []
+
+
+def test_claims_of_a_live_delivery_are_left_to_it(archive, smtp_server):
+    from alerts.outbox import claim_pending
+
+    ingest(archive, [article(1, "Passeurs arrêtés", "Des passeurs arrêtés à Agadez.")])
+    # A claim held by a live process of this host (here: pid 1) is not taken over before it expires.
+    claim_pending(archive.conn, "immediate")
+    archive.conn.execute("UPDATE alert_matches SET claim_pid = 1")
+    assert deliver(archive, smtp_server.settings).sent == []
+    assert len(list_outbox(archive.conn, pending_only=True)) == 2 and smtp_server.messages == []

@@ -1,0 +1,158 @@
+"""Health alerts (alerts/health_notices.py): a real archive, a real SMTP server."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from alerts.config import AlertConfigError, HealthAlertSettings, SmtpSettings, load_health_alerts
+from alerts.health_notices import notify_unhealthy
+from flows.config import parse_config
+from flows.ingest import health_alert_stage
+from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
+from storage.archive import Archive
+from storage.fetchstate import FetchState
+from storage.health import source_health
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+OPS = HealthAlertSettings(to=["ops@example.org", "Oncall@Example.org"])
+SOURCES = [("iom-fr", DAY), ("apr", DAY)]
+
+
+class Runs:
+    """Source runs written the way the ingest flow records them, and health judged at a time."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.state = FetchState(archive)
+
+    def run(self, source: str, at: datetime, new: int = 0) -> None:
+        self.state.record_run(source, started_at=at, finished_at=at + timedelta(seconds=30), ok=True,
+                              counts={"discovered": new, "new": new, "duplicates": 0, "not_articles": 0,
+                                      "errors": 0})
+
+    def health(self, at: datetime) -> list:
+        return source_health(self.archive, SOURCES, now=at)
+
+
+@pytest.fixture
+def runs(tmp_path):
+    with Archive.open(tmp_path / "archive.db") as archive:
+        yield Runs(archive)
+
+
+def notify(runs: Runs, smtp: SmtpSettings, at: datetime):
+    return notify_unhealthy(runs.archive.conn, smtp, OPS, runs.health(at), retry_delay=0, now=at)
+
+
+def text_of(message) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def test_an_unhealthy_source_emails_each_recipient_once(runs, smtp_server):
+    runs.run("iom-fr", T0)  # nothing new, ever
+    runs.run("apr", T0 + 2 * DAY, new=3)
+    report = notify(runs, smtp_server.settings, T0 + 3 * DAY)
+    assert report.errors == [] and report.sent == ["ops@example.org", "oncall@example.org"]
+
+    [ops] = smtp_server.to("ops@example.org")
+    assert ops["Subject"] == "[newswatch] 1 unhealthy source: iom-fr"
+    assert ops["Auto-Submitted"] == "auto-generated"
+    body = text_of(ops)
+    assert "== iom-fr ==" in body and "silent: nothing new in any of its 1 run(s)" in body
+    assert "apr" not in body
+    assert "<h2>iom-fr</h2>" in ops.get_body(("html",)).get_content()
+    assert len(smtp_server.to("oncall@example.org")) == 1
+
+
+def test_the_same_problem_does_not_email_again(runs, smtp_server):
+    runs.run("iom-fr", T0)
+    notify(runs, smtp_server.settings, T0 + 2 * DAY)
+    runs.run("iom-fr", T0 + 3 * DAY)
+    # The problem's sentence has changed (longer silence): still the same problem.
+    again = notify(runs, smtp_server.settings, T0 + 4 * DAY)
+    assert again.sent == [] and again.errors == []
+    assert len(smtp_server.messages) == 2  # the first run's, one per recipient
+
+
+def test_recovered_then_unhealthy_again_emails_again(runs, smtp_server):
+    runs.run("iom-fr", T0)
+    notify(runs, smtp_server.settings, T0 + 2 * DAY)
+    runs.run("iom-fr", T0 + 2 * DAY, new=2)
+    recovered = notify(runs, smtp_server.settings, T0 + 2 * DAY + timedelta(hours=1))
+    assert recovered.sent == [] and recovered.cleared == 2  # one notice per recipient
+    relapse = notify(runs, smtp_server.settings, T0 + 5 * DAY)
+    assert relapse.sent == ["ops@example.org", "oncall@example.org"]
+    first, second = smtp_server.to("ops@example.org")
+    assert "silent: nothing new in any" in text_of(first)
+    assert "silent: nothing new since 2026-11-03T08:00:30+00:00" in text_of(second)
+
+
+def test_smtp_down_marks_nothing_and_the_next_run_sends(runs, smtp_server):
+    down = SmtpSettings(host="127.0.0.1", port=closed_port(), sender="newswatch@test.example", timeout=5)
+    runs.run("iom-fr", T0)
+    failed = notify(runs, down, T0 + 2 * DAY)
+    assert failed.sent == [] and len(failed.errors) == 2
+    assert f"127.0.0.1:{down.port}" in failed.errors[0] and "oncall@example.org: not tried" in failed.errors[1]
+    assert runs.archive.conn.execute("SELECT count(*) FROM health_notices").fetchone()[0] == 0
+
+    later = notify(runs, smtp_server.settings, T0 + 2 * DAY + timedelta(minutes=30))
+    assert later.sent == ["ops@example.org", "oncall@example.org"] and len(smtp_server.messages) == 2
+    assert notify(runs, smtp_server.settings, T0 + 3 * DAY).sent == []
+
+
+def test_a_refused_recipient_is_retried_alone(runs, smtp_server):
+    runs.run("iom-fr", T0)
+    smtp_server.refuse_next(1, "550 5.1.1 no such user")
+    first = notify(runs, smtp_server.settings, T0 + 2 * DAY)
+    assert first.sent == ["oncall@example.org"] and "550" in first.errors[0]
+    second = notify(runs, smtp_server.settings, T0 + 2 * DAY + timedelta(minutes=30))
+    assert second.sent == ["ops@example.org"]
+    assert sorted(m["To"] for m in smtp_server.messages) == ["oncall@example.org", "ops@example.org"]
+
+
+def test_a_new_problem_of_a_notified_source_emails_again(runs, smtp_server):
+    runs.run("iom-fr", T0)
+    notify(runs, smtp_server.settings, T0 + 2 * DAY)
+    health = runs.health(T0 + 2 * DAY)
+    health[0].problems.append("empty pages: the run ending ... fetched 5 page(s) and got no article")
+    report = notify_unhealthy(runs.archive.conn, smtp_server.settings, OPS, health, retry_delay=0)
+    assert len(report.sent) == 2
+    assert "empty pages" in text_of(smtp_server.to("ops@example.org")[-1])
+
+
+def test_the_email_escapes_html_and_keeps_headers_on_one_line(runs, smtp_server):
+    health = [{"source": "evil\r\nBcc: victim@example.org", "healthy": False,
+               "problems": ["tiny bodies: <script>alert(1)</script> & co"]}]
+    report = notify_unhealthy(runs.archive.conn, smtp_server.settings, OPS, health, retry_delay=0)
+    assert len(report.sent) == 2
+    [raw] = [r for r in smtp_server.raw_messages if b"To: ops@example.org" in r]
+    assert b"\nBcc:" not in raw
+    [ops] = smtp_server.to("ops@example.org")
+    assert ops["Bcc"] is None and "\n" not in ops["Subject"]
+    html = ops.get_body(("html",)).get_content()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html and "<script>" not in html
+
+
+def test_the_ingest_task_reports_smtp_errors_in_the_run_summary(tmp_path, smtp_server):
+    path = tmp_path / "archive.db"
+    with Archive.open(path) as archive:
+        Runs(archive).run("iom-fr", datetime.now(timezone.utc) - 3 * DAY)
+        health = [h.to_dict() for h in source_health(archive, SOURCES)]
+    down = SmtpSettings(host="127.0.0.1", port=closed_port(), sender="newswatch@test.example", timeout=5)
+    sent, errors = health_alert_stage.fn(path, down, HealthAlertSettings(to="ops@example.org"), health)
+    assert sent == 0 and errors[0].startswith("health alert to ops@example.org: cannot reach SMTP server")
+    sent, errors = health_alert_stage.fn(path, smtp_server.settings, HealthAlertSettings(to="ops@example.org"),
+                                         health)
+    assert (sent, errors) == (1, []) and len(smtp_server.messages) == 1
+
+
+def test_health_alerts_section_is_validated(tmp_path):
+    config = parse_config("health_alerts:\n  to: [OPS@example.org]\n", tmp_path / "newswatch.yaml")
+    assert load_health_alerts(config.health_alerts).to == ("ops@example.org",)
+    assert load_health_alerts(parse_config("{}", tmp_path / "n.yaml").health_alerts) is None
+    with pytest.raises(AlertConfigError, match="health_alerts: to: not an email address: 'ops'"):
+        load_health_alerts({"to": "ops"})
+    with pytest.raises(AlertConfigError, match="health_alerts: cc"):
+        load_health_alerts({"to": "ops@example.org", "cc": "x@example.org"})
