@@ -227,6 +227,7 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None,
     """One ingestion run of the configured sources; returns the summary (see IngestSummary)."""
     config = load_config(config_path)
     chosen = selected_sources(config, sources)
+    _tag_run_with_sources(chosen)
     rules, rule_errors = load_alert_rules(config.alerts)
     smtp = load_smtp_settings(config.smtp) if config.smtp and rules else None
     health_alerts = load_health_alerts(config.health_alerts)
@@ -288,6 +289,21 @@ def _health(archive: Archive, sources: list[Source]) -> list[dict]:
         for problem in h.problems:
             _log().warning("%s: unhealthy: %s", h.source, problem)
     return [h.to_dict() for h in health]
+
+
+def _tag_run_with_sources(sources: list[Source]) -> None:
+    """Tag this flow run `source:NAME` per source, however it was started (schedule, deployment
+    run, `newswatch run`), so the UI finds a source's runs by tag."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    if not flow_run.id:
+        return
+    wanted = {f"source:{s.name}" for s in sources}
+    with get_client(sync_client=True) as client:
+        current = set(client.read_flow_run(flow_run.id).tags or [])
+        if not wanted <= current:
+            client.update_flow_run(flow_run.id, tags=sorted(current | wanted))
 
 
 def _run_holder() -> str:

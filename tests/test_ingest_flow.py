@@ -16,6 +16,7 @@ end run the CLI as a user does, in a subprocess.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -486,3 +487,16 @@ def test_newswatch_run_with_an_unwritable_archive_path_fails_with_a_clear_messag
         f"newswatch run: cannot create the archive {in_the_way / 'archive.db'}: its directory cannot be "
         f"created (File exists: {in_the_way})"]
     assert not prefect_home.exists()
+
+
+def test_each_flow_run_is_named_and_tagged_by_its_sources(ingest_runs: IngestRuns) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.config import load_config
+
+    expected = {f"source:{s.name}" for s in load_config(ingest_runs.config).enabled_sources()}
+    with get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs() if r.name.startswith("ingest-")]
+    tagged = [r for r in runs if expected <= set(r.tags)]
+    assert len(tagged) >= len(ingest_runs.runs) == 3
+    assert all(re.fullmatch(r"ingest-\d{4}-\d\d-\d\dT\d\d:\d\d", r.name) for r in tagged)

@@ -75,7 +75,9 @@ def _deployments(api: str, deadline: float) -> dict[str, dict]:
 def test_serve_starts_a_server_serves_both_schedules_and_stops_on_sigterm(tmp_path):
     config = tmp_path / "newswatch.yaml"
     config.write_text("archive: archive.db\nsources: []\n")
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    # Not the test session's Prefect settings (the shared harness server may be running): the
+    # command must start its own server, as it does for a user.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSWATCH_"))}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), DO_NOT_TRACK="1",
                PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONUNBUFFERED="1")
     port = _free_port()

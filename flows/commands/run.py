@@ -48,12 +48,8 @@ def run(args: argparse.Namespace) -> int:
     prepare_prefect_environment()
     from flows.ingest import ingest
 
-    from prefect import tags
-
-    names = args.sources or [s.name for s in config.enabled_sources()]
-    with tags(*(f"source:{name}" for name in names)):  # the run is findable by source in the UI
-        state = ingest(config_path=str(config.path), sources=args.sources, recheck=args.recheck,
-                       return_state=True)
+    state = ingest(config_path=str(config.path), sources=args.sources, recheck=args.recheck,
+                   return_state=True)
     if not state.is_completed():
         try:
             state.result()
