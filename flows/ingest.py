@@ -17,6 +17,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
+from prefect.utilities.annotations import opaque
 
 from alerts.config import (AlertRule, HealthAlertSettings, SmtpSettings, load_alert_rules,
                            load_health_alerts, load_smtp_settings)
@@ -334,13 +335,17 @@ def _run_sources(sources: list[Source], fetcher: Fetcher, archive_path: Path, ru
     """Submit every source's stage chain (sources run in parallel), then collect the reports."""
     pending = []
     for source in sources:
-        opts = dict(tags=[f"source:{source.name}"])
-        found = discover_stage.with_options(name=f"discover-{source.name}", **opts).submit(
+        # Task runs carry no tags: Prefect asks the server for a concurrency slot per tag of
+        # every task run, and those requests serialised the sources (1,000-article bench:
+        # 10.4 s with `source:` tags on the tasks, 7.3 s without). The flow run is tagged.
+        # `opaque`: Prefect resolves the upstream future but does not walk the result (a
+        # thousand pages and articles) looking for nested futures, which cost ~0.3 s per run.
+        found = discover_stage.with_options(name=f"discover-{source.name}").submit(
             source, fetcher, archive_path, recheck)
-        fetched = fetch_stage.with_options(name=f"fetch-{source.name}", **opts).submit(source, fetcher, found)
-        cleaned = clean_stage.with_options(name=f"clean-{source.name}", **opts).submit(source, fetched)
-        stored = store_stage.with_options(name=f"store-{source.name}", **opts).submit(
-            source, archive_path, found, cleaned, rules)
+        fetched = fetch_stage.with_options(name=f"fetch-{source.name}").submit(source, fetcher, opaque(found))
+        cleaned = clean_stage.with_options(name=f"clean-{source.name}").submit(source, opaque(fetched))
+        stored = store_stage.with_options(name=f"store-{source.name}").submit(
+            source, archive_path, opaque(found), opaque(cleaned), rules)
         pending.append((source, [found, fetched, cleaned, stored]))
     return [_source_report(source, stages) for source, stages in pending]
 

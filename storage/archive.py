@@ -249,7 +249,7 @@ class Archive:
         body = article.body
         return _DedupKeys(seen_url, item.fetched_at or _now(), params,
                           dedup.canonical_url(seen_url, article.canonical_url, params), body,
-                          dedup.content_hash(body), dedup.minhash(body, min_words=self.near.min_words))
+                          *dedup.content_keys(body, min_words=self.near.min_words))
 
     def _add(self, item: Incoming, key: _DedupKeys | None) -> ItemResult:
         article = item.article

@@ -8,16 +8,23 @@
 - Ctrl-C or SIGTERM: serving stops (Prefect pauses the schedules until the next start), then
   the server we started is stopped (SIGTERM, then SIGKILL after a grace period).
 
+Signals only set a flag that the main thread polls; Prefect's runner runs in its own thread.
+Raising KeyboardInterrupt from the handler (the first design) lost the stop under load: when
+the signal lands while the main thread runs a finaliser (`__del__`), Python prints the
+exception and drops it, and serving went on (3 runs in 8 under two CPU burners).
+
 Prefect is imported only once the API address is known: its settings are read at import.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +41,11 @@ DIGEST_CRON = "0 7 * * *"
 
 SERVER_START_TIMEOUT = 180.0  # seconds: ~7 s here, ~15 s on a new database, more under load
 SERVER_STOP_GRACE = 30.0
+RUNNER_STOP_GRACE = 60.0  # seconds for Prefect's runner to cancel its loops and pause schedules
+POLL_EVERY = 0.2
+
+# The signal that asked us to stop, set by the handler; read by the main thread.
+_stop_signal: int | None = None
 
 
 class ServeError(Exception):
@@ -58,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
         archive.ensure_writable()
     config_file = str(Path(config.path).resolve())
 
-    # SIGTERM before Prefect's runner installs its own handler: unwind through `finally`.
+    # Installed before anything slow, so a signal during the server's start is not lost.
     # SIGINT explicitly too: a process started in the background inherits it ignored.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    previous_int = signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _note_signal)
+    signal.signal(signal.SIGINT, _note_signal)
     server: subprocess.Popen | None = None
     try:
         api_url = os.environ.get("PREFECT_API_URL")
@@ -75,57 +87,104 @@ def run(args: argparse.Namespace) -> int:
                   flush=True)
             _wait_healthy(api_url, server, timeout=SERVER_START_TIMEOUT, log=log)
             os.environ["PREFECT_API_URL"] = api_url
-        ui = api_url.rstrip("/").removesuffix("/api")
-        print(f"newswatch serve: Prefect UI at {ui}", flush=True)
-        print(f"newswatch serve: ingest every {int(INGEST_EVERY.total_seconds() // 60)} min, digest "
-              f"daily at 07:00 {TIMEZONE}, config {config_file}; Ctrl-C to stop", flush=True)
-        _serve(config_file)
+        if _stop_signal is None:
+            ui = api_url.rstrip("/").removesuffix("/api")
+            print(f"newswatch serve: Prefect UI at {ui}", flush=True)
+            print(f"newswatch serve: ingest every {int(INGEST_EVERY.total_seconds() // 60)} min, digest "
+                  f"daily at 07:00 {TIMEZONE}, config {config_file}; Ctrl-C to stop", flush=True)
+            _serve(config_file)
     except ServeError as e:
         raise NewswatchError(str(e)) from None
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, _raise_interrupt)  # a second signal must not skip the cleanup
         if server is not None:
             _stop_server(server)
             print("newswatch serve: Prefect server stopped", flush=True)
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
     print("newswatch serve: stopped", flush=True)
     return 0
 
 
 def _serve(config_file: str) -> None:
+    """Serve both deployments until a signal, then stop the runner and wait for it."""
     from flows.commands.run import prepare_prefect_environment
 
     prepare_prefect_environment()
-    import warnings
-
-    # Prefect's own SIGTERM handler leaves this coroutine behind; the stop itself works.
-    warnings.filterwarnings("ignore", message="coroutine 'Runner.astop' was never awaited")
-    from prefect import serve
+    from prefect.runner import Runner
     from prefect.schedules import Cron, Interval
 
     from flows.digest import digest
     from flows.ingest import ingest
 
     params = {"config_path": config_file}
-    try:
-        serve(
-            ingest.to_deployment("ingest", parameters=params, tags=["newswatch"],
-                                 schedules=[Interval(INGEST_EVERY, timezone=TIMEZONE)],
-                                 description="One ingestion run of every enabled source"),
-            digest.to_deployment("digest", parameters=params, tags=["newswatch"],
-                                 schedules=[Cron(DIGEST_CRON, timezone=TIMEZONE)],
-                                 description="Digest emails of every digest-rule match since the last digest"),
-        )
-    except SystemExit:
-        # Prefect's runner answers SIGTERM with sys.exit(0) after stopping: a clean stop.
-        pass
+    # What `prefect.serve(...)` does, minus its signal handling: pause_on_shutdown, so the
+    # schedules stop creating runs nobody will pick up while we are down.
+    runner = Runner(pause_on_shutdown=True)
+    for deployment in (
+        ingest.to_deployment("ingest", parameters=params, tags=["newswatch"],
+                             schedules=[Interval(INGEST_EVERY, timezone=TIMEZONE)],
+                             description="One ingestion run of every enabled source"),
+        digest.to_deployment("digest", parameters=params, tags=["newswatch"],
+                             schedules=[Cron(DIGEST_CRON, timezone=TIMEZONE)],
+                             description="Digest emails of every digest-rule match since the last digest"),
+    ):
+        runner.add_deployment(deployment)
+
+    loop_ready = threading.Event()
+    failure: list[BaseException] = []
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def run_runner() -> None:
+        # Outside the main thread Prefect's runner installs no SIGTERM handler of its own.
+        async def main() -> None:
+            nonlocal loop
+            loop = asyncio.get_running_loop()
+            loop_ready.set()
+            await runner.start()
+
+        try:
+            asyncio.run(main())
+        except BaseException as e:  # reported by the main thread
+            failure.append(e)
+        finally:
+            loop_ready.set()
+
+    thread = threading.Thread(target=run_runner, name="newswatch-serve-runner", daemon=True)
+    thread.start()
+    loop_ready.wait()
+    print("newswatch serve: serving the deployments ingest/ingest and digest/digest", flush=True)
+    while _stop_signal is None and thread.is_alive():
+        time.sleep(POLL_EVERY)
+    if thread.is_alive():
+        print(f"newswatch serve: {signal.Signals(_stop_signal).name} received, stopping", flush=True)
+        _stop_runner(runner, loop, thread)
+    elif failure and not isinstance(failure[0], (KeyboardInterrupt, SystemExit)):
+        raise ServeError(f"serving stopped: {type(failure[0]).__name__}: {failure[0]}")
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+def _stop_runner(runner, loop: asyncio.AbstractEventLoop | None, thread: threading.Thread) -> None:
+    deadline = time.monotonic() + RUNNER_STOP_GRACE
+    asked = False
+    while thread.is_alive() and time.monotonic() < deadline:
+        # Prefect refuses to stop a runner that has not finished starting: ask again shortly.
+        if not asked and loop is not None and runner.started:
+            stopping = asyncio.run_coroutine_threadsafe(runner.astop(), loop)
+            try:
+                stopping.result(max(0.1, deadline - time.monotonic()))
+                asked = True
+            except RuntimeError:
+                pass
+            except Exception as e:
+                print(f"newswatch serve: stopping Prefect's runner failed: {e}", flush=True)
+                asked = True
+        thread.join(POLL_EVERY)
+    if thread.is_alive():
+        print(f"newswatch serve: Prefect's runner did not stop within {RUNNER_STOP_GRACE:.0f} s; "
+              "exiting without it", flush=True)
+
+
+def _note_signal(signum, frame) -> None:
+    global _stop_signal
+    if _stop_signal is None:
+        _stop_signal = signum
 
 
 def _port_free(port: int) -> bool:
@@ -165,7 +224,7 @@ def _wait_healthy(api_url: str, server: subprocess.Popen | None, *, timeout: flo
 
     deadline = time.monotonic() + timeout
     last = ""
-    while True:
+    while _stop_signal is None:
         if server is not None and server.poll() is not None:
             raise ServeError(f"the Prefect server exited (code {server.returncode}) before it was ready; "
                              f"see {log}:\n{_tail(log)}")
