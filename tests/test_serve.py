@@ -71,8 +71,17 @@ def _deployments(api: str, deadline: float) -> dict[str, dict]:
         time.sleep(0.5)
 
 
+def _final_state(api: str, flow_run_id: str, deadline: float) -> str | None:
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{api}/flow_runs/{flow_run_id}", timeout=10).json()["state"]
+        if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return state["type"]
+        time.sleep(0.5)
+    return None
+
+
 @pytest.mark.flow
-def test_serve_starts_a_server_serves_both_schedules_and_stops_on_sigterm(tmp_path):
+def test_serve_starts_a_server_serves_both_schedules_runs_and_stops_on_sigterm(tmp_path):
     config = tmp_path / "newswatch.yaml"
     config.write_text("archive: archive.db\nsources: []\n")
     # Not the test session's Prefect settings (the shared harness server may be running): the
@@ -106,8 +115,19 @@ def test_serve_starts_a_server_serves_both_schedules_and_stops_on_sigterm(tmp_pa
         # Served by this process, not by a work pool.
         assert ingest["work_pool_name"] is None
 
+        # A run outside the schedule is picked up and executed by the serving process.
+        run = httpx.post(f"{api}/deployments/{ingest['id']}/create_flow_run", json={}, timeout=10).json()
+        state = _final_state(api, run["id"], time.monotonic() + START_DEADLINE)
+        assert state == "COMPLETED", out.text()
+        assert (tmp_path / "archive.db").exists()
+
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(120) == 0, out.text()
+        try:
+            code = proc.wait(120)
+        except subprocess.TimeoutExpired:
+            pytest.fail("serve did not exit within 120 s of SIGTERM; output:\n" + out.text())
+        assert code == 0, out.text()
+        assert "SIGTERM received, stopping" in out.text()
         out.wait_for(r"newswatch serve: stopped", time.monotonic() + 10)
         assert "Prefect server stopped" in out.text()
         with pytest.raises(ProcessLookupError):
