@@ -156,3 +156,44 @@ def test_health_alerts_section_is_validated(tmp_path):
         load_health_alerts({"to": "ops"})
     with pytest.raises(AlertConfigError, match="health_alerts: cc"):
         load_health_alerts({"to": "ops@example.org", "cc": "x@example.org"})
+
+
+@pytest.mark.flow
+def test_ingest_flow_emails_a_source_whose_pages_stop_being_articles_once(tmp_path, http_server,
+                                                                         smtp_server, prefect_harness):
+    """The whole path under real Prefect: a site redesign makes every page a listing (no
+    article), the run's health says so, ops get one email; the next run sends none."""
+    import yaml
+
+    from fake_sites import iom_listing_page, rss_feed
+    from flows.ingest import ingest
+    from httpserver import Reply, html
+
+    paths = [f"/news/redesigned-{i}" for i in range(4)]
+    http_server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
+    http_server.routes["/feed.xml"] = Reply(body=rss_feed(http_server.base, [(p, f"Titre {p}") for p in paths]),
+                                            content_type="application/rss+xml")
+    for p in paths:  # what a broken page looks like to the cleaner: teasers, no article
+        http_server.routes[p] = html(iom_listing_page([(f"/news/other-{p[-1]}-{j}", f"Autre titre {j}")
+                                                        for j in range(6)]))
+    config = tmp_path / "newswatch.yaml"
+    config.write_text(yaml.safe_dump({
+        "archive": str(tmp_path / "archive.db"),
+        "sources": [{"name": "redesigned", "url": http_server.url("/feed.xml"), "kind": "feed",
+                     "profile": "iom", "delay": 0}],
+        "smtp": {"host": "127.0.0.1", "port": smtp_server.settings.port, "sender": "newswatch@localhost"},
+        "health_alerts": {"to": ["ops@example.org"]},
+    }), encoding="utf-8")
+
+    first = ingest(str(config))
+    second = ingest(str(config))
+
+    [report] = first["sources"]
+    assert report["new"] == 0 and report["not_articles"] == 4, report
+    [health] = first["health"]
+    assert not health["healthy"] and any("article" in p for p in health["problems"]), health
+    assert first["health_alerts_sent"] == 1  # emails
+    assert second["health_alerts_sent"] == 0
+    [message] = smtp_server.to("ops@example.org")
+    assert message["Subject"] == "[newswatch] 1 unhealthy source: redesigned"
+    assert "redesigned" in text_of(message)
