@@ -1,7 +1,7 @@
 """`newswatch serve`: both flows on their schedules, from one process, on one machine.
 
 - `ingest` every 30 minutes and `digest` daily at 07:00 Europe/Paris (the same schedules as
-  the deployments of `prefect.yaml`), served with `prefect.serve(...)`: no work pool, no worker.
+  the deployments of `prefect.yaml`), served by a Prefect `Runner` (what `prefect.serve` uses): no work pool, no worker.
 - Without `PREFECT_API_URL`, a local Prefect server is started first (a subprocess
   `prefect server start --host 127.0.0.1 --port N`, its own session so that a Ctrl-C in the
   terminal reaches newswatch first) and stopped on exit; its log goes to a file.
