@@ -248,35 +248,37 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None,
     holder = _run_holder()
     leased, skipped = _take_sources(archive_path, chosen, holder)
     summary.sources += skipped
+    # The leases are held to the end of the run, health emails included: a run that took a
+    # source over in between would judge it too, and could email the same problem again.
     try:
         with Fetcher(config.fetch_settings()) as fetcher:
             summary.sources += _run_sources(leased, fetcher, archive_path, rules, recheck)
+        with Archive.open(archive_path) as archive:
+            state = FetchState(archive)
+            for report in summary.sources:
+                if report.skipped:
+                    continue
+                state.record_run(report.source, started_at=started, ok=report.ok,
+                                 counts={"discovered": report.discovered, "new": report.new,
+                                         "duplicates": sum(report.duplicates.values()),
+                                         "not_articles": report.not_articles, "errors": len(report.errors)},
+                                 error=report.failed or (report.errors[0] if report.errors else None),
+                                 flow_run=holder)
+            summary.health = _health(archive, chosen)
+        if smtp is not None:
+            summary.alerts_sent, summary.alert_errors = alert_stage(archive_path, smtp)
+        if health_alerts is not None:
+            # Only the sources this run worked on: a source another run holds is that run's to report.
+            held = {s.name for s in leased}
+            sent, errors = health_alert_stage(archive_path, load_smtp_settings(config.smtp), health_alerts,
+                                              [h for h in summary.health if h["source"] in held])
+            summary.health_alerts_sent = sent
+            summary.alert_errors += errors
     finally:
         with Archive.open(archive_path) as archive:
             state = FetchState(archive)
             for source in leased:
                 state.release_lease(source.name, holder)
-    with Archive.open(archive_path) as archive:
-        state = FetchState(archive)
-        for report in summary.sources:
-            if report.skipped:
-                continue
-            state.record_run(report.source, started_at=started, ok=report.ok,
-                             counts={"discovered": report.discovered, "new": report.new,
-                                     "duplicates": sum(report.duplicates.values()),
-                                     "not_articles": report.not_articles, "errors": len(report.errors)},
-                             error=report.failed or (report.errors[0] if report.errors else None),
-                             flow_run=holder)
-        summary.health = _health(archive, chosen)
-    if smtp is not None:
-        summary.alerts_sent, summary.alert_errors = alert_stage(archive_path, smtp)
-    if health_alerts is not None:
-        # Only the sources this run worked on: a source another run holds is that run's to report.
-        skipped = {r.source for r in summary.sources if r.skipped}
-        sent, errors = health_alert_stage(archive_path, load_smtp_settings(config.smtp), health_alerts,
-                                          [h for h in summary.health if h["source"] not in skipped])
-        summary.health_alerts_sent = sent
-        summary.alert_errors += errors
     summary.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _publish_artifacts(summary)
     return summary.to_dict()

@@ -104,7 +104,6 @@ def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda ste
             state.save_validators(source.name, {u: (v.etag, v.last_modified) for u, v in found.documents.items()})
             mark(f"state {source.name}")
         for source in leased:
-            state.release_lease(source.name, holder)
             state.record_run(source.name, started_at=started, ok=True, counts={"new": out["new"]}, flow_run=holder)
         mark("recorded")
         if smtp is not None:
@@ -120,6 +119,8 @@ def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda ste
             out["sent"], out["failed"] = len(report.sent), len(report.failed)
             for f in report.failed:
                 print(f"delivery failed: {f.recipient}: {f.error}", file=sys.stderr, flush=True)
+        for source in leased:  # as the flow does: held to the end of the run
+            state.release_lease(source.name, holder)
     mark("done")
     return out
 
