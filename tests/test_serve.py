@@ -125,9 +125,14 @@ def test_serve_starts_a_server_serves_both_schedules_runs_and_stops_on_sigterm(t
                 break
             time.sleep(1)
         assert response.status_code == 201, (response.status_code, response.text)
-        state = _final_state(api, response.json()["id"], time.monotonic() + START_DEADLINE)
+        run_id = response.json()["id"]
+        state = _final_state(api, run_id, time.monotonic() + START_DEADLINE)
         assert state == "COMPLETED", out.text()
-        assert (tmp_path / "archive.db").exists()
+        # The flow itself ran (it names its run), in the serving process: its log is ours.
+        name = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()["name"]
+        assert re.fullmatch(r"ingest-\d{4}-\d\d-\d\dT\d\d:\d\d", name), name
+        out.wait_for(re.escape(f"Flow run '{name}' - Finished in state Completed()"),
+                     time.monotonic() + 30)
 
         proc.send_signal(signal.SIGTERM)
         try:
