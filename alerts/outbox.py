@@ -333,7 +333,7 @@ def archive_batch_with_alerts(archive, items, rules: Iterable[AlertRule], *, now
         candidates = [
             Candidate(article_id=r.article_id, story_id=r.article_id, title=item.article.title,
                       body=item.article.body, source=item.source, published=item.article.date,
-                      url=item.url or item.article.url)
+                      url=r.link or item.url or item.article.url)
             for item, r in zip(items, result.items)
             if r.status == "new"
         ]

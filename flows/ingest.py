@@ -164,7 +164,7 @@ def store_stage(source: Source, archive_path: Path, found: Discovery, cleaned: C
         state.save_validators(source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
         for item, r in zip(cleaned.items, result.items):
             if r.status == "new" and r.article_id is not None:
-                report.new_articles.append(NewArticle(r.article_id, item.article.title, item.url or "",
+                report.new_articles.append(NewArticle(r.article_id, item.article.title, r.link or item.url or "",
                                                       item.article.date))
     if matches:
         from alerts.outbox import emit_match_events

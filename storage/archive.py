@@ -48,6 +48,7 @@ class ItemResult:
     kind: str | None = None  # "original", "same_url", "exact", "near"
     similarity: float | None = None
     reason: str | None = None
+    link: str | None = None  # a new article's clean address (canonical URL, else where it was seen)
 
 
 @dataclass
@@ -80,8 +81,13 @@ class StoredArticle:
     content_hash: str
     profile: str | None = None
 
+    @property
+    def link(self) -> str:
+        """Where to read it: the clean canonical URL, else where it was seen (a local file)."""
+        return self.canonical_url or self.url
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "link": self.link}
 
 
 @dataclass
@@ -94,6 +100,10 @@ class Sighting:
     similarity: float | None
     first_seen: str
     last_seen: str
+
+    @property
+    def link(self) -> str:
+        return self.canonical_url or self.url
 
 
 @dataclass
@@ -109,7 +119,7 @@ class SearchHit:
     title: str | None
     published: str | None
     source: str
-    url: str
+    url: str  # the clean canonical URL (else where it was seen)
     snippet: str
 
 
@@ -138,6 +148,7 @@ class _DedupKeys:
     seen_at: str
     tracking_params: tuple[str, ...]
     canonical: str | None
+    url_key: str | None
     body: str
     content_hash: str
     signature: bytes | None
@@ -247,9 +258,9 @@ class Archive:
         if params is None:
             params = profile_for_url(seen_url).tracking_params
         body = article.body
-        return _DedupKeys(seen_url, item.fetched_at or _now(), params,
-                          dedup.canonical_url(seen_url, article.canonical_url, params), body,
-                          *dedup.content_keys(body, min_words=self.near.min_words))
+        canonical = dedup.canonical_url(seen_url, article.canonical_url, params)
+        return _DedupKeys(seen_url, item.fetched_at or _now(), params, canonical, dedup.url_key(canonical),
+                          body, *dedup.content_keys(body, min_words=self.near.min_words))
 
     def _add(self, item: Incoming, key: _DedupKeys | None) -> ItemResult:
         article = item.article
@@ -258,76 +269,80 @@ class Archive:
         seen_url, seen_at, params, canonical, body, chash, signature = (
             key.seen_url, key.seen_at, key.tracking_params, key.canonical, key.body, key.content_hash,
             key.signature)
+        where = (canonical, key.url_key)
 
-        if canonical:
+        if key.url_key:
             row = self.conn.execute(
-                "SELECT id FROM articles WHERE canonical_url = ? "
-                "UNION ALL SELECT article_id FROM sightings WHERE canonical_url = ? LIMIT 1",
-                (canonical, canonical)).fetchone()
+                "SELECT id FROM articles WHERE url_key = ? "
+                "UNION ALL SELECT article_id FROM sightings WHERE url_key = ? LIMIT 1",
+                (key.url_key, key.url_key)).fetchone()
             if row:
-                return self._sighting(row[0], seen_url, canonical, item.source, "same_url", None, seen_at)
+                return self._sighting(row[0], seen_url, where, item.source, "same_url", None, seen_at)
         row = self.conn.execute("SELECT id FROM articles WHERE content_hash = ?", (chash,)).fetchone()
         if row:
-            return self._sighting(row[0], seen_url, canonical, item.source, "exact", None, seen_at)
+            return self._sighting(row[0], seen_url, where, item.source, "exact", None, seen_at)
         if signature is not None:
             matches = dedup.near_duplicates(self.conn, signature, threshold=self.near.threshold,
                                             language=article.language)
             if matches:
                 best = matches[0]
-                return self._sighting(best.article_id, seen_url, canonical, item.source, "near",
+                return self._sighting(best.article_id, seen_url, where, item.source, "near",
                                       round(best.similarity, 4), seen_at)
 
         article_id = self.conn.execute(
-            "INSERT INTO articles (url, canonical_url, source, title, published, body, language, "
-            "contacts, fetched_at, content_hash, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (seen_url, canonical, item.source, article.title, article.date, body, article.language,
-             json.dumps([asdict(c) for c in article.contacts], ensure_ascii=False), seen_at, chash,
-             article.profile),
+            "INSERT INTO articles (url, canonical_url, url_key, source, title, published, body, language, "
+            "contacts, fetched_at, content_hash, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seen_url, canonical, key.url_key, item.source, article.title, article.date, body,
+             article.language, json.dumps([asdict(c) for c in article.contacts], ensure_ascii=False),
+             seen_at, chash, article.profile),
         ).lastrowid
         if signature is not None:
             self.conn.execute("INSERT INTO near_signatures (article_id, signature) VALUES (?, ?)",
                               (article_id, signature))
             self.conn.executemany("INSERT OR IGNORE INTO near_keys (band_key, article_id) VALUES (?, ?)",
                                   [(k, article_id) for k in dedup.band_keys(signature)])
+        translations = []
+        for lang, url in sorted(article.translations.items()):
+            if lang != article.language and url:
+                link = dedup.canonical_url(url, tracking_params=params)
+                translations.append((article_id, lang, url, link, dedup.url_key(link)))
         self.conn.executemany(
-            "INSERT OR REPLACE INTO translations (article_id, language, url, canonical_url) VALUES (?, ?, ?, ?)",
-            [(article_id, lang, url, dedup.canonical_url(url, tracking_params=params))
-             for lang, url in sorted(article.translations.items())
-             if lang != article.language and url],
-        )
-        self._sighting(article_id, seen_url, canonical, item.source, "original", None, seen_at)
-        return ItemResult("new", article_id, "original")
+            "INSERT OR REPLACE INTO translations (article_id, language, url, canonical_url, url_key) "
+            "VALUES (?, ?, ?, ?, ?)", translations)
+        self._sighting(article_id, seen_url, where, item.source, "original", None, seen_at)
+        return ItemResult("new", article_id, "original", link=canonical or seen_url)
 
-    def _sighting(self, article_id, url, canonical, source, kind, similarity, seen_at) -> ItemResult:
+    def _sighting(self, article_id, url, where, source, kind, similarity, seen_at) -> ItemResult:
+        canonical, key = where
         updated = self.conn.execute(
             "UPDATE sightings SET last_seen = max(last_seen, ?) WHERE article_id = ? AND url = ? AND source = ?",
             (seen_at, article_id, url, source)).rowcount
         if not updated:
             self.conn.execute(
-                "INSERT INTO sightings (article_id, url, canonical_url, source, kind, similarity, first_seen, last_seen) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (article_id, url, canonical, source, kind, similarity, seen_at, seen_at))
+                "INSERT INTO sightings (article_id, url, canonical_url, url_key, source, kind, similarity, "
+                "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (article_id, url, canonical, key, source, kind, similarity, seen_at, seen_at))
         return ItemResult("duplicate" if kind != "original" else "new", article_id, kind, similarity)
 
     # ------------------------------------------------------------------------------ reading ---
 
     def known_urls(self, urls: Iterable[str], tracking_params: tuple[str, ...] | None = None) -> set[str]:
         """The given URLs (as given) whose canonical form is already archived or sighted."""
-        by_canonical: dict[str, list[str]] = {}
+        by_key: dict[str, list[str]] = {}
         for url in urls:
             params = tracking_params if tracking_params is not None else profile_for_url(url).tracking_params
-            canonical = dedup.canonical_url(url, tracking_params=params)
-            if canonical:
-                by_canonical.setdefault(canonical, []).append(url)
+            key = dedup.url_key(dedup.canonical_url(url, tracking_params=params))
+            if key:
+                by_key.setdefault(key, []).append(url)
         known: set[str] = set()
-        keys = list(by_canonical)
+        keys = list(by_key)
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for (canonical,) in self.conn.execute(
-                    f"SELECT canonical_url FROM articles WHERE canonical_url IN ({marks}) "
-                    f"UNION SELECT canonical_url FROM sightings WHERE canonical_url IN ({marks})", chunk + chunk):
-                known.update(by_canonical.get(canonical, ()))
+            for (key,) in self.conn.execute(
+                    f"SELECT url_key FROM articles WHERE url_key IN ({marks}) "
+                    f"UNION SELECT url_key FROM sightings WHERE url_key IN ({marks})", chunk + chunk):
+                known.update(by_key.get(key, ()))
         return known
 
     def get(self, article_id: int) -> StoredArticle | None:
@@ -344,11 +359,13 @@ class Archive:
         """Declared translations of the article, and those that declare it, with archived ids."""
         rows = self.conn.execute(
             """
-            SELECT t.language, t.url, (SELECT id FROM articles a WHERE a.canonical_url = t.canonical_url)
+            SELECT t.language, coalesce(t.canonical_url, t.url),
+                   (SELECT id FROM articles a WHERE a.url_key = t.url_key)
               FROM translations t WHERE t.article_id = ?
             UNION
-            SELECT a.language, a.url, a.id FROM translations t JOIN articles a ON a.id = t.article_id
-             WHERE t.canonical_url = (SELECT canonical_url FROM articles WHERE id = ?)
+            SELECT a.language, coalesce(a.canonical_url, a.url), a.id
+              FROM translations t JOIN articles a ON a.id = t.article_id
+             WHERE t.url_key = (SELECT url_key FROM articles WHERE id = ?)
             ORDER BY 1
             """, (article_id, article_id))
         return [Translation(lang or "?", url, aid) for lang, url, aid in rows]
@@ -358,7 +375,7 @@ class Archive:
         """Full-text search, newest first (published date, else fetch date)."""
         q = query if isinstance(query, Query) else parse(query)
         sql = (
-            "SELECT a.id, a.title, a.published, a.source, a.url, "
+            "SELECT a.id, a.title, a.published, a.source, coalesce(a.canonical_url, a.url), "
             "snippet(articles_fts, -1, ?, ?, '…', 16) "
             "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
             "WHERE articles_fts MATCH ?"

@@ -49,33 +49,57 @@ def canonical_url(
     declared_canonical: str | None = None,
     tracking_params: tuple[str, ...] | frozenset[str] = (),
 ) -> str | None:
-    """The one spelling of a page's address used to recognise it again.
+    """The page's clean address: what the archive stores, and what emails, feeds, search,
+    `show` and Datasette link to.
 
     The page's own `<link rel=canonical>` wins when it is an absolute http(s) URL. Then:
-    lower-case host without `www.`, https, no default port, no fragment, no tracking
-    parameters (courlan's list, `GLOBAL_TRACKING_PARAMS`, and the site profile's
-    `tracking_params`), sorted query, no trailing slash. Returns None for anything that is not
-    an http(s) URL (a local file has no canonical web address).
+    lower-case host, no default port, no fragment, no tracking parameters (courlan's list,
+    `GLOBAL_TRACKING_PARAMS`, and the site profile's `tracking_params`), sorted query. The
+    scheme, `www.` and the path are kept as served: a site that serves only http, or only
+    `www.`, must stay reachable from the link. Returns None for anything that is not an
+    http(s) URL (a local file has no web address).
+
+    Two spellings of one page (http/https, with or without `www.` or a trailing slash) get
+    one `url_key`: that, not this, is what deduplication compares.
     """
     chosen = declared_canonical if _is_web_url(declared_canonical) else url
     if not _is_web_url(chosen):
         return None
     try:
-        normalized = normalize_url(chosen.strip(), trailing_slash=False)
+        normalized = normalize_url(chosen.strip())
     except (ValueError, TypeError):
         normalized = chosen.strip()
     parts = urlsplit(normalized)
-    host = (parts.hostname or "").lower().removeprefix("www.")
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
     port = parts.port
-    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    default = {"http": 80, "https": 443}[scheme]
+    netloc = host if port in (None, default) else f"{host}:{port}"
     drop = {p.lower() for p in tracking_params} | GLOBAL_TRACKING_PARAMS
     query = [
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if k.lower() not in drop and not k.lower().startswith("utm_")
     ]
-    path = parts.path.rstrip("/") or ""
-    return urlunsplit(("https", netloc, path, urlencode(sorted(query)), ""))
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(sorted(query)), ""))
+
+
+def url_key(canonical: str | None) -> str | None:
+    """The deduplication key of a canonical URL: two addresses of one page compare equal.
+
+    Scheme-free, host without `www.`, no trailing slash: `http://www.x.org/a/` and
+    `https://x.org/a` are one page. Computed from the stored `canonical_url`, so it is the
+    same for canonical URLs written by earlier versions (which forced https and dropped
+    `www.`): archive migration 7 fills it for existing rows.
+    """
+    if not _is_web_url(canonical):
+        return None
+    parts = urlsplit(canonical.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    port = parts.port
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    key = netloc + parts.path.rstrip("/")
+    return f"{key}?{parts.query}" if parts.query else key
 
 
 def _is_web_url(url: str | None) -> bool:

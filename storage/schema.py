@@ -150,6 +150,40 @@ def _health_notices_v6(db: sqlite_utils.Database) -> None:
     create_tables(db)
 
 
+# v7: deduplication compares `url_key` (scheme-free), so `canonical_url` can keep the scheme and
+# host the site serves (earlier versions forced https and dropped `www.`, which gave dead links
+# on http-only sites). Existing rows get their key from the stored canonical URL, which is the
+# same key a new spelling of the page gets: old archives keep deduplicating. A stored
+# canonical URL that was derived from the seen URL (not declared by the page) is re-derived
+# with the new rules, so it links to the scheme the site served.
+V7_DDL = """
+ALTER TABLE articles ADD COLUMN url_key TEXT;
+ALTER TABLE sightings ADD COLUMN url_key TEXT;
+ALTER TABLE translations ADD COLUMN url_key TEXT;
+CREATE UNIQUE INDEX articles_url_key ON articles(url_key) WHERE url_key IS NOT NULL;
+CREATE INDEX sightings_url_key ON sightings(url_key);
+CREATE INDEX translations_url_key ON translations(url_key)
+"""
+
+
+def _url_keys_v7(db: sqlite_utils.Database) -> None:
+    from scrapers.profiles import profile_for_url
+
+    for statement in V7_DDL.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    for table, key in (("articles", "id"), ("sightings", "id"), ("translations", "rowid")):
+        rows = db.execute(f"SELECT {key}, url, canonical_url FROM {table}").fetchall()
+        updates = []
+        for row_id, url, stored in rows:
+            canonical = stored
+            fresh = dedup.canonical_url(url, tracking_params=profile_for_url(url).tracking_params)
+            if stored and fresh and dedup.url_key(fresh) == dedup.url_key(stored):
+                canonical = fresh
+            updates.append((canonical, dedup.url_key(canonical), row_id))
+        db.conn.executemany(f"UPDATE {table} SET canonical_url = ?, url_key = ? WHERE {key} = ?", updates)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -157,6 +191,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "ingestion state: discovery_documents, pages, source_runs", _fetchstate_v4),
     Migration(5, "alert claims record their holder (host, pid)", _alert_claim_holder_v5),
     Migration(6, "health notices: unhealthy sources already emailed", _health_notices_v6),
+    Migration(7, "url_key: scheme-free dedup key; canonical_url keeps the served scheme", _url_keys_v7),
 ]
 
 LATEST = MIGRATIONS[-1].version

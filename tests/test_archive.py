@@ -158,3 +158,57 @@ def test_a_version_1_archive_upgrades_itself(tmp_path):
         copy = Article(title="copie", date=None, paragraphs=old.paragraphs + ["Source : agence."],
                        language="fr", url="https://mirror.example.net/copie")
         assert archive.add_batch([Incoming(copy, "mirror")]).items[0].kind == "near"
+
+
+def test_canonical_urls_of_an_old_archive_keep_deduplicating(tmp_path):
+    """Archives written before v7 hold canonical URLs forced to https without www.: the upgrade
+    keys them scheme-free, so every spelling of an archived page is still recognised, and
+    re-derives the links that came from the seen URL with the scheme the site served."""
+    db = tmp_path / "old.db"
+    old, declared = _synthetic(1), _synthetic(2)
+    conn = sqlite3.connect(db)
+    conn.executescript(V1_ARCHIVE)
+    rows = [  # (id, url seen, canonical as the old rules stored it, body)
+        (1, "http://www.example.org/news/1?utm_source=rss", "https://example.org/news/1", old.body),
+        (2, "http://mirror.example.net/copy", "https://example.org/news/2", declared.body),  # rel=canonical
+    ]
+    for article_id, url, canonical, body in rows:
+        conn.execute("INSERT INTO articles (id, url, canonical_url, source, title, body, fetched_at, content_hash) "
+                     "VALUES (?, ?, ?, 'old', 't', ?, '2024-01-01T00:00:00+00:00', ?)",
+                     (article_id, url, canonical, body, f"h{article_id}"))
+        conn.execute("INSERT INTO sightings (article_id, url, canonical_url, source, kind, first_seen, last_seen) "
+                     "VALUES (?, ?, ?, 'old', 'original', '2024-01-01', '2024-01-01')", (article_id, url, canonical))
+    conn.commit()
+    conn.close()
+
+    with Archive.open(db) as archive:
+        assert archive.schema_version == LATEST and archive.check() == []
+        # the link re-derived from the http page it was seen on; the declared one left alone
+        assert archive.get(1).canonical_url == "http://www.example.org/news/1"
+        assert archive.get(2).canonical_url == "https://example.org/news/2"
+        spellings = ["http://www.example.org/news/1", "https://example.org/news/1/",
+                     "http://example.org/news/1?utm_medium=feed", "http://www.example.org/news/2"]
+        assert archive.known_urls(spellings) == set(spellings)
+        other = _synthetic(3)
+        items = [Incoming(Article(title="t", date=None, paragraphs=other.paragraphs, language="fr",
+                                  url=url), "new-source", url=url)
+                 for url in ("https://example.org/news/1", "http://www.example.org/news/2/")]
+        result = archive.add_batch(items)
+        assert [(r.status, r.kind, r.article_id) for r in result.items] == [
+            ("duplicate", "same_url", 1), ("duplicate", "same_url", 2)]
+        assert archive.conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 2
+
+
+def test_new_articles_link_to_the_scheme_the_site_serves(tmp_path):
+    with Archive.open(tmp_path / "a.db") as archive:
+        a = _synthetic(1)
+        a.url = "http://www.example.org/n/1?utm_source=rss&utm_medium=feed"
+        result = archive.add_batch([Incoming(a, "s")])
+        assert result.items[0].link == "http://www.example.org/n/1"
+        [hit] = archive.search("numéro")
+        assert hit.url == "http://www.example.org/n/1"
+        assert archive.get(hit.id).link == "http://www.example.org/n/1"
+        # the https spelling of the same page is a sighting, not a new article
+        b = _synthetic(2)
+        b.url = "https://example.org/n/1"
+        assert archive.add_batch([Incoming(b, "t")]).items[0].kind == "same_url"

@@ -12,18 +12,38 @@ PARAS = [p for p in SEED.split("\n\n")[3:] if p.strip()]
 
 
 @pytest.mark.parametrize("url, declared, params, expected", [
-    ("HTTP://WWW.Example.com:80/a/b/?utm_source=x&b=2&a=1&fbclid=3#frag", None, (), "https://example.com/a/b?a=1&b=2"),
-    ("https://example.com:443/a/", None, (), "https://example.com/a"),
-    ("http://www.iom.int/fr/news/x?pid=123&gclid=4", None, ("pid",), "https://iom.int/fr/news/x"),
-    ("http://www.iom.int/fr/news/x?pid=123", None, (), "https://iom.int/fr/news/x?pid=123"),
-    ("https://example.com:8080/A/?x=1", None, (), "https://example.com:8080/A?x=1"),
-    ("https://mirror.example.org/copy", "https://www.iom.int/news/original/", (), "https://iom.int/news/original"),
+    # The scheme, www. and the path are kept as served: the link must work.
+    ("HTTP://WWW.Example.com:80/a/b/?utm_source=x&b=2&a=1&fbclid=3#frag", None, (), "http://www.example.com/a/b/?a=1&b=2"),
+    ("https://example.com:443/a/", None, (), "https://example.com/a/"),
+    ("http://www.iom.int/fr/news/x?pid=123&gclid=4", None, ("pid",), "http://www.iom.int/fr/news/x"),
+    ("http://www.iom.int/fr/news/x?pid=123", None, (), "http://www.iom.int/fr/news/x?pid=123"),
+    ("https://example.com:8080/A/?x=1", None, (), "https://example.com:8080/A/?x=1"),
+    ("http://example.com", None, (), "http://example.com/"),
+    # The page's own rel=canonical says which scheme and host to link to.
+    ("http://mirror.example.org/copy", "https://www.iom.int/news/original/", (), "https://www.iom.int/news/original/"),
+    ("https://www.example.org/story", "http://example.org/story", (), "http://example.org/story"),
     ("https://example.com/page", "/relative/canonical", (), "https://example.com/page"),
     ("file:///tmp/page.html", None, (), None),
     (None, None, (), None),
 ])
 def test_canonical_url(url, declared, params, expected):
     assert dedup.canonical_url(url, declared, params) == expected
+
+
+@pytest.mark.parametrize("a, b", [
+    ("http://www.example.com/a/b/?utm_source=rss&b=2&a=1", "https://example.com/a/b?a=1&b=2"),
+    ("http://example.com/", "https://www.example.com"),
+    ("https://example.com:443/a", "http://example.com/a/"),
+])
+def test_spellings_of_one_page_share_a_url_key(a, b):
+    assert dedup.url_key(dedup.canonical_url(a)) == dedup.url_key(dedup.canonical_url(b))
+
+
+def test_url_key_keeps_what_selects_the_page():
+    keys = {dedup.url_key(dedup.canonical_url(u)) for u in (
+        "https://example.com/a", "https://example.com/A", "https://example.com/a?id=2",
+        "https://example.com:8080/a", "https://other.example.com/a")}
+    assert len(keys) == 5
 
 
 def test_content_hash_folds_typography_only():

@@ -28,12 +28,12 @@ def run(args: argparse.Namespace) -> int:
         sightings = archive.sightings(args.id)
         translations = archive.translations(args.id)
     if args.json:
-        print(json.dumps({**article.to_dict(), "sightings": [s.__dict__ for s in sightings],
+        print(json.dumps({**article.to_dict(), "sightings": [{**s.__dict__, "link": s.link} for s in sightings],
                           "translations": [t.__dict__ for t in translations]}, ensure_ascii=False, indent=2))
         return 0
     print(f"#{article.id}  {article.title or '(no title)'}")
     print(f"published {article.published or '?'} · language {article.language or '?'} · source {article.source}")
-    print(f"url {article.url}")
+    print(f"url {article.link}")
     print()
     print(article.body)
     if article.contacts:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     print("\nseen:")
     for s in sightings:
         extra = f" (similarity {s.similarity:.2f})" if s.similarity is not None else ""
-        print(f"  {s.first_seen}  {s.source:<16} {s.kind:<9}{extra} {s.url}")
+        print(f"  {s.first_seen}  {s.source:<16} {s.kind:<9}{extra} {s.link}")
     if translations:
         print("\ntranslations:")
         for t in translations:
