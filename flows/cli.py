@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "sources": "flows.commands.sources",
     "show": "flows.commands.show",
     "rules": "flows.commands.rules",
+    "feed": "flows.commands.feed",
     "alerts": "flows.commands.alerts",
     "digest": "flows.commands.digest",
     "serve": "flows.commands.serve",

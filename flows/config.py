@@ -130,6 +130,7 @@ class Config(_Strict):
     smtp: dict | list | None = None  # typed by alerts/config.py
     alerts: dict | list | None = None  # typed by alerts/config.py
     health_alerts: dict | list | None = None  # typed by alerts/config.py
+    feeds_dir: Path | None = None  # Atom feeds of matches written here each run (alerts/feeds.py)
     path: Path | None = Field(None, exclude=True)  # the file this came from, set by load_config
 
     @field_validator("user_agent")
@@ -222,7 +223,10 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
         raise ConfigError(f"{file}: " + "; ".join(_describe(err, data) for err in e.errors())) \
             from None
     archive = config.archive if config.archive.is_absolute() else file.parent / config.archive
-    return config.model_copy(update={"archive": archive, "path": file})
+    feeds_dir = config.feeds_dir
+    if feeds_dir is not None and not feeds_dir.is_absolute():
+        feeds_dir = file.parent / feeds_dir
+    return config.model_copy(update={"archive": archive, "feeds_dir": feeds_dir, "path": file})
 
 
 def _describe(error: dict[str, Any], data: Any) -> str:

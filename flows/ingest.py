@@ -83,6 +83,8 @@ class IngestSummary:
     alerts_sent: int = 0
     alert_errors: list[str] = field(default_factory=list)
     health_alerts_sent: int = 0  # emails about unhealthy sources (errors go to alert_errors)
+    feeds_written: int = 0  # Atom feeds rewritten in feeds_dir
+    feed_errors: list[str] = field(default_factory=list)
     rule_errors: list[str] = field(default_factory=list)
     health: list[dict] = field(default_factory=list)  # storage.health.SourceHealth of each source run
 
@@ -196,6 +198,22 @@ def alert_stage(archive_path: Path, smtp: SmtpSettings | None) -> tuple[int, lis
     return len(report.sent), errors
 
 
+@task(name="feeds", cache_policy=NO_CACHE, persist_result=False)
+def feeds_stage(archive_path: Path, rules: list[AlertRule], feeds_dir: Path) -> tuple[int, list[str]]:
+    """Rewrite the Atom feeds (one per rule, one of all new articles), each atomically."""
+    from alerts.feeds import write_feeds
+
+    try:
+        with Archive.open(archive_path) as archive:
+            written = write_feeds(archive, rules, feeds_dir)
+    except OSError as e:
+        error = f"feeds: cannot write to {feeds_dir} ({e.strerror or e}): check feeds_dir: in the config"
+        _log().error(error)
+        return 0, [error]
+    _log().info("feeds: %d Atom feed(s) written to %s", len(written), feeds_dir)
+    return len(written), []
+
+
 @task(name="health-alerts", cache_policy=NO_CACHE, persist_result=False)
 def health_alert_stage(archive_path: Path, smtp: SmtpSettings, settings: HealthAlertSettings,
                        health: list[dict]) -> tuple[int, list[str]]:
@@ -267,6 +285,8 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None,
             summary.health = _health(archive, chosen)
         if smtp is not None:
             summary.alerts_sent, summary.alert_errors = alert_stage(archive_path, smtp)
+        if config.feeds_dir is not None:
+            summary.feeds_written, summary.feed_errors = feeds_stage(archive_path, rules, config.feeds_dir)
         if health_alerts is not None:
             # Only the sources this run worked on: a source another run holds is that run's to report.
             held = {s.name for s in leased}

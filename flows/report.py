@@ -26,6 +26,10 @@ def ingest_markdown(summary) -> str:
         lines.append(f"Source health: {summary.health_alerts_sent} email(s) sent about unhealthy sources.")
     for e in summary.alert_errors:
         lines.append(f"- alert delivery failed: {_cell(e)}")
+    if getattr(summary, "feeds_written", 0):
+        lines.append(f"Feeds: {summary.feeds_written} Atom feed(s) rewritten.")
+    for e in getattr(summary, "feed_errors", []):
+        lines.append(f"- {_cell(e)}")
     for e in summary.rule_errors:
         lines.append(f"- alert rule skipped: {_cell(e)}")
     lines += _health_lines(getattr(summary, "health", None) or [])

@@ -30,8 +30,11 @@ def format_summary(summary: dict) -> str:
         lines += ["", f"alerts: {summary['alerts_sent']} email(s) sent"]
     if summary.get("health_alerts_sent"):
         lines.append(f"source health: {summary['health_alerts_sent']} email(s) sent about unhealthy sources")
-        lines += [f"alerts: FAILED: {e} (pending; the next run or `newswatch alerts retry` sends it)"
-                  for e in summary["alert_errors"]]
+    lines += [f"alerts: FAILED: {e} (pending; the next run or `newswatch alerts retry` sends it)"
+              for e in summary.get("alert_errors", [])]
+    if summary.get("feeds_written"):
+        lines.append(f"feeds: {summary['feeds_written']} Atom feed(s) rewritten")
+    lines += [f"FAILED: {e}" for e in summary.get("feed_errors", [])]
     for e in summary.get("rule_errors", []):
         lines.append(f"alert rule skipped: {e}")
     return "\n".join(lines)

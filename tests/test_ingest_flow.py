@@ -451,9 +451,17 @@ def test_newswatch_run_completes_and_prints_the_summary(tmp_path: Path, http_ser
         dict(name="apr", url=http_server.url("/rss.xml"), profile="aprnews", delay=0),
         dict(name="down", url=f"http://127.0.0.1:{free_port()}/rss.xml", kind="feed", delay=0),
     ])
+    with config.open("a", encoding="utf-8") as f:  # feeds are written at the end of each run
+        f.write("feeds_dir: feeds\nalerts:\n  - {name: all-news, query: a*, to: ana@example.org}\n")
     done = newswatch("run", "--config", str(config), prefect_home=tmp_path / "prefect-home")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
+    import feedparser
+
+    new = feedparser.parse((tmp_path / "feeds" / "new-articles.atom").read_bytes())
+    assert not new.bozo and sorted(e.link for e in new.entries) == sorted(http_server.url(p) for p in APR[:2])
+    assert not feedparser.parse((tmp_path / "feeds" / "rule-all-news.atom").read_bytes()).bozo
+    assert "feeds: 2 Atom feed(s) rewritten" in lines
     assert lines[0].split() == ["source", "discovered", "new", "dupl.", "not", "art.", "errors", "state"]
     assert lines[1].split() == ["apr", "2", "2", "0", "0", "0", "ok"]
     assert lines[2].split() == ["down", "0", "0", "0", "0", "0", "FAILED"]
