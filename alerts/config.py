@@ -13,17 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from scrapers.article import NewswatchError
+from errors import AlertConfigError
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 
 # Deliberately loose: the SMTP server is the judge of deliverability; this only catches typos
 # and anything that could smuggle a header (CR/LF, commas, angle brackets).
 _ADDRESS = re.compile(r"^[^@\s,<>;\"]+@[^@\s,<>;\"]+$")
-
-
-class AlertConfigError(NewswatchError):
-    """The `smtp:` or `alerts:` section cannot be used as written."""
 
 
 class SmtpSettings(BaseModel):

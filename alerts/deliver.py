@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Callable, Literal
 
 from alerts.config import SmtpSettings
-from alerts.email import SmtpDeliveryError, render_email, send_email
+from alerts.email import render_email, send_email
 from alerts.outbox import OutboxEntry, claim_pending, mark_sent, release
+from errors import SmtpDeliveryError
 
 Mode = Literal["immediate", "digest"]
 

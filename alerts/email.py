@@ -1,8 +1,8 @@
 """Alert emails: render one message per recipient, send it with smtplib.
 
 Rendering is pure (outbox entries in, `EmailMessage` out). Sending maps every SMTP failure to
-an `SmtpDeliveryError` whose message names the server and what to do, and whose `temporary`
-flag says whether retrying later can help.
+an `errors.SmtpDeliveryError` whose message names the server and what to do, and whose class
+says whether retrying later can help (`SmtpUnavailable`, `SmtpUnreachable`) or not (`SmtpRefused`).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from email.utils import format_datetime, make_msgid
 from alerts.config import SmtpSettings
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
 from alerts.outbox import OutboxEntry
-from scrapers.article import NewswatchError
+from errors import SmtpDeliveryError, SmtpRefused, SmtpUnavailable, SmtpUnreachable
 
 SUBJECT_MAX = 180
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -123,16 +123,6 @@ def render_email(
     return message
 
 
-class SmtpDeliveryError(NewswatchError):
-    """The SMTP server did not accept an email. `temporary`: retrying later may succeed;
-    `unreachable`: no conversation with the server happened at all (down, timeout)."""
-
-    def __init__(self, message: str, *, temporary: bool, unreachable: bool = False):
-        super().__init__(message)
-        self.temporary = temporary
-        self.unreachable = unreachable
-
-
 def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
     """Hand `message` to the SMTP server; returns only once the server has accepted it."""
     server = f"{smtp.host}:{smtp.effective_port}"
@@ -149,12 +139,10 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
             if smtp.username:
                 password = smtp.password()
                 if password is None:
-                    raise SmtpDeliveryError(
+                    raise SmtpRefused(
                         f"SMTP server {server} needs a password for {smtp.username!r} but the "
                         f"environment variable {smtp.password_env or '(smtp.password_env unset)'} "
-                        "is not set: set it and run `newswatch alerts retry`",
-                        temporary=False,
-                    )
+                        "is not set: set it and run `newswatch alerts retry`")
                 client.login(smtp.username, password)
             refused = client.send_message(message, from_addr=smtp.sender, to_addrs=[recipient])
             if refused:  # only possible with several recipients; kept for safety
@@ -163,13 +151,13 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
     except SmtpDeliveryError:
         raise
     except smtplib.SMTPAuthenticationError as e:
-        raise SmtpDeliveryError(
+        raise SmtpRefused(
             f"SMTP server {server} rejected the login of {smtp.username!r} ({e.smtp_code}): check "
-            f"smtp.username and the password in ${smtp.password_env}", temporary=False) from None
+            f"smtp.username and the password in ${smtp.password_env}") from None
     except smtplib.SMTPNotSupportedError as e:
-        raise SmtpDeliveryError(
+        raise SmtpRefused(
             f"SMTP server {server} does not support what smtp.security={smtp.security} needs ({e}): "
-            "check smtp.security and smtp.port", temporary=False) from None
+            "check smtp.security and smtp.port") from None
     except smtplib.SMTPRecipientsRefused as e:
         code, text = next(iter(e.recipients.values()))
         raise _refusal(server, code, text, f"recipient {recipient}") from None
@@ -178,34 +166,32 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
     except smtplib.SMTPResponseException as e:
         raise _refusal(server, e.smtp_code, e.smtp_error, f"email to {recipient}") from None
     except (ssl.SSLError, ssl.CertificateError) as e:
-        raise SmtpDeliveryError(
+        raise SmtpRefused(
             f"TLS with SMTP server {server} failed ({e}): check smtp.security "
-            "(ssl on port 465, starttls on 587) and the server's certificate", temporary=False) from None
+            "(ssl on port 465, starttls on 587) and the server's certificate") from None
     except smtplib.SMTPServerDisconnected as e:
-        raise SmtpDeliveryError(
+        raise SmtpUnavailable(
             f"SMTP server {server} closed the connection ({e}); the alerts stay pending and will "
-            "be sent by the next run or `newswatch alerts retry`", temporary=True) from None
+            "be sent by the next run or `newswatch alerts retry`") from None
     except (socket.timeout, TimeoutError):
-        raise SmtpDeliveryError(
+        raise SmtpUnreachable(
             f"SMTP server {server} did not answer within {smtp.timeout:g} s; the alerts stay "
-            "pending: check the server, or raise smtp.timeout", temporary=True, unreachable=True) from None
+            "pending: check the server, or raise smtp.timeout") from None
     except OSError as e:  # refused, unreachable host, DNS failure
-        raise SmtpDeliveryError(
+        raise SmtpUnreachable(
             f"cannot reach SMTP server {server} ({e.strerror or e}): check smtp.host and "
             "smtp.port and that the server is running; the alerts stay pending and will be sent "
-            "by the next run or `newswatch alerts retry`", temporary=True, unreachable=True) from None
+            "by the next run or `newswatch alerts retry`") from None
 
 
 def _refusal(server: str, code: int, text: bytes | str, what: str) -> SmtpDeliveryError:
     detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
     detail = header_safe(detail, limit=300)
     if 400 <= code < 500:
-        return SmtpDeliveryError(
+        return SmtpUnavailable(
             f"SMTP server {server} temporarily refused the {what} ({code} {detail}); the alerts "
-            "stay pending and will be retried by the next run or `newswatch alerts retry`",
-            temporary=True)
-    return SmtpDeliveryError(
+            "stay pending and will be retried by the next run or `newswatch alerts retry`")
+    return SmtpRefused(
         f"SMTP server {server} refused the {what} ({code} {detail}): check the address and the "
-        "server's relay rules, then run `newswatch alerts retry`; the alerts stay pending",
-        temporary=False)
+        "server's relay rules, then run `newswatch alerts retry`; the alerts stay pending")
 

@@ -22,8 +22,9 @@ from typing import Callable, Iterable
 
 from alerts.config import HealthAlertSettings, SmtpSettings
 from alerts.deliver import _send_with_retries  # the outbox's retry policy, shared
-from alerts.email import SmtpDeliveryError, header_safe, send_email
+from alerts.email import header_safe, send_email
 from alerts.outbox import _transaction
+from errors import SmtpDeliveryError
 
 # Archive migration 6 (storage/schema.py): never edit, append a new step instead.
 DDL = """

@@ -11,7 +11,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
 
-from storage.query import FTS_TOKENIZE, QuerySyntaxError, parse
+from errors import QuerySyntaxError
+from storage.query import FTS_TOKENIZE, parse
 
 # Private-use characters: they cannot occur in cleaned text, so they mark highlights
 # unambiguously until rendering turns them into <mark> or *…*.

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    from scrapers.article import NewswatchError
+    from errors import NewswatchError
 
     try:
         return int(args._run(args) or 0)

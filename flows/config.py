@@ -20,17 +20,13 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from scrapers.article import NewswatchError
+from errors import ConfigError
 from scrapers.discover import SourceSpec
 from scrapers.fetch import FetchSettings, host_key
 
 ENV_VAR = "NEWSWATCH_CONFIG"
 DEFAULT_FILE = "newswatch.yaml"
 SOURCE_KINDS = ("listing", "feed", "sitemap")
-
-
-class ConfigError(NewswatchError):
-    """The configuration file is missing, not YAML, or has a bad field."""
 
 
 class _Strict(BaseModel):

@@ -22,7 +22,7 @@ from prefect.utilities.annotations import opaque
 from alerts.config import (AlertRule, HealthAlertSettings, SmtpSettings, load_alert_rules,
                            load_health_alerts, load_smtp_settings)
 from flows.config import Config, Source, load_config
-from scrapers.article import NewswatchError
+from errors import NewswatchError, NotAnArticle, UnexpectedFetchError
 from scrapers.clean import clean_page
 from scrapers.discover import Discovery, discover
 from scrapers.fetch import FetchResult, Fetcher, Validators
@@ -128,16 +128,17 @@ def clean_stage(source: Source, results: list[FetchResult]) -> Cleaned:
     cleaned = Cleaned()
     fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for r in results:
-        if not r.ok:
-            cleaned.outcomes.append(PageOutcome(r.url, r.error_kind or "fetch", r.error or "fetch failed"))
+        if not r.ok:  # an error, or no body at all (a 304 nobody asked for)
+            cleaned.outcomes.append(PageOutcome(r.url, r.error or UnexpectedFetchError(
+                r.url, f"the server sent no page (HTTP {r.status})")))
             continue
         try:
             article = clean_page(r.body, url=r.final_url, content_type=r.content_type, profile=source.profile)
         except NewswatchError as e:
-            cleaned.outcomes.append(PageOutcome(r.url, "clean", f"{r.url}: {e}"))
+            cleaned.outcomes.append(PageOutcome(r.url, e))
             continue
         if not article.is_article:
-            cleaned.outcomes.append(PageOutcome(r.url, "not_article", f"{r.url}: {article.reason}"))
+            cleaned.outcomes.append(PageOutcome(r.url, NotAnArticle(article.reason or "not an article")))
             continue
         cleaned.items.append(Incoming(article=article, source=source.name, url=r.final_url,
                                       fetched_at=fetched_at))
@@ -177,8 +178,8 @@ def store_stage(source: Source, archive_path: Path, found: Discovery, cleaned: C
     report.fetched = len(cleaned.items) + len(cleaned.outcomes)
     report.new = counts["new"]
     report.duplicates = {k: counts[k] for k in ("same_url", "exact", "near") if counts[k]}
-    report.not_articles = sum(1 for o in cleaned.outcomes if o.error_kind == "not_article")
-    report.errors += [o.error for o in cleaned.outcomes if o.error_kind != "not_article"]
+    report.not_articles = sum(1 for o in cleaned.outcomes if isinstance(o.error, NotAnArticle))
+    report.errors += [o.message for o in cleaned.outcomes if not isinstance(o.error, NotAnArticle)]
     _log().info("%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)", source.name,
                 report.new, sum(report.duplicates.values()), report.not_articles, len(report.errors))
     return report

@@ -51,17 +51,6 @@ class Article:
         return cls(**d)
 
 
-class NewswatchError(Exception):
-    """Base of every error meant for the user: its message says what went wrong and what to do.
-
-    The command line prints it as one line (no traceback); flows record it per source.
-    """
-
-
-class CleanError(NewswatchError):
-    """A page could not be read at all (unreadable, empty, binary). The message says why."""
-
-
 @dataclass
 class PageMetadata:
     """What a page says about itself, before any text-level rule runs.

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import zlib
 
-from scrapers.article import Article, CleanError, PageMetadata
+from errors import CleanError
+from scrapers.article import Article, PageMetadata
 from scrapers.decoding import decode_bytes, looks_like_html
 from scrapers.profiles import get_profile, profile_for_url
 from scrapers.textclean import clean_blocks, text_to_blocks
@@ -30,7 +31,7 @@ def clean_page(
     profile: str | None = None,
 ) -> Article:
     """Clean one page. Raises CleanError when the input cannot be read at all (empty,
-    binary, corrupt gzip) and ValueError for an unknown profile name; a page that reads but
+    binary, corrupt gzip) and ProfileError for an unknown profile name; a page that reads but
     is not an article comes back with `is_article=False` and a `reason`."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)

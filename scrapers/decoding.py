@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from scrapers.article import CleanError
+from errors import CleanError
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same bytes

@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from scrapers.feeds import FeedError, parse_feed
+from errors import FeedError, SitemapError
+from scrapers.feeds import parse_feed
 from scrapers.fetch import DISCOVERY_TYPES, FetchResult, Fetcher, Validators
 from scrapers.links import Candidate, absolute_link, belongs_to_source, same_site
 from scrapers.listing import parse_listing, pager_for
 from scrapers.profiles import GENERIC, Profile
-from scrapers.sitemaps import SitemapError, gunzip, parse_sitemap
+from scrapers.sitemaps import gunzip, parse_sitemap
 
 Kind = Literal["listing", "feed", "sitemap"]
 IsKnown = Callable[[list[str]], set[str]]
@@ -121,7 +122,7 @@ class _Run:
                                     accept=DISCOVERY_TYPES)
         self.result.fetches.append(_without_body(result))
         if result.error:
-            self.result.errors.append(result.error)
+            self.result.errors.append(str(result.error))
             return None
         if result.not_modified:
             old = self.validators.get(url)

@@ -7,11 +7,8 @@ from dataclasses import dataclass, field
 
 import feedparser
 
+from errors import FeedError
 from scrapers.links import Candidate
-
-
-class FeedError(ValueError):
-    """The document is not a feed feedparser can read."""
 
 
 @dataclass

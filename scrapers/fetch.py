@@ -2,8 +2,8 @@
 
 `Fetcher.fetch_many(urls)` fetches a list of URLs, hosts in parallel, each host's URLs one
 after the other with the configured delay between them. Nothing raises out of it: every
-URL gets a `FetchResult`, with `error`/`error_kind` set when it failed. `FetchError` and its
-subclasses are the typed internal form of those errors (`Fetcher.fetch_or_raise` raises them).
+URL gets a `FetchResult`, whose `error` is the `errors.FetchError` when it failed (its class
+says whether a later run may succeed: `errors.TemporaryError` or `errors.PermanentError`).
 
 Why redirects are followed by hand: each hop may go to another host, which has its own
 robots.txt and its own politeness gate; and loops must be named as such.
@@ -24,7 +24,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from scrapers.article import NewswatchError
+from errors import (BadRedirect, BadUrl, ClientError, ConnectFailed, FetchError, HostNotFound,
+                    HttpStatusError, NotHtml, ProtocolFailure, RateLimited, RedirectLoop,
+                    RobotsDisallowed, ServerError, Timeout, TooLarge, TooManyRedirects,
+                    UnexpectedFetchError)
 
 HTML_TYPES: frozenset[str] = frozenset({"text/html", "application/xhtml+xml"})
 # Discovery documents: listing pages, feeds, sitemaps (possibly gzipped files).
@@ -44,91 +47,6 @@ _BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
 
 _ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 _MAX_CRAWL_DELAY = 60.0  # a robots.txt Crawl-delay above this is treated as this
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class FetchError(NewswatchError):
-    """A URL could not be fetched. `kind` is a stable short name recorded with the result."""
-
-    kind = "fetch"
-    retryable = False
-
-    def __init__(self, url: str, message: str, *, status: int | None = None,
-                 final_url: str | None = None) -> None:
-        self.url = url
-        self.message = message
-        self.status = status
-        self.final_url = final_url or url
-        where = f" (redirected to {self.final_url})" if self.final_url != url else ""
-        super().__init__(f"{url}{where}: {message}")
-
-    def again(self, url: str, message: str | None = None) -> FetchError:
-        """The same error, reported for `url` (the URL asked for, not the hop that failed)."""
-        return type(self)(url, message or self.message, status=self.status,
-                          final_url=self.final_url)
-
-
-class ConnectFailed(FetchError):
-    kind = "connect"
-    retryable = True
-
-
-class HostNotFound(ConnectFailed):
-    """DNS does not know the host: retrying within seconds would not help."""
-
-    kind = "dns"
-    retryable = False
-
-
-class Timeout(FetchError):
-    kind = "timeout"
-    retryable = True
-
-
-class HttpStatusError(FetchError):
-    kind = "http_status"
-
-
-class ServerError(HttpStatusError):
-    kind = "server_error"
-    retryable = True
-
-
-class RateLimited(HttpStatusError):
-    kind = "rate_limited"
-
-
-class TooLarge(FetchError):
-    kind = "too_large"
-
-
-class NotHtml(FetchError):
-    """The response is not a document of an accepted type (a PDF, an image...)."""
-
-    kind = "not_html"
-
-
-class RedirectLoop(FetchError):
-    kind = "redirect_loop"
-
-
-class TooManyRedirects(FetchError):
-    kind = "too_many_redirects"
-
-
-class RobotsDisallowed(FetchError):
-    kind = "robots_disallowed"
-
-
-class BadUrl(FetchError):
-    kind = "bad_url"
-
-
-class ProtocolFailure(FetchError):
-    kind = "protocol"
-    retryable = True
 
 
 # --------------------------------------------------------------------------- results
@@ -157,8 +75,7 @@ class FetchResult:
     body: bytes | None
     etag: str | None = None
     last_modified: str | None = None
-    error: str | None = None
-    error_kind: str | None = None
+    error: FetchError | None = None
     attempts: int = 0  # HTTP requests made for this URL, retries and redirect hops included
 
     @property
@@ -290,21 +207,13 @@ class Fetcher:
         try:
             return self._fetch(url, validators, accept, counter)
         except FetchError as e:
-            return FetchResult(
-                url=url, final_url=e.final_url, status=e.status, content_type=None, body=None,
-                error=str(e), error_kind=e.kind, attempts=counter[0],
-            )
+            return FetchResult(url=url, final_url=e.final_url, status=e.status, content_type=None,
+                               body=None, error=e, attempts=counter[0])
         except Exception as e:  # noqa: BLE001 - one odd page must not end the run
-            return FetchResult(
-                url=url, final_url=url, status=None, content_type=None, body=None,
-                error=f"{url}: unexpected {type(e).__name__} while fetching ({e}); please report "
-                "it as a newswatch bug", error_kind="unexpected", attempts=counter[0],
-            )
-
-    def fetch_or_raise(self, url: str, *, validators: tuple[str | None, str | None] | None = None,
-                       accept: frozenset[str] = HTML_TYPES) -> FetchResult:
-        """Like `fetch`, but a failure raises its `FetchError` subclass."""
-        return self._fetch(url, validators, accept, [0])
+            error = UnexpectedFetchError(url, f"unexpected {type(e).__name__} while fetching ({e}); "
+                                         "please report it as a newswatch bug")
+            return FetchResult(url=url, final_url=url, status=None, content_type=None, body=None,
+                               error=error, attempts=counter[0])
 
     def fetch_many(self, urls: Iterable[str], *,
                    validators: Mapping[str, tuple[str | None, str | None]] | None = None,
@@ -346,7 +255,7 @@ class Fetcher:
             if response.status in (301, 302, 303, 307, 308):
                 location = response.headers.get("location")
                 if not location:
-                    raise HttpStatusError(
+                    raise BadRedirect(
                         url, f"redirect {response.status} from {current} without a Location "
                         "header; the site is misconfigured, nothing to do but report it",
                         status=response.status, final_url=current)
@@ -416,8 +325,8 @@ class Fetcher:
                 response = self._request_once(url, headers, origin=origin, accept=accept,
                                               max_bytes=max_bytes)
             except FetchError as e:
-                if not e.retryable or attempt == attempts:
-                    if e.retryable and attempts > 1:
+                if not e.retry_in_run or attempt == attempts:
+                    if e.retry_in_run and attempts > 1:
                         raise e.again(origin, f"{e.message} (after {attempts} tries)") from e
                     raise
                 self._sleep(self._backoff(attempt))
@@ -468,7 +377,7 @@ class Fetcher:
                         or status >= 500:
                     return _Response(status, r.headers, url)
                 if status >= 400:
-                    raise HttpStatusError(
+                    raise ClientError(
                         origin, f"answered HTTP {status} {r.reason_phrase}; "
                         "check the URL (it will not be retried this run)",
                         status=status, final_url=url)

@@ -16,7 +16,8 @@ import lxml.etree
 import lxml.html
 from lxml.html import HtmlElement
 
-from scrapers.article import CleanError, PageMetadata
+from errors import CleanError, ProfileError
+from scrapers.article import PageMetadata
 from scrapers.metadata import extract_metadata
 from scrapers.profiles import Profile
 
@@ -125,7 +126,7 @@ def _profile_container(tree: HtmlElement, profile: Profile) -> HtmlElement | Non
     try:
         matches = tree.xpath(profile.article_xpath)
     except lxml.etree.XPathError as error:
-        raise ValueError(f"site profile {profile.name!r}: invalid article_xpath ({error})") from None
+        raise ProfileError(f"site profile {profile.name!r}: invalid article_xpath ({error})") from None
     for match in matches:
         if isinstance(match, HtmlElement):
             return match

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import lxml.html
 from lxml import etree
 
-from scrapers.article import CleanError
+from errors import CleanError
 from scrapers.decoding import decode_bytes
 from scrapers.profiles import Profile
 

@@ -6,14 +6,11 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from errors import SitemapError
 from scrapers.links import Candidate
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
                           remove_comments=True, remove_pis=True)
-
-
-class SitemapError(ValueError):
-    """The document is not a sitemap."""
 
 
 @dataclass

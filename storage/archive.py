@@ -20,14 +20,11 @@ from typing import Callable, Iterable, Iterator
 
 import sqlite_utils
 
-from scrapers.article import Article, NewswatchError
+from errors import ArchiveError, QuerySyntaxError
+from scrapers.article import Article
 from scrapers.profiles import profile_for_url
 from storage import dedup, schema
-from storage.query import Query, QuerySyntaxError, parse
-
-
-class ArchiveError(NewswatchError):
-    pass
+from storage.query import Query, parse
 
 
 @dataclass

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta, timezone
 
 import sqlite_utils
 
+from errors import FetchError, NewswatchError, NotAnArticle, PermanentError
+
 DDL = """
 CREATE TABLE discovery_documents (
     url TEXT PRIMARY KEY,
@@ -68,11 +70,6 @@ CREATE TABLE source_leases (
 );
 """
 
-# Errors after which a page will not turn into an article by asking again.
-PERMANENT_ERRORS = frozenset({
-    "not_html", "too_large", "robots_disallowed", "bad_url", "redirect_loop",
-    "too_many_redirects", "http_status", "clean",
-})
 RETRY_BASE = timedelta(hours=1)  # first re-try of a failing page; doubled each time
 RETRY_MAX = timedelta(days=7)
 MAX_ATTEMPTS = 6  # then the page is given up (a re-check still retries it)
@@ -92,11 +89,25 @@ def _iso(moment: datetime) -> str:
 
 @dataclass
 class PageOutcome:
-    """A fetched URL that did not become an article, and why."""
+    """A fetched URL that did not become an article, and why.
+
+    `error`: the fetch error, the clean error, or `errors.NotAnArticle` with the cleaner's
+    reason. A `PermanentError` is never asked for again; any other is retried later.
+    """
 
     url: str
-    error_kind: str  # a FetchError kind, or "not_article", or "clean"
-    error: str
+    error: NewswatchError
+
+    @property
+    def kind(self) -> str:
+        return self.error.kind
+
+    @property
+    def message(self) -> str:
+        """One line naming the URL: a fetch error names it already, the others get it in front."""
+        if isinstance(self.error, FetchError):
+            return str(self.error)
+        return f"{self.url}: {self.error}"
 
 
 @dataclass
@@ -158,9 +169,9 @@ class FetchState:
             for o in outcomes:
                 row = self.conn.execute("SELECT attempts FROM pages WHERE url = ?", (o.url,)).fetchone()
                 attempts = (row[0] + 1) if row else 1
-                if o.error_kind == "not_article":
+                if isinstance(o.error, NotAnArticle):
                     outcome, next_attempt = "not_article", None
-                elif o.error_kind in PERMANENT_ERRORS or attempts >= MAX_ATTEMPTS:
+                elif isinstance(o.error, PermanentError) or attempts >= MAX_ATTEMPTS:
                     outcome, next_attempt = "gave_up", None
                 else:
                     wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
@@ -171,7 +182,7 @@ class FetchState:
                     "ON CONFLICT(url) DO UPDATE SET outcome = excluded.outcome, "
                     "error_kind = excluded.error_kind, error = excluded.error, attempts = excluded.attempts, "
                     "last_attempt = excluded.last_attempt, next_attempt = excluded.next_attempt",
-                    (o.url, source, outcome, o.error_kind, o.error, attempts, _iso(moment), _iso(moment),
+                    (o.url, source, outcome, o.kind, o.message, attempts, _iso(moment), _iso(moment),
                      next_attempt),
                 )
 

@@ -28,20 +28,11 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Iterable, Sequence
 
-from scrapers.article import NewswatchError
+from errors import QuerySyntaxError
 
 FTS_TOKENIZE = "unicode61 remove_diacritics 2"
 DEFAULT_NEAR = 10
 _MAX_NEAR_COMBINATIONS = 64
-
-
-class QuerySyntaxError(NewswatchError):
-    def __init__(self, message: str, query: str, position: int, hint: str = ""):
-        self.query, self.position, self.hint = query, position, hint
-        text = f"bad query at column {position}: {message}"
-        if hint:
-            text += f" ({hint})"
-        super().__init__(text)
 
 
 # --------------------------------------------------------------------------------- lexing ---

@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 
 from alerts.config import SmtpSettings
-from alerts.email import SmtpDeliveryError, render_email, send_email
+from alerts.email import render_email, send_email
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
 from alerts.outbox import OutboxEntry
+from errors import SmtpDeliveryError
 from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.config import AlertRule, load_alert_rules, load_smtp_settings, AlertConfigError
+from alerts.config import AlertRule, load_alert_rules, load_smtp_settings
+from errors import AlertConfigError
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START, Candidate, match_batch
 from scrapers.clean import clean_page
 

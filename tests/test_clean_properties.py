@@ -13,7 +13,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scrapers.article import Article, CleanError
+from errors import CleanError
+from scrapers.article import Article
 from scrapers.clean import clean_page
 
 SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"

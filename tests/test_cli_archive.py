@@ -105,7 +105,7 @@ def test_browse_without_datasette_says_how_to_install(monkeypatch):
     import importlib.util
 
     from flows.commands import browse
-    from scrapers.article import NewswatchError
+    from errors import NewswatchError
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(NewswatchError, match=r"pip install 'newswatch\[browse\]'"):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.config import ConfigError, config_path, load_config, parse_config
+from errors import ConfigError
+from flows.config import config_path, load_config, parse_config
 from scrapers import profiles
 from scrapers.profiles import Profile
 

@@ -2,7 +2,7 @@ import codecs
 
 import pytest
 
-from scrapers.article import CleanError
+from errors import CleanError
 from scrapers.decoding import decode_bytes, looks_like_html
 
 FRENCH = "Communiqué : l’OIM à Genève, « œuvre » déjà"

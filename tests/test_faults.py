@@ -42,7 +42,7 @@ def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda ste
     from alerts.email import send_email
     from alerts.outbox import archive_batch_with_alerts
     from flows.config import load_config
-    from scrapers.article import NewswatchError
+    from errors import NewswatchError, NotAnArticle
     from scrapers.clean import clean_page
     from scrapers.discover import discover
     from scrapers.fetch import Fetcher, Validators
@@ -80,17 +80,17 @@ def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda ste
             items, outcomes = [], []
             fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
             for r in results:
-                if not r.ok:
-                    outcomes.append(PageOutcome(r.url, r.error_kind or "fetch", r.error or "failed"))
+                if r.error is not None:
+                    outcomes.append(PageOutcome(r.url, r.error))
                     continue
                 try:
                     article = clean_page(r.body, url=r.final_url, content_type=r.content_type,
                                          profile=source.profile)
                 except NewswatchError as e:
-                    outcomes.append(PageOutcome(r.url, "clean", str(e)))
+                    outcomes.append(PageOutcome(r.url, e))
                     continue
                 if not article.is_article:
-                    outcomes.append(PageOutcome(r.url, "not_article", article.reason or ""))
+                    outcomes.append(PageOutcome(r.url, NotAnArticle(article.reason or "")))
                     continue
                 from storage.archive import Incoming
 
@@ -132,7 +132,7 @@ def _driver_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--later-minutes", type=float, default=0.0)
     args = parser.parse_args(argv)
-    from scrapers.article import NewswatchError
+    from errors import NewswatchError
 
     import alerts.deliver, alerts.outbox, flows.config, scrapers.clean, scrapers.discover  # noqa: E401,F401
     print("ready", flush=True)  # imports done: a kill delay counts from here
@@ -466,7 +466,7 @@ def test_fuzzed_pages_through_clean_and_store(tmp_path):
 
     from alerts.config import AlertRule
     from alerts.outbox import archive_batch_with_alerts
-    from scrapers.article import CleanError
+    from errors import CleanError
     from scrapers.clean import clean_page
     from storage.archive import Archive, Incoming
 

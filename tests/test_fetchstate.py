@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from errors import NotAnArticle, NotHtml, ServerError, Timeout
 from storage.archive import Archive
 from storage.fetchstate import MAX_ATTEMPTS, FetchState, PageOutcome
 
@@ -27,28 +28,28 @@ def test_validators_round_trip_per_source(state):
 
 def test_transient_failures_back_off_then_give_up(state):
     url = "https://x/a"
-    state.record_pages("s", [PageOutcome(url, "server_error", "500")], now=T0)
+    state.record_pages("s", [PageOutcome(url, ServerError(url, "500"))], now=T0)
     assert state.not_due([url], now=T0 + timedelta(minutes=59)) == {url}
     assert state.not_due([url], now=T0 + timedelta(minutes=61)) == set()
-    state.record_pages("s", [PageOutcome(url, "timeout", "slow")], now=T0 + timedelta(hours=2))
+    state.record_pages("s", [PageOutcome(url, Timeout(url, "slow"))], now=T0 + timedelta(hours=2))
     # The second wait is twice the first.
     assert state.not_due([url], now=T0 + timedelta(hours=3, minutes=59)) == {url}
     assert state.not_due([url], now=T0 + timedelta(hours=4, minutes=1)) == set()
     for i in range(MAX_ATTEMPTS):
-        state.record_pages("s", [PageOutcome(url, "timeout", "slow")], now=T0 + timedelta(days=30 + i))
+        state.record_pages("s", [PageOutcome(url, Timeout(url, "slow"))], now=T0 + timedelta(days=30 + i))
     assert state.not_due([url], now=T0 + timedelta(days=400)) == {url}  # given up
     assert state.source_states(["s"])[0].failing_pages == 0
 
 
 def test_permanent_errors_and_non_articles_are_not_asked_again(state):
-    state.record_pages("s", [PageOutcome("https://x/doc.pdf", "not_html", "PDF"),
-                             PageOutcome("https://x/list", "not_article", "listing")], now=T0)
+    state.record_pages("s", [PageOutcome("https://x/doc.pdf", NotHtml("https://x/doc.pdf", "PDF")),
+                             PageOutcome("https://x/list", NotAnArticle("listing"))], now=T0)
     assert state.not_due(["https://x/doc.pdf", "https://x/list", "https://x/new"],
                          now=T0 + timedelta(days=365)) == {"https://x/doc.pdf", "https://x/list"}
 
 
 def test_forget_pages_clears_a_page_that_became_an_article(state):
-    state.record_pages("s", [PageOutcome("https://x/a", "server_error", "500")], now=T0)
+    state.record_pages("s", [PageOutcome("https://x/a", ServerError("https://x/a", "500"))], now=T0)
     state.forget_pages(["https://x/a"])
     assert state.not_due(["https://x/a"], now=T0) == set()
 

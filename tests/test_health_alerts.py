@@ -5,8 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alerts.config import AlertConfigError, HealthAlertSettings, SmtpSettings, load_health_alerts
+from alerts.config import HealthAlertSettings, SmtpSettings, load_health_alerts
 from alerts.health_notices import notify_unhealthy
+from errors import AlertConfigError
 from flows.config import parse_config
 from flows.ingest import health_alert_stage
 from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from scrapers.article import CleanError
+from errors import CleanError
 from scrapers.clean import clean_page
 from scrapers.decoding import decode_bytes
 from scrapers.html import extract_html, parse_html, text_blocks

@@ -1,6 +1,7 @@
 import pytest
 
-from storage.query import QuerySyntaxError, match_batch, parse, word_forms
+from errors import QuerySyntaxError
+from storage.query import match_batch, parse, word_forms
 
 DOCS = [
     (1, "Les passeurs de la Manche", "Un réseau de passeurs démantelé près de Calais ; la traversée de la Manche reste périlleuse."),

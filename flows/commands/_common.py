@@ -7,7 +7,7 @@ import re
 from datetime import date
 from pathlib import Path
 
-from scrapers.article import NewswatchError
+from errors import NewswatchError
 
 ARCHIVE_ENV = "NEWSWATCH_ARCHIVE"
 FALLBACK_ARCHIVE = Path("data/archive.db")

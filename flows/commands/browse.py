@@ -7,7 +7,7 @@ import os
 import sys
 
 from flows.commands._common import add_archive_option, open_archive
-from scrapers.article import NewswatchError
+from errors import NewswatchError
 
 HELP = "browse and full-text search the archive in Datasette (pip install 'newswatch[browse]')"
 EXAMPLE = """

@@ -27,15 +27,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scrapers.article import NewswatchError
+    from errors import NewswatchError
     from scrapers.clean import clean_page
     from scrapers.profiles import get_profile
 
     if args.profile:
-        try:
-            get_profile(args.profile)
-        except ValueError as e:
-            raise NewswatchError(str(e)) from None
+        get_profile(args.profile)  # an unknown name is a ProfileError: one line, exit 1
     failed = 0
     first = True
     for path in _expand(args.paths):

@@ -149,7 +149,7 @@ class SmtpSink:
         try:
             from aiosmtpd.controller import Controller
         except ImportError:
-            from scrapers.article import NewswatchError
+            from errors import NewswatchError
 
             raise NewswatchError("the demo's SMTP sink needs aiosmtpd: pip install aiosmtpd") from None
         with socket.socket() as s:  # aiosmtpd checks readiness by connecting: it needs a real port

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flows.commands._common import add_archive_option, archive_path
-from scrapers.article import NewswatchError
+from errors import NewswatchError
 
 HELP = "clean saved pages (HTML, .gz, text dumps, or folders of them) and add them to the archive"
 EXAMPLE = """
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             for file in files[start:start + args.batch_size]:
                 try:
                     article = clean_page(file.read_bytes(), url=args.url, profile=args.profile)
-                except (NewswatchError, OSError, ValueError) as e:
+                except (NewswatchError, OSError) as e:
                     report.errors.append(f"{file}: {e}")
                     continue
                 batch.append(Incoming(article, source=args.source, url=args.url or article.url or file.resolve().as_uri()))

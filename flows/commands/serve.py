@@ -29,6 +29,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from errors import ServeError
+
 HELP = "serve the ingest (every 30 min) and digest (daily 07:00) flows on their schedules, with a local Prefect server if none is set"
 EXAMPLE = """\
 newswatch serve --config newswatch.yaml          # starts a local Prefect server on 127.0.0.1:4200
@@ -48,10 +50,6 @@ POLL_EVERY = 0.2
 _stop_signal: int | None = None
 
 
-class ServeError(Exception):
-    pass
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
     parser.add_argument("--port", type=int, default=4200,
@@ -61,7 +59,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flows.config import load_config
-    from scrapers.article import NewswatchError
     from storage.archive import Archive
 
     # Fail fast on what would make every scheduled run fail.
@@ -93,8 +90,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"newswatch serve: ingest every {int(INGEST_EVERY.total_seconds() // 60)} min, digest "
                   f"daily at 07:00 {TIMEZONE}, config {config_file}; Ctrl-C to stop", flush=True)
             _serve(config_file)
-    except ServeError as e:
-        raise NewswatchError(str(e)) from None
     finally:
         if server is not None:
             _stop_server(server)

@@ -5,7 +5,7 @@ import argparse
 import json
 
 from flows.commands._common import add_archive_option, open_archive
-from scrapers.article import NewswatchError
+from errors import NewswatchError
 
 HELP = "show one archived article with its sightings and translations"
 EXAMPLE = """

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from errors import ProfileError
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -47,7 +49,7 @@ def get_profile(name: str) -> Profile:
         return _REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY) + ["generic"])
-        raise ValueError(f"unknown site profile {name!r}; known profiles: {known}") from None
+        raise ProfileError(f"unknown site profile {name!r}; known profiles: {known}") from None
 
 
 def profile_for_url(url: str | None) -> Profile:

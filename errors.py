@@ -1,0 +1,268 @@
+"""Every newswatch error, in one tree, grouped by what the caller does with it.
+
+    NewswatchError                  a message for the user: what failed, where, what to do next
+    ├── PermanentError              record it and move on: asking again gives the same answer
+    │   ├── ConfigError             the config file (flows/config.py)
+    │   │   ├── ProfileError        an unknown or broken site profile
+    │   │   └── AlertConfigError    the smtp:, alerts: or health_alerts: section
+    │   ├── CleanError              a page that cannot be read at all (empty, binary, corrupt)
+    │   ├── NotAnArticle            a page that reads but is not an article (a listing, a menu)
+    │   ├── DocumentError           a discovery document that is not what it claims
+    │   │   ├── FeedError           not an RSS/Atom feed
+    │   │   └── SitemapError        not a sitemap (or a gzip bomb)
+    │   ├── ArchiveError            the archive cannot be opened or written
+    │   ├── QuerySyntaxError        a search or alert query that does not parse
+    │   └── ServeError              `newswatch serve` cannot start or keep serving
+    ├── TemporaryError              retry later: the same request may succeed then
+    ├── FetchError                  one URL could not be fetched (each kind below is also
+    │   │                           a PermanentError or a TemporaryError)
+    │   ├── BadUrl, RedirectLoop, TooManyRedirects, RobotsDisallowed, TooLarge, NotHtml,
+    │   │   HttpStatusError > ClientError (4xx), BadRedirect          permanent
+    │   └── ConnectFailed > HostNotFound, Timeout, ProtocolFailure, UnexpectedFetchError,
+    │       HttpStatusError > ServerError (5xx), RateLimited (429)    temporary
+    └── SmtpDeliveryError           the SMTP server did not accept an email
+        ├── SmtpRefused             permanent: fix the address, login or TLS settings
+        └── SmtpUnavailable         temporary: a 4xx, a dropped connection
+            └── SmtpUnreachable     no conversation at all (down, timeout)
+
+The two groups are mixins, as in dlt's terminal/transient exceptions: `except TemporaryError`
+catches what is worth another try, whatever stage raised it. A page whose error is permanent
+is remembered and never asked for again; a temporary one is retried on later runs
+(storage/fetchstate.py). `kind` is the stable short name written in the archive
+(`pages.error_kind`) and shown in reports.
+
+Every package imports this module and it imports nothing of newswatch.
+"""
+from __future__ import annotations
+
+
+class NewswatchError(Exception):
+    """Base of every error meant for the user: its message says what went wrong and what to do.
+
+    The command line prints it as one line (no traceback); flows record it per source.
+    """
+
+    kind = "error"
+
+
+class PermanentError(NewswatchError):
+    """Asking again will not help: record it, report it, move on."""
+
+
+class TemporaryError(NewswatchError):
+    """The same request may succeed later: keep what is pending and retry on a later run."""
+
+
+# ----------------------------------------------------------------------- configuration ---
+
+
+class ConfigError(PermanentError):
+    """The configuration file is missing, not YAML, or has a bad field."""
+
+    kind = "config"
+
+
+class ProfileError(ConfigError):
+    """A site profile name that is not known, or a profile that cannot be used."""
+
+
+class AlertConfigError(ConfigError):
+    """The `smtp:`, `alerts:` or `health_alerts:` section cannot be used as written."""
+
+
+# ------------------------------------------------------------------------------ pages ---
+
+
+class CleanError(PermanentError):
+    """A page could not be read at all (unreadable, empty, binary). The message says why."""
+
+    kind = "clean"
+
+
+class NotAnArticle(PermanentError):
+    """A page that reads but is not an article; the message is the cleaner's reason.
+
+    Not raised: the cleaner returns such pages with `is_article=False`, and the ingest run
+    records them with this error so that they are counted apart and never fetched again.
+    """
+
+    kind = "not_article"
+
+
+class DocumentError(PermanentError):
+    """A discovery document (feed, sitemap) that cannot be read as one."""
+
+    kind = "document"
+
+
+class FeedError(DocumentError):
+    """The document is not a feed feedparser can read."""
+
+
+class SitemapError(DocumentError):
+    """The document is not a sitemap."""
+
+
+# --------------------------------------------------------------------------- fetching ---
+
+
+class FetchError(NewswatchError):
+    """A URL could not be fetched. Each concrete class is also permanent or temporary.
+
+    `retry_in_run`: worth retrying within seconds, in this run (with backoff), as opposed to
+    on a later run. `url` is the URL asked for; `final_url` the hop that failed.
+    """
+
+    kind = "fetch"
+    retry_in_run = False
+
+    def __init__(self, url: str, message: str, *, status: int | None = None,
+                 final_url: str | None = None) -> None:
+        self.url = url
+        self.message = message
+        self.status = status
+        self.final_url = final_url or url
+        where = f" (redirected to {self.final_url})" if self.final_url != url else ""
+        super().__init__(f"{url}{where}: {message}")
+
+    def again(self, url: str, message: str | None = None) -> FetchError:
+        """The same error, reported for `url` (the URL asked for, not the hop that failed)."""
+        return type(self)(url, message or self.message, status=self.status,
+                          final_url=self.final_url)
+
+
+class ConnectFailed(FetchError, TemporaryError):
+    kind = "connect"
+    retry_in_run = True
+
+
+class HostNotFound(ConnectFailed):
+    """DNS does not know the host: retrying within seconds would not help, later might."""
+
+    kind = "dns"
+    retry_in_run = False
+
+
+class Timeout(FetchError, TemporaryError):
+    kind = "timeout"
+    retry_in_run = True
+
+
+class ProtocolFailure(FetchError, TemporaryError):
+    kind = "protocol"
+    retry_in_run = True
+
+
+class UnexpectedFetchError(FetchError, TemporaryError):
+    """A failure newswatch does not know (a bug to report); the page is tried again later."""
+
+    kind = "unexpected"
+
+
+class HttpStatusError(FetchError):
+    """The server answered with an error status (`status`)."""
+
+    kind = "http_status"
+
+
+class ClientError(HttpStatusError, PermanentError):
+    """4xx: the page is gone, forbidden, or the URL is wrong."""
+
+
+class BadRedirect(HttpStatusError, PermanentError):
+    """A redirect status without a Location header: the site is misconfigured."""
+
+
+class ServerError(HttpStatusError, TemporaryError):
+    kind = "server_error"
+    retry_in_run = True
+
+
+class RateLimited(HttpStatusError, TemporaryError):
+    kind = "rate_limited"
+
+
+class TooLarge(FetchError, PermanentError):
+    kind = "too_large"
+
+
+class NotHtml(FetchError, PermanentError):
+    """The response is not a document of an accepted type (a PDF, an image...)."""
+
+    kind = "not_html"
+
+
+class RedirectLoop(FetchError, PermanentError):
+    kind = "redirect_loop"
+
+
+class TooManyRedirects(FetchError, PermanentError):
+    kind = "too_many_redirects"
+
+
+class RobotsDisallowed(FetchError, PermanentError):
+    kind = "robots_disallowed"
+
+
+class BadUrl(FetchError, PermanentError):
+    kind = "bad_url"
+
+
+# ---------------------------------------------------------------------------- archive ---
+
+
+class ArchiveError(PermanentError):
+    """The archive cannot be opened, upgraded or written; the message names the file."""
+
+    kind = "archive"
+
+
+class QuerySyntaxError(PermanentError):
+    """A query of the search language that does not parse; `position` is its 1-based column."""
+
+    kind = "query"
+
+    def __init__(self, message: str, query: str, position: int, hint: str = ""):
+        self.query, self.position, self.hint = query, position, hint
+        text = f"bad query at column {position}: {message}"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+
+
+# ------------------------------------------------------------------------------ email ---
+
+
+class SmtpDeliveryError(NewswatchError):
+    """The SMTP server did not accept an email. `temporary`: retrying later may succeed;
+    `unreachable`: no conversation with the server happened at all (down, timeout)."""
+
+    kind = "smtp"
+    unreachable = False
+
+    @property
+    def temporary(self) -> bool:
+        return isinstance(self, TemporaryError)
+
+
+class SmtpRefused(SmtpDeliveryError, PermanentError):
+    """Refused for good (5xx, login, TLS): the settings or the address must change."""
+
+
+class SmtpUnavailable(SmtpDeliveryError, TemporaryError):
+    """Refused for now (4xx) or the connection dropped: the next delivery tries again."""
+
+
+class SmtpUnreachable(SmtpUnavailable):
+    """The server could not be reached at all: other recipients would wait for the same timeout."""
+
+    unreachable = True
+
+
+# ------------------------------------------------------------------------------ serve ---
+
+
+class ServeError(PermanentError):
+    """`newswatch serve` could not start its Prefect server or keep serving."""
+
+    kind = "serve"
