@@ -132,6 +132,8 @@ class FetchError(NewswatchError):
 
 
 class ConnectFailed(FetchError, TemporaryError):
+    """The connection could not be opened (refused, reset): retried with backoff, then next run."""
+
     kind = "connect"
     retry_in_run = True
 
@@ -144,11 +146,15 @@ class HostNotFound(ConnectFailed):
 
 
 class Timeout(FetchError, TemporaryError):
+    """No answer, or a page trickled past the total timeout: the site is slow or down."""
+
     kind = "timeout"
     retry_in_run = True
 
 
 class ProtocolFailure(FetchError, TemporaryError):
+    """The connection broke mid-response (reset, bad framing, bad compression)."""
+
     kind = "protocol"
     retry_in_run = True
 
@@ -174,15 +180,21 @@ class BadRedirect(HttpStatusError, PermanentError):
 
 
 class ServerError(HttpStatusError, TemporaryError):
+    """5xx after the retries of this run: the site is failing now, the next run asks again."""
+
     kind = "server_error"
     retry_in_run = True
 
 
 class RateLimited(HttpStatusError, TemporaryError):
+    """429 (or 503 with Retry-After) beyond what this run will wait: asked again next run."""
+
     kind = "rate_limited"
 
 
 class TooLarge(FetchError, PermanentError):
+    """More bytes than `max_page_bytes`: the download is aborted, the page is remembered."""
+
     kind = "too_large"
 
 
@@ -193,18 +205,26 @@ class NotHtml(FetchError, PermanentError):
 
 
 class RedirectLoop(FetchError, PermanentError):
+    """A redirect back to an address already visited: the site is misconfigured."""
+
     kind = "redirect_loop"
 
 
 class TooManyRedirects(FetchError, PermanentError):
+    """More hops than `max_redirects`."""
+
     kind = "too_many_redirects"
 
 
 class RobotsDisallowed(FetchError, PermanentError):
+    """The host's robots.txt disallows the URL for our user agent: it is never requested."""
+
     kind = "robots_disallowed"
 
 
 class BadUrl(FetchError, PermanentError):
+    """Not an http(s) URL with a host name."""
+
     kind = "bad_url"
 
 
