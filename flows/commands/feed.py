@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from flows.commands._common import add_archive_option, open_archive
-from scrapers.article import NewswatchError
+from errors import NewswatchError
 
 HELP = "print the Atom feed of an alert rule's matches (no RULE: all new articles), or --write them all"
 EXAMPLE = """
