@@ -1,4 +1,5 @@
-"""`newswatch rules test QUERY`: what an alert rule would have matched in the archive."""
+"""`newswatch rules test QUERY`: what an alert rule would have matched in the archive;
+`newswatch rules add`: a rule written into the config file (comments and order kept)."""
 from __future__ import annotations
 
 import argparse
@@ -6,10 +7,11 @@ import sys
 
 from flows.commands._common import add_archive_option, iso_date, open_archive
 
-HELP = "try an alert rule's query against the archive before subscribing to it"
+HELP = "try an alert rule's query against the archive, or add a rule to the config"
 EXAMPLE = """
 newswatch rules test 'passeurs OR "réseaux de passeurs"' --since 2024-01-01
 newswatch rules test 'NEAR(Grupos Beta, 5) -México' --source iom-es --limit 50
+newswatch rules add passeurs 'passeurs OR "réseaux de passeurs"' --to analyst@example.org --mode digest
 """
 
 
@@ -21,9 +23,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     test.add_argument("--source", help="only this source (as a rule's sources: would)")
     test.add_argument("--limit", type=int, default=20, metavar="N", help="show at most N (default: 20)")
     add_archive_option(test)
+    add = sub.add_parser("add", help="add an alert rule to the config file (validated before saving)")
+    add.add_argument("name", help="the rule's unique name")
+    add.add_argument("query", help="the query (same language as `newswatch search`)")
+    add.add_argument("--to", action="append", required=True, metavar="ADDR", help="a recipient (repeatable)")
+    add.add_argument("--mode", choices=("immediate", "digest"), default="immediate")
+    add.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable; default all)")
+    add.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
+
+
+def _add(args: argparse.Namespace) -> int:
+    from flows.config import config_path
+    from flows.config_edit import ConfigFile
+
+    config = ConfigFile(config_path(args.config))
+    rule = {"name": args.name, "query": args.query, "to": list(args.to)}
+    if args.mode != "immediate":
+        rule["mode"] = args.mode
+    if args.source:
+        rule["sources"] = list(args.source)
+    config.add_rule(rule)
+    config.save()
+    print(f"added alert rule {args.name} to {config.path}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "add":
+        return _add(args)
     from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
     from storage.query import parse
 

@@ -1,18 +1,123 @@
-"""`newswatch sources`: the configured sources and their state."""
+"""`newswatch sources`: the configured sources and their state; add, remove, import them.
+
+`add`, `remove` and `import-opml` edit the config file in place (flows/config_edit.py): the
+rest of the file keeps its comments and order, and the result is validated before it is saved.
+"""
 from __future__ import annotations
 
 import argparse
+import sys
 
-HELP = "list the configured sources with their state (last success, last error, articles)"
-EXAMPLE = "newswatch sources --config newswatch.yaml"
+HELP = "list the configured sources with their state; add, remove or import (OPML) sources"
+EXAMPLE = """
+newswatch sources --config newswatch.yaml
+newswatch sources add infomigrants https://www.infomigrants.net/fr/rss --delay 2
+newswatch sources remove lexisveille
+newswatch sources import-opml subscriptions.opml
+"""
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
+    _config_option(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per source")
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    add = sub.add_parser("add", help="check a URL once (fetch, detect the kind, count article links), then add it")
+    add.add_argument("name", help="a unique name (letters, digits, . _ -)")
+    add.add_argument("url", help="the listing page, RSS/Atom feed or sitemap")
+    add.add_argument("--kind", choices=("listing", "feed", "sitemap"), help="default: detected by the check")
+    add.add_argument("--profile", help="site profile (default: inferred from the host)")
+    add.add_argument("--delay", type=float, help="seconds between two requests to the host (default 2)")
+    add.add_argument("--force", action="store_true", help="add it even if the check fails or finds no article link")
+    _config_option(add)
+    remove = sub.add_parser("remove", help="remove a source (and its comment lines) from the config")
+    remove.add_argument("name")
+    _config_option(remove)
+    opml = sub.add_parser("import-opml", help="add the feeds of an OPML file (a feed reader's export) as sources")
+    opml.add_argument("file", help="the OPML file")
+    _config_option(opml)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "add":
+        return _add(args)
+    if args.action == "remove":
+        return _remove(args)
+    if args.action == "import-opml":
+        return _import_opml(args)
+    return _list(args)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from flows.config import config_path
+    from flows.config_edit import ConfigEditError, ConfigFile
+    from flows.source_check import check_source
+
+    config = ConfigFile(config_path(args.config))
+    source = {"name": args.name, "url": args.url}
+    for key in ("kind", "profile", "delay"):
+        if getattr(args, key) is not None:
+            source[key] = getattr(args, key)
+    config.add_source(source)  # refuses a taken name before any request is made
+    parsed = config.validate()  # a bad name, URL, profile or delay is refused before any request too
+    check = check_source(parsed, parsed.source(args.name))
+    print(check.describe())
+    if not check.ok and not args.force:
+        raise ConfigEditError(f"{args.name} not added: {check.problem}; fix the URL (or --kind/--profile), "
+                              "or add it anyway with --force")
+    if "kind" not in source and check.kind:  # the detected kind, written down: no re-detection each run
+        config = ConfigFile(config.path)
+        config.add_source({"name": args.name, "url": args.url, "kind": check.kind,
+                           **{k: v for k, v in source.items() if k not in ("name", "url")}})
+    config.save()
+    print(f"added source {args.name} to {config.path}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from flows.config import config_path
+    from flows.config_edit import ConfigFile
+
+    config = ConfigFile(config_path(args.config))
+    config.remove_source(args.name)
+    config.save()
+    print(f"removed source {args.name} from {config.path} (its articles stay in the archive)")
+    return 0
+
+
+def _import_opml(args: argparse.Namespace) -> int:
+    from flows.config import config_path
+    from flows.config_edit import ConfigFile
+    from scrapers.opml import opml_feeds, source_name
+
+    config = ConfigFile(config_path(args.config))
+    taken = set(config.source_names())
+    from storage.dedup import canonical_url, url_key
+
+    known = {url_key(canonical_url(u)) for u in config.source_urls()}
+    added = 0
+    for feed in opml_feeds(args.file):
+        if feed.problem:
+            print(f"skipped {feed.title or feed.url!r}: {feed.problem}")
+            continue
+        if url_key(canonical_url(feed.url)) in known:
+            print(f"skipped {feed.url}: already configured")
+            continue
+        name = source_name(feed.title or feed.url, taken)
+        config.add_source({"name": name, "url": feed.url, "kind": "feed"})
+        taken.add(name)
+        known.add(url_key(canonical_url(feed.url)))
+        added += 1
+        print(f"added {name}: {feed.url}")
+    config.save()
+    print(f"{added} source(s) added to {config.path}", file=sys.stdout)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
