@@ -12,11 +12,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
-from scrapers.article import NewswatchError
+from errors import DocumentError
 
 
-class OpmlError(NewswatchError):
-    pass
+class OpmlError(DocumentError):
+    """Not an OPML file, or unreadable."""
 
 
 @dataclass(frozen=True)
