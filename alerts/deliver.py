@@ -7,15 +7,15 @@ matches pending and is reported; the next delivery sends them, once.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Literal
 
 from alerts.config import SmtpSettings
-from alerts.email import render_email, send_email
-from alerts.outbox import OutboxEntry, claim_pending, mark_sent, release
+from alerts.email import render_email, send_email, send_with_retries
 from errors import SmtpDeliveryError
+from storage.db import Database
+from storage.outbox import OutboxEntry, claim_pending, mark_sent, release
 
 Mode = Literal["immediate", "digest"]
 
@@ -57,7 +57,7 @@ class DeliveryReport:
 
 
 def deliver_pending(
-    db,
+    db: Database,
     smtp: SmtpSettings,
     mode: Mode,
     *,
@@ -68,8 +68,7 @@ def deliver_pending(
 ) -> DeliveryReport:
     """Send every pending match of `mode`, one email per recipient.
 
-    `db` is the archive (sqlite3 connection or sqlite-utils Database), used outside any article
-    transaction. A temporary refusal (4xx, disconnect) is retried `attempts` times,
+    `db` is the archive, used outside any article transaction. A temporary refusal (4xx, disconnect) is retried `attempts` times,
     `retry_delay` seconds apart; if the server cannot be reached at all, the remaining
     recipients are not tried this time (each would wait for the same timeout).
     """
@@ -87,7 +86,7 @@ def deliver_pending(
             continue
         message = render_email(items, sender=smtp.sender, recipient=recipient, kind=mode, now=now)
         try:
-            _send_with_retries(send, smtp, message, attempts, retry_delay)
+            send_with_retries(send, smtp, message, attempts, retry_delay)
         except SmtpDeliveryError as e:
             release(db, token, ids, error=str(e))
             report.failed.append(DeliveryFailure(recipient, str(e), len(ids), e.temporary))
@@ -106,22 +105,11 @@ def deliver_pending(
     return report
 
 
-def _send_with_retries(send: Callable, smtp: SmtpSettings, message, attempts: int, delay: float) -> None:
-    for attempt in range(1, max(1, attempts) + 1):
-        try:
-            send(smtp, message)
-            return
-        except SmtpDeliveryError as e:
-            if not e.temporary or e.unreachable or attempt >= attempts:
-                raise
-            time.sleep(delay)
-
-
-def deliver_immediate(db, smtp: SmtpSettings, **options) -> DeliveryReport:
+def deliver_immediate(db: Database, smtp: SmtpSettings, **options) -> DeliveryReport:
     """End of an ingest run, or `newswatch alerts retry`: send pending immediate-mode matches."""
     return deliver_pending(db, smtp, "immediate", **options)
 
 
-def deliver_digest(db, smtp: SmtpSettings, **options) -> DeliveryReport:
+def deliver_digest(db: Database, smtp: SmtpSettings, **options) -> DeliveryReport:
     """The digest: per recipient, every digest-mode match not yet sent."""
     return deliver_pending(db, smtp, "digest", **options)

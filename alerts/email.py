@@ -11,14 +11,15 @@ import re
 import smtplib
 import socket
 import ssl
+import time
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from alerts.config import SmtpSettings
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
-from alerts.outbox import OutboxEntry
 from errors import SmtpDeliveryError, SmtpRefused, SmtpUnavailable, SmtpUnreachable
+from storage.outbox import OutboxEntry
 
 SUBJECT_MAX = 180
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -182,6 +183,20 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
             f"cannot reach SMTP server {server} ({e.strerror or e}): check smtp.host and "
             "smtp.port and that the server is running; the alerts stay pending and will be sent "
             "by the next run or `newswatch alerts retry`") from None
+
+
+def send_with_retries(send, smtp: SmtpSettings, message: EmailMessage, attempts: int, delay: float) -> None:
+    """`send(smtp, message)`, again after `delay` seconds while the refusal is temporary (a 4xx,
+    a dropped connection), at most `attempts` times; an unreachable server is not retried
+    (every try would wait for the same timeout)."""
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            send(smtp, message)
+            return
+        except SmtpDeliveryError as e:
+            if not e.temporary or e.unreachable or attempt >= attempts:
+                raise
+            time.sleep(delay)
 
 
 def _refusal(server: str, code: int, text: bytes | str, what: str) -> SmtpDeliveryError:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
 
 from errors import QuerySyntaxError
-from storage.query import FTS_TOKENIZE, parse
+from storage.query import parse
+from storage.schema import FTS_TOKENIZE
 
 # Private-use characters: they cannot occur in cleaned text, so they mark highlights
 # unambiguously until rendering turns them into <mark> or *…*.

@@ -32,7 +32,7 @@ def _log() -> logging.Logger | logging.LoggerAdapter:
 def send_digest(archive_path: Path, smtp_section: dict | None) -> dict:
     smtp = load_smtp_settings(smtp_section)
     with Archive.open(archive_path) as archive:
-        report = deliver_digest(archive.conn, smtp)
+        report = deliver_digest(archive, smtp)
     for line in report.summary().splitlines():
         _log().info(line)
     return {"sent": [s.recipient for s in report.sent],

@@ -21,13 +21,14 @@ from prefect.utilities.annotations import opaque
 
 from alerts.config import (AlertRule, HealthAlertSettings, SmtpSettings, load_alert_rules,
                            load_health_alerts, load_smtp_settings)
-from flows.config import Config, Source, load_config
 from errors import NewswatchError, NotAnArticle, UnexpectedFetchError
+from flows.config import Config, Source, load_config
 from scrapers.clean import clean_page
 from scrapers.discover import Discovery, discover
 from scrapers.fetch import FetchResult, Fetcher, Validators
 from storage.archive import Archive, Incoming
 from storage.fetchstate import FetchState, PageOutcome
+from storage.outbox import OutboxEntry
 
 
 def _log() -> logging.Logger | logging.LoggerAdapter:
@@ -170,8 +171,6 @@ def store_stage(source: Source, archive_path: Path, found: Discovery, cleaned: C
                 report.new_articles.append(NewArticle(r.article_id, item.article.title, r.link or item.url or "",
                                                       item.article.date))
     if matches:
-        from alerts.outbox import emit_match_events
-
         # After the commit: an event must never announce a match that a rollback undid.
         emit_match_events(matches)
     counts = result.counts
@@ -193,7 +192,7 @@ def alert_stage(archive_path: Path, smtp: SmtpSettings | None) -> tuple[int, lis
     if smtp is None:
         return 0, []
     with Archive.open(archive_path) as archive:
-        report = deliver_immediate(archive.conn, smtp)
+        report = deliver_immediate(archive, smtp)
     errors = [f"{f.recipient}: {f.error}" for f in report.failed]
     _log().info("alerts: %d email(s) sent, %d failed", len(report.sent), len(errors))
     return len(report.sent), errors
@@ -222,7 +221,7 @@ def health_alert_stage(archive_path: Path, smtp: SmtpSettings, settings: HealthA
     from alerts.health_notices import notify_unhealthy
 
     with Archive.open(archive_path) as archive:
-        report = notify_unhealthy(archive.conn, smtp, settings, health)
+        report = notify_unhealthy(archive, smtp, settings, health)
     errors = [f"health alert to {e}" for e in report.errors]
     _log().info("health alerts: %d email(s) sent, %d failed", len(report.sent), len(errors))
     return len(report.sent), errors
@@ -392,6 +391,31 @@ def _source_report(source: Source, stages: list) -> SourceReport:
         break
     _log().error("%s: %s", source.name, message)
     return SourceReport(source=source.name, failed=message)
+
+
+def emit_match_events(matches: list[OutboxEntry]) -> int:
+    """Emit one Prefect event `newswatch.alert.matched` per (rule, article) just recorded, for
+    Prefect automations; how many were emitted. Called after the commit that stored them."""
+    from prefect.events import emit_event
+
+    seen: set[tuple[str, int]] = set()
+    for m in matches:
+        if (m.rule, m.article_id) in seen:
+            continue
+        seen.add((m.rule, m.article_id))
+        related = [{"prefect.resource.id": f"newswatch.rule.{m.rule}",
+                    "prefect.resource.role": "alert-rule", "prefect.resource.name": m.rule}]
+        if m.source:
+            related.append({"prefect.resource.id": f"newswatch.source.{m.source}",
+                            "prefect.resource.role": "source", "prefect.resource.name": m.source})
+        emit_event(
+            event="newswatch.alert.matched",
+            resource={"prefect.resource.id": f"newswatch.article.{m.article_id}",
+                      "prefect.resource.name": (m.title or "")[:200]},
+            related=related,
+            payload={"rule": m.rule, "mode": m.mode, "story_id": m.story_id},
+        )
+    return len(seen)
 
 
 def _publish_artifacts(summary: IngestSummary) -> None:

@@ -7,35 +7,59 @@
 `add_batch` writes a whole batch in one transaction (BEGIN IMMEDIATE ... COMMIT): a crash or
 an exception leaves either all of it or none of it. Unique constraints (content_hash,
 canonical_url, one sighting per article/url/source) make re-running a batch a no-op.
+To write more in the same transaction (the alert outbox), split it:
+
+    batch = archive.prepare(items)        # dedup keys and MinHash, before the write lock
+    with archive.transaction():
+        result = archive.insert(batch)
+        ...                                # outbox rows, kept or lost with the articles
+
+An incoming article is anything with the fields of `ArticleFields` (`scrapers.article.Article`
+has them): storage does not import the scrapers.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
-
-import sqlite_utils
+from typing import Any, Iterable, Iterator, Protocol
 
 from errors import ArchiveError, QuerySyntaxError
-from scrapers.article import Article
-from scrapers.profiles import profile_for_url
 from storage import dedup, schema
+from storage.db import Database, utc_iso
 from storage.query import Query, parse
+
+
+class ArticleFields(Protocol):
+    """What the archive stores of an article: the row type of `articles`."""
+
+    title: str | None
+    date: str | None  # ISO date
+    language: str | None
+    url: str | None
+    canonical_url: str | None  # as declared by the page
+    translations: Mapping[str, str]  # language -> URL
+    contacts: Sequence[Any]  # dataclasses, stored as JSON objects
+    profile: str
+    is_article: bool
+    reason: str | None  # why it is not an article
+
+    @property
+    def body(self) -> str: ...
 
 
 @dataclass
 class Incoming:
     """An article on its way into the archive, with where and when it was seen."""
 
-    article: Article
+    article: ArticleFields
     source: str
     url: str | None = None  # where it was seen; defaults to article.url
     fetched_at: str | None = None  # ISO 8601 UTC; defaults to now
-    tracking_params: tuple[str, ...] | None = None  # None: the site profile's
+    tracking_params: tuple[str, ...] = ()  # the site's own, besides those dedup always drops
 
 
 @dataclass
@@ -135,10 +159,6 @@ _ARTICLE_COLUMNS = ("id, url, canonical_url, source, title, published, body, lan
                     "fetched_at, content_hash, profile")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 @dataclass
 class _DedupKeys:
     seen_url: str
@@ -151,12 +171,18 @@ class _DedupKeys:
     signature: bytes | None
 
 
-class Archive:
+@dataclass
+class PreparedBatch:
+    """A batch with its dedup keys computed (`Archive.prepare`), ready for `Archive.insert`."""
+
+    items: list[Incoming]
+    keys: list[_DedupKeys | None]
+
+
+class Archive(Database):
     def __init__(self, conn: sqlite3.Connection, path: Path, near: dedup.NearConfig):
-        self.conn = conn
-        self.path = path
+        super().__init__(conn, path)
         self.near = near
-        self.db = sqlite_utils.Database(conn)
 
     @classmethod
     def open(cls, path: str | Path, *, near: dedup.NearConfig = dedup.NearConfig(),
@@ -175,7 +201,7 @@ class Archive:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             archive = cls(conn, path, near)
-            schema.migrate(archive.db)
+            schema.migrate(archive)
         except sqlite3.DatabaseError as e:
             raise ArchiveError(f"cannot open the archive {path}: {e}") from None
         archive._check_near_settings()
@@ -197,51 +223,37 @@ class Archive:
             try:
                 self.conn.execute("INSERT OR REPLACE INTO archive_meta (key, value) VALUES ('write_probe', '')")
             finally:
-                self.conn.execute("ROLLBACK")
+                self.conn.execute("ROLLBACK")  # a probe: never kept, so not `transaction()`
         except sqlite3.OperationalError as e:
             raise ArchiveError(f"cannot write to the archive {self.path}: {e}; check that the file, "
                                "its directory and its -wal/-shm files are writable") from None
 
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> "Archive":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     @property
     def schema_version(self) -> int:
-        return schema.current_version(self.db)
+        return schema.current_version(self)
 
     # ------------------------------------------------------------------------------ writing ---
 
-    def add_batch(self, items: Iterable[Incoming],
-                  before_commit: Callable[[sqlite3.Connection, list[Incoming], BatchResult], None] | None = None,
-                  ) -> BatchResult:
-        """Deduplicate and store a batch, all in one transaction; one ItemResult per item.
+    def add_batch(self, items: Iterable[Incoming]) -> BatchResult:
+        """Deduplicate and store a batch, all in one transaction; one ItemResult per item."""
+        batch = self.prepare(items)
+        with self.transaction():
+            return self.insert(batch)
 
-        `before_commit(conn, items, result)` runs inside that transaction, so what it writes
-        (the alert outbox) is kept or lost together with the articles.
+    def prepare(self, items: Iterable[Incoming]) -> PreparedBatch:
+        """Compute what deduplication compares (URL keys, content hash, MinHash) for a batch.
+
+        The costly part of storing, done before the write lock: sources storing in parallel
+        wait for each other's inserts only.
         """
-        result = BatchResult()
         items = list(items)
-        # Hashing and MinHash are the costly part: done before taking the write lock, so that
-        # sources storing in parallel wait for each other's inserts only.
-        keys = [self._keys(item) for item in items]
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for item, key in zip(items, keys):
-                result.items.append(self._add(item, key))
-            if before_commit is not None:
-                before_commit(self.conn, items, result)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:  # SQLite already rolled back on some errors (disk full)
-                self.conn.execute("ROLLBACK")
-            raise
-        return result
+        return PreparedBatch(items, [self._keys(item) for item in items])
+
+    def insert(self, batch: PreparedBatch) -> BatchResult:
+        """Deduplicate and store a prepared batch; call it inside `transaction()`."""
+        if not self.conn.in_transaction:
+            raise RuntimeError("Archive.insert runs inside `with archive.transaction():`")
+        return BatchResult([self._add(item, key) for item, key in zip(batch.items, batch.keys)])
 
     def _keys(self, item: Incoming) -> _DedupKeys | None:
         """What the three dedup layers compare, for one incoming article (None: not an article)."""
@@ -252,11 +264,9 @@ class Archive:
         if not seen_url:
             raise ArchiveError("an article needs the URL (or file) it was seen at")
         params = item.tracking_params
-        if params is None:
-            params = profile_for_url(seen_url).tracking_params
         body = article.body
         canonical = dedup.canonical_url(seen_url, article.canonical_url, params)
-        return _DedupKeys(seen_url, item.fetched_at or _now(), params, canonical, dedup.url_key(canonical),
+        return _DedupKeys(seen_url, item.fetched_at or utc_iso(), params, canonical, dedup.url_key(canonical),
                           body, *dedup.content_keys(body, min_words=self.near.min_words))
 
     def _add(self, item: Incoming, key: _DedupKeys | None) -> ItemResult:
@@ -293,11 +303,7 @@ class Archive:
              article.language, json.dumps([asdict(c) for c in article.contacts], ensure_ascii=False),
              seen_at, chash, article.profile),
         ).lastrowid
-        if signature is not None:
-            self.conn.execute("INSERT INTO near_signatures (article_id, signature) VALUES (?, ?)",
-                              (article_id, signature))
-            self.conn.executemany("INSERT OR IGNORE INTO near_keys (band_key, article_id) VALUES (?, ?)",
-                                  [(k, article_id) for k in dedup.band_keys(signature)])
+        dedup.index_signature(self.conn, article_id, signature)
         translations = []
         for lang, url in sorted(article.translations.items()):
             if lang != article.language and url:
@@ -323,12 +329,14 @@ class Archive:
 
     # ------------------------------------------------------------------------------ reading ---
 
-    def known_urls(self, urls: Iterable[str], tracking_params: tuple[str, ...] | None = None) -> set[str]:
-        """The given URLs (as given) whose canonical form is already archived or sighted."""
+    def known_urls(self, urls: Iterable[str], tracking_params: tuple[str, ...] = ()) -> set[str]:
+        """The given URLs (as given) whose canonical form is already archived or sighted.
+
+        `tracking_params`: the site's own, besides those `dedup.canonical_url` always drops.
+        """
         by_key: dict[str, list[str]] = {}
         for url in urls:
-            params = tracking_params if tracking_params is not None else profile_for_url(url).tracking_params
-            key = dedup.url_key(dedup.canonical_url(url, tracking_params=params))
+            key = dedup.url_key(dedup.canonical_url(url, tracking_params=tracking_params))
             if key:
                 by_key.setdefault(key, []).append(url)
         known: set[str] = set()
@@ -404,10 +412,9 @@ class Archive:
             yield _stored(row)
 
     def stats(self) -> ArchiveStats:
-        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
         return ArchiveStats(
-            articles=one("SELECT count(*) FROM articles"),
-            sightings=one("SELECT count(*) FROM sightings"),
+            articles=self.utils["articles"].count,
+            sightings=self.utils["sightings"].count,
             duplicates_folded=dict(self.conn.execute(
                 "SELECT kind, count(*) FROM sightings WHERE kind != 'original' GROUP BY kind ORDER BY kind")),
             per_source=dict(self.conn.execute(

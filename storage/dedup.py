@@ -271,3 +271,16 @@ def near_duplicates(
             matches.append(NearMatch(article_id, score))
     matches.sort(key=lambda m: (-m.similarity, m.article_id))
     return matches
+
+
+def index_signature(conn: sqlite3.Connection, article_id: int, signature: bytes | None) -> None:
+    """Add an archived article to the near-duplicate index: its signature and band keys.
+
+    A text too short for a signature (None) is not indexed; run inside the caller's transaction.
+    """
+    if signature is None:
+        return
+    conn.execute("INSERT OR REPLACE INTO near_signatures (article_id, signature) VALUES (?, ?)",
+                 (article_id, signature))
+    conn.executemany("INSERT OR IGNORE INTO near_keys (band_key, article_id) VALUES (?, ?)",
+                     [(key, article_id) for key in band_keys(signature)])

@@ -25,66 +25,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import sqlite_utils
-
 from errors import FetchError, NewswatchError, NotAnArticle, PermanentError
+from storage.db import Database, holder_gone, utc_iso
 
-DDL = """
-CREATE TABLE discovery_documents (
-    url TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    etag TEXT,
-    last_modified TEXT,
-    checked_at TEXT NOT NULL
-);
-CREATE TABLE pages (
-    url TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    outcome TEXT NOT NULL CHECK (outcome IN ('not_article', 'failed', 'gave_up')),
-    error_kind TEXT,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    first_seen TEXT NOT NULL,
-    last_attempt TEXT NOT NULL,
-    next_attempt TEXT
-);
-CREATE INDEX pages_source ON pages(source, outcome);
-CREATE TABLE source_runs (
-    id INTEGER PRIMARY KEY,
-    source TEXT NOT NULL,
-    flow_run TEXT,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    ok INTEGER NOT NULL,
-    counts TEXT NOT NULL DEFAULT '{}',
-    error TEXT
-);
-CREATE INDEX source_runs_source ON source_runs(source, finished_at);
-CREATE TABLE source_leases (
-    source TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    acquired_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL
-);
-"""
 
 RETRY_BASE = timedelta(hours=1)  # first re-try of a failing page; doubled each time
 RETRY_MAX = timedelta(days=7)
 MAX_ATTEMPTS = 6  # then the page is given up (a re-check still retries it)
 LEASE_TTL = timedelta(hours=2)  # longer than any run; only matters when the holder's host differs
-
-
-def create_tables(db: sqlite_utils.Database) -> None:
-    """Archive migration 4; runs inside the migration's transaction."""
-    for statement in DDL.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -124,8 +72,9 @@ class SourceState:
 class FetchState:
     """Reads and writes the ingestion state of one archive (an open `storage.archive.Archive`)."""
 
-    def __init__(self, archive) -> None:
-        self.conn = archive.conn
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.conn = db.conn
 
     # --------------------------------------------------------------------- discovery ---
 
@@ -137,8 +86,8 @@ class FetchState:
 
     def save_validators(self, source: str, documents: Mapping[str, tuple[str | None, str | None]],
                         now: datetime | None = None) -> None:
-        checked = _iso(now or datetime.now(timezone.utc))
-        with self._transaction():
+        checked = utc_iso(now)
+        with self.db.transaction():
             self.conn.executemany(
                 "INSERT INTO discovery_documents (url, source, etag, last_modified, checked_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET source = excluded.source, "
@@ -151,7 +100,7 @@ class FetchState:
 
     def not_due(self, urls: Iterable[str], now: datetime | None = None) -> set[str]:
         """The URLs not to request this run: never articles, given up, or failing and not due."""
-        now_iso = _iso(now or datetime.now(timezone.utc))
+        now_iso = utc_iso(now)
         urls = list(urls)
         skip: set[str] = set()
         for start in range(0, len(urls), 500):
@@ -165,7 +114,7 @@ class FetchState:
     def record_pages(self, source: str, outcomes: Iterable[PageOutcome],
                      now: datetime | None = None) -> None:
         moment = now or datetime.now(timezone.utc)
-        with self._transaction():
+        with self.db.transaction():
             for o in outcomes:
                 row = self.conn.execute("SELECT attempts FROM pages WHERE url = ?", (o.url,)).fetchone()
                 attempts = (row[0] + 1) if row else 1
@@ -175,21 +124,21 @@ class FetchState:
                     outcome, next_attempt = "gave_up", None
                 else:
                     wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
-                    outcome, next_attempt = "failed", _iso(moment + wait)
+                    outcome, next_attempt = "failed", utc_iso(moment + wait)
                 self.conn.execute(
                     "INSERT INTO pages (url, source, outcome, error_kind, error, attempts, first_seen, "
                     "last_attempt, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT(url) DO UPDATE SET outcome = excluded.outcome, "
                     "error_kind = excluded.error_kind, error = excluded.error, attempts = excluded.attempts, "
                     "last_attempt = excluded.last_attempt, next_attempt = excluded.next_attempt",
-                    (o.url, source, outcome, o.kind, o.message, attempts, _iso(moment), _iso(moment),
+                    (o.url, source, outcome, o.kind, o.message, attempts, utc_iso(moment), utc_iso(moment),
                      next_attempt),
                 )
 
     def forget_pages(self, urls: Iterable[str]) -> None:
         """Pages that became articles are no longer failing."""
         urls = list(urls)
-        with self._transaction():
+        with self.db.transaction():
             self.conn.executemany("DELETE FROM pages WHERE url = ?", [(u,) for u in urls])
 
     # ----------------------------------------------------------------------- sources ---
@@ -197,13 +146,11 @@ class FetchState:
     def record_run(self, source: str, *, started_at: datetime, ok: bool, counts: Mapping[str, int],
                    error: str | None = None, flow_run: str | None = None,
                    finished_at: datetime | None = None) -> None:
-        with self._transaction():
-            self.conn.execute(
-                "INSERT INTO source_runs (source, flow_run, started_at, finished_at, ok, counts, error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (source, flow_run, _iso(started_at), _iso(finished_at or datetime.now(timezone.utc)),
-                 int(ok), json.dumps(dict(counts)), error),
-            )
+        """One row of `source_runs` (commits: never call it inside a transaction)."""
+        self.db.utils["source_runs"].insert({
+            "source": source, "flow_run": flow_run, "started_at": utc_iso(started_at),
+            "finished_at": utc_iso(finished_at), "ok": int(ok), "counts": json.dumps(dict(counts)),
+            "error": error})
 
     def source_states(self, names: Iterable[str]) -> list[SourceState]:
         states = []
@@ -234,7 +181,7 @@ class FetchState:
         """Take the source for this run; None (and who holds it) if a live run already has it."""
         moment = now or datetime.now(timezone.utc)
         me = (holder, socket.gethostname(), os.getpid())
-        with self._transaction():
+        with self.db.transaction():
             row = self.conn.execute(
                 "SELECT holder, host, pid, acquired_at, expires_at FROM source_leases WHERE source = ?",
                 (source,)).fetchone()
@@ -242,16 +189,14 @@ class FetchState:
                 return Lease(source, row[0], row[1], row[2], row[3], held_by_other=True)
             self.conn.execute(
                 "INSERT OR REPLACE INTO source_leases (source, holder, host, pid, acquired_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (source, *me, _iso(moment), _iso(moment + ttl)))
-        return Lease(source, *me, _iso(moment))
+                "VALUES (?, ?, ?, ?, ?, ?)", (source, *me, utc_iso(moment), utc_iso(moment + ttl)))
+        return Lease(source, *me, utc_iso(moment))
 
     def release_lease(self, source: str, holder: str) -> None:
-        with self._transaction():
+        with self.db.transaction():
             self.conn.execute("DELETE FROM source_leases WHERE source = ? AND holder = ? AND pid = ?",
                               (source, holder, os.getpid()))
 
-    def _transaction(self):
-        return _Immediate(self.conn)
 
 
 @dataclass
@@ -265,31 +210,6 @@ class Lease:
 
 
 def _lease_is_stale(row, moment: datetime) -> bool:
-    holder, host, pid, _acquired, expires = row
-    if expires <= _iso(moment):
-        return True
-    if host == socket.gethostname():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True  # the run that took it was killed
-        except PermissionError:
-            return False
-    return False
-
-
-class _Immediate:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
-
-    def __init__(self, conn) -> None:
-        self.conn = conn
-
-    def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if not exc_type:
-            self.conn.execute("COMMIT")
-        elif self.conn.in_transaction:  # SQLite already rolled back on some errors (disk full)
-            self.conn.execute("ROLLBACK")
+    """Expired, or taken by a run whose process is gone from this host (killed)."""
+    _holder, host, pid, _acquired, expires = row
+    return expires <= utc_iso(moment) or holder_gone(host, pid)

@@ -8,8 +8,13 @@ A source is unhealthy when
 - **tiny bodies**: the median body length of the articles its last productive run archived is
   far below the median of its earlier articles (extraction picks a teaser or a cookie banner).
 
-Plain data in, plain data out: `source_health(archive, [(name, expected_interval), ...])`.
+Plain data in, plain data out: `source_health(db, [(name, expected_interval), ...])`.
 A source that has never run is not judged (nothing to judge it on).
+
+Health emails (`alerts/health_notices.py`) remember here, in `health_notices`, which problem
+of which source was emailed to whom, so one problem emails once: `notified_kinds`,
+`add_notices`, `clear_recovered`. A problem's kind is its text before the first colon
+(`problem_kind`): the rest (durations, dates) changes from run to run.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+
+from storage.db import Database, utc_iso
 
 # Thresholds (module constants so tests and the README can name them).
 EMPTY_RUN_MIN_PAGES = 3  # a run that fetched at least this many pages and got no article
@@ -41,10 +48,6 @@ class SourceHealth:
         return asdict(self)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
 def _parse(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
@@ -58,12 +61,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:g}m"
 
 
-def source_health(archive, sources: Iterable[tuple[str, timedelta | None]], *,
+def source_health(db: Database, sources: Iterable[tuple[str, timedelta | None]], *,
                   now: datetime | None = None) -> list[SourceHealth]:
     """The health of each (name, expected_interval) source, in the order given."""
-    conn = getattr(archive, "conn", archive)
     moment = now or datetime.now(timezone.utc)
-    return [_one(conn, name, interval, moment) for name, interval in sources]
+    return [_one(db.conn, name, interval, moment) for name, interval in sources]
 
 
 def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHealth:
@@ -122,3 +124,41 @@ def _fetched(counts: dict) -> int:
 
 def _lengths(conn, where: str, params: tuple) -> list[int]:
     return [n for (n,) in conn.execute(f"SELECT length(body) FROM articles WHERE {where}", params)]
+
+
+# ------------------------------------------------------------------------------ notices ---
+
+
+def problem_kind(problem: str) -> str:
+    """`silent`, `empty pages`, `tiny bodies`: what stays the same from one run to the next."""
+    return problem.partition(":")[0].strip()
+
+
+def clear_recovered(db: Database, problems: dict[str, list[str]]) -> int:
+    """Drop the notices of problem kinds the judged sources (source -> its current problems)
+    no longer have, so a relapse emails again (commits); how many were dropped."""
+    cleared = 0
+    with db.transaction() as conn:
+        for source, current in problems.items():
+            kinds = sorted({problem_kind(p) for p in current})
+            cleared += conn.execute(
+                f"DELETE FROM health_notices WHERE source = ? AND kind NOT IN ({','.join('?' * len(kinds))})",
+                (source, *kinds)).rowcount
+    return cleared
+
+
+def notified_kinds(db: Database, source: str, recipient: str) -> set[str]:
+    """The problem kinds of `source` already emailed to `recipient`."""
+    return {kind for (kind,) in db.conn.execute(
+        "SELECT kind FROM health_notices WHERE source = ? AND recipient = ?", (source, recipient))}
+
+
+def add_notices(db: Database, recipient: str, problems: Iterable[tuple[str, str]], message_id: str,
+                now: datetime | None = None) -> None:
+    """Record that `recipient` was emailed these (source, problem) in `message_id` (commits)."""
+    at = utc_iso(now)
+    with db.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO health_notices (source, kind, recipient, problem, message_id, notified_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, kind, recipient) DO NOTHING",
+            [(source, problem_kind(p), recipient, p, message_id, at) for source, p in problems])

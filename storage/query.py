@@ -16,21 +16,18 @@ journaux, bateau ↔ bateaux, country ↔ countries — by listing those forms, 
 so `passeur` does not find `passeurelle`. Phrases and prefixes are taken as written.
 
 `parse(text) -> Query` (its `.fts` is the FTS5 MATCH expression) raises `QuerySyntaxError`
-with the 1-based column and a hint. `BatchMatcher` tests many queries against a batch of new
-articles in a private in-memory FTS5 index (what the alert rules use).
+with the 1-based column and a hint. The archive's search (`storage.archive.Archive.search`)
+and the alert rules' matcher (`alerts.match.BatchIndex`) both run the compiled expression.
 """
 from __future__ import annotations
 
 import re
-import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Iterable, Sequence
 
 from errors import QuerySyntaxError
 
-FTS_TOKENIZE = "unicode61 remove_diacritics 2"
 DEFAULT_NEAR = 10
 _MAX_NEAR_COMBINATIONS = 64
 
@@ -352,50 +349,3 @@ def _compile(node) -> str:
                 break
         return groups[0] if len(groups) == 1 else "(" + " OR ".join(groups) + ")"
     raise TypeError(node)
-
-
-def to_fts(query: str | Query) -> str:
-    return query.fts if isinstance(query, Query) else parse(query).fts
-
-
-# ------------------------------------------------------------------------ batch matching ---
-
-class BatchMatcher:
-    """Tests queries against a batch of articles in a private in-memory FTS5 index.
-
-        with BatchMatcher((a.id, a.title, a.body) for a in new) as m:
-            hits = m.match("NEAR(passeurs Manche, 10)")   # -> set of ids
-
-    Parse rules once with `parse()` and pass the `Query` objects when matching many times.
-    """
-
-    def __init__(self, articles: Iterable[tuple[int, str | None, str | None]]):
-        self.conn = sqlite3.connect(":memory:")
-        self.conn.execute(f"CREATE VIRTUAL TABLE batch USING fts5(title, body, tokenize='{FTS_TOKENIZE}')")
-        self.conn.executemany("INSERT INTO batch (rowid, title, body) VALUES (?, ?, ?)",
-                              ((i, t or "", b or "") for i, t, b in articles))
-
-    def match(self, query: str | Query) -> set[int]:
-        q = query if isinstance(query, Query) else parse(query)
-        try:
-            return {row[0] for row in self.conn.execute("SELECT rowid FROM batch WHERE batch MATCH ?", (q.fts,))}
-        except sqlite3.OperationalError as e:
-            raise QuerySyntaxError(f"the search engine refused it ({e})", q.text, 1) from None
-
-    def match_all(self, queries: Sequence[str | Query]) -> list[set[int]]:
-        return [self.match(q) for q in queries]
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> "BatchMatcher":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def match_batch(queries: Sequence[str | Query], articles: Iterable[tuple[int, str | None, str | None]]) -> list[set[int]]:
-    """For each query, the ids of the articles (id, title, body) it matches."""
-    with BatchMatcher(articles) as matcher:
-        return matcher.match_all(queries)

@@ -1,17 +1,14 @@
 """Read-only queries of the analyst's desk: Atom feeds and the Datasette reading room.
 
-Every function takes a sqlite3 connection (or anything with `.conn`) and only reads. The
+Every function takes the archive (`storage.db.Database`) and only reads. The
 reading room's canned queries are SQL text that Datasette runs itself; they live here, as
 named constants and builders, with the rest of the archive's SQL.
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-
-def _conn(db) -> sqlite3.Connection:
-    return getattr(db, "conn", db)
+from storage.db import Database
 
 
 @dataclass(frozen=True)
@@ -38,10 +35,10 @@ def _item(row) -> FeedItem:
     return FeedItem(*values, also_published_by=tuple(also.split("\x1f")) if also else ())
 
 
-def rule_feed_items(db, rule: str, limit: int = 50) -> list[FeedItem]:
+def rule_feed_items(db: Database, rule: str, limit: int = 50) -> list[FeedItem]:
     """The articles alert rule `rule` matched (one per story, whatever the recipients), newest
     match first, with the highlighted snippet recorded in the outbox."""
-    rows = _conn(db).execute(
+    rows = db.conn.execute(
         "SELECT a.id, a.content_hash, a.title, a.source, a.published, coalesce(a.canonical_url, a.url),"
         " min(m.matched_at), coalesce(max(m.snippet), ''), " + _ALSO +
         " FROM alert_matches m JOIN articles a ON a.id = m.article_id WHERE m.rule = ?"
@@ -49,9 +46,9 @@ def rule_feed_items(db, rule: str, limit: int = 50) -> list[FeedItem]:
     return [_item(r) for r in rows]
 
 
-def new_article_items(db, limit: int = 50, summary_chars: int = 600) -> list[FeedItem]:
+def new_article_items(db: Database, limit: int = 50, summary_chars: int = 600) -> list[FeedItem]:
     """The last `limit` articles archived, newest first, with the opening of their body."""
-    rows = _conn(db).execute(
+    rows = db.conn.execute(
         "SELECT a.id, a.content_hash, a.title, a.source, a.published, coalesce(a.canonical_url, a.url),"
         " a.fetched_at, substr(a.body, 1, ?), " + _ALSO +
         " FROM articles a ORDER BY a.id DESC LIMIT ?", (int(summary_chars), int(limit)))

@@ -1,4 +1,4 @@
-"""The archive's tables and their forward migrations.
+"""The archive's tables and their forward migrations: every table's DDL is in this file.
 
 `MIGRATIONS` is an ordered list; `migrate(db)` applies every step newer than the archive's
 `schema_version`. To change the schema, append a `Migration(version=N+1, ...)` — never edit a
@@ -9,14 +9,13 @@ it is written to be re-runnable instead.
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable
 
 import sqlite_utils
 
 from storage import dedup
+from storage.db import Database, run_script, utc_iso
 
 FTS_TOKENIZE = "unicode61 remove_diacritics 2"
 FTS_COLUMNS = ("title", "body")
@@ -68,9 +67,7 @@ CREATE INDEX IF NOT EXISTS sightings_source ON sightings(source, last_seen);
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    for statement in V1_DDL.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    run_script(db.conn, V1_DDL)
     db["articles"].enable_fts(list(FTS_COLUMNS), create_triggers=True, tokenize=FTS_TOKENIZE, replace=True)
 
 
@@ -99,9 +96,7 @@ CREATE INDEX translations_canonical_url ON translations(canonical_url);
 
 
 def _v2(db: sqlite_utils.Database) -> None:
-    for statement in V2_DDL.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    run_script(db.conn, V2_DDL)
     db.conn.executemany(
         "INSERT INTO archive_meta (key, value) VALUES (?, ?)",
         [("near_num_perm", str(dedup.NUM_PERM)), ("near_bands", str(dedup.BANDS)),
@@ -109,45 +104,111 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
     # Articles archived by v1 join the near-duplicate index, so detection spans the upgrade.
     for article_id, body in db.execute("SELECT id, body FROM articles").fetchall():
-        index_near(db.conn, article_id, body)
+        dedup.index_signature(db.conn, article_id, dedup.minhash(body))
 
 
-def index_near(conn: sqlite3.Connection, article_id: int, body: str,
-               min_words: int = dedup.NearConfig.min_words) -> bytes | None:
-    signature = dedup.minhash(body, min_words=min_words)
-    if signature is not None:
-        conn.execute("INSERT OR REPLACE INTO near_signatures (article_id, signature) VALUES (?, ?)",
-                     (article_id, signature))
-        conn.executemany("INSERT OR IGNORE INTO near_keys (band_key, article_id) VALUES (?, ?)",
-                         [(key, article_id) for key in dedup.band_keys(signature)])
-    return signature
+# v3: the alert outbox (storage/outbox.py): one row per (rule, recipient, story), pending until
+# the email listing it is accepted, and the emails sent.
+V3_DDL = """
+CREATE TABLE sent_emails (
+    id INTEGER PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('immediate', 'digest')),
+    subject TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    match_count INTEGER NOT NULL,
+    sent_at TEXT NOT NULL
+);
+CREATE TABLE alert_matches (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    story_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    mode TEXT NOT NULL CHECK (mode IN ('immediate', 'digest')),
+    title TEXT,
+    source TEXT,
+    published TEXT,
+    url TEXT,
+    snippet TEXT,
+    matched_at TEXT NOT NULL,
+    email_id INTEGER REFERENCES sent_emails(id),
+    claim TEXT,
+    claimed_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    UNIQUE (rule, recipient, story_id)
+);
+CREATE INDEX alert_matches_pending ON alert_matches (mode, recipient) WHERE email_id IS NULL;
+CREATE INDEX alert_matches_email ON alert_matches (email_id);
+"""
+
+# v4: what ingestion remembers between runs (storage/fetchstate.py).
+V4_DDL = """
+CREATE TABLE discovery_documents (
+    url TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    checked_at TEXT NOT NULL
+);
+CREATE TABLE pages (
+    url TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('not_article', 'failed', 'gave_up')),
+    error_kind TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    first_seen TEXT NOT NULL,
+    last_attempt TEXT NOT NULL,
+    next_attempt TEXT
+);
+CREATE INDEX pages_source ON pages(source, outcome);
+CREATE TABLE source_runs (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    flow_run TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    counts TEXT NOT NULL DEFAULT '{}',
+    error TEXT
+);
+CREATE INDEX source_runs_source ON source_runs(source, finished_at);
+CREATE TABLE source_leases (
+    source TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    acquired_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+"""
+
+# v5: who holds an outbox claim (host + pid), so a claim left by a killed delivery on this
+# host is taken over at once.
+V5_DDL = """
+ALTER TABLE alert_matches ADD COLUMN claim_host TEXT;
+ALTER TABLE alert_matches ADD COLUMN claim_pid INTEGER
+"""
+
+# v6: unhealthy sources already emailed (storage/health.py), so one problem emails once.
+V6_DDL = """
+CREATE TABLE health_notices (
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    problem TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    notified_at TEXT NOT NULL,
+    PRIMARY KEY (source, kind, recipient)
+)
+"""
 
 
-def _alerts_v3(db: sqlite_utils.Database) -> None:
-    # The alerts work owns these tables' DDL; imported here only when an archive is upgraded.
-    from alerts.outbox import create_alert_tables
-
-    create_alert_tables(db)
-
-
-def _fetchstate_v4(db: sqlite_utils.Database) -> None:
-    # The ingestion work owns these tables' DDL (storage/fetchstate.py).
-    from storage.fetchstate import create_tables
-
-    create_tables(db)
-
-
-def _alert_claim_holder_v5(db: sqlite_utils.Database) -> None:
-    from alerts.outbox import add_claim_holder
-
-    add_claim_holder(db)
-
-
-def _health_notices_v6(db: sqlite_utils.Database) -> None:
-    # The health alerts own this table's DDL (alerts/health_notices.py).
-    from alerts.health_notices import create_tables
-
-    create_tables(db)
+def _script(ddl: str) -> Callable[[sqlite_utils.Database], None]:
+    """A migration step that only runs DDL."""
+    return lambda db: run_script(db.conn, ddl)
 
 
 # v7: deduplication compares `url_key` (scheme-free), so `canonical_url` can keep the scheme and
@@ -167,17 +228,15 @@ CREATE INDEX translations_url_key ON translations(url_key)
 
 
 def _url_keys_v7(db: sqlite_utils.Database) -> None:
-    from scrapers.profiles import profile_for_url
-
-    for statement in V7_DDL.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    run_script(db.conn, V7_DDL)
+    # Storage knows no site profiles: when this step shipped, every profile's tracking
+    # parameters were among those `dedup.canonical_url` always drops, so none is passed.
     for table, key in (("articles", "id"), ("sightings", "id"), ("translations", "rowid")):
         rows = db.execute(f"SELECT {key}, url, canonical_url FROM {table}").fetchall()
         updates = []
         for row_id, url, stored in rows:
             canonical = stored
-            fresh = dedup.canonical_url(url, tracking_params=profile_for_url(url).tracking_params)
+            fresh = dedup.canonical_url(url)
             if stored and fresh and dedup.url_key(fresh) == dedup.url_key(stored):
                 canonical = fresh
             updates.append((canonical, dedup.url_key(canonical), row_id))
@@ -187,29 +246,29 @@ def _url_keys_v7(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
-    Migration(3, "alert outbox: alert_matches, sent_emails", _alerts_v3),
-    Migration(4, "ingestion state: discovery_documents, pages, source_runs", _fetchstate_v4),
-    Migration(5, "alert claims record their holder (host, pid)", _alert_claim_holder_v5),
-    Migration(6, "health notices: unhealthy sources already emailed", _health_notices_v6),
+    Migration(3, "alert outbox: alert_matches, sent_emails", _script(V3_DDL)),
+    Migration(4, "ingestion state: discovery_documents, pages, source_runs", _script(V4_DDL)),
+    Migration(5, "alert claims record their holder (host, pid)", _script(V5_DDL)),
+    Migration(6, "health notices: unhealthy sources already emailed", _script(V6_DDL)),
     Migration(7, "url_key: scheme-free dedup key; canonical_url keeps the served scheme", _url_keys_v7),
 ]
 
 LATEST = MIGRATIONS[-1].version
 
 
-def current_version(db: sqlite_utils.Database) -> int:
-    if not db["schema_version"].exists():
+def current_version(db: Database) -> int:
+    if not db.utils["schema_version"].exists():
         return 0
-    return db.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    return db.conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
 
 
-def migrate(db: sqlite_utils.Database) -> list[int]:
+def migrate(db: Database) -> list[int]:
     """Bring the archive to the latest version; returns the versions applied (oldest first).
 
-    `db.conn` must be in autocommit mode (isolation_level=None): this function owns the
-    transactions.
+    Each step gets the connection through sqlite-utils (`db.utils`), inside the step's
+    transaction when it is `transactional`.
     """
-    db.execute(
+    db.conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
@@ -218,27 +277,20 @@ def migrate(db: sqlite_utils.Database) -> list[int]:
         if migration.version <= current_version(db):
             continue
         if migration.transactional:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with db.transaction():
                 # Another process may have migrated between our check and our lock.
                 if migration.version <= current_version(db):
-                    db.execute("ROLLBACK")
                     continue
-                migration.apply(db)
+                migration.apply(db.utils)
                 _record(db, migration)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
         else:
-            migration.apply(db)
+            migration.apply(db.utils)
             _record(db, migration)
         applied.append(migration.version)
     return applied
 
 
-def _record(db: sqlite_utils.Database, migration: Migration) -> None:
-    db.execute(
+def _record(db: Database, migration: Migration) -> None:
+    db.conn.execute(
         "INSERT OR IGNORE INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
-        (migration.version, migration.description, datetime.now(timezone.utc).isoformat(timespec="seconds")),
-    )
+        (migration.version, migration.description, utc_iso()))

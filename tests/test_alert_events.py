@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from alerts.outbox import RecordedMatch, emit_match_events
+from storage.outbox import OutboxEntry
+from flows.ingest import emit_match_events
 
 pytestmark = pytest.mark.flow
 
@@ -25,9 +26,11 @@ def test_each_recorded_match_is_emitted_once_with_rule_and_source(prefect_harnes
 
     since = datetime.now(timezone.utc) - timedelta(seconds=5)
     matches = [
-        RecordedMatch(1, "passeurs", "ana@example.org", "immediate", 7, 7, "iom-fr", "Passeurs arrêtés"),
+        OutboxEntry("passeurs", "ana@example.org", "immediate", 7, 7, "Passeurs arrêtés", "iom-fr", None, None, None,
+                    id=1),
         # The same rule and article for a second recipient: still one event.
-        RecordedMatch(2, "passeurs", "ben@example.org", "immediate", 7, 7, "iom-fr", "Passeurs arrêtés"),
+        OutboxEntry("passeurs", "ben@example.org", "immediate", 7, 7, "Passeurs arrêtés", "iom-fr", None, None, None,
+                    id=2),
     ]
     assert emit_match_events(matches) == 1
     EventsWorker.drain_all()

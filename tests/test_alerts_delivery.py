@@ -5,7 +5,8 @@ import pytest
 
 from alerts.config import AlertRule, SmtpSettings
 from alerts.deliver import deliver_digest, deliver_immediate
-from alerts.outbox import archive_batch_with_alerts, list_outbox
+from alerts.outbox import archive_batch_with_alerts
+from storage.outbox import list_outbox
 from scrapers.article import Article
 from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
 from storage.archive import Archive, Incoming
@@ -45,7 +46,7 @@ def ingest(archive, items, rules=RULES):
 
 
 def deliver(archive, smtp: SmtpSettings, **kw):
-    return deliver_immediate(archive.conn, smtp, retry_delay=0, **kw)
+    return deliver_immediate(archive, smtp, retry_delay=0, **kw)
 
 
 def text_of(message) -> str:
@@ -87,7 +88,7 @@ def test_refused_twice_then_accepted_sends_each_email_exactly_once(archive, smtp
     assert [s.recipient for s in third.sent] == ["ana@example.org"]
     assert deliver(archive, smtp_server.settings).sent == []
     assert smtp_server.refused == 2 and [m["To"] for m in smtp_server.messages] == ["ana@example.org"]
-    [entry] = list_outbox(archive.conn)
+    [entry] = list_outbox(archive)
     assert entry.sent_at is not None and entry.attempts == 3
 
 
@@ -105,13 +106,13 @@ def test_smtp_down_keeps_alerts_pending_then_sends_once(archive, smtp_server):
     assert result.counts["new"] == 1 and archive.get(result.new_ids[0]) is not None
     assert {f.recipient for f in report.failed} == {"ana@example.org", "ben@example.org"}
     assert f"127.0.0.1:{down.port}" in report.failed[0].error
-    assert len(list_outbox(archive.conn, pending_only=True)) == len(recorded) == 2
+    assert len(list_outbox(archive, pending_only=True)) == len(recorded) == 2
 
     ingest(archive, [article(2, "Autre passeur", "Un passeur condamné.")])
     report = deliver(archive, smtp_server.settings)
     assert report.ok and [s.match_count for s in report.sent] == [2, 2]
     assert deliver(archive, smtp_server.settings).sent == []
-    assert len(smtp_server.messages) == 2 and list_outbox(archive.conn, pending_only=True) == []
+    assert len(smtp_server.messages) == 2 and list_outbox(archive, pending_only=True) == []
 
 
 def test_rerun_of_the_same_batch_sends_nothing_more(archive, smtp_server):
@@ -148,10 +149,10 @@ def test_digest_covers_exactly_the_matches_since_the_previous_digest(archive, sm
     ingest(archive, [article(1, "Frontex un", "Frontex au large de Lampedusa.")])
     ingest(archive, [article(2, "Frontex deux", "Frontex en mer Égée.")])
     deliver(archive, settings)  # immediate deliveries leave digest matches alone
-    first = deliver_digest(archive.conn, settings, retry_delay=0)
+    first = deliver_digest(archive, settings, retry_delay=0)
     ingest(archive, [article(3, "Frontex trois", "Frontex aux Canaries.")])
-    second = deliver_digest(archive.conn, settings, retry_delay=0)
-    third = deliver_digest(archive.conn, settings, retry_delay=0)
+    second = deliver_digest(archive, settings, retry_delay=0)
+    third = deliver_digest(archive, settings, retry_delay=0)
 
     assert [s.match_count for s in first.sent] == [2] and [s.match_count for s in second.sent] == [1]
     assert third.sent == []
@@ -166,15 +167,15 @@ def test_failed_articles_transaction_records_no_alert(archive):
     items = [article(1, "Passeurs arrêtés", "Des passeurs arrêtés."), broken]  # no URL: archive refuses
     with pytest.raises(Exception, match="URL"):
         ingest(archive, items)
-    assert archive.stats().articles == 0 and list_outbox(archive.conn) == []
+    assert archive.stats().articles == 0 and list_outbox(archive) == []
 
 
 CLAIM_AND_DIE = """
 import sys
-from alerts.outbox import claim_pending
+from storage.outbox import claim_pending
 from storage.archive import Archive
 with Archive.open(sys.argv[1]) as archive:
-    token, entries = claim_pending(archive.conn, "immediate")
+    token, entries = claim_pending(archive, "immediate")
 print(len(entries))
 """
 
@@ -196,15 +197,15 @@ def test_claims_of_a_dead_delivery_on_this_host_are_taken_over_at_once(archive, 
 
     report = deliver(archive, smtp_server.settings)
     assert report.ok and sorted(s.recipient for s in report.sent) == ["ana@example.org", "ben@example.org"]
-    assert list_outbox(archive.conn, pending_only=True) == []
+    assert list_outbox(archive, pending_only=True) == []
 
 
 def test_claims_of_a_live_delivery_are_left_to_it(archive, smtp_server):
-    from alerts.outbox import claim_pending
+    from storage.outbox import claim_pending
 
     ingest(archive, [article(1, "Passeurs arrêtés", "Des passeurs arrêtés à Agadez.")])
     # A claim held by a live process of this host (here: pid 1) is not taken over before it expires.
-    claim_pending(archive.conn, "immediate")
+    claim_pending(archive, "immediate")
     archive.conn.execute("UPDATE alert_matches SET claim_pid = 1")
     assert deliver(archive, smtp_server.settings).sent == []
-    assert len(list_outbox(archive.conn, pending_only=True)) == 2 and smtp_server.messages == []
+    assert len(list_outbox(archive, pending_only=True)) == 2 and smtp_server.messages == []

@@ -6,7 +6,7 @@ import pytest
 from alerts.config import SmtpSettings
 from alerts.email import render_email, send_email
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
-from alerts.outbox import OutboxEntry
+from storage.outbox import OutboxEntry
 from errors import SmtpDeliveryError
 from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
 

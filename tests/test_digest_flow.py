@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from alerts.config import AlertRule
-from alerts.outbox import archive_batch_with_alerts, list_outbox
+from alerts.outbox import archive_batch_with_alerts
+from storage.outbox import list_outbox
 from scrapers.article import Article
 from smtpserver import smtp_server  # noqa: F401  (fixture)
 from storage.archive import Archive, Incoming
@@ -46,4 +47,4 @@ def test_digest_flow_sends_the_pending_digest_once(tmp_path, smtp_server, prefec
     text = message.get_body(("plain",)).get_content()
     assert "Frontex au large de Lampedusa" in text and "Frontex en mer Égée" in text
     with Archive.open(archive_path) as archive:
-        assert all(not e.pending for e in list_outbox(archive.conn))
+        assert all(not e.pending for e in list_outbox(archive))

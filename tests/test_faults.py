@@ -114,7 +114,7 @@ def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda ste
                 send_email(settings, message)
                 mark(f"smtp-accepted {message['To']}")
 
-            report = deliver_immediate(archive.conn, smtp, send=send, retry_delay=0.05,
+            report = deliver_immediate(archive, smtp, send=send, retry_delay=0.05,
                                        now=datetime.now(timezone.utc) + timedelta(minutes=later_minutes))
             out["sent"], out["failed"] = len(report.sent), len(report.failed)
             for f in report.failed:

@@ -44,7 +44,7 @@ def runs(tmp_path):
 
 
 def notify(runs: Runs, smtp: SmtpSettings, at: datetime):
-    return notify_unhealthy(runs.archive.conn, smtp, OPS, runs.health(at), retry_delay=0, now=at)
+    return notify_unhealthy(runs.archive, smtp, OPS, runs.health(at), retry_delay=0, now=at)
 
 
 def text_of(message) -> str:
@@ -118,7 +118,7 @@ def test_a_new_problem_of_a_notified_source_emails_again(runs, smtp_server):
     notify(runs, smtp_server.settings, T0 + 2 * DAY)
     health = runs.health(T0 + 2 * DAY)
     health[0].problems.append("empty pages: the run ending ... fetched 5 page(s) and got no article")
-    report = notify_unhealthy(runs.archive.conn, smtp_server.settings, OPS, health, retry_delay=0)
+    report = notify_unhealthy(runs.archive, smtp_server.settings, OPS, health, retry_delay=0)
     assert len(report.sent) == 2
     assert "empty pages" in text_of(smtp_server.to("ops@example.org")[-1])
 
@@ -126,7 +126,7 @@ def test_a_new_problem_of_a_notified_source_emails_again(runs, smtp_server):
 def test_the_email_escapes_html_and_keeps_headers_on_one_line(runs, smtp_server):
     health = [{"source": "evil\r\nBcc: victim@example.org", "healthy": False,
                "problems": ["tiny bodies: <script>alert(1)</script> & co"]}]
-    report = notify_unhealthy(runs.archive.conn, smtp_server.settings, OPS, health, retry_delay=0)
+    report = notify_unhealthy(runs.archive, smtp_server.settings, OPS, health, retry_delay=0)
     assert len(report.sent) == 2
     [raw] = [r for r in smtp_server.raw_messages if b"To: ops@example.org" in r]
     assert b"\nBcc:" not in raw

@@ -1,7 +1,9 @@
 import pytest
 
 from errors import QuerySyntaxError
-from storage.query import match_batch, parse, word_forms
+from scrapers.article import Article
+from storage.archive import Archive, Incoming
+from storage.query import parse, word_forms
 
 DOCS = [
     (1, "Les passeurs de la Manche", "Un réseau de passeurs démantelé près de Calais ; la traversée de la Manche reste périlleuse."),
@@ -12,8 +14,19 @@ DOCS = [
 ]
 
 
-def ids(query):
-    return match_batch([query], DOCS)[0]
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """DOCS in a real archive: the query language is tested on the FTS5 index search uses."""
+    with Archive.open(tmp_path_factory.mktemp("query") / "archive.db") as archive:
+        result = archive.add_batch([Incoming(Article(title, None, [body], url=f"https://x.example/{i}"), "s")
+                                    for i, title, body in DOCS])
+        assert result.new_ids == [i for i, _, _ in DOCS]
+        yield archive
+
+
+@pytest.fixture
+def ids(archive):
+    return lambda query: {hit.id for hit in archive.search(query, limit=None)}
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -40,7 +53,7 @@ def ids(query):
     ("migration", {2, 5}),
     ("coop\u00e9ration\u00a0contre", {4}),  # NBSP is a space
 ])
-def test_language(query, expected):
+def test_language(ids, query, expected):
     assert ids(query) == expected
 
 

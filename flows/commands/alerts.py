@@ -46,19 +46,19 @@ def run(args: argparse.Namespace) -> int:
 
     smtp = smtp_settings(args)
     with open_archive(args) as archive:
-        reports = [deliver_immediate(archive.conn, smtp)]
+        reports = [deliver_immediate(archive, smtp)]
         if args.include_digest:
-            reports.append(deliver_digest(archive.conn, smtp))
+            reports.append(deliver_digest(archive, smtp))
     for report in reports:
         print(report.summary())
     return 0 if all(r.ok for r in reports) else 1
 
 
 def _list(args: argparse.Namespace) -> int:
-    from alerts.outbox import list_outbox
+    from storage.outbox import list_outbox
 
     with open_archive(args) as archive:
-        entries = list_outbox(archive.conn, pending_only=args.pending, limit=args.limit)
+        entries = list_outbox(archive, pending_only=args.pending, limit=args.limit)
     for e in entries:
         state = f"sent {e.sent_at}" if e.sent_at else f"PENDING ({e.attempts} attempt(s))"
         print(f"{e.matched_at}  {e.mode:<9}  {e.rule}  -> {e.recipient}  {state}")

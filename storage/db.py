@@ -1,0 +1,84 @@
+"""The archive's SQLite handle, and the helpers every storage module shares.
+
+- `Database`: an open archive file (its `sqlite3` connection in autocommit mode, and the same
+  connection seen through sqlite-utils as `.utils`). Every storage function takes one; an
+  `storage.archive.Archive` is one.
+- `Database.transaction()`: the one way to write several statements atomically.
+- `utc_iso(moment)`: the one clock format stored in the archive (ISO 8601, UTC, seconds).
+- `holder_gone(host, pid)`: the one test that a lease or claim was left by a dead process.
+- `run_script(conn, ddl)`: DDL statement by statement, inside the caller's transaction.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+
+class Database:
+    """An open archive: `conn` (autocommit: this package owns every transaction) and `path`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self.utils = sqlite_utils.Database(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error: all of it is written, or none.
+
+        IMMEDIATE takes the write lock at once, so two writers queue (busy timeout) instead
+        of failing halfway on a lock upgrade.
+        """
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:  # SQLite already rolled back on some errors (disk full)
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def utc_iso(moment: datetime | None = None) -> str:
+    """`moment` (default: now) as stored in the archive: ISO 8601 in UTC, to the second."""
+    return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def holder_gone(host: str | None, pid: int | None) -> bool:
+    """True when a lease or claim was taken by a process of this host that no longer exists.
+
+    A holder on another host cannot be checked (its lease expires instead); our own process
+    is alive by definition.
+    """
+    if host != socket.gethostname() or pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
+def run_script(conn: sqlite3.Connection, ddl: str) -> None:
+    """Run `;`-separated DDL inside the caller's transaction (`executescript` would commit)."""
+    for statement in ddl.split(";"):
+        if statement.strip():
+            conn.execute(statement)

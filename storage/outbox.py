@@ -1,0 +1,166 @@
+"""The alert outbox tables (`alert_matches`, `sent_emails`): every statement on them.
+
+A match row is unique per (rule, recipient, story): recording the same story again (a re-run,
+a near-duplicate folded into an already-alerted story) is a no-op, so nobody is alerted twice.
+A row stays pending (`email_id IS NULL`) until the SMTP server has accepted the email that
+lists it; only then is it linked to its `sent_emails` row.
+
+`add_match` never commits: call it inside the transaction that stores the articles
+(`alerts.outbox.record_matches` does), so articles and their alerts are kept or lost together.
+The delivery bookkeeping (`claim_pending`, `mark_sent`, `release`) commits on its own: it runs
+outside any article transaction and must be durable before and after each SMTP exchange.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from storage.db import Database, holder_gone, utc_iso
+
+# A delivery that died mid-way (killed process) leaves its claim; after this long another
+# delivery may take the rows over. Longer than any SMTP exchange with its retries. A claim
+# whose holder process is gone from this host is taken over at once (see `claim_pending`);
+# the expiry only matters for a holder on another host.
+CLAIM_LEASE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class NewMatch:
+    """An outbox row to add: `rule` matched the story `story_id` for `recipient`."""
+
+    rule: str
+    recipient: str
+    mode: str
+    story_id: int
+    article_id: int
+    title: str | None
+    source: str | None
+    published: str | None
+    url: str | None
+    snippet: str | None
+
+
+@dataclass(frozen=True)
+class OutboxEntry(NewMatch):
+    """A row of the outbox, as stored: the match, its id, whether and when it was sent."""
+
+    id: int = 0
+    also_published_by: list[str] = field(default_factory=list)
+    matched_at: str = ""
+    sent_at: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.sent_at is None
+
+
+def has_match(db: Database, rule: str, recipient: str, story_id: int) -> bool:
+    """Whether the outbox already holds this (rule, recipient, story), sent or not."""
+    return db.conn.execute("SELECT 1 FROM alert_matches WHERE rule = ? AND recipient = ? AND story_id = ?",
+                           (rule, recipient, story_id)).fetchone() is not None
+
+
+def add_match(db: Database, match: NewMatch, *, now: datetime | None = None) -> OutboxEntry | None:
+    """Add one pending row and return it; None when it was there already (never commits)."""
+    matched_at = utc_iso(now)
+    cur = db.conn.execute(  # the unique (rule, recipient, story) stays the guard
+        "INSERT OR IGNORE INTO alert_matches (rule, recipient, story_id, article_id, mode,"
+        " title, source, published, url, snippet, matched_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (match.rule, match.recipient, match.story_id, match.article_id, match.mode, match.title,
+         match.source, match.published, match.url, match.snippet, matched_at))
+    if not cur.rowcount:
+        return None
+    return OutboxEntry(**vars(match), id=cur.lastrowid, matched_at=matched_at)
+
+
+# "Also published by": the other sources the archive folded into the story, read when the
+# email is rendered, so a digest lists the republications that came after the match too.
+_ENTRY_COLUMNS = (
+    "m.id, m.rule, m.recipient, m.mode, m.story_id, m.article_id, m.title, m.source, m.published,"
+    " m.url, m.snippet,"
+    " (SELECT group_concat(source, char(31)) FROM (SELECT DISTINCT s.source FROM sightings s"
+    "   WHERE s.article_id = m.story_id AND s.source IS NOT m.source ORDER BY s.source)),"
+    " m.matched_at, e.sent_at, m.attempts, m.last_error"
+)
+
+
+def _entry(row) -> OutboxEntry:
+    entry_id, *match, also, matched_at, sent_at, attempts, last_error = row
+    return OutboxEntry(*match, id=entry_id, also_published_by=also.split("\x1f") if also else [],
+                       matched_at=matched_at, sent_at=sent_at, attempts=attempts, last_error=last_error)
+
+
+def list_outbox(db: Database, *, pending_only: bool = False, limit: int | None = None) -> list[OutboxEntry]:
+    sql = f"SELECT {_ENTRY_COLUMNS} FROM alert_matches m LEFT JOIN sent_emails e ON e.id = m.email_id"
+    if pending_only:
+        sql += " WHERE m.email_id IS NULL"
+    sql += " ORDER BY m.id DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [_entry(r) for r in db.conn.execute(sql)]
+
+
+def claim_pending(db: Database, mode: str, *, now: datetime | None = None) -> tuple[str, list[OutboxEntry]]:
+    """Take the pending rows of `mode` for this delivery (commits), so that a concurrent
+    delivery (`alerts retry` while a run delivers) cannot send them too.
+
+    Rows claimed by another delivery are left alone unless that claim is stale: its holder
+    process is gone from this host (a killed delivery), or it is older than `CLAIM_LEASE`
+    (a holder on another host, whose process cannot be checked)."""
+    token = uuid.uuid4().hex
+    moment = now or datetime.now(timezone.utc)
+    stale = utc_iso(moment - CLAIM_LEASE)
+    with db.transaction() as conn:
+        held = conn.execute(
+            "SELECT DISTINCT claim, claim_host, claim_pid FROM alert_matches"
+            " WHERE email_id IS NULL AND mode = ? AND claim IS NOT NULL AND claimed_at >= ?",
+            (mode, stale)).fetchall()
+        dead = [claim for claim, host, pid in held if holder_gone(host, pid)]
+        conn.execute(
+            "UPDATE alert_matches SET claim = ?, claimed_at = ?, claim_host = ?, claim_pid = ?"
+            " WHERE email_id IS NULL AND mode = ? AND (claim IS NULL OR claimed_at < ?"
+            f" OR claim IN ({','.join('?' * len(dead))}))",
+            (token, utc_iso(moment), socket.gethostname(), os.getpid(), mode, stale, *dead),
+        )
+    rows = db.conn.execute(
+        f"SELECT {_ENTRY_COLUMNS} FROM alert_matches m LEFT JOIN sent_emails e ON e.id = m.email_id"
+        " WHERE m.claim = ? ORDER BY m.recipient, m.rule, m.published DESC, m.id",
+        (token,),
+    ).fetchall()
+    return token, [_entry(r) for r in rows]
+
+
+def mark_sent(
+    db: Database, token: str, entry_ids: list[int], *, recipient: str, kind: str, subject: str,
+    message_id: str, now: datetime | None = None,
+) -> int:
+    """Record that the SMTP server accepted the email listing `entry_ids` (commits)."""
+    with db.transaction() as conn:
+        email_id = conn.execute(
+            "INSERT INTO sent_emails (recipient, kind, subject, message_id, match_count, sent_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (recipient, kind, subject, message_id, len(entry_ids), utc_iso(now)),
+        ).lastrowid
+        conn.executemany(
+            "UPDATE alert_matches SET email_id = ?, claim = NULL, claimed_at = NULL,"
+            " claim_host = NULL, claim_pid = NULL, attempts = attempts + 1, last_error = NULL WHERE id = ? AND claim = ?",
+            [(email_id, i, token) for i in entry_ids],
+        )
+    return email_id
+
+
+def release(db: Database, token: str, entry_ids: list[int], *, error: str | None) -> None:
+    """Give claimed rows back to the outbox, still pending, with why they were not sent (commits)."""
+    counted = 1 if error is not None else 0
+    with db.transaction() as conn:
+        conn.executemany(
+            "UPDATE alert_matches SET claim = NULL, claimed_at = NULL, claim_host = NULL, claim_pid = NULL,"
+            " attempts = attempts + ?, last_error = coalesce(?, last_error) WHERE id = ? AND claim = ?",
+            [(counted, error, i, token) for i in entry_ids],
+        )
