@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Screenshots of the Prefect UI after one `newswatch demo` run, for the README:
-#   docs/img/flow-run.png        the ingest flow run (task runs per source and stage, logs)
-#   docs/img/ingest-summary.png  its `ingest-summary` markdown artifact
+# Screenshots for the README, after one `newswatch demo` run:
+#   docs/img/flow-run.png               the ingest flow run in the Prefect UI (task runs, logs)
+#   docs/img/ingest-summary.png         its `ingest-summary` markdown artifact
+#   docs/img/reading-room-home.png      `newswatch browse` on the demo's archive: the home page
+#   docs/img/reading-room-search.png    a search in the articles, with facets
+#   docs/img/reading-room-article.png   an article page: text, contacts, sightings
 #
 # Starts `prefect server start` on a free port with a temporary PREFECT_HOME, runs the demo
-# against it, takes headless-Chromium screenshots, then stops the server. No network needed.
-# Usage: docs/screenshots.sh [OUTDIR]     (default docs/img; needs chromium: apt-get install chromium)
+# against it (keeping its archive), serves the archive with `newswatch browse`, takes
+# headless-Chromium screenshots, then stops both servers. No network needed.
+# Usage: docs/screenshots.sh [OUTDIR]     (default docs/img; needs chromium: apt-get install chromium,
+#        and the browse extra: pip install -e '.[browse]')
 # Env:   CHROMIUM (browser binary), BUDGET_MS (virtual time given to the UI to render, default 20000)
 set -euo pipefail
 
@@ -20,11 +25,14 @@ mkdir -p "$OUT"
 
 WORK=$(mktemp -d -t newswatch-screenshots-XXXXXX)
 SERVER_PID=
+BROWSE_PID=
 cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    for pid in "$SERVER_PID" "$BROWSE_PID"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -47,16 +55,16 @@ for _ in $(seq 1 120); do
 done
 
 echo "running the demo against it"
-PREFECT_API_URL=$API "$BIN/newswatch" demo >"$WORK/demo.out" 2>"$WORK/demo.err" \
+PREFECT_API_URL=$API "$BIN/newswatch" demo --keep "$WORK/demo" >"$WORK/demo.out" 2>"$WORK/demo.err" \
     || { cat "$WORK/demo.out" "$WORK/demo.err" >&2; exit 1; }
 RUN_ID=$(grep -o '/runs/flow-run/[0-9a-f-]*' "$WORK/demo.out" | head -1 | sed 's,.*/,,')
 [ -n "$RUN_ID" ] || { echo "screenshots.sh: no flow run id in the demo's output" >&2; cat "$WORK/demo.out" >&2; exit 1; }
 echo "flow run $RUN_ID"
 
-shot() {  # shot URL FILE
+shot() {  # shot URL FILE [WIDTH,HEIGHT]
     "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
         --disable-component-update --disable-sync --no-first-run --disable-quic \
-        --user-data-dir="$WORK/chromium" --window-size=1600,1000 \
+        --user-data-dir="$WORK/chromium" --window-size="${3:-1600,1000}" --hide-scrollbars \
         --virtual-time-budget="$BUDGET_MS" --screenshot="$2" "$1" >>"$WORK/chromium.log" 2>&1
     echo "wrote $2"
 }
@@ -76,3 +84,28 @@ PY
 )
 [ -n "$ARTIFACT_ID" ] || { echo "screenshots.sh: the run published no ingest-summary artifact" >&2; exit 1; }
 shot "$UI/artifacts/artifact/$ARTIFACT_ID" "$OUT/ingest-summary.png"
+
+echo "serving the demo's archive with newswatch browse"
+BROWSE_PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ROOM=http://127.0.0.1:$BROWSE_PORT
+"$BIN/newswatch" browse --config "$WORK/demo/newswatch-demo.yaml" --port "$BROWSE_PORT" --no-open \
+    >"$WORK/browse.log" 2>&1 &
+BROWSE_PID=$!
+for _ in $(seq 1 60); do
+    "$BIN/python" -c "import urllib.request; urllib.request.urlopen('$ROOM/', timeout=2)" 2>/dev/null && break
+    kill -0 "$BROWSE_PID" 2>/dev/null || { cat "$WORK/browse.log" >&2; exit 1; }
+    sleep 0.5
+done
+# The story the demo folded a republication into: its page shows "Also published by".
+ARTICLE=$("$BIN/python" - "$WORK/demo/archive.db" <<'PY'
+import sqlite3, sys
+conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+row = conn.execute("SELECT article_id FROM sightings WHERE kind = 'near' LIMIT 1").fetchone() \
+    or conn.execute("SELECT min(id) FROM articles").fetchone()
+print(row[0])
+PY
+)
+shot "$ROOM/" "$OUT/reading-room-home.png" 1280,760
+shot "$ROOM/archive/articles?_search=migrants&_col=title&_col=source&_col=published&_col=language&_col=canonical_url" \
+    "$OUT/reading-room-search.png" 1280,900
+shot "$ROOM/archive/articles/$ARTICLE" "$OUT/reading-room-article.png" 1280,1000

@@ -159,6 +159,22 @@ _ARTICLE_COLUMNS = ("id, url, canonical_url, source, title, published, body, lan
                     "fetched_at, content_hash, profile")
 
 
+# Named parameters (:id): the reading room's article page runs them too (flows/reading_room).
+SIGHTINGS_SQL = (
+    "SELECT article_id, url, canonical_url, source, kind, similarity, first_seen, last_seen "
+    "FROM sightings WHERE article_id = :id ORDER BY first_seen, id")
+TRANSLATIONS_SQL = """
+    SELECT t.language AS language, coalesce(t.canonical_url, t.url) AS link,
+           (SELECT id FROM articles a WHERE a.url_key = t.url_key) AS article_id
+      FROM translations t WHERE t.article_id = :id
+    UNION
+    SELECT a.language, coalesce(a.canonical_url, a.url), a.id
+      FROM translations t JOIN articles a ON a.id = t.article_id
+     WHERE t.url_key = (SELECT url_key FROM articles WHERE id = :id)
+    ORDER BY 1
+"""
+
+
 @dataclass
 class _DedupKeys:
     seen_url: str
@@ -355,24 +371,12 @@ class Archive(Database):
         return _stored(row) if row else None
 
     def sightings(self, article_id: int) -> list[Sighting]:
-        rows = self.conn.execute(
-            "SELECT article_id, url, canonical_url, source, kind, similarity, first_seen, last_seen "
-            "FROM sightings WHERE article_id = ? ORDER BY first_seen, id", (article_id,))
+        rows = self.conn.execute(SIGHTINGS_SQL, {"id": article_id})
         return [Sighting(*r) for r in rows]
 
     def translations(self, article_id: int) -> list[Translation]:
         """Declared translations of the article, and those that declare it, with archived ids."""
-        rows = self.conn.execute(
-            """
-            SELECT t.language, coalesce(t.canonical_url, t.url),
-                   (SELECT id FROM articles a WHERE a.url_key = t.url_key)
-              FROM translations t WHERE t.article_id = ?
-            UNION
-            SELECT a.language, coalesce(a.canonical_url, a.url), a.id
-              FROM translations t JOIN articles a ON a.id = t.article_id
-             WHERE t.url_key = (SELECT url_key FROM articles WHERE id = ?)
-            ORDER BY 1
-            """, (article_id, article_id))
+        rows = self.conn.execute(TRANSLATIONS_SQL, {"id": article_id})
         return [Translation(lang or "?", url, aid) for lang, url, aid in rows]
 
     def search(self, query: str | Query, *, since: str | None = None, source: str | None = None,

@@ -6,6 +6,7 @@ named constants and builders, with the rest of the archive's SQL.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from storage.db import Database
@@ -53,3 +54,137 @@ def new_article_items(db: Database, limit: int = 50, summary_chars: int = 600) -
         " a.fetched_at, substr(a.body, 1, ?), " + _ALSO +
         " FROM articles a ORDER BY a.id DESC LIMIT ?", (int(summary_chars), int(limit)))
     return [_item(r) for r in rows]
+
+
+# ------------------------------------------------------------------ the reading room (Datasette) ---
+# SQL that Datasette runs itself (the plugin's pages and the canned queries). Named parameters.
+
+HOME_COUNTS_SQL = (
+    "SELECT (SELECT count(*) FROM articles) AS articles,"
+    " (SELECT count(DISTINCT source) FROM articles) AS sources,"
+    " (SELECT max(fetched_at) FROM articles) AS latest,"
+    " (SELECT count(*) FROM articles WHERE fetched_at >= date('now')) AS today")
+
+ARTICLE_PAGE_SQL = (
+    "SELECT id, title, source, published, language, fetched_at, body, contacts, profile,"
+    " coalesce(canonical_url, url) AS link FROM articles WHERE id = :id")
+
+ARTICLE_RULES_SQL = "SELECT DISTINCT rule FROM alert_matches WHERE story_id = :id ORDER BY rule"
+
+_LINK = "coalesce(a.canonical_url, a.url) AS link"
+_NEWEST = "ORDER BY coalesce(a.published, substr(a.fetched_at, 1, 10)) DESC, a.id DESC"
+_SNIPPET = "snippet(articles_fts, -1, '[', ']', '…', 24) AS snippet"
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (the canned queries are SQL text, their values from the config)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+NEW_TODAY_SQL = (
+    f"SELECT a.id, a.title, a.source, a.published, a.language, {_LINK}, a.fetched_at FROM articles a"
+    " WHERE a.fetched_at >= date('now') ORDER BY a.id DESC")
+
+SEARCH_SQL = (
+    f"SELECT a.id, a.title, a.source, a.published, {_LINK}, {_SNIPPET}"
+    " FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+    f" WHERE articles_fts MATCH newswatch_query(:q) {_NEWEST} LIMIT 500")
+
+NEAR_DUPLICATES_SQL = (
+    f"SELECT a.id, a.title, a.source, {_LINK}, count(s.id) AS copies,"
+    " group_concat(s.source || ' (' || replace(s.kind, '_', ' ')"
+    "   || coalesce(' ' || round(s.similarity, 2), '') || ')', ', ') AS folded_copies,"
+    " max(s.last_seen) AS last_seen"
+    " FROM articles a JOIN sightings s ON s.article_id = a.id AND s.kind != 'original'"
+    " GROUP BY a.id ORDER BY max(s.last_seen) DESC, a.id DESC")
+
+# Today's archive records every URL that did not become an article in `pages`, with its
+# outcome (not_article, failed and retried later, gave_up) and reason (error_kind).
+REJECTED_PAGES_SQL = (
+    "SELECT p.error_kind AS reason, p.outcome, p.source, count(*) AS pages,"
+    " max(p.last_attempt) AS last_attempt,"
+    " (SELECT q.url FROM pages q WHERE q.source = p.source AND q.outcome = p.outcome"
+    "   AND q.error_kind IS p.error_kind ORDER BY q.last_attempt DESC LIMIT 1) AS latest_url,"
+    " (SELECT q.error FROM pages q WHERE q.source = p.source AND q.outcome = p.outcome"
+    "   AND q.error_kind IS p.error_kind ORDER BY q.last_attempt DESC LIMIT 1) AS latest_error"
+    " FROM pages p GROUP BY p.error_kind, p.outcome, p.source ORDER BY pages DESC, reason, p.source")
+
+
+def rule_matches_sql(rule: str, query: str, sources) -> str:
+    """The archived articles an alert rule's query matches (whether or not they were alerted:
+    `alerted` says), newest first."""
+    where = f"articles_fts MATCH newswatch_query({_literal(query)})"
+    if sources:
+        where += f" AND a.source IN ({', '.join(_literal(s) for s in sources)})"
+    return (f"SELECT a.id, a.title, a.source, a.published, {_LINK}, {_SNIPPET},"
+            f" EXISTS (SELECT 1 FROM alert_matches m WHERE m.story_id = a.id AND m.rule = {_literal(rule)}) AS alerted"
+            f" FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid WHERE {where} {_NEWEST}")
+
+
+def source_health_sql(sources) -> str:
+    """Per source: runs, last success, last new article, articles, failing and rejected pages,
+    last error, and a state (never run, SILENT beyond its expected interval, FAILING on its
+    last run, ok). `sources`: (name, expected_interval_seconds or None) from the config; empty:
+    every source that ever ran. The full checks (empty pages, tiny bodies) are `newswatch
+    sources`' (storage/health.py)."""
+    if sources:
+        rows = ", ".join(f"({_literal(name)}, {'NULL' if s is None else float(s)})" for name, s in sources)
+        configured = f"configured(source, expected_seconds) AS (VALUES {rows})"
+    else:
+        configured = "configured(source, expected_seconds) AS (SELECT DISTINCT source, NULL FROM source_runs)"
+    return (
+        f"WITH {configured},"
+        " runs AS (SELECT source, count(*) AS runs, min(started_at) AS first_run, max(finished_at) AS last_run,"
+        "   max(CASE WHEN ok THEN finished_at END) AS last_success,"
+        "   max(CASE WHEN json_extract(counts, '$.new') > 0 THEN finished_at END) AS last_new"
+        "   FROM source_runs GROUP BY source),"
+        " latest AS (SELECT source, ok, error FROM source_runs s"
+        "   WHERE id = (SELECT id FROM source_runs t WHERE t.source = s.source ORDER BY finished_at DESC, id DESC LIMIT 1))"
+        " SELECT c.source,"
+        " CASE WHEN r.runs IS NULL THEN 'never run'"
+        "   WHEN c.expected_seconds IS NOT NULL AND (julianday('now') - julianday(coalesce(r.last_new, r.first_run)))"
+        "     * 86400 > c.expected_seconds THEN 'SILENT'"
+        "   WHEN l.ok = 0 THEN 'FAILING' ELSE 'ok' END AS state,"
+        " r.runs, r.last_run, r.last_success, r.last_new,"
+        " round(c.expected_seconds / 3600.0, 1) AS expected_every_hours,"
+        " (SELECT count(*) FROM articles a WHERE a.source = c.source) AS articles,"
+        " (SELECT count(*) FROM pages p WHERE p.source = c.source AND p.outcome = 'failed') AS failing_pages,"
+        " (SELECT count(*) FROM pages p WHERE p.source = c.source AND p.outcome != 'failed') AS rejected_pages,"
+        " (SELECT error FROM source_runs s WHERE s.source = c.source AND s.error IS NOT NULL"
+        "   ORDER BY finished_at DESC, id DESC LIMIT 1) AS last_error"
+        " FROM configured c LEFT JOIN runs r ON r.source = c.source LEFT JOIN latest l ON l.source = c.source"
+        " ORDER BY state = 'ok', c.source")
+
+
+def rule_query_name(rule: str) -> str:
+    """The canned query's name (its URL path segment) for an alert rule."""
+    return "rule_" + re.sub(r"[^A-Za-z0-9_]+", "_", rule).strip("_")
+
+
+def canned_queries(rules, sources) -> dict:
+    """Datasette canned queries; `rules`: (name, query, sources or None) of the valid alert rules."""
+    queries = {
+        "new_today": {"title": "New today", "sql": NEW_TODAY_SQL,
+                      "description": "Articles archived since midnight (UTC), newest first."},
+        "search": {"title": "Search (newswatch query language)", "sql": SEARCH_SQL,
+                   "description": 'The language of `newswatch search` and alert rules: words, "phrases", '
+                                  "OR, NOT or -word, prefix*, NEAR(a b, 10); accents and case ignored."},
+    }
+    for name, query, only in rules:
+        queries[rule_query_name(name)] = {
+            "title": f"Alert rule: {name}", "sql": rule_matches_sql(name, query, only),
+            "description": f"What the rule {name!r} ({query}) matches in the archive, newest first; "
+                           "`alerted`: it was recorded for alerting (it came after the rule was set)."}
+    queries["near_duplicates"] = {
+        "title": "Near-duplicate groups", "sql": NEAR_DUPLICATES_SQL,
+        "description": "Stories with the copies folded into them (same URL, exact text, near text with its "
+                       "similarity), latest sighting first."}
+    queries["rejected_pages"] = {
+        "title": "Rejected pages by reason", "sql": REJECTED_PAGES_SQL,
+        "description": "Pages fetched that did not become an article, grouped by reason and source, with the "
+                       "latest one of each group."}
+    queries["source_health"] = {
+        "title": "Source health", "sql": source_health_sql(sources),
+        "description": "Per source: runs, last success, last new article, failing and rejected pages; SILENT "
+                       "when nothing new for longer than its expected_interval."}
+    return queries

@@ -109,7 +109,7 @@ def test_browse_without_datasette_says_how_to_install(monkeypatch):
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(NewswatchError, match=r"pip install 'newswatch\[browse\]'"):
-        browse.datasette_command("archive.db", "127.0.0.1", 8001, False)
+        browse.require_datasette()
 
 
 def test_commands_do_not_import_prefect():

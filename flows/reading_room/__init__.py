@@ -1,0 +1,77 @@
+"""The reading room: the archive in Datasette with newswatch's metadata, plugin and templates.
+
+`make_datasette(archive_path, config)` builds the Datasette instance that `newswatch browse`
+serves (and the tests query through Datasette's JSON API). Datasette is an optional extra
+(`pip install 'newswatch[browse]'`); nothing here is imported by other commands.
+
+What it sets up:
+- metadata: articles first (title, source, date, language, link), newest first, facets by
+  source, language and publication date, full-text search over title and body through the
+  archive's own FTS5 index (`unicode61 remove_diacritics 2`: the accent folding of
+  `newswatch search`); the internal tables hidden;
+- canned queries (SQL in `storage/reading.py`): new today, a `newswatch search`-language
+  search, one query per alert rule of the config, near-duplicate groups, rejected pages by
+  reason, source health;
+- the plugin (`plugins/`) and templates (`templates/`) of this package.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PLUGINS_DIR = HERE / "plugins"
+TEMPLATES_DIR = HERE / "templates"
+
+# Tables an analyst has no use for: indexes, bookkeeping, the outbox's machinery.
+HIDDEN_TABLES = ("near_keys", "near_signatures", "archive_meta", "schema_version", "alert_matches",
+                 "sent_emails", "discovery_documents", "source_leases", "health_notices")
+
+SETTINGS = {"truncate_cells_html": 200, "default_page_size": 50, "facet_time_limit_ms": 500,
+            "sql_time_limit_ms": 3000, "allow_download": False}
+
+
+def metadata(config=None, database: str = "archive") -> dict:
+    """Datasette metadata for the archive; `config` (flows.config.Config) gives the alert rules
+    and the sources' expected intervals."""
+    from storage.reading import canned_queries
+
+    rules, sources = [], []
+    if config is not None:
+        from alerts.config import load_alert_rules
+
+        rules, _errors = load_alert_rules(config.alerts)
+        sources = [(s.name, s.expected_interval.total_seconds() if s.expected_interval else None)
+                   for s in config.sources]
+    tables = {name: {"hidden": True} for name in HIDDEN_TABLES}
+    tables["articles"] = {
+        "title": "Articles",
+        "description": "One row per story kept, newest first. Search covers title and body "
+                       "(accents and case ignored). Open an article to read it.",
+        "sort_desc": "id",
+        "facets": ["source", "language", {"date": "published"}],
+        "fts_table": "articles_fts",
+        "fts_pk": "id",
+        "label_column": "title",
+    }
+    tables["sightings"] = {"description": "Every place and time a story was seen: the original, "
+                                          "and the copies folded into it (same URL, exact, near).",
+                           "facets": ["source", "kind"], "sort_desc": "last_seen"}
+    tables["pages"] = {"description": "URLs fetched that did not become an article, and why.",
+                       "facets": ["source", "outcome", "error_kind"], "sort_desc": "last_attempt"}
+    tables["source_runs"] = {"description": "One row per source and ingest run.",
+                             "facets": ["source", "ok"], "sort_desc": "id"}
+    return {
+        "title": "newswatch reading room",
+        "description": "The newswatch archive, read-only.",
+        "databases": {database: {"tables": tables,
+                                 "queries": canned_queries([(r.name, r.query, r.sources) for r in rules],
+                                                           sources)}},
+    }
+
+
+def make_datasette(archive_path: Path, config=None):
+    """The Datasette instance serving `archive_path` read-only (startup hooks not yet run)."""
+    from datasette.app import Datasette
+
+    return Datasette([str(archive_path)], metadata=metadata(config, Path(archive_path).stem),
+                     plugins_dir=str(PLUGINS_DIR), template_dir=str(TEMPLATES_DIR), settings=SETTINGS)

@@ -1,0 +1,144 @@
+"""The newswatch reading room: Datasette plugin hooks, loaded by `newswatch browse` only
+(its `--plugins-dir`), never by other Datasette instances of the same environment.
+
+- every connection is `query_only`: browsing cannot write to the archive, whatever is asked;
+- `newswatch_query(text)` in SQL compiles `newswatch search`'s query language to FTS5;
+- links show the clean canonical URL (no tracking parameters, scheme as served);
+- the articles table opens on title, source, date, language and link, each title linking to
+  the article page; the article page (templates/row.html) gets its body, contacts, sightings,
+  translations and matched rules from `extra_template_vars`.
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl, urlencode
+
+from datasette import hookimpl
+from markupsafe import Markup, escape
+
+ARTICLE_COLUMNS = ("title", "source", "published", "language", "canonical_url")
+LINK_COLUMNS = {"url", "canonical_url", "link"}
+
+
+def _compile_query(text):
+    from storage.query import parse
+
+    # SQLite turns the QuerySyntaxError into "user-defined function raised exception"; the
+    # HTML page says what is wrong (extra_template_vars, templates/query.html).
+    return parse(text or "").fts
+
+
+@hookimpl
+def prepare_connection(conn, database):
+    if database == "_internal":  # Datasette's own in-memory catalogue, not the archive
+        return
+    conn.execute("PRAGMA query_only = 1")
+    conn.create_function("newswatch_query", 1, _compile_query, deterministic=True)
+
+
+def _clean(url: str) -> str:
+    from scrapers.profiles import profile_for_url
+    from storage.dedup import canonical_url
+
+    if not url.startswith(("http://", "https://")):
+        return url  # a local file: no web address to clean
+    return canonical_url(url, tracking_params=profile_for_url(url).tracking_params) or url
+
+
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    if column in LINK_COLUMNS and isinstance(value, str) and value.startswith(("http://", "https://")):
+        link = _clean(value)
+        return Markup(f'<a href="{escape(link)}">{escape(link)}</a>')
+    if table == "articles" and column == "title" and "id" in row.keys():
+        target = datasette.urls.row(database, "articles", str(row["id"]))
+        return Markup(f'<a href="{escape(target)}">{escape(value or "(untitled)")}</a>')
+    return None
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    def wrap(app):
+        async def reading_room(scope, receive, send):
+            if scope["type"] == "http" and scope.get("method") == "GET":
+                parts = scope["path"].strip("/").split("/")
+                query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+                if len(parts) == 2 and parts[1] == "articles" and not any(k in ("_col", "_nocol") for k, _ in query):
+                    target = scope["path"] + "?" + urlencode(query + [("_col", c) for c in ARTICLE_COLUMNS])
+                    await send({"type": "http.response.start", "status": 302,
+                                "headers": [(b"location", target.encode("latin-1")),
+                                            (b"content-type", b"text/plain")]})
+                    await send({"type": "http.response.body", "body": b""})
+                    return
+            await app(scope, receive, send)
+
+        return reading_room
+
+    return wrap
+
+
+async def _rows(db, sql: str, params: dict) -> list[dict]:
+    result = await db.execute(sql, params)
+    return [dict(r) for r in result.rows]
+
+
+@hookimpl
+def extra_template_vars(template, database, table, view_name, request, datasette):
+    if view_name == "index":
+        async def home():
+            from storage.reading import HOME_COUNTS_SQL
+
+            db = datasette.get_database()
+            counts = (await _rows(db, HOME_COUNTS_SQL, {}))[0]
+            queries = await datasette.get_canned_queries(db.name, request.actor if request else None)
+            return {"newswatch_home": {"database": db.name, "counts": counts,
+                                       "queries": [{"name": k, "title": v.get("title") or k} for k, v in queries.items()]}}
+
+        return home
+    if request is not None and request.args.get("q") is not None:
+        # SQLite reports an exception in newswatch_query() as "user-defined function raised
+        # exception": the page says what is wrong with the query, and where.
+        from errors import QuerySyntaxError
+        from storage.query import parse
+
+        try:
+            parse(request.args.get("q"))
+        except QuerySyntaxError as e:
+            return {"newswatch_query_error": str(e)}
+        return {}
+    if view_name != "row" or table != "articles" or request is None:
+        return {}
+
+    async def article():
+        from datasette.utils import tilde_decode
+
+        from storage.archive import SIGHTINGS_SQL, TRANSLATIONS_SQL
+        from storage.reading import ARTICLE_PAGE_SQL, ARTICLE_RULES_SQL
+
+        db = datasette.get_database(database)
+        try:
+            article_id = int(tilde_decode(request.url_vars["pks"]))
+        except (KeyError, ValueError):
+            return {}
+        found = await _rows(db, ARTICLE_PAGE_SQL, {"id": article_id})
+        if not found:
+            return {}
+        a = found[0]
+        try:
+            contacts = json.loads(a.get("contacts") or "[]")
+        except ValueError:
+            contacts = []
+        sightings = [s for s in await _rows(db, SIGHTINGS_SQL, {"id": article_id}) if s["kind"] != "original"]
+        translations = await _rows(db, TRANSLATIONS_SQL, {"id": article_id})
+        for t in translations:
+            t["page"] = datasette.urls.row(database, "articles", str(t["article_id"])) if t["article_id"] else None
+        return {"newswatch_article": {
+            **a, "link": _clean(a["link"]),
+            "paragraphs": [p for p in (a["body"] or "").split("\n\n") if p.strip()],
+            "contacts": [c for c in contacts if isinstance(c, dict)],
+            "sightings": [{**s, "link": _clean(s["canonical_url"] or s["url"])} for s in sightings],
+            "translations": translations,
+            "rules": [r["rule"] for r in await _rows(db, ARTICLE_RULES_SQL, {"id": article_id})],
+        }}
+
+    return article
