@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "rules": "flows.commands.rules",
     "feed": "flows.commands.feed",
     "alerts": "flows.commands.alerts",
+    "automations": "flows.commands.automations",
     "digest": "flows.commands.digest",
     "serve": "flows.commands.serve",
     "demo": "flows.commands.demo",

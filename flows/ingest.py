@@ -413,7 +413,9 @@ def emit_match_events(matches: list[OutboxEntry]) -> int:
             resource={"prefect.resource.id": f"newswatch.article.{m.article_id}",
                       "prefect.resource.name": (m.title or "")[:200]},
             related=related,
-            payload={"rule": m.rule, "mode": m.mode, "story_id": m.story_id},
+            # What a webhook posts (flows/automations.py): the link is the clean canonical URL.
+            payload={"rule": m.rule, "mode": m.mode, "story_id": m.story_id, "title": m.title or "",
+                     "url": m.url or "", "source": m.source or ""},
         )
     return len(seen)
 

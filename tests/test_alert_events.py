@@ -47,4 +47,5 @@ def test_each_recorded_match_is_emitted_once_with_rule_and_source(prefect_harnes
     # the match to its run); the rule and the source are ours.
     assert roles["alert-rule"] == "newswatch.rule.passeurs"
     assert roles["source"] == "newswatch.source.iom-fr"
-    assert event["payload"] == {"rule": "passeurs", "mode": "immediate", "story_id": 7}
+    assert event["payload"] == {"rule": "passeurs", "mode": "immediate", "story_id": 7,
+                                "title": "Passeurs arrêtés", "url": "", "source": "iom-fr"}
