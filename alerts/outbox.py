@@ -62,17 +62,3 @@ def record_matches(
                     if entry is not None:
                         recorded.append(entry)
     return recorded
-
-
-def archive_batch_with_alerts(archive, items, rules: Iterable[AlertRule], *, now: datetime | None = None):
-    """Store a batch in the archive and record its alert matches in ONE transaction.
-
-    Returns (storage BatchResult, the outbox rows added). Hashing happens before the
-    transaction takes the write lock.
-    """
-    rules = list(rules)
-    batch = archive.prepare(items)
-    with archive.transaction():
-        result = archive.insert(batch)
-        recorded = record_matches(archive, rules, new_candidates(batch.items, result), now=now)
-    return result, recorded

@@ -122,13 +122,12 @@ class StageTimes:
 @contextmanager
 def instrumented(times: StageTimes):
     """Time the stage functions the flow's tasks call (the tasks themselves stay as they are)."""
-    import alerts.outbox
-    import flows.ingest
+    import flows.pipeline
     import scrapers.fetch
 
-    patches = [(flows.ingest, "discover", "discover"), (flows.ingest, "clean_page", "clean_page"),
+    patches = [(flows.pipeline, "discover", "discover"), (flows.pipeline, "clean_page", "clean_page"),
                (scrapers.fetch.Fetcher, "fetch_many", "fetch pages"),
-               (alerts.outbox, "archive_batch_with_alerts", "dedup + store")]
+               (flows.pipeline, "store_batch", "dedup + store")]
     originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
     for owner, attr, name in patches:
         setattr(owner, attr, times.wrap(name, getattr(owner, attr)))

@@ -1,26 +1,30 @@
 """The run log in the Prefect UI: what an ingest run did, as artifacts."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from flows.summary import IngestSummary, source_rows
 
 
 def _cell(text: str | None) -> str:
     return (text or "").replace("|", "\\|").replace("\n", " ")
 
 
-def ingest_markdown(summary) -> str:
+def ingest_markdown(summary: IngestSummary) -> str:
     lines = [
         f"# Ingest run {summary.started_at} → {summary.finished_at}",
         "",
         "| source | discovered | new | duplicates | not articles | errors | state |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
-    for r in summary.sources:
+    for r in source_rows([asdict(report) for report in summary.sources]):
         dups = ", ".join(f"{n} {k}" for k, n in r.duplicates.items()) or "0"
-        state = (_cell(r.skipped) if r.skipped else f"FAILED: {_cell(r.failed)}" if r.failed
-                 else "unchanged (304)" if r.unchanged else "ok")
+        state = {"skipped": _cell(r.detail), "failed": f"FAILED: {_cell(r.detail)}",
+                 "unchanged": "unchanged (304)"}.get(r.state, r.state)
         lines.append(f"| {r.source} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | "
-                     f"{len(r.errors)} | {state} |")
+                     f"{r.errors} | {state} |")
     lines += ["", f"Alerts: {summary.alerts_sent} email(s) sent."]
     if summary.health_alerts_sent:
         lines.append(f"Source health: {summary.health_alerts_sent} email(s) sent about unhealthy sources.")
@@ -58,7 +62,7 @@ def _health_lines(health: list[dict]) -> list[str]:
     return lines
 
 
-def publish_ingest_artifacts(summary) -> None:
+def publish_ingest_artifacts(summary: IngestSummary) -> None:
     create_markdown_artifact(markdown=ingest_markdown(summary), key="ingest-summary",
                              description="What each source did in this ingest run")
     rows = [{"id": a.id, "source": r.source, "title": a.title or "", "published": a.published or "",

@@ -1,14 +1,94 @@
-"""The summary printed at the end of `newswatch run` (plain text, one line per source)."""
+"""What an ingest run did: `IngestSummary` (one `SourceReport` per source), and the summary
+printed at the end of `newswatch run` (plain text, one line per source).
+
+`source_rows` is the per-source table both the text summary and the Prefect artifact
+(`flows/report.py`) print.
+"""
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+
+@dataclass
+class NewArticle:
+    id: int
+    title: str | None
+    url: str
+    published: str | None
+
+
+@dataclass
+class SourceReport:
+    """What one source did in one run: the per-source line of the summary and the artifact."""
+
+    source: str
+    discovered: int = 0  # candidate URLs found not yet in the archive
+    fetched: int = 0
+    new: int = 0
+    duplicates: dict[str, int] = field(default_factory=dict)  # same_url / exact / near
+    not_articles: int = 0
+    errors: list[str] = field(default_factory=list)  # one line each: URL and what happened
+    unchanged: bool = False  # every discovery document answered 304
+    failed: str | None = None  # the source could not be processed at all
+    skipped: str | None = None  # another ingest run was working on it
+    new_articles: list[NewArticle] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    def counts(self) -> dict[str, int]:
+        """What `source_runs` keeps of the run (storage.health judges the source on it)."""
+        return {"discovered": self.discovered, "new": self.new, "duplicates": sum(self.duplicates.values()),
+                "not_articles": self.not_articles, "errors": len(self.errors)}
+
+
+@dataclass
+class IngestSummary:
+    started_at: str
+    finished_at: str | None = None
+    sources: list[SourceReport] = field(default_factory=list)
+    alerts_sent: int = 0
+    alert_errors: list[str] = field(default_factory=list)
+    health_alerts_sent: int = 0  # emails about unhealthy sources (errors go to alert_errors)
+    feeds_written: int = 0  # Atom feeds rewritten in feeds_dir
+    feed_errors: list[str] = field(default_factory=list)
+    rule_errors: list[str] = field(default_factory=list)
+    health: list[dict] = field(default_factory=list)  # storage.health.SourceHealth of each source run
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SourceRow(NamedTuple):
+    source: str
+    discovered: int
+    new: int
+    duplicates: dict[str, int]  # kind -> count
+    not_articles: int
+    errors: int
+    state: str  # skipped, failed, unchanged, ok
+    detail: str | None  # why it was skipped or failed
+
+
+def source_rows(sources: list[dict]) -> list[SourceRow]:
+    """One row per source of a summary (`SourceReport`s as dicts)."""
+    rows = []
+    for s in sources:
+        state, detail = (("skipped", s["skipped"]) if s.get("skipped") else ("failed", s["failed"]) if s["failed"]
+                         else ("unchanged", None) if s["unchanged"] else ("ok", None))
+        rows.append(SourceRow(s["source"], s["discovered"], s["new"], s["duplicates"], s["not_articles"],
+                              len(s["errors"]), state, detail))
+    return rows
 
 
 def format_summary(summary: dict) -> str:
     rows = [("source", "discovered", "new", "dupl.", "not art.", "errors", "state")]
-    for s in summary["sources"]:
-        state = ("SKIPPED" if s.get("skipped") else "FAILED" if s["failed"]
-                 else "unchanged" if s["unchanged"] else "ok")
-        rows.append((s["source"], str(s["discovered"]), str(s["new"]), str(sum(s["duplicates"].values())),
-                     str(s["not_articles"]), str(len(s["errors"])), state))
+    for r in source_rows(summary["sources"]):
+        state = r.state.upper() if r.state in ("skipped", "failed") else r.state
+        rows.append((r.source, str(r.discovered), str(r.new), str(sum(r.duplicates.values())),
+                     str(r.not_articles), str(r.errors), state))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]

@@ -47,6 +47,7 @@ _BLOCK_TAGS = frozenset({
 })
 _SPACE_RUN = re.compile(r"[ \t\r\n\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 _PARSER = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
 
@@ -73,6 +74,9 @@ def parse_html(html: str) -> HtmlElement:
     """Parse a page (also malformed or truncated markup) into an lxml tree."""
     # lxml refuses str input that carries an encoding declaration; the text is decoded already.
     html = _XML_DECLARATION.sub("", html, count=1)
+    # Control characters XML forbids: lxml parses them into text, then refuses any text
+    # written back into the tree that still holds them. They are never article text.
+    html = _NOT_XML_TEXT.sub("", html)
     if not html.strip():
         raise CleanError("the HTML page is empty: there is nothing to clean")
     try:

@@ -5,7 +5,7 @@ import pytest
 
 from alerts.config import AlertRule, SmtpSettings
 from alerts.deliver import deliver_digest, deliver_immediate
-from alerts.outbox import archive_batch_with_alerts
+from flows.pipeline import store_batch
 from storage.outbox import list_outbox
 from scrapers.article import Article
 from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
@@ -42,7 +42,7 @@ def archive(tmp_path):
 
 
 def ingest(archive, items, rules=RULES):
-    return archive_batch_with_alerts(archive, items, rules)
+    return store_batch(archive, items, rules)
 
 
 def deliver(archive, smtp: SmtpSettings, **kw):

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from alerts.config import AlertRule
-from alerts.outbox import archive_batch_with_alerts
+from flows.pipeline import store_batch
 from storage.outbox import list_outbox
 from scrapers.article import Article
 from smtpserver import smtp_server  # noqa: F401  (fixture)
@@ -28,7 +28,7 @@ def test_digest_flow_sends_the_pending_digest_once(tmp_path, smtp_server, prefec
 
     archive_path = tmp_path / "archive.db"
     with Archive.open(archive_path) as archive:
-        archive_batch_with_alerts(archive, [frontex_article(1, "au large de Lampedusa"),
+        store_batch(archive, [frontex_article(1, "au large de Lampedusa"),
                                             frontex_article(2, "en mer Égée")], [DIGEST_RULE])
     config = tmp_path / "newswatch.yaml"
     config.write_text(yaml.safe_dump({

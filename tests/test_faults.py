@@ -1,9 +1,9 @@
 """Fault suite (`pytest -m fault`): the real local HTTP server, SMTP server and SQLite archive.
 
 Ingest runs here are a small driver (this file run as a script, `python tests/test_faults.py
---config X`) that calls the stages' plain functions in the flow's order (leases, discover,
-fetch, clean, store with alert matches, fetch state, run record, delivery) WITHOUT Prefect, so
-a process costs ~1 s and can be SIGKILLed cheaply. It prints one line per step reached, so
+--config X`) that runs the real ingest run, `flows.pipeline.ingest_run` (leases, discover,
+fetch, clean, store with alert matches, fetch state, run record, delivery), WITHOUT Prefect,
+so a process is cheap to start and to SIGKILL. It prints one line per checkpoint reached, so
 each kill is attributed to the step it interrupted. Figures are printed with `-s`.
 """
 from __future__ import annotations
@@ -35,94 +35,32 @@ ARTICLES_PER_SOURCE = 10
 
 
 def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda step: None) -> dict:
-    """One ingest run without Prefect; returns counts. `later_minutes` shifts the delivery's
-    clock (a later run, after a killed delivery's claim has expired)."""
-    from alerts.config import load_alert_rules, load_smtp_settings
-    from alerts.deliver import deliver_immediate
+    """One ingest run through `flows.pipeline.ingest_run`, without Prefect; returns counts.
+    Each checkpoint of the run and each SMTP exchange is marked. `later_minutes` shifts the
+    delivery's clock (a later run, after a killed delivery's claim has expired)."""
     from alerts.email import send_email
-    from alerts.outbox import archive_batch_with_alerts
     from flows.config import load_config
-    from errors import NewswatchError, NotAnArticle
-    from scrapers.clean import clean_page
-    from scrapers.discover import discover
-    from scrapers.fetch import Fetcher, Validators
-    from storage.archive import Archive
-    from storage.fetchstate import FetchState, PageOutcome
+    from flows.pipeline import Delivery, Runner, ingest_run
 
-    config = load_config(config_path)
-    rules, _ = load_alert_rules(config.alerts)
-    smtp = load_smtp_settings(config.smtp) if config.smtp and rules else None
-    path = Path(config.archive)
-    with Archive.open(path) as archive:
-        archive.ensure_writable()
-    holder = f"fault-driver:{os.getpid()}"
-    started = datetime.now(timezone.utc)
-    out = {"new": 0, "skipped": [], "sent": 0, "failed": 0}
-    with Archive.open(path) as archive:
-        state = FetchState(archive)
-        leased = []
-        for source in config.enabled_sources():
-            if state.acquire_lease(source.name, holder).held_by_other:
-                out["skipped"].append(source.name)
-            else:
-                leased.append(source)
-    mark("leased")
-    with Fetcher(config.fetch_settings()) as fetcher, Archive.open(path) as archive:
-        state = FetchState(archive)
-        for source in leased:
-            stored = state.validators(source.name)
-            found = discover(source.spec(), fetcher,
-                             validators={u: Validators(e, m) for u, (e, m) in stored.items()},
-                             is_known=lambda urls: archive.known_urls(urls) | state.not_due(urls))
-            mark(f"discovered {source.name} {len(found.candidates)}")
-            results = fetcher.fetch_many(found.urls)
-            mark(f"fetched {source.name}")
-            items, outcomes = [], []
-            fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            for r in results:
-                if r.error is not None:
-                    outcomes.append(PageOutcome(r.url, r.error))
-                    continue
-                try:
-                    article = clean_page(r.body, url=r.final_url, content_type=r.content_type,
-                                         profile=source.profile)
-                except NewswatchError as e:
-                    outcomes.append(PageOutcome(r.url, e))
-                    continue
-                if not article.is_article:
-                    outcomes.append(PageOutcome(r.url, NotAnArticle(article.reason or "")))
-                    continue
-                from storage.archive import Incoming
+    class Marking(Runner):
+        def checkpoint(self, step: str, source: str | None = None) -> None:
+            mark(f"{step} {source}" if source else step)
 
-                items.append(Incoming(article=article, source=source.name, url=r.final_url, fetched_at=fetched_at))
-            mark(f"cleaned {source.name}")
-            result, _ = archive_batch_with_alerts(archive, items, rules)
-            out["new"] += result.counts["new"]
-            mark(f"stored {source.name}")
-            state.record_pages(source.name, outcomes)
-            state.forget_pages([i.url for i in items if i.url])
-            state.save_validators(source.name, {u: (v.etag, v.last_modified) for u, v in found.documents.items()})
-            mark(f"state {source.name}")
-        for source in leased:
-            state.record_run(source.name, started_at=started, ok=True, counts={"new": out["new"]}, flow_run=holder)
-        mark("recorded")
-        if smtp is not None:
-            def send(settings, message):
-                # The documented window: from the SMTP transaction (the server may accept the
-                # message before the client sees its reply) to the commit of "sent".
-                mark(f"smtp-sending {message['To']}")
-                send_email(settings, message)
-                mark(f"smtp-accepted {message['To']}")
+    def send(settings, message):
+        # The documented window: from the SMTP transaction (the server may accept the
+        # message before the client sees its reply) to the commit of "sent".
+        mark(f"smtp-sending {message['To']}")
+        send_email(settings, message)
+        mark(f"smtp-accepted {message['To']}")
 
-            report = deliver_immediate(archive, smtp, send=send, retry_delay=0.05,
-                                       now=datetime.now(timezone.utc) + timedelta(minutes=later_minutes))
-            out["sent"], out["failed"] = len(report.sent), len(report.failed)
-            for f in report.failed:
-                print(f"delivery failed: {f.recipient}: {f.error}", file=sys.stderr, flush=True)
-        for source in leased:  # as the flow does: held to the end of the run
-            state.release_lease(source.name, holder)
+    summary = ingest_run(load_config(config_path), holder=f"fault-driver:{os.getpid()}", runner=Marking(),
+                         delivery=Delivery(send=send, retry_delay=0.05,
+                                           now=datetime.now(timezone.utc) + timedelta(minutes=later_minutes)))
+    for error in summary.alert_errors:
+        print(f"delivery failed: {error}", file=sys.stderr, flush=True)
     mark("done")
-    return out
+    return {"new": sum(s.new for s in summary.sources), "skipped": [s.source for s in summary.sources if s.skipped],
+            "sent": summary.alerts_sent, "failed": len(summary.alert_errors)}
 
 
 def _driver_main(argv: list[str] | None = None) -> int:
@@ -134,7 +72,7 @@ def _driver_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from errors import NewswatchError
 
-    import alerts.deliver, alerts.outbox, flows.config, scrapers.clean, scrapers.discover  # noqa: E401,F401
+    import flows.pipeline  # noqa: F401
     print("ready", flush=True)  # imports done: a kill delay counts from here
     try:
         out = ingest_once(args.config, later_minutes=args.later_minutes,
@@ -430,7 +368,7 @@ def test_disk_full_on_write_is_a_clear_error_and_the_archive_stays_consistent(tm
     from fake_sites import paragraphs
 
     from alerts.config import AlertRule
-    from alerts.outbox import archive_batch_with_alerts
+    from flows.pipeline import store_batch
     from scrapers.article import Article
     from storage.archive import Archive, Incoming
 
@@ -442,16 +380,16 @@ def test_disk_full_on_write_is_a_clear_error_and_the_archive_stays_consistent(tm
     rules = [AlertRule(name="zorblax", query="zorblax", to=("a@test.example",))]
     path = tmp_path / "archive.db"
     with Archive.open(path) as archive:
-        archive_batch_with_alerts(archive, batch("a", 5), rules)
+        store_batch(archive, batch("a", 5), rules)
         pages = archive.conn.execute("PRAGMA page_count").fetchone()[0]
         archive.conn.execute(f"PRAGMA max_page_count = {pages + 8}")  # the disk fills up
         with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
-            archive_batch_with_alerts(archive, batch("b", 40), rules)
+            store_batch(archive, batch("b", 40), rules)
         assert archive.check() == []
         assert archive.conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 5
         assert archive.conn.execute("SELECT count(*) FROM alert_matches").fetchone()[0] == 5
     with Archive.open(path) as archive:  # space again (a new connection has no limit)
-        result, matches = archive_batch_with_alerts(archive, batch("b", 40), rules)
+        result, matches = store_batch(archive, batch("b", 40), rules)
         assert result.counts["new"] == 40 and len(matches) == 40
         assert archive.check() == []
         assert archive.conn.execute("SELECT count(*) FROM articles_fts").fetchone()[0] == 45
@@ -465,7 +403,7 @@ def test_fuzzed_pages_through_clean_and_store(tmp_path):
     from hypothesis import strategies as st
 
     from alerts.config import AlertRule
-    from alerts.outbox import archive_batch_with_alerts
+    from flows.pipeline import store_batch
     from errors import CleanError
     from scrapers.clean import clean_page
     from storage.archive import Archive, Incoming
@@ -497,7 +435,7 @@ def test_fuzzed_pages_through_clean_and_store(tmp_path):
             return
         counts["article"] += 1
         url = f"https://fuzz.example/p/{counts['pages']}"
-        archive_batch_with_alerts(archive, [Incoming(article, source="fuzz", url=url)], rules)
+        store_batch(archive, [Incoming(article, source="fuzz", url=url)], rules)
 
     try:
         one()

@@ -14,7 +14,7 @@ import pytest
 from alerts.config import AlertRule
 from alerts.feeds import feed_file_name, new_articles_feed, render_feed, rule_feed, write_feeds
 from storage.files import write_atomically
-from alerts.outbox import archive_batch_with_alerts
+from flows.pipeline import store_batch
 from scrapers.article import Article
 from storage.archive import Archive, Incoming
 from test_alerts_delivery import filler
@@ -36,7 +36,7 @@ def incoming(n: int, title: str, text: str, *, url: str | None = None, source: s
 @pytest.fixture
 def archive(tmp_path):
     with Archive.open(tmp_path / "archive.db") as a:
-        archive_batch_with_alerts(a, [
+        store_batch(a, [
             incoming(1, "Démantèlement d'un réseau", "Un réseau de passeurs démantelé à Agadez."),
             incoming(2, "Frontex", "Frontex publie ses chiffres."),
             # Hostile text: markup, a control character XML 1.0 forbids, an ampersand.

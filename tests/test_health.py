@@ -145,7 +145,7 @@ def test_sources_command_shows_health(tmp_path, capsys, history):
 
 
 def test_ingest_artifact_lists_unhealthy_sources():
-    from flows.ingest import IngestSummary, SourceReport
+    from flows.summary import IngestSummary, SourceReport
     from flows.report import ingest_markdown
     from storage.health import SourceHealth
 

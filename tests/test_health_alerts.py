@@ -9,7 +9,7 @@ from alerts.config import HealthAlertSettings, SmtpSettings, load_health_alerts
 from alerts.health_notices import notify_unhealthy
 from errors import AlertConfigError
 from flows.config import parse_config
-from flows.ingest import health_alert_stage
+from flows.pipeline import send_health_alerts
 from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
 from storage.archive import Archive
 from storage.fetchstate import FetchState
@@ -142,10 +142,10 @@ def test_the_ingest_task_reports_smtp_errors_in_the_run_summary(tmp_path, smtp_s
         Runs(archive).run("iom-fr", datetime.now(timezone.utc) - 3 * DAY)
         health = [h.to_dict() for h in source_health(archive, SOURCES)]
     down = SmtpSettings(host="127.0.0.1", port=closed_port(), sender="newswatch@test.example", timeout=5)
-    sent, errors = health_alert_stage.fn(path, down, HealthAlertSettings(to="ops@example.org"), health)
+    sent, errors = send_health_alerts(path, down, HealthAlertSettings(to="ops@example.org"), health)
     assert sent == 0 and errors[0].startswith("health alert to ops@example.org: cannot reach SMTP server")
-    sent, errors = health_alert_stage.fn(path, smtp_server.settings, HealthAlertSettings(to="ops@example.org"),
-                                         health)
+    sent, errors = send_health_alerts(path, smtp_server.settings, HealthAlertSettings(to="ops@example.org"),
+                                      health)
     assert (sent, errors) == (1, []) and len(smtp_server.messages) == 1
 
 

@@ -169,3 +169,11 @@ def test_listing_page_is_not_an_article():
     article = clean_page((HTML / "iom-fr-listing.html").read_bytes(), url="https://www.iom.int/fr/news")
     assert article.is_article is False
     assert article.reason
+
+
+def test_control_characters_xml_forbids_do_not_crash_the_cleaner():
+    # Found by the fault suite's fuzzing: lxml parsed the \x0b into a text node, then refused
+    # to write that text back when a nested block was separated from its paragraph.
+    page = "<html><body><span>Migrants\x0b secourus<div>au large de Lampedusa</div></span></body></html>"
+    article = clean_page(page, url="https://example.org/a")
+    assert "\x0b" not in (article.title or "") + article.body

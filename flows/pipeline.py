@@ -1,0 +1,447 @@
+"""The ingest run as plain code: discover -> fetch -> clean -> dedup/store -> alert.
+
+    summary = ingest_run(load_config("newswatch.yaml"))           # the whole run, no Prefect
+
+- `run_source(source, fetcher, archive_path, rules)` -> `SourceReport`: one source through
+  the stages, in order, and what it did (counts, errors, new articles, outcome);
+- `ingest_run(config, ...)`: lease the sources, `run_source` each, then `finish_run`: record
+  each source's run, judge source health, send the alert outbox, write the feeds, email
+  health problems; release the leases whatever happens.
+
+`flows/ingest.py` is this code wrapped in Prefect (a `Runner` that makes each stage a task
+and emits events); the fault suite, the benchmarks and `newswatch run` all execute it.
+
+Stage boundaries: every stage takes the previous stage's output and returns plain data.
+`clean_result` cleans one page from plain, picklable values, and `store_batch` stores one batch
+(articles and their outbox rows in one transaction) and may be called for as many batches
+as arrive: fetching, cleaning and storing can overlap (a bounded queue between them, a process
+pool for cleaning, batches committed as they fill) without changing `run_source`'s signature.
+Page outcomes and discovery validators are written only after the articles are committed, so
+a crash between the two costs a re-fetch, never a missed article.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alerts.config import (AlertRule, HealthAlertSettings, SmtpSettings, load_alert_rules, load_health_alerts,
+                           load_smtp_settings)
+from alerts.email import send_email
+from alerts.outbox import new_candidates, record_matches
+from errors import NewswatchError, NotAnArticle, UnexpectedFetchError
+from flows.config import Config, Source
+from flows.summary import IngestSummary, NewArticle, SourceReport
+from scrapers.clean import clean_page
+from scrapers.discover import Discovery, discover
+from scrapers.fetch import FetchResult, Fetcher, Validators
+from storage.archive import Archive, BatchResult, Incoming
+from storage.db import utc_iso
+from storage.fetchstate import FetchState, PageOutcome
+from storage.outbox import OutboxEntry
+
+T = TypeVar("T")
+
+# ----------------------------------------------------------------------------- results ---
+
+
+@dataclass
+class Cleaned:
+    """The clean stage's output: articles to store, and the pages that did not become one."""
+
+    items: list[Incoming] = field(default_factory=list)
+    outcomes: list[PageOutcome] = field(default_factory=list)
+
+
+@dataclass
+class Stored:
+    """The store stage's output: what the archive did with each item, and the outbox rows added."""
+
+    result: BatchResult = field(default_factory=BatchResult)
+    matches: list[OutboxEntry] = field(default_factory=list)
+    new_articles: list[NewArticle] = field(default_factory=list)
+
+    def add(self, items: list[Incoming], result: BatchResult, matches: list[OutboxEntry]) -> None:
+        self.result.items += result.items
+        self.matches += matches
+        self.new_articles += [NewArticle(r.article_id, item.article.title, r.link or item.url or "",
+                                         item.article.date)
+                              for item, r in zip(items, result.items)
+                              if r.status == "new" and r.article_id is not None]
+
+
+# ------------------------------------------------------------------------------ runner ---
+
+
+class Runner:
+    """How the stages of a run are executed. This one: directly, sources one after the other.
+
+    `flows/ingest.py` subclasses it to make each stage a Prefect task and run the sources in
+    parallel; the fault suite subclasses it to print `checkpoint`s, the points where a kill
+    must leave a consistent archive.
+    """
+
+    def stage(self, name: str, source: str | None, fn: Callable[..., T], *args: Any) -> T:
+        """Run one stage of one source (`source` None: a stage of the whole run)."""
+        return fn(*args)
+
+    def each_source(self, fn: Callable[[Source], SourceReport], sources: list[Source]) -> list[SourceReport]:
+        return [fn(source) for source in sources]
+
+    def logger(self) -> logging.Logger | logging.LoggerAdapter:
+        return logging.getLogger("newswatch.ingest")
+
+    def matched(self, matches: list[OutboxEntry]) -> None:
+        """Outbox rows a committed batch added (Prefect emits events for them)."""
+
+    def checkpoint(self, step: str, source: str | None = None) -> None:
+        """A step of the run is durable (`leased`, `discovered`, `stored`, `state`, `recorded`...)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How alert and health emails are sent: the SMTP call, the wait between retries, the clock."""
+
+    send: Callable = send_email
+    retry_delay: float = 5.0
+    now: datetime | None = None
+
+
+# ------------------------------------------------------------------------------ stages ---
+
+
+def discover_source(source: Source, fetcher: Fetcher, archive_path: Path, recheck: bool = False) -> Discovery:
+    """New candidate URLs of one source: not archived, not known as non-articles, not failing."""
+    spec = source.spec()
+    with Archive.open(archive_path) as archive:
+        state = FetchState(archive)
+        stored = {} if recheck else state.validators(source.name)
+        validators = {url: Validators(etag, modified) for url, (etag, modified) in stored.items()}
+
+        def is_known(urls: list[str]) -> set[str]:
+            if recheck:
+                return set()
+            return archive.known_urls(urls, spec.profile.tracking_params) | state.not_due(urls)
+
+        return discover(spec, fetcher, validators=validators, is_known=is_known)
+
+
+def fetch_pages(fetcher: Fetcher, found: Discovery) -> list[FetchResult]:
+    """The candidates' pages, hosts in parallel, politely; a failure is a result, not a raise."""
+    return fetcher.fetch_many(found.urls)
+
+
+def clean_result(result: FetchResult, source: str, profile: str | None,
+                 tracking_params: tuple[str, ...], fetched_at: str) -> Incoming | PageOutcome:
+    """One fetched page: the article to store, or why it did not become one (plain values in
+    and out, so that it can run in another process)."""
+    if not result.ok:  # an error, or no body at all (a 304 nobody asked for)
+        return PageOutcome(result.url, result.error or UnexpectedFetchError(
+            result.url, f"the server sent no page (HTTP {result.status})"))
+    try:
+        article = clean_page(result.body, url=result.final_url, content_type=result.content_type,
+                             profile=profile)
+    except NewswatchError as e:
+        return PageOutcome(result.url, e)
+    if not article.is_article:
+        return PageOutcome(result.url, NotAnArticle(article.reason or "not an article"))
+    return Incoming(article=article, source=source, url=result.final_url, fetched_at=fetched_at,
+                    tracking_params=tracking_params)
+
+
+def clean_pages(source: Source, results: Iterable[FetchResult]) -> Cleaned:
+    cleaned = Cleaned()
+    fetched_at = utc_iso()
+    params = source.spec().profile.tracking_params
+    for r in results:
+        out = clean_result(r, source.name, source.profile, params, fetched_at)
+        (cleaned.items if isinstance(out, Incoming) else cleaned.outcomes).append(out)
+    return cleaned
+
+
+def store_batch(archive: Archive, items: list[Incoming], rules: list[AlertRule], *,
+                now: datetime | None = None) -> tuple[BatchResult, list[OutboxEntry]]:
+    """Dedup and store a batch and record its alert matches, in ONE transaction.
+
+    Only articles new to the archive are matched (a folded duplicate never alerts again);
+    hashing is done before the transaction takes the write lock.
+    """
+    batch = archive.prepare(items)
+    with archive.transaction():
+        result = archive.insert(batch)
+        matches = record_matches(archive, rules, new_candidates(batch.items, result), now=now)
+    return result, matches
+
+
+def store_pages(archive_path: Path, cleaned: Cleaned, rules: list[AlertRule]) -> Stored:
+    stored = Stored()
+    with Archive.open(archive_path) as archive:
+        result, matches = store_batch(archive, cleaned.items, rules)
+    stored.add(cleaned.items, result, matches)
+    return stored
+
+
+def remember_pages(archive_path: Path, source: Source, found: Discovery, cleaned: Cleaned) -> None:
+    """After the articles are committed: the pages that did not become one, the pages that did
+    (no longer failing), and only then the validators that let the next run skip unchanged
+    discovery documents."""
+    with Archive.open(archive_path) as archive:
+        state = FetchState(archive)
+        state.record_pages(source.name, cleaned.outcomes)
+        state.forget_pages([i.url for i in cleaned.items if i.url])
+        state.save_validators(source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
+
+
+# ------------------------------------------------------------------------- one source ---
+
+
+def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list[AlertRule], *,
+               recheck: bool = False, runner: Runner | None = None) -> SourceReport:
+    """One source through every stage, in order. A stage that raises fails this source only:
+    the report names the stage, and the other sources go on."""
+    runner = runner or Runner()
+    log = runner.logger()
+    name = source.name
+    stage = "discover"
+    try:
+        found = runner.stage("discover", name, discover_source, source, fetcher, archive_path, recheck)
+        log.info("%s: discover: %d new candidate(s), %d link(s) seen%s%s", name, len(found.candidates),
+                 found.seen, ", unchanged (304)" if found.unchanged else "",
+                 f", {len(found.errors)} error(s)" if found.errors else "")
+        runner.checkpoint("discovered", f"{name} {len(found.candidates)}")
+        stage = "fetch"
+        results = runner.stage("fetch", name, fetch_pages, fetcher, found)
+        failed = sum(1 for r in results if not r.ok)
+        log.info("%s: fetch: %d page(s), %d failed", name, len(results) - failed, failed)
+        runner.checkpoint("fetched", name)
+        stage = "clean"
+        cleaned = runner.stage("clean", name, clean_pages, source, results)
+        log.info("%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items),
+                 len(cleaned.outcomes))
+        runner.checkpoint("cleaned", name)
+        stage = "store"
+        stored = runner.stage("store", name, store_pages, archive_path, cleaned, rules)
+        runner.checkpoint("stored", name)
+        if stored.matches:
+            runner.matched(stored.matches)  # after the commit: never a match a rollback undid
+        remember_pages(archive_path, source, found, cleaned)
+        runner.checkpoint("state", name)
+    except Exception as e:  # the source failed; the other sources go on
+        detail = str(e) if isinstance(e, NewswatchError) else f"{type(e).__name__}: {e}"
+        message = f"{stage} stage failed: {detail}"
+        log.error("%s: %s", name, message)
+        return SourceReport(source=name, failed=message)
+    report = source_report(name, found, cleaned, stored)
+    log.info("%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)", name, report.new,
+             sum(report.duplicates.values()), report.not_articles, len(report.errors))
+    return report
+
+
+def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored) -> SourceReport:
+    """The source's line of the summary, from what each stage returned."""
+    report = SourceReport(source=name, discovered=len(found.candidates), unchanged=found.unchanged,
+                          errors=list(found.errors))
+    if found.errors and not found.seen and not found.unchanged:
+        # Not one discovery document could be read: the source is down, not merely quiet.
+        report.failed, report.errors = found.errors[0], found.errors[1:]
+    counts = stored.result.counts
+    report.fetched = len(cleaned.items) + len(cleaned.outcomes)
+    report.new = counts["new"]
+    report.duplicates = {k: counts[k] for k in ("same_url", "exact", "near") if counts[k]}
+    report.not_articles = sum(1 for o in cleaned.outcomes if isinstance(o.error, NotAnArticle))
+    report.errors += [o.message for o in cleaned.outcomes if not isinstance(o.error, NotAnArticle)]
+    report.new_articles = stored.new_articles
+    return report
+
+
+# ---------------------------------------------------------------------------- the run ---
+
+
+@dataclass
+class IngestRun:
+    """One run's settings and state, from `start_run` to `finish_run`."""
+
+    config: Config
+    sources: list[Source]  # the sources chosen for this run
+    holder: str  # who holds the leases (the flow run, or this process)
+    rules: list[AlertRule]
+    smtp: SmtpSettings | None  # for the alert emails; None: no rules or no smtp:
+    health_alerts: HealthAlertSettings | None
+    summary: IngestSummary
+    started: datetime
+    leased: list[Source] = field(default_factory=list)
+
+    @property
+    def archive_path(self) -> Path:
+        return Path(self.config.archive)
+
+
+def selected_sources(config: Config, names: list[str] | None) -> list[Source]:
+    if names:
+        return [config.source(n) for n in names]
+    return config.enabled_sources()
+
+
+def start_run(config: Config, names: list[str] | None = None, *, holder: str | None = None,
+              runner: Runner | None = None) -> IngestRun:
+    """Validate the alert settings, check the archive can be written, lease the sources."""
+    runner = runner or Runner()
+    log = runner.logger()
+    rules, rule_errors = load_alert_rules(config.alerts)
+    health_alerts = load_health_alerts(config.health_alerts)
+    if health_alerts is not None and not config.smtp:
+        log.warning("health_alerts: is set but smtp: is not: no health email can be sent")
+        health_alerts = None
+    started = datetime.now(timezone.utc)
+    run = IngestRun(config=config, sources=selected_sources(config, names),
+                    holder=holder or f"process:{os.getpid()}", rules=rules,
+                    smtp=load_smtp_settings(config.smtp) if config.smtp and rules else None,
+                    health_alerts=health_alerts, summary=IngestSummary(started_at=utc_iso(started)),
+                    started=started)
+    # Opening once up front migrates the archive and fails the run early if it is unwritable.
+    with Archive.open(run.archive_path) as archive:
+        archive.ensure_writable()
+    run.summary.rule_errors = [str(e) for e in rule_errors]
+    for e in run.summary.rule_errors:
+        log.warning("alert rule skipped: %s", e)
+    _lease(run, log)
+    runner.checkpoint("leased")
+    return run
+
+
+def _lease(run: IngestRun, log) -> None:
+    """Lease each source for this run; a source another live run is working on is skipped."""
+    with Archive.open(run.archive_path) as archive:
+        state = FetchState(archive)
+        for source in run.sources:
+            lease = state.acquire_lease(source.name, run.holder)
+            if lease.held_by_other:
+                why = (f"skipped: another ingest run ({lease.holder}, pid {lease.pid} on {lease.host}) "
+                       f"has been working on it since {lease.acquired_at}")
+                log.warning("%s: %s", source.name, why)
+                run.summary.sources.append(SourceReport(source=source.name, skipped=why))
+            else:
+                run.leased.append(source)
+
+
+def release(run: IngestRun) -> None:
+    with Archive.open(run.archive_path) as archive:
+        state = FetchState(archive)
+        for source in run.leased:
+            state.release_lease(source.name, run.holder)
+
+
+def run_sources(run: IngestRun, *, recheck: bool = False, runner: Runner | None = None) -> None:
+    """Every leased source through `run_source` (in parallel if the runner does so)."""
+    runner = runner or Runner()
+    with Fetcher(run.config.fetch_settings()) as fetcher:
+        run.summary.sources += runner.each_source(
+            lambda source: run_source(source, fetcher, run.archive_path, run.rules, recheck=recheck,
+                                      runner=runner),
+            run.leased)
+
+
+def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delivery = Delivery()) -> IngestSummary:
+    """Record each source's run, judge source health, then send the alert outbox, write the
+    feeds and email new health problems. The leases stay held until `release`."""
+    runner = runner or Runner()
+    log = runner.logger()
+    summary = run.summary
+    with Archive.open(run.archive_path) as archive:
+        state = FetchState(archive)
+        for report in summary.sources:
+            if not report.skipped:
+                state.record_run(report.source, started_at=run.started, ok=report.ok, counts=report.counts(),
+                                 error=report.failed or (report.errors[0] if report.errors else None),
+                                 flow_run=run.holder)
+        summary.health = judge_health(archive, run.sources, log)
+    runner.checkpoint("recorded")
+    if run.smtp is not None:
+        summary.alerts_sent, summary.alert_errors = runner.stage(
+            "alerts", None, deliver_alerts, run.archive_path, run.smtp, delivery)
+        log.info("alerts: %d email(s) sent, %d failed", summary.alerts_sent, len(summary.alert_errors))
+    if run.config.feeds_dir is not None:
+        summary.feeds_written, summary.feed_errors = runner.stage(
+            "feeds", None, write_feeds, run.archive_path, run.rules, run.config.feeds_dir)
+        for error in summary.feed_errors:
+            log.error(error)
+        if not summary.feed_errors:
+            log.info("feeds: %d Atom feed(s) written to %s", summary.feeds_written, run.config.feeds_dir)
+    if run.health_alerts is not None:
+        # Only the sources this run worked on: a source another run holds is that run's to report.
+        held = {s.name for s in run.leased}
+        sent, errors = runner.stage("health-alerts", None, send_health_alerts, run.archive_path,
+                                    load_smtp_settings(run.config.smtp), run.health_alerts,
+                                    [h for h in summary.health if h["source"] in held], delivery)
+        log.info("health alerts: %d email(s) sent, %d failed", sent, len(errors))
+        summary.health_alerts_sent = sent
+        summary.alert_errors += errors
+    summary.finished_at = utc_iso()
+    return summary
+
+
+def ingest_run(config: Config, names: list[str] | None = None, *, recheck: bool = False,
+               holder: str | None = None, runner: Runner | None = None,
+               delivery: Delivery = Delivery()) -> IngestSummary:
+    """One ingestion run of the configured sources (or of `names`), start to finish.
+
+    The leases are held to the end of the run, health emails included: a run that took a
+    source over in between would judge it too, and could email the same problem again.
+    """
+    runner = runner or Runner()
+    run = start_run(config, names, holder=holder, runner=runner)
+    try:
+        run_sources(run, recheck=recheck, runner=runner)
+        return finish_run(run, runner=runner, delivery=delivery)
+    finally:
+        release(run)
+
+
+# ---------------------------------------------------------------- end-of-run stages ---
+
+
+def judge_health(archive: Archive, sources: list[Source], log) -> list[dict]:
+    from storage.health import source_health
+
+    health = source_health(archive, [(s.name, s.expected_interval) for s in sources])
+    for h in health:
+        for problem in h.problems:
+            log.warning("%s: unhealthy: %s", h.source, problem)
+    return [h.to_dict() for h in health]
+
+
+def deliver_alerts(archive_path: Path, smtp: SmtpSettings, delivery: Delivery = Delivery()) -> tuple[int, list[str]]:
+    """Send every pending immediate alert (this run's, and any an earlier run could not send)."""
+    from alerts.deliver import deliver_immediate
+
+    with Archive.open(archive_path) as archive:
+        report = deliver_immediate(archive, smtp, send=delivery.send, retry_delay=delivery.retry_delay,
+                                   now=delivery.now)
+    return len(report.sent), [f"{f.recipient}: {f.error}" for f in report.failed]
+
+
+def write_feeds(archive_path: Path, rules: list[AlertRule], feeds_dir: Path) -> tuple[int, list[str]]:
+    """Rewrite the Atom feeds (one per rule, one of all new articles), each atomically."""
+    from alerts.feeds import write_feeds as write
+
+    try:
+        with Archive.open(archive_path) as archive:
+            written = write(archive, rules, feeds_dir)
+    except OSError as e:
+        return 0, [f"feeds: cannot write to {feeds_dir} ({e.strerror or e}): check feeds_dir: in the config"]
+    return len(written), []
+
+
+def send_health_alerts(archive_path: Path, smtp: SmtpSettings, settings: HealthAlertSettings,
+                       health: list[dict], delivery: Delivery = Delivery()) -> tuple[int, list[str]]:
+    """Email the unhealthy sources not yet notified (one email per recipient), clear the recovered."""
+    from alerts.health_notices import notify_unhealthy
+
+    with Archive.open(archive_path) as archive:
+        report = notify_unhealthy(archive, smtp, settings, health, send=delivery.send,
+                                  retry_delay=delivery.retry_delay, now=delivery.now)
+    return len(report.sent), [f"health alert to {e}" for e in report.errors]
