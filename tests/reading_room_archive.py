@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from alerts.config import AlertRule
-from alerts.outbox import archive_batch_with_alerts
+from flows.pipeline import store_batch
 from errors import NotAnArticle, ServerError
 from scrapers.article import Article, Contact
 from storage.archive import Archive, Incoming
@@ -72,9 +72,9 @@ def build(directory: Path) -> Path:
         frontex = Article(title="Frontex : les franchissements irréguliers en baisse", date="2024-03-14",
                           paragraphs=FRONTEX, language="fr",
                           url="https://www.apr-news.fr/actualites/frontex-chiffres?fbclid=abc")
-        archive_batch_with_alerts(archive, [Incoming(iom_fr, "iom-fr", fetched_at=today),
+        store_batch(archive, [Incoming(iom_fr, "iom-fr", fetched_at=today),
                                             Incoming(iom_en, "iom-en", fetched_at=today)], RULES)
-        archive_batch_with_alerts(archive, [Incoming(copy, "apr", fetched_at=today),
+        store_batch(archive, [Incoming(copy, "apr", fetched_at=today),
                                             Incoming(frontex, "apr", fetched_at=today)], RULES)
         state = FetchState(archive)
         state.record_pages("apr", [
