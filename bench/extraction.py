@@ -1,25 +1,48 @@
-"""Score newswatch's generic article extractor and plain trafilatura in the same run.
+"""Score newswatch's article extraction and trafilatura's in the same run, on two corpora.
 
-    .venv/bin/python bench/extraction.py [--data ../shared/extraction-benchmark] [--repeat 3]
+    .venv/bin/python bench/extraction.py                  # both corpora, both halves
+    .venv/bin/python bench/extraction.py --half dev --rejected   # + the dev half's rejected pages
 
-Data: `html/<id>.html.gz` pages + `ground-truth.json` ({id: {"articleBody", "url"}}).
-Metric (the benchmark's README): per page, `\\w+` tokens -> 4-token shingles -> multiset
-precision and recall; both averaged over pages; F1 from the two averages.
-Speed: pages per second over the whole set, one process, after one warm-up page; pages are
-decompressed before the clock starts (both extractors get the same bytes).
+Corpora (read-only, outside the repository; found in `../shared/` beside the checkout or any
+parent directory's `shared/`, or given with --benchmark / --corpus):
+  benchmark    `extraction-benchmark/`: 88 news pages, `html/<id>.html.gz` + `ground-truth.json`.
+               Metric (its README): `\\w+` tokens -> 4-token shingles -> multiset precision and
+               recall per page, both averaged over pages, F1 from the two averages.
+  trafilatura  `extraction-corpus-trafilatura/`: 487 varied pages (`pages.tar.xz`, read in
+               memory) + `evaldata.json` with "with"/"without" snippets per page. Metric (its
+               README): whitespace-normalised substring tests; a "with" snippet found is a true
+               positive, missed a false negative; a "without" snippet found is a false
+               positive; counts summed over pages, F1 = 2tp / (2tp + fp + fn).
+A page an extractor rejects (newswatch: `is_article` false; trafilatura: no output) is scored
+as an empty text, and counted in the rejected share.
+
+Halves: every corpus is split by the SHA-256 of the page's file name (`<id>.html.gz`, or the
+name inside `pages/`): first byte even -> `dev`, odd -> `held-out`. Rules are tuned looking at
+the dev half only; the held-out half decides whether they generalise.
+
+What is scored (all in this one process, on the same bytes, decompressed before the clock):
+  newswatch    `clean_page(bytes, url=...)`: its `body` (the ground truths hold no headline);
+               the generic path, as an unknown site gets it.
+  trafilatura  `trafilatura.extract(bytes, url=..., include_comments=False, include_tables=True)`
+               in its default mode and with `fast=True`.
+Speed: pages/s over each half, the best of --repeat passes; the extractors take turns pass by
+pass, so a busy neighbour slows them alike. One warm-up page each before the clock.
 """
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
+import io
 import json
 import re
 import statistics
 import sys
+import tarfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,6 +50,8 @@ sys.path.insert(0, str(REPO))
 
 SHINGLE_SIZE = 4
 _WORD = re.compile(r"\w+")
+_SPACES = re.compile(r"\s+")
+HALVES = ("dev", "held-out")
 
 
 @dataclass
@@ -34,21 +59,80 @@ class Page:
     page_id: str
     url: str | None
     data: bytes
-    truth: str
+    half: str
+    truth: str = ""  # benchmark: the article body
+    with_: list[str] = field(default_factory=list)  # trafilatura corpus: snippets
+    without: list[str] = field(default_factory=list)
 
 
 @dataclass
-class Score:
-    name: str
+class Output:
+    text: str
+    rejected: bool
+    reason: str | None = None
+
+
+@dataclass
+class Result:
+    extractor: str
     precision: float
     recall: float
+    f1: float
+    rejected: int
+    pages: int
     pages_per_second: float
+    rejected_pages: list[tuple[str, str | None]]
 
-    @property
-    def f1(self) -> float:
-        total = self.precision + self.recall
-        return 2 * self.precision * self.recall / total if total else 0.0
 
+def half_of(file_name: str) -> str:
+    return HALVES[hashlib.sha256(file_name.encode("utf-8")).digest()[0] % 2]
+
+
+# --- corpora -------------------------------------------------------------------------------
+
+def find_shared(name: str) -> Path | None:
+    for parent in REPO.parents:
+        candidate = parent / "shared" / name
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def load_benchmark(data_dir: Path) -> list[Page]:
+    truth_file = data_dir / "ground-truth.json"
+    if not truth_file.is_file():
+        raise SystemExit(f"error: {truth_file} not found; give the benchmark directory with --benchmark")
+    truth = json.loads(truth_file.read_text(encoding="utf-8"))
+    pages = []
+    for page_id, entry in sorted(truth.items()):
+        path = data_dir / "html" / f"{page_id}.html.gz"
+        if not path.is_file():
+            raise SystemExit(f"error: {path} is listed in ground-truth.json but missing")
+        pages.append(Page(page_id, entry.get("url"), gzip.decompress(path.read_bytes()), half_of(path.name),
+                          truth=entry.get("articleBody") or ""))
+    return pages
+
+
+def load_trafilatura_corpus(data_dir: Path) -> list[Page]:
+    eval_file, archive = data_dir / "evaldata.json", data_dir / "pages.tar.xz"
+    for required in (eval_file, archive):
+        if not required.is_file():
+            raise SystemExit(f"error: {required} not found; give the corpus directory with --corpus")
+    entries = json.loads(eval_file.read_text(encoding="utf-8"))
+    with tarfile.open(archive, "r:xz") as tar:
+        files = {Path(m.name).name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    pages = []
+    for key, entry in sorted(entries.items()):
+        name = entry["file"]
+        if name not in files:
+            raise SystemExit(f"error: {name} is listed in evaldata.json but not in {archive}")
+        url = key.strip() if key.startswith(("http://", "https://")) else None
+        pages.append(Page(name, url, files[name], half_of(name), with_=entry.get("with") or [],
+                          without=entry.get("without") or []))
+    return pages
+
+
+# --- metrics -------------------------------------------------------------------------------
 
 def shingles(text: str) -> Counter:
     tokens = _WORD.findall(text)
@@ -68,97 +152,152 @@ def precision_recall(truth: str, extracted: str) -> tuple[float, float]:
     return precision, recall
 
 
-def load_pages(data_dir: Path) -> list[Page]:
-    truth_file = data_dir / "ground-truth.json"
-    if not truth_file.is_file():
-        raise SystemExit(f"error: {truth_file} not found; give the benchmark directory with --data")
-    truth = json.loads(truth_file.read_text(encoding="utf-8"))
-    pages = []
-    for page_id, entry in sorted(truth.items()):
-        path = data_dir / "html" / f"{page_id}.html.gz"
-        if not path.is_file():
-            raise SystemExit(f"error: {path} is listed in ground-truth.json but missing")
-        pages.append(Page(page_id, entry.get("url"), gzip.decompress(path.read_bytes()), entry.get("articleBody") or ""))
-    return pages
+def shingle_scores(pages: list[Page], outputs: list[Output]) -> tuple[float, float, float]:
+    results = [precision_recall(page.truth, out.text) for page, out in zip(pages, outputs)]
+    precision = statistics.fmean(p for p, _ in results)
+    recall = statistics.fmean(r for _, r in results)
+    total = precision + recall
+    return precision, recall, (2 * precision * recall / total if total else 0.0)
 
 
-def newswatch_extractor() -> Callable[[Page], str]:
+def _normalised(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def snippet_scores(pages: list[Page], outputs: list[Output]) -> tuple[float, float, float]:
+    tp = fp = fn = 0
+    for page, out in zip(pages, outputs):
+        text = _normalised(out.text)
+        for snippet in page.with_:
+            if _normalised(snippet) in text:
+                tp += 1
+            else:
+                fn += 1
+        fp += sum(1 for snippet in page.without if _normalised(snippet) in text)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    return precision, recall, f1
+
+
+METRICS = {"benchmark": shingle_scores, "trafilatura": snippet_scores}
+
+
+# --- extractors ----------------------------------------------------------------------------
+
+def newswatch_extractor() -> Callable[[Page], Output]:
     from scrapers.clean import clean_page
 
-    def extract(page: Page) -> str:
-        # The ground truth is the article body without the headline (as trafilatura.extract's
-        # output is), so the body is what is compared; scoring title + body costs 0.015 of
-        # precision for text that is right but not in the ground truth.
-        return clean_page(page.data, url=page.url).body
+    def extract(page: Page) -> Output:
+        article = clean_page(page.data, url=page.url)
+        if not article.is_article:
+            return Output("", True, article.reason)
+        return Output(article.body, False)
 
     return extract
 
 
-def newswatch_html_stage() -> Callable[[Page], str]:
-    """The HTML stage alone (decode + extract_html), without the text-level rules."""
-    from scrapers.decoding import decode_bytes
-    from scrapers.html import extract_html
-    from scrapers.profiles import GENERIC
-
-    def extract(page: Page) -> str:
-        blocks, _ = extract_html(decode_bytes(page.data), url=page.url, profile=GENERIC)
-        return "\n\n".join(blocks)
-
-    return extract
-
-
-def trafilatura_extractor() -> Callable[[Page], str]:
+def trafilatura_extractor(**settings) -> Callable[[Page], Output]:
     import trafilatura
 
-    def extract(page: Page) -> str:
-        return trafilatura.extract(page.data, url=page.url, include_comments=False) or ""
+    def extract(page: Page) -> Output:
+        text = trafilatura.extract(page.data, url=page.url, include_comments=False, include_tables=True,
+                                   **settings)
+        return Output(text or "", not text, None if text else "no output")
 
     return extract
 
 
-def score(name: str, extract: Callable[[Page], str], pages: list[Page], repeat: int) -> Score:
-    extract(pages[0])  # warm-up: lazy imports and caches are not per-page cost
-    outputs: list[str] = []
-    timings = []
+EXTRACTORS: dict[str, Callable[[], Callable[[Page], Output]]] = {
+    "newswatch clean_page": newswatch_extractor,
+    "trafilatura.extract": trafilatura_extractor,
+    "trafilatura.extract fast": lambda: trafilatura_extractor(fast=True),
+}
+
+
+def run_half(corpus: str, pages: list[Page], extractors: dict[str, Callable[[Page], Output]],
+             repeat: int) -> list[Result]:
+    outputs: dict[str, list[Output]] = {}
+    timings: dict[str, list[float]] = {name: [] for name in extractors}
+    for name, extract in extractors.items():
+        extract(pages[0])  # warm-up: lazy imports and caches are not per-page cost
     for _ in range(repeat):
-        outputs = []
-        start = time.perf_counter()
-        for page in pages:
-            outputs.append(extract(page))
-        timings.append(time.perf_counter() - start)
-    results = [precision_recall(page.truth, text) for page, text in zip(pages, outputs)]
-    return Score(
-        name=name,
-        precision=statistics.fmean(p for p, _ in results),
-        recall=statistics.fmean(r for _, r in results),
-        pages_per_second=len(pages) / min(timings),  # best of N: least disturbed by neighbours
-    )
+        for name, extract in extractors.items():
+            start = time.perf_counter()
+            outputs[name] = [extract(page) for page in pages]
+            timings[name].append(time.perf_counter() - start)
+    results = []
+    for name in extractors:
+        precision, recall, f1 = METRICS[corpus](pages, outputs[name])
+        rejected = [(page.page_id, out.reason) for page, out in zip(pages, outputs[name]) if out.rejected]
+        results.append(Result(name, precision, recall, f1, len(rejected), len(pages),
+                              len(pages) / min(timings[name]), rejected))
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "extraction-benchmark",
-                        help="benchmark directory (default: ../shared/extraction-benchmark beside the repo)")
+    parser.add_argument("--benchmark", type=Path, default=find_shared("extraction-benchmark"),
+                        help="the extraction-benchmark directory (default: shared/extraction-benchmark "
+                             "beside the checkout or a parent)")
+    parser.add_argument("--corpus", type=Path, default=find_shared("extraction-corpus-trafilatura"),
+                        help="the extraction-corpus-trafilatura directory (same default search)")
+    parser.add_argument("--only", choices=("benchmark", "trafilatura"), help="score one corpus only")
+    parser.add_argument("--half", choices=HALVES, help="score one half only (default: both)")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per extractor; the best counts")
-    parser.add_argument("--stage", choices=("clean_page", "html"), default="clean_page",
-                        help="newswatch stage to score: the whole clean_page (default) or the HTML stage only")
+    parser.add_argument("--extractors", default=",".join(EXTRACTORS),
+                        help=f"comma-separated subset of: {', '.join(EXTRACTORS)}")
+    parser.add_argument("--rejected", action="store_true",
+                        help="list the pages newswatch rejected, with the reason")
     args = parser.parse_args(argv)
 
-    pages = load_pages(args.data)
-    ours = newswatch_extractor() if args.stage == "clean_page" else newswatch_html_stage()
-    label = "newswatch clean_page (generic)" if args.stage == "clean_page" else "newswatch extract_html (generic)"
-    scores = [
-        score(label, ours, pages, args.repeat),
-        score("trafilatura.extract (defaults, no comments)", trafilatura_extractor(), pages, args.repeat),
-    ]
-    print(f"{len(pages)} pages from {args.data}\n")
-    print("| extractor | precision | recall | F1 | pages/s |")
-    print("|---|---|---|---|---|")
-    for s in scores:
-        print(f"| {s.name} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | {s.pages_per_second:.1f} |")
-    ours_score, theirs = scores
-    print(f"\nnewswatch / trafilatura: F1 x{ours_score.f1 / theirs.f1:.3f}, "
-          f"pages/s x{ours_score.pages_per_second / theirs.pages_per_second:.2f}")
+    names = [n.strip() for n in args.extractors.split(",") if n.strip()]
+    unknown = [n for n in names if n not in EXTRACTORS]
+    if unknown:
+        raise SystemExit(f"error: unknown extractor(s) {unknown}; known: {list(EXTRACTORS)}")
+    extractors = {name: EXTRACTORS[name]() for name in names}
+    corpora = []
+    if args.only in (None, "benchmark"):
+        if args.benchmark is None:
+            raise SystemExit("error: shared/extraction-benchmark not found; give it with --benchmark")
+        corpora.append(("benchmark", args.benchmark, load_benchmark(args.benchmark)))
+    if args.only in (None, "trafilatura"):
+        if args.corpus is None:
+            raise SystemExit("error: shared/extraction-corpus-trafilatura not found; give it with --corpus")
+        corpora.append(("trafilatura", args.corpus, load_trafilatura_corpus(args.corpus)))
+
+    print("| corpus | half | pages | extractor | precision | recall | F1 | rejected | pages/s |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+    report = []
+    for corpus, path, pages in corpora:
+        for half in HALVES:
+            if args.half and half != args.half:
+                continue
+            chosen = [p for p in pages if p.half == half]
+            results = run_half(corpus, chosen, extractors, args.repeat)
+            report.append((corpus, half, results))
+            for r in results:
+                print(f"| {corpus} | {half} | {r.pages} | {r.extractor} | {r.precision:.3f} | {r.recall:.3f} | "
+                      f"{r.f1:.3f} | {r.rejected / r.pages:.1%} ({r.rejected}) | {r.pages_per_second:.1f} |",
+                      flush=True)
+    print()
+    ours = "newswatch clean_page"
+    for corpus, half, results in report:
+        by_name = {r.extractor: r for r in results}
+        if ours not in by_name:
+            continue
+        mine = by_name[ours]
+        for name, theirs in by_name.items():
+            if name != ours and theirs.f1 and theirs.pages_per_second:
+                print(f"{corpus} {half}: newswatch / {name}: F1 {mine.f1 - theirs.f1:+.3f}, "
+                      f"pages/s x{mine.pages_per_second / theirs.pages_per_second:.2f}")
+    if args.rejected:
+        for corpus, half, results in report:
+            for r in results:
+                if r.extractor == ours and r.rejected_pages:
+                    print(f"\n{corpus} {half}: rejected by newswatch ({len(r.rejected_pages)})")
+                    for page_id, reason in r.rejected_pages:
+                        print(f"  {page_id}: {reason}")
     return 0
 
 
