@@ -66,3 +66,14 @@ class PageMetadata:
     translations: dict[str, str] = field(default_factory=dict)
     site_name: str | None = None
     page_type: str | None = None  # og:type / JSON-LD @type, e.g. "article", "website"
+    # Headline keys (casefolded words) of the page's link texts: a line of the main content
+    # that is a link's whole text is a teaser headline or navigation, not running text.
+    link_keys: frozenset[str] = frozenset()
+
+
+@dataclass
+class Removal:
+    """A line a cleaning rule took out of the article, and the rule (`newswatch clean --explain`)."""
+
+    rule: str
+    text: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 
 from errors import CleanError
-from scrapers.article import Article, PageMetadata
+from scrapers.article import Article, PageMetadata, Removal
 from scrapers.decoding import decode_bytes, looks_like_html
 from scrapers.profiles import get_profile, profile_for_url
 from scrapers.textclean import clean_blocks, text_to_blocks
@@ -29,10 +29,17 @@ def clean_page(
     url: str | None = None,
     content_type: str | None = None,
     profile: str | None = None,
+    found_via: str | None = None,
+    removed: list[Removal] | None = None,
 ) -> Article:
     """Clean one page. Raises CleanError when the input cannot be read at all (empty,
     binary, corrupt gzip) and ProfileError for an unknown profile name; a page that reads but
-    is not an article comes back with `is_article=False` and a `reason`."""
+    is not an article comes back with `is_article=False` and a `reason`.
+
+    `found_via`: how discovery found the page ("feed", "sitemap", "listing", or None): a
+    page a feed or sitemap announced gets the benefit of the doubt (`scrapers.decide`).
+    `removed`: a list that receives what each text rule removed (`newswatch clean --explain`).
+    """
     if isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
         if raw.startswith(_GZIP_MAGIC):
@@ -49,7 +56,7 @@ def clean_page(
         blocks, meta = extract_html(text, url=url, profile=site)
     else:
         blocks, meta = text_to_blocks(text), PageMetadata()
-    return clean_blocks(blocks, meta=meta, profile=site, url=url)
+    return clean_blocks(blocks, meta=meta, profile=site, url=url, found_via=found_via, removed=removed)
 
 
 def _gunzip(data: bytes) -> bytes:

@@ -18,6 +18,7 @@ from lxml.html import HtmlElement
 
 from errors import CleanError, ProfileError
 from scrapers.article import PageMetadata
+from scrapers.measure import headline_key, is_dense
 from scrapers.metadata import extract_metadata
 from scrapers.profiles import Profile
 
@@ -50,6 +51,13 @@ _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 _PARSER = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
+# lxml.html picks each element's Python class in a Python method, called for every element
+# the code (ours and trafilatura's) touches: ~10% of the extraction's time. The same classes
+# chosen in C: every element is an `HtmlElement` (only the form-control subclasses, which
+# nothing here uses, are lost).
+_PARSER.set_element_class_lookup(lxml.etree.ElementDefaultClassLookup(
+    element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment,
+    pi=lxml.html.HtmlProcessingInstruction, entity=lxml.html.HtmlEntity))
 
 
 def extract_html(html: str, *, url: str | None, profile: Profile) -> tuple[list[str], PageMetadata]:
@@ -61,6 +69,7 @@ def extract_html(html: str, *, url: str | None, profile: Profile) -> tuple[list[
     tree = parse_html(html)
     _separate_blocks_nested_in_paragraphs(tree)
     metadata = extract_metadata(tree, url)
+    metadata.link_keys = link_keys(tree)
     container = _profile_container(tree, profile)
     if container is not None:
         prune_boilerplate(container, extra_xpaths=profile.drop_xpaths)
@@ -84,6 +93,17 @@ def parse_html(html: str) -> HtmlElement:
     except (lxml.etree.ParserError, ValueError) as error:
         raise CleanError(f"the HTML could not be parsed ({error}); check that the file is a web page") from None
     return tree
+
+
+def link_keys(tree: HtmlElement) -> frozenset[str]:
+    """Headline keys of the page's link texts of two words or more (read before any pruning:
+    menus and teaser lists are what they reveal)."""
+    keys = set()
+    for anchor in tree.iter("a"):
+        key = headline_key(anchor.text_content())
+        if " " in key or (key and is_dense(key) and len(key) >= 4):
+            keys.add(key)
+    return frozenset(keys)
 
 
 def prune_boilerplate(root: HtmlElement, extra_xpaths: tuple[str, ...] = ()) -> None:
@@ -199,24 +219,39 @@ def _normalise_block(text: str) -> str:
 # --- the generic path: trafilatura on the already-parsed tree -----------------------------
 
 def _generic_blocks(tree: HtmlElement, url: str | None) -> list[str]:
-    from trafilatura import bare_extraction  # imported late: ~0.3 s, only unknown sites pay it
-
     # trafilatura drops these too, but only after copying the tree twice and running a dozen
     # XPath passes over it; removing them first (one C-level pass) keeps the same output on
     # the benchmark and makes the whole extraction ~15% faster. Metadata was read already.
     lxml.etree.strip_elements(tree, *_GENERIC_PRUNE_TAGS, with_tail=False)
-    document = bare_extraction(
-        tree,
-        url=url,
-        output_format="python",
-        include_comments=False,
-        with_metadata=False,
-        **GENERIC_EXTRACTOR_SETTINGS,
-    )
+    # trafilatura's default cascade compares its own extraction with readability (and
+    # justext) on every page, which is half its cost, and changes the result on ~5% of pages:
+    # those whose own extraction is short, a small share of the page, or without paragraphs.
+    # So the cheap pass runs first, and the cascade only where that cheap test says it may
+    # help (bench/extraction.py: same F1, ~1.4x the pages/s).
+    document = _trafilatura(tree, url, fast=True)
+    if _cascade_may_help(document, tree):
+        document = _trafilatura(tree, url, fast=False) or document
     body = getattr(document, "body", None) if document is not None else None
     if body is None:
         return []
     return _trafilatura_blocks(body)
+
+
+def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool):
+    from trafilatura import bare_extraction  # imported late: ~0.3 s, only unknown sites pay it
+
+    # bare_extraction works on its own copy of the tree: the same tree serves both passes.
+    return bare_extraction(tree, url=url, output_format="python", include_comments=False,
+                           with_metadata=False, fast=fast, **GENERIC_EXTRACTOR_SETTINGS)
+
+
+def _cascade_may_help(document, tree: HtmlElement) -> bool:
+    text = (getattr(document, "text", None) or "") if document is not None else ""
+    if len(text) < CASCADE_BELOW_CHARS or document.body.find(".//p") is None:
+        return True
+    body = tree.find("body")
+    page = len(_SPACE_RUN.sub(" ", (body if body is not None else tree).text_content()))
+    return len(text) < CASCADE_BELOW_PAGE_SHARE * page
 
 
 # Block elements inside a paragraph, heading or inline element (invalid, but lxml keeps them
@@ -226,29 +261,41 @@ _INLINE_CONTENT = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "span", "a", "em", "
                    "u", "font", "small", "label", "cite", "q")
 _NESTED_BLOCKS = ("p", "div", "article", "section", "ul", "ol", "li", "table", "blockquote", "h1",
                   "h2", "h3", "h4", "h5", "h6", "header", "main", "aside", "figure", "dl", "address")
-_BLOCKS_IN_PARAGRAPHS = lxml.etree.XPath(
-    "//*[" + " or ".join(f"self::{t}" for t in _INLINE_CONTENT) + "]//*["
-    + " or ".join(f"self::{t}" for t in _NESTED_BLOCKS) + "]")
 
 
 def _separate_blocks_nested_in_paragraphs(tree: HtmlElement) -> None:
-    for element in _BLOCKS_IN_PARAGRAPHS(tree):
-        previous = element.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + "\n"
-        else:
-            parent = element.getparent()
-            parent.text = (parent.text or "") + "\n"
-        element.tail = "\n" + (element.tail or "")
+    # Walks the (few) descendants of inline elements in C: an XPath union over every element
+    # cost ~2 ms a page, more than the rest of the HTML stage around trafilatura.
+    done = set()
+    for inline in tree.iter(*_INLINE_CONTENT):
+        for element in inline.iterdescendants(*_NESTED_BLOCKS):
+            if element in done:
+                continue
+            done.add(element)
+            previous = element.getprevious()
+            if previous is not None:
+                previous.tail = (previous.tail or "") + "\n"
+            else:
+                parent = element.getparent()
+                parent.text = (parent.text or "") + "\n"
+            element.tail = "\n" + (element.tail or "")
 
 
+# Not <noscript>: an unclosed one swallows the rest of the page in the parse, and then only
+# trafilatura's fallbacks, reading the raw tree, find the article (it deletes it later itself).
 _GENERIC_PRUNE_TAGS = (
-    "head", "nav", "footer", "script", "style", "noscript", "template", "svg", "iframe",
+    "head", "nav", "footer", "script", "style", "template", "svg", "iframe",
     "object", "embed", "canvas", "select", "textarea", "button", "input",
+    # trafilatura deletes these too (its MANUALLY_CLEANED list), after more passes over them
+    "aside", "menu", "audio", "video", "picture", "map", "area", "dialog", "frame", "frameset",
+    "fieldset", "label", "legend", "marquee", "menuitem", "noindex", "optgroup", "option",
+    "output", "param", "progress", "rp", "rt", "rtc", "source", "track", "use", "datalist",
+    "applet", "link",
 )
-# Chosen with bench/extraction.py (see README, Benchmarks): the settings that measured best.
-# favor_precision: F1 0.969 vs 0.962 for fast=True and 0.961 for the defaults.
-GENERIC_EXTRACTOR_SETTINGS: dict[str, bool] = {"favor_precision": True}
+# Chosen with bench/extraction.py (see README, Benchmarks) on the development halves.
+GENERIC_EXTRACTOR_SETTINGS: dict[str, bool] = {}
+CASCADE_BELOW_CHARS = 500
+CASCADE_BELOW_PAGE_SHARE = 0.3
 
 _TRAFILATURA_BLOCK_TAGS = frozenset({"p", "head", "item", "quote", "code", "row", "list", "table"})
 

@@ -21,9 +21,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from scrapers.article import Article, PageMetadata
+from scrapers.article import Article, PageMetadata, Removal
 from scrapers.contacts import EMAIL, extract_contacts, repair_mailto
 from scrapers.dates import date_line
+from scrapers.decide import decide
+from scrapers.measure import ENDS_SENTENCE as _ENDS_SENTENCE
+from scrapers.measure import SENTENCE_END as _SENTENCE_END
+from scrapers.measure import headline_key as _headline_key
+from scrapers.measure import is_prose as _is_prose
+from scrapers.measure import units
 from scrapers.profiles import Profile
 
 # Soft hyphens and zero-width characters are hints for line breaking, not text: left in,
@@ -34,9 +40,6 @@ _SPACE_RUN = re.compile(r"\s+")  # str patterns: NBSP, thin and narrow spaces in
 _LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029\x0b\x0c\x85]")
 
 _LIST_ITEM = re.compile(r"^(?:[-–—•*·▪►]|\d{1,2}[.)])(?:\s|$)")
-# Ends a sentence: terminal punctuation, possibly inside closing quotes or brackets.
-_ENDS_SENTENCE = re.compile(r"[.!?…:;][\"»”’)\]]*$")
-_SENTENCE_END = re.compile(r"[.!?…][\"»”’)\]]*(?:\s|$)")
 _ENDS_AS_STATEMENT = re.compile(r"[.:;,][\"”’)\]]*$")  # a headline may end with ? ! » …
 
 _WRAP_MIN_LINE = 25
@@ -74,14 +77,11 @@ _HEADLINE_SUFFIX = re.compile(r"\s+[|–—-]\s+[^|–—-]{1,60}$")
 _TITLE_MIN_WORDS = 4
 _TITLE_MAX_WORDS = 40
 _TITLE_PROSE_LOOKAHEAD = 3
-_PROSE_MIN_WORDS = 8
 _LABEL_MAX_WORDS = 3
-
-_ARTICLE_MIN_WORDS = 40
-_LISTING_MIN_SHORT = 6
-_LISTING_SHORT_SHARE = 0.5
-_LISTING_MIN_DATES = 3
-_LISTING_PAGE_TYPES = {"collectionpage", "itemlist", "searchresultspage", "listing"}
+# Before the headline, a site menu may hold teaser blurbs (a menu heading, then a sentence
+# about it): the headline search passes over them while they are a minority of the prose.
+_TEASER_HEADING_MAX_UNITS = 6
+_TEASERS_MAX_PROSE_SHARE = 0.4
 
 _WORD = re.compile(r"[^\W\d_]+")
 _STOPWORDS = {
@@ -118,39 +118,57 @@ def text_to_blocks(text: str) -> list[str]:
 
 
 def clean_blocks(
-    blocks: list[str], *, meta: PageMetadata, profile: Profile, url: str | None
+    blocks: list[str],
+    *,
+    meta: PageMetadata,
+    profile: Profile,
+    url: str | None,
+    found_via: str | None = None,
+    removed: list[Removal] | None = None,
 ) -> Article:
-    """Apply the text rules to blocks (from a dump or from HTML) and build the Article."""
+    """Apply the text rules to blocks (from a dump or from HTML) and build the Article.
+
+    `found_via` ("feed", "sitemap", "listing" or None) is how the page was discovered: a
+    page a feed or sitemap announced gets the benefit of the doubt (`scrapers.decide`).
+    `removed`, when given, receives a `Removal` (rule, text) for every line a rule dropped.
+    """
+    drop = _Dropper(removed)
     lines = []
     for block in blocks:
         # A block with line breaks inside (an HTML <br>) goes through the same wrap rules.
         lines.extend(_unwrap([_normalise_line(x) for x in _LINE_BREAKS.sub("\n", block).split("\n")]))
     lines = [repair_mailto(line) for line in lines]
     labels = _label_patterns(profile)
-    lines = [line for line in lines if not _is_junk(line, labels)]
-    lines = _drop_glued_menu(lines)
+    lines = drop.where(lines, lambda line: _junk_rule(line, labels))
+    lines = _drop_glued_menu(lines, drop)
     lines = _strip_agency_prefix(lines, profile.extra.get("agency_prefix"))
 
+    dates = [date_line(line) for line in lines]
+    content = lines
     date = meta.date
-    date_lines = set()
     undated = []
-    for line in lines:
-        iso = date_line(line)
+    for line, iso in zip(lines, dates):
         if iso:
-            date_lines.add(iso)
             date = date or iso
+            drop("date line", line)
         else:
             undated.append(line)
     lines, contacts = extract_contacts(undated)
-    lines = _drop_adjacent_duplicates(lines)
+    if drop.active and len(lines) < len(undated):
+        kept = set(lines)
+        for line in undated:
+            if line not in kept:
+                drop("press contact (kept in contacts)", line)
+    lines = _drop_adjacent_duplicates(lines, drop)
 
-    title, body = _split_title(lines, meta)
+    title, body = _split_title(lines, meta, drop)
     if title:
         same = _headline_key(title)
-        body = [p for p in body if not (_could_be_same_headline(p, title) and _headline_key(p) == same)]
-    body = _drop_adjacent_duplicates(body)
+        body = drop.where(body, lambda p: "copy of the headline"
+                          if _could_be_same_headline(p, title) and _headline_key(p) == same else None)
+    body = _drop_adjacent_duplicates(body, drop)
 
-    is_article, reason = _classify(body, meta, len(date_lines))
+    verdict = decide(body, content=content, dates=dates, meta=meta, found_via=found_via)
     return Article(
         title=title,
         date=date,
@@ -160,10 +178,33 @@ def clean_blocks(
         url=url,
         canonical_url=meta.canonical_url,
         translations=dict(meta.translations),
-        is_article=is_article,
-        reason=reason,
+        is_article=verdict.is_article,
+        reason=verdict.reason,
         profile=profile.name,
     )
+
+
+class _Dropper:
+    """Drops lines and, when asked to explain, records which rule dropped each one."""
+
+    def __init__(self, removed: list[Removal] | None) -> None:
+        self.removed = removed
+        self.active = removed is not None
+
+    def __call__(self, rule: str, text: str) -> None:
+        if self.removed is not None:
+            self.removed.append(Removal(rule, text))
+
+    def where(self, lines: list[str], rule_of) -> list[str]:
+        """The lines for which `rule_of(line)` names no rule; the others are dropped."""
+        kept = []
+        for line in lines:
+            rule = rule_of(line)
+            if rule:
+                self(rule, line)
+            else:
+                kept.append(line)
+        return kept
 
 
 def normalise_space(text: str) -> str:
@@ -232,16 +273,22 @@ def _label_patterns(profile: Profile) -> tuple[re.Pattern, ...]:
     return _LABEL_CACHE[key]
 
 
-def _is_junk(line: str, labels: tuple[re.Pattern, ...]) -> bool:
+def _junk_rule(line: str, labels: tuple[re.Pattern, ...]) -> str | None:
+    """The name of the junk-line rule `line` falls under, or None."""
     if not any(c.isalnum() for c in line):
-        return True
+        return "no letter or digit"
     if any(label.fullmatch(line) for label in labels):
-        return True
-    if len(line) <= 60 and (_NAVIGATION.match(line) or _PAYWALL.match(line)):
-        return True
+        return "site profile label"
+    if len(line) <= 60:
+        if _NAVIGATION.match(line):
+            return "navigation phrase"
+        if _PAYWALL.match(line):
+            return "paywall badge"
     if len(_BREADCRUMB_SEPARATOR.findall(line)) >= 2 and not _ENDS_SENTENCE.search(line):
-        return True
-    return _is_sprite_names(line)
+        return "breadcrumb"
+    if _is_sprite_names(line):
+        return "icon-sprite names"
+    return None
 
 
 def _is_sprite_names(line: str) -> bool:
@@ -253,10 +300,10 @@ def _is_sprite_names(line: str) -> bool:
     return glued >= _SPRITE_GLUED_SHARE * len(line.replace(" ", ""))
 
 
-def _drop_glued_menu(lines: list[str]) -> list[str]:
+def _drop_glued_menu(lines: list[str], drop: _Dropper) -> list[str]:
     """Drop mega-menu entries: a heading line, then the same heading glued to its teaser
     ("Qui sommes nous" / "Qui sommes nousL'Organisation…")."""
-    drop = set()
+    doomed = set()
     for i in range(1, len(lines)):
         heading, line = lines[i - 1], lines[i]
         if (
@@ -265,8 +312,10 @@ def _drop_glued_menu(lines: list[str]) -> list[str]:
             and heading[-1].isalnum()
             and line[len(heading)].isalpha()
         ):
-            drop.update((i - 1, i))
-    return [line for i, line in enumerate(lines) if i not in drop]
+            doomed.update((i - 1, i))
+    for i in sorted(doomed):
+        drop("menu heading glued to its teaser", lines[i])
+    return [line for i, line in enumerate(lines) if i not in doomed]
 
 
 def _strip_agency_prefix(lines: list[str], known: str | None = None) -> list[str]:
@@ -297,9 +346,8 @@ def _strip_agency_prefix(lines: list[str], known: str | None = None) -> list[str
 
 
 def _is_heading_like(line: str) -> bool:
-    words = line.split()
     return (
-        _TITLE_MIN_WORDS <= len(words) <= _TITLE_MAX_WORDS
+        _TITLE_MIN_WORDS <= units(line) <= _TITLE_MAX_WORDS
         and not _ENDS_AS_STATEMENT.search(line)
         and not _LIST_ITEM.match(line)
         and not EMAIL.search(line)
@@ -307,11 +355,7 @@ def _is_heading_like(line: str) -> bool:
     )
 
 
-def _is_prose(line: str) -> bool:
-    return len(line.split()) >= _PROSE_MIN_WORDS and bool(_SENTENCE_END.search(line))
-
-
-def _drop_adjacent_duplicates(lines: list[str]) -> list[str]:
+def _drop_adjacent_duplicates(lines: list[str], drop: _Dropper) -> list[str]:
     out: list[str] = []
     previous_key = None  # of the line just seen (equal to the last kept one's when dropped)
     for i, line in enumerate(lines):
@@ -320,16 +364,13 @@ def _drop_adjacent_duplicates(lines: list[str]) -> list[str]:
             if previous_key is None:
                 previous_key = _headline_key(lines[i - 1])
             if key == previous_key:
+                drop("repeated line", line)
                 continue
             previous_key = key
         else:
             previous_key = None
         out.append(line)
     return out
-
-
-def _headline_key(text: str) -> str:
-    return " ".join(_WORD.findall(text.casefold()))
 
 
 def _could_be_same_headline(a: str, b: str) -> bool:
@@ -339,16 +380,19 @@ def _could_be_same_headline(a: str, b: str) -> bool:
     return abs(len(a) - len(b)) <= 20 + min(len(a), len(b)) // 2
 
 
-def _split_title(lines: list[str], meta: PageMetadata) -> tuple[str | None, list[str]]:
+def _split_title(lines: list[str], meta: PageMetadata, drop: _Dropper) -> tuple[str | None, list[str]]:
     """(title, body): the title line and what follows it; what precedes it is dropped."""
-    index = _find_meta_title(lines, meta.title) if meta.title else None
-    if index is None:
-        index = _find_title_line(lines)
+    # A page that names its title (HTML metadata) is not searched for a heading-like line: in
+    # an extracted main content such a line is a subheading, and what precedes it is text.
+    index = _find_meta_title(lines, meta.title) if meta.title else _find_title_line(lines)
     if index is not None:
+        for line in lines[:index]:
+            drop("before the headline (menu, labels)", line)
         return lines[index], lines[index + 1:]
     title = _clean_meta_title(meta.title) if meta.title else None
     start = 0
     while start < len(lines) and _is_label(lines[start]):
+        drop("label before the text", lines[start])
         start += 1
     return title, lines[start:]
 
@@ -367,41 +411,38 @@ def _clean_meta_title(title: str) -> str:
     if match:
         title = title[match.end():]
     stripped = _HEADLINE_SUFFIX.sub("", title)
-    return stripped if len(stripped.split()) >= _TITLE_MIN_WORDS else title
+    return stripped if units(stripped) >= _TITLE_MIN_WORDS else title
 
 
 def _find_title_line(lines: list[str]) -> int | None:
-    """The first heading-like line followed closely by running text, looked for only
-    before the first paragraph of running text."""
+    """The first heading-like line followed closely by running text, looked for before the
+    article's running text. A site menu before the headline may hold teaser blurbs (a short
+    menu heading, then a sentence about it): the search passes over them when there are
+    several and they are a minority of the page's prose; any other prose ends the search."""
+    prose = [_is_prose(line) for line in lines]
+    total = sum(units(line) for line, p in zip(lines, prose) if p)
+    passed = blurbs = 0
     for i, line in enumerate(lines):
-        if _is_prose(line):
-            return None
-        if _is_heading_like(line) and any(
-            _is_prose(after) for after in lines[i + 1: i + 1 + _TITLE_PROSE_LOOKAHEAD]
-        ):
+        if prose[i]:
+            passed += units(line)
+            if not _is_teaser_blurb(lines, i) or passed > _TEASERS_MAX_PROSE_SHARE * total:
+                return None
+            blurbs += 1
+            continue
+        if _is_heading_like(line) and any(prose[i + 1: i + 1 + _TITLE_PROSE_LOOKAHEAD]):
+            if passed and (blurbs < 2 or sum(prose[i + 1: i + 2 + _TITLE_PROSE_LOOKAHEAD]) < 2):
+                continue  # a menu heading with its blurb, not the headline of the article
             return i
     return None
 
 
+def _is_teaser_blurb(lines: list[str], i: int) -> bool:
+    heading = lines[i - 1] if i else ""
+    return bool(heading) and units(heading) <= _TEASER_HEADING_MAX_UNITS and not _ENDS_SENTENCE.search(heading)
+
+
 def _is_label(line: str) -> bool:
-    return len(line.split()) <= _LABEL_MAX_WORDS and not _ENDS_SENTENCE.search(line)
-
-
-def _classify(body: list[str], meta: PageMetadata, date_lines: int) -> tuple[bool, str | None]:
-    if not body:
-        return False, "nothing left once menus, labels and boilerplate are removed"
-    if (meta.page_type or "").casefold() in _LISTING_PAGE_TYPES:
-        return False, f"the page declares itself a {meta.page_type}, not an article"
-    words = sum(len(p.split()) for p in body)
-    prose = sum(1 for p in body if _is_prose(p))
-    short = sum(1 for p in body if len(p.split()) <= 12 and not _ENDS_SENTENCE.search(p))
-    if short >= _LISTING_MIN_SHORT and short >= _LISTING_SHORT_SHARE * len(body):
-        return False, f"looks like a listing page: {short} of {len(body)} blocks are short link-like lines"
-    if date_lines >= _LISTING_MIN_DATES and prose < date_lines:
-        return False, f"looks like a listing page: {date_lines} dated entries and little running text"
-    if not prose or words < _ARTICLE_MIN_WORDS:
-        return False, f"no running text: {prose} sentence-like paragraph(s), {words} words"
-    return True, None
+    return units(line) <= _LABEL_MAX_WORDS and not _ENDS_SENTENCE.search(line)
 
 
 def _language(declared: str | None, title: str | None, body: list[str]) -> str | None:
