@@ -69,6 +69,9 @@ class PageMetadata:
     # Headline keys (casefolded words) of the page's link texts: a line of the main content
     # that is a link's whole text is a teaser headline or navigation, not running text.
     link_keys: frozenset[str] = frozenset()
+    # A publication date printed outside the main content (a header or byline box), read
+    # when the metadata has none; the main content's own date lines come first.
+    page_date: str | None = None
 
 
 @dataclass

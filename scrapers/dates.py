@@ -47,17 +47,27 @@ _ISO = re.compile(r"(?<!\d)(?P<year>(?:19|20)\d\d)-(?P<month>[01]\d)-(?P<day>[0-
 _NUMERIC = re.compile(r"(?<![\d/.])(?P<a>[0-3]?\d)([/.])(?P<b>[0-3]?\d)\2(?P<year>(?:19|20)\d\d)(?![\d/])")
 
 # What may surround a date in a line that is nothing but the page's date:
-# "Publié le 29/12/2023 à 10h30", "Updated: December 29, 2023 - 10:00 GMT".
+# "Publié le 29/12/2023 à 10h30", "Updated: December 29, 2023 - 10:00 GMT",
+# "Publié le 12 mars 2024 par France 24". The lead says whether it is the publication date.
+_UPDATE_LEAD = (r"mis(?:e)? à jour|modifié|actualisé|updated|last updated|last modified|modified|aktualisiert"
+                r"|zuletzt aktualisiert|geändert|actualizado|aggiornato|atualizado|zaktualizowano")
+_PUBLICATION_LEAD = (r"publié|paru|posté|mis en ligne|published|posted|first published|veröffentlicht"
+                     r"|erschienen|publicado|pubblicato|opublikowano")
 _DATE_LINE_LEAD = re.compile(
-    r"^(?:(?:publié|mis à jour|modifié|posté|paru|date|published|posted|updated|last updated|on|le|du)"
-    r"(?:\s+(?:le|on|:))?\s*:?\s*)*",
+    rf"^(?:(?P<kind>{_UPDATE_LEAD}|{_PUBLICATION_LEAD}|date|on|le|du|am|el|il)"
+    r"(?:\s+(?:le|on|am|el|il|:))?\s*:?\s*)*",
     re.I,
 )
+_UPDATE = re.compile(rf"^(?:{_UPDATE_LEAD})$", re.I)
 _DATE_LINE_TAIL = re.compile(
-    r"^[\s,.\-–—|]*(?:(?:à|at|a|-|–)\s*)?(?:\d{1,2}\s*[h:]\s*\d{2}(?:\s*(?:am|pm))?)?"
-    r"\s*(?:[A-Z]{2,4}|UTC[+-]?\d*|GMT[+-]?\d*)?\s*[.)]?\s*$",
+    r"^[\s,.\-–—|]*(?:(?:à|at|a|um|-|–)\s*)?(?:\d{1,2}\s*[h:]\s*\d{2}(?:\s*(?:am|pm|uhr))?)?"
+    r"\s*(?:[A-Z]{2,4}|UTC[+-]?\d*|GMT[+-]?\d*)?\s*[.)]?"
+    r"(?:\s*[,|–—-]?\s*(?:par|by|von|por|di)\s+[^\W\d][\w.'’\- ]{0,40})?\s*$",
     re.I,
 )
+# Where a second dated part starts in one line: "Publié le …, mis à jour le …".
+_NEXT_DATE_PART = re.compile(rf"[,|•·–—-]\s*(?=(?:{_UPDATE_LEAD}|{_PUBLICATION_LEAD})\b)", re.I)
+PUBLISHED, UPDATED = "published", "updated"
 
 
 def parse_date(text: str, *, dayfirst: bool = True) -> str | None:
@@ -72,16 +82,49 @@ def parse_date(text: str, *, dayfirst: bool = True) -> str | None:
 
 def date_line(text: str) -> str | None:
     """The ISO date when the whole line is a date (with its weekday, a "Publié le" lead or
-    a time after it), as pages print their publication date; None for any other line."""
+    a time after it), as pages print their publication date; None for any other line.
+    A line with a publication and an update date gives the publication date."""
+    found = dated_line(text)
+    return found[0] if found else None
+
+
+def dated_line(text: str) -> tuple[str, str | None] | None:
+    """(ISO date, kind) when the whole line is a date, where kind is "published" or "updated"
+    when its lead says so ("Publié le …", "Mis à jour le …") and None otherwise. A line of
+    two dated parts ("Publié le …, mis à jour le …") gives the publication part."""
     line = text.strip()
-    if len(line) > 80:
+    if len(line) > 160:
         return None
-    lead = _DATE_LINE_LEAD.match(line)
-    rest = line[lead.end():] if lead else line
+    parts = []
+    start = 0
+    for match in _NEXT_DATE_PART.finditer(line):
+        parts.append(line[start:match.start()])
+        start = match.end()
+    parts.append(line[start:])
+    dated = [_dated_part(part) for part in parts]
+    if not all(dated) or len(line) > 80 * len(parts):
+        return None
+    for iso, kind in dated:
+        if kind == PUBLISHED:
+            return iso, kind
+    return next((d for d in dated if d[1] is None), dated[0])
+
+
+def _dated_part(part: str) -> tuple[str, str | None] | None:
+    part = part.strip()
+    lead = _DATE_LINE_LEAD.match(part)
+    rest = part[lead.end():] if lead else part
+    kind = None
+    if lead and lead["kind"]:
+        word = lead["kind"].casefold()
+        kind = UPDATED if _UPDATE.match(word) else PUBLISHED if word not in _NEUTRAL_LEADS else None
     for start, end, iso in _find_dates(rest):
         if start == 0 and _DATE_LINE_TAIL.match(rest[end:]):
-            return iso
+            return iso, kind
     return None
+
+
+_NEUTRAL_LEADS = {"date", "on", "le", "du", "am", "el", "il"}
 
 
 def iso_date_from_meta(value: str | None) -> str | None:

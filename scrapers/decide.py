@@ -28,8 +28,8 @@ from scrapers.measure import ENDS_SENTENCE, SENTENCE_END, headline_key, is_prose
 TRUSTED_DISCOVERY = frozenset({"feed", "sitemap"})
 _COLLECTION_TYPES = {"collectionpage", "itemlist", "searchresultspage", "listing"}
 
-# "Start date: 01/01/2019", "Project status - Ongoing", "Budget : USD 2,000,000".
-_FIELD_VALUE = re.compile(r"^(?P<label>[^\W\d_][^:：|]{0,38}?)\s*[:：|]\s*(?P<value>\S.{0,80})$")
+# "Start date: 01/01/2019", "Budget : USD 2,000,000" (a "|" separates navigation, not fields).
+_FIELD_VALUE = re.compile(r"^(?P<label>[^\W\d_][^:：]{0,38}?)\s*[:：]\s*(?P<value>\S.{0,80})$")
 _FIELD_LABEL_MAX_UNITS = 4
 _FIELD_VALUE_MAX_UNITS = 12
 _RECORD_MIN_FIELDS = 4
@@ -125,10 +125,19 @@ def _declares_article(page_type: str | None) -> bool:
 def _field_run(content: list[str], dates: list[str | None]) -> list[str]:
     """The labels of the longest run of consecutive field/value lines: "Label: value" on one
     line, or a label line then its value line (a <dl> flattened). A run of a record repeats
-    no label, and some of its values are numbers, amounts or dates."""
+    no label and some of its values are numbers, amounts or dates; it starts at its first
+    such value (a menu of short lines just before it pairs up too, but without numbers)."""
     best: list[str] = []
-    run: list[str] = []
-    numeric = best_numeric = 0
+    run: list[tuple[str, bool]] = []
+
+    def close() -> None:
+        nonlocal best, run
+        first = next((k for k, (_, numeric) in enumerate(run) if numeric), len(run))
+        labels = [label for label, _ in run[first:]]
+        if len(labels) > len(best) and sum(numeric for _, numeric in run) >= _RECORD_MIN_NUMERIC:
+            best = labels
+        run = []
+
     i = 0
     while i < len(content):
         pair = _inline_field(content[i])
@@ -136,19 +145,20 @@ def _field_run(content: list[str], dates: list[str | None]) -> list[str]:
         if pair is None and i + 1 < len(content):
             pair = _two_line_field(content[i], content[i + 1], dates[i], dates[i + 1])
             step = 2
-        if pair is None or pair[0] in run:
-            if len(run) > len(best) and numeric >= _RECORD_MIN_NUMERIC:
-                best, best_numeric = run, numeric
-            run, numeric = [], 0
+        if pair is None or any(pair[0] == label for label, _ in run):
+            close()
             if pair is None:
                 i += 1
                 continue
-        run.append(pair[0])
-        numeric += pair[1]
+        run.append(pair)
         i += step
-    if len(run) > len(best) and numeric >= _RECORD_MIN_NUMERIC:
-        best = run
+    close()
     return best
+
+
+def is_field_line(line: str) -> bool:
+    """A "Label: value" line of a record."""
+    return _inline_field(line) is not None
 
 
 def _inline_field(line: str) -> tuple[str, bool] | None:

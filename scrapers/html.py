@@ -18,6 +18,7 @@ from lxml.html import HtmlElement
 
 from errors import CleanError, ProfileError
 from scrapers.article import PageMetadata
+from scrapers.dates import PUBLISHED, dated_line
 from scrapers.measure import headline_key, is_dense
 from scrapers.metadata import extract_metadata
 from scrapers.profiles import Profile
@@ -70,6 +71,8 @@ def extract_html(html: str, *, url: str | None, profile: Profile) -> tuple[list[
     _separate_blocks_nested_in_paragraphs(tree)
     metadata = extract_metadata(tree, url)
     metadata.link_keys = link_keys(tree)
+    if metadata.date is None:
+        metadata.page_date = date_in_page_text(tree)
     container = _profile_container(tree, profile)
     if container is not None:
         prune_boilerplate(container, extra_xpaths=profile.drop_xpaths)
@@ -104,6 +107,34 @@ def link_keys(tree: HtmlElement) -> frozenset[str]:
         if " " in key or (key and is_dense(key) and len(key) >= 4):
             keys.add(key)
     return frozenset(keys)
+
+
+_DATED_ELEMENTS = ("p", "span", "div", "li", "small", "em", "strong", "b", "i", "time", "dd", "td", "address",
+                   "header", "h4", "h5", "h6")
+_DATE_CLASS = re.compile(r"date|time|publi|posted|byline|meta|datum|fecha|data", re.I)
+
+
+def date_in_page_text(tree: HtmlElement) -> str | None:
+    """A publication date printed anywhere on the page (a header or byline box outside the
+    main content, which the extractor may leave out): a line that says it was published
+    ("Publié le …", "Published: …"), else a bare date line in an element named for dates.
+    Read only when the metadata has no date."""
+    found_plain = None
+    for element in tree.iter(_DATED_ELEMENTS):
+        if len(element) > 4:
+            continue
+        text = element.text_content()
+        if not 6 <= len(text) <= 160 or not any(c.isdigit() for c in text):
+            continue
+        dated = dated_line(" ".join(text.split()))
+        if dated is None:
+            continue
+        if dated[1] == PUBLISHED:
+            return dated[0]
+        if found_plain is None and dated[1] is None and _DATE_CLASS.search(
+                f"{element.get('class', '')} {element.get('id', '')} {element.get('itemprop', '')}"):
+            found_plain = dated[0]
+    return found_plain
 
 
 def prune_boilerplate(root: HtmlElement, extra_xpaths: tuple[str, ...] = ()) -> None:

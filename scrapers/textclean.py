@@ -22,9 +22,10 @@ import re
 import unicodedata
 
 from scrapers.article import Article, PageMetadata, Removal
+from scrapers.boilerplate import drop_boilerplate, single_line_rule
 from scrapers.contacts import EMAIL, extract_contacts, repair_mailto
-from scrapers.dates import date_line
-from scrapers.decide import decide
+from scrapers.dates import PUBLISHED, UPDATED, dated_line
+from scrapers.decide import decide, is_field_line
 from scrapers.measure import ENDS_SENTENCE as _ENDS_SENTENCE
 from scrapers.measure import SENTENCE_END as _SENTENCE_END
 from scrapers.measure import headline_key as _headline_key
@@ -45,6 +46,8 @@ _ENDS_AS_STATEMENT = re.compile(r"[.:;,][\"”’)\]]*$")  # a headline may end 
 _WRAP_MIN_LINE = 25
 _WRAP_SHARE = 0.75
 _PARAGRAPH_END_SHARE = 0.6
+_ALONE_MAX_CHARS = 100
+_GLUED_LOOKBACK = 3
 
 _NAVIGATION = re.compile(
     r"^(?:back\s+to\s+top|top\s+of\s+page|retour\s+en\s+haut(?:\s+de\s+(?:la\s+)?page)?|haut\s+de\s+(?:la\s+)?page"
@@ -138,18 +141,19 @@ def clean_blocks(
         # A block with line breaks inside (an HTML <br>) goes through the same wrap rules.
         lines.extend(_unwrap([_normalise_line(x) for x in _LINE_BREAKS.sub("\n", block).split("\n")]))
     lines = [repair_mailto(line) for line in lines]
+    lines = drop_boilerplate(lines, meta.link_keys, drop)
     labels = _label_patterns(profile)
     lines = drop.where(lines, lambda line: _junk_rule(line, labels))
     lines = _drop_glued_menu(lines, drop)
     lines = _strip_agency_prefix(lines, profile.extra.get("agency_prefix"))
 
-    dates = [date_line(line) for line in lines]
+    found = [dated_line(line) for line in lines]
+    dates = [d[0] if d else None for d in found]
     content = lines
-    date = meta.date
+    date = meta.date or _page_date([d for d in found if d]) or meta.page_date
     undated = []
     for line, iso in zip(lines, dates):
         if iso:
-            date = date or iso
             drop("date line", line)
         else:
             undated.append(line)
@@ -168,7 +172,9 @@ def clean_blocks(
                           if _could_be_same_headline(p, title) and _headline_key(p) == same else None)
     body = _drop_adjacent_duplicates(body, drop)
 
-    verdict = decide(body, content=content, dates=dates, meta=meta, found_via=found_via)
+    # The decision reads the main content: what follows the headline (menus precede it).
+    start = content.index(title) + 1 if title in content else 0
+    verdict = decide(body, content=content[start:], dates=dates[start:], meta=meta, found_via=found_via)
     return Article(
         title=title,
         date=date,
@@ -182,6 +188,16 @@ def clean_blocks(
         reason=verdict.reason,
         profile=profile.name,
     )
+
+
+def _page_date(found: list[tuple[str, str | None]]) -> str | None:
+    """The publication date among the page's date lines: one the page says was published,
+    else the first date line that does not say it was updated, else the first."""
+    for wanted in (lambda kind: kind == PUBLISHED, lambda kind: kind != UPDATED, lambda kind: True):
+        for iso, kind in found:
+            if wanted(kind):
+                return iso
+    return None
 
 
 class _Dropper:
@@ -220,17 +236,22 @@ def _unwrap(lines: list[str]) -> list[str]:
     lines = [line for line in lines if line]
     if len(lines) < 2:
         return lines
-    wrapped = _is_wrapped_run(lines)
+    # A date line, a byline or a label is a line of its own, never a wrapped piece of the
+    # headline above it ("… une embarcation" / "par France 24" / "Publié le 12/03/2024").
+    alone = [_stands_alone(line) for line in lines]
+    wrapped = _is_wrapped_run([line for line, a in zip(lines, alone) if not a])
     width = max(map(len, lines))
     out = [lines[0]]
-    previous = lines[0]
-    for line in lines[1:]:
-        if _is_wrap(previous, line, wrapped, width):
-            out[-1] = _join(out[-1], line)
+    for i in range(1, len(lines)):
+        if not (alone[i] or alone[i - 1]) and _is_wrap(lines[i - 1], lines[i], wrapped, width):
+            out[-1] = _join(out[-1], lines[i])
         else:
-            out.append(line)
-        previous = line
+            out.append(lines[i])
     return out
+
+
+def _stands_alone(line: str) -> bool:
+    return len(line) <= _ALONE_MAX_CHARS and bool(dated_line(line) or single_line_rule(line))
 
 
 def _is_wrapped_run(lines: list[str]) -> bool:
@@ -301,18 +322,22 @@ def _is_sprite_names(line: str) -> bool:
 
 
 def _drop_glued_menu(lines: list[str], drop: _Dropper) -> list[str]:
-    """Drop mega-menu entries: a heading line, then the same heading glued to its teaser
-    ("Qui sommes nous" / "Qui sommes nousL'Organisation…")."""
+    """Drop mega-menu entries: a heading line, then (within a few lines, a teaser blurb may
+    come between) the same heading glued to its teaser ("Qui sommes nous" / "Qui sommes
+    nousL'Organisation…"); the whole entry goes."""
     doomed = set()
     for i in range(1, len(lines)):
-        heading, line = lines[i - 1], lines[i]
-        if (
-            len(line) > len(heading) >= 3
-            and line.startswith(heading)
-            and heading[-1].isalnum()
-            and line[len(heading)].isalpha()
-        ):
-            doomed.update((i - 1, i))
+        line = lines[i]
+        for back in range(1, min(_GLUED_LOOKBACK, i) + 1):
+            heading = lines[i - back]
+            if (
+                len(line) > len(heading) >= 3
+                and line.startswith(heading)
+                and heading[-1].isalnum()
+                and line[len(heading)].isalpha()
+            ):
+                doomed.update(range(i - back, i + 1))
+                break
     for i in sorted(doomed):
         drop("menu heading glued to its teaser", lines[i])
     return [line for i, line in enumerate(lines) if i not in doomed]
@@ -429,11 +454,18 @@ def _find_title_line(lines: list[str]) -> int | None:
                 return None
             blurbs += 1
             continue
-        if _is_heading_like(line) and any(prose[i + 1: i + 1 + _TITLE_PROSE_LOOKAHEAD]):
+        if _is_heading_like(line) and any(prose[i + 1: i + 1 + _TITLE_PROSE_LOOKAHEAD]) \
+                and not _in_field_run(lines, i):
             if passed and (blurbs < 2 or sum(prose[i + 1: i + 2 + _TITLE_PROSE_LOOKAHEAD]) < 2):
                 continue  # a menu heading with its blurb, not the headline of the article
             return i
     return None
+
+
+def _in_field_run(lines: list[str], i: int) -> bool:
+    """A "Label: value" line beside another one: a record's field, not a headline."""
+    return is_field_line(lines[i]) and any(
+        0 <= j < len(lines) and is_field_line(lines[j]) for j in (i - 1, i + 1))
 
 
 def _is_teaser_blurb(lines: list[str], i: int) -> bool:

@@ -84,3 +84,41 @@ def test_date_line_leaves_sentences_alone(line):
 )
 def test_iso_date_from_meta(value, iso):
     assert iso_date_from_meta(value) == iso
+
+
+@pytest.mark.parametrize(
+    "line, iso",
+    [
+        ("25 May, 2016", "2016-05-25"),
+        ("12/03/2024 à 10h15", "2024-03-12"),
+        ("Publié le 12 mars 2024 par France 24", "2024-03-12"),
+        ("Publié le : 12/03/2024 - 10:15", "2024-03-12"),
+        # Publication over update, whatever their order in the line.
+        ("Publié le 12/03/2024 à 10h15, mis à jour le 13/03/2024 à 08h00", "2024-03-12"),
+        ("Mis à jour le 13/03/2024 - Publié le 12/03/2024", "2024-03-12"),
+        ("Published: 25 May, 2016 | Updated: 26 May, 2016", "2016-05-25"),
+    ],
+)
+def test_date_lines_of_the_sites_neighbours(line, iso):
+    assert date_line(line) == iso
+
+
+def test_date_lines_say_whether_they_are_publication_or_update_dates():
+    from scrapers.dates import dated_line
+
+    assert dated_line("Mis à jour le 13 mars 2024 à 08h00") == ("2024-03-13", "updated")
+    assert dated_line("Publié le 12 mars 2024") == ("2024-03-12", "published")
+    assert dated_line("12 mars 2024") == ("2024-03-12", None)
+    assert dated_line("Le 12 mars 2024, le ministre a annoncé un plan.") is None
+
+
+def test_the_article_date_is_the_publication_date_not_the_update():
+    from scrapers.clean import clean_page
+
+    prose = "Le ministre a annoncé mardi un plan d’accueil pour les personnes déplacées par les inondations du sud."
+    for lines in (["Mis à jour le 13/03/2024 à 08h00", "Publié le 12/03/2024 à 10h15"],
+                  ["Publié le 12/03/2024 à 10h15", "Mis à jour le 13/03/2024 à 08h00"]):
+        article = clean_page("\n".join(["Un plan d’accueil pour les déplacés des inondations", *lines, prose, prose]))
+        assert article.date == "2024-03-12"
+    only_update = clean_page("Un plan d’accueil pour les déplacés des inondations\nMis à jour le 13/03/2024\n" + prose)
+    assert only_update.date == "2024-03-13"

@@ -1,0 +1,159 @@
+"""Boilerplate classes (scrapers/boilerplate.py), each on pages written here in the shapes of
+the seed sites' neighbours (tests/fixtures/dumps/, and HTML built below); never real pages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scrapers.article import Removal
+from scrapers.boilerplate import single_line_rule
+from scrapers.clean import clean_page
+
+DUMPS = Path(__file__).resolve().parent / "fixtures" / "dumps"
+
+
+def clean_dump(name: str, **kwargs):
+    return clean_page((DUMPS / name).read_bytes(), **kwargs)
+
+
+def text_of(article) -> str:
+    return "\n".join([article.title or "", *article.paragraphs])
+
+
+# --- comment sections and ad labels: a French regional press page ---------------------------
+
+def test_comments_and_ad_labels_leave_a_regional_press_article():
+    article = clean_dump("regional-press-comments.txt")
+    assert article.is_article
+    assert article.title.startswith("Dans la vallée, l'association d'accueil")
+    assert [p[:30] for p in article.paragraphs] == [
+        "L'association qui accompagne d", "« Nous avons vingt-deux jeunes", "Les familles volontaires sont ",
+    ]
+    for furniture in ("Publicité", "Annonce", "Sponsorisé", "réactions", "commentaire", "Michel R.", "Sandrine",
+                      "belle initiative"):
+        assert furniture not in text_of(article)
+
+
+def test_the_comment_dates_are_not_the_article_date():
+    article = clean_dump("regional-press-comments.txt")
+    assert article.date == "2024-03-12"  # "Publié le", not "Mis à jour le", not a comment's
+
+
+REGIONAL_HTML = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<title>Le marché de Noël solidaire revient place du Château - La Gazette de la Vallée</title></head><body>
+<header><a href="/">La Gazette de la Vallée</a></header>
+<div class="content"><h1>Le marché de Noël solidaire revient place du Château</h1>
+<p class="signature">Publié le 02/12/2023 à 18h40</p>
+<p>Pour sa troisième édition, le marché de Noël solidaire réunira samedi une trentaine d'associations de la vallée, dont plusieurs accompagnent des familles de demandeurs d'asile hébergées dans les communes voisines.</p>
+<div class="pub">Publicité</div>
+<p>Les recettes de la buvette seront reversées à l'épicerie solidaire, qui a vu le nombre de ses bénéficiaires doubler en deux ans selon ses bénévoles, dont la plupart sont des retraités du canton.</p>
+<p>Les organisateurs attendent plus de deux mille visiteurs et ont prévu une navette gratuite depuis la gare.</p>
+<h2>Commentaires (2)</h2>
+<div class="comment"><p>Josiane M., le 03/12/2023 à 09h12</p><p>Nous y serons comme chaque année, bravo aux bénévoles !</p></div>
+<div class="comment"><p>Pierre, le 03/12/2023 à 10h40</p><p>Dommage que ce soit le même jour que le loto.</p></div>
+</div></body></html>"""
+
+
+def test_generic_html_page_loses_comments_and_ad_labels_and_keeps_its_date():
+    article = clean_page(REGIONAL_HTML.encode(), url="https://gazette-vallee.example/vallee/marche-noel")
+    assert article.is_article
+    assert article.date == "2023-12-02"
+    assert len(article.paragraphs) == 3
+    for furniture in ("Publicité", "Commentaires", "Josiane", "bravo aux bénévoles", "loto"):
+        assert furniture not in article.body
+
+
+# --- video and related sidebars, source bylines: a news portal's video page -------------------
+
+def test_video_page_loses_its_sidebar_and_keeps_its_whole_title():
+    article = clean_dump("video-page.txt")
+    assert article.is_article
+    assert article.title == ("Mauritanie : au port de Nouadhibou, les candidats au départ vers les Canaries "
+                             "attendent une embarcation")
+    assert article.date == "2024-03-12"  # published, not modified
+    assert len(article.paragraphs) == 3 and article.paragraphs[-1].endswith("permet la traversée.")
+    for furniture in ("France 24", "Plus de vidéos", "démarre", "02:15", "El Hierro", "Huelva", "Publicité"):
+        assert furniture not in text_of(article)
+
+
+@pytest.mark.parametrize("line", [
+    "par France 24", "Par AFP", "By Reuters", "France 24 avec AFP", "Le Monde avec AFP et Reuters", "(avec AFP)",
+    "Source : AFP", "Photo : IOM / Jane Doe", "By U.S. CUSTOMS AND BORDER PROTECTION", "aja/PAP", "Von dpa",
+])
+def test_source_bylines_and_credits(line):
+    assert single_line_rule(line) == "source byline / credit"
+
+
+@pytest.mark.parametrize("line", [
+    "Publicité", "Annonce", "Advertisement", "Sponsorisé", "Anzeige", "Publicidad",
+    "La suite après cette publicité",
+])
+def test_ad_labels(line):
+    assert single_line_rule(line) == "ad label"
+
+
+@pytest.mark.parametrize("line", [
+    "Par ailleurs, le ministre a annoncé une aide de 3 millions d'euros pour les communes.",
+    "By the numbers",
+    "Publicité mensongère : une agence de voyages condamnée pour avoir vendu de faux visas",
+    "Les commentaires du ministre ont suscité une vive polémique à l'Assemblée nationale.",
+    "Coffee with Friends",
+    "Vidéo : la crue à Tillabéri",
+    "Subscribe to the idea that migration is a choice, the minister said in his speech on Tuesday.",
+])
+def test_sentences_and_headings_that_look_like_cues_stay(line):
+    assert single_line_rule(line) is None
+    article = clean_page(f"Un titre d'article assez long pour être un titre\n\n{line}\n\n"
+                         "Un paragraphe d'article qui raconte ce qui s'est passé hier soir dans la ville, selon la police.")
+    assert line in article.paragraphs
+
+
+RELATED = """Un accord sur le retour volontaire des migrants bloqués à Agadez
+
+Le Niger et l'OIM ont signé mardi un accord qui prévoit l'aide au retour volontaire de deux mille migrants bloqués à Agadez, a annoncé le ministère de l'Intérieur.
+
+À lire aussi : Au Niger, la route du désert de plus en plus dangereuse pour les migrants
+
+Les premiers départs sont prévus dans un mois, depuis le centre de transit de la ville, vers le Mali, le Sénégal et la Guinée.
+
+Sur le même sujet
+Migrants : l'Algérie multiplie les expulsions vers le Niger
+Agadez, carrefour des routes migratoires du Sahel
+Reportage : dans le centre de transit de l'OIM
+"""
+
+
+def test_related_links_heading_with_its_headlines_and_inline_read_also():
+    article = clean_page(RELATED)
+    assert article.paragraphs == [
+        "Le Niger et l'OIM ont signé mardi un accord qui prévoit l'aide au retour volontaire de deux mille migrants "
+        "bloqués à Agadez, a annoncé le ministère de l'Intérieur.",
+        "Les premiers départs sont prévus dans un mois, depuis le centre de transit de la ville, vers le Mali, le "
+        "Sénégal et la Guinée.",
+    ]
+
+
+# --- legacy CMS markup debris ----------------------------------------------------------------
+
+def test_legacy_related_box_markup_debris_leaves_the_text():
+    article = clean_dump("iom-legacy-related-box.txt")
+    assert article.is_article
+    body = article.body
+    for debris in ("style=", "onclick", "float", ".jpg", '"#"', "Related link", "window.open", "/sites/"):
+        assert debris not in body
+    assert "regional directorate for the protection of children." in body
+    assert len(article.paragraphs) == 4
+    assert [c.emails for c in article.contacts] == [["adiallo@iom.int"]]
+
+
+def test_explain_names_the_rule_for_every_removed_line():
+    removed: list[Removal] = []
+    article = clean_dump("video-page.txt", removed=removed)
+    rules = {r.text: r.rule for r in removed}
+    assert rules["par France 24"] == "source byline / credit"
+    assert rules["Publicité"] == "ad label"
+    assert rules["Plus de vidéos"].startswith("related links")
+    assert rules["Publié le : 12/03/2024 - 10:15"] == "date line"
+    assert rules["Accueil"] == "navigation phrase"
+    assert all(r.text not in article.paragraphs for r in removed)
