@@ -34,8 +34,10 @@ _FIELD_LABEL_MAX_UNITS = 4
 _FIELD_VALUE_MAX_UNITS = 12
 _RECORD_MIN_FIELDS = 4
 _RECORD_MIN_NUMERIC = 2  # values that are numbers, amounts or dates
+_RECORD_NUMERIC_SHARE = 1 / 3
 _NUMERIC_VALUE = re.compile(r"\d")
 # A record's running text is a description: a few paragraphs at most.
+_RECORD_MAX_PARAGRAPHS = 3
 _RECORD_MAX_PROSE = 300
 _ANNOUNCED_RECORD_MAX_PROSE = 150
 
@@ -91,6 +93,7 @@ def decide(
     if (
         len(fields) >= _RECORD_MIN_FIELDS
         and len(fields) >= (2 if announced else 1) * len(prose)
+        and len(prose) <= _RECORD_MAX_PARAGRAPHS
         and prose_units <= (_ANNOUNCED_RECORD_MAX_PROSE if announced else _RECORD_MAX_PROSE)
     ):
         labels = ", ".join(fields[:3])
@@ -134,7 +137,8 @@ def _field_run(content: list[str], dates: list[str | None]) -> list[str]:
         nonlocal best, run
         first = next((k for k, (_, numeric) in enumerate(run) if numeric), len(run))
         labels = [label for label, _ in run[first:]]
-        if len(labels) > len(best) and sum(numeric for _, numeric in run) >= _RECORD_MIN_NUMERIC:
+        numbers = sum(numeric for _, numeric in run)
+        if len(labels) > len(best) and numbers >= max(_RECORD_MIN_NUMERIC, len(labels) * _RECORD_NUMERIC_SHARE):
             best = labels
         run = []
 

@@ -406,14 +406,21 @@ def _could_be_same_headline(a: str, b: str) -> bool:
 
 
 def _split_title(lines: list[str], meta: PageMetadata, drop: _Dropper) -> tuple[str | None, list[str]]:
-    """(title, body): the title line and what follows it; what precedes it is dropped."""
+    """(title, body): the title line and what follows it; what precedes it is dropped (but
+    for running text above a title named by the page's metadata)."""
     # A page that names its title (HTML metadata) is not searched for a heading-like line: in
     # an extracted main content such a line is a subheading, and what precedes it is text.
     index = _find_meta_title(lines, meta.title) if meta.title else _find_title_line(lines)
     if index is not None:
+        # Running text above a headline the page names is the extracted content's lead or
+        # standfirst, not a menu: menus were left out with the rest of the page.
+        kept = []
         for line in lines[:index]:
-            drop("before the headline (menu, labels)", line)
-        return lines[index], lines[index + 1:]
+            if meta.title and _is_prose(line):
+                kept.append(line)
+            else:
+                drop("before the headline (menu, labels)", line)
+        return lines[index], kept + lines[index + 1:]
     title = _clean_meta_title(meta.title) if meta.title else None
     start = 0
     while start < len(lines) and _is_label(lines[start]):
