@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alerts.config import AlertRule
 from alerts.email import render_email
-from alerts.outbox import archive_batch_with_alerts
+from flows.pipeline import store_batch
 from scrapers.article import Article
 from storage.archive import Archive, Incoming
 from storage.outbox import list_outbox
@@ -27,7 +27,7 @@ def test_email_search_and_show_link_to_the_clean_url(tmp_path):
                       paragraphs=["Des passeurs arrêtés à Agadez.", filler(1)])
     rule = AlertRule(name="passeurs", query="passeurs", to=["ana@example.org"])
     with Archive.open(db) as archive:
-        archive_batch_with_alerts(archive, [Incoming(article, "src")], [rule])
+        store_batch(archive, [Incoming(article, "src")], [rule])
         [entry] = list_outbox(archive)
     assert entry.url == CLEAN
     message = render_email([entry], sender="newswatch@example.org", recipient="ana@example.org")
