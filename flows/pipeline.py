@@ -36,9 +36,12 @@ from alerts.outbox import new_candidates, record_matches
 from errors import NewswatchError, NotAnArticle, UnexpectedFetchError
 from flows.config import Config, Source
 from flows.summary import IngestSummary, NewArticle, SourceReport
+from scrapers import template
 from scrapers.clean import clean_page
 from scrapers.discover import Discovery, discover
 from scrapers.fetch import FetchResult, Fetcher, Validators
+from scrapers.template import SourceTemplate
+from storage import templates
 from storage.archive import Archive, BatchResult, Incoming
 from storage.db import utc_iso
 from storage.fetchstate import FetchState, PageOutcome
@@ -136,15 +139,18 @@ def fetch_pages(fetcher: Fetcher, found: Discovery) -> list[FetchResult]:
 
 
 def clean_result(result: FetchResult, source: str, profile: str | None,
-                 tracking_params: tuple[str, ...], fetched_at: str) -> Incoming | PageOutcome:
+                 tracking_params: tuple[str, ...], fetched_at: str, found_via: str | None = None,
+                 template: SourceTemplate | None = None) -> Incoming | PageOutcome:
     """One fetched page: the article to store, or why it did not become one (plain values in
-    and out, so that it can run in another process)."""
+    and out, so that it can run in another process). `found_via`: the discovery kind (a page
+    a feed or sitemap announced gets the benefit of the doubt); `template`: the source's
+    learned template."""
     if not result.ok:  # an error, or no body at all (a 304 nobody asked for)
         return PageOutcome(result.url, result.error or UnexpectedFetchError(
             result.url, f"the server sent no page (HTTP {result.status})"))
     try:
         article = clean_page(result.body, url=result.final_url, content_type=result.content_type,
-                             profile=profile)
+                             profile=profile, found_via=found_via, template=template)
     except NewswatchError as e:
         return PageOutcome(result.url, e)
     if not article.is_article:
@@ -153,12 +159,20 @@ def clean_result(result: FetchResult, source: str, profile: str | None,
                     tracking_params=tracking_params)
 
 
-def clean_pages(source: Source, results: Iterable[FetchResult]) -> Cleaned:
+def load_template(archive_path: Path, source: str) -> SourceTemplate:
+    """The source's learned template as of now: every page of this run is cleaned with it."""
+    with Archive.open(archive_path) as archive:
+        counts = templates.load(archive, source, template.WINDOW)
+    return SourceTemplate(source, counts.version, counts.pages, counts.counts)
+
+
+def clean_pages(source: Source, results: Iterable[FetchResult], found_via: str | None = None,
+                learned: SourceTemplate | None = None) -> Cleaned:
     cleaned = Cleaned()
     fetched_at = utc_iso()
     params = source.spec().profile.tracking_params
     for r in results:
-        out = clean_result(r, source.name, source.profile, params, fetched_at)
+        out = clean_result(r, source.name, source.profile, params, fetched_at, found_via, learned)
         (cleaned.items if isinstance(out, Incoming) else cleaned.outcomes).append(out)
     return cleaned
 
@@ -181,8 +195,23 @@ def store_pages(archive_path: Path, cleaned: Cleaned, rules: list[AlertRule]) ->
     stored = Stored()
     with Archive.open(archive_path) as archive:
         result, matches = store_batch(archive, cleaned.items, rules)
+        learn_template(archive, cleaned.items, result)
     stored.add(cleaned.items, result, matches)
     return stored
+
+
+def learn_template(archive: Archive, items: list[Incoming], result: BatchResult) -> None:
+    """The new articles join their source's learned template (the paragraphs the template
+    removed from them too: the page had them). After the batch's commit, in a transaction of
+    its own: a crash in between only leaves the template a few pages short."""
+    pages: dict[str, list[list[int]]] = {}
+    for item, r in zip(items, result.items):
+        if r.status == "new":
+            article = item.article
+            pages.setdefault(item.source, []).append(template.page_keys([*article.paragraphs,
+                                                                          *article.template_removed]))
+    for source, keys in pages.items():
+        templates.record(archive, source, keys, template.WINDOW)
 
 
 def remember_pages(archive_path: Path, source: Source, found: Discovery, cleaned: Cleaned) -> None:
@@ -219,7 +248,8 @@ def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list
         log.info("%s: fetch: %d page(s), %d failed", name, len(results) - failed, failed)
         runner.checkpoint("fetched", name)
         stage = "clean"
-        cleaned = runner.stage("clean", name, clean_pages, source, results)
+        learned = load_template(archive_path, name)
+        cleaned = runner.stage("clean", name, clean_pages, source, results, found.kind, learned)
         log.info("%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items),
                  len(cleaned.outcomes))
         runner.checkpoint("cleaned", name)

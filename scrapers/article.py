@@ -33,6 +33,9 @@ class Article:
     is_article: bool = True
     reason: str | None = None
     profile: str = "generic"  # the site profile that cleaned it
+    # Paragraphs the source's learned template removed (scrapers/template.py): not article
+    # text, but the page had them, so they still count when the template is updated.
+    template_removed: list[str] = field(default_factory=list)
 
     @property
     def body(self) -> str:

@@ -16,6 +16,7 @@ from errors import CleanError
 from scrapers.article import Article, PageMetadata, Removal
 from scrapers.decoding import decode_bytes, looks_like_html
 from scrapers.profiles import get_profile, profile_for_url
+from scrapers.template import SourceTemplate
 from scrapers.textclean import clean_blocks, text_to_blocks
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -30,6 +31,7 @@ def clean_page(
     content_type: str | None = None,
     profile: str | None = None,
     found_via: str | None = None,
+    template: SourceTemplate | None = None,
     removed: list[Removal] | None = None,
 ) -> Article:
     """Clean one page. Raises CleanError when the input cannot be read at all (empty,
@@ -38,6 +40,7 @@ def clean_page(
 
     `found_via`: how discovery found the page ("feed", "sitemap", "listing", or None): a
     page a feed or sitemap announced gets the benefit of the doubt (`scrapers.decide`).
+    `template`: the source's learned template (`scrapers.template`), from its archive.
     `removed`: a list that receives what each text rule removed (`newswatch clean --explain`).
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -53,10 +56,11 @@ def clean_page(
     if looks_like_html(text):
         from scrapers.html import extract_html  # lxml is imported only for HTML pages
 
-        blocks, meta = extract_html(text, url=url, profile=site)
+        blocks, meta = extract_html(text, url=url, profile=site, removed=removed)
     else:
         blocks, meta = text_to_blocks(text), PageMetadata()
-    return clean_blocks(blocks, meta=meta, profile=site, url=url, found_via=found_via, removed=removed)
+    return clean_blocks(blocks, meta=meta, profile=site, url=url, found_via=found_via, template=template,
+                        removed=removed)
 
 
 def _gunzip(data: bytes) -> bytes:

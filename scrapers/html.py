@@ -10,6 +10,7 @@ The blocks then go to `scrapers.textclean`, which applies the text-level rules.
 """
 from __future__ import annotations
 
+import copy
 import re
 
 import lxml.etree
@@ -17,7 +18,7 @@ import lxml.html
 from lxml.html import HtmlElement
 
 from errors import CleanError, ProfileError
-from scrapers.article import PageMetadata
+from scrapers.article import PageMetadata, Removal
 from scrapers.dates import PUBLISHED, dated_line
 from scrapers.measure import headline_key, is_dense
 from scrapers.metadata import extract_metadata
@@ -61,14 +62,17 @@ _PARSER.set_element_class_lookup(lxml.etree.ElementDefaultClassLookup(
     pi=lxml.html.HtmlProcessingInstruction, entity=lxml.html.HtmlEntity))
 
 
-def extract_html(html: str, *, url: str | None, profile: Profile) -> tuple[list[str], PageMetadata]:
+def extract_html(html: str, *, url: str | None, profile: Profile,
+                 removed: list[Removal] | None = None) -> tuple[list[str], PageMetadata]:
     """Text blocks of the page's article (in reading order) and what the page says about itself.
 
     Blocks are paragraphs, headings, list items...; a `<br>` inside one becomes a newline.
-    The page title is a block only when it sits inside the article container.
+    The page title is a block only when it sits inside the article container. `removed`
+    (explaining): receives the page's text blocks the extraction left out.
     """
     tree = parse_html(html)
     _separate_blocks_nested_in_paragraphs(tree)
+    page_blocks = _page_blocks(tree) if removed is not None else []
     metadata = extract_metadata(tree, url)
     metadata.link_keys = link_keys(tree)
     if metadata.date is None:
@@ -79,7 +83,19 @@ def extract_html(html: str, *, url: str | None, profile: Profile) -> tuple[list[
         blocks = text_blocks(container)
     else:
         blocks = _generic_blocks(tree, url)
+    if removed is not None:
+        rule = ("html: outside the site profile's article container, or its boilerplate" if container is not None
+                else "html: outside the main content found by the generic extractor (trafilatura)")
+        kept = {headline_key(b) for b in blocks}
+        removed.extend(Removal(rule, b) for b in page_blocks if headline_key(b) not in kept)
     return blocks, metadata
+
+
+def _page_blocks(tree: HtmlElement) -> list[str]:
+    """Every text block of the page's body, before any pruning (for explanations only)."""
+    body = copy.deepcopy(tree.find("body") if tree.find("body") is not None else tree)
+    lxml.etree.strip_elements(body, "script", "style", "noscript", "template", "svg", with_tail=False)
+    return text_blocks(body)
 
 
 def parse_html(html: str) -> HtmlElement:

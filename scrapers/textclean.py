@@ -32,6 +32,7 @@ from scrapers.measure import headline_key as _headline_key
 from scrapers.measure import is_prose as _is_prose
 from scrapers.measure import units
 from scrapers.profiles import Profile
+from scrapers.template import SourceTemplate
 
 # Soft hyphens and zero-width characters are hints for line breaking, not text: left in,
 # they split the words keyword alerts look for ("mi\u00adgrants").
@@ -127,12 +128,14 @@ def clean_blocks(
     profile: Profile,
     url: str | None,
     found_via: str | None = None,
+    template: SourceTemplate | None = None,
     removed: list[Removal] | None = None,
 ) -> Article:
     """Apply the text rules to blocks (from a dump or from HTML) and build the Article.
 
     `found_via` ("feed", "sitemap", "listing" or None) is how the page was discovered: a
     page a feed or sitemap announced gets the benefit of the doubt (`scrapers.decide`).
+    `template`: the source's learned template (`scrapers.template`), applied last.
     `removed`, when given, receives a `Removal` (rule, text) for every line a rule dropped.
     """
     drop = _Dropper(removed)
@@ -175,6 +178,9 @@ def clean_blocks(
     # The decision reads the main content: what follows the headline (menus precede it).
     start = content.index(title) + 1 if title in content else 0
     verdict = decide(body, content=content[start:], dates=dates[start:], meta=meta, found_via=found_via)
+    # The template comes last and never decides: whether the page is an article was judged
+    # on what the rules left.
+    body, template_removed = template.apply(body, drop) if template else (body, [])
     return Article(
         title=title,
         date=date,
@@ -187,6 +193,7 @@ def clean_blocks(
         is_article=verdict.is_article,
         reason=verdict.reason,
         profile=profile.name,
+        template_removed=template_removed,
     )
 
 

@@ -243,6 +243,19 @@ def _url_keys_v7(db: sqlite_utils.Database) -> None:
         db.conn.executemany(f"UPDATE {table} SET canonical_url = ?, url_key = ? WHERE {key} = ?", updates)
 
 
+# v8: each source's recent pages as paragraph keys, from which its learned template is counted
+# (storage/templates.py, scrapers/template.py).
+V8_DDL = """
+CREATE TABLE source_template_pages (
+    source TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    keys BLOB NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (source, seq)
+) WITHOUT ROWID
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -251,6 +264,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "alert claims record their holder (host, pid)", _script(V5_DDL)),
     Migration(6, "health notices: unhealthy sources already emailed", _script(V6_DDL)),
     Migration(7, "url_key: scheme-free dedup key; canonical_url keeps the served scheme", _url_keys_v7),
+    Migration(8, "learned templates: paragraph keys of each source's recent pages", _script(V8_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

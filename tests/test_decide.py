@@ -199,3 +199,18 @@ def test_every_rejection_says_why():
         article = clean_page(page, url=url)
         assert not article.is_article
         assert article.reason and len(article.reason) > 20
+
+
+def test_the_ingest_pipeline_passes_the_discovery_kind():
+    """flows/pipeline.py cleans each page with its source's discovery kind (Discovery.kind)."""
+    from errors import NotAnArticle
+    from flows.pipeline import clean_result
+    from scrapers.fetch import FetchResult
+    from storage.archive import Incoming
+
+    url = "https://courrier.example/videos/crue-tillaberi"
+    fetched = FetchResult(url, url, 200, "text/html; charset=utf-8", VIDEO_CAPTION)
+    from_feed = clean_result(fetched, "courrier", None, (), "2024-03-12T10:00:00+00:00", found_via="feed")
+    from_listing = clean_result(fetched, "courrier", None, (), "2024-03-12T10:00:00+00:00", found_via="listing")
+    assert isinstance(from_feed, Incoming)
+    assert isinstance(from_listing.error, NotAnArticle) and "words" in str(from_listing.error)

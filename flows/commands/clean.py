@@ -11,12 +11,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+from flows.commands._common import add_archive_option, archive_path, open_archive
+
 HELP = "Clean saved pages (HTML, .gz, text dumps) into articles and print them."
 EXAMPLE = """\
 newswatch clean ../shared/seeds/
 newswatch clean page.html --url https://www.iom.int/fr/news/some-release --json
+newswatch clean page.html --explain --source iom-fr   # which rule removed what, with iom-fr's learned template
 """
 _WIDTH = 88
+_EXPLAIN_TEXT = 110
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,15 +28,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="the URL the page(s) came from: picks the site profile, recorded in the output")
     parser.add_argument("--profile", metavar="NAME", help="site profile to use instead of guessing it from --url")
     parser.add_argument("--json", action="store_true", help="one JSON object per page per line")
+    parser.add_argument("--explain", action="store_true",
+                        help="also list every line the cleaner removed and the rule that removed it")
+    parser.add_argument("--source", metavar="NAME",
+                        help="apply this source's learned template from the archive (see --archive)")
+    parser.add_argument("--found-via", choices=("feed", "sitemap", "listing"),
+                        help="how discovery found the page(s): a feed or sitemap gives the benefit of the doubt")
+    add_archive_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from errors import NewswatchError
+    from scrapers.article import Removal
     from scrapers.clean import clean_page
     from scrapers.profiles import get_profile
 
     if args.profile:
         get_profile(args.profile)  # an unknown name is a ProfileError: one line, exit 1
+    learned = _learned_template(args) if args.source else None
     failed = 0
     first = True
     for path in _expand(args.paths):
@@ -41,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             failed += _fail(path, f"cannot read it ({e.strerror or e})")
             continue
+        removed: list[Removal] | None = [] if args.explain else None
         try:
-            article = clean_page(data, url=args.url, profile=args.profile)
+            article = clean_page(data, url=args.url, profile=args.profile, found_via=args.found_via,
+                                 template=learned, removed=removed)
         except NewswatchError as e:
             failed += _fail(path, str(e))
             continue
@@ -50,11 +65,14 @@ def run(args: argparse.Namespace) -> int:
             failed += _fail(path, f"internal error while cleaning ({type(e).__name__}: {e}); please report it")
             continue
         if args.json:
-            print(json.dumps({**article.to_dict(), "path": str(path)}, ensure_ascii=False), flush=True)
+            extra = {"removed": [{"rule": r.rule, "text": r.text} for r in removed]} if removed is not None else {}
+            print(json.dumps({**article.to_dict(), "path": str(path), **extra}, ensure_ascii=False), flush=True)
         else:
             if not first:
                 print()
             print(render(article, str(path)), flush=True)
+            if removed is not None:
+                print(render_removed(removed), flush=True)
         first = False
     return 1 if failed else 0
 
@@ -78,6 +96,24 @@ def render(article, path: str) -> str:
             who = ", ".join(x for x in (contact.name, contact.organisation) if x) or "-"
             lines.append("  - " + "; ".join([who, *contact.phones, *contact.emails]))
     return "\n".join(lines)
+
+
+def render_removed(removed) -> str:
+    """`--explain`: every removed line, under the rule that removed it, in the order the rules
+    ran (HTML-level extraction first, then the text rules, the learned template last)."""
+    lines = ["", f"removed ({len(removed)} line(s)):"]
+    for r in removed:
+        text = r.text if len(r.text) <= _EXPLAIN_TEXT else r.text[:_EXPLAIN_TEXT - 1] + "…"
+        lines.append(f"  [{r.rule}] {text}")
+    return "\n".join(lines)
+
+
+def _learned_template(args: argparse.Namespace):
+    from flows.pipeline import load_template
+
+    with open_archive(args):  # a missing archive is one clear line
+        pass
+    return load_template(archive_path(args), args.source)
 
 
 def _expand(paths: list[str]) -> list[Path]:
