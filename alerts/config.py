@@ -91,9 +91,6 @@ class AlertRule(BaseModel):
     _addresses = field_validator("to")(_recipients)
     _single_source_allowed = field_validator("sources", mode="before")(_as_list)
 
-    def applies_to(self, source: str | None) -> bool:
-        return self.sources is None or source in self.sources
-
 
 class HealthAlertSettings(BaseModel):
     """`health_alerts:`: who is emailed when a source becomes unhealthy (storage/health.py)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Sequence
+from typing import Sequence
 
 from errors import QuerySyntaxError
 from storage.query import parse
@@ -39,12 +39,6 @@ class Candidate:
     url: str | None = None
 
 
-class RuleMatch(NamedTuple):
-    rule: str
-    article_id: int
-    snippet: str  # highlights between HIGHLIGHT_START and HIGHLIGHT_END; "" when not asked for
-
-
 def check_query(query: str) -> tuple[str, int] | None:
     """None if `query` compiles, else (what is wrong, 1-based column in the query)."""
     try:
@@ -60,11 +54,9 @@ def _strip_markers(text: str | None) -> str:
 
 class BatchIndex:
     """The batch's new articles in an in-memory FTS5 table: match every rule against it, then
-    build snippets for the matches worth keeping only (a snippet costs ~40 µs, more than the
-    MATCH itself, and most matches of a re-run or a folded story are not new outbox rows).
-
-    Not storage.query.BatchMatcher: alerts also need snippets and a per-rule source filter.
-    """
+    build snippets for the matches worth keeping only (a snippet costs more than the MATCH
+    itself, bench/alerts_match.py, and most matches of a re-run or a folded story are not new
+    outbox rows)."""
 
     def __init__(self, candidates: Sequence[Candidate]) -> None:
         self.candidates = candidates
@@ -104,17 +96,8 @@ class BatchIndex:
         sql, params = where
         return [row[0] for row in self.conn.execute("SELECT rowid FROM batch" + sql + " ORDER BY rowid", params)]
 
-    def snippets(self, rule) -> dict[int, str]:
-        """Position -> snippet with the matched terms highlighted, for every match of the rule."""
-        where = self._where(rule)
-        if where is None:
-            return {}
-        sql, params = where
-        rows = self.conn.execute("SELECT rowid, snippet(batch, 1, ?, ?, '…', ?) FROM batch" + sql,
-                                 [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, *params])
-        return {rowid: snippet or "" for rowid, snippet in rows}
-
     def snippet(self, rule, position: int) -> str:
+        """The article's body around what the rule matched, the terms between the markers."""
         where = self._where(rule)
         if where is None:
             return ""
@@ -122,23 +105,3 @@ class BatchIndex:
         row = self.conn.execute("SELECT snippet(batch, 1, ?, ?, '…', ?) FROM batch" + sql + " AND rowid = ?",
                                 [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, *params, position]).fetchone()
         return (row[0] or "") if row else ""
-
-
-def match_batch(rules: Iterable, candidates: Sequence[Candidate], *, snippets: bool = True) -> list[RuleMatch]:
-    """Every (rule, article) pair where the rule's query matches the article's title or body.
-
-    `rules` are `AlertRule`s (name, query, sources); a rule whose query does not compile is
-    skipped here: `alerts.config.load_alert_rules` has already reported it.
-    """
-    rules = list(rules)
-    if not rules or not candidates:
-        return []
-    matches: list[RuleMatch] = []
-    with BatchIndex(candidates) as index:
-        for rule in rules:
-            if snippets:
-                found = sorted(index.snippets(rule).items())
-            else:
-                found = [(position, "") for position in index.match(rule)]
-            matches += [RuleMatch(rule.name, candidates[p].article_id, text) for p, text in found]
-    return matches

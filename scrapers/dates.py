@@ -127,22 +127,6 @@ def _dated_part(part: str) -> tuple[str, str | None] | None:
 _NEUTRAL_LEADS = {"date", "on", "le", "du", "am", "el", "il"}
 
 
-def iso_date_from_meta(value: str | None) -> str | None:
-    """The date part of a metadata value (article:published_time, JSON-LD datePublished,
-    <time datetime>): "2023-12-29T10:00:00+01:00" -> "2023-12-29".
-
-    The date is the one written, not converted to UTC: it is the day the page shows.
-    Other written forms ("Fri, 29 Dec 2023 10:00:00 GMT", "29/12/2023") are parsed too.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    match = _ISO.match(value)
-    if match:
-        return _valid(int(match["year"]), int(match["month"]), int(match["day"]))
-    return parse_date(value)
-
-
 def _find_dates(text: str, *, dayfirst: bool = True) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     for match in _DAY_MONTH_YEAR.finditer(text):

@@ -23,14 +23,15 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 
-_BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF-", "a PDF document"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"PK\x03\x04", "a ZIP archive (or an office document)"),
-    (b"\x1f\x8b", "gzip-compressed data (decompress it first)"),
+# What a body starts with when it is no text at all: (magic, media type, what to call it).
+_BINARY_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"%PDF-", "application/pdf", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "a PNG image"),
+    (b"\xff\xd8\xff", "image/jpeg", "a JPEG image"),
+    (b"GIF87a", "image/gif", "a GIF image"),
+    (b"GIF89a", "image/gif", "a GIF image"),
+    (b"PK\x03\x04", "application/zip", "a ZIP archive (or an office document)"),
+    (b"\x1f\x8b", "application/gzip", "gzip-compressed data (decompress it first)"),
 )
 
 _HEAD_BYTES = 2048
@@ -79,10 +80,18 @@ def looks_like_html(text: str) -> bool:
     return len(re.findall(r"<(?:p|div|body|head|br|a|span|h[1-6]|article|meta|title)\b", head)) >= 2
 
 
-def _refuse_binary(data: bytes) -> None:
-    for magic, what in _BINARY_MAGIC:
+def binary_signature(data: bytes) -> tuple[str, str] | None:
+    """(media type, description) when `data` starts like a known binary format, else None."""
+    for magic, media, what in _BINARY_SIGNATURES:
         if data.startswith(magic):
-            raise CleanError(f"the input is {what}, not a web page or a text dump; give newswatch HTML or text")
+            return media, what
+    return None
+
+
+def _refuse_binary(data: bytes) -> None:
+    signature = binary_signature(data)
+    if signature is not None:
+        raise CleanError(f"the input is {signature[1]}, not a web page or a text dump; give newswatch HTML or text")
     sample = data[:_HEAD_BYTES * 4]
     # UTF-16 without a BOM has NUL bytes on every other position for Latin text; we do not
     # guess it: a page that needs that is vanishingly rare and NUL means binary otherwise.

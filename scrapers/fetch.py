@@ -28,6 +28,7 @@ from errors import (BadRedirect, BadUrl, ClientError, ConnectFailed, FetchError,
                     HttpStatusError, NotHtml, ProtocolFailure, RateLimited, RedirectLoop,
                     RobotsDisallowed, ServerError, Timeout, TooLarge, TooManyRedirects,
                     UnexpectedFetchError)
+from scrapers.decoding import binary_signature
 
 HTML_TYPES: frozenset[str] = frozenset({"text/html", "application/xhtml+xml"})
 # Discovery documents: listing pages, feeds, sitemaps (possibly gzipped files).
@@ -36,14 +37,6 @@ DISCOVERY_TYPES: frozenset[str] = HTML_TYPES | frozenset({
     "text/xml", "application/x-gzip", "application/gzip", "text/plain",
     "application/octet-stream",  # how some servers label sitemap.xml.gz
 })
-
-_BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-    (b"PK\x03\x04", "application/zip"),
-)
 
 _ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 _MAX_CRAWL_DELAY = 60.0  # a robots.txt Crawl-delay above this is treated as this
@@ -507,10 +500,11 @@ def _check_declared_type(origin: str, url: str, content_type: str | None,
 
 
 def _check_sniffed_type(origin: str, url: str, body: bytes, status: int) -> None:
-    for magic, media in _BINARY_MAGIC:
-        if body.startswith(magic):
-            raise NotHtml(origin, f"holds {media} data although it is served as text; "
-                          "it is recorded and not parsed", status=status, final_url=url)
+    signature = binary_signature(body)
+    # gzip is let through: a .xml.gz sitemap, or a page the cleaner decompresses.
+    if signature is not None and signature[0] != "application/gzip":
+        raise NotHtml(origin, f"holds {signature[0]} data although it is served as text; "
+                      "it is recorded and not parsed", status=status, final_url=url)
 
 
 def _parse_retry_after(value: str) -> float | None:

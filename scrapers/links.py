@@ -90,7 +90,3 @@ def belongs_to_source(url: str, source_url: str, profile: Profile = GENERIC) -> 
     if profile.article_path is not None:
         return bool(profile.article_path.search(path))
     return path != "/"
-
-
-def dedupe(urls: list[str]) -> list[str]:
-    return list(dict.fromkeys(urls))

@@ -5,7 +5,7 @@ import pytest
 
 from alerts.config import AlertRule, load_alert_rules, load_smtp_settings
 from errors import AlertConfigError
-from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START, Candidate, match_batch
+from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START, BatchIndex, Candidate
 from scrapers.clean import clean_page
 
 
@@ -13,9 +13,15 @@ def rule(query: str, name: str = "r", **extra) -> AlertRule:
     return AlertRule(name=name, query=query, to=["analyst@example.org"], **extra)
 
 
+def matches(rules: list[AlertRule], batch: list[Candidate]) -> list[tuple[str, int, str]]:
+    """(rule, article id, snippet) per match, as record_matches finds and highlights them."""
+    with BatchIndex(batch) as index:
+        return [(r.name, batch[p].article_id, index.snippet(r, p)) for r in rules for p in index.match(r)]
+
+
 def matched(query: str, title: str | None, body: str, **extra) -> bool:
     candidate = Candidate(article_id=1, story_id=1, title=title, body=body, source="iom-fr")
-    return bool(match_batch([rule(query, **extra)], [candidate]))
+    return bool(matches([rule(query, **extra)], [candidate]))
 
 
 @pytest.mark.parametrize("query, title, body", [
@@ -65,14 +71,14 @@ def test_keywords_only_in_navigation_or_sidebar_do_not_match():
     candidate = Candidate(1, 1, article.title, article.body, "iom-fr")
     rules = [rule('"traite des êtres humains"', "nav"), rule("Frontex", "nav2"),
              rule('"Grupos Beta"', "sidebar"), rule("passeurs", "article")]
-    assert [m.rule for m in match_batch(rules, [candidate])] == ["article"]
+    assert [name for name, _, _ in matches(rules, [candidate])] == ["article"]
 
 
 def test_rule_sources_restrict_matching_and_snippet_highlights_terms():
     batch = [Candidate(1, 1, "A", "Des passeurs arrêtés.", "iom-fr"),
              Candidate(2, 2, "B", "Des passeurs condamnés.", "apr")]
-    matches = match_batch([rule("passeur", sources=["apr"])], batch)
-    assert [(m.article_id, m.snippet) for m in matches] == [
+    found = matches([rule("passeur", sources=["apr"])], batch)
+    assert [(article_id, snippet) for _, article_id, snippet in found] == [
         (2, f"Des {HIGHLIGHT_START}passeurs{HIGHLIGHT_END} condamnés.")]
 
 

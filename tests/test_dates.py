@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from scrapers.dates import date_line, iso_date_from_meta, parse_date
+from scrapers.dates import date_line, parse_date
 
 
 @pytest.mark.parametrize(
@@ -67,23 +67,6 @@ def test_date_line_recognises_a_line_that_is_only_a_date(line, iso):
 )
 def test_date_line_leaves_sentences_alone(line):
     assert date_line(line) is None
-
-
-@pytest.mark.parametrize(
-    "value, iso",
-    [
-        ("2023-12-29T23:30:00-05:00", "2023-12-29"),  # the day as written, not shifted to UTC
-        ("2023-12-29", "2023-12-29"),
-        ("Fri, 29 Dec 2023 10:00:00 GMT", "2023-12-29"),
-        ("29 décembre 2023", "2023-12-29"),
-        ("2023-13-45T00:00:00", None),
-        ("soon", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_iso_date_from_meta(value, iso):
-    assert iso_date_from_meta(value) == iso
 
 
 @pytest.mark.parametrize(

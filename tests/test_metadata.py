@@ -1,4 +1,5 @@
 import lxml.html
+import pytest
 
 from scrapers.metadata import extract_metadata
 
@@ -34,6 +35,17 @@ def test_date_sources_in_order():
 def test_broken_json_ld_is_ignored():
     m = meta_of('<script type="application/ld+json">{not json</script><meta name="date" content="2019-05-06">')
     assert m.date == "2019-05-06"
+
+
+@pytest.mark.parametrize("value, iso", [
+    ("2023-12-29T23:30:00-05:00", "2023-12-29"),  # the day as written, not shifted to UTC
+    ("2023-12-29", "2023-12-29"),
+    ("2023-13-45T00:00:00", None),
+    ("soon", None),
+    ("", None),
+])
+def test_metadata_date_is_the_day_written(value, iso):
+    assert meta_of(f'<meta property="article:published_time" content="{value}">').date == iso
 
 
 def test_impossible_date_is_none():

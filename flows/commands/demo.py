@@ -5,21 +5,16 @@ Nothing here re-implements a stage: the demo serves the pages of `flows/demo_sit
 server that keeps what it receives, writes a config file pointing at both, and runs the same
 `ingest` flow as `newswatch run` (through Prefect: a temporary server unless `PREFECT_API_URL`
 names one). It then reads the archive with the archive API and prints what happened. No network.
+The servers are `flows.localhost`'s, the ones the test suite runs too.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 HELP = "run the ingest flow once against a bundled local site and SMTP sink (no network) and show the result"
 EXAMPLE = """\
@@ -36,140 +31,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", metavar="DIR", type=Path,
                         help="write the archive (archive.db) and the config (newswatch-demo.yaml) in DIR "
                              "and keep them; default: a temporary directory, removed at the end")
-
-
-# --------------------------------------------------------------------------- local site ---
-
-
-class _SiteServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client closing its keep-alive connection
-        super().handle_error(request, client_address)
-
-
-def _handler(root: Path) -> type[BaseHTTPRequestHandler]:
-    types = {".html": "text/html; charset=utf-8", ".xml": "application/rss+xml; charset=utf-8",
-             ".txt": "text/plain; charset=utf-8"}
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "newswatch-demo"
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass
-
-        def _file(self) -> Path | None:
-            path = unquote(urlsplit(self.path).path).strip("/")
-            if ".." in path.split("/"):
-                return None
-            base = root / path if path else root / "index"
-            for candidate in (base, base.with_name(base.name + ".html"), base / "index.html"):
-                if candidate.is_file():
-                    return candidate
-            return None
-
-        def do_GET(self) -> None:  # noqa: N802
-            file = self._file()
-            if file is None:
-                self._send(404, b"not found\n", "text/plain; charset=utf-8")
-                return
-            data = file.read_bytes()
-            if file.suffix == ".xml":  # feeds hold absolute links: this server's address
-                host, port = self.server.server_address[:2]
-                data = data.replace(b"@SITE@", f"http://{host}:{port}".encode())
-            etag = '"' + hashlib.sha1(data).hexdigest()[:16] + '"'
-            if self.headers.get("If-None-Match") == etag:
-                self._send(304, b"", None, etag)
-                return
-            self._send(200, data, types.get(file.suffix, "application/octet-stream"), etag)
-
-        def _send(self, status: int, data: bytes, content_type: str | None, etag: str | None = None) -> None:
-            self.send_response(status)
-            if content_type:
-                self.send_header("Content-Type", content_type)
-            if etag:
-                self.send_header("ETag", etag)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        do_HEAD = do_GET
-
-    return Handler
-
-
-class LocalSite:
-    """One directory of `flows/demo_site/` served on 127.0.0.1 (a free port), in a thread."""
-
-    def __init__(self, root: Path) -> None:
-        self._httpd = _SiteServer(("127.0.0.1", 0), _handler(root))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
-                                        kwargs={"poll_interval": 0.1})
-
-    @property
-    def base(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> LocalSite:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
-# ------------------------------------------------------------------------------ SMTP sink ---
-
-
-@dataclass
-class _Received:
-    rcpt_tos: list[str]
-    data: bytes
-
-
-@dataclass
-class _SinkHandler:
-    received: list[_Received] = field(default_factory=list)
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.received.append(_Received(list(envelope.rcpt_tos), envelope.original_content or envelope.content))
-        return "250 2.0.0 OK: kept by the newswatch demo"
-
-
-class SmtpSink:
-    """An SMTP server on 127.0.0.1 that accepts every message and keeps it (aiosmtpd)."""
-
-    def __init__(self) -> None:
-        try:
-            from aiosmtpd.controller import Controller
-        except ImportError:
-            from errors import NewswatchError
-
-            raise NewswatchError("the demo's SMTP sink needs aiosmtpd: pip install aiosmtpd") from None
-        with socket.socket() as s:  # aiosmtpd checks readiness by connecting: it needs a real port
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.handler = _SinkHandler()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-
-    def start(self) -> SmtpSink:
-        self._controller.start()
-        return self
-
-    def stop(self) -> None:
-        self._controller.stop()
-
-    def messages(self) -> list:
-        import email
-        import email.policy
-
-        return [email.message_from_bytes(r.data, policy=email.policy.default) for r in self.handler.received]
 
 
 # ------------------------------------------------------------------------------- config ---
@@ -214,8 +75,9 @@ alerts:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.commands.run import prepare_prefect_environment
+    from flows.commands.run import run_ingest_flow
     from flows.config import load_config
+    from flows.localhost import LocalServer, SmtpServer, site_files
     from storage.archive import Archive
 
     if args.keep:
@@ -226,11 +88,11 @@ def run(args: argparse.Namespace) -> int:
                   "as duplicates, not archived again", file=sys.stderr)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="newswatch-demo-"))
-    iom = LocalSite(SITE_DIR / "iom").start()
-    apr = LocalSite(SITE_DIR / "apr").start()
+    iom = LocalServer(fallback=site_files(SITE_DIR / "iom")).start()
+    apr = LocalServer(fallback=site_files(SITE_DIR / "apr")).start()
     sink = None
     try:
-        sink = SmtpSink().start()
+        sink = SmtpServer().start()
         config_file = workdir / "newswatch-demo.yaml"
         config_file.write_text(demo_config(iom.base, apr.base, sink.port), encoding="utf-8")
         config = load_config(config_file)
@@ -243,20 +105,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("Prefect:    no PREFECT_API_URL: a temporary Prefect server is started for this run (~15-20 s)")
         print(flush=True)
-        prepare_prefect_environment()
-        from flows.ingest import ingest
-
-        state = ingest(config_path=str(config_file), return_state=True)
-        flow_run_id = state.state_details.flow_run_id
-        if not state.is_completed():
-            try:
-                state.result()
-            except Exception as e:
-                print(f"newswatch demo: the run could not complete: {e}", file=sys.stderr)
+        summary, flow_run_id = run_ingest_flow("demo", str(config_file))
+        if summary is None:
             return 1
-        summary = state.result()
         with Archive.open(config.archive) as archive:
-            print(report(summary, archive, sink.messages(), flow_run_id))
+            print(report(summary, archive, sink.messages, flow_run_id))
     finally:
         if sink is not None:
             sink.stop()

@@ -31,6 +31,22 @@ def prepare_prefect_environment() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def run_ingest_flow(command: str, config_path: str, **params) -> tuple[dict | None, object]:
+    """The `ingest` flow through Prefect: (its summary, its flow run id). The summary is None,
+    and why is printed as `newswatch COMMAND: ...`, when the run could not complete."""
+    prepare_prefect_environment()
+    from flows.ingest import ingest
+
+    state = ingest(config_path=config_path, return_state=True, **params)
+    if not state.is_completed():
+        try:
+            state.result()
+        except Exception as e:
+            print(f"newswatch {command}: the run could not complete: {e}", file=sys.stderr)
+        return None, state.state_details.flow_run_id
+    return state.result(), state.state_details.flow_run_id
+
+
 def run(args: argparse.Namespace) -> int:
     from flows.config import load_config
     from flows.summary import format_summary
@@ -45,18 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if not os.environ.get("PREFECT_API_URL"):
         print("newswatch: no PREFECT_API_URL: starting a temporary Prefect server for this run "
               "(~15 s; see README 'Running on a schedule' to keep one running)", file=sys.stderr)
-    prepare_prefect_environment()
-    from flows.ingest import ingest
-
-    state = ingest(config_path=str(config.path), sources=args.sources, recheck=args.recheck,
-                   return_state=True)
-    if not state.is_completed():
-        try:
-            state.result()
-        except Exception as e:
-            print(f"newswatch run: the run could not complete: {e}", file=sys.stderr)
+    summary, _ = run_ingest_flow("run", str(config.path), sources=args.sources, recheck=args.recheck)
+    if summary is None:
         return 1
-    summary = state.result()
     if args.json:
         import json
 
