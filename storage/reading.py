@@ -83,20 +83,21 @@ def _literal(text: str) -> str:
 
 NEW_TODAY_SQL = (
     f"SELECT a.id, a.title, a.source, a.published, a.language, {_LINK}, a.fetched_at FROM articles a"
-    " WHERE a.fetched_at >= date('now') ORDER BY a.id DESC")
+    " WHERE a.fetched_at >= date('now') ORDER BY a.fetched_at DESC, a.id DESC")  # index articles_fetched_at
 
 SEARCH_SQL = (
     f"SELECT a.id, a.title, a.source, a.published, {_LINK}, {_SNIPPET}"
     " FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
     f" WHERE articles_fts MATCH newswatch_query(:q) {_NEWEST} LIMIT 500")
 
-NEAR_DUPLICATES_SQL = (
-    f"SELECT a.id, a.title, a.source, {_LINK}, count(s.id) AS copies,"
-    " group_concat(s.source || ' (' || replace(s.kind, '_', ' ')"
-    "   || coalesce(' ' || round(s.similarity, 2), '') || ')', ', ') AS folded_copies,"
-    " max(s.last_seen) AS last_seen"
-    " FROM articles a JOIN sightings s ON s.article_id = a.id AND s.kind != 'original'"
-    " GROUP BY a.id ORDER BY max(s.last_seen) DESC, a.id DESC")
+NEAR_DUPLICATES_SQL = (  # driven by the partial index sightings_folded (schema v9)
+    f"SELECT a.id, a.title, a.source, {_LINK}, g.copies, g.folded_copies, g.last_seen FROM"
+    " (SELECT article_id, count(*) AS copies,"
+    "   group_concat(source || ' (' || replace(kind, '_', ' ')"
+    "     || coalesce(' ' || round(similarity, 2), '') || ')', ', ') AS folded_copies,"
+    "   max(last_seen) AS last_seen"
+    "   FROM sightings WHERE kind != 'original' GROUP BY article_id) g"
+    " JOIN articles a ON a.id = g.article_id ORDER BY g.last_seen DESC, a.id DESC LIMIT 200")
 
 # Today's archive records every URL that did not become an article in `pages`, with its
 # outcome (not_article, failed and retried later, gave_up) and reason (error_kind).

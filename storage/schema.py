@@ -256,6 +256,16 @@ CREATE TABLE source_template_pages (
 """
 
 
+# v9: what the reading room asks a large archive (bench/reading_room.py: 100k articles): the
+# articles fetched today (home page, "New today"), the language facet, and the stories that
+# have folded copies ("Near-duplicate groups") without scanning every sighting.
+V9_DDL = """
+CREATE INDEX articles_fetched_at ON articles(fetched_at);
+CREATE INDEX articles_language ON articles(language);
+CREATE INDEX sightings_folded ON sightings(article_id, last_seen) WHERE kind != 'original'
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -265,6 +275,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "health notices: unhealthy sources already emailed", _script(V6_DDL)),
     Migration(7, "url_key: scheme-free dedup key; canonical_url keeps the served scheme", _url_keys_v7),
     Migration(8, "learned templates: paragraph keys of each source's recent pages", _script(V8_DDL)),
+    Migration(9, "indexes for the reading room: fetched_at, language, folded sightings", _script(V9_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

@@ -336,7 +336,9 @@ def test_429_retry_after_is_waited_before_asking_again(ingest_runs: IngestRuns) 
     first = ingest_runs.runs[0]
     asked = [r for r in first.requests["iom-fr"] if r.path == RATE_LIMITED]
     assert [r.status for r in asked] == [429, 200]
-    assert asked[1].started - asked[0].finished >= 1.0  # Retry-After: 1
+    # Retry-After: 1. Measured from the 429's arrival: the server stamps `finished` after its
+    # flush, which can be a millisecond after the client got the answer and started waiting.
+    assert asked[1].started - asked[0].started >= 1.0
     assert ingest_runs.url("iom-fr", RATE_LIMITED) in [a["url"] for a in first.articles]
 
 
