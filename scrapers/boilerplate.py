@@ -219,6 +219,9 @@ def _is_name_like(text: str) -> bool:
 
 
 def _strip_markup_debris(line: str, drop: Drop) -> str:
+    # Every piece of debris holds one of these characters; most lines hold none.
+    if not ("=" in line or "<" in line or ";" in line or "." in line and _IMAGE_PATH.search(line)):
+        return line
     if not _DEBRIS_CUE.search(line):
         return line
     pieces = (len(_ATTRIBUTE.findall(line)) + len(_CSS_DECLARATION.findall(line))

@@ -41,6 +41,7 @@ _INTRO = re.compile(
 _CONTACT_HEADING = re.compile(
     r"^(?:contacts?\s+(?:presse|médias?|media)|(?:press|media)\s+contacts?|contacts?)\s*:?\s*$", re.I
 )
+_INTRO_CUE = re.compile(r"informations?|details|enquiries|inquiries|questions?|demandes?|contact", re.I)
 _SENTENCE_END_BEFORE = re.compile(r"(?:^|[.!?…:)»”\"]\s*)$")
 
 _FIELD_LABEL = re.compile(
@@ -154,6 +155,8 @@ def parse_contacts(lines: list[str]) -> list[Contact]:
 
 
 def _contact_intro(block: str) -> tuple[int | None, int]:
+    if not _INTRO_CUE.search(block):
+        return None, 0  # every intro phrase and heading holds one of these: most blocks hold none
     if _CONTACT_HEADING.match(block):
         return 0, len(block)
     for match in _INTRO.finditer(block):

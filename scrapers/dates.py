@@ -68,6 +68,9 @@ _DATE_LINE_TAIL = re.compile(
 # Where a second dated part starts in one line: "Publié le …, mis à jour le …".
 _NEXT_DATE_PART = re.compile(rf"[,|•·–—-]\s*(?=(?:{_UPDATE_LEAD}|{_PUBLICATION_LEAD})\b)", re.I)
 PUBLISHED, UPDATED = "published", "updated"
+_EARLY_DIGIT = re.compile(r"\d")
+# A date line's date starts within this many characters ("Mis à jour le mercredi 13 …").
+_DATE_START_MAX = 64
 
 
 def parse_date(text: str, *, dayfirst: bool = True) -> str | None:
@@ -76,6 +79,8 @@ def parse_date(text: str, *, dayfirst: bool = True) -> str | None:
     Numeric dates are read day first ("03/04/2024" is 3 April) unless `dayfirst` is False;
     a first number above 12 is always a day, a second number above 12 always a day.
     """
+    if not _EARLY_DIGIT.search(text):
+        return None
     found = _find_dates(text, dayfirst=dayfirst)
     return found[0][2] if found else None
 
@@ -93,7 +98,8 @@ def dated_line(text: str) -> tuple[str, str | None] | None:
     when its lead says so ("Publié le …", "Mis à jour le …") and None otherwise. A line of
     two dated parts ("Publié le …, mis à jour le …") gives the publication part."""
     line = text.strip()
-    if len(line) > 160:
+    # Cheap refusals first (most lines): too long, or no digit where a date would start.
+    if len(line) > 160 or not _EARLY_DIGIT.search(line, 0, _DATE_START_MAX):
         return None
     parts = []
     start = 0

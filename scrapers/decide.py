@@ -195,18 +195,29 @@ def _two_line_field(label: str, value: str, label_date: str | None, value_date: 
     return None
 
 
-def _is_one_line_teaser(line: str, size: int, link_keys: frozenset[str]) -> bool:
+def _is_one_line_teaser(line: str, size: int, openings: dict[str, list[str]]) -> bool:
     """A teaser flattened into one line: it opens (after a label of a few words at most) with
     a linked headline of four words or more, and holds a date ("Communiqué <headline>
-    16 mars 2012 <summary>")."""
-    if size > _ONE_LINE_TEASER_MAX_UNITS or not link_keys or not parse_date(line):
+    16 mars 2012 <summary>"). `openings`: the page's link keys by their first four words."""
+    if size > _ONE_LINE_TEASER_MAX_UNITS or not openings:
         return False
     words = headline_key(line).split(" ")
     for start in range(min(_TEASER_LABEL_WORDS, len(words) - 1) + 1):
-        rest = " ".join(words[start:])
-        if any(link.count(" ") >= 3 and rest.startswith(link) for link in link_keys):
-            return True
+        links = openings.get(" ".join(words[start:start + 4]))
+        if links:
+            rest = " ".join(words[start:])
+            if any(rest.startswith(link) for link in links):
+                return bool(parse_date(line))
     return False
+
+
+def _link_openings(link_keys: frozenset[str]) -> dict[str, list[str]]:
+    openings: dict[str, list[str]] = {}
+    for link in link_keys:
+        words = link.split(" ")
+        if len(words) >= 4:
+            openings.setdefault(" ".join(words[:4]), []).append(link)
+    return openings
 
 
 def _listing(content: list[str], dates: list[str | None], link_keys: frozenset[str]) -> str | None:
@@ -218,6 +229,7 @@ def _listing(content: list[str], dates: list[str | None], link_keys: frozenset[s
     teasers = 0
     dated = 0
     covered = 0
+    openings = _link_openings(link_keys)
     i = 0
     n = len(content)
     while i < n:
@@ -229,7 +241,7 @@ def _listing(content: list[str], dates: list[str | None], link_keys: frozenset[s
             and not (SENTENCE_END.search(line[:-1]) and size > 12)
             and dates[i] is None
         )
-        if _is_one_line_teaser(line, size, link_keys):
+        if _is_one_line_teaser(line, size, openings):
             teasers += 1
             dated += 1
             covered += size

@@ -28,6 +28,7 @@ from scrapers.dates import PUBLISHED, UPDATED, dated_line
 from scrapers.decide import decide, is_field_line
 from scrapers.measure import ENDS_SENTENCE as _ENDS_SENTENCE
 from scrapers.measure import SENTENCE_END as _SENTENCE_END
+from scrapers.measure import forget as forget_measures
 from scrapers.measure import headline_key as _headline_key
 from scrapers.measure import is_prose as _is_prose
 from scrapers.measure import units
@@ -138,6 +139,7 @@ def clean_blocks(
     `template`: the source's learned template (`scrapers.template`), applied last.
     `removed`, when given, receives a `Removal` (rule, text) for every line a rule dropped.
     """
+    forget_measures()
     drop = _Dropper(removed)
     lines = []
     for block in blocks:
