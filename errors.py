@@ -12,8 +12,10 @@
     │   │   └── SitemapError        not a sitemap (or a gzip bomb)
     │   ├── ArchiveError            the archive cannot be opened or written
     │   ├── QuerySyntaxError        a search or alert query that does not parse
-    │   └── ServeError              `newswatch serve` cannot start or keep serving
+    │   ├── ServeError              `newswatch serve` cannot start or keep serving
+    │   └── DeployError             `newswatch deploy` cannot deploy (no server, bad pool)
     ├── TemporaryError              retry later: the same request may succeed then
+    │   └── PrefectApiError         the Prefect server could not be asked (status, checks)
     ├── FetchError                  one URL could not be fetched (each kind below is also
     │   │                           a PermanentError or a TemporaryError)
     │   ├── BadUrl, RedirectLoop, TooManyRedirects, RobotsDisallowed, TooLarge, NotHtml,
@@ -286,3 +288,17 @@ class ServeError(PermanentError):
     """`newswatch serve` could not start its Prefect server or keep serving."""
 
     kind = "serve"
+
+
+class DeployError(PermanentError):
+    """`newswatch deploy` could not deploy: no Prefect server, a work pool of another type,
+    `prefect deploy` failing."""
+
+    kind = "deploy"
+
+
+class PrefectApiError(TemporaryError):
+    """The Prefect server did not answer a question about the deployments and their runs
+    (`newswatch status`, the checks of `newswatch serve` and `newswatch deploy`)."""
+
+    kind = "prefect-api"

@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "automations": "flows.commands.automations",
     "digest": "flows.commands.digest",
     "serve": "flows.commands.serve",
+    "deploy": "flows.commands.deploy",
+    "status": "flows.commands.status",
     "demo": "flows.commands.demo",
 }
 
@@ -73,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except NewswatchError as e:
-        print(f"newswatch {args.command}: {e}", file=sys.stderr)
+        # One line per problem (a config file can have several), each naming the command.
+        for line in str(e).splitlines() or [""]:
+            print(f"newswatch {args.command}: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("newswatch: interrupted", file=sys.stderr)

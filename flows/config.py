@@ -4,15 +4,17 @@ Which file: `--config PATH`, else `$NEWSWATCH_CONFIG`, else `./newswatch.yaml`.
 Relative paths inside it (the archive) are relative to the file's directory, so a run
 started from cron or another directory uses the same archive.
 
-Every problem becomes one `ConfigError` naming the file, the field (`sources[2].delay`)
-and what is expected. `smtp:`, `alerts:` and `health_alerts:` are passed through loosely typed here;
-`alerts/config.py` validates them.
+The whole file is checked on load, by every command, before anything starts (Prefect
+included): every problem becomes one line of a `ConfigError` naming the file, the field
+(`sources[2].delay`) and what is expected. `smtp:`, `alerts:` and `health_alerts:` are kept as
+written (the flows type them with `alerts/config.py`) but validated here too; an alert rule
+that cannot be used is set aside with its name (`Config.rule_errors`), the others work.
 """
 from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -51,6 +53,95 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def _duration(value: Any) -> Any:
+    """ "90m", "6h", "2d" (s, m, h, d, w) -> timedelta; numbers (seconds) are left to pydantic."""
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError('expected a duration such as "90m", "6h", "2d" or seconds')
+        return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    return value
+
+
+# Today's schedules, used when `schedules:` (or one of its entries) is left out.
+DEFAULT_TIMEZONE = "Europe/Paris"
+MIN_INTERVAL = timedelta(minutes=1)  # the Prefect scheduler's granularity
+
+
+class Schedule(_Strict):
+    """When a flow runs: `interval` ("30m", seconds) or `cron` (5 fields), in `timezone`."""
+
+    interval: timedelta | None = None
+    cron: str | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    enabled: bool = True  # false: the deployment exists (runs on demand) but nothing is scheduled
+
+    _interval_duration = field_validator("interval", mode="before")(_duration)
+
+    @field_validator("interval")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_INTERVAL:
+            raise ValueError("must be at least one minute (1m)")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        from cronsim import CronSim, CronSimError
+
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            CronSim(value, datetime(2024, 1, 1))
+        except CronSimError as e:
+            raise ValueError(f"not a cron expression ({e}): expected 5 fields, minute hour "
+                             'day-of-month month day-of-week, e.g. "0 7 * * *"') from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: expected an IANA name such as "
+                             "Europe/Paris or UTC") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError('give either interval (e.g. "30m") or cron (e.g. "0 7 * * *"), not '
+                             + ("both" if self.cron else "neither"))
+        return self
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "not scheduled (enabled: false)"
+        if self.interval is not None:
+            return f"every {human_duration(self.interval)}"
+        return f"cron {self.cron!r} ({self.timezone})"
+
+
+def human_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+class Schedules(_Strict):
+    """`schedules:`: one per flow; an entry left out keeps its default."""
+
+    ingest: Schedule = Schedule(interval=timedelta(minutes=30))
+    digest: Schedule = Schedule(cron="0 7 * * *")
+
+
 class Source(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     url: str
@@ -69,15 +160,7 @@ class Source(_Strict):
             raise ValueError("expected an http:// or https:// URL with a host name")
         return value.strip()
 
-    @field_validator("expected_interval", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            m = _DURATION.match(value)
-            if not m:
-                raise ValueError('expected a duration such as "90m", "6h", "2d" or seconds')
-            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
-        return value
+    _expected_interval_duration = field_validator("expected_interval", mode="before")(_duration)
 
     @field_validator("profile")
     @classmethod
@@ -123,11 +206,15 @@ class Config(_Strict):
     retries: Retries = Retries()
     max_parallel_hosts: int = Field(8, ge=1, le=64)
     sources: list[Source] = Field(default_factory=list)
-    smtp: dict | list | None = None  # typed by alerts/config.py
-    alerts: dict | list | None = None  # typed by alerts/config.py
-    health_alerts: dict | list | None = None  # typed by alerts/config.py
+    # Kept as written, typed by alerts/config.py where used; checked on load (_check_alert_sections).
+    smtp: dict | None = None
+    alerts: list | None = None
+    health_alerts: dict | None = None
+    schedules: Schedules = Schedules()
     feeds_dir: Path | None = None  # Atom feeds of matches written here each run (alerts/feeds.py)
     path: Path | None = Field(None, exclude=True)  # the file this came from, set by load_config
+    # "alert rule 'x' set aside: ..." for each rule of alerts: that cannot be used (set on load).
+    rule_errors: tuple[str, ...] = Field((), exclude=True)
 
     @field_validator("user_agent")
     @classmethod
@@ -213,16 +300,43 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping of settings (archive:, sources:, ...) "
                           f"at the top level, got {type(data).__name__}")
+    problems: list[str] = []
+    config = None
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(f"{file}: " + "; ".join(_describe(err, data) for err in e.errors())) \
-            from None
+        problems += [_describe(err, data) for err in e.errors()]
+    section_problems, rule_errors = _check_alert_sections(data)
+    problems += section_problems
+    if problems:
+        # One line per problem, each naming the file, so that all of them can be fixed at once.
+        raise ConfigError("\n".join(f"{file}: {p}" for p in problems))
     archive = config.archive if config.archive.is_absolute() else file.parent / config.archive
     feeds_dir = config.feeds_dir
     if feeds_dir is not None and not feeds_dir.is_absolute():
         feeds_dir = file.parent / feeds_dir
-    return config.model_copy(update={"archive": archive, "feeds_dir": feeds_dir, "path": file})
+    return config.model_copy(update={"archive": archive, "feeds_dir": feeds_dir, "path": file,
+                                     "rule_errors": rule_errors})
+
+
+def _check_alert_sections(data: dict) -> tuple[list[str], tuple[str, ...]]:
+    """Problems of smtp: and health_alerts:, and the alert rules set aside. (A section of the
+    wrong type is left to the model's own message.)"""
+    from alerts.config import (AlertConfigError, load_alert_rules, load_health_alerts,
+                               load_smtp_settings)
+
+    problems: list[str] = []
+    smtp, health, alerts = data.get("smtp"), data.get("health_alerts"), data.get("alerts")
+    for section, load in ((smtp, load_smtp_settings), (health, load_health_alerts)):
+        if isinstance(section, dict):
+            try:
+                load(section)
+            except AlertConfigError as e:
+                problems.append(str(e))
+    if health is not None and smtp is None:
+        problems.append("health_alerts: needs an smtp: section to send its emails")
+    rule_errors = load_alert_rules(alerts)[1] if isinstance(alerts, list) else []
+    return problems, tuple(str(e) for e in rule_errors)
 
 
 def _describe(error: dict[str, Any], data: Any) -> str:

@@ -40,7 +40,8 @@ def send_digest(archive_path: Path, smtp_section: dict | None) -> dict:
 
 
 def _run_name() -> str:
-    return "digest-" + datetime.now().strftime("%Y-%m-%dT%H:%M")
+    # To the second: two runs in one minute (a schedule and a manual run) get distinct names.
+    return "digest-" + datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @flow(name="digest", flow_run_name=_run_name, persist_result=False, log_prints=False)

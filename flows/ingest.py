@@ -65,7 +65,8 @@ def _task(fn):
 
 
 def _run_name() -> str:
-    return "ingest-" + datetime.now().strftime("%Y-%m-%dT%H:%M")
+    # To the second: two runs in one minute (a schedule and a manual run) get distinct names.
+    return "ingest-" + datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @flow(name="ingest", flow_run_name=_run_name, persist_result=False, log_prints=False)

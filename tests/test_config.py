@@ -162,3 +162,92 @@ def test_source_lookup_by_name(tmp_path: Path) -> None:
     assert config.source("a").url == "https://a.org/"
     with pytest.raises(ConfigError, match="no source named 'b'.*configured: a"):
         config.source("b")
+
+
+def test_schedules_default_to_every_30_minutes_and_daily_at_seven_paris(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "sources: []\n"))
+    ingest, digest = config.schedules.ingest, config.schedules.digest
+    assert (ingest.interval, ingest.cron, ingest.timezone) == (timedelta(minutes=30), None, "Europe/Paris")
+    assert (digest.interval, digest.cron, digest.timezone) == (None, "0 7 * * *", "Europe/Paris")
+
+
+def test_schedules_are_read_and_an_entry_left_out_keeps_its_default(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+schedules:
+  ingest: {interval: 1m}
+"""))
+    assert config.schedules.ingest.interval == timedelta(minutes=1)
+    assert config.schedules.ingest.describe() == "every 1 min"
+    assert config.schedules.digest.cron == "0 7 * * *"
+    config = load_config(write(tmp_path, """
+schedules:
+  ingest: {cron: "*/30 6-22 * * MON-FRI", timezone: UTC}
+  digest: {interval: 7200, enabled: false}
+"""))
+    assert (config.schedules.ingest.cron, config.schedules.ingest.timezone) == ("*/30 6-22 * * MON-FRI", "UTC")
+    assert config.schedules.digest.interval == timedelta(hours=2)
+    assert config.schedules.digest.enabled is False
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("schedules: {ingest: {interval: 30s}}\n", "schedules.ingest.interval: must be at least one minute"),
+    ("schedules: {ingest: {interval: often}}\n", "schedules.ingest.interval: expected a duration"),
+    ("schedules: {ingest: {cron: '0 7 * *'}}\n", "schedules.ingest.cron: not a cron expression"),
+    ("schedules: {digest: {cron: '61 * * * *'}}\n", "schedules.digest.cron: not a cron expression"),
+    ("schedules: {ingest: {interval: 1h, cron: '0 7 * * *'}}\n",
+     "schedules.ingest: give either interval (e.g. \"30m\") or cron (e.g. \"0 7 * * *\"), not both"),
+    ("schedules: {ingest: {timezone: UTC}}\n", "schedules.ingest: give either interval"),
+    ("schedules: {digest: {cron: '0 7 * * *', timezone: Paris}}\n",
+     "schedules.digest.timezone: unknown time zone 'Paris'"),
+    ("schedules: {ingest: {every: 30m}}\n", "schedules.ingest.every: unknown setting"),
+    ("schedules: {report: {interval: 1h}}\n", "schedules.report: unknown setting"),
+])
+def test_schedule_errors_name_the_field(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in error_of(text, tmp_path)
+
+
+def test_every_section_is_checked_on_load_one_line_per_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+sources:
+  - {name: a, url: "https://a.org/", delay: -1}
+smtp: {host: mail.example.org, password: hunter2}
+health_alerts: {to: ops}
+schedules: {ingest: {interval: 10s}}
+""")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    lines = str(e.value).splitlines()
+    assert all(line.startswith(f"{path}: ") for line in lines), lines
+    assert len(lines) == 4, lines
+    text = str(e.value)
+    assert "sources[0].delay (source 'a')" in text
+    assert "smtp.password is not accepted in the config file" in text and "smtp.password_env" in text
+    assert "hunter2" not in text
+    assert "health_alerts: to: not an email address: 'ops'" in text
+    assert "schedules.ingest.interval" in text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("smtp: {host: mail.example.org, security: tls}\n", "smtp: security:"),
+    ("smtp: {host: mail.example.org, sender: nobody}\n", "smtp: sender: not an email address"),
+    ("smtp: mail.example.org\n", "smtp: Input should be a valid dictionary"),
+    ("smtp: {host: localhost}\nhealth_alerts: {to: [ops@example.org], cc: x@example.org}\n",
+     "health_alerts: cc"),
+    ("health_alerts: {to: [ops@example.org]}\n", "health_alerts: needs an smtp: section"),
+    ("alerts: {name: a, query: b}\n", "alerts: Input should be a valid list"),
+])
+def test_alert_sections_are_checked_on_load(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in error_of(text, tmp_path)
+
+
+def test_a_bad_alert_rule_is_set_aside_with_its_name_and_the_others_load(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+smtp: {host: localhost}
+alerts:
+  - {name: good, query: passeurs, to: a@example.org}
+  - {name: broken, query: 'passeurs AND', to: a@example.org}
+  - {name: nobody, query: passeurs, to: a}
+"""))
+    assert len(config.alerts) == 3
+    assert [e.split(":")[0] for e in config.rule_errors] == [
+        "alert rule 'broken' set aside", "alert rule 'nobody' set aside"]

@@ -150,7 +150,8 @@ def test_the_ingest_task_reports_smtp_errors_in_the_run_summary(tmp_path, smtp_s
 
 
 def test_health_alerts_section_is_validated(tmp_path):
-    config = parse_config("health_alerts:\n  to: [OPS@example.org]\n", tmp_path / "newswatch.yaml")
+    config = parse_config("smtp: {host: localhost}\nhealth_alerts:\n  to: [OPS@example.org]\n",
+                          tmp_path / "newswatch.yaml")
     assert load_health_alerts(config.health_alerts).to == ("ops@example.org",)
     assert load_health_alerts(parse_config("{}", tmp_path / "n.yaml").health_alerts) is None
     with pytest.raises(AlertConfigError, match="health_alerts: to: not an email address: 'ops'"):

@@ -509,4 +509,4 @@ def test_each_flow_run_is_named_and_tagged_by_its_sources(ingest_runs: IngestRun
         runs = [r for r in client.read_flow_runs() if r.name.startswith("ingest-")]
     tagged = [r for r in runs if expected <= set(r.tags)]
     assert len(tagged) >= len(ingest_runs.runs) == 3
-    assert all(re.fullmatch(r"ingest-\d{4}-\d\d-\d\dT\d\d:\d\d", r.name) for r in tagged)
+    assert all(re.fullmatch(r"ingest-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", r.name) for r in tagged)

@@ -1,10 +1,16 @@
 """`newswatch serve`: both flows on their schedules, from one process, on one machine.
 
-- `ingest` every 30 minutes and `digest` daily at 07:00 Europe/Paris (the same schedules as
-  the deployments of `prefect.yaml`), served by a Prefect `Runner` (what `prefect.serve` uses): no work pool, no worker.
+- The schedules are the config's `schedules:` (default: `ingest` every 30 minutes, `digest`
+  daily at 07:00 Europe/Paris), the same ones `newswatch deploy` gives the work-pool
+  deployments (flows/schedules.py). Served by a Prefect `Runner` (what `prefect.serve` uses):
+  no work pool, no worker. `ingest` runs once at start unless `--no-run-now`.
 - Without `PREFECT_API_URL`, a local Prefect server is started first (a subprocess
   `prefect server start --host 127.0.0.1 --port N`, its own session so that a Ctrl-C in the
-  terminal reaches newswatch first) and stopped on exit; its log goes to a file.
+  terminal reaches newswatch first) and stopped on exit; its log goes to a file, and its
+  ERROR lines (with the exception that ends each traceback) are copied to our output.
+- Once a minute the deployments are checked on the server: a schedule that is active but has
+  no run scheduled, or a run that is late, is a warning in our output. (With SQLAlchemy 2.1
+  Prefect's scheduler failed every minute in its log only, and nothing ever ran.)
 - Ctrl-C or SIGTERM: serving stops (Prefect pauses the schedules until the next start), then
   the server we started is stopped (SIGTERM, then SIGKILL after a grace period).
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,20 +38,18 @@ from pathlib import Path
 
 from errors import ServeError
 
-HELP = "serve the ingest (every 30 min) and digest (daily 07:00) flows on their schedules, with a local Prefect server if none is set"
+HELP = ("serve the ingest and digest flows on the config's schedules (run ingest once now), "
+        "with a local Prefect server if none is set")
 EXAMPLE = """\
 newswatch serve --config newswatch.yaml          # starts a local Prefect server on 127.0.0.1:4200
+newswatch serve --no-run-now                     # wait for the first scheduled run
 PREFECT_API_URL=http://127.0.0.1:4200/api newswatch serve   # use a server already running"""
-
-# The schedules; prefect.yaml declares the same ones (tests/test_serve.py checks they agree).
-TIMEZONE = "Europe/Paris"
-INGEST_EVERY = timedelta(minutes=30)
-DIGEST_CRON = "0 7 * * *"
 
 SERVER_START_TIMEOUT = 180.0  # seconds: ~7 s here, ~15 s on a new database, more under load
 SERVER_STOP_GRACE = 30.0
 RUNNER_STOP_GRACE = 60.0  # seconds for Prefect's runner to cancel its loops and pause schedules
 POLL_EVERY = 0.2
+CHECK_EVERY = 60.0  # seconds between two checks that the schedules produce runs
 
 # The signal that asked us to stop, set by the handler; read by the main thread.
 _stop_signal: int | None = None
@@ -55,10 +60,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=4200,
                         help="port of the local Prefect server started when PREFECT_API_URL is not set "
                              "(default 4200; a free port is chosen if it is taken)")
+    parser.add_argument("--no-run-now", dest="run_now", action="store_false",
+                        help="do not run ingest at start: the first run is the schedule's")
 
 
 def run(args: argparse.Namespace) -> int:
     from flows.config import load_config
+    from flows.schedules import describe
     from storage.archive import Archive
 
     # Fail fast on what would make every scheduled run fail.
@@ -66,30 +74,34 @@ def run(args: argparse.Namespace) -> int:
     with Archive.open(config.archive) as archive:
         archive.ensure_writable()
     config_file = str(Path(config.path).resolve())
+    for problem in config.rule_errors:
+        print(f"newswatch serve: warning: {problem}", flush=True)
 
     # Installed before anything slow, so a signal during the server's start is not lost.
     # SIGINT explicitly too: a process started in the background inherits it ignored.
     signal.signal(signal.SIGTERM, _note_signal)
     signal.signal(signal.SIGINT, _note_signal)
     server: subprocess.Popen | None = None
+    log: Path | None = None
     try:
         api_url = os.environ.get("PREFECT_API_URL")
         if api_url:
             _wait_healthy(api_url, None, timeout=10.0)
         else:
-            port = args.port if _port_free(args.port) else _free_port()
+            port = args.port if args.port and _port_free(args.port) else _free_port()
             api_url = f"http://127.0.0.1:{port}/api"
-            server, log = _start_server(port)
+            server, log, log_start = _start_server(port)
             print(f"newswatch serve: started a local Prefect server (pid {server.pid}, log {log})",
                   flush=True)
+            ServerLogErrors(log, log_start).start()
             _wait_healthy(api_url, server, timeout=SERVER_START_TIMEOUT, log=log)
             os.environ["PREFECT_API_URL"] = api_url
         if _stop_signal is None:
             ui = api_url.rstrip("/").removesuffix("/api")
             print(f"newswatch serve: Prefect UI at {ui}", flush=True)
-            print(f"newswatch serve: ingest every {int(INGEST_EVERY.total_seconds() // 60)} min, digest "
-                  f"daily at 07:00 {TIMEZONE}, config {config_file}; Ctrl-C to stop", flush=True)
-            _serve(config_file)
+            print(f"newswatch serve: {describe(config)}, config {config_file}; Ctrl-C to stop",
+                  flush=True)
+            _serve(config, config_file, api_url, log, run_now=args.run_now)
     finally:
         if server is not None:
             _stop_server(server)
@@ -98,30 +110,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(config_file: str) -> None:
+def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now: bool) -> None:
     """Serve both deployments until a signal, then stop the runner and wait for it."""
     from flows.commands.run import prepare_prefect_environment
 
     prepare_prefect_environment()
     from prefect.runner import Runner
-    from prefect.schedules import Cron, Interval
 
     from flows.digest import digest
     from flows.ingest import ingest
+    from flows.schedules import DEPLOYMENTS, TAGS, runner_schedules
 
     params = {"config_path": config_file}
+    flows = {"ingest": ingest, "digest": digest}
     # What `prefect.serve(...)` does, minus its signal handling: pause_on_shutdown, so the
     # schedules stop creating runs nobody will pick up while we are down.
     runner = Runner(pause_on_shutdown=True)
-    for deployment in (
-        ingest.to_deployment("ingest", parameters=params, tags=["newswatch"],
-                             schedules=[Interval(INGEST_EVERY, timezone=TIMEZONE)],
-                             description="One ingestion run of every enabled source"),
-        digest.to_deployment("digest", parameters=params, tags=["newswatch"],
-                             schedules=[Cron(DIGEST_CRON, timezone=TIMEZONE)],
-                             description="Digest emails of every digest-rule match since the last digest"),
-    ):
-        runner.add_deployment(deployment)
+    ids = {}
+    for d in DEPLOYMENTS:
+        ids[d.flow] = runner.add_deployment(flows[d.flow].to_deployment(
+            d.name, parameters=params, tags=TAGS,
+            schedules=runner_schedules(d.schedule(config))))
 
     loop_ready = threading.Event()
     failure: list[BaseException] = []
@@ -145,14 +154,51 @@ def _serve(config_file: str) -> None:
     thread = threading.Thread(target=run_runner, name="newswatch-serve-runner", daemon=True)
     thread.start()
     loop_ready.wait()
-    print("newswatch serve: serving the deployments ingest/ingest and digest/digest", flush=True)
+    print("newswatch serve: serving the deployments "
+          + " and ".join(d.full_name for d in DEPLOYMENTS), flush=True)
+    if run_now:
+        _run_ingest_now(ids["ingest"])
+    next_check = time.monotonic() + CHECK_EVERY
     while _stop_signal is None and thread.is_alive():
         time.sleep(POLL_EVERY)
+        if time.monotonic() >= next_check:
+            _check_schedules(api_url, log)
+            next_check = time.monotonic() + CHECK_EVERY
     if thread.is_alive():
         print(f"newswatch serve: {signal.Signals(_stop_signal).name} received, stopping", flush=True)
         _stop_runner(runner, loop, thread)
     elif failure and not isinstance(failure[0], (KeyboardInterrupt, SystemExit)):
         raise ServeError(f"serving stopped: {type(failure[0]).__name__}: {failure[0]}")
+
+
+def _run_ingest_now(deployment_id) -> None:
+    """A run of the ingest deployment now, outside the schedule; the runner picks it up."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.create_flow_run_from_deployment(deployment_id, tags=["run-now"])
+    except Exception as e:  # serving goes on: the schedule will run it
+        print(f"newswatch serve: could not start the ingest run now ({type(e).__name__}: {e}); "
+              "the schedule's runs go on", flush=True)
+        return
+    print("newswatch serve: ingest: one run now (--no-run-now skips it), then on the schedule",
+          flush=True)
+
+
+def _check_schedules(api_url: str, log: Path | None) -> None:
+    """Warn, in our own output, about a schedule that produces no run, and about late runs."""
+    from flows.deployment_status import PrefectApiError, deployment_statuses
+
+    where = f": see {log}" if log else ": see the Prefect server's log"
+    try:
+        statuses = deployment_statuses(api_url)
+    except PrefectApiError as e:
+        print(f"newswatch serve: WARNING: cannot check the schedules: {e}", flush=True)
+        return
+    for status in statuses:
+        for problem in status.problems():
+            print(f"newswatch serve: WARNING: {problem}{where}", flush=True)
 
 
 def _stop_runner(runner, loop: asyncio.AbstractEventLoop | None, thread: threading.Thread) -> None:
@@ -198,7 +244,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(port: int) -> tuple[subprocess.Popen, Path]:
+def _start_server(port: int) -> tuple[subprocess.Popen, Path, int]:
+    """The server, its log file, and where in the log this server's lines start."""
     home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
     home.mkdir(parents=True, exist_ok=True)
     log = home / "newswatch-serve-server.log"
@@ -206,11 +253,67 @@ def _start_server(port: int) -> tuple[subprocess.Popen, Path]:
         "PREFECT_SERVER_ANALYTICS_ENABLED", "false")}
     env.pop("PREFECT_API_URL", None)
     with open(log, "ab") as out:
+        start = out.tell()
         server = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
             start_new_session=True)
-    return server, log
+    return server, log, start
+
+
+# "12:01:02.345 | ERROR   | prefect.server.services.scheduler - Unexpected error ..." (Prefect's
+# logging) and "ERROR:    Exception in ASGI application" (uvicorn's).
+_LOG_RECORD = re.compile(r"^\d\d:\d\d:\d\d\.\d+ \| (\w+)\s*\| (.*)$")
+_UVICORN_RECORD = re.compile(r"^(ERROR|CRITICAL|WARNING|INFO|DEBUG):\s+(.*)$")
+_SERIOUS = ("ERROR", "CRITICAL")
+
+
+class ServerLogErrors(threading.Thread):
+    """Copies the ERROR records of the server's log to our output, each with the last line of
+    its traceback (the exception and its message), as they are written."""
+
+    def __init__(self, log: Path, start: int, out=None, *, poll: float = 0.5) -> None:
+        super().__init__(name="newswatch-serve-server-log", daemon=True)
+        self.log, self.position, self.poll = log, start, poll
+        self.out = out or sys.stdout
+        self._record: str | None = None  # an ERROR record whose traceback is being read
+        self._last_detail = ""
+
+    def run(self) -> None:
+        pending = ""
+        while True:
+            try:
+                with open(self.log, "rb") as f:
+                    f.seek(self.position)
+                    chunk = f.read()
+                    self.position = f.tell()
+            except OSError:
+                chunk = b""
+            pending += chunk.decode("utf-8", "replace")
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                self.feed(line)
+            if not chunk:
+                self.flush()  # a traceback is written at once: a quiet moment ends it
+                time.sleep(self.poll)
+
+    def feed(self, line: str) -> None:
+        line = line.rstrip("\r")
+        record = _LOG_RECORD.match(line) or _UVICORN_RECORD.match(line)
+        if record is None:
+            if self._record is not None and line.strip():
+                self._last_detail = line.strip()
+            return
+        self.flush()
+        if record[1] in _SERIOUS:
+            self._record = record[2].strip()
+
+    def flush(self) -> None:
+        if self._record is None:
+            return
+        detail = f" -> {self._last_detail}" if self._last_detail else ""
+        print(f"newswatch serve: Prefect server ERROR: {self._record}{detail}", file=self.out, flush=True)
+        self._record, self._last_detail = None, ""
 
 
 def _wait_healthy(api_url: str, server: subprocess.Popen | None, *, timeout: float,

@@ -118,15 +118,21 @@ def _import_opml(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from flows.config import load_config
+
+    print_sources(load_config(args.config), as_json=args.json)
+    return 0
+
+
+def print_sources(config, *, as_json: bool = False) -> None:
+    """Each configured source: its state in the archive and its health (also `newswatch status`)."""
     import json
     from dataclasses import asdict
 
-    from flows.config import load_config
     from storage.archive import Archive
     from storage.fetchstate import FetchState
     from storage.health import source_health
 
-    config = load_config(args.config)
     names = [s.name for s in config.sources]
     with Archive.open(config.archive) as archive:
         states = {s.source: s for s in FetchState(archive).source_states(names)}
@@ -134,7 +140,7 @@ def _list(args: argparse.Namespace) -> int:
             archive, [(s.name, s.expected_interval) for s in config.sources])}
     for source in config.sources:
         st = states[source.name]
-        if args.json:
+        if as_json:
             print(json.dumps({"name": source.name, "url": source.url, "kind": source.kind,
                               "profile": source.profile, "enabled": source.enabled, **asdict(st),
                               "health": health[source.name].to_dict()},
@@ -154,4 +160,3 @@ def _list(args: argparse.Namespace) -> int:
             print("  health: ok")
         for problem in h.problems:
             print(f"  UNHEALTHY: {problem}")
-    return 0

@@ -1,0 +1,47 @@
+"""`newswatch status`: are the schedules producing runs, and what did the sources do?
+
+Per deployment (from the Prefect server): its schedules, the last run (state, time), the next
+scheduled run, the late runs, and what keeps it from running. Per source: what
+`newswatch sources` shows. Prefect itself is not imported when PREFECT_API_URL is set.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "show the deployments' last, next and late runs (Prefect server) and each source's state"
+EXAMPLE = """\
+PREFECT_API_URL=http://127.0.0.1:4200/api newswatch status --config newswatch.yaml"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from flows.commands.sources import print_sources
+    from flows.config import load_config
+    from flows.deployment_status import PrefectApiError, deployment_statuses, format_status
+    from flows.schedules import api_url, describe
+
+    config = load_config(args.config)
+    code = 0
+    api = api_url()
+    print(f"== deployments (config: {describe(config)})")
+    if not api:
+        print("no Prefect server configured (PREFECT_API_URL): start `newswatch serve`, or set "
+              "PREFECT_API_URL to the server that runs the deployments")
+    else:
+        print(f"Prefect server: {api}")
+        try:
+            statuses = deployment_statuses(api)
+        except PrefectApiError as e:
+            print(f"PROBLEM: {e}")
+            code = 1
+        else:
+            print(format_status(statuses))
+            if any(s.problems() for s in statuses):
+                code = 1
+    print(f"\n== sources ({Path(config.path).resolve()})")
+    print_sources(config)
+    return code
