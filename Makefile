@@ -19,10 +19,14 @@ $(STAMP): pyproject.toml $(LOCK)
 
 install: $(STAMP)
 
-# The main job: one ingestion run of the configured sources (newswatch.yaml, else the example).
+# The main job: one ingestion run of the configured sources. The first time, newswatch.yaml is
+# made from the example, so that every newswatch command then reads the same file.
 run: $(STAMP)
-	@cfg=$(CONFIG); [ -f $$cfg ] || cfg=newswatch.example.yaml; \
-	$(BIN)/newswatch run --config $$cfg
+	@if [ "$(CONFIG)" = newswatch.yaml ] && [ ! -e newswatch.yaml ]; then \
+	  cp newswatch.example.yaml newswatch.yaml && \
+	  echo "make run: no newswatch.yaml yet: copied newswatch.example.yaml to newswatch.yaml; edit it (sources, user_agent, smtp, alerts, schedules): every newswatch command reads it"; \
+	fi
+	$(BIN)/newswatch run --config $(CONFIG)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -410,6 +410,7 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
         log.info("health alerts: %d email(s) sent, %d failed", sent, len(errors))
         summary.health_alerts_sent = sent
         summary.alert_errors += errors
+    summary.outbox = outbox_snapshot(run.archive_path, summary.started_at, sending=run.smtp is not None)
     summary.finished_at = utc_iso()
     return summary
 
@@ -442,6 +443,17 @@ def judge_health(archive: Archive, sources: list[Source], log) -> list[dict]:
         for problem in h.problems:
             log.warning("%s: unhealthy: %s", h.source, problem)
     return [h.to_dict() for h in health]
+
+
+def outbox_snapshot(archive_path: Path, since: str, *, sending: bool) -> dict:
+    """What waits in the outbox after the run (pending emails and why, digest matches
+    queued), for the summary; `sending`: this run could send (smtp: and rules set)."""
+    from dataclasses import asdict
+
+    from storage.outbox import outbox_state
+
+    with Archive.open(archive_path) as archive:
+        return {**asdict(outbox_state(archive, since=since)), "sending": sending}
 
 
 def deliver_alerts(archive_path: Path, smtp: SmtpSettings, delivery: Delivery = Delivery()) -> tuple[int, list[str]]:

@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.summary import IngestSummary, source_rows
+from flows.summary import IngestSummary, delivery_lines, source_rows
 
 
 def _cell(text: str | None) -> str:
@@ -26,10 +26,8 @@ def ingest_markdown(summary: IngestSummary) -> str:
         lines.append(f"| {r.source} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | "
                      f"{r.errors} | {state} |")
     lines += ["", f"Alerts: {summary.alerts_sent} email(s) sent."]
-    if summary.health_alerts_sent:
-        lines.append(f"Source health: {summary.health_alerts_sent} email(s) sent about unhealthy sources.")
-    for e in summary.alert_errors:
-        lines.append(f"- alert delivery failed: {_cell(e)}")
+    # Pending alerts and why, digest matches queued, health emails: as `newswatch run` says them.
+    lines += [f"- {_cell(line)}" for line in delivery_lines(summary.to_dict()) if line]
     if getattr(summary, "feeds_written", 0):
         lines.append(f"Feeds: {summary.feeds_written} Atom feed(s) rewritten.")
     for e in getattr(summary, "feed_errors", []):

@@ -54,6 +54,8 @@ class IngestSummary:
     health_alerts_sent: int = 0  # emails about unhealthy sources (errors go to alert_errors)
     feeds_written: int = 0  # Atom feeds rewritten in feeds_dir
     feed_errors: list[str] = field(default_factory=list)
+    # storage.outbox.OutboxState after the run, and whether this run could send (smtp: set).
+    outbox: dict = field(default_factory=dict)
     rule_errors: list[str] = field(default_factory=list)
     health: list[dict] = field(default_factory=list)  # storage.health.SourceHealth of each source run
 
@@ -78,8 +80,10 @@ def source_rows(sources: list[dict]) -> list[SourceRow]:
     for s in sources:
         state, detail = (("skipped", s["skipped"]) if s.get("skipped") else ("failed", s["failed"]) if s["failed"]
                          else ("unchanged", None) if s["unchanged"] else ("ok", None))
+        # A source that failed outright counts its failure as an error, as its log line does.
+        errors = len(s["errors"]) + (1 if s["failed"] else 0)
         rows.append(SourceRow(s["source"], s["discovered"], s["new"], s["duplicates"], s["not_articles"],
-                              len(s["errors"]), state, detail))
+                              errors, state, detail))
     return rows
 
 
@@ -106,15 +110,43 @@ def format_summary(summary: dict) -> str:
     if new:
         lines += ["", f"{len(new)} new article(s):"]
         lines += [f"  #{a['id']} {a['title'] or a['url']}" for a in new[:30]]
-    if summary.get("alerts_sent") or summary.get("alert_errors"):
-        lines += ["", f"alerts: {summary['alerts_sent']} email(s) sent"]
-    if summary.get("health_alerts_sent"):
-        lines.append(f"source health: {summary['health_alerts_sent']} email(s) sent about unhealthy sources")
-    lines += [f"alerts: FAILED: {e} (pending; the next run or `newswatch alerts retry` sends it)"
-              for e in summary.get("alert_errors", [])]
+    lines += delivery_lines(summary)
     if summary.get("feeds_written"):
         lines.append(f"feeds: {summary['feeds_written']} Atom feed(s) rewritten")
     lines += [f"FAILED: {e}" for e in summary.get("feed_errors", [])]
     for e in summary.get("rule_errors", []):
         lines.append(f"alert rule skipped: {e}")
+    if summary.get("ui_url"):
+        lines += ["", f"this run in the Prefect UI: {summary['ui_url']}"]
     return "\n".join(lines)
+
+
+def delivery_lines(summary: dict) -> list[str]:
+    """Alert, digest and health emails: what was sent, what waits and why, what happens next."""
+    lines = []
+    box = summary.get("outbox") or {}
+    sent, pending = summary.get("alerts_sent") or 0, box.get("pending_emails") or 0
+    errors = list(summary.get("alert_errors") or [])
+    if sent or pending or errors:
+        lines.append("")
+    if sent:
+        lines.append(f"alerts: {sent} email(s) sent")
+    if pending:
+        head = f"alerts: {pending} alert email(s) pending ({box['pending_matches']} match(es))"
+        if not box.get("sending"):
+            lines.append(f"{head}: not sent: the config has no smtp: section (or no alert rule); "
+                         "add it, then `newswatch alerts retry` sends them")
+        elif box.get("last_error"):
+            lines.append(f"{head}: {box['last_error']}")
+            errors = [e for e in errors if not e.endswith(box["last_error"])]
+        else:
+            lines.append(f"{head}: matched after this run's delivery; the next run sends them")
+    lines += [f"alerts: FAILED: {e} (pending; the next run or `newswatch alerts retry` sends it)"
+              for e in errors]
+    if box.get("digest_queued"):
+        lines.append(f"digest: {box['digest_queued']} match(es) queued by this run "
+                     f"({box['digest_pending']} waiting in all); the digest sends them "
+                     "(its schedule, or `newswatch digest` now)")
+    if summary.get("health_alerts_sent"):
+        lines.append(f"source health: {summary['health_alerts_sent']} email(s) sent about unhealthy sources")
+    return lines

@@ -106,6 +106,31 @@ def list_outbox(db: Database, *, pending_only: bool = False, limit: int | None =
     return [_entry(r) for r in db.conn.execute(sql)]
 
 
+@dataclass(frozen=True)
+class OutboxState:
+    """What is waiting in the outbox, for a run's summary."""
+
+    pending_emails: int  # recipients with immediate matches not sent: one email each
+    pending_matches: int
+    last_error: str | None  # the latest delivery error of a pending immediate match
+    digest_queued: int  # digest matches recorded since `since`, waiting for the digest
+    digest_pending: int  # every digest match waiting for the next digest
+
+
+def outbox_state(db: Database, *, since: str) -> OutboxState:
+    """The outbox now; `since` is an ISO time like `matched_at` (a run's start)."""
+    emails, matches = db.conn.execute(
+        "SELECT count(DISTINCT recipient), count(*) FROM alert_matches"
+        " WHERE email_id IS NULL AND mode = 'immediate'").fetchone()
+    error = db.conn.execute(
+        "SELECT last_error FROM alert_matches WHERE email_id IS NULL AND mode = 'immediate'"
+        " AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    queued, pending = db.conn.execute(
+        "SELECT coalesce(sum(matched_at >= ?), 0), count(*) FROM alert_matches"
+        " WHERE email_id IS NULL AND mode = 'digest'", (since,)).fetchone()
+    return OutboxState(emails, matches, error[0] if error else None, queued, pending)
+
+
 def claim_pending(db: Database, mode: str, *, now: datetime | None = None) -> tuple[str, list[OutboxEntry]]:
     """Take the pending rows of `mode` for this delivery (commits), so that a concurrent
     delivery (`alerts retry` while a run delivers) cannot send them too.

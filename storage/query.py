@@ -10,7 +10,8 @@
 
 Operators are upper-case (`or` is a French word). Matching is case-, accent- and
 apostrophe-insensitive (’ and ' are the same; NBSP is a space): the FTS5 tokenizer
-`unicode61 remove_diacritics 2` does it on both sides. A bare word also finds its French
+`unicode61 remove_diacritics 2` does it on both sides. The ligatures œ and æ, which that
+tokenizer keeps as letters, match their spelled-out forms both ways (`oeuvre` finds `œuvre`). A bare word also finds its French
 (and simple English) singular/plural: migrant ↔ migrants, travail ↔ travaux, journal ↔
 journaux, bateau ↔ bateaux, country ↔ countries — by listing those forms, not by a prefix,
 so `passeur` does not find `passeurelle`. Phrases and prefixes are taken as written.
@@ -320,10 +321,45 @@ def _phrase(term: Term) -> str:
     return text + " *" if term.prefix else text
 
 
+# The French ligatures are letters of their own for the FTS tokenizer (no Unicode
+# decomposition turns œ into oe), and French keyboards rarely type them: a query word is
+# matched written both ways (`oeuvre` <-> `œuvre`, `coeur`, `soeur`, `Oedipe`, `ex aequo`).
+# Done on the query side, so the stored index (and every archive already built) stays as it is.
+_LIGATURES = {"oe": "œ", "ae": "æ"}
+_SPELLED_OUT = str.maketrans({"œ": "oe", "æ": "ae"})
+_LIGATURE_PAIR = re.compile("|".join(_LIGATURES))
+_MAX_LIGATURE_VARIANTS = 8
+_MAX_PHRASE_VARIANTS = 16
+
+
+def ligature_variants(word: str) -> list[str]:
+    """`word` (folded) with each oe/œ and ae/æ written both ways; the word itself first."""
+    spelled = word.translate(_SPELLED_OUT)
+    spots = [m for m in _LIGATURE_PAIR.finditer(spelled)]
+    variants = [word]
+    for chosen in product((False, True), repeat=min(len(spots), 3)):
+        out, last = [], 0
+        for m, ligature in zip(spots, chosen):
+            out += [spelled[last:m.start()], _LIGATURES[m.group()] if ligature else m.group()]
+            last = m.end()
+        variant = "".join(out) + spelled[last:]
+        if variant not in variants:
+            variants.append(variant)
+        if len(variants) >= _MAX_LIGATURE_VARIANTS:
+            break
+    return variants
+
+
 def _term_options(term: Term) -> list[str]:
     if term.phrase or term.prefix or len(term.words) > 1:
-        return [_phrase(term)]
-    return [_quote(form) for form in word_forms(term.words[0])]
+        options = []
+        for words in product(*(ligature_variants(w) for w in term.words)):
+            options.append(_phrase(Term(words, phrase=term.phrase, prefix=term.prefix)))
+            if len(options) >= _MAX_PHRASE_VARIANTS:
+                break
+        return options
+    return list(dict.fromkeys(_quote(variant) for form in word_forms(term.words[0])
+                              for variant in ligature_variants(form)))
 
 
 def _compile(node) -> str:

@@ -209,3 +209,41 @@ def test_claims_of_a_live_delivery_are_left_to_it(archive, smtp_server):
     archive.conn.execute("UPDATE alert_matches SET claim_pid = 1")
     assert deliver(archive, smtp_server.settings).sent == []
     assert len(list_outbox(archive, pending_only=True)) == 2 and smtp_server.messages == []
+
+
+def test_run_summary_says_what_waits_why_and_what_happens_next(archive, smtp_server):
+    """SMTP down: the outbox state after the delivery becomes the summary's lines (issue 13)."""
+    from storage.outbox import outbox_state
+    from flows.summary import delivery_lines
+
+    since = "2000-01-01T00:00:00+00:00"
+    ingest(archive, [
+        article(1, "Démantèlement d'un réseau", "Un réseau de passeurs démantelé à Agadez."),
+        article(2, "Journée mondiale", "Lutte contre la traite des êtres humains au Niger."),
+        article(4, "Frontex", "Frontex publie ses chiffres."),
+    ])
+    down = SmtpSettings(host="127.0.0.1", port=closed_port(), sender="nw@test.example", timeout=5)
+    report = deliver(archive, down)
+    state = outbox_state(archive, since=since)
+    # ana and ben: one email each, 3 matches (ana: passeurs; ben: passeurs and traite).
+    assert (state.pending_emails, state.pending_matches) == (2, 3)
+    assert state.last_error.startswith("cannot reach SMTP server 127.0.0.1:")
+    assert (state.digest_queued, state.digest_pending) == (1, 1)
+    assert outbox_state(archive, since="2999-01-01T00:00:00+00:00").digest_queued == 0
+
+    summary = {"alerts_sent": 0, "alert_errors": [f"{f.recipient}: {f.error}" for f in report.failed],
+               "outbox": {**state.__dict__, "sending": True}}
+    lines = [line for line in delivery_lines(summary) if line]
+    assert lines[0] == f"alerts: 2 alert email(s) pending (3 match(es)): {state.last_error}"
+    assert "will be sent by the next run or `newswatch alerts retry`" in lines[0]
+    assert lines[1:] == ["digest: 1 match(es) queued by this run (1 waiting in all); the digest sends "
+                         "them (its schedule, or `newswatch digest` now)"]
+
+    # SMTP back: sent, nothing pending, the digest still waits for its own delivery.
+    deliver(archive, smtp_server.settings)
+    state = outbox_state(archive, since=since)
+    summary = {"alerts_sent": 2, "alert_errors": [], "outbox": {**state.__dict__, "sending": True}}
+    assert [line for line in delivery_lines(summary) if line] == [
+        "alerts: 2 email(s) sent",
+        "digest: 1 match(es) queued by this run (1 waiting in all); the digest sends them "
+        "(its schedule, or `newswatch digest` now)"]

@@ -36,6 +36,9 @@ def matched(query: str, title: str | None, body: str, **extra) -> bool:
     ("migr*", None, "Les migrations saisonnières."),
     ("NEAR(passeurs Manche, 8)", None, "Des passeurs opèrent sur la côte de la Manche."),
     ("passeurs OR Frontex", None, "Rapport de Frontex."),
+    ("oeuvre", None, "Les ONG à l’œuvre sur la côte."),                          # ligatures, both ways
+    ("cœur", "Au coeur de la Manche", "Traversées en hausse."),
+    ('"ex aequo"', None, "Deux pays ex æquo."),
 ])
 def test_variants_match(query, title, body):
     assert matched(query, title, body)

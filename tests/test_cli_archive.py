@@ -118,3 +118,24 @@ def test_commands_do_not_import_prefect():
             "print('prefect' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_search_takes_several_words_unquoted_as_all_required(archive):
+    both = newswatch("search", "passeurs", "Manche", "--json", archive=archive)
+    assert both.returncode == 0, both.stderr
+    quoted = newswatch("search", "passeurs Manche", "--json", archive=archive)
+    assert both.stdout == quoted.stdout and len(both.stdout.splitlines()) == 1
+    assert newswatch("search", "passeurs", "Veracruz", "--json", archive=archive).stdout == ""
+    rules = newswatch("rules", "test", "passeurs", "Manche", archive=archive)
+    assert rules.returncode == 0, rules.stderr
+    assert "Manche" in rules.stdout
+
+
+def test_search_folds_the_oe_ligature_both_ways(archive):
+    """French keyboards rarely type œ: `oeuvre` finds what `œuvre` finds in the seeds (4)."""
+    spelled = newswatch("search", "oeuvre", "--json", archive=archive)
+    ligature = newswatch("search", "œuvre", "--json", archive=archive)
+    assert spelled.returncode == 0, spelled.stderr
+    assert len(spelled.stdout.splitlines()) == 4
+    assert spelled.stdout == ligature.stdout
+    assert "[œuvre]" in spelled.stdout

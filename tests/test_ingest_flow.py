@@ -466,8 +466,12 @@ def test_newswatch_run_completes_and_prints_the_summary(tmp_path: Path, http_ser
     assert "feeds: 2 Atom feed(s) rewritten" in lines
     assert lines[0].split() == ["source", "discovered", "new", "dupl.", "not", "art.", "errors", "state"]
     assert lines[1].split() == ["apr", "2", "2", "0", "0", "0", "ok"]
-    assert lines[2].split() == ["down", "0", "0", "0", "0", "0", "FAILED"]
+    # The failure is its error: the count agrees with the state (and with the run's log).
+    assert lines[2].split() == ["down", "0", "0", "0", "0", "1", "FAILED"]
     assert any(line.startswith("down: FAILED: ") and "cannot connect" in line for line in lines)
+    # No smtp: section: the matches wait in the outbox, and the summary says so and why.
+    assert ("alerts: 1 alert email(s) pending (2 match(es)): not sent: the config has no smtp: "
+            "section (or no alert rule); add it, then `newswatch alerts retry` sends them") in lines
     assert "2 new article(s):" in lines
     assert "starting a temporary Prefect server" in done.stderr
     assert sorted(r.path for r in http_server.requests() if r.route != "/robots.txt") == sorted(

@@ -93,3 +93,42 @@ def test_bad_queries_say_where(query, column):
 
 def test_lower_case_or_is_a_word():
     assert parse("or noir").fts == '("or" AND ("noir" OR "noirs"))'
+
+
+LIGATURE_DOCS = [
+    (11, "Une œuvre collective", "Les associations œuvrent auprès des exilés ; le cœur du dispositif est à Calais."),
+    (12, "Sa sœur retrouvée", "Après la manœuvre des garde-côtes, elle a retrouvé sa sœur à Lampedusa."),
+    (13, "Le complexe d'Œdipe", "Une lecture de Sophocle, sans rapport avec la migration."),
+    (14, "Ex æquo", "Deux pays arrivent ex æquo dans le classement ; curriculum vitæ en annexe."),
+    (15, "Une oeuvre sans ligature", "Le coeur de la ville, les soeurs et les manoeuvres, ex aequo."),
+]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("oeuvre", {11, 15}),               # spelled out finds the ligature, and itself
+    ("œuvre", {11, 15}),                # and back
+    ("coeur", {11, 15}),
+    ("cœur", {11, 15}),
+    ("soeur", {12, 15}),                # with its plural: soeurs
+    ("sœurs", {12, 15}),
+    ("manoeuvre", {12, 15}),
+    ("Oedipe", {13}),                   # capital Œ
+    ("aequo", {14, 15}),
+    ("vitae", {14}),
+    ("oeuvr*", {11, 15}),               # prefixes: œuvrent, oeuvre
+    ('"coeur du dispositif"', {11}),     # phrases
+    ('"ex aequo"', {14, 15}),
+    ("NEAR(soeur Lampedusa, 3)", {12}),
+    ("poete", set()),                   # an oe that is no ligature finds nothing more
+])
+def test_ligatures_oe_ae_match_both_ways(query, expected):
+    assert match_batch([query], LIGATURE_DOCS)[0] == expected
+
+
+def test_ligature_variants_stay_few():
+    from storage.query import ligature_variants
+
+    assert ligature_variants("oeuvre") == ["oeuvre", "œuvre"]
+    assert ligature_variants("œuvre") == ["œuvre", "oeuvre"]
+    assert ligature_variants("migrant") == ["migrant"]
+    assert len(ligature_variants("oeoeoeoeoe")) <= 8

@@ -17,11 +17,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flows.commands.run import prepare_prefect_environment
+    from flows.config import load_config
 
+    # The config first: a missing or bad file is one line, before Prefect's ~10 s start.
+    config = load_config(args.config)
     prepare_prefect_environment()
     from flows.digest import digest  # runs a Prefect flow: imported only here
 
-    result = digest(str(args.config) if args.config else None)
+    result = digest(str(config.path))
     for recipient in result["sent"]:
         print(f"digest sent to {recipient}")
     for recipient, error in result["failed"].items():

@@ -18,7 +18,8 @@ newswatch rules add passeurs 'passeurs OR "réseaux de passeurs"' --to analyst@e
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     test = sub.add_parser("test", help="list the archived articles the query matches, newest first")
-    test.add_argument("query", help="the rule's query (same language as `newswatch search`)")
+    test.add_argument("query", nargs="+",
+                      help="the rule's query (same language as `newswatch search`; several words unquoted are all required)")
     test.add_argument("--since", type=iso_date, metavar="DATE", help="only articles from this day on (YYYY-MM-DD)")
     test.add_argument("--source", help="only this source (as a rule's sources: would)")
     test.add_argument("--limit", type=int, default=20, metavar="N", help="show at most N (default: 20)")
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
     from storage.query import parse
 
-    query = parse(args.query)
+    query = parse(" ".join(args.query))
     with open_archive(args) as archive:
         hits = archive.search(query, since=args.since, source=args.source, limit=None,
                               highlight=(HIGHLIGHT_START, HIGHLIGHT_END))

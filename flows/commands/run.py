@@ -61,9 +61,14 @@ def run(args: argparse.Namespace) -> int:
     if not os.environ.get("PREFECT_API_URL"):
         print("newswatch: no PREFECT_API_URL: starting a temporary Prefect server for this run "
               "(~15 s; see README 'Running on a schedule' to keep one running)", file=sys.stderr)
-    summary, _ = run_ingest_flow("run", str(config.path), sources=args.sources, recheck=args.recheck)
+    summary, flow_run_id = run_ingest_flow("run", str(config.path), sources=args.sources,
+                                           recheck=args.recheck)
     if summary is None:
         return 1
+    if os.environ.get("PREFECT_API_URL"):  # a server that outlives the run: its page stays
+        from prefect.utilities.urls import url_for
+
+        summary["ui_url"] = url_for("flow-run", obj_id=flow_run_id)
     if args.json:
         import json
 

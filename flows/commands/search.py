@@ -9,13 +9,16 @@ from flows.commands._common import add_archive_option, iso_date, open_archive
 
 HELP = "search the archive (words, \"phrases\", OR, NOT/-, prefix*, NEAR(a b, N))"
 EXAMPLE = """
+newswatch search naufrage Manche                  # both words
 newswatch search 'passeurs NEAR(Manche traversée, 15) -Darmanin' --since 2021-01-01
 newswatch search '"traite des êtres humains" OR trafic*' --source iom-fr --json
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("query", help="the query (same language as alert rules)")
+    parser.add_argument("query", nargs="+",
+                        help="the query (same language as alert rules); several words unquoted "
+                             "are all required, as in the query `naufrage Manche`")
     parser.add_argument("--since", type=iso_date, metavar="DATE", help="only articles from this day on (YYYY-MM-DD)")
     parser.add_argument("--source", help="only this source")
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="at most N results (default: 20)")
@@ -26,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from storage.query import parse
 
-    query = parse(args.query)  # a syntax error is reported before the archive is opened
+    query = parse(" ".join(args.query))  # a syntax error is reported before the archive is opened
     color = sys.stdout.isatty() and not args.json
     marks = ("\033[1;33m", "\033[0m") if color else ("[", "]")
     with open_archive(args) as archive:
