@@ -14,13 +14,19 @@ DOCS = [
 ]
 
 
+def _archive_of(docs, directory):
+    """`docs` (id, title, body) in a real archive: the query language is tested on the FTS5
+    index search uses."""
+    archive = Archive.open(directory / "archive.db")
+    result = archive.add_batch([Incoming(Article(title, None, [body], url=f"https://x.example/{i}"), "s")
+                                for i, title, body in docs])
+    assert result.new_ids == [i for i, _, _ in docs]
+    return archive
+
+
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
-    """DOCS in a real archive: the query language is tested on the FTS5 index search uses."""
-    with Archive.open(tmp_path_factory.mktemp("query") / "archive.db") as archive:
-        result = archive.add_batch([Incoming(Article(title, None, [body], url=f"https://x.example/{i}"), "s")
-                                    for i, title, body in DOCS])
-        assert result.new_ids == [i for i, _, _ in DOCS]
+    with _archive_of(DOCS, tmp_path_factory.mktemp("query")) as archive:
         yield archive
 
 
@@ -106,10 +112,7 @@ LIGATURE_DOCS = [
 
 @pytest.fixture(scope="module")
 def ligature_archive(tmp_path_factory):
-    with Archive.open(tmp_path_factory.mktemp("ligatures") / "archive.db") as archive:
-        result = archive.add_batch([Incoming(Article(title, None, [body], url=f"https://x.example/{i}"), "s")
-                                    for i, title, body in LIGATURE_DOCS])
-        assert result.new_ids == [i for i, _, _ in LIGATURE_DOCS]
+    with _archive_of(LIGATURE_DOCS, tmp_path_factory.mktemp("ligatures")) as archive:
         yield archive
 
 
