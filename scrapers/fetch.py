@@ -15,7 +15,6 @@ import random
 import socket
 import threading
 import time
-import urllib.robotparser
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+from protego import Protego
 
 from errors import (BadRedirect, BadUrl, ClientError, ConnectFailed, FetchError, HostNotFound,
                     HttpStatusError, NotHtml, ProtocolFailure, RateLimited, RedirectLoop,
@@ -137,7 +137,7 @@ class _HostGate:
         self.lock = threading.Lock()
         self.delay = delay
         self.last_end: float | None = None
-        self.robots: urllib.robotparser.RobotFileParser | None = None
+        self.robots: Protego | None = None  # RFC 9309 rules, parsed by protego
         self.robots_error: FetchError | None = None
         self.robots_loaded = False
 
@@ -431,7 +431,7 @@ class Fetcher:
         if gate.robots_error is not None:
             e = gate.robots_error
             raise type(e)(origin, e.message, status=e.status)
-        if gate.robots is not None and not gate.robots.can_fetch(self.settings.user_agent, url):
+        if gate.robots is not None and not gate.robots.can_fetch(url, self.settings.user_agent):
             raise RobotsDisallowed(
                 origin, f"disallowed by {host_key(url)}'s robots.txt for our user agent; "
                 "it is not fetched (remove it from the sources, or ask the site)", final_url=url)
@@ -440,7 +440,6 @@ class Fetcher:
         parts = urlsplit(url)
         robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
         gate.robots_loaded = True
-        parser = urllib.robotparser.RobotFileParser(robots_url)
         current = robots_url
         try:
             for _hop in range(5):  # RFC 9309: follow at least five redirects
@@ -467,9 +466,10 @@ class Fetcher:
             return
         if response is None or response.body is None or response.status != 200:
             return
-        parser.parse(response.body.decode("utf-8", errors="replace").splitlines())
-        gate.robots = parser
-        crawl_delay = parser.crawl_delay(self.settings.user_agent)
+        # RFC 9309: wildcards, `$`, the longest matching rule wins (Allow on a tie); the group
+        # of our product token, else `*`.
+        gate.robots = Protego.parse(response.body.decode("utf-8", errors="replace"))
+        crawl_delay = gate.robots.crawl_delay(self.settings.user_agent)
         if crawl_delay:
             gate.delay = max(gate.delay, min(float(crawl_delay), _MAX_CRAWL_DELAY))
 

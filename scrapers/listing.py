@@ -1,11 +1,15 @@
-"""Listing pages: the links of an HTML page, its next page, and the feeds it announces."""
+"""Listing pages: the links of an HTML page, its next page, and the feeds it announces.
+
+Read with Beautiful Soup (on lxml's parser): a listing is a few pages per source and run, where
+tolerance of broken markup counts more than speed; article pages, thousands per run, go
+through lxml directly (scrapers/html.py).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import lxml.html
-from lxml import etree
+from bs4 import BeautifulSoup
 
 from errors import CleanError
 from scrapers.decoding import decode_bytes
@@ -56,28 +60,22 @@ def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPag
         text = decode_bytes(body, content_type)
     except CleanError:
         return ListingPage()
-    try:
-        doc = lxml.html.document_fromstring(text)
-    except (etree.ParserError, ValueError):
-        try:  # a str with an XML encoding declaration: let lxml read the bytes
-            doc = lxml.html.document_fromstring(body)
-        except (etree.ParserError, ValueError):
-            return ListingPage()
+    soup = BeautifulSoup(text, "lxml")
     base = url
-    for href in doc.xpath("//base/@href"):
-        base = urljoin(url, href.strip())
-        break
+    declared = soup.find("base", href=True)
+    if declared is not None:
+        base = urljoin(url, declared["href"].strip())
     page = ListingPage()
-    for el in doc.iter("a", "link"):
-        href = el.get("href")
+    for el in soup.find_all(["a", "link"], href=True):
+        href = el["href"].strip()
         if not href:
             continue
-        rel = (el.get("rel") or "").lower().split()
+        rel = [r.lower() for r in el.get("rel") or []]  # a multi-valued attribute: a list
         if "next" in rel and page.next_url is None:
-            page.next_url = urljoin(base, href.strip())
-        if el.tag == "link":
+            page.next_url = urljoin(base, href)
+        if el.name == "link":
             if "alternate" in rel and (el.get("type") or "").lower().strip() in FEED_TYPES:
-                page.feeds.append(urljoin(base, href.strip()))
+                page.feeds.append(urljoin(base, href))
             continue
-        page.links.append(urljoin(base, href.strip()))
+        page.links.append(urljoin(base, href))
     return page

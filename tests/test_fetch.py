@@ -278,4 +278,4 @@ def test_robots_crawl_delay_slows_the_host_down(http_server: LocalServer,
     http_server.routes["/a"] = http_server.routes["/b"] = html("<p>x</p>")
     assert all(r.ok for r in fetcher.fetch_many([http_server.url("/a"), http_server.url("/b")]))
     a, b = http_server.requests("/a")[0], http_server.requests("/b")[0]
-    assert b.started - a.finished >= 0.95  # Crawl-delay is whole seconds in robotparser
+    assert b.started - a.finished >= 0.95
