@@ -15,7 +15,7 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="newswatch-prefect
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-# Copies of ../shared/seeds (the five dumps the project was created from), so tests stand alone.
+# The five page dumps the project was created from, copied here so the tests stand alone.
 SEEDS = FIXTURES / "seeds"
 
 

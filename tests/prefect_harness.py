@@ -1,6 +1,6 @@
 """One temporary Prefect server for the whole pytest session (`prefect_harness` fixture).
 
-Starting it costs ~15 s, then each flow call ~1 s (../shared/notes/prefect.md): tests that
+Starting it is slow, each flow call after it fast (docs/prefect.md, "Costs"): tests that
 run real flows share this one. Registered in tests/conftest.py through `pytest_plugins`.
 """
 from __future__ import annotations
@@ -14,6 +14,6 @@ import pytest
 def prefect_harness() -> Iterator[None]:
     from prefect.testing.utilities import prefect_test_harness
 
-    # The default 30 s start-up timeout is tight on the shared 2-core machine under load.
+    # The default start-up timeout is too tight on a loaded machine (docs/prefect.md).
     with prefect_test_harness(server_startup_timeout=120):
         yield

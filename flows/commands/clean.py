@@ -15,7 +15,7 @@ from flows.commands._common import add_archive_option, archive_path, open_archiv
 
 HELP = "Clean saved pages (HTML, .gz, text dumps) into articles and print them."
 EXAMPLE = """\
-newswatch clean ../shared/seeds/
+newswatch clean tests/fixtures/seeds/
 newswatch clean page.html --url https://www.iom.int/fr/news/some-release --json
 newswatch clean page.html --explain --source iom-fr   # which rule removed what, with iom-fr's learned template
 """

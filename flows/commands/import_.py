@@ -10,7 +10,7 @@ from errors import NewswatchError
 
 HELP = "clean saved pages (HTML, .gz, text dumps, or folders of them) and add them to the archive"
 EXAMPLE = """
-newswatch import ../shared/seeds/
+newswatch import tests/fixtures/seeds/
 newswatch import page.html --url https://www.iom.int/fr/news/x --source iom-fr
 """
 PAGE_SUFFIXES = {".html", ".htm", ".txt", ".gz", ".xhtml"}

@@ -23,8 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def prepare_prefect_environment() -> None:
     """Defaults that make a temporary Prefect server usable on a small, loaded machine."""
-    # The temporary server takes ~13 s to start here (~21 s on a new database); Prefect's
-    # default 20 s startup timeout is too tight under load.
+    # Prefect's default start-up timeout for the temporary server is too tight on a loaded
+    # machine (docs/prefect.md, "Costs").
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # A temporary server lives for one run: it has nothing to report, and offline it would
     # log an error for every failed attempt to.

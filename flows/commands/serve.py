@@ -44,7 +44,7 @@ newswatch serve --config newswatch.yaml          # starts a local Prefect server
 newswatch serve --no-run-now                     # wait for the first scheduled run
 PREFECT_API_URL=http://127.0.0.1:4200/api newswatch serve   # use a server already running"""
 
-SERVER_START_TIMEOUT = 180.0  # seconds: ~7 s here, ~15 s on a new database, more under load
+SERVER_START_TIMEOUT = 180.0  # seconds: a bound, well above a start on a loaded machine (docs/prefect.md)
 SERVER_STOP_GRACE = 30.0
 RUNNER_STOP_GRACE = 60.0  # seconds for Prefect's runner to cancel its loops and pause schedules
 POLL_EVERY = 0.2
