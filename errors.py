@@ -19,7 +19,7 @@
     ├── FetchError                  one URL could not be fetched (each kind below is also
     │   │                           a PermanentError or a TemporaryError)
     │   ├── BadUrl, RedirectLoop, TooManyRedirects, RobotsDisallowed, TooLarge, NotHtml,
-    │   │   HttpStatusError > ClientError (4xx), BadRedirect          permanent
+    │   │   HttpStatusError > ClientError (4xx) > Gone (404, 410), BadRedirect    permanent
     │   └── ConnectFailed > HostNotFound, Timeout, ProtocolFailure, UnexpectedFetchError,
     │       HttpStatusError > ServerError (5xx), RateLimited (429)    temporary
     └── SmtpDeliveryError           the SMTP server did not accept an email
@@ -175,6 +175,13 @@ class HttpStatusError(FetchError):
 
 class ClientError(HttpStatusError, PermanentError):
     """4xx: the page is gone, forbidden, or the URL is wrong."""
+
+
+class Gone(ClientError):
+    """404 or 410: the page is not (or no longer) there. For a discovered link this is no
+    error of the source: the page is recorded as gone and not asked for again."""
+
+    kind = "gone"
 
 
 class BadRedirect(HttpStatusError, PermanentError):

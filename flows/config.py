@@ -151,6 +151,10 @@ class Source(_Strict):
     max_pages: int = Field(5, ge=1, le=1000)
     expected_interval: timedelta | None = None  # "6h", "2d", seconds: for health checks
     enabled: bool = True
+    # Regular expressions searched in a discovered link's path: with `include`, a link must
+    # match one; a link matching an `exclude` is never taken.
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
 
     @field_validator("url")
     @classmethod
@@ -159,6 +163,16 @@ class Source(_Strict):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("expected an http:// or https:// URL with a host name")
         return value.strip()
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"{pattern!r} is not a regular expression ({e})") from None
+        return value
 
     _expected_interval_duration = field_validator("expected_interval", mode="before")(_duration)
 
@@ -192,7 +206,8 @@ class Source(_Strict):
 
         return SourceSpec(name=self.name, url=self.url, kind=self.kind,
                           profile=get_profile(self.profile or "generic"),
-                          max_pages=self.max_pages)
+                          max_pages=self.max_pages, include=tuple(re.compile(p) for p in self.include),
+                          exclude=tuple(re.compile(p) for p in self.exclude))
 
 
 class Config(_Strict):

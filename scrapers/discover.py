@@ -14,13 +14,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
-from errors import FeedError, SitemapError
+from errors import ClientError, FeedError, SitemapError
 from scrapers.feeds import parse_feed
 from scrapers.fetch import DISCOVERY_TYPES, FetchResult, Fetcher, Validators
-from scrapers.links import Candidate, absolute_link, belongs_to_source, same_site
-from scrapers.listing import parse_listing, pager_for
-from scrapers.profiles import GENERIC, Profile
+from scrapers.linkscore import article_links
+from scrapers.links import Candidate, absolute_link, profile_article, same_site, site_page
+from scrapers.listing import ListingPage, parse_listing, pager_for
+from scrapers.profiles import GENERIC, Profile, excluded_path
 from scrapers.sitemaps import gunzip, parse_sitemap
 
 Kind = Literal["listing", "feed", "sitemap"]
@@ -36,6 +38,19 @@ class SourceSpec:
     kind: Kind | None = None  # None: detected from the first document
     profile: Profile = GENERIC
     max_pages: int = 5  # listing pages, or child sitemaps of an index, read per run
+    # The source's own narrowing (`include:` / `exclude:` in newswatch.yaml): regular
+    # expressions searched in a link's path. With `include`, a link must match one of them.
+    include: tuple[re.Pattern, ...] = ()
+    exclude: tuple[re.Pattern, ...] = ()
+
+    def narrows(self) -> bool:
+        return bool(self.include or self.exclude)
+
+    def allows(self, url: str) -> bool:
+        path = urlsplit(url).path or "/"
+        if self.include and not any(p.search(path) for p in self.include):
+            return False
+        return not any(p.search(path) for p in self.exclude)
 
 
 @dataclass
@@ -43,7 +58,11 @@ class Discovery:
     source: str
     kind: Kind | None  # as configured, else as detected (None if nothing could be read)
     candidates: list[Candidate] = field(default_factory=list)  # new URLs, in discovery order
-    seen: int = 0  # links of the source found, known or new
+    seen: int = 0  # article links of the source found, known or new
+    entries: int = 0  # links of the listing pages, items of the feed, URLs of the sitemap
+    links: int = 0  # of those, the pages of the source's site (not files, not the source itself)
+    rule: str = ""  # how article links were told apart: "profile iom", "generic link scoring"...
+    notes: list[str] = field(default_factory=list)  # what discovery did that the summary shows
     documents: dict[str, Validators] = field(default_factory=dict)  # to store, see module doc
     fetches: list[FetchResult] = field(default_factory=list)  # bodies dropped
     errors: list[str] = field(default_factory=list)
@@ -58,8 +77,26 @@ class Discovery:
         return bool(self.fetches) and all(f.not_modified for f in self.fetches)
 
     @property
+    def read(self) -> bool:
+        """At least one discovery document was read (not failed, not 304)."""
+        return any(f.error is None and not f.not_modified for f in self.fetches)
+
+    @property
     def urls(self) -> list[str]:
         return [c.url for c in self.candidates]
+
+    def why_no_links(self) -> str | None:
+        """Why the documents read gave no article link at all (None: some were found, or
+        nothing was read: an error or a 304 says why)."""
+        if self.seen or not self.read or self.kind is None:
+            return None
+        items = {"feed": "items", "sitemap": "URLs", "listing": "links"}[self.kind]
+        if not self.entries:
+            return {"feed": "the feed has no items", "sitemap": "the sitemap lists no pages",
+                    "listing": "the page has no links"}[self.kind]
+        if not self.links:
+            return f"none of the {self.entries} {items} lead to pages of the source's site"
+        return f"0 of {self.links} {'links' if self.kind == 'listing' else items} look like articles ({self.rule})"
 
 
 def _nothing_known(urls: list[str]) -> set[str]:
@@ -112,7 +149,9 @@ class _Run:
         self.validators = validators
         self.is_known = is_known
         self.result = Discovery(source=source.name, kind=source.kind)
-        self._seen: set[str] = set()
+        self._seen: set[str] = set()  # article links taken
+        self._links: set[str] = set()  # pages of the site found
+        self._fallbacks: dict[str, tuple[set[str], set[str]]] = {}  # listing page -> (its links, scoring's)
 
     # ---- fetching and bookkeeping
 
@@ -122,7 +161,10 @@ class _Run:
                                     accept=DISCOVERY_TYPES)
         self.result.fetches.append(_without_body(result))
         if result.error:
-            self.result.errors.append(str(result.error))
+            message = str(result.error)
+            if isinstance(result.error, ClientError):
+                message += "; check the source's url (it is asked for again next run)"
+            self.result.errors.append(message)
             return None
         if result.not_modified:
             old = self.validators.get(url)
@@ -133,25 +175,48 @@ class _Run:
             self.result.documents[url] = result.validators
         return result
 
-    def _take(self, candidates: Iterable[Candidate], *, site_url: str | None = None) -> int:
-        """Keep the source's own links not seen before; add the unknown ones; count them."""
-        profile = self.source.profile
+    def _add(self, urls: Iterable[str], details: Mapping[str, Candidate] | None = None) -> int:
+        """Article links found: keep those the source's include/exclude allow and not taken
+        before; add the unknown ones to the candidates; how many were added."""
         fresh: list[Candidate] = []
-        for c in candidates:
-            url = absolute_link(c.url, self.source.url, profile)
-            if url is None or url in self._seen:
-                continue
-            if not (belongs_to_source(url, self.source.url, profile)
-                    or site_url and same_site(site_url, url)
-                    and belongs_to_source(url, site_url, profile)):
+        for url in urls:
+            if url in self._seen or not self.source.allows(url):
                 continue
             self._seen.add(url)
-            fresh.append(Candidate(url, c.lastmod, c.title))
+            c = details.get(url) if details else None
+            fresh.append(Candidate(url, c.lastmod, c.title) if c else Candidate(url))
         self.result.seen += len(fresh)
         known = self.is_known([c.url for c in fresh]) if fresh else set()
         new = [c for c in fresh if c.url not in known]
         self.result.candidates.extend(new)
         return len(new)
+
+    def _site_pages(self, urls: Iterable[str | None], site_url: str | None = None) -> list[str]:
+        """The source site's pages among `urls` (absolute, clean), each once, counted."""
+        pages = []
+        for url in dict.fromkeys(urls):
+            if url is None:
+                continue
+            if site_page(url, self.source.url) or site_url and same_site(site_url, url) and site_page(url, site_url):
+                pages.append(url)
+                if url not in self._links:
+                    self._links.add(url)
+                    self.result.links += 1
+        return pages
+
+    def _listed(self, entries: list[Candidate], base: str, site_url: str | None = None,
+                items: int | None = None) -> int:
+        """A feed's or a sitemap's entries: every page of the site, except what the profile
+        excludes (tag, category, author, search pages) and what is declared as no web page."""
+        profile = self.source.profile
+        self.result.entries += len(entries) if items is None else items
+        details = {}
+        for c in entries:
+            url = absolute_link(c.url, base, profile)
+            if url is not None and c.is_page:
+                details.setdefault(url, c)
+        pages = self._site_pages(details, site_url)
+        return self._add([u for u in pages if not excluded_path(profile, urlsplit(u).path or "/")], details)
 
     # ---- the three kinds
 
@@ -178,8 +243,10 @@ class _Run:
                     self.result.documents.pop(self.source.url, None)
                     kind = "feed"
             self.result.kind = kind
+        self.result.rule = _rule(self.source, kind)
         if kind == "listing":
             self._listing(first)
+            self._note_fallbacks()
         elif kind == "feed":
             self._feed(first, detected)
         else:
@@ -188,17 +255,52 @@ class _Run:
     def _listing(self, first: FetchResult) -> None:
         pager = pager_for(self.source.profile)
         page: FetchResult | None = first
+        visited = {first.url, first.final_url}
         for index in range(self.source.max_pages):
             if page is None:
                 return
             listing = parse_listing(page.body or b"", page.content_type, page.final_url)
-            new = self._take(Candidate(link) for link in listing.links)
+            next_url = pager.url(self.source.url, index + 1) if pager else listing.next_url
+            new = self._add(self._listing_articles(listing, page.final_url, next_url))
             if new == 0 or index + 1 >= self.source.max_pages:
                 return
-            next_url = pager.url(self.source.url, index + 1) if pager else listing.next_url
-            if not next_url or next_url in (page.url, page.final_url):
+            if not next_url or next_url in visited:
                 return
+            visited.add(next_url)
             page = self._get(next_url)
+
+    def _listing_articles(self, listing: ListingPage, page_url: str, next_url: str | None) -> list[str]:
+        """The article links of one listing page: those the profile's `article_path` accepts;
+        if it accepts none of them (or the profile has none), the generic link scoring's."""
+        profile = self.source.profile
+        anchors = [(absolute_link(a.url, page_url, profile), a) for a in listing.anchors]
+        self.result.entries += len(anchors)
+        pages = set(self._site_pages(url for url, _ in anchors))
+        pages.discard(next_url)
+        if profile.article_path is not None:
+            chosen = [url for url in dict.fromkeys(u for u, _ in anchors) if url in pages
+                      and profile_article(url, profile)]
+            if chosen or not pages:
+                return chosen
+        scored = article_links((url, a) for url, a in anchors if url in pages
+                               and not excluded_path(profile, urlsplit(url).path or "/"))
+        if profile.article_path is not None and page_url not in self._fallbacks:
+            self.result.rule = self.result.rule.replace(
+                f"profile {profile.name}", f"profile {profile.name}, then generic link scoring", 1)
+            if scored:  # a page past the listing's end has only furniture: nothing to say
+                self._fallbacks[page_url] = (pages, set(scored))
+        return scored
+
+    def _note_fallbacks(self) -> None:
+        if not self._fallbacks:
+            return
+        first = next(iter(self._fallbacks))
+        links = set().union(*(p for p, _ in self._fallbacks.values()))
+        taken = set().union(*(t for _, t in self._fallbacks.values()))
+        where = first if len(self._fallbacks) == 1 else f"{first} and {len(self._fallbacks) - 1} more listing page(s)"
+        self.result.notes.append(
+            f"{where}: profile {self.source.profile.name} accepts none of its {len(links)} links; generic link "
+            f"scoring took {len(taken)} (check the profile's article_path)")
 
     def _feed(self, first: FetchResult, detected: Kind | None) -> None:
         document = first
@@ -221,7 +323,7 @@ class _Run:
         except FeedError as e:
             self.result.errors.append(f"{e}; check the source's url")
             return
-        self._take(feed.entries, site_url=feed.site_url)
+        self._listed(feed.entries, document.final_url, feed.site_url, feed.items)
 
     def _sitemap(self, first: FetchResult) -> None:
         limit = self.fetcher.settings.max_page_bytes
@@ -231,7 +333,7 @@ class _Run:
             self.result.errors.append(f"{e}; check the source's url")
             return
         if not root.is_index:
-            self._take(root.entries)
+            self._listed(root.entries, first.final_url)
             return
         # Newest child sitemaps first; stop at the first one holding nothing new.
         children = sorted(root.entries, key=lambda c: c.lastmod or "", reverse=True)
@@ -247,8 +349,20 @@ class _Run:
             except SitemapError as e:
                 self.result.errors.append(f"{e}; check the source's url")
                 return
-            if self._take(sitemap.entries) == 0:
+            if self._listed(sitemap.entries, document.final_url) == 0:
                 return
+
+
+def _rule(source: SourceSpec, kind: Kind) -> str:
+    """How a source's article links are told apart, for messages."""
+    profile = source.profile
+    if kind != "listing":
+        rule = f"every page of the site but tag, category, author and search pages (profile {profile.name})"
+    elif profile.article_path is not None:
+        rule = f"profile {profile.name}"
+    else:
+        rule = "generic link scoring"
+    return rule + (", and the source's include/exclude" if source.narrows() else "")
 
 
 def _maybe_gunzip(body: bytes) -> bytes:

@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from protego import Protego
 
-from errors import (BadRedirect, BadUrl, ClientError, ConnectFailed, FetchError, HostNotFound,
+from errors import (BadRedirect, BadUrl, ClientError, ConnectFailed, FetchError, Gone, HostNotFound,
                     HttpStatusError, NotHtml, ProtocolFailure, RateLimited, RedirectLoop,
                     RobotsDisallowed, ServerError, Timeout, TooLarge, TooManyRedirects,
                     UnexpectedFetchError)
@@ -369,11 +369,9 @@ class Fetcher:
                 if status in (301, 302, 303, 307, 308) or status == 304 or status == 429 \
                         or status >= 500:
                     return _Response(status, r.headers, url)
-                if status >= 400:
-                    raise ClientError(
-                        origin, f"answered HTTP {status} {r.reason_phrase}; "
-                        "check the URL (it will not be retried this run)",
-                        status=status, final_url=url)
+                if status >= 400:  # what happens next is the caller's to say (a source, a page)
+                    raise (Gone if status in (404, 410) else ClientError)(
+                        origin, f"answered HTTP {status} {r.reason_phrase}", status=status, final_url=url)
                 if accept is not None:
                     _check_declared_type(origin, url, r.headers.get("content-type"), accept,
                                          status)

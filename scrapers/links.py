@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from scrapers.profiles import GENERIC, Profile
+from scrapers.profiles import GENERIC, Profile, excluded_path
 
 try:  # tld ships the public suffix list (it comes with trafilatura's courlan)
     from tld import get_fld as _get_fld
@@ -22,6 +22,13 @@ class Candidate:
     url: str
     lastmod: str | None = None  # ISO 8601 date or date-time, when the document gave one
     title: str | None = None
+    media_type: str | None = None  # the type the document declares for the link (a feed's)
+
+    @property
+    def is_page(self) -> bool:
+        """Not declared as something other than a web page (audio, video, image, PDF...)."""
+        media = (self.media_type or "").split(";", 1)[0].strip().lower()
+        return not media or media in ("text/html", "application/xhtml+xml")
 
 
 # Files that are never articles: not worth a request.
@@ -74,19 +81,22 @@ def absolute_link(href: str | None, base: str, profile: Profile = GENERIC) -> st
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
 
 
-def belongs_to_source(url: str, source_url: str, profile: Profile = GENERIC) -> bool:
-    """Same site as the source, a page (not a file), and article-like for the profile.
-
-    The source page itself and its other pages (same path, other query: the pager) are not.
-    """
+def site_page(url: str, source_url: str) -> bool:
+    """A page of the source's site (not a file), other than the source page itself and its
+    other pages (same path, other query: the pager)."""
     if not same_site(url, source_url):
         return False
     path = urlsplit(url).path or "/"
     if _NOT_PAGES.search(path):
         return False
     source_path = urlsplit(source_url).path or "/"
-    if path.rstrip("/") == source_path.rstrip("/"):
+    return path.rstrip("/") != source_path.rstrip("/")
+
+
+def profile_article(url: str, profile: Profile) -> bool:
+    """A link of a listing page the profile's `article_path` accepts (False without one)."""
+    if profile.article_path is None:
         return False
-    if profile.article_path is not None:
-        return bool(profile.article_path.search(path))
-    return path != "/"
+    path = urlsplit(url).path or "/"
+    return bool(profile.article_path.search(path)) and not excluded_path(profile, path)
+

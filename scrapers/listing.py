@@ -1,15 +1,22 @@
-"""Listing pages: the links of an HTML page, its next page, and the feeds it announces.
+"""Listing pages: the links of an HTML page with where they sit, its next page, its feeds.
 
 Read with Beautiful Soup (on lxml's parser): a listing is a few pages per source and run, where
 tolerance of broken markup counts more than speed; article pages, thousands per run, go
 through lxml directly (scrapers/html.py).
+
+`parse_listing` reads the page once and describes every link (`Anchor`): its text, whether it
+sits in page furniture (navigation, site header and footer, sidebars, menus, pagers) or in
+the main content, and whether it belongs to a series of teaser blocks. `scrapers.linkscore`
+turns that into "looks like an article". The next page is the `rel=next` link, else a link
+reading "Page suivante" / "Suivant" / "Next" / "»", else the numbered pager's next number.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 
 from errors import CleanError
 from scrapers.decoding import decode_bytes
@@ -24,7 +31,7 @@ class Pager:
 
     Page 0 is the source URL itself. IOM's Drupal pager is `Pager("page", 0)`, so the
     second page is `?page=1`. A profile declares it with `extra={"pager_param": "page",
-    "pager_first_page": 0}`; without one, the page's `rel=next` link is followed.
+    "pager_first_page": 0}`; without one, the page's own next link is followed.
     """
 
     param: str = "page"
@@ -47,11 +54,27 @@ def pager_for(profile: Profile) -> Pager | None:
     return Pager(param, int(profile.extra.get("pager_first_page", 0)))
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """One link of a listing page, and where it sits."""
+
+    url: str  # absolute, as written (fragment and tracking parameters are the caller's)
+    text: str  # its text (else its title, aria-label or image alt), whitespace folded
+    chrome: bool = False  # inside page furniture: nav, aside, site header/footer, menus, pagers
+    main: bool = False  # inside the main content (main, article, role=main, #content)
+    repeated: int = 0  # siblings sharing its block's tag and class: a series of >= 3 is a list
+    teaser: bool = False  # its repeated block holds more than the link (a summary, a date, a picture)
+
+
 @dataclass
 class ListingPage:
-    links: list[str] = field(default_factory=list)  # absolute hrefs, in page order
-    next_url: str | None = None  # rel=next, when the page has one
+    anchors: list[Anchor] = field(default_factory=list)  # in page order
+    next_url: str | None = None  # the next page of the listing, when the page shows one
     feeds: list[str] = field(default_factory=list)  # <link rel=alternate> RSS/Atom feeds
+
+    @property
+    def links(self) -> list[str]:
+        return [a.url for a in self.anchors]
 
 
 def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPage:
@@ -66,16 +89,168 @@ def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPag
     if declared is not None:
         base = urljoin(url, declared["href"].strip())
     page = ListingPage()
+    rel_next = None
+    worded_next = None
+    places = _Places()
     for el in soup.find_all(["a", "link"], href=True):
         href = el["href"].strip()
         if not href:
             continue
+        target = urljoin(base, href)
         rel = [r.lower() for r in el.get("rel") or []]  # a multi-valued attribute: a list
-        if "next" in rel and page.next_url is None:
-            page.next_url = urljoin(base, href)
+        if "next" in rel and rel_next is None:
+            rel_next = target
         if el.name == "link":
             if "alternate" in rel and (el.get("type") or "").lower().strip() in FEED_TYPES:
-                page.feeds.append(urljoin(base, href))
+                page.feeds.append(target)
             continue
-        page.links.append(urljoin(base, href))
+        words = _anchor_text(el)
+        if worded_next is None and _says_next(el, words):
+            worded_next = target
+        chrome, main = places.of(el)
+        repeated, teaser = _series(el, words)
+        page.anchors.append(Anchor(target, words, chrome, main, repeated, teaser))
+    page.next_url = rel_next or worded_next or _numbered_next(url, page.anchors)
     return page
+
+
+# ----------------------------------------------------------------------- where a link sits ---
+
+_FURNITURE_TAGS = frozenset({"nav", "aside"})
+_SECTION_TAGS = frozenset({"header", "footer"})  # furniture of the page, not of an article
+_FURNITURE_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search", "menu",
+                              "menubar", "toolbar"})
+_FURNITURE_WORDS = frozenset({"nav", "navbar", "navigation", "menu", "menubar", "megamenu", "breadcrumb",
+                              "breadcrumbs", "footer", "sidebar", "pager", "pagination", "social", "share",
+                              "sharing", "skip", "toolbar", "topbar", "masthead", "language", "languages"})
+_MAIN_TAGS = frozenset({"main", "article"})
+_MAIN_WORDS = frozenset({"content", "main"})
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def _class_words(el: Tag) -> set[str]:
+    return set(_WORDS.findall(f"{' '.join(el.get('class') or [])} {el.get('id') or ''}".lower()))
+
+
+class _Places:
+    """Whether an element sits in page furniture or in the main content, cached per element
+    (the links of one block share their ancestors); computed top-down, without recursion."""
+
+    def __init__(self) -> None:
+        # id(element) -> chrome, main, in article (Beautiful Soup tags compare by content:
+        # two alike teaser blocks are equal, so they cannot be dictionary keys)
+        self._cache: dict[int, tuple[bool, bool, bool]] = {}
+
+    def of(self, el: Tag) -> tuple[bool, bool]:
+        chain = []
+        node = el.parent
+        while isinstance(node, Tag) and node.name != "[document]" and id(node) not in self._cache:
+            chain.append(node)
+            node = node.parent
+        state = self._cache.get(id(node), (False, False, False)) if node is not None else (False, False, False)
+        for node in reversed(chain):
+            state = self._cache[id(node)] = _place(node, *state)
+        return state[0], state[1]
+
+
+def _place(el: Tag, chrome: bool, main: bool, in_article: bool) -> tuple[bool, bool, bool]:
+    tag = el.name
+    role = (el.get("role") or "").lower()
+    words = _class_words(el)
+    if tag in _SECTION_TAGS and in_article:
+        pass  # an article's own header or footer: a teaser's headline lives there
+    elif tag in _FURNITURE_TAGS or role in _FURNITURE_ROLES or tag in _SECTION_TAGS or (
+            not in_article and words & _FURNITURE_WORDS):
+        chrome = True
+    main = main or tag in _MAIN_TAGS or role == "main" or bool(words & _MAIN_WORDS)
+    return chrome, main, in_article or tag == "article"
+
+
+def _anchor_text(el: Tag) -> str:
+    text = " ".join(el.get_text(" ").split())
+    if not text:
+        text = " ".join((el.get("title") or el.get("aria-label") or "").split())
+    if not text:
+        alts = [img.get("alt") for img in el.find_all("img") if img.get("alt")]
+        text = " ".join(" ".join(alts).split())
+    return text
+
+
+def _series(el: Tag, words: str) -> tuple[int, bool]:
+    """The size of the series of blocks the link is in (0: none), and whether its block holds
+    more than the link: a teaser (headline plus summary, date or picture) rather than a menu
+    entry. The block is the nearest ancestor (the link itself included) repeated at least
+    three times among its siblings with the same tag and class."""
+    node = el
+    for _ in range(5):
+        parent = node.parent
+        if not isinstance(parent, Tag) or node.name in ("body", "html"):
+            return 0, False
+        key = (node.name, tuple(node.get("class") or ()))
+        same = sum(1 for sibling in parent.find_all(True, recursive=False)
+                   if sibling.name == key[0] and tuple(sibling.get("class") or ()) == key[1])
+        if same >= 3:
+            if node is el:
+                return same, False
+            extra = len(node.get_text(" ").split()) - len(words.split())
+            pictured = node.find(["img", "time", "picture"]) is not None
+            return same, extra >= 4 or pictured
+        node = parent
+    return 0, False
+
+
+# ----------------------------------------------------------------------------- next page ---
+
+# "Page suivante", "Suivant ›", "Next page", "Older posts", "»": a link that says it leads on.
+_NEXT = re.compile(
+    r"^(?:(?:page|articles?|posts?)\s+)?(?:suivante?s?|next|older(?:\s+(?:posts|entries|articles))?|"
+    r"plus\s+anciens?|précédents?\s+articles?)(?:\s+page)?\s*[›»>→]*$|^[›»→]{1,2}$", re.I)
+_PAGE_PARAMS = ("page", "p", "pg", "paged", "pagenum", "pagina")
+_PATH_PAGE = re.compile(r"^(.*?)/page/(\d+)/?$")
+
+
+def _says_next(el, words: str) -> bool:
+    for text in (words, el.get("aria-label") or "", el.get("title") or ""):
+        text = " ".join(text.split())
+        if text and _NEXT.match(text):
+            return True
+    return False
+
+
+def _page_number(url: str) -> tuple[str, int | None]:
+    """(the listing's address without its page number, the page number or None)."""
+    parts = urlsplit(url)
+    m = _PATH_PAGE.match(parts.path)
+    if m:
+        return urlunsplit((parts.scheme, parts.netloc, m.group(1) or "/", parts.query, "")), int(m.group(2))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    number = None
+    rest = []
+    for k, v in query:
+        if k.lower() in _PAGE_PARAMS and v.isdigit() and number is None:
+            number = int(v)
+        else:
+            rest.append((k, v))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") or "/", urlencode(rest), "")), number
+
+
+def _numbered_next(url: str, anchors: list[Anchor]) -> str | None:
+    """The numbered pager's next page: the same listing with the smallest page number above
+    this page's (`?page=N`, `/page/N/`). On a first page, which carries no number, the link
+    reading "2" when there is one (pagers count from 0 or from 1)."""
+    here, current = _page_number(url)
+    numbered: list[tuple[int, str, str]] = []
+    for a in anchors:
+        there, number = _page_number(a.url)
+        if number is not None and there == here:
+            numbered.append((number, a.text, a.url))
+    if not numbered:
+        return None
+    if current is None:
+        for number, text, target in numbered:
+            if text == "2":
+                return target
+        later = [n for n in numbered if n[0] >= 1]
+    else:
+        later = [n for n in numbered if n[0] > current]
+    return min(later)[2] if later else None

@@ -16,7 +16,9 @@ APRNEWS = register(Profile(
         ".//*[contains(@class, 'node-links')]",
     ),
     label_lines=(r"vous [êe]tes ici", r"back to top", r"retour en haut"),
-    article_path=re.compile(r"^/(?:fr/)?(?:actualites?|news|node)/[^?#]+$"),
+    # Drupal paths: a section, then the headline's slug (`/fr/depeches-breves/<slug>`), or a
+    # node id; the section pages themselves (`/fr/depeches-breves`) are listings.
+    article_path=re.compile(r"^(?:/[a-z]{2})?/(?:node/\d+|[a-z0-9-]+/[a-z0-9]+(?:-[a-z0-9]+){2,})/?$"),
     tracking_params=("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "fbclid"),
     extra={"agency_prefix": "APRNEWS"},
 ))

@@ -15,6 +15,9 @@ LEXISVEILLE = register(Profile(
         ".//*[contains(@class, 'article-detail__actions')]",
     ),
     label_lines=(r"offert", r"abonn[ée]s?", r"r[ée]serv[ée] aux abonn[ée]s"),
-    article_path=re.compile(r"^/[^/?#]+-\d+(?:\.html)?$|^/(?:actualites|veille)/[^?#]+$"),
+    # Articles sit at the root as the headline's slug (`/<slug>`, no date nor id); older
+    # paths had a section. A slug of four words or more: menu pages (`/contact`,
+    # `/mentions-legales`, `/qui-sommes-nous`) are shorter.
+    article_path=re.compile(r"^(?:/(?:actualites|veille))?/[a-z0-9]+(?:-[a-z0-9]+){3,}(?:\.html)?/?$"),
     tracking_params=("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "xtor"),
 ))
