@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "stats": "flows.commands.stats",
     "browse": "flows.commands.browse",
     "sources": "flows.commands.sources",
+    "rejected": "flows.commands.rejected",
+    "recheck": "flows.commands.recheck",
     "show": "flows.commands.show",
     "rules": "flows.commands.rules",
     "feed": "flows.commands.feed",

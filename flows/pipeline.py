@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,7 +34,7 @@ from alerts.config import (AlertRule, HealthAlertSettings, SmtpSettings, load_al
                            load_smtp_settings)
 from alerts.email import send_email
 from alerts.outbox import new_candidates, record_matches
-from errors import NewswatchError, NotAnArticle, UnexpectedFetchError
+from errors import Gone, NewswatchError, NotAnArticle, UnexpectedFetchError
 from flows.config import Config, Source
 from flows.summary import IngestSummary, NewArticle, SourceReport
 from scrapers import template
@@ -44,7 +45,7 @@ from scrapers.template import SourceTemplate
 from storage import templates
 from storage.archive import Archive, BatchResult, Incoming
 from storage.db import utc_iso
-from storage.fetchstate import FetchState, PageOutcome
+from storage.fetchstate import FetchState, PageOutcome, YieldHistory
 from storage.outbox import OutboxEntry
 
 T = TypeVar("T")
@@ -58,6 +59,7 @@ class Cleaned:
 
     items: list[Incoming] = field(default_factory=list)
     outcomes: list[PageOutcome] = field(default_factory=list)
+    item_urls: list[str] = field(default_factory=list)  # the URLs asked for that gave `items` (before redirects)
 
 
 @dataclass
@@ -145,16 +147,19 @@ def clean_result(result: FetchResult, source: str, profile: str | None,
     and out, so that it can run in another process). `found_via`: the discovery kind (a page
     a feed or sitemap announced gets the benefit of the doubt); `template`: the source's
     learned template."""
+    def rejected(error: NewswatchError) -> PageOutcome:
+        return PageOutcome(result.url, error, result.status, found_via)
+
     if not result.ok:  # an error, or no body at all (a 304 nobody asked for)
-        return PageOutcome(result.url, result.error or UnexpectedFetchError(
+        return rejected(result.error or UnexpectedFetchError(
             result.url, f"the server sent no page (HTTP {result.status})"))
     try:
         article = clean_page(result.body, url=result.final_url, content_type=result.content_type,
                              profile=profile, found_via=found_via, template=template)
     except NewswatchError as e:
-        return PageOutcome(result.url, e)
+        return rejected(e)
     if not article.is_article:
-        return PageOutcome(result.url, NotAnArticle(article.reason or "not an article"))
+        return rejected(NotAnArticle(article.reason or "not an article"))
     return Incoming(article=article, source=source, url=result.final_url, fetched_at=fetched_at,
                     tracking_params=tracking_params)
 
@@ -173,7 +178,11 @@ def clean_pages(source: Source, results: Iterable[FetchResult], found_via: str |
     params = source.spec().profile.tracking_params
     for r in results:
         out = clean_result(r, source.name, source.profile, params, fetched_at, found_via, learned)
-        (cleaned.items if isinstance(out, Incoming) else cleaned.outcomes).append(out)
+        if isinstance(out, Incoming):
+            cleaned.items.append(out)
+            cleaned.item_urls.append(r.url)
+        else:
+            cleaned.outcomes.append(out)
     return cleaned
 
 
@@ -220,9 +229,15 @@ def remember_pages(archive_path: Path, source: Source, found: Discovery, cleaned
     discovery documents."""
     with Archive.open(archive_path) as archive:
         state = FetchState(archive)
-        state.record_pages(source.name, cleaned.outcomes)
-        state.forget_pages([i.url for i in cleaned.items if i.url])
+        settle_pages(state, source.name, cleaned)
         state.save_validators(source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
+
+
+def settle_pages(state: FetchState, source: str, cleaned: Cleaned) -> None:
+    """Record the pages that did not become articles; forget those that did (a page that
+    failed before and passes now is no longer rejected)."""
+    state.record_pages(source, cleaned.outcomes)
+    state.forget_pages(cleaned.item_urls + [i.url for i in cleaned.items if i.url])
 
 
 # ------------------------------------------------------------------------- one source ---
@@ -238,9 +253,12 @@ def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list
     stage = "discover"
     try:
         found = runner.stage("discover", name, discover_source, source, fetcher, archive_path, recheck)
-        log.info("%s: discover: %d new candidate(s), %d link(s) seen%s%s", name, len(found.candidates),
-                 found.seen, ", unchanged (304)" if found.unchanged else "",
+        log.info("%s: discover: %d new candidate(s), %d article link(s) of %d link(s) to the site%s%s",
+                 name, len(found.candidates), found.seen, found.links,
+                 ", unchanged (304)" if found.unchanged else "",
                  f", {len(found.errors)} error(s)" if found.errors else "")
+        for note in found.notes:
+            log.warning("%s: discover: %s", name, note)
         runner.checkpoint("discovered", f"{name} {len(found.candidates)}")
         stage = "fetch"
         results = runner.stage("fetch", name, fetch_pages, fetcher, found)
@@ -268,13 +286,52 @@ def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list
     report = source_report(name, found, cleaned, stored)
     log.info("%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)", name, report.new,
              sum(report.duplicates.values()), report.not_articles, len(report.errors))
+    if not report.failed:
+        report.warning = zero_yield(report, found, yield_history(archive_path, name))
+        if report.warning:
+            log.warning("%s: WARNING: %s", name, report.warning)
     return report
+
+
+def yield_history(archive_path: Path, source: str) -> YieldHistory:
+    with Archive.open(archive_path) as archive:
+        return FetchState(archive).yield_history(source)
+
+
+def zero_yield(report: SourceReport, found: Discovery, history: YieldHistory) -> str | None:
+    """Why a source that yields nothing is not "ok" (None: it is).
+
+    A source that has never yielded an article (its first run, and every run until one comes)
+    is a warning, whatever the reason. One that used to yield articles is a warning when it
+    now finds no article link at all: a quiet source still lists its old articles.
+    """
+    if report.new or report.duplicates:
+        return None
+    if history.articles:
+        why = found.why_no_links()
+        return (f"{why}, though {history.articles} article(s) came from it before: has the site changed? "
+                "check the profile or the URL") if why else None
+    if found.unchanged:
+        return history.last_warning or "no article archived from it yet, and its documents have not changed"
+    why = found.why_no_links()
+    if why:
+        return why + (": check the profile or the URL" if found.links else "")
+    rejected = report.rejected
+    if report.fetched and set(rejected) == {"not-article"}:
+        return f"all {report.fetched} fetched page(s) were not articles"
+    if report.fetched:
+        counts = ", ".join(f"{n} {reason}" for reason, n in rejected.items())
+        return f"none of the {report.fetched} fetched page(s) became an article ({counts})"
+    if found.seen and not found.candidates:
+        return (f"its {found.seen} article link(s) were all rejected or failing in earlier runs: "
+                f"`newswatch rejected --source {report.source}`")
+    return "no article archived from it yet"
 
 
 def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored) -> SourceReport:
     """The source's line of the summary, from what each stage returned."""
     report = SourceReport(source=name, discovered=len(found.candidates), unchanged=found.unchanged,
-                          errors=list(found.errors))
+                          errors=list(found.errors), notes=list(found.notes))
     if found.errors and not found.seen and not found.unchanged:
         # Not one discovery document could be read: the source is down, not merely quiet.
         report.failed, report.errors = found.errors[0], found.errors[1:]
@@ -283,7 +340,9 @@ def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored)
     report.new = counts["new"]
     report.duplicates = {k: counts[k] for k in ("same_url", "exact", "near") if counts[k]}
     report.not_articles = sum(1 for o in cleaned.outcomes if isinstance(o.error, NotAnArticle))
-    report.errors += [o.message for o in cleaned.outcomes if not isinstance(o.error, NotAnArticle)]
+    report.rejected = dict(Counter(o.reason for o in cleaned.outcomes).most_common())
+    # A page that is gone (404, 410) is recorded as such: no error of the source.
+    report.errors += [o.message for o in cleaned.outcomes if not isinstance(o.error, (NotAnArticle, Gone))]
     report.new_articles = stored.new_articles
     return report
 
@@ -387,7 +446,7 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
             if not report.skipped:
                 state.record_run(report.source, started_at=run.started, ok=report.ok, counts=report.counts(),
                                  error=report.failed or (report.errors[0] if report.errors else None),
-                                 flow_run=run.holder)
+                                 flow_run=run.holder, state=report.state, warning=report.warning)
         summary.health = judge_health(archive, run.sources, log)
     runner.checkpoint("recorded")
     if run.smtp is not None:

@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.summary import IngestSummary, delivery_lines, source_rows
+from flows.summary import IngestSummary, delivery_lines, source_findings, source_rows
 
 
 def _cell(text: str | None) -> str:
@@ -22,7 +22,7 @@ def ingest_markdown(summary: IngestSummary) -> str:
     for r in source_rows([asdict(report) for report in summary.sources]):
         dups = ", ".join(f"{n} {k}" for k, n in r.duplicates.items()) or "0"
         state = {"skipped": _cell(r.detail), "failed": f"FAILED: {_cell(r.detail)}",
-                 "unchanged": "unchanged (304)"}.get(r.state, r.state)
+                 "warning": f"WARNING: {_cell(r.detail)}", "unchanged": "unchanged (304)"}.get(r.state, r.state)
         lines.append(f"| {r.source} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | "
                      f"{r.errors} | {state} |")
     lines += ["", f"Alerts: {summary.alerts_sent} email(s) sent."]
@@ -35,6 +35,9 @@ def ingest_markdown(summary: IngestSummary) -> str:
     for e in summary.rule_errors:
         lines.append(f"- alert rule skipped: {_cell(e)}")
     lines += _health_lines(getattr(summary, "health", None) or [])
+    findings = [line for r in summary.sources for line in source_findings(asdict(r), with_state=False)]
+    if findings:
+        lines += ["", "## Sources", ""] + [f"- {_cell(line)}" for line in findings]
     errors = [(r.source, e) for r in summary.sources for e in r.errors]
     if errors:
         lines += ["", "## Errors", ""] + [f"- **{s}**: {_cell(e)}" for s, e in errors]

@@ -29,6 +29,9 @@ class SourceReport:
     duplicates: dict[str, int] = field(default_factory=dict)  # same_url / exact / near
     not_articles: int = 0
     errors: list[str] = field(default_factory=list)  # one line each: URL and what happened
+    notes: list[str] = field(default_factory=list)  # what discovery did that the reader should know
+    rejected: dict[str, int] = field(default_factory=dict)  # pages that did not become articles, by reason
+    warning: str | None = None  # why a source that yields nothing is not "ok" (one line)
     unchanged: bool = False  # every discovery document answered 304
     failed: str | None = None  # the source could not be processed at all
     skipped: str | None = None  # another ingest run was working on it
@@ -37,6 +40,10 @@ class SourceReport:
     @property
     def ok(self) -> bool:
         return self.failed is None
+
+    @property
+    def state(self) -> str:
+        return source_state(asdict(self))
 
     def counts(self) -> dict[str, int]:
         """What `source_runs` keeps of the run (storage.health judges the source on it)."""
@@ -70,16 +77,36 @@ class SourceRow(NamedTuple):
     duplicates: dict[str, int]  # kind -> count
     not_articles: int
     errors: int
-    state: str  # skipped, failed, unchanged, ok
-    detail: str | None  # why it was skipped or failed
+    state: str  # skipped, failed, warning, unchanged, ok (see source_state)
+    detail: str | None  # why it was skipped, failed or is a warning
+
+
+# A source's state after a run, worst first:
+#   skipped    another ingest run was working on it;
+#   failed     not one of its discovery documents could be read (or a stage crashed);
+#   warning    it yields nothing: its first run stored no article, or it used to yield
+#              articles and now finds no article link at all (the reason says which);
+#   unchanged  every discovery document answered 304;
+#   ok         the rest.
+STATES = ("skipped", "failed", "warning", "unchanged", "ok")
+
+
+def source_state(s: dict) -> str:
+    if s.get("skipped"):
+        return "skipped"
+    if s.get("failed"):
+        return "failed"
+    if s.get("warning"):
+        return "warning"
+    return "unchanged" if s.get("unchanged") else "ok"
 
 
 def source_rows(sources: list[dict]) -> list[SourceRow]:
     """One row per source of a summary (`SourceReport`s as dicts)."""
     rows = []
     for s in sources:
-        state, detail = (("skipped", s["skipped"]) if s.get("skipped") else ("failed", s["failed"]) if s["failed"]
-                         else ("unchanged", None) if s["unchanged"] else ("ok", None))
+        state = source_state(s)
+        detail = {"skipped": s.get("skipped"), "failed": s.get("failed"), "warning": s.get("warning")}.get(state)
         # A source that failed outright counts its failure as an error, as its log line does.
         errors = len(s["errors"]) + (1 if s["failed"] else 0)
         rows.append(SourceRow(s["source"], s["discovered"], s["new"], s["duplicates"], s["not_articles"],
@@ -87,22 +114,44 @@ def source_rows(sources: list[dict]) -> list[SourceRow]:
     return rows
 
 
+def source_findings(s: dict, *, with_state: bool = True) -> list[str]:
+    """What a summary says about one source beyond its row, one line each (the errors apart);
+    `with_state`: the reason of a skipped, failed or warning state first."""
+    name = s["source"]
+    state = source_state(s) if with_state else None
+    lines = []
+    if state == "skipped":
+        lines.append(f"{name}: {s['skipped']}")
+    elif state == "failed":
+        lines.append(f"{name}: FAILED: {s['failed']}")
+    elif state == "warning":
+        lines.append(f"{name}: WARNING: {s['warning']}")
+    lines += [f"{name}: note: {note}" for note in s.get("notes") or []]
+    rejected = s.get("rejected") or {}
+    if rejected:
+        counts = ", ".join(f"{n} {reason}" for reason, n in rejected.items())
+        lines.append(f"{name}: {sum(rejected.values())} page(s) rejected ({counts}); "
+                     f"`newswatch rejected --source {name}` lists them")
+    return lines
+
+
 def format_summary(summary: dict) -> str:
     rows = [("source", "discovered", "new", "dupl.", "not art.", "errors", "state")]
     for r in source_rows(summary["sources"]):
-        state = r.state.upper() if r.state in ("skipped", "failed") else r.state
+        state = r.state.upper() if r.state in ("skipped", "failed", "warning") else r.state
         rows.append((r.source, str(r.discovered), str(r.new), str(sum(r.duplicates.values())),
                      str(r.not_articles), str(r.errors), state))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
-    failures = [(s["source"], s["failed"]) for s in summary["sources"] if s["failed"]]
-    failures += [(s["source"], s["skipped"]) for s in summary["sources"] if s.get("skipped")]
+    # Failures and warnings first, then what discovery noted and what was rejected.
+    states = [line for s in summary["sources"] for line in source_findings(s)[:1] if source_state(s) in
+              ("skipped", "failed", "warning")]
+    findings = states + [line for s in summary["sources"] for line in source_findings(s, with_state=False)]
     errors = [(s["source"], e) for s in summary["sources"] for e in s["errors"]]
-    if failures or errors:
+    if findings or errors:
         lines.append("")
-        lines += [f"{src}: {msg}" if msg.startswith("skipped") else f"{src}: FAILED: {msg}"
-                  for src, msg in failures]
+        lines += findings
         lines += [f"{src}: {msg}" for src, msg in errors[:50]]
         if len(errors) > 50:
             lines.append(f"... and {len(errors) - 50} more errors (newswatch sources shows the state per source)")

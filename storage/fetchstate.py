@@ -2,10 +2,11 @@
 
 - `discovery_documents`: the ETag/Last-Modified of each listing page, feed or sitemap, so an
   unchanged source costs one conditional request answered 304.
-- `pages`: URLs fetched that did not become an article (not an article, not HTML, too large,
-  failing). Pages that can never become one are not requested again (unless a re-check is
-  asked for); pages that failed for a transient reason are retried on later runs at a growing
-  interval, then given up.
+- `pages`: every URL fetched that did not become an article, with its `reason` (not-article,
+  unreadable, too-large, not-html, gone, client-error, robots, redirect, bad-url, failing), the
+  message, the HTTP status and how discovery found it. Pages that can never become one are not
+  requested again (`newswatch recheck` asks for them again); pages that failed for a transient
+  reason are retried on later runs at a growing interval, then given up.
 - `source_runs`: one row per source and ingest run: counts and the error, for
   `newswatch sources` and health checks.
 - `source_leases`: which run is working on a source now, so two overlapping ingest runs never
@@ -25,14 +26,41 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from errors import FetchError, NewswatchError, NotAnArticle, PermanentError
+from errors import (BadRedirect, BadUrl, CleanError, ClientError, FetchError, Gone, NewswatchError, NotAnArticle,
+                    NotHtml, PermanentError, RedirectLoop, RobotsDisallowed, TemporaryError, TooLarge,
+                    TooManyRedirects)
 from storage.db import Database, holder_gone, utc_iso
 
 
+_REJECTED_COLUMNS = ("url", "source", "reason", "status", "error", "outcome", "attempts", "first_seen",
+                     "last_attempt", "next_attempt", "found_via")
 RETRY_BASE = timedelta(hours=1)  # first re-try of a failing page; doubled each time
 RETRY_MAX = timedelta(days=7)
 MAX_ATTEMPTS = 6  # then the page is given up (a re-check still retries it)
 LEASE_TTL = timedelta(hours=2)  # longer than any run; only matters when the holder's host differs
+
+
+# Why a page did not become an article, by class of error (`pages.reason`, `newswatch
+# rejected --reason`); the first class the error is an instance of wins.
+REASONS: tuple[tuple[type[NewswatchError], str], ...] = (
+    (NotAnArticle, "not-article"),  # read, but the cleaner says it is no article (and why)
+    (CleanError, "unreadable"),  # empty, binary, corrupt
+    (TooLarge, "too-large"),
+    (NotHtml, "not-html"),  # a PDF, an image...
+    (Gone, "gone"),  # 404, 410
+    (RobotsDisallowed, "robots"),
+    (ClientError, "client-error"),  # another 4xx: forbidden, unauthorised...
+    (RedirectLoop, "redirect"), (TooManyRedirects, "redirect"), (BadRedirect, "redirect"),
+    (BadUrl, "bad-url"),
+    (TemporaryError, "failing"),  # timeouts, 5xx, 429, connection errors: retried later
+)
+
+
+def rejection_reason(error: NewswatchError) -> str:
+    for cls, reason in REASONS:
+        if isinstance(error, cls):
+            return reason
+    return error.kind.replace("_", "-")
 
 
 @dataclass
@@ -41,21 +69,51 @@ class PageOutcome:
 
     `error`: the fetch error, the clean error, or `errors.NotAnArticle` with the cleaner's
     reason. A `PermanentError` is never asked for again; any other is retried later.
+    `status`: the HTTP status of the answer (None: no answer); `found_via`: the kind of
+    discovery document that listed it (a re-check cleans it the same way).
     """
 
     url: str
     error: NewswatchError
+    status: int | None = None
+    found_via: str | None = None
 
     @property
     def kind(self) -> str:
         return self.error.kind
 
     @property
+    def reason(self) -> str:
+        return rejection_reason(self.error)
+
+    @property
     def message(self) -> str:
-        """One line naming the URL: a fetch error names it already, the others get it in front."""
+        """One line naming the URL (a fetch error names it already, the others get it in front)
+        and, where the error does not say it, what happens next."""
+        if isinstance(self.error, Gone):
+            return f"{self.error}: the page is gone; recorded, not asked for again"
+        if isinstance(self.error, ClientError):
+            return f"{self.error}; recorded, not asked for again (`newswatch recheck URL` asks again)"
         if isinstance(self.error, FetchError):
             return str(self.error)
         return f"{self.url}: {self.error}"
+
+
+@dataclass
+class RejectedPage:
+    """A row of `pages`: a URL fetched that did not become an article."""
+
+    url: str
+    source: str
+    reason: str
+    status: int | None
+    error: str | None  # the message: what happened, and the cleaner's reason for not-article
+    outcome: str  # not_article | gave_up (never asked again) | failed (retried at next_attempt)
+    attempts: int
+    first_seen: str
+    last_attempt: str
+    next_attempt: str | None
+    found_via: str | None
 
 
 @dataclass
@@ -67,6 +125,17 @@ class SourceState:
     runs: int
     articles: int
     failing_pages: int
+    rejected_pages: int = 0  # never asked for again (not articles, gone, too large...)
+    last_state: str | None = None  # of the last run: ok, unchanged, warning, failed
+    last_warning: str | None = None  # why it yields nothing, when last_state is warning
+
+
+@dataclass
+class YieldHistory:
+    runs: int  # recorded runs before this one
+    articles: int  # articles archived from it or folded into archived ones (sightings)
+    last_state: str | None
+    last_warning: str | None
 
 
 class FetchState:
@@ -127,12 +196,15 @@ class FetchState:
                     outcome, next_attempt = "failed", utc_iso(moment + wait)
                 self.conn.execute(
                     "INSERT INTO pages (url, source, outcome, error_kind, error, attempts, first_seen, "
-                    "last_attempt, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "last_attempt, next_attempt, reason, status, found_via) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT(url) DO UPDATE SET outcome = excluded.outcome, "
                     "error_kind = excluded.error_kind, error = excluded.error, attempts = excluded.attempts, "
-                    "last_attempt = excluded.last_attempt, next_attempt = excluded.next_attempt",
+                    "last_attempt = excluded.last_attempt, next_attempt = excluded.next_attempt, "
+                    "reason = excluded.reason, status = excluded.status, "
+                    "found_via = coalesce(excluded.found_via, pages.found_via)",
                     (o.url, source, outcome, o.kind, o.message, attempts, utc_iso(moment), utc_iso(moment),
-                     next_attempt),
+                     next_attempt, o.reason, o.status, o.found_via),
                 )
 
     def forget_pages(self, urls: Iterable[str]) -> None:
@@ -141,16 +213,64 @@ class FetchState:
         with self.db.transaction():
             self.conn.executemany("DELETE FROM pages WHERE url = ?", [(u,) for u in urls])
 
+    def rejected(self, *, urls: Iterable[str] | None = None, source: str | None = None,
+                 since: str | None = None, reason: str | None = None,
+                 limit: int | None = None) -> list[RejectedPage]:
+        """Pages that did not become articles, newest attempt first. `since`: an ISO date or
+        time (last attempt at or after it); `reason`: one of REASONS' (`not_article` = `not-article`)."""
+        where, params = self._rejected_filter(urls, source, since, reason)
+        sql = (f"SELECT {', '.join(_REJECTED_COLUMNS)} FROM pages{where} "
+               "ORDER BY last_attempt DESC, url")
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [RejectedPage(*row) for row in self.conn.execute(sql, params)]
+
+    def rejected_counts(self, *, source: str | None = None, since: str | None = None,
+                        reason: str | None = None) -> dict[str, int]:
+        """reason -> pages, most frequent first."""
+        where, params = self._rejected_filter(None, source, since, reason)
+        return dict(self.conn.execute(
+            f"SELECT reason, count(*) FROM pages{where} GROUP BY reason ORDER BY count(*) DESC, reason", params))
+
+    @staticmethod
+    def _rejected_filter(urls, source, since, reason) -> tuple[str, list]:
+        clauses, params = [], []
+        if urls is not None:
+            urls = list(urls)
+            clauses.append(f"url IN ({','.join('?' * len(urls))})")
+            params += urls
+        if source:
+            clauses.append("source = ?")
+            params.append(source)
+        if since:
+            clauses.append("last_attempt >= ?")
+            params.append(since)
+        if reason:
+            clauses.append("reason = ?")
+            params.append(reason.replace("_", "-"))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
     # ----------------------------------------------------------------------- sources ---
 
     def record_run(self, source: str, *, started_at: datetime, ok: bool, counts: Mapping[str, int],
                    error: str | None = None, flow_run: str | None = None,
-                   finished_at: datetime | None = None) -> None:
+                   finished_at: datetime | None = None, state: str | None = None,
+                   warning: str | None = None) -> None:
         """One row of `source_runs` (commits: never call it inside a transaction)."""
         self.db.utils["source_runs"].insert({
             "source": source, "flow_run": flow_run, "started_at": utc_iso(started_at),
             "finished_at": utc_iso(finished_at), "ok": int(ok), "counts": json.dumps(dict(counts)),
-            "error": error})
+            "error": error, "state": state or ("ok" if ok else "failed"), "warning": warning})
+
+    def yield_history(self, source: str) -> YieldHistory:
+        """What the source has yielded so far (this run's stored articles included) and how its
+        last recorded run ended: what a run needs to tell a quiet source from a silent failure."""
+        sightings = self.conn.execute("SELECT count(*) FROM sightings WHERE source = ?", (source,)).fetchone()[0]
+        last = self.conn.execute(
+            "SELECT state, warning FROM source_runs WHERE source = ? ORDER BY finished_at DESC, id DESC LIMIT 1",
+            (source,)).fetchone()
+        runs = self.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (source,)).fetchone()[0]
+        return YieldHistory(runs, sightings, last[0] if last else None, last[1] if last else None)
 
     def source_states(self, names: Iterable[str]) -> list[SourceState]:
         states = []
@@ -162,10 +282,15 @@ class FetchState:
                 "ORDER BY finished_at DESC, id DESC LIMIT 1", (name,)).fetchone()
             runs = self.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (name,)).fetchone()[0]
             articles = self.conn.execute("SELECT count(*) FROM articles WHERE source = ?", (name,)).fetchone()[0]
-            failing = self.conn.execute(
-                "SELECT count(*) FROM pages WHERE source = ? AND outcome = 'failed'", (name,)).fetchone()[0]
+            failing, rejected = self.conn.execute(
+                "SELECT coalesce(sum(outcome = 'failed'), 0), coalesce(sum(outcome != 'failed'), 0) "
+                "FROM pages WHERE source = ?", (name,)).fetchone()
+            last = self.conn.execute(
+                "SELECT state, warning FROM source_runs WHERE source = ? ORDER BY finished_at DESC, id DESC LIMIT 1",
+                (name,)).fetchone() or (None, None)
             states.append(SourceState(name, last_ok, last_err[0] if last_err else None,
-                                      last_err[1] if last_err else None, runs, articles, failing))
+                                      last_err[1] if last_err else None, runs, articles, failing, rejected,
+                                      *last))
         return states
 
     def recent_runs(self, source: str, limit: int = 10) -> list[dict]:

@@ -1,6 +1,8 @@
 """Source health, from what the archive remembers (`source_runs`, `articles`).
 
 A source is unhealthy when
+- **yields nothing**: its last run ended in the `warning` state (flows/pipeline.py
+  `zero_yield`: it has never yielded an article, or it used to and now finds no article link);
 - **silent**: it has produced nothing new for longer than its `expected_interval` (counted
   from its last run that archived something new, else from its first run);
 - **empty pages**: the last run that fetched pages of it got many pages and not one article
@@ -69,9 +71,10 @@ def source_health(db: Database, sources: Iterable[tuple[str, timedelta | None]],
 
 
 def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHealth:
-    runs = [(started, finished, json.loads(counts or "{}")) for started, finished, counts in conn.execute(
-        "SELECT started_at, finished_at, counts FROM source_runs WHERE source = ? "
-        "ORDER BY finished_at, id", (name,))]
+    rows = conn.execute("SELECT started_at, finished_at, counts, warning FROM source_runs WHERE source = ? "
+                        "ORDER BY finished_at, id", (name,)).fetchall()
+    runs = [(started, finished, json.loads(counts or "{}")) for started, finished, counts, _ in rows]
+    warning = rows[-1][3] if rows else None
     health = SourceHealth(source=name, healthy=True, runs=len(runs),
                           expected_interval_seconds=interval.total_seconds() if interval else None)
     if not runs:
@@ -90,8 +93,11 @@ def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHe
                 f"silent: nothing new {what} ({_duration(silent.total_seconds())}; "
                 f"expected every {_duration(interval.total_seconds())})")
 
+    if warning:
+        health.problems.append(f"yields nothing: {warning}")
+
     fetching = [r for r in runs if _fetched(r[2]) > 0]
-    if fetching:
+    if fetching and not warning:  # a warning of the last run says it better
         started, finished, counts = fetching[-1]
         pages = _fetched(counts)
         if pages >= EMPTY_RUN_MIN_PAGES and counts.get("new", 0) + counts.get("duplicates", 0) == 0:
@@ -130,7 +136,8 @@ def _lengths(conn, where: str, params: tuple) -> list[int]:
 
 
 def problem_kind(problem: str) -> str:
-    """`silent`, `empty pages`, `tiny bodies`: what stays the same from one run to the next."""
+    """`yields nothing`, `silent`, `empty pages`, `tiny bodies`: what stays the same from one run
+    to the next."""
     return problem.partition(":")[0].strip()
 
 

@@ -99,16 +99,20 @@ NEAR_DUPLICATES_SQL = (  # driven by the partial index sightings_folded (schema 
     "   FROM sightings WHERE kind != 'original' GROUP BY article_id) g"
     " JOIN articles a ON a.id = g.article_id ORDER BY g.last_seen DESC, a.id DESC LIMIT 200")
 
-# Today's archive records every URL that did not become an article in `pages`, with its
-# outcome (not_article, failed and retried later, gave_up) and reason (error_kind).
+# Every URL fetched that did not become an article is in `pages` with its `reason`
+# (storage/fetchstate.py REASONS: not-article, unreadable, too-large, not-html, gone,
+# client-error, robots, redirect, bad-url, failing) and its outcome (not_article and gave_up:
+# never asked for again; failed: retried later).
 REJECTED_PAGES_SQL = (
-    "SELECT p.error_kind AS reason, p.outcome, p.source, count(*) AS pages,"
+    "SELECT p.reason, p.source, count(*) AS pages, sum(p.outcome = 'failed') AS retried_later,"
     " max(p.last_attempt) AS last_attempt,"
-    " (SELECT q.url FROM pages q WHERE q.source = p.source AND q.outcome = p.outcome"
-    "   AND q.error_kind IS p.error_kind ORDER BY q.last_attempt DESC LIMIT 1) AS latest_url,"
-    " (SELECT q.error FROM pages q WHERE q.source = p.source AND q.outcome = p.outcome"
-    "   AND q.error_kind IS p.error_kind ORDER BY q.last_attempt DESC LIMIT 1) AS latest_error"
-    " FROM pages p GROUP BY p.error_kind, p.outcome, p.source ORDER BY pages DESC, reason, p.source")
+    " (SELECT q.url FROM pages q WHERE q.source = p.source AND q.reason IS p.reason"
+    "   ORDER BY q.last_attempt DESC LIMIT 1) AS latest_url,"
+    " (SELECT q.status FROM pages q WHERE q.source = p.source AND q.reason IS p.reason"
+    "   ORDER BY q.last_attempt DESC LIMIT 1) AS latest_status,"
+    " (SELECT q.error FROM pages q WHERE q.source = p.source AND q.reason IS p.reason"
+    "   ORDER BY q.last_attempt DESC LIMIT 1) AS latest_error"
+    " FROM pages p GROUP BY p.reason, p.source ORDER BY pages DESC, p.reason, p.source")
 
 
 def rule_matches_sql(rule: str, query: str, sources) -> str:
@@ -182,8 +186,9 @@ def canned_queries(rules, sources) -> dict:
                        "similarity), latest sighting first."}
     queries["rejected_pages"] = {
         "title": "Rejected pages by reason", "sql": REJECTED_PAGES_SQL,
-        "description": "Pages fetched that did not become an article, grouped by reason and source, with the "
-                       "latest one of each group."}
+        "description": "Pages fetched that did not become an article, grouped by reason (not-article, gone, "
+                       "too-large...) and source, with the latest one of each group; `newswatch rejected` lists "
+                       "them one by one, `newswatch recheck` tries them again."}
     queries["source_health"] = {
         "title": "Source health", "sql": source_health_sql(sources),
         "description": "Per source: runs, last success, last new article, failing and rejected pages; SILENT "

@@ -266,6 +266,38 @@ CREATE INDEX sightings_folded ON sightings(article_id, last_seen) WHERE kind != 
 """
 
 
+# v10: every page that did not become an article says why (storage/fetchstate.py): `reason` (the
+# class of the rejection: not-article, unreadable, too-large, not-html, gone, ...), the HTTP
+# `status`, and how discovery found it (`found_via`: a re-check cleans it the same way). Rows of
+# older archives get their reason from what they recorded.
+V10_DDL = """
+ALTER TABLE pages ADD COLUMN reason TEXT;
+ALTER TABLE pages ADD COLUMN status INTEGER;
+ALTER TABLE pages ADD COLUMN found_via TEXT;
+UPDATE pages SET reason = CASE
+    WHEN outcome = 'failed' THEN 'failing'
+    WHEN error_kind = 'not_article' THEN 'not-article'
+    WHEN error_kind = 'clean' THEN 'unreadable'
+    WHEN error_kind = 'http_status' AND (error LIKE '%HTTP 404 %' OR error LIKE '%HTTP 410 %') THEN 'gone'
+    WHEN error_kind = 'http_status' THEN 'client-error'
+    WHEN error_kind IN ('redirect_loop', 'too_many_redirects') THEN 'redirect'
+    WHEN error_kind = 'robots_disallowed' THEN 'robots'
+    WHEN error_kind IN ('timeout', 'connect', 'dns', 'protocol', 'server_error', 'rate_limited', 'unexpected')
+        THEN 'failing'
+    ELSE replace(coalesce(error_kind, 'unknown'), '_', '-') END;
+CREATE INDEX pages_reason ON pages(reason, source)
+"""
+
+
+# v11: a source's state after each run (flows/summary.py: ok, unchanged, warning, failed) and,
+# for a warning, why it yields nothing; `newswatch sources` and health checks read them.
+V11_DDL = """
+ALTER TABLE source_runs ADD COLUMN state TEXT;
+ALTER TABLE source_runs ADD COLUMN warning TEXT;
+UPDATE source_runs SET state = CASE WHEN ok THEN 'ok' ELSE 'failed' END
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -276,6 +308,8 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "url_key: scheme-free dedup key; canonical_url keeps the served scheme", _url_keys_v7),
     Migration(8, "learned templates: paragraph keys of each source's recent pages", _script(V8_DDL)),
     Migration(9, "indexes for the reading room: fetched_at, language, folded sightings", _script(V9_DDL)),
+    Migration(10, "rejected pages: reason, HTTP status, how discovery found them", _script(V10_DDL)),
+    Migration(11, "source runs: the state and the warning of each source run", _script(V11_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

@@ -212,3 +212,34 @@ def test_new_articles_link_to_the_scheme_the_site_serves(tmp_path):
         b = _synthetic(2)
         b.url = "https://example.org/n/1"
         assert archive.add_batch([Incoming(b, "t")]).items[0].kind == "same_url"
+
+
+def test_pages_and_source_runs_of_an_older_archive_get_their_reason_and_state(tmp_path, monkeypatch):
+    """Archives made before v10/v11: every rejected page gets the reason its error kind implies,
+    every source run a state from its `ok`."""
+    from storage import schema
+    from storage.db import Database
+
+    db = tmp_path / "v9.db"
+    monkeypatch.setattr(schema, "MIGRATIONS", [m for m in schema.MIGRATIONS if m.version <= 9])
+    conn = sqlite3.connect(db, isolation_level=None)
+    schema.migrate(Database(conn, db))
+    rows = [("https://x/list", "not_article", "not_article", "looks like a listing"),
+            ("https://x/gone", "gave_up", "http_status", "https://x/gone: answered HTTP 404 Not Found; check the URL"),
+            ("https://x/403", "gave_up", "http_status", "https://x/403: answered HTTP 403 Forbidden; check the URL"),
+            ("https://x/pdf", "gave_up", "not_html", "https://x/pdf: is application/pdf"),
+            ("https://x/slow", "failed", "timeout", "https://x/slow: timed out"),
+            ("https://x/empty", "gave_up", "clean", "the page is empty")]
+    for url, outcome, kind, error in rows:
+        conn.execute("INSERT INTO pages (url, source, outcome, error_kind, error, attempts, first_seen, last_attempt) "
+                     "VALUES (?, 's', ?, ?, ?, 1, '2026-01-01', '2026-01-01')", (url, outcome, kind, error))
+    conn.execute("INSERT INTO source_runs (source, started_at, finished_at, ok) VALUES ('s', 'a', 'b', 0)")
+    conn.close()
+    monkeypatch.undo()
+
+    with Archive.open(db) as archive:
+        assert archive.schema_version == LATEST
+        reasons = dict(archive.conn.execute("SELECT url, reason FROM pages"))
+        assert archive.conn.execute("SELECT state FROM source_runs").fetchone() == ("failed",)
+    assert reasons == {"https://x/list": "not-article", "https://x/gone": "gone", "https://x/403": "client-error",
+                       "https://x/pdf": "not-html", "https://x/slow": "failing", "https://x/empty": "unreadable"}

@@ -87,3 +87,40 @@ def test_the_lease_of_a_killed_process_is_taken_over(tmp_path):
     with Archive.open(db) as archive:
         # The process that held it has exited without releasing: its lease is stale.
         assert not FetchState(archive).acquire_lease("iom-fr", "flow-run:B").held_by_other
+
+
+def test_rejected_pages_keep_their_reason_status_and_discovery_kind(state):
+    from errors import ClientError, CleanError, Gone, TooLarge
+
+    state.record_pages("apr", [
+        PageOutcome("https://x/a", NotAnArticle("looks like a listing"), 200, "feed"),
+        PageOutcome("https://x/gone", Gone("https://x/gone", "answered HTTP 404 Not Found", status=404), 404, "feed"),
+        PageOutcome("https://x/big", TooLarge("https://x/big", "too big"), 200, "feed"),
+    ], now=T0)
+    state.record_pages("lexis", [
+        PageOutcome("https://y/empty", CleanError("the page is empty"), 200, "sitemap"),
+        PageOutcome("https://y/403", ClientError("https://y/403", "answered HTTP 403", status=403), 403, "sitemap"),
+        PageOutcome("https://y/slow", Timeout("https://y/slow", "slow"), None, "sitemap"),
+    ], now=T0 + timedelta(days=2))
+    rows = {p.url: (p.source, p.reason, p.status, p.found_via) for p in state.rejected()}
+    assert rows == {"https://x/a": ("apr", "not-article", 200, "feed"), "https://x/gone": ("apr", "gone", 404, "feed"),
+                    "https://x/big": ("apr", "too-large", 200, "feed"),
+                    "https://y/empty": ("lexis", "unreadable", 200, "sitemap"),
+                    "https://y/403": ("lexis", "client-error", 403, "sitemap"),
+                    "https://y/slow": ("lexis", "failing", None, "sitemap")}
+    assert [p.url for p in state.rejected(source="apr", reason="not_article")] == ["https://x/a"]
+    assert {p.source for p in state.rejected(since="2026-11-23")} == {"lexis"}
+    assert state.rejected_counts(source="apr") == {"gone": 1, "not-article": 1, "too-large": 1}
+    assert [p.url for p in state.rejected(urls=["https://x/gone", "https://nowhere"])] == ["https://x/gone"]
+
+
+def test_yield_history_counts_what_a_source_archived_and_its_last_state(state):
+    from scrapers.article import Article
+    from storage.archive import Incoming
+
+    assert state.yield_history("apr") == state.yield_history("apr").__class__(0, 0, None, None)
+    state.record_run("apr", started_at=T0, ok=True, counts={}, state="warning", warning="the feed has no items")
+    state.db.add_batch([Incoming(Article(title="t", date=None, paragraphs=["un texte"], url="https://x/1"), "apr")])
+    history = state.yield_history("apr")
+    assert (history.runs, history.articles, history.last_state, history.last_warning) == (
+        1, 1, "warning", "the feed has no items")

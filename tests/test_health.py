@@ -160,3 +160,19 @@ def test_ingest_artifact_lists_unhealthy_sources():
     assert "Healthy: apr." in section
     summary.health = [SourceHealth("apr", True).to_dict()]
     assert "All 1 source(s) healthy." in ingest_markdown(summary)
+
+
+def test_a_source_whose_last_run_is_a_warning_yields_nothing(history):
+    history.run("empty", T0)
+    history.state.record_run("empty", started_at=T0 + DAY, finished_at=T0 + DAY, ok=True, state="warning",
+                             warning="the feed has no items",
+                             counts={"discovered": 0, "new": 0, "duplicates": 0, "not_articles": 0, "errors": 0})
+    history.state.record_run("pages", started_at=T0, finished_at=T0, ok=True, state="warning",
+                             warning="all 5 fetched page(s) were not articles",
+                             counts={"discovered": 5, "new": 0, "duplicates": 0, "not_articles": 5, "errors": 0})
+    empty, pages = source_health(history.archive, [("empty", None), ("pages", None)], now=T0 + DAY)
+    assert empty.problems == ["yields nothing: the feed has no items"]
+    # The warning says what "empty pages" would: one problem, not two.
+    assert pages.problems == ["yields nothing: all 5 fetched page(s) were not articles"]
+    history.run("empty", T0 + 2 * DAY, bodies=[normal("e1")])  # the next run is fine again
+    assert source_health(history.archive, [("empty", None)], now=T0 + 2 * DAY)[0].healthy

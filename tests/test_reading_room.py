@@ -124,8 +124,9 @@ def test_new_today_near_duplicates_rejected_pages_and_source_health(room):
     assert {r["id"] for r in room.rows("/archive/new_today.json")} == {1, 2, 3}
     [group] = room.rows("/archive/near_duplicates.json")
     assert group["id"] == 1 and group["copies"] == 1 and group["folded_copies"].startswith("apr (near 0.")
-    rejected = {(r["reason"], r["outcome"]): r["pages"] for r in room.rows("/archive/rejected_pages.json")}
-    assert rejected == {("not_article", "not_article"): 2, ("server_error", "failed"): 1}
+    rejected = {(r["reason"], r["source"]): (r["pages"], r["retried_later"])
+                for r in room.rows("/archive/rejected_pages.json")}
+    assert rejected == {("not-article", "apr"): (2, 0), ("failing", "apr"): (1, 1)}
     health = {r["source"]: r for r in room.rows("/archive/source_health.json")}
     assert health["iom-fr"]["state"] == "SILENT"  # nothing new for 2 days, expected every day
     assert health["iom-en"]["state"] == "ok" and health["apr"]["state"] == "FAILING"

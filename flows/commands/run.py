@@ -75,4 +75,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         print(format_summary(summary))
-    return 0
+    return run_exit_status(summary)
+
+
+EXIT_ATTENTION = 3  # the run completed, and a source FAILED or is in WARNING (see the summary)
+
+
+def run_exit_status(summary: dict) -> int:
+    """0: every source ok, unchanged or skipped; 3: the run completed but a source failed or
+    yields nothing (a monitor or cron job can tell the two apart); 1 (elsewhere): the run could
+    not complete."""
+    from flows.summary import source_state
+
+    attention = any(source_state(s) in ("failed", "warning") for s in summary["sources"])
+    return EXIT_ATTENTION if attention else 0

@@ -149,7 +149,11 @@ def print_sources(config, *, as_json: bool = False) -> None:
         flag = "" if source.enabled else " (disabled)"
         print(f"{source.name}{flag}  {source.url}")
         print(f"  profile {source.profile}, kind {source.kind or 'auto'}, {st.articles} article(s), "
-              f"{st.runs} run(s), {st.failing_pages} failing page(s)")
+              f"{st.runs} run(s), {st.failing_pages} failing page(s), {st.rejected_pages} rejected page(s)")
+        if st.last_state == "warning":
+            print(f"  state: WARNING: {st.last_warning}")
+        elif st.last_state:
+            print(f"  state: {st.last_state}")
         print(f"  last success: {st.last_success or 'never'}")
         if st.last_error:
             print(f"  last error:   {st.last_error_at}: {st.last_error}")
