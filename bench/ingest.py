@@ -143,7 +143,8 @@ def write_config(directory: Path, bases: dict[str, str]) -> Path:
              "max_parallel_hosts: 8", "sources:"]
     for source, _template, profile, kind, discovery, _prefix in SOURCES:
         lines += [f"  - name: {source}", f"    url: {bases[source]}{discovery}", f"    kind: {kind}",
-                  f"    profile: {profile}", "    delay: 0", f"    max_pages: {LISTING_PAGES}"]
+                  f"    profile: {profile}", "    delay: 0", f"    max_pages: {LISTING_PAGES}",
+                  "    max_new_per_run: 100000"]  # every article in this one run
     path = directory / "newswatch.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -155,6 +155,8 @@ class Source(_Strict):
     # match one; a link matching an `exclude` is never taken.
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
+    # New pages fetched per run at most, newest first; the rest wait for the next runs.
+    max_new_per_run: int = Field(200, ge=1, le=100_000)
 
     @field_validator("url")
     @classmethod

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,8 +42,9 @@ from scrapers import template
 from scrapers.clean import clean_page
 from scrapers.discover import Discovery, discover
 from scrapers.fetch import FetchResult, Fetcher, Validators
+from scrapers.links import Candidate
 from scrapers.template import SourceTemplate
-from storage import templates
+from storage import dedup, templates
 from storage.archive import Archive, BatchResult, Incoming
 from storage.db import utc_iso
 from storage.fetchstate import FetchState, PageOutcome, YieldHistory
@@ -77,6 +79,91 @@ class Stored:
                                          item.article.date)
                               for item, r in zip(items, result.items)
                               if r.status == "new" and r.article_id is not None]
+
+
+@dataclass
+class Plan:
+    """What a source fetches this run: its candidates, newest first, up to its
+    `max_new_per_run`, less those another source of the run has taken."""
+
+    fetch: list[Candidate] = field(default_factory=list)
+    shared: list[Candidate] = field(default_factory=list)  # another source of this run fetches them
+    settled: list[tuple[str, int]] = field(default_factory=list)  # of those, already archived: (url, article id)
+    waiting: list[Candidate] = field(default_factory=list)  # beyond max_new_per_run: kept for the next runs
+
+    @property
+    def urls(self) -> list[str]:
+        return [c.url for c in self.fetch]
+
+
+@dataclass
+class _Claim:
+    source: str
+    settled: bool = False
+    article_id: int | None = None  # what the page became (None: not an article, or failed)
+    sharers: list[tuple[str, str]] = field(default_factory=list)  # (source, its URL) to record a sighting for
+
+
+class UrlClaims:
+    """The URLs the sources of one run fetch: each one once. The first source to take a URL
+    fetches it; another source listing it records a sighting of what it became instead, and
+    waits for nothing: whichever of the two comes second records the sighting (the fetching
+    source once its batch is stored, or the other one if that happened already). Thread-safe:
+    the sources of a run go in parallel."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claims: dict[str, _Claim] = {}
+
+    @staticmethod
+    def key(url: str, tracking_params: tuple[str, ...] = ()) -> str:
+        return dedup.url_key(dedup.canonical_url(url, tracking_params=tracking_params)) or url
+
+    def take(self, source: str, candidates: Iterable[Candidate], limit: int,
+             tracking_params: tuple[str, ...] = ()) -> Plan:
+        """Split `candidates` (newest first) into what `source` fetches (at most `limit`), what
+        another source fetches, and what waits for the next runs."""
+        plan = Plan()
+        with self._lock:
+            for c in candidates:
+                key = self.key(c.url, tracking_params)
+                claim = self._claims.get(key)
+                if claim is not None and claim.source != source:
+                    plan.shared.append(c)
+                    if not claim.settled:
+                        claim.sharers.append((source, c.url))
+                    elif claim.article_id is not None:
+                        plan.settled.append((c.url, claim.article_id))
+                elif claim is not None:
+                    continue  # listed twice by the same source
+                elif len(plan.fetch) < limit:
+                    self._claims[key] = _Claim(source)
+                    plan.fetch.append(c)
+                else:
+                    plan.waiting.append(c)
+        return plan
+
+    def taken_by_others(self, source: str, urls: Iterable[str], tracking_params: tuple[str, ...] = ()) -> set[str]:
+        """The URLs another source of this run has taken (archived by now, or on their way)."""
+        with self._lock:
+            return {url for url in urls
+                    if (claim := self._claims.get(self.key(url, tracking_params))) and claim.source != source}
+
+    def settle(self, source: str, outcomes: dict[str, int | None],
+               tracking_params: tuple[str, ...] = ()) -> list[tuple[str, str, int]]:
+        """`source` stored its pages: URL -> the article it became (None: none). Returns the
+        sightings it now records for the sources that listed them meanwhile: (source, url, article id)."""
+        sightings = []
+        with self._lock:
+            for url, article_id in outcomes.items():
+                claim = self._claims.get(self.key(url, tracking_params))
+                if claim is None or claim.source != source or claim.settled:
+                    continue
+                claim.settled, claim.article_id = True, article_id
+                if article_id is not None:
+                    sightings += [(sharer, seen, article_id) for sharer, seen in claim.sharers]
+                claim.sharers = []
+        return sightings
 
 
 # ------------------------------------------------------------------------------ runner ---
@@ -119,9 +206,12 @@ class Delivery:
 # ------------------------------------------------------------------------------ stages ---
 
 
-def discover_source(source: Source, fetcher: Fetcher, archive_path: Path, recheck: bool = False) -> Discovery:
-    """New candidate URLs of one source: not archived, not known as non-articles, not failing."""
+def discover_source(source: Source, fetcher: Fetcher, archive_path: Path, recheck: bool = False,
+                    claims: UrlClaims | None = None) -> Discovery:
+    """New candidate URLs of one source: not archived, not known as non-articles, not failing.
+    A page another source of this run has taken stays a candidate: it becomes a sighting."""
     spec = source.spec()
+    params = spec.profile.tracking_params
     with Archive.open(archive_path) as archive:
         state = FetchState(archive)
         stored = {} if recheck else state.validators(source.name)
@@ -130,14 +220,36 @@ def discover_source(source: Source, fetcher: Fetcher, archive_path: Path, rechec
         def is_known(urls: list[str]) -> set[str]:
             if recheck:
                 return set()
-            return archive.known_urls(urls, spec.profile.tracking_params) | state.not_due(urls)
+            known = archive.known_urls(urls, params) | state.not_due(urls)
+            return known - claims.taken_by_others(source.name, known, params) if claims and known else known
 
         return discover(spec, fetcher, validators=validators, is_known=is_known)
 
 
-def fetch_pages(fetcher: Fetcher, found: Discovery) -> list[FetchResult]:
-    """The candidates' pages, hosts in parallel, politely; a failure is a result, not a raise."""
-    return fetcher.fetch_many(found.urls)
+def plan_source(source: Source, found: Discovery, archive_path: Path, claims: UrlClaims,
+                recheck: bool = False) -> Plan:
+    """This run's share of the source's candidates: the new ones and those kept waiting by
+    earlier runs (still unknown), newest first (by the date the feed or sitemap gives; listing
+    order otherwise), up to `max_new_per_run`, less what another source of the run fetches."""
+    spec = source.spec()
+    found_urls = set(found.urls)
+    with Archive.open(archive_path) as archive:
+        state = FetchState(archive)
+        kept = [Candidate(url, lastmod, title) for url, lastmod, title in state.waiting(source.name)
+                if url not in found_urls]
+        if kept and not recheck:
+            known = archive.known_urls([c.url for c in kept], spec.profile.tracking_params) | \
+                state.not_due([c.url for c in kept])
+            kept = [c for c in kept if c.url not in known]
+    # A stable sort: undated candidates keep their order (a listing's is newest first), after
+    # the dated ones.
+    candidates = sorted(found.candidates + kept, key=lambda c: c.lastmod or "", reverse=True)
+    return claims.take(source.name, candidates, source.max_new_per_run, spec.profile.tracking_params)
+
+
+def fetch_pages(fetcher: Fetcher, urls: list[str]) -> list[FetchResult]:
+    """The pages, hosts in parallel, politely; a failure is a result, not a raise."""
+    return fetcher.fetch_many(urls)
 
 
 def clean_result(result: FetchResult, source: str, profile: str | None,
@@ -223,14 +335,33 @@ def learn_template(archive: Archive, items: list[Incoming], result: BatchResult)
         templates.record(archive, source, keys, template.WINDOW)
 
 
-def remember_pages(archive_path: Path, source: Source, found: Discovery, cleaned: Cleaned) -> None:
+def remember_pages(archive_path: Path, source: Source, found: Discovery, cleaned: Cleaned,
+                   waiting: list[Candidate] = ()) -> None:
     """After the articles are committed: the pages that did not become one, the pages that did
-    (no longer failing), and only then the validators that let the next run skip unchanged
-    discovery documents."""
+    (no longer failing), the candidates left for the next runs, and only then the validators
+    that let the next run skip unchanged discovery documents."""
     with Archive.open(archive_path) as archive:
         state = FetchState(archive)
         settle_pages(state, source.name, cleaned)
+        state.keep_waiting(source.name, [(c.url, c.lastmod, c.title) for c in waiting])
         state.save_validators(source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
+
+
+def record_shared(archive_path: Path, source: Source, claims: UrlClaims, plan: Plan, cleaned: Cleaned,
+                  stored: Stored) -> int:
+    """After the batch's commit: the sightings this source records for pages listed by two
+    sources of the run (its own pages another source listed meanwhile; pages another source
+    stored before this one took them). How many."""
+    params = source.spec().profile.tracking_params
+    outcomes: dict[str, int | None] = {url: None for url in plan.urls}
+    outcomes.update((url, r.article_id) for url, r in zip(cleaned.item_urls, stored.result.items))
+    sightings = claims.settle(source.name, outcomes, params)
+    sightings += [(source.name, url, article_id) for url, article_id in plan.settled]
+    if sightings:
+        with Archive.open(archive_path) as archive:
+            for sharer, url, article_id in sightings:
+                archive.add_sighting(article_id, url, sharer, tracking_params=params)
+    return len(sightings)
 
 
 def settle_pages(state: FetchState, source: str, cleaned: Cleaned) -> None:
@@ -244,15 +375,18 @@ def settle_pages(state: FetchState, source: str, cleaned: Cleaned) -> None:
 
 
 def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list[AlertRule], *,
-               recheck: bool = False, runner: Runner | None = None) -> SourceReport:
+               recheck: bool = False, runner: Runner | None = None,
+               claims: UrlClaims | None = None) -> SourceReport:
     """One source through every stage, in order. A stage that raises fails this source only:
-    the report names the stage, and the other sources go on."""
+    the report names the stage, and the other sources go on. `claims`: the URLs the run's
+    sources share (one fetch per URL per run)."""
     runner = runner or Runner()
+    claims = claims if claims is not None else UrlClaims()
     log = runner.logger()
     name = source.name
     stage = "discover"
     try:
-        found = runner.stage("discover", name, discover_source, source, fetcher, archive_path, recheck)
+        found = runner.stage("discover", name, discover_source, source, fetcher, archive_path, recheck, claims)
         log.info("%s: discover: %d new candidate(s), %d article link(s) of %d link(s) to the site%s%s",
                  name, len(found.candidates), found.seen, found.links,
                  ", unchanged (304)" if found.unchanged else "",
@@ -260,8 +394,13 @@ def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list
         for note in found.notes:
             log.warning("%s: discover: %s", name, note)
         runner.checkpoint("discovered", f"{name} {len(found.candidates)}")
+        plan = plan_source(source, found, archive_path, claims, recheck)
+        if plan.shared or plan.waiting:
+            log.info("%s: plan: %d page(s) to fetch, %d fetched by another source of this run, %d waiting "
+                     "(max_new_per_run %d)", name, len(plan.fetch), len(plan.shared), len(plan.waiting),
+                     source.max_new_per_run)
         stage = "fetch"
-        results = runner.stage("fetch", name, fetch_pages, fetcher, found)
+        results = runner.stage("fetch", name, fetch_pages, fetcher, plan.urls)
         failed = sum(1 for r in results if not r.ok)
         log.info("%s: fetch: %d page(s), %d failed", name, len(results) - failed, failed)
         runner.checkpoint("fetched", name)
@@ -276,14 +415,15 @@ def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list
         runner.checkpoint("stored", name)
         if stored.matches:
             runner.matched(stored.matches)  # after the commit: never a match a rollback undid
-        remember_pages(archive_path, source, found, cleaned)
+        record_shared(archive_path, source, claims, plan, cleaned, stored)
+        remember_pages(archive_path, source, found, cleaned, plan.waiting)
         runner.checkpoint("state", name)
     except Exception as e:  # the source failed; the other sources go on
         detail = str(e) if isinstance(e, NewswatchError) else f"{type(e).__name__}: {e}"
         message = f"{stage} stage failed: {detail}"
         log.error("%s: %s", name, message)
         return SourceReport(source=name, failed=message)
-    report = source_report(name, found, cleaned, stored)
+    report = source_report(name, found, cleaned, stored, plan)
     log.info("%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)", name, report.new,
              sum(report.duplicates.values()), report.not_articles, len(report.errors))
     if not report.failed:
@@ -328,10 +468,11 @@ def zero_yield(report: SourceReport, found: Discovery, history: YieldHistory) ->
     return "no article archived from it yet"
 
 
-def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored) -> SourceReport:
+def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored, plan: Plan) -> SourceReport:
     """The source's line of the summary, from what each stage returned."""
-    report = SourceReport(source=name, discovered=len(found.candidates), unchanged=found.unchanged,
-                          errors=list(found.errors), notes=list(found.notes))
+    report = SourceReport(source=name, discovered=len(plan.fetch) + len(plan.shared) + len(plan.waiting),
+                          unchanged=found.unchanged, errors=list(found.errors), notes=list(found.notes),
+                          waiting=len(plan.waiting))
     if found.errors and not found.seen and not found.unchanged:
         # Not one discovery document could be read: the source is down, not merely quiet.
         report.failed, report.errors = found.errors[0], found.errors[1:]
@@ -339,6 +480,8 @@ def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored)
     report.fetched = len(cleaned.items) + len(cleaned.outcomes)
     report.new = counts["new"]
     report.duplicates = {k: counts[k] for k in ("same_url", "exact", "near") if counts[k]}
+    if plan.shared:  # listed by another source of this run too: fetched once, a sighting here
+        report.duplicates["shared"] = len(plan.shared)
     report.not_articles = sum(1 for o in cleaned.outcomes if isinstance(o.error, NotAnArticle))
     report.rejected = dict(Counter(o.reason for o in cleaned.outcomes).most_common())
     # A page that is gone (404, 410) is recorded as such: no error of the source.
@@ -427,10 +570,11 @@ def release(run: IngestRun) -> None:
 def run_sources(run: IngestRun, *, recheck: bool = False, runner: Runner | None = None) -> None:
     """Every leased source through `run_source` (in parallel if the runner does so)."""
     runner = runner or Runner()
+    claims = UrlClaims()  # one fetch per URL per run, whichever source lists it
     with Fetcher(run.config.fetch_settings()) as fetcher:
         run.summary.sources += runner.each_source(
             lambda source: run_source(source, fetcher, run.archive_path, run.rules, recheck=recheck,
-                                      runner=runner),
+                                      runner=runner, claims=claims),
             run.leased)
 
 

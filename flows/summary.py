@@ -32,6 +32,7 @@ class SourceReport:
     notes: list[str] = field(default_factory=list)  # what discovery did that the reader should know
     rejected: dict[str, int] = field(default_factory=dict)  # pages that did not become articles, by reason
     warning: str | None = None  # why a source that yields nothing is not "ok" (one line)
+    waiting: int = 0  # candidates beyond max_new_per_run, kept for the next runs
     unchanged: bool = False  # every discovery document answered 304
     failed: str | None = None  # the source could not be processed at all
     skipped: str | None = None  # another ingest run was working on it
@@ -127,6 +128,9 @@ def source_findings(s: dict, *, with_state: bool = True) -> list[str]:
     elif state == "warning":
         lines.append(f"{name}: WARNING: {s['warning']}")
     lines += [f"{name}: note: {note}" for note in s.get("notes") or []]
+    if s.get("waiting"):
+        lines.append(f"{name}: {s['waiting']} more new page(s) wait for the next runs (max_new_per_run); "
+                     "they are taken newest first")
     rejected = s.get("rejected") or {}
     if rejected:
         counts = ", ".join(f"{n} {reason}" for reason, n in rejected.items())

@@ -343,6 +343,15 @@ class Archive(Database):
                 (article_id, url, canonical, key, source, kind, similarity, seen_at, seen_at))
         return ItemResult("duplicate" if kind != "original" else "new", article_id, kind, similarity)
 
+    def add_sighting(self, article_id: int, url: str, source: str, *, kind: str = "same_url",
+                     seen_at: str | None = None, tracking_params: tuple[str, ...] = ()) -> None:
+        """Record that `source` lists the archived article `article_id` at `url` (a page another
+        source of the same run fetched: its URL is the same, so `same_url`); commits."""
+        canonical = dedup.canonical_url(url, tracking_params=tracking_params)
+        with self.transaction():
+            self._sighting(article_id, url, (canonical, dedup.url_key(canonical)), source, kind, None,
+                           seen_at or utc_iso())
+
     # ------------------------------------------------------------------------------ reading ---
 
     def known_urls(self, urls: Iterable[str], tracking_params: tuple[str, ...] = ()) -> set[str]:

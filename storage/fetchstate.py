@@ -7,6 +7,8 @@
   message, the HTTP status and how discovery found it. Pages that can never become one are not
   requested again (`newswatch recheck` asks for them again); pages that failed for a transient
   reason are retried on later runs at a growing interval, then given up.
+- `waiting_pages`: candidates found beyond a source's `max_new_per_run`, taken on its next
+  runs (newest first), even when its discovery documents answer 304 by then.
 - `source_runs`: one row per source and ingest run: counts and the error, for
   `newswatch sources` and health checks.
 - `source_leases`: which run is working on a source now, so two overlapping ingest runs never
@@ -249,6 +251,27 @@ class FetchState:
             clauses.append("reason = ?")
             params.append(reason.replace("_", "-"))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    # ----------------------------------------------------------------- waiting pages ---
+
+    def waiting(self, source: str) -> list[tuple[str, str | None, str | None]]:
+        """(url, lastmod, title) of the candidates kept for this source's next runs, in order."""
+        return list(self.conn.execute(
+            "SELECT url, lastmod, title FROM waiting_pages WHERE source = ? ORDER BY position", (source,)))
+
+    def keep_waiting(self, source: str, entries: Iterable[tuple[str, str | None, str | None]],
+                     now: datetime | None = None) -> None:
+        """The source's waiting candidates are now `entries` (url, lastmod, title), in this order."""
+        moment = utc_iso(now)
+        with self.db.transaction():
+            first_seen = dict(self.conn.execute("SELECT url, first_seen FROM waiting_pages WHERE source = ?",
+                                                (source,)))
+            self.conn.execute("DELETE FROM waiting_pages WHERE source = ?", (source,))
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO waiting_pages (source, url, lastmod, title, position, first_seen) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(source, url, lastmod, title, i, first_seen.get(url, moment))
+                 for i, (url, lastmod, title) in enumerate(entries)])
 
     # ----------------------------------------------------------------------- sources ---
 

@@ -298,6 +298,21 @@ UPDATE source_runs SET state = CASE WHEN ok THEN 'ok' ELSE 'failed' END
 """
 
 
+# v12: candidates found beyond a source's `max_new_per_run`, kept for its next runs (taken
+# newest first: `position` is the order they were kept in).
+V12_DDL = """
+CREATE TABLE waiting_pages (
+    source TEXT NOT NULL,
+    url TEXT NOT NULL,
+    lastmod TEXT,
+    title TEXT,
+    position INTEGER NOT NULL,
+    first_seen TEXT NOT NULL,
+    PRIMARY KEY (source, url)
+)
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -310,6 +325,7 @@ MIGRATIONS: list[Migration] = [
     Migration(9, "indexes for the reading room: fetched_at, language, folded sightings", _script(V9_DDL)),
     Migration(10, "rejected pages: reason, HTTP status, how discovery found them", _script(V10_DDL)),
     Migration(11, "source runs: the state and the warning of each source run", _script(V11_DDL)),
+    Migration(12, "waiting pages: candidates beyond max_new_per_run, for the next runs", _script(V12_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

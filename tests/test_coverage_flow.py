@@ -10,7 +10,10 @@ real sites, each site at the root of its own host (a server on its own port):
 - moved: an IOM listing whose articles moved out of the profile's path: generic scoring;
 - changed: a listing that now links only to contact, legal-notice and tag pages; empty: an
   RSS feed with no items: both `warning` with the reason, in the run's summary table, the
-  `ingest-summary` artifact, `newswatch sources` and a health email.
+  `ingest-summary` artifact, `newswatch sources` and a health email;
+- iom-fr and iom-rss: IOM's French listing and its RSS feed, on one host, both listing the same
+  release: one GET, and a sighting by each source (the sources run in parallel: whichever
+  comes second records its sighting without waiting for the other's batch).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_sites import article_page
+from fake_sites import article_page, iom_listing_page
 from httpserver import LocalServer, Reply, html
 from smtpserver import SmtpServer
 
@@ -37,6 +40,9 @@ MENUS_1 = ["/actualites/2024/03/12/des-centaines-de-migrants-secourus-en-mediter
 MENUS_2 = ["/actualites/2024/03/01/frontex-publie-son-rapport-annuel-sur-les-frontieres"]
 MOVED = ["/fr/articles/2024/loim-appelle-a-proteger-les-migrants-au-sahel",
          "/fr/articles/2024/retours-volontaires-depuis-la-libye-vers-le-niger"]
+IOM_SHARED = "/fr/news/loim-et-le-niger-lancent-un-programme-daide-au-retour-volontaire"
+IOM_LISTED = ["/fr/news/au-tchad-loim-ouvre-trois-centres-daccueil-pour-les-deplaces", IOM_SHARED]
+IOM_IN_FEED = [IOM_SHARED, "/fr/news/loim-appelle-a-proteger-les-migrants-exposes-aux-passeurs"]
 MENU_PATHS = ["/", "/dossiers/", "/chiffres/", "/contact/", "/qui-sommes-nous", "/mentions-legales",
               "/politique-de-confidentialite", "/plan-du-site", "/tag/migrations", "/dossiers/asile/",
               "/dossiers/frontieres/", "/dossiers/travail/"]
@@ -111,6 +117,9 @@ def start_web() -> Web:
         '<a href="/mentions-legales">mentions légales</a> ou le <a href="/tag/migrations">fil migrations</a>.</p>')
     empty = web.start("empty", {})
     empty.routes["/rss.xml"] = rss(empty.base, [])
+    iom = web.start("iom", {p: html(article_page("iom-fr", p)) for p in set(IOM_LISTED + IOM_IN_FEED)})
+    iom.routes["/fr/news"] = html(iom_listing_page([(p, p.rsplit("/", 1)[1]) for p in IOM_LISTED]))
+    iom.routes["/fr/rss.xml"] = rss(iom.base, IOM_IN_FEED)
     return web
 
 
@@ -122,6 +131,8 @@ def write_config(directory: Path, web: Web, smtp: SmtpServer) -> Path:
         ("moved", web.url("moved", "/fr/news"), "listing", "iom"),
         ("changed", web.url("changed", "/fr/depeches-breves"), "listing", "aprnews"),
         ("empty", web.url("empty", "/rss.xml"), "feed", "generic"),
+        ("iom-fr", web.url("iom", "/fr/news"), "listing", "iom"),
+        ("iom-rss", web.url("iom", "/fr/rss.xml"), "feed", "iom"),
     ]
     lines = [f"archive: {directory / 'archive.db'}", 'user_agent: "newswatch-test/0.1"',
              "timeouts: {connect: 2, read: 5, total: 20}", "retries: {attempts: 1}",
@@ -218,9 +229,9 @@ def test_changed_layout_listing_and_empty_feed_are_warnings_with_their_reason(co
                                        "check the profile or the URL")
     assert empty["warning"] == "the feed has no items"
     text = format_summary(coverage.summary).splitlines()
-    table = {line.split()[0]: line.split()[-1] for line in text[1:7]}
+    table = {line.split()[0]: line.split()[-1] for line in text[1:9]}
     assert table == {"apr": "ok", "lexis": "ok", "menus": "ok", "moved": "ok", "changed": "WARNING",
-                     "empty": "WARNING"}
+                     "empty": "WARNING", "iom-fr": "ok", "iom-rss": "ok"}
     assert f"changed: WARNING: {changed['warning']}" in text and "empty: WARNING: the feed has no items" in text
     assert run_exit_status(coverage.summary) == 3
 
@@ -245,7 +256,7 @@ def test_warnings_are_in_newswatch_sources_and_in_a_health_email(coverage: Cover
     out = capsys.readouterr().out
     assert "  state: WARNING: the feed has no items" in out
     assert f"  state: WARNING: {coverage.source('changed')['warning']}" in out
-    assert out.count("  state: ok") == 4
+    assert out.count("  state: ok") == 6
     [email] = coverage.smtp.to("ops@example.org")
     body = email.get_body(("plain",)).get_content()
     assert "yields nothing: the feed has no items" in body and "== changed ==" in body
@@ -270,3 +281,15 @@ def test_rejected_pages_are_listed_then_recovered_by_recheck_once_the_page_is_fi
     # The sitemap found it: the re-check cleaned it as a sitemap page, as the run would have.
     assert main(["recheck", "--config", str(coverage.config), broken]) == 1
     assert "not a rejected page" in capsys.readouterr().out
+
+
+@pytest.mark.flow
+def test_a_release_listed_by_two_sources_is_fetched_once_and_sighted_by_both(coverage: Coverage) -> None:
+    assert coverage.requests["iom"].count(IOM_SHARED) == 1
+    assert sorted(coverage.rows(
+        "SELECT s.source FROM sightings s JOIN articles a ON a.id = s.article_id WHERE a.url = ?",
+        coverage.web.url("iom", IOM_SHARED))) == [("iom-fr",), ("iom-rss",)]
+    shared = [coverage.source(name)["duplicates"].get("shared", 0) for name in ("iom-fr", "iom-rss")]
+    assert sorted(shared) == [0, 1]  # the one that came second
+    assert sorted(p for p in coverage.requests["iom"] if p.startswith("/fr/news/")) == sorted(
+        set(IOM_LISTED + IOM_IN_FEED))
