@@ -50,7 +50,14 @@ _BLOCK_TAGS = frozenset({
 })
 _SPACE_RUN = re.compile(r"[ \t\r\n\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+# Control characters XML forbids: lxml parses them into text, then refuses any text written
+# back into the tree that still holds them. Removed from what this module writes back only:
+# scanning every page for them slowed extraction measurably (bench/extraction.py).
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _xml_safe(text: str | None) -> str | None:
+    return _NOT_XML_TEXT.sub("", text) if text else text
 
 _PARSER = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
 # lxml.html picks each element's Python class in a Python method, called for every element
@@ -102,9 +109,6 @@ def parse_html(html: str) -> HtmlElement:
     """Parse a page (also malformed or truncated markup) into an lxml tree."""
     # lxml refuses str input that carries an encoding declaration; the text is decoded already.
     html = _XML_DECLARATION.sub("", html, count=1)
-    # Control characters XML forbids: lxml parses them into text, then refuses any text
-    # written back into the tree that still holds them. They are never article text.
-    html = _NOT_XML_TEXT.sub("", html)
     if not html.strip():
         raise CleanError("the HTML page is empty: there is nothing to clean")
     try:
@@ -238,7 +242,7 @@ def text_blocks(container: HtmlElement) -> list[str]:
     try:
         walk(container)
     finally:
-        container.tail = tail
+        container.tail = _xml_safe(tail)
     flush()
     return blocks
 
@@ -324,10 +328,10 @@ def _separate_blocks_nested_in_paragraphs(tree: HtmlElement) -> None:
             continue
         previous = element.getprevious()
         if previous is not None:
-            previous.tail = (previous.tail or "") + "\n"
+            previous.tail = _xml_safe((previous.tail or "") + "\n")
         else:
-            parent.text = (parent.text or "") + "\n"
-        element.tail = "\n" + (element.tail or "")
+            parent.text = _xml_safe((parent.text or "") + "\n")
+        element.tail = _xml_safe("\n" + (element.tail or ""))
 
 
 # Not <noscript>: an unclosed one swallows the rest of the page in the parse, and then only
