@@ -193,3 +193,44 @@ def test_threshold_is_a_majority_of_the_window(tmp_path, window_pages):
     counts = {1: window_pages // 2 + 1}
     learned = SourceTemplate("s", version=window_pages, pages=min(window_pages, template.WINDOW), counts=counts)
     assert learned.threshold == max(2, -(-learned.pages // 2))
+
+
+def test_ingest_runs_learn_the_template_and_apply_it_to_later_runs(tmp_path, make_http_server):
+    """Two real ingest runs (local HTTP server, RSS feed, real archive, no Prefect): the first
+    archives MIN_PAGES releases that all end with the same "About IOM" paragraph; the second
+    run's new releases are archived without it, and `clean --explain` says why."""
+    from fake_sites import article_page, rss_feed
+    from flows.config import load_config
+    from flows.pipeline import ingest_run
+    from httpserver import Reply, html
+
+    server = make_http_server()
+    server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
+
+    def publish(paths: list[str]) -> None:
+        for p in paths:
+            rng = random.Random(p)
+            body = [" ".join(word(rng) for _ in range(30)).capitalize() + "." for _ in range(3)] + [ABOUT]
+            server.routes[p] = html(article_page("iom-en", server.base + p, body=body))
+        server.routes["/feed.xml"] = Reply(body=rss_feed(server.base, [(p, p.rsplit("/", 1)[1]) for p in paths]),
+                                           content_type="application/rss+xml")
+
+    config = tmp_path / "newswatch.yaml"
+    archive = tmp_path / "archive.db"
+    config.write_text(
+        f"archive: {archive}\nuser_agent: template-test\nretries: {{attempts: 1, backoff: 0}}\n"
+        f"timeouts: {{connect: 2, read: 5, total: 10}}\nsources:\n"
+        f"  - {{name: iom-en, url: '{server.url('/feed.xml')}', kind: feed, profile: iom, delay: 0}}\n")
+    first = [f"/news/release-{n}" for n in range(MIN_PAGES)]
+    publish(first)
+    assert sum(s.new for s in ingest_run(load_config(config)).sources) == MIN_PAGES
+    assert load_template(archive, "iom-en").version == MIN_PAGES
+
+    later = [f"/news/release-{n}" for n in range(MIN_PAGES, MIN_PAGES + 3)]
+    publish(first + later)
+    assert sum(s.new for s in ingest_run(load_config(config)).sources) == 3
+    with Archive.open(archive) as db:
+        bodies = {url: body for url, body in db.conn.execute("SELECT url, body FROM articles")}
+    assert all("About IOM" in bodies[server.url(p)] for p in first)
+    assert not any("About IOM" in bodies[server.url(p)] for p in later)
+    assert load_template(archive, "iom-en").version == MIN_PAGES + 3
