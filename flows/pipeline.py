@@ -279,7 +279,11 @@ def clean_result(result: FetchResult, source: str, profile: str | None,
 def load_template(archive_path: Path, source: str) -> SourceTemplate:
     """The source's learned template as of now: every page of this run is cleaned with it."""
     with Archive.open(archive_path) as archive:
-        counts = templates.load(archive, source, template.WINDOW)
+        return template_of(archive, source)
+
+
+def template_of(archive: Archive, source: str) -> SourceTemplate:
+    counts = templates.load(archive, source, template.WINDOW)
     return SourceTemplate(source, counts.version, counts.pages, counts.counts)
 
 

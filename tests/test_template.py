@@ -234,3 +234,19 @@ def test_ingest_runs_learn_the_template_and_apply_it_to_later_runs(tmp_path, mak
     assert all("About IOM" in bodies[server.url(p)] for p in first)
     assert not any("About IOM" in bodies[server.url(p)] for p in later)
     assert load_template(archive, "iom-en").version == MIN_PAGES + 3
+
+
+def test_newswatch_import_learns_and_applies_the_source_template(tmp_path, capsys):
+    archive = tmp_path / "archive.db"
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir(), later.mkdir()
+    for n in range(MIN_PAGES):
+        (first / f"{n:03}.txt").write_text(release(n), encoding="utf-8")
+    (later / "new.txt").write_text(release(777), encoding="utf-8")
+    assert cli(["import", str(first), "--source", "iom-en", "--archive", str(archive)]) == 0
+    assert cli(["import", str(later), "--source", "iom-en", "--archive", str(archive)]) == 0
+    capsys.readouterr()
+    with Archive.open(archive) as db:
+        newest = db.conn.execute("SELECT body FROM articles ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert "Established in 1951" not in newest
+    assert load_template(archive, "iom-en").version == MIN_PAGES + 1

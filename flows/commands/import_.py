@@ -49,6 +49,7 @@ class ImportReport:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flows.pipeline import learn_template, template_of
     from scrapers.clean import clean_page
     from storage.archive import Archive, Incoming
 
@@ -57,17 +58,21 @@ def run(args: argparse.Namespace) -> int:
         raise NewswatchError("--url names the address of one page: give exactly one file with it")
     report = ImportReport()
     with Archive.open(archive_path(args)) as archive:
+        # The source's learned template as the import starts, for every file of it; the new
+        # articles then join it (scrapers/template.py).
+        learned = template_of(archive, args.source)
         for start in range(0, len(files), max(1, args.batch_size)):
             batch, names = [], []
             for file in files[start:start + args.batch_size]:
                 try:
-                    article = clean_page(file.read_bytes(), url=args.url, profile=args.profile)
+                    article = clean_page(file.read_bytes(), url=args.url, profile=args.profile, template=learned)
                 except (NewswatchError, OSError) as e:
                     report.errors.append(f"{file}: {e}")
                     continue
                 batch.append(Incoming(article, source=args.source, url=args.url or article.url or file.resolve().as_uri()))
                 names.append(file)
             result = archive.add_batch(batch)
+            learn_template(archive, batch, result)
             for file, item in zip(names, result.items):
                 if item.status == "not_article":
                     report.not_articles.append(f"{file}: {item.reason or 'not an article'}")
