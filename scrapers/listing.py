@@ -13,6 +13,7 @@ reading "Page suivante" / "Suivant" / "Next" / "»", else the numbered pager's n
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -92,6 +93,7 @@ def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPag
     rel_next = None
     worded_next = None
     places = _Places()
+    series = _Series()
     for el in soup.find_all(["a", "link"], href=True):
         href = el["href"].strip()
         if not href:
@@ -108,7 +110,7 @@ def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPag
         if worded_next is None and _says_next(el, words):
             worded_next = target
         chrome, main = places.of(el)
-        repeated, teaser = _series(el, words)
+        repeated, teaser = series.of(el, words)
         page.anchors.append(Anchor(target, words, chrome, main, repeated, teaser))
     page.next_url = rel_next or worded_next or _numbered_next(url, page.anchors)
     return page
@@ -176,27 +178,45 @@ def _anchor_text(el: Tag) -> str:
     return text
 
 
-def _series(el: Tag, words: str) -> tuple[int, bool]:
-    """The size of the series of blocks the link is in (0: none), and whether its block holds
+class _Series:
+    """The size of the series of blocks a link is in (0: none), and whether its block holds
     more than the link: a teaser (headline plus summary, date or picture) rather than a menu
     entry. The block is the nearest ancestor (the link itself included) repeated at least
-    three times among its siblings with the same tag and class."""
-    node = el
-    for _ in range(5):
-        parent = node.parent
-        if not isinstance(parent, Tag) or node.name in ("body", "html"):
-            return 0, False
-        key = (node.name, tuple(node.get("class") or ()))
-        same = sum(1 for sibling in parent.find_all(True, recursive=False)
-                   if sibling.name == key[0] and tuple(sibling.get("class") or ()) == key[1])
-        if same >= 3:
-            if node is el:
-                return same, False
-            extra = len(node.get_text(" ").split()) - len(words.split())
-            pictured = node.find(["img", "time", "picture"]) is not None
-            return same, extra >= 4 or pictured
-        node = parent
-    return 0, False
+    three times among its siblings with the same tag and class. Sibling counts and block
+    contents are computed once per element: the links of a page share them."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[int, Counter] = {}  # id(parent) -> (tag, classes) of its children, counted
+        self._blocks: dict[int, tuple[int, bool]] = {}  # id(block) -> (words, pictured)
+
+    def of(self, el: Tag, words: str) -> tuple[int, bool]:
+        node = el
+        for _ in range(5):
+            parent = node.parent
+            if not isinstance(parent, Tag) or node.name in ("body", "html"):
+                return 0, False
+            kinds = self._kinds.get(id(parent))
+            if kinds is None:
+                kinds = self._kinds[id(parent)] = Counter(_kind(c) for c in parent.contents if isinstance(c, Tag))
+            same = kinds[_kind(node)]
+            if same >= 3:
+                if node is el:
+                    return same, False
+                block = self._blocks.get(id(node))
+                if block is None:
+                    block = self._blocks[id(node)] = (
+                        len(node.get_text(" ").split()),
+                        any(getattr(d, "name", None) in _PICTURES for d in node.descendants))
+                return same, block[0] - len(words.split()) >= 4 or block[1]
+            node = parent
+        return 0, False
+
+
+_PICTURES = frozenset({"img", "time", "picture"})
+
+
+def _kind(el: Tag) -> tuple[str, tuple[str, ...]]:
+    return el.name, tuple(el.get("class") or ())
 
 
 # ----------------------------------------------------------------------------- next page ---
