@@ -90,6 +90,13 @@ def extract_html(html: str, *, url: str | None, profile: Profile,
         blocks = text_blocks(container)
     else:
         blocks = _generic_blocks(tree, url)
+        if not blocks and _NOT_XML_TEXT.search(html):
+            # trafilatura gives up on a page whose text holds control characters XML forbids
+            # (it writes text back into its trees): they are removed and the page read again,
+            # only then, as a scan of every page costs more than the rare page it saves.
+            tree = parse_html(_NOT_XML_TEXT.sub("", html))
+            _separate_blocks_nested_in_paragraphs(tree)
+            blocks = _generic_blocks(tree, url)
     if removed is not None:
         rule = ("html: outside the site profile's article container, or its boilerplate" if container is not None
                 else "html: outside the main content found by the generic extractor (trafilatura)")

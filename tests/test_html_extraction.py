@@ -177,3 +177,16 @@ def test_control_characters_xml_forbids_do_not_crash_the_cleaner():
     page = "<html><body><span>Migrants\x0b secourus<div>au large de Lampedusa</div></span></body></html>"
     article = clean_page(page, url="https://example.org/a")
     assert "\x0b" not in (article.title or "") + article.body
+
+
+def test_control_characters_in_the_text_do_not_lose_the_article():
+    """trafilatura gives up on a tree whose text holds characters XML forbids (a form feed
+    pasted from a word processor): the page is read again without them."""
+    paragraphs = "".join(
+        f"<p>Paragraph {n} of a report on the reception centres\x0c opened by the prefecture in the "
+        f"north of the region, where 300 people were housed during the winter.</p>" for n in range(4))
+    page = (f"<html><head><title>Reception centres in the north</title></head><body><nav><a href='/'>Home</a></nav>"
+            f"<article><h1>Reception centres in the north</h1>{paragraphs}</article></body></html>")
+    article = clean_page(page.encode(), url="https://example.org/news/reception-centres")
+    assert article.is_article, article.reason
+    assert len(article.paragraphs) == 4 and "\x0c" not in article.body
