@@ -19,9 +19,11 @@
     ├── FetchError                  one URL could not be fetched (each kind below is also
     │   │                           a PermanentError or a TemporaryError)
     │   ├── BadUrl, RedirectLoop, TooManyRedirects, RobotsDisallowed, TooLarge, NotHtml,
+    │   │   AddressNotAllowed, UnsupportedEncoding,
     │   │   HttpStatusError > ClientError (4xx) > Gone (404, 410), BadRedirect    permanent
-    │   └── ConnectFailed > HostNotFound, Timeout, ProtocolFailure, UnexpectedFetchError,
-    │       HttpStatusError > ServerError (5xx), RateLimited (429)    temporary
+    │   └── ConnectFailed > HostNotFound, Timeout > CutOff, ProtocolFailure,
+    │       UnexpectedFetchError, HttpStatusError > ServerError (5xx), RateLimited (429)
+    │                                                                 temporary
     └── SmtpDeliveryError           the SMTP server did not accept an email
         ├── SmtpRefused             permanent: fix the address, login or TLS settings
         └── SmtpUnavailable         temporary: a 4xx, a dropped connection
@@ -154,6 +156,14 @@ class Timeout(FetchError, TemporaryError):
     retry_in_run = True
 
 
+class CutOff(Timeout):
+    """The exchange outlived `timeouts.total` (a server trickling its answer): not retried in
+    this run, which must end on time; the next run asks again."""
+
+    kind = "cut_off"
+    retry_in_run = False
+
+
 class ProtocolFailure(FetchError, TemporaryError):
     """The connection broke mid-response (reset, bad framing, bad compression)."""
 
@@ -205,6 +215,19 @@ class TooLarge(FetchError, PermanentError):
     """More bytes than `max_page_bytes`: the download is aborted, the page is remembered."""
 
     kind = "too_large"
+
+
+class AddressNotAllowed(FetchError, PermanentError):
+    """The host resolves into a network newswatch does not fetch from (link-local, or a
+    private range the source's own URL is not in): see `allow_private_networks`."""
+
+    kind = "address_not_allowed"
+
+
+class UnsupportedEncoding(FetchError, PermanentError):
+    """A content coding newswatch did not ask for, or too many of them stacked."""
+
+    kind = "bad_encoding"
 
 
 class NotHtml(FetchError, PermanentError):

@@ -38,7 +38,8 @@ class _Strict(BaseModel):
 class Timeouts(_Strict):
     connect: float = Field(10.0, gt=0, description="seconds to open a connection")
     read: float = Field(30.0, gt=0, description="seconds to wait for data")
-    total: float = Field(120.0, gt=0, description="seconds for a whole response")
+    total: float = Field(120.0, gt=0, description="seconds for a whole exchange: lookup, connect, "
+                         "TLS, status line, headers and body; a deadline a slow server cannot stretch")
 
 
 class Retries(_Strict):
@@ -219,6 +220,11 @@ class Config(_Strict):
         description="identifies the crawler to sites; put a contact in it")
     timeouts: Timeouts = Timeouts()
     max_page_bytes: int = Field(5_000_000, ge=1024)
+    max_document_bytes: int = Field(
+        50_000_000, ge=1024, description="cap of a listing page, feed or sitemap (decoded)")
+    allow_private_networks: bool = Field(
+        False, description="fetch from private, loopback and link-local addresses wherever "
+        "pages point (default: only the ranges a source's own url is in; never link-local)")
     max_redirects: int = Field(5, ge=0, le=30)
     retries: Retries = Retries()
     max_parallel_hosts: int = Field(8, ge=1, le=64)
@@ -271,6 +277,8 @@ class Config(_Strict):
             read_timeout=self.timeouts.read,
             total_timeout=self.timeouts.total,
             max_page_bytes=self.max_page_bytes,
+            max_document_bytes=self.max_document_bytes,
+            allow_private_networks=self.allow_private_networks,
             max_redirects=self.max_redirects,
             attempts=self.retries.attempts,
             backoff_base=self.retries.backoff,

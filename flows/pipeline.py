@@ -388,6 +388,7 @@ def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list
     claims = claims if claims is not None else UrlClaims()
     log = runner.logger()
     name = source.name
+    fetcher = fetcher.for_source(source.url)  # the networks its fetches may reach
     stage = "discover"
     try:
         found = runner.stage("discover", name, discover_source, source, fetcher, archive_path, recheck, claims)

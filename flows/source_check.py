@@ -38,5 +38,5 @@ def check_source(config, source) -> SourceCheck:
     from scrapers.fetch import Fetcher
 
     with Fetcher(config.fetch_settings()) as fetcher:
-        found = discover(source.spec(), fetcher)
+        found = discover(source.spec(), fetcher.for_source(source.url))
     return SourceCheck(source.url, found.kind, found.seen, list(found.errors))

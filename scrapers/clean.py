@@ -10,9 +10,8 @@ Stages (each a module of its own):
 """
 from __future__ import annotations
 
-import zlib
-
 from errors import CleanError
+from scrapers import inflate
 from scrapers.article import Article, PageMetadata, Removal
 from scrapers.decoding import decode_bytes, looks_like_html
 from scrapers.profiles import get_profile, profile_for_url
@@ -46,7 +45,7 @@ def clean_page(
     if isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
         if raw.startswith(_GZIP_MAGIC):
-            raw = _gunzip(raw)
+            raw = gunzip_page(raw)
         text = decode_bytes(raw, content_type)
     else:
         text = data
@@ -63,14 +62,12 @@ def clean_page(
                         removed=removed)
 
 
-def _gunzip(data: bytes) -> bytes:
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+def gunzip_page(data: bytes, limit: int = _MAX_INFLATED) -> bytes:
+    """A gzipped saved page, inflated (counted as it inflates: at most `limit` bytes)."""
     try:
-        out = inflater.decompress(data, _MAX_INFLATED)
-    except zlib.error as e:
-        raise CleanError(f"the input is gzip-compressed but corrupt ({e}); save the page again") from None
-    if inflater.unconsumed_tail:
-        raise CleanError(f"the input inflates to more than {_MAX_INFLATED // 2**20} MB: not a web page")
-    if not inflater.eof:
-        raise CleanError("the input is gzip-compressed but truncated; save the page again")
-    return out
+        return inflate.inflate_file(data, limit, whole=True)
+    except inflate.TooMuchOutput:
+        raise CleanError(f"the input inflates to more than {limit:,} bytes: not a web page "
+                         "(or raise --max-bytes)") from None
+    except inflate.BadEncoding as e:
+        raise CleanError(f"the input is gzip-compressed but unreadable ({e}); save the page again") from None

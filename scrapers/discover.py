@@ -17,8 +17,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from errors import ClientError, FeedError, SitemapError
+from scrapers import inflate
 from scrapers.feeds import parse_feed
-from scrapers.fetch import DISCOVERY_TYPES, FetchResult, Fetcher, Validators
+from scrapers.fetch import FetchResult, Fetcher, Validators
 from scrapers.linkscore import article_links
 from scrapers.links import Candidate, absolute_link, profile_article, same_site, site_page
 from scrapers.listing import ListingPage, parse_listing, pager_for
@@ -157,8 +158,7 @@ class _Run:
 
     def _get(self, url: str) -> FetchResult | None:
         """The document's result, or None when it failed or is unchanged (nothing to read)."""
-        result = self.fetcher.fetch(url, validators=self.validators.get(url),
-                                    accept=DISCOVERY_TYPES)
+        result = self.fetcher.fetch_document(url, validators=self.validators.get(url))
         self.result.fetches.append(_without_body(result))
         if result.error:
             message = str(result.error)
@@ -166,6 +166,14 @@ class _Run:
                 message += "; check the source's url (it is asked for again next run)"
             self.result.errors.append(message)
             return None
+        if result.body and result.body.startswith(inflate.GZIP_MAGIC):  # sitemap.xml.gz, feed.gz
+            limit = self.fetcher.settings.max_document_bytes
+            try:
+                result.body = inflate.inflate_file(result.body, limit)
+            except (inflate.TooMuchOutput, inflate.BadEncoding) as e:
+                self.result.errors.append(f"{url}: the gzipped document {e} (max_document_bytes "
+                                          f"{limit:,}); check the source's url")
+                return None
         if result.not_modified:
             old = self.validators.get(url)
             if old:
@@ -326,7 +334,7 @@ class _Run:
         self._listed(feed.entries, document.final_url, feed.site_url, feed.items)
 
     def _sitemap(self, first: FetchResult) -> None:
-        limit = self.fetcher.settings.max_page_bytes
+        limit = self.fetcher.settings.max_document_bytes
         try:
             root = parse_sitemap(first.body or b"", first.final_url, limit=limit)
         except SitemapError as e:

@@ -1,12 +1,12 @@
 """XML sitemaps and sitemap indexes (sitemaps.org), plain or gzipped."""
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 
 from lxml import etree
 
 from errors import SitemapError
+from scrapers import inflate
 from scrapers.links import Candidate
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
@@ -21,16 +21,12 @@ class Sitemap:
 
 def gunzip(data: bytes, limit: int) -> bytes:
     """Decompress a gzipped file (a `.xml.gz` sitemap), refusing more than `limit` bytes."""
-    if not data.startswith(b"\x1f\x8b"):
-        return data
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as e:
-        raise SitemapError(f"corrupt gzip data ({e})") from None
-    if len(out) > limit:
-        raise SitemapError(f"decompresses to more than {limit:,} bytes (max_page_bytes)")
-    return out
+        return inflate.inflate_file(data, limit)
+    except inflate.BadEncoding as e:
+        raise SitemapError(str(e)) from None
+    except inflate.TooMuchOutput:
+        raise SitemapError(f"decompresses to more than {limit:,} bytes (max_document_bytes)") from None
 
 
 def parse_sitemap(body: bytes, url: str, *, limit: int = 50_000_000) -> Sitemap:

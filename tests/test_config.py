@@ -36,8 +36,8 @@ def test_example_file_loads_with_the_real_sources() -> None:
     assert by_name["iom-fr"].url == "https://www.iom.int/fr/news"
     assert by_name["iom-en"].url == "https://www.iom.int/news"
     assert by_name["iom-fr"].profile == by_name["iom-en"].profile == "iom"
-    hosts = {s.host.removeprefix("www.") for s in config.sources}
-    assert {"iom.int", "apr-news.fr", "lexisveille.fr"} <= hosts
+    hosts = {s.host for s in config.sources}  # scheme, host and port: the unit of host state
+    assert {"https://www.iom.int:443", "https://www.apr-news.fr:443", "https://www.lexisveille.fr:443"} <= hosts
     assert sum(s.kind == "feed" for s in config.sources) >= 1
     assert config.user_agent.startswith("newswatch/")
     assert config.archive == EXAMPLE.parent / "data" / "archive.db"
@@ -64,7 +64,7 @@ sources:
     assert (settings.connect_timeout, settings.read_timeout) == (2, 7)
     assert (settings.attempts, settings.backoff_base, settings.max_retry_after) == (4, 0.5, 30)
     # One host, two sources: the longer delay applies to both.
-    assert settings.host_delays["www.iom.int"] == 5
+    assert settings.host_delays["https://www.iom.int:443"] == 5
 
 
 def test_profile_is_inferred_from_the_host(tmp_path: Path, monkeypatch) -> None:
