@@ -146,6 +146,9 @@ def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleEr
         except ValidationError as e:
             errors.append(RuleError(str(label), _first_error(e)))
             continue
+        except Exception as e:  # noqa: BLE001 - one broken rule is set aside, whatever broke
+            errors.append(RuleError(str(label), f"{type(e).__name__}: {str(e)[:200]}"))
+            continue
         if rule.name in seen:
             errors.append(RuleError(rule.name, "another rule has the same name; names must be unique"))
             continue

@@ -20,14 +20,16 @@ from alerts.config import SmtpSettings
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
 from errors import SmtpDeliveryError, SmtpRefused, SmtpUnavailable, SmtpUnreachable
 from storage.outbox import OutboxEntry
+from storage.text import inert_line, inert_url
 
 SUBJECT_MAX = 180
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 
 
 def header_safe(value: str, limit: int = SUBJECT_MAX) -> str:
-    """One line, no control characters: whatever a page title holds cannot start a header."""
-    flat = " ".join(_CONTROL.sub(" ", value).split())
+    """One line, no control characters, no bidi or invisible format characters: whatever a
+    page title holds cannot start a header nor turn text around on screen."""
+    flat = inert_line(_CONTROL.sub(" ", value))
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -66,7 +68,7 @@ def _plain_text(groups: dict[str, list[OutboxEntry]], intro: str) -> str:
             lines.append(header_safe(e.title or "(untitled)", limit=500))
             lines.append(" · ".join(x for x in (e.source, e.published) if x))
             if e.url:
-                lines.append(e.url)
+                lines.append(inert_url(e.url))
             if e.snippet:
                 lines.append(header_safe(_snippet_text(e.snippet), limit=1000))
             if e.also_published_by:
@@ -84,8 +86,8 @@ def _html(groups: dict[str, list[OutboxEntry]], intro: str) -> str:
         for e in entries:
             title = esc(header_safe(e.title or "(untitled)", limit=500))
             # quote=True also escapes quotes, so a URL cannot break out of the attribute.
-            link = f'<a href="{esc(e.url, quote=True)}">{title}</a>' if e.url else title
-            meta = " · ".join(esc(x) for x in (e.source, e.published) if x)
+            link = f'<a href="{esc(inert_url(e.url), quote=True)}">{title}</a>' if e.url else title
+            meta = " · ".join(esc(inert_line(x)) for x in (e.source, e.published) if x)
             item = f"<li><p><strong>{link}</strong><br><small>{meta}</small></p>"
             if e.snippet:
                 item += f"<p>{_snippet_html(header_safe(e.snippet, limit=1000))}</p>"

@@ -8,6 +8,7 @@ splits on apostrophes and NBSP; the query compiler adds French singular/plural v
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -39,12 +40,21 @@ class Candidate:
     url: str | None = None
 
 
-def check_query(query: str) -> tuple[str, int] | None:
-    """None if `query` compiles, else (what is wrong, 1-based column in the query)."""
+def check_query(query: str) -> tuple[str, int | None] | None:
+    """None if `query` compiles and FTS5 accepts it, else (what is wrong, 1-based column in
+    the query, or None when the failure has no column). Never raises: a rule this says is
+    usable is matched, any other is set aside."""
     try:
-        parse(query)
+        expression = parse(query).fts
+        with closing(sqlite3.connect(":memory:")) as conn:
+            conn.execute(f"CREATE VIRTUAL TABLE q USING fts5(title, body, tokenize = '{FTS_TOKENIZE}')")
+            conn.execute("SELECT rowid FROM q WHERE q MATCH ?", (expression,)).fetchall()
     except QuerySyntaxError as e:
         return str(e), e.position
+    except sqlite3.Error as e:
+        return f"the search engine refused it ({e})", None
+    except Exception as e:  # noqa: BLE001 - whatever breaks, the rule alone is set aside
+        return f"the query cannot be used ({type(e).__name__}: {str(e)[:200]})", None
     return None
 
 
@@ -94,7 +104,10 @@ class BatchIndex:
         if where is None:
             return []
         sql, params = where
-        return [row[0] for row in self.conn.execute("SELECT rowid FROM batch" + sql + " ORDER BY rowid", params)]
+        try:
+            return [row[0] for row in self.conn.execute("SELECT rowid FROM batch" + sql + " ORDER BY rowid", params)]
+        except sqlite3.Error:
+            return []  # checked when the rules were loaded (check_query); never fails a batch
 
     def snippet(self, rule, position: int) -> str:
         """The article's body around what the rule matched, the terms between the markers."""

@@ -17,6 +17,7 @@ from alerts.match import BatchIndex, Candidate
 from storage.archive import BatchResult, Incoming
 from storage.db import Database
 from storage.outbox import NewMatch, OutboxEntry, add_match, has_match
+from storage.text import inert, inert_line
 
 
 def new_candidates(items: Sequence[Incoming], result: BatchResult) -> list[Candidate]:
@@ -26,8 +27,8 @@ def new_candidates(items: Sequence[Incoming], result: BatchResult) -> list[Candi
     archive into an existing story, so it never alerts again.
     """
     return [
-        Candidate(article_id=r.article_id, story_id=r.article_id, title=item.article.title,
-                  body=item.article.body, source=item.source, published=item.article.date,
+        Candidate(article_id=r.article_id, story_id=r.article_id, title=inert_line(item.article.title) or None,
+                  body=inert(item.article.body), source=item.source, published=item.article.date,
                   url=r.link or item.url or item.article.url)
         for item, r in zip(items, result.items)
         if r.status == "new"

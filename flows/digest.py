@@ -50,8 +50,10 @@ def digest(config_path: str | None = None) -> dict:
     config = load_config(config_path)
     result = send_digest(Path(config.archive), config.smtp)
     lines = ["# Digest", ""]
-    lines += [f"- sent to {r}" for r in result["sent"]] or ["- nothing pending: no email sent"]
-    lines += [f"- NOT sent to {r} (kept pending): {e}" for r, e in result["failed"].items()]
+    from flows.report import md_text
+
+    lines += [f"- sent to {md_text(r)}" for r in result["sent"]] or ["- nothing pending: no email sent"]
+    lines += [f"- NOT sent to {md_text(r)} (kept pending): {md_text(e)}" for r, e in result["failed"].items()]
     create_markdown_artifact(markdown="\n".join(lines), key="digest-summary",
                              description="What this digest run sent")
     return result

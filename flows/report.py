@@ -1,15 +1,43 @@
-"""The run log in the Prefect UI: what an ingest run did, as artifacts."""
+"""The run log in the Prefect UI: what an ingest run did, as artifacts.
+
+Titles, URLs and error messages come from pages strangers wrote. In the markdown artifact
+every one of them is text: each ASCII punctuation character is backslash-escaped (no
+emphasis, link, image, HTML, code, table cell break or autolink can start), invisible and
+bidi characters are dropped (`storage.text`), and the only links are the ones written here,
+to http(s) addresses, percent-encoded.
+"""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
+from urllib.parse import quote, urlsplit
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.summary import IngestSummary, delivery_lines, source_findings, source_rows
+from storage.text import inert_line, inert_url
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+# Kept as they are in a link destination; everything else (parentheses, spaces, quotes,
+# angle brackets, backslashes, non-ASCII) is percent-encoded.
+_URL_SAFE = "-._~:/?#@!$&'*+,;=%"
 
 
-def _cell(text: str | None) -> str:
-    return (text or "").replace("|", "\\|").replace("\n", " ")
+def md_text(text: str | None) -> str:
+    """`text` as inert markdown text: one line, every markdown construct escaped."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", inert_line(text))
+
+
+def md_link(text: str | None, url: str | None) -> str:
+    """A link newswatch writes: only to an http(s) URL; anything else is shown as text."""
+    try:
+        scheme = urlsplit(url or "").scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        return md_text(text or url)
+    return f"[{md_text(text or url)}]({quote(inert_url(url), safe=_URL_SAFE)})"
+
 
 
 def ingest_markdown(summary: IngestSummary) -> str:
@@ -21,30 +49,30 @@ def ingest_markdown(summary: IngestSummary) -> str:
     ]
     for r in source_rows([asdict(report) for report in summary.sources]):
         dups = ", ".join(f"{n} {k}" for k, n in r.duplicates.items()) or "0"
-        state = {"skipped": _cell(r.detail), "failed": f"FAILED: {_cell(r.detail)}",
-                 "warning": f"WARNING: {_cell(r.detail)}", "unchanged": "unchanged (304)"}.get(r.state, r.state)
-        lines.append(f"| {r.source} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | "
+        state = {"skipped": md_text(r.detail), "failed": f"FAILED: {md_text(r.detail)}",
+                 "warning": f"WARNING: {md_text(r.detail)}", "unchanged": "unchanged (304)"}.get(r.state, r.state)
+        lines.append(f"| {md_text(r.source)} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | "
                      f"{r.errors} | {state} |")
     lines += ["", f"Alerts: {summary.alerts_sent} email(s) sent."]
     # Pending alerts and why, digest matches queued, health emails: as `newswatch run` says them.
-    lines += [f"- {_cell(line)}" for line in delivery_lines(summary.to_dict()) if line]
+    lines += [f"- {md_text(line)}" for line in delivery_lines(summary.to_dict()) if line]
     if getattr(summary, "feeds_written", 0):
         lines.append(f"Feeds: {summary.feeds_written} Atom feed(s) rewritten.")
     for e in getattr(summary, "feed_errors", []):
-        lines.append(f"- {_cell(e)}")
+        lines.append(f"- {md_text(e)}")
     for e in summary.rule_errors:
-        lines.append(f"- alert rule skipped: {_cell(e)}")
+        lines.append(f"- alert rule skipped: {md_text(e)}")
     lines += _health_lines(getattr(summary, "health", None) or [])
     findings = [line for r in summary.sources for line in source_findings(asdict(r), with_state=False)]
     if findings:
-        lines += ["", "## Sources", ""] + [f"- {_cell(line)}" for line in findings]
+        lines += ["", "## Sources", ""] + [f"- {md_text(line)}" for line in findings]
     errors = [(r.source, e) for r in summary.sources for e in r.errors]
     if errors:
-        lines += ["", "## Errors", ""] + [f"- **{s}**: {_cell(e)}" for s, e in errors]
+        lines += ["", "## Errors", ""] + [f"- **{md_text(s)}**: {md_text(e)}" for s, e in errors]
     new = [(r.source, a) for r in summary.sources for a in r.new_articles]
     if new:
         lines += ["", "## New articles", "", "`newswatch show ID` prints one.", ""]
-        lines += [f"- #{a.id} [{_cell(a.title) or a.url}]({a.url}) ({s}, {a.published or 'undated'})"
+        lines += [f"- \\#{a.id} {md_link(a.title, a.url)} ({md_text(s)}, {md_text(a.published or 'undated')})"
                   for s, a in new]
     return "\n".join(lines)
 
@@ -54,10 +82,10 @@ def _health_lines(health: list[dict]) -> list[str]:
     if not health:
         return []
     lines = ["", "## Source health", ""]
-    ok = [h["source"] for h in health if h["healthy"]]
+    ok = [md_text(h["source"]) for h in health if h["healthy"]]
     if len(ok) == len(health):
         return lines + [f"All {len(ok)} source(s) healthy."]
-    lines += [f"- **{h['source']}** UNHEALTHY: {_cell(p)}" for h in health for p in h["problems"]]
+    lines += [f"- **{md_text(h['source'])}** UNHEALTHY: {md_text(p)}" for h in health for p in h["problems"]]
     if ok:
         lines += ["", f"Healthy: {', '.join(ok)}."]
     return lines
@@ -66,8 +94,8 @@ def _health_lines(health: list[dict]) -> list[str]:
 def publish_ingest_artifacts(summary: IngestSummary) -> None:
     create_markdown_artifact(markdown=ingest_markdown(summary), key="ingest-summary",
                              description="What each source did in this ingest run")
-    rows = [{"id": a.id, "source": r.source, "title": a.title or "", "published": a.published or "",
-             "url": a.url} for r in summary.sources for a in r.new_articles]
+    rows = [{"id": a.id, "source": r.source, "title": inert_line(a.title), "published": a.published or "",
+             "url": inert_url(a.url)} for r in summary.sources for a in r.new_articles]
     if rows:
         create_table_artifact(table=rows, key="ingest-new-articles",
                               description="Articles archived by this run (newswatch show ID)")

@@ -171,7 +171,9 @@ def format_summary(summary: dict) -> str:
         lines.append(f"alert rule skipped: {e}")
     if summary.get("ui_url"):
         lines += ["", f"this run in the Prefect UI: {summary['ui_url']}"]
-    return "\n".join(lines)
+    from storage.text import inert
+
+    return "\n".join(inert(line) for line in lines)  # page text cannot drive the terminal
 
 
 def delivery_lines(summary: dict) -> list[str]:

@@ -31,6 +31,7 @@ from errors import ArchiveError, QuerySyntaxError
 from storage import dedup, schema
 from storage.db import Database, utc_iso
 from storage.query import Query, parse
+from storage.text import inert, inert_line
 
 
 class ArticleFields(Protocol):
@@ -199,11 +200,17 @@ class Archive(Database):
     def __init__(self, conn: sqlite3.Connection, path: Path, near: dedup.NearConfig):
         super().__init__(conn, path)
         self.near = near
+        self.newer_schema: int | None = None  # the version of a newer newswatch that wrote it
 
     @classmethod
     def open(cls, path: str | Path, *, near: dedup.NearConfig = dedup.NearConfig(),
-             busy_timeout_ms: int = 30_000) -> "Archive":
-        """Open (creating and upgrading if needed) the archive at `path`."""
+             busy_timeout_ms: int = 30_000, for_reading: bool = False) -> "Archive":
+        """Open (creating and upgrading if needed) the archive at `path`.
+
+        An archive written by a newer newswatch is refused (ArchiveError), unless
+        `for_reading`: a command that only reads opens it as it is, and `newer_schema` says
+        which version wrote it, so the command can warn.
+        """
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,10 +224,13 @@ class Archive(Database):
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             archive = cls(conn, path, near)
-            schema.migrate(archive)
+            archive.newer_schema = schema.newer_than_this_version(archive) if for_reading else None
+            if archive.newer_schema is None:
+                schema.migrate(archive)
         except sqlite3.DatabaseError as e:
             raise ArchiveError(f"cannot open the archive {path}: {e}") from None
-        archive._check_near_settings()
+        if archive.newer_schema is None:
+            archive._check_near_settings()
         return archive
 
     def _check_near_settings(self) -> None:
@@ -280,7 +290,7 @@ class Archive(Database):
         if not seen_url:
             raise ArchiveError("an article needs the URL (or file) it was seen at")
         params = item.tracking_params
-        body = article.body
+        body = inert(article.body)  # stored, indexed and hashed without invisible characters
         canonical = dedup.canonical_url(seen_url, article.canonical_url, params)
         return _DedupKeys(seen_url, item.fetched_at or utc_iso(), params, canonical, dedup.url_key(canonical),
                           body, *dedup.content_keys(body, min_words=self.near.min_words))
@@ -315,8 +325,9 @@ class Archive(Database):
         article_id = self.conn.execute(
             "INSERT INTO articles (url, canonical_url, url_key, source, title, published, body, language, "
             "contacts, fetched_at, content_hash, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (seen_url, canonical, key.url_key, item.source, article.title, article.date, body,
-             article.language, json.dumps([asdict(c) for c in article.contacts], ensure_ascii=False),
+            (seen_url, canonical, key.url_key, item.source, inert_line(article.title) or None, article.date,
+             body, article.language, json.dumps([_inert_fields(asdict(c)) for c in article.contacts],
+                                                ensure_ascii=False),
              seen_at, chash, article.profile),
         ).lastrowid
         dedup.index_signature(self.conn, article_id, signature)
@@ -449,6 +460,17 @@ class Archive(Database):
             problems.append(f"full-text index out of sync: {e}")
         problems += [f"dangling reference in {r[0]}" for r in self.conn.execute("PRAGMA foreign_key_check")]
         return problems
+
+
+def _inert_fields(value: Any) -> Any:
+    """A contact (or any JSON-able value) with every string made inert."""
+    if isinstance(value, str):
+        return inert_line(value)
+    if isinstance(value, dict):
+        return {k: _inert_fields(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_inert_fields(v) for v in value]
+    return value
 
 
 def _stored(row) -> StoredArticle:

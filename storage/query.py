@@ -17,7 +17,11 @@ journaux, bateau ↔ bateaux, country ↔ countries — by listing those forms, 
 so `passeur` does not find `passeurelle`. Phrases and prefixes are taken as written.
 
 `parse(text) -> Query` (its `.fts` is the FTS5 MATCH expression) raises `QuerySyntaxError`
-with the 1-based column and a hint. The archive's search (`storage.archive.Archive.search`)
+with the 1-based column and a hint. A query is bounded (`MAX_QUERY_CHARACTERS`, `MAX_TERMS`,
+`MAX_DEPTH`, `MAX_NEAR_TERMS`): past a limit it is refused, in one line naming the limit,
+before any work that grows faster than its length (FTS5's NEAR costs the square of its
+terms, a highlighted snippet the product of terms and text); exclusions compile flat
+(`a NOT (b OR c)`), so their number never deepens the FTS5 expression. The archive's search (`storage.archive.Archive.search`)
 and the alert rules' matcher (`alerts.match.BatchIndex`) both run the compiled expression.
 """
 from __future__ import annotations
@@ -28,9 +32,14 @@ from dataclasses import dataclass, field
 from itertools import product
 
 from errors import QuerySyntaxError
+from storage.text import inert
 
 DEFAULT_NEAR = 10
 _MAX_NEAR_COMBINATIONS = 64
+MAX_QUERY_CHARACTERS = 4000
+MAX_TERMS = 200  # words and phrases
+MAX_DEPTH = 10  # nested parentheses (NEAR( included)
+MAX_NEAR_TERMS = 8
 
 
 # --------------------------------------------------------------------------------- lexing ---
@@ -47,14 +56,20 @@ _WORD_CHARS = re.compile(r'[^\s"()\[\],]+')
 
 
 def _prepare(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", inert(text))
     text = text.translate({ord(c): "'" for c in _APOSTROPHES})
     return text.translate({ord(c): '"' for c in "\u201c\u201d\u201e\u00ab\u00bb"})
 
 
 def _lex(query: str) -> list[_Token]:
     text = _prepare(query)
+    if len(text) > MAX_QUERY_CHARACTERS:
+        raise QuerySyntaxError(
+            f"the query is {len(text):,} characters long, more than the limit of "
+            f"{MAX_QUERY_CHARACTERS:,}", query, MAX_QUERY_CHARACTERS + 1,
+            "split it into several rules, or use prefix* and OR groups")
     tokens: list[_Token] = []
+    depth = 0
     i = 0
     while i < len(text):
         c = text[i]
@@ -67,6 +82,10 @@ def _lex(query: str) -> list[_Token]:
             tokens.append(_Token("PHRASE", text[i + 1:end], i + 1))
             i = end + 1
         elif c in "()":
+            depth += 1 if c == "(" else -1
+            if depth > MAX_DEPTH:
+                raise QuerySyntaxError(f"parentheses nested more than {MAX_DEPTH} deep (the limit)",
+                                       query, i + 1, "flatten the groups")
             tokens.append(_Token("LPAREN" if c == "(" else "RPAREN", c, i + 1))
             i += 1
         elif c == ",":
@@ -87,6 +106,11 @@ def _lex(query: str) -> list[_Token]:
             else:
                 tokens.append(_Token("WORD", word, i + 1))
             i = m.end()
+    words = [t for t in tokens if t.kind in ("WORD", "PHRASE")]
+    if len(words) > MAX_TERMS:
+        raise QuerySyntaxError(f"the query has {len(words):,} words and phrases, more than the limit "
+                               f"of {MAX_TERMS}", query, words[MAX_TERMS].pos,
+                               "split it into several rules, or use prefix* and OR groups")
     tokens.append(_Token("END", "", len(text) + 1))
     return tokens
 
@@ -256,6 +280,9 @@ class _Parser:
         self.i += 1
         if len(terms) < 2:
             self.error("NEAR needs at least two words", "e.g. NEAR(passeurs Manche, 10)", start)
+        if len(terms) > MAX_NEAR_TERMS:
+            self.error(f"NEAR takes at most {MAX_NEAR_TERMS} words or phrases (the limit)",
+                       "split it into several NEAR groups", start)
         return Near(tuple(terms), distance)
 
 
@@ -372,8 +399,9 @@ def _compile(node) -> str:
         text = " AND ".join(_compile(n) for n in node.include)
         if len(node.include) > 1:
             text = "(" + text + ")"
-        for n in node.exclude:
-            text = f"({text} NOT {_compile(n)})"
+        if node.exclude:
+            # One NOT whatever their number: nesting them would deepen FTS5's parser stack.
+            text = f"({text} NOT ({' OR '.join(_compile(n) for n in node.exclude)}))"
         return text
     if isinstance(node, Near):
         # FTS5 NEAR takes phrases only: expand word forms into alternative NEAR groups.
