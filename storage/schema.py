@@ -337,12 +337,32 @@ def current_version(db: Database) -> int:
     return db.conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
 
 
+def newer_than_this_version(db: Database) -> int | None:
+    """The archive's schema version when a newer newswatch wrote it (None: this one can)."""
+    if not db.utils["schema_version"].exists():
+        return None
+    found = current_version(db)
+    return found if found > LATEST else None
+
+
+def newer_archive_message(path, found: int) -> str:
+    return (f"the archive {path} was written by a newer newswatch (schema {found} > {LATEST}): "
+            "upgrade newswatch")
+
+
 def migrate(db: Database) -> list[int]:
     """Bring the archive to the latest version; returns the versions applied (oldest first).
 
     Each step gets the connection through sqlite-utils (`db.utils`), inside the step's
-    transaction when it is `transactional`.
+    transaction when it is `transactional`. An archive from a newer newswatch is refused
+    (ArchiveError): this version does not know what the newer tables and columns mean, so
+    writing could break them.
     """
+    found = newer_than_this_version(db)
+    if found is not None:
+        from errors import ArchiveError
+
+        raise ArchiveError(newer_archive_message(db.path, found) + " before writing to it")
     db.conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"

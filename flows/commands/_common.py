@@ -4,13 +4,20 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
 from datetime import date
 from pathlib import Path
 
-from errors import NewswatchError
+from errors import CleanError, NewswatchError
 
 ARCHIVE_ENV = "NEWSWATCH_ARCHIVE"
 FALLBACK_ARCHIVE = Path("data/archive.db")
+# Saved pages read by `clean` and `import`: a page is a few MB; anything bigger is refused
+# before it is read (and a gzipped page may not inflate past it either).
+DEFAULT_MAX_PAGE_FILE = 10_000_000
+_FILE_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISDIR, "a directory"))
 
 
 def default_archive_path() -> Path:
@@ -53,13 +60,71 @@ def archive_path(args: argparse.Namespace) -> Path:
     return args.archive or default_archive_path()
 
 
-def open_archive(args: argparse.Namespace, *, must_exist: bool = True):
+def open_archive(args: argparse.Namespace, *, must_exist: bool = True, for_reading: bool = False):
+    """The archive of `--archive` (or its default). `for_reading`: the command only reads, so an
+    archive from a newer newswatch is read with a warning instead of refused."""
+    import sys
+
     from storage.archive import Archive
+    from storage.schema import newer_archive_message
 
     path = archive_path(args)
     if must_exist and not path.exists():
         raise NewswatchError(f"no archive at {path}: import pages first (newswatch import PATH) or give --archive")
-    return Archive.open(path)
+    archive = Archive.open(path, for_reading=for_reading)
+    if archive.newer_schema is not None:
+        print(f"newswatch {getattr(args, 'command', '')}: warning: "
+              f"{newer_archive_message(path, archive.newer_schema)}; reading it as this version "
+              "understands it", file=sys.stderr)
+    return archive
+
+
+def read_saved_page(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a saved page: a regular file of at most `max_bytes`, else a CleanError.
+
+    A FIFO would block forever and /dev/zero never ends: the file is opened without blocking
+    and judged by its own fstat (not by its name, which may change meanwhile), and at most
+    `max_bytes` + 1 bytes are ever read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as e:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = 0
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), None)
+        if kind:
+            raise CleanError(f"is {kind}, not a regular file: give a saved page") from None
+        raise CleanError(f"cannot read it ({e.strerror or e})") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), None)
+        if kind or not stat.S_ISREG(info.st_mode):
+            raise CleanError(f"is {kind or 'not a regular file'}, not a regular file: give a saved page")
+        if info.st_size > max_bytes:
+            raise CleanError(f"is {info.st_size:,} bytes, more than --max-bytes ({max_bytes:,}): "
+                             "not a saved page, or raise --max-bytes")
+        os.set_blocking(fd, True)
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise CleanError(f"holds more than --max-bytes ({max_bytes:,}) bytes (it grew while read)")
+    return data
+
+
+def byte_size(text: str) -> int:
+    """argparse type for --max-bytes: 5000000, 5M, 500k, 1G."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)[bB]?\s*", text)
+    if not m or int(m.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: write bytes, e.g. 5000000 or 5M")
+    return int(m.group(1)) * {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}[m.group(2).lower()]
+
+
+def add_max_bytes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-bytes", type=byte_size, default=DEFAULT_MAX_PAGE_FILE, metavar="N",
+        help=f"largest file read, and largest a gzipped page may inflate to (default: "
+             f"{DEFAULT_MAX_PAGE_FILE:,}; 5M, 500k also work); only regular files are read")
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -62,7 +62,10 @@ def _up_to_date(path) -> None:
         raise NewswatchError(f"{path} is not a newswatch archive ({e})") from None
     finally:
         conn.close()
-    if version < schema.LATEST:
+    if version > schema.LATEST:
+        print(f"newswatch browse: warning: {schema.newer_archive_message(path, version)}; serving "
+              "it as this version understands it", file=sys.stderr)
+    elif version < schema.LATEST:
         from storage.archive import Archive
 
         print(f"newswatch browse: upgrading {path} from schema v{version} to v{schema.LATEST} first", file=sys.stderr)

@@ -11,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from flows.commands._common import add_archive_option, archive_path, open_archive
+from flows.commands._common import add_archive_option, add_max_bytes_option, archive_path, open_archive, read_saved_page
 
 HELP = "Clean saved pages (HTML, .gz, text dumps) into articles and print them."
 EXAMPLE = """\
@@ -35,12 +35,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--found-via", choices=("feed", "sitemap", "listing"),
                         help="how discovery found the page(s): a feed or sitemap gives the benefit of the doubt")
     add_archive_option(parser)
+    add_max_bytes_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from errors import NewswatchError
     from scrapers.article import Removal
-    from scrapers.clean import clean_page
+    from scrapers.clean import clean_page, gunzip_page
     from scrapers.profiles import get_profile
 
     if args.profile:
@@ -50,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     first = True
     for path in _expand(args.paths):
         try:
-            data = path.read_bytes()
-        except OSError as e:
-            failed += _fail(path, f"cannot read it ({e.strerror or e})")
+            data = gunzip_page(read_saved_page(path, args.max_bytes), args.max_bytes)
+        except NewswatchError as e:
+            failed += _fail(path, str(e))
             continue
         removed: list[Removal] | None = [] if args.explain else None
         try:

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.commands._common import add_archive_option, archive_path
+from flows.commands._common import add_archive_option, add_max_bytes_option, archive_path, read_saved_page
 from errors import NewswatchError
 
 HELP = "clean saved pages (HTML, .gz, text dumps, or folders of them) and add them to the archive"
@@ -23,6 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="site profile to clean with (default: from --url, else generic)")
     parser.add_argument("--batch-size", type=int, default=200, metavar="N",
                         help="pages written per transaction (default: 200)")
+    add_max_bytes_option(parser)
     add_archive_option(parser)
 
 
@@ -31,7 +32,7 @@ def page_files(paths: list[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir():
             files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES)
-        elif path.is_file():
+        elif path.exists():  # a FIFO or a device is refused, with its kind, when read
             files.append(path)
         else:
             raise NewswatchError(f"{path}: no such file or folder")
@@ -50,7 +51,7 @@ class ImportReport:
 
 def run(args: argparse.Namespace) -> int:
     from flows.pipeline import learn_template, template_of
-    from scrapers.clean import clean_page
+    from scrapers.clean import clean_page, gunzip_page
     from storage.archive import Archive, Incoming
 
     files = page_files(args.paths)
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             batch, names = [], []
             for file in files[start:start + args.batch_size]:
                 try:
-                    article = clean_page(file.read_bytes(), url=args.url, profile=args.profile, template=learned)
+                    data = gunzip_page(read_saved_page(file, args.max_bytes), args.max_bytes)
+                    article = clean_page(data, url=args.url, profile=args.profile, template=learned)
                 except (NewswatchError, OSError) as e:
                     report.errors.append(f"{file}: {e}")
                     continue

@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_archive(args) as archive:
+    with open_archive(args, for_reading=True) as archive:
         stats = archive.stats()
         path = archive.path
     if args.json:
