@@ -291,6 +291,9 @@ class SmtpDeliveryError(NewswatchError):
 
     kind = "smtp"
     unreachable = False
+    # The exchange broke without a refusal from the server after it started (a timeout, a
+    # dropped connection): the server may have accepted the email all the same.
+    maybe_accepted = False
 
     @property
     def temporary(self) -> bool:

@@ -4,6 +4,12 @@ Immediate mode runs at the end of each ingest run (and from `newswatch alerts re
 mode from the digest flow, covering every digest match not yet sent — that is, exactly what
 matched since the last digest that reached the recipient. A failure leaves the recipient's
 matches pending and is reported; the next delivery sends them, once.
+
+Each email is recorded in the outbox (bytes, Message-ID derived from its rows) before the
+SMTP transaction. Rows left with a recorded email by an earlier delivery (a crash, a
+refusal) are sent with that very email, byte for byte, before anything new is rendered: a
+crash between the server's acceptance and the commit of "sent" re-sends the same message,
+with the same Message-ID, which mail systems show once.
 """
 from __future__ import annotations
 
@@ -12,10 +18,11 @@ from datetime import datetime
 from typing import Callable, Literal
 
 from alerts.config import SmtpSettings
-from alerts.email import render_email, send_email, send_with_retries
+from alerts.email import derived_message_id, freeze, render_email, send_email, send_with_retries
 from errors import SmtpDeliveryError
 from storage.db import Database
-from storage.outbox import OutboxEntry, claim_pending, mark_sent, release
+from storage.outbox import (OutboxEntry, archive_id, claim_pending, mark_sent, prepare_email, prepared_email,
+                            release)
 
 Mode = Literal["immediate", "digest"]
 
@@ -74,21 +81,32 @@ def deliver_pending(
     """
     report = DeliveryReport(mode)
     token, entries = claim_pending(db, mode, now=now)
-    by_recipient: dict[str, list[OutboxEntry]] = {}
-    for e in entries:
-        by_recipient.setdefault(e.recipient, []).append(e)
+    # Emails recorded by an earlier delivery first (one per recorded email), then one new
+    # email per recipient for the rest.
+    groups: dict[tuple[str, int | None], list[OutboxEntry]] = {}
+    for e in sorted(entries, key=lambda e: e.prepared_id is None):
+        groups.setdefault((e.recipient, e.prepared_id), []).append(e)
     unreachable: SmtpDeliveryError | None = None
-    for recipient, items in by_recipient.items():
+    for (recipient, prepared_id), items in groups.items():
         ids = [e.id for e in items]
         if unreachable is not None:
             release(db, token, ids, error=None)
             report.failed.append(DeliveryFailure(recipient, str(unreachable), len(ids), True))
             continue
-        message = render_email(items, sender=smtp.sender, recipient=recipient, kind=mode, now=now)
+        recorded = prepared_email(db, prepared_id) if prepared_id is not None else None
+        if recorded is None:
+            message_id = derived_message_id(items, recipient=recipient, kind=mode, salt=archive_id(db),
+                                            sender=smtp.sender)
+            message = freeze(render_email(items, sender=smtp.sender, recipient=recipient, kind=mode, now=now,
+                                          message_id=message_id))
+            recorded = prepare_email(db, token, ids, recipient=recipient, kind=mode,
+                                     subject=str(message["Subject"]), message_id=message_id,
+                                     message=message.frozen, now=now)
+        message = freeze(recorded.message)
         try:
             send_with_retries(send, smtp, message, attempts, retry_delay)
         except SmtpDeliveryError as e:
-            release(db, token, ids, error=str(e))
+            release(db, token, ids, error=str(e), not_sent=not e.maybe_accepted)
             report.failed.append(DeliveryFailure(recipient, str(e), len(ids), e.temporary))
             if e.unreachable:
                 unreachable = e
@@ -97,11 +115,9 @@ def deliver_pending(
             # Unknown outcome (e.g. interrupted mid-exchange): hand the rows back pending.
             release(db, token, ids, error=None)
             raise
-        subject = str(message["Subject"])
-        message_id = str(message["Message-ID"])
-        mark_sent(db, token, ids, recipient=recipient, kind=mode, subject=subject,
-                  message_id=message_id, now=now)
-        report.sent.append(SentEmail(recipient, subject, message_id, len(ids)))
+        mark_sent(db, token, ids, recipient=recipient, kind=mode, subject=recorded.subject,
+                  message_id=recorded.message_id, now=now, prepared_id=recorded.id)
+        report.sent.append(SentEmail(recipient, recorded.subject, recorded.message_id, len(ids)))
     return report
 
 

@@ -1,11 +1,17 @@
 """Alert emails: render one message per recipient, send it with smtplib.
 
-Rendering is pure (outbox entries in, `EmailMessage` out). Sending maps every SMTP failure to
+Rendering is pure (outbox entries in, `EmailMessage` out). `freeze` turns a message into the
+exact bytes sent (kept in the outbox before the SMTP transaction, so a re-send after a crash
+is the same message, Message-ID included); `derived_message_id` names it after the outbox
+rows it lists. Sending maps every SMTP failure to
 an `errors.SmtpDeliveryError` whose message names the server and what to do, and whose class
 says whether retrying later can help (`SmtpUnavailable`, `SmtpUnreachable`) or not (`SmtpRefused`).
 """
 from __future__ import annotations
 
+import email
+import email.policy
+import hashlib
 import html
 import re
 import smtplib
@@ -100,9 +106,18 @@ def _html(groups: dict[str, list[OutboxEntry]], intro: str) -> str:
     return "\n".join(parts)
 
 
+def derived_message_id(entries: list[OutboxEntry], *, recipient: str, kind: str, salt: str,
+                       sender: str) -> str:
+    """A Message-ID that is a function of the outbox rows listed (and of the archive, `salt`):
+    whoever renders that email again names it the same."""
+    rows = ",".join(f"{e.id}:{e.story_id}:{e.rule}:{e.matched_at}" for e in sorted(entries, key=lambda e: e.id))
+    digest = hashlib.sha256(f"{salt}|{kind}|{recipient}|{rows}".encode()).hexdigest()[:40]
+    return f"<newswatch.{kind}.{digest}@{sender.rpartition('@')[2] or 'newswatch'}>"
+
+
 def render_email(
     entries: list[OutboxEntry], *, sender: str, recipient: str, kind: str = "immediate",
-    now: datetime | None = None,
+    now: datetime | None = None, message_id: str | None = None,
 ) -> EmailMessage:
     """One message listing every entry for `recipient`, grouped by rule, text + HTML."""
     if not entries:
@@ -119,23 +134,45 @@ def render_email(
     message["From"] = sender
     message["To"] = recipient
     message["Date"] = format_datetime(now or datetime.now(timezone.utc))
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "newswatch")
+    message["Message-ID"] = message_id or make_msgid(domain=sender.rpartition("@")[2] or "newswatch")
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(_plain_text(groups, intro))
     message.add_alternative(_html(groups, intro), subtype="html")
     return message
 
 
+def _international(message: EmailMessage) -> bool:
+    return not "".join(str(message.get(h, "")) for h in ("From", "To")).isascii()
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """The bytes that go to the SMTP server: a frozen message's own, else its rendering."""
+    frozen = getattr(message, "frozen", None)
+    if frozen is not None:
+        return frozen
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n", utf8=_international(message)))
+
+
+def freeze(data: bytes | EmailMessage) -> EmailMessage:
+    """A message whose bytes are fixed: `send_email` sends exactly `data` (headers readable)."""
+    data = message_bytes(data) if isinstance(data, EmailMessage) else data
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    message.frozen = data
+    return message
+
+
 def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
     """Hand `message` to the SMTP server; returns only once the server has accepted it."""
     server = f"{smtp.host}:{smtp.effective_port}"
-    recipient = message["To"]
+    recipient = str(message["To"])
+    connected = False
     try:
         if smtp.security == "ssl":
             client = smtplib.SMTP_SSL(smtp.host, smtp.effective_port, timeout=smtp.timeout,
                                       context=ssl.create_default_context())
         else:
             client = smtplib.SMTP(smtp.host, smtp.effective_port, timeout=smtp.timeout)
+        connected = True
         with client:
             if smtp.security == "starttls":
                 client.starttls(context=ssl.create_default_context())
@@ -147,7 +184,8 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
                         f"environment variable {smtp.password_env or '(smtp.password_env unset)'} "
                         "is not set: set it and run `newswatch alerts retry`")
                 client.login(smtp.username, password)
-            refused = client.send_message(message, from_addr=smtp.sender, to_addrs=[recipient])
+            options = ("SMTPUTF8", "BODY=8BITMIME") if _international(message) else ()
+            refused = client.sendmail(smtp.sender, [recipient], message_bytes(message), mail_options=options)
             if refused:  # only possible with several recipients; kept for safety
                 code, text = next(iter(refused.values()))
                 raise smtplib.SMTPResponseException(code, text)
@@ -173,18 +211,24 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
             f"TLS with SMTP server {server} failed ({e}): check smtp.security "
             "(ssl on port 465, starttls on 587) and the server's certificate") from None
     except smtplib.SMTPServerDisconnected as e:
-        raise SmtpUnavailable(
+        raise _broken(SmtpUnavailable(
             f"SMTP server {server} closed the connection ({e}); the alerts stay pending and will "
-            "be sent by the next run or `newswatch alerts retry`") from None
+            "be sent by the next run or `newswatch alerts retry`"), connected) from None
     except (socket.timeout, TimeoutError):
-        raise SmtpUnreachable(
+        raise _broken(SmtpUnreachable(
             f"SMTP server {server} did not answer within {smtp.timeout:g} s; the alerts stay "
-            "pending: check the server, or raise smtp.timeout") from None
+            "pending: check the server, or raise smtp.timeout"), connected) from None
     except OSError as e:  # refused, unreachable host, DNS failure
-        raise SmtpUnreachable(
+        raise _broken(SmtpUnreachable(
             f"cannot reach SMTP server {server} ({e.strerror or e}): check smtp.host and "
             "smtp.port and that the server is running; the alerts stay pending and will be sent "
-            "by the next run or `newswatch alerts retry`") from None
+            "by the next run or `newswatch alerts retry`"), connected) from None
+
+
+def _broken(error: SmtpDeliveryError, connected: bool) -> SmtpDeliveryError:
+    """An exchange that broke without a refusal: once connected, the server may have accepted."""
+    error.maybe_accepted = connected
+    return error
 
 
 def send_with_retries(send, smtp: SmtpSettings, message: EmailMessage, attempts: int, delay: float) -> None:

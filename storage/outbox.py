@@ -5,6 +5,12 @@ a near-duplicate folded into an already-alerted story) is a no-op, so nobody is 
 A row stays pending (`email_id IS NULL`) until the SMTP server has accepted the email that
 lists it; only then is it linked to its `sent_emails` row.
 
+Before the SMTP transaction the email is recorded (`prepare_email`): its rendered bytes, its
+Message-ID, and which rows it lists (`prepared_id`). If the process dies after the server
+accepted it but before `mark_sent` commits, the next delivery finds those rows prepared and
+sends the very same bytes again (`prepared_email`), never a new rendering: a mail system that
+collapses copies by Message-ID shows it once.
+
 `add_match` never commits: call it inside the transaction that stores the articles
 (`alerts.outbox.record_matches` does), so articles and their alerts are kept or lost together.
 The delivery bookkeeping (`claim_pending`, `mark_sent`, `release`) commits on its own: it runs
@@ -48,6 +54,7 @@ class OutboxEntry(NewMatch):
     """A row of the outbox, as stored: the match, its id, whether and when it was sent."""
 
     id: int = 0
+    prepared_id: int | None = None  # the recorded email listing it, not yet marked sent
     also_published_by: list[str] = field(default_factory=list)
     matched_at: str = ""
     sent_at: str | None = None
@@ -83,7 +90,7 @@ def add_match(db: Database, match: NewMatch, *, now: datetime | None = None) -> 
 # email is rendered, so a digest lists the republications that came after the match too.
 _ENTRY_COLUMNS = (
     "m.id, m.rule, m.recipient, m.mode, m.story_id, m.article_id, m.title, m.source, m.published,"
-    " m.url, m.snippet,"
+    " m.url, m.snippet, m.prepared_id,"
     " (SELECT group_concat(source, char(31)) FROM (SELECT DISTINCT s.source FROM sightings s"
     "   WHERE s.article_id = m.story_id AND s.source IS NOT m.source ORDER BY s.source)),"
     " m.matched_at, e.sent_at, m.attempts, m.last_error"
@@ -91,8 +98,9 @@ _ENTRY_COLUMNS = (
 
 
 def _entry(row) -> OutboxEntry:
-    entry_id, *match, also, matched_at, sent_at, attempts, last_error = row
-    return OutboxEntry(*match, id=entry_id, also_published_by=also.split("\x1f") if also else [],
+    entry_id, *match, prepared_id, also, matched_at, sent_at, attempts, last_error = row
+    return OutboxEntry(*match, id=entry_id, prepared_id=prepared_id,
+                       also_published_by=also.split("\x1f") if also else [],
                        matched_at=matched_at, sent_at=sent_at, attempts=attempts, last_error=last_error)
 
 
@@ -161,11 +169,48 @@ def claim_pending(db: Database, mode: str, *, now: datetime | None = None) -> tu
     return token, [_entry(r) for r in rows]
 
 
+@dataclass(frozen=True)
+class PreparedEmail:
+    """An email recorded before its SMTP transaction: what is sent, byte for byte."""
+
+    id: int
+    recipient: str
+    kind: str
+    subject: str
+    message_id: str
+    message: bytes
+
+
+def archive_id(db: Database) -> str:
+    """A random identity of this archive (schema v9), mixed into derived Message-IDs."""
+    row = db.conn.execute("SELECT value FROM archive_meta WHERE key = 'archive_id'").fetchone()
+    return row[0] if row else ""
+
+
+def prepare_email(db: Database, token: str, entry_ids: list[int], *, recipient: str, kind: str,
+                  subject: str, message_id: str, message: bytes, now: datetime | None = None) -> PreparedEmail:
+    """Record the email listing the claimed `entry_ids` before it is handed to SMTP (commits)."""
+    with db.transaction() as conn:
+        prepared_id = conn.execute(
+            "INSERT INTO prepared_emails (recipient, kind, subject, message_id, message, prepared_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (recipient, kind, subject, message_id, message, utc_iso(now))).lastrowid
+        conn.executemany("UPDATE alert_matches SET prepared_id = ? WHERE id = ? AND claim = ?",
+                         [(prepared_id, i, token) for i in entry_ids])
+    return PreparedEmail(prepared_id, recipient, kind, subject, message_id, message)
+
+
+def prepared_email(db: Database, prepared_id: int) -> PreparedEmail | None:
+    row = db.conn.execute("SELECT id, recipient, kind, subject, message_id, message FROM prepared_emails"
+                          " WHERE id = ?", (prepared_id,)).fetchone()
+    return PreparedEmail(*row[:5], bytes(row[5])) if row else None
+
+
 def mark_sent(
     db: Database, token: str, entry_ids: list[int], *, recipient: str, kind: str, subject: str,
-    message_id: str, now: datetime | None = None,
+    message_id: str, now: datetime | None = None, prepared_id: int | None = None,
 ) -> int:
-    """Record that the SMTP server accepted the email listing `entry_ids` (commits)."""
+    """Record that the SMTP server accepted the email listing `entry_ids` (commits); its
+    recorded copy (`prepared_id`) is no longer needed."""
     with db.transaction() as conn:
         email_id = conn.execute(
             "INSERT INTO sent_emails (recipient, kind, subject, message_id, match_count, sent_at)"
@@ -173,19 +218,33 @@ def mark_sent(
             (recipient, kind, subject, message_id, len(entry_ids), utc_iso(now)),
         ).lastrowid
         conn.executemany(
-            "UPDATE alert_matches SET email_id = ?, claim = NULL, claimed_at = NULL,"
+            "UPDATE alert_matches SET email_id = ?, prepared_id = NULL, claim = NULL, claimed_at = NULL,"
             " claim_host = NULL, claim_pid = NULL, attempts = attempts + 1, last_error = NULL WHERE id = ? AND claim = ?",
             [(email_id, i, token) for i in entry_ids],
         )
+        if prepared_id is not None:
+            conn.execute("DELETE FROM prepared_emails WHERE id = ? AND NOT EXISTS"
+                         " (SELECT 1 FROM alert_matches WHERE prepared_id = ?)", (prepared_id, prepared_id))
     return email_id
 
 
-def release(db: Database, token: str, entry_ids: list[int], *, error: str | None) -> None:
-    """Give claimed rows back to the outbox, still pending, with why they were not sent (commits)."""
+def release(db: Database, token: str, entry_ids: list[int], *, error: str | None,
+            not_sent: bool = False) -> None:
+    """Give claimed rows back to the outbox, still pending, with why they were not sent (commits).
+
+    Their recorded email is kept for the next delivery to send again as it is, unless
+    `not_sent`: the server refused it or was never reached, so it cannot have been delivered
+    and the next delivery renders the rows afresh (with whatever matched since)."""
     counted = 1 if error is not None else 0
     with db.transaction() as conn:
+        prepared = {p for (p,) in conn.execute(
+            f"SELECT DISTINCT prepared_id FROM alert_matches WHERE id IN ({','.join('?' * len(entry_ids))})"
+            " AND prepared_id IS NOT NULL", entry_ids)} if not_sent else set()
         conn.executemany(
             "UPDATE alert_matches SET claim = NULL, claimed_at = NULL, claim_host = NULL, claim_pid = NULL,"
-            " attempts = attempts + ?, last_error = coalesce(?, last_error) WHERE id = ? AND claim = ?",
-            [(counted, error, i, token) for i in entry_ids],
+            " attempts = attempts + ?, last_error = coalesce(?, last_error),"
+            " prepared_id = CASE WHEN ? THEN NULL ELSE prepared_id END WHERE id = ? AND claim = ?",
+            [(counted, error, not_sent, i, token) for i in entry_ids],
         )
+        conn.executemany("DELETE FROM prepared_emails WHERE id = ? AND NOT EXISTS"
+                         " (SELECT 1 FROM alert_matches WHERE prepared_id = ?)", [(p, p) for p in prepared])

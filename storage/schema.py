@@ -313,6 +313,26 @@ CREATE TABLE waiting_pages (
 """
 
 
+# v13: an alert email is recorded before its SMTP transaction (storage/outbox.py): its bytes,
+# its Message-ID and the rows it lists (`prepared_id`). A crash between the server's acceptance
+# and the commit of "sent" makes the next delivery send exactly that message again, which mail
+# systems collapse by Message-ID. `archive_id` keeps derived Message-IDs apart across archives.
+V13_DDL = """
+CREATE TABLE prepared_emails (
+    id INTEGER PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('immediate', 'digest')),
+    subject TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    message BLOB NOT NULL,
+    prepared_at TEXT NOT NULL
+);
+ALTER TABLE alert_matches ADD COLUMN prepared_id INTEGER REFERENCES prepared_emails(id);
+CREATE INDEX alert_matches_prepared ON alert_matches (prepared_id) WHERE prepared_id IS NOT NULL;
+INSERT OR IGNORE INTO archive_meta (key, value) VALUES ('archive_id', lower(hex(randomblob(16))))
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -326,6 +346,7 @@ MIGRATIONS: list[Migration] = [
     Migration(10, "rejected pages: reason, HTTP status, how discovery found them", _script(V10_DDL)),
     Migration(11, "source runs: the state and the warning of each source run", _script(V11_DDL)),
     Migration(12, "waiting pages: candidates beyond max_new_per_run, for the next runs", _script(V12_DDL)),
+    Migration(13, "alert emails recorded before sending: prepared_emails", _script(V13_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

@@ -156,13 +156,20 @@ def received(smtp, since: int = 0) -> Counter:
 
 
 def resent_emails(smtp, since: int = 0) -> int:
-    """Emails listing an alert that an earlier email already listed."""
-    seen: set = set()
+    """Emails listing an alert that an earlier email already listed. Each must be that earlier
+    email again, byte for byte, Message-ID included (recorded before its SMTP transaction):
+    a mail system that collapses copies by Message-ID shows it once."""
+    first: dict = {}  # listing -> (Message-ID, raw bytes) of the first email listing it
     resent = 0
-    for message in smtp.messages[since:]:
+    for message, raw in zip(smtp.messages[since:], smtp.raw_messages[since:]):
         listed = set(listings(message))
-        resent += bool(listed & seen)
-        seen |= listed
+        earlier = {first[key] for key in listed if key in first}
+        if earlier:
+            resent += 1
+            assert earlier == {(message["Message-ID"], raw)}, \
+                f"a re-sent email is not its first attempt: {message['Message-ID']} vs {[m for m, _ in earlier]}"
+        for key in listed:
+            first.setdefault(key, (message["Message-ID"], raw))
     return resent
 
 
@@ -273,8 +280,8 @@ def test_sigkill_at_random_points_then_rerun_loses_and_doubles_nothing(tmp_path,
         assert set(got) == set(site.expected), f"lost alerts: {set(site.expected) - set(got)}"
         extra = sum(n - 1 for n in got.values())
         # The one documented window: the process died during the SMTP transaction or after it,
-        # before "sent" was committed. Each such kill can make one email go out again (with all
-        # its listings), and nothing else can.
+        # before "sent" was committed. Each such kill can make one email go out again, the same
+        # message with the same Message-ID (checked in resent_emails), and nothing else can.
         resent = resent_emails(smtp, before)
         assert resent <= window, (resent, window)
         assert extra <= resent * len(site.expected)

@@ -24,7 +24,8 @@ TEMPLATES_DIR = HERE / "templates"
 
 # Tables an analyst has no use for: indexes, bookkeeping, the outbox's machinery.
 HIDDEN_TABLES = ("near_keys", "near_signatures", "archive_meta", "schema_version", "alert_matches",
-                 "sent_emails", "discovery_documents", "source_leases", "health_notices", "waiting_pages")
+                 "sent_emails", "discovery_documents", "source_leases", "health_notices", "waiting_pages",
+                 "prepared_emails")
 
 SETTINGS = {"truncate_cells_html": 200, "default_page_size": 50, "facet_time_limit_ms": 500, "suggest_facets": False,
             "sql_time_limit_ms": 3000, "allow_download": False}
