@@ -212,23 +212,22 @@ class DeadlineStream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+    @staticmethod
+    def _time(timeout: float | None, expired: type[Exception]) -> float | None:
+        """The operation's timeout within the exchange's deadline; `expired` once it passed."""
         ex = current()
         if ex is None:
-            return self._inner.read(max_bytes, timeout)
+            return timeout
         left = ex.left(timeout)
         if left <= 0:
-            raise httpcore.ReadTimeout(f"cut off: timeouts.total ({ex.total:g} s) ran out")
-        return self._inner.read(max_bytes, left)
+            raise expired(f"cut off: timeouts.total ({ex.total:g} s) ran out")
+        return left
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._time(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        ex = current()
-        if ex is None:
-            return self._inner.write(buffer, timeout)
-        left = ex.left(timeout)
-        if left <= 0:
-            raise httpcore.WriteTimeout(f"cut off: timeouts.total ({ex.total:g} s) ran out")
-        return self._inner.write(buffer, left)
+        return self._inner.write(buffer, self._time(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._inner.close()

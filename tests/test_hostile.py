@@ -262,24 +262,30 @@ def test_host_that_timed_out_twice_waits_for_the_next_run(make_hostile_server):
     assert sorted(p for p in server.paths() if p != "/robots.txt") == ["/p0", "/p1"]
 
 
+def zorblax_site(site, count: int):
+    """An RSS feed of `count` aprnews-like articles, each mentioning the keyword zorblax."""
+    from fake_sites import article_page, headline, paragraphs, rss_feed
+
+    paths = [f"/news/z{i}" for i in range(count)]
+    site.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
+    site.routes["/feed.xml"] = Reply(body=rss_feed(site.base, [(p, headline(p)) for p in paths]),
+                                     content_type="application/rss+xml")
+    for p in paths:
+        body = paragraphs(p, count=4)
+        body[1] += " Le dossier zorblax est suivi."
+        site.routes[p] = html(article_page("aprnews", site.base + p, body=body))
+    return site
+
+
 @pytest.mark.timeout(180)
 def test_stuck_host_does_not_hold_back_the_others_summary_and_alerts(make_hostile_server, make_http_server,
                                                                     tmp_path):
-    from fake_sites import article_page, headline, paragraphs, rss_feed
     from smtpserver import SmtpServer
 
     from flows.config import load_config
     from flows.pipeline import Delivery, ingest_run
 
-    good = make_http_server()
-    paths = [f"/news/a{i}" for i in range(3)]
-    good.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
-    good.routes["/feed.xml"] = Reply(body=rss_feed(good.base, [(p, headline(p)) for p in paths]),
-                                     content_type="application/rss+xml")
-    for p in paths:
-        body = paragraphs(p, count=4)
-        body[1] += " Le dossier zorblax est suivi."
-        good.routes[p] = html(article_page("aprnews", good.base + p, body=body))
+    good = zorblax_site(make_http_server(), 3)
     stuck = make_hostile_server(NO_ROBOTS)
     stuck.routes["/feed.xml"] = stuck.trickle(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n", 0.3)
     smtp = SmtpServer().start()
@@ -563,20 +569,12 @@ def test_deep_or_long_queries_are_one_line_errors_naming_the_limit(tmp_path):
 
 
 def test_bad_alert_rules_are_set_aside_whatever_the_error(make_http_server, tmp_path):
-    from fake_sites import article_page, headline, paragraphs, rss_feed
     from smtpserver import SmtpServer
 
     from flows.config import load_config
     from flows.pipeline import Delivery, ingest_run
 
-    site = make_http_server()
-    paths = ["/news/z1", "/news/z2"]
-    site.routes["/feed.xml"] = Reply(body=rss_feed(site.base, [(p, headline(p)) for p in paths]),
-                                     content_type="application/rss+xml")
-    for p in paths:
-        body = paragraphs(p, count=4)
-        body[1] += " Le dossier zorblax est suivi."
-        site.routes[p] = html(article_page("aprnews", site.base + p, body=body))
+    site = zorblax_site(make_http_server(), 2)
     smtp = SmtpServer().start()
     rules = {"deep": "(" * 400 + "zorblax" + ")" * 400, "long": " ".join(["zorblax"] * 3000),
              "excluding": "zorblax " + " ".join(f"-w{i}" for i in range(150)), "good": "zorblax"}
@@ -595,6 +593,33 @@ def test_bad_alert_rules_are_set_aside_whatever_the_error(make_http_server, tmp_
     assert all(e.count("\n") == 0 and "limit" in e for e in summary.rule_errors)
     assert summary.sources[0].new == 2 and summary.alerts_sent == 1
     assert "== excluding (2) ==" in message.get_body(("plain",)).get_content()
+
+
+# ------------------------------------------------------------ the config, before anything ---
+
+
+def test_a_hostile_config_stops_every_run_before_anything_starts(tmp_path):
+    archive = tmp_path / "archive.db"
+    config = tmp_path / "newswatch.yaml"
+    config.write_text(textwrap.dedent(f"""\
+        archive: {archive}
+        max_page_bytes: lots
+        allow_private_networks: maybe
+        timeouts: {{total: -1}}
+        sources:
+          - {{name: s, url: 'http://127.0.0.1:9/feed.xml', kind: feed}}
+        smtp: {{host: mail.example.org, password: hunter2}}
+        health_alerts: {{to: [ops@example.org], cc: someone}}
+        """))
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 1 and len(lines) == 5, proc.stderr
+    assert all(line.startswith(f"newswatch run: {config}: ") for line in lines)
+    for field in ("max_page_bytes", "allow_private_networks", "timeouts.total", "smtp.password_env", "health_alerts"):
+        assert field in proc.stderr, field
+    assert "hunter2" not in proc.stderr and "Traceback" not in proc.stderr and "Prefect" not in proc.stderr
+    assert not archive.exists()  # nothing archived first, nothing fetched
 
 
 # ------------------------------------------------------------------- newer archive schema ---
