@@ -17,6 +17,7 @@ real sites, each site at the root of its own host (a server on its own port):
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -244,7 +245,8 @@ def test_warnings_are_in_the_ingest_summary_artifact(coverage: Coverage) -> None
         artifacts = client.read_artifacts()
     [markdown] = [a.data for a in artifacts if a.key == "ingest-summary" and "| empty |" in (a.data or "")][-1:]
     assert "| empty | 0 | 0 | 0 | 0 | 0 | WARNING: the feed has no items |" in markdown
-    assert "moved: note: " in markdown and "apr: 1 page(s) rejected (1 gone)" in markdown
+    text = re.sub(r"\\(.)", r"\1", markdown)  # page-derived text is escaped markdown: compare what it shows
+    assert "moved: note: " in text and "apr: 1 page(s) rejected (1 gone)" in text
 
 
 @pytest.mark.flow
