@@ -71,7 +71,9 @@ def _recheck_source(config: Config, source: Source, pages: list[RejectedPage], f
                               f"{lease.host}) is working on it; try again when it ends")
         return
     try:
-        results = dict(zip([p.url for p in pages], fetcher.fetch_many(p.url for p in pages)))
+        # The networks the source's own url points to, as in an ingest run (transport.NetworkScope).
+        scoped = fetcher.for_source(source.url)
+        results = dict(zip([p.url for p in pages], scoped.fetch_many(p.url for p in pages)))
         learned = load_template(config.archive, source.name)
         cleaned = Cleaned()
         for via in dict.fromkeys(p.found_via for p in pages):
