@@ -251,7 +251,7 @@ class Fetcher:
             scope = net.scope_for(
                 (parts.hostname or ""), port, self._resolve,
                 allow_all=self.settings.allow_private_networks,
-                origin=origin or f"the URL asked for ({key})")
+                origin=origin or f"the URL asked for ({key})", within=self.settings.connect_timeout)
             if not origin:
                 self._scopes[key] = scope
         return scope

@@ -108,14 +108,16 @@ class NetworkScope:
                 "points to: not fetched (allow_private_networks: true allows it)")
 
 
-def scope_for(url_host: str, port: int, resolve: Resolver, *, allow_all: bool, origin: str) -> NetworkScope:
+def scope_for(url_host: str, port: int, resolve: Resolver, *, allow_all: bool, origin: str,
+              within: float | None = None) -> NetworkScope:
     """The scope of a source whose configured URL has this host: the special blocks its
-    addresses are in (link-local excepted). A host that does not resolve allows nothing more."""
+    addresses are in (link-local excepted). A host that does not resolve (within `within`
+    seconds) allows nothing more."""
     if allow_all:
         return NetworkScope(allow_all=True, origin=origin)
     try:
-        addresses = [ipaddress.ip_address(a) for a in _literal(url_host) or resolve(url_host, port)]
-    except (OSError, ValueError):
+        addresses = [ipaddress.ip_address(a) for a in resolve_within(resolve, url_host, port, within)]
+    except (OSError, ValueError):  # a lookup that timed out is a TimeoutError, an OSError
         addresses = []
     blocks = {special_block(a) for a in addresses} - {None}
     return NetworkScope(frozenset(n for n, label in blocks if label != _LINK_LOCAL), origin=origin)
@@ -128,6 +130,16 @@ def _literal(host: str) -> list[str]:
     except ValueError:
         return []
     return [host.strip("[]")]
+
+
+# getaddrinfo cannot be interrupted: it runs here, and the exchange waits at most its time left.
+_resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+
+
+def resolve_within(resolve: Resolver, host: str, port: int, seconds: float | None) -> list[str]:
+    """`resolve(host, port)`, waited for at most `seconds` (TimeoutError): getaddrinfo cannot be
+    interrupted, so it runs in a pool thread. A literal address is returned as it is."""
+    return _literal(host) or _resolver_pool.submit(resolve, host, port).result(timeout=seconds)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -202,9 +214,6 @@ def _phase(ex: Exchange | None, name: str) -> Iterator[None]:
 
 # -------------------------------------------------------------------------- the backend ---
 
-# getaddrinfo cannot be interrupted: it runs here, and the exchange waits at most its time left.
-_resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
-
 
 class DeadlineStream(httpcore.NetworkStream):
     """A socket stream whose every operation gets at most the exchange's time left."""
@@ -254,15 +263,11 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._resolve = resolve
 
     def addresses(self, host: str, port: int, ex: Exchange | None) -> list[str]:
-        literal = _literal(host)
-        if literal:
-            return literal  # nothing to look up
-        future = _resolver_pool.submit(self._resolve, host, port)
         wait = ex.left(None) if ex else None
         if ex is not None and wait <= 0:
             raise httpcore.ConnectTimeout(f"cut off: timeouts.total ({ex.total:g} s) ran out")
         try:
-            return future.result(timeout=wait)
+            return resolve_within(self._resolve, host, port, wait)
         except FutureTimeout:
             ex.left(0)  # marks the cut-off
             raise httpcore.ConnectTimeout(f"cut off looking up {host}") from None

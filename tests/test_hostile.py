@@ -422,6 +422,30 @@ def test_dns_rebinding_connects_to_the_checked_address(make_http_server):
     assert "/other" not in [r.path for r in site.requests()]
 
 
+@pytest.mark.timeout(120)
+def test_a_hanging_dns_lookup_is_bounded_too(make_hostile_server):
+    import threading
+
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[str]:
+        release.wait(60)  # getaddrinfo that never answers
+        return ["127.0.0.1"]
+
+    server = make_hostile_server({**NO_ROBOTS, "/page": answer(200, {"Content-Type": "text/html"}, PAGE)})
+    try:
+        with Fetcher(replace(FAST, connect_timeout=0.5), resolver=hanging) as fetcher:
+            # The source's own name does not resolve in time: it allows no special range...
+            scoped = fetcher.for_source("http://slow.test/feed")
+            error = scoped.fetch(server.url("/page")).error
+            assert isinstance(error, AddressNotAllowed) and "a loopback address" in str(error), error
+            # ...and a page on a name that does not resolve is cut off within the deadline.
+            error = fetcher.fetch(f"http://slow.test:{server.port}/page").error
+            assert isinstance(error, CutOff) and "while looking up slow.test" in str(error), error
+    finally:
+        release.set()
+
+
 def test_every_special_range_is_classified():
     from scrapers.transport import special_block
 
@@ -649,7 +673,8 @@ def test_archive_from_a_newer_newswatch_is_refused_for_writing(tmp_path):
         proc = cli(*args)
         assert proc.returncode == 1 and expected in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr and "Prefect" not in proc.stderr
-    for args in (["search", "--archive", str(path), "migrants"], ["stats", "--archive", str(path)]):
+    for args in (["search", "--archive", str(path), "migrants"], ["stats", "--archive", str(path)],
+                 ["sources", "--config", str(config)]):
         proc = cli(*args)
         assert proc.returncode == 0, proc.stderr
         assert "warning:" in proc.stderr and expected in proc.stderr

@@ -63,19 +63,23 @@ def archive_path(args: argparse.Namespace) -> Path:
 def open_archive(args: argparse.Namespace, *, must_exist: bool = True, for_reading: bool = False):
     """The archive of `--archive` (or its default). `for_reading`: the command only reads, so an
     archive from a newer newswatch is read with a warning instead of refused."""
-    import sys
-
     from storage.archive import Archive
-    from storage.schema import newer_archive_message
 
     path = archive_path(args)
     if must_exist and not path.exists():
         raise NewswatchError(f"no archive at {path}: import pages first (newswatch import PATH) or give --archive")
-    archive = Archive.open(path, for_reading=for_reading)
+    return warn_if_newer(Archive.open(path, for_reading=for_reading), getattr(args, "command", ""))
+
+
+def warn_if_newer(archive, command: str):
+    """Say on stderr that a newer newswatch wrote the archive (opened `for_reading`); the archive."""
+    import sys
+
+    from storage.schema import newer_archive_message
+
     if archive.newer_schema is not None:
-        print(f"newswatch {getattr(args, 'command', '')}: warning: "
-              f"{newer_archive_message(path, archive.newer_schema)}; reading it as this version "
-              "understands it", file=sys.stderr)
+        print(f"newswatch {command}: warning: {newer_archive_message(archive.path, archive.newer_schema)}; "
+              "reading it as this version understands it", file=sys.stderr)
     return archive
 
 

@@ -129,12 +129,13 @@ def print_sources(config, *, as_json: bool = False) -> None:
     import json
     from dataclasses import asdict
 
+    from flows.commands._common import warn_if_newer
     from storage.archive import Archive
     from storage.fetchstate import FetchState
     from storage.health import source_health
 
     names = [s.name for s in config.sources]
-    with Archive.open(config.archive) as archive:
+    with warn_if_newer(Archive.open(config.archive, for_reading=True), "sources") as archive:
         states = {s.source: s for s in FetchState(archive).source_states(names)}
         health = {h.source: h for h in source_health(
             archive, [(s.name, s.expected_interval) for s in config.sources])}
