@@ -15,6 +15,7 @@
     │   ├── ServeError              `newswatch serve` cannot start or keep serving
     │   └── DeployError             `newswatch deploy` cannot deploy (no server, bad pool)
     ├── TemporaryError              retry later: the same request may succeed then
+    │   ├── CleanCrashed            the process cleaning a page died (flows/streaming.py)
     │   └── PrefectApiError         the Prefect server could not be asked (status, checks)
     ├── FetchError                  one URL could not be fetched (each kind below is also
     │   │                           a PermanentError or a TemporaryError)
@@ -91,6 +92,13 @@ class NotAnArticle(PermanentError):
     """
 
     kind = "not_article"
+
+
+class CleanCrashed(TemporaryError):
+    """The worker process cleaning the page died (a crash in a C library, out of memory):
+    the page is tried again on a later run, and given up after a few attempts."""
+
+    kind = "clean_crashed"
 
 
 class DocumentError(PermanentError):

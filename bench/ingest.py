@@ -1,6 +1,20 @@
-"""Ingestion end to end: N new articles from local servers through the real `ingest` flow.
+"""Ingestion end to end: new articles from local servers through the real `ingest` flow.
 
-    .venv/bin/python bench/ingest.py [--articles 1000]
+    .venv/bin/python bench/ingest.py [--articles 1000]     # small seed-modelled pages, 4 sources
+    .venv/bin/python bench/ingest.py --real [--repeat 3]   # the varied corpus, one source
+
+`--real`: the 487 pages of `extraction-corpus-trafilatura/` (real pages of every size, many
+languages; read from `pages.tar.xz` at bench time, never copied: found in `../shared/` beside
+the checkout or a parent directory, or given with --corpus) served by one local server behind
+a sitemap: one source, generic profile, delay 0. The run is `newswatch run`'s own
+(`flows.commands.run.run_ingest_flow`) against a `prefect server start` the bench starts on
+a free port with a temporary PREFECT_HOME (`--prefect none`: `flows.pipeline.ingest_run`
+without Prefect). The reference, in the same session on the same bytes: bare
+`trafilatura.extract(page, url=url)` over every page, one after the other in this process.
+Each repetition is a fresh archive; runs and references alternate, the best of each is
+compared (the machine is shared).
+
+Default mode:
 
 Four sources, one local server (host) each, no politeness delay: an IOM-like listing
 (5 pages of teasers), an RSS feed, an Atom feed and a sitemap, N/4 articles each. The
@@ -23,7 +37,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +52,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(1, str(REPO / "tests"))  # fake_sites, httpserver
+sys.path.insert(2, str(REPO / "bench"))  # extraction: the corpus loader
+
+from extraction import find_shared  # noqa: E402
 
 # (source name, fake_sites template, site profile, kind, discovery path, article path prefix)
 SOURCES = [
@@ -126,7 +145,7 @@ def instrumented(times: StageTimes):
     import scrapers.fetch
 
     patches = [(flows.pipeline, "discover", "discover"), (flows.pipeline, "clean_page", "clean_page"),
-               (scrapers.fetch.Fetcher, "fetch_many", "fetch pages"),
+               (scrapers.fetch.Fetcher, "fetch", "fetch pages"),
                (flows.pipeline, "store_batch", "dedup + store")]
     originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
     for owner, attr, name in patches:
@@ -150,19 +169,206 @@ def write_config(directory: Path, bases: dict[str, str]) -> Path:
     return path
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# ------------------------------------------------------------------ --real: the corpus ---
+
+
+def corpus_pages(corpus: Path, count: int | None = None) -> list[tuple[str, bytes]]:
+    """(URL path, bytes as saved) of the corpus pages (the first `count`), in file-name order."""
+    from extraction import load_trafilatura_corpus
+
+    return [("/news/" + re.sub(r"[^A-Za-z0-9._-]+", "-", page.page_id), page.data)
+            for page in load_trafilatura_corpus(corpus)][:count]
+
+
+def serve_corpus(corpus: Path, count: int | None) -> None:
+    """Child process: the corpus pages behind /sitemap.xml on one server; prints its base URL."""
+    from fake_sites import sitemap
+    from httpserver import LocalServer, Reply
+
+    pages = corpus_pages(corpus, count)
+    # No charset: the pages declare theirs (or not), as saved.
+    server = LocalServer({path: Reply(body=data, content_type="text/html") for path, data in pages}).start()
+    server.routes["/sitemap.xml"] = Reply(body=sitemap(server.base, [path for path, _ in pages]),
+                                          content_type="application/xml")
+    print(json.dumps({"base": server.base}), flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """`prefect server start` on a free port, its own PREFECT_HOME; (process, API URL) once healthy."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    log = open(home / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], stdin=subprocess.DEVNULL, stdout=log,
+                              stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the Prefect server exited (code {server.returncode}); see {home / 'server.log'}")
+        try:
+            if httpx.get(api + "/health", timeout=5).status_code == 200:
+                return server, api
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.terminate()
+    raise SystemExit(f"the Prefect server was not healthy after 180 s; see {home / 'server.log'}")
+
+
+def real_config(directory: Path, base: str, name: str, clean_processes: int | None = None) -> Path:
+    path = directory / f"{name}.yaml"
+    processes = "" if clean_processes is None else f"clean_processes: {clean_processes}\n"
+    path.write_text(f"archive: {directory / name}.db\nuser_agent: \"newswatch-bench/0.1\"\n{processes}sources:\n"
+                    f"  - name: corpus\n    url: {base}/sitemap.xml\n    kind: sitemap\n    delay: 0\n"
+                    "    max_new_per_run: 100000\n")  # every page in this one run
+    return path
+
+
+def real_pages(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="newswatch-bench-ingest-real-"))
+    os.environ.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                      PREFECT_HOME=str(work / "prefect-home"))
+    os.environ.pop("PREFECT_API_URL", None)
+    pages = corpus_pages(args.corpus, args.pages)
+    size = sum(len(data) for _, data in pages)
+    child = subprocess.Popen([sys.executable, __file__, "--serve-corpus", str(args.corpus)]
+                             + (["--pages", str(args.pages)] if args.pages else []),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    prefect_server = None
+    try:
+        base = json.loads(child.stdout.readline())["base"]
+        server_start = 0.0
+        if args.prefect == "server":
+            started = time.perf_counter()
+            prefect_server, api = start_prefect_server(work / "prefect-home")
+            os.environ["PREFECT_API_URL"] = api
+            server_start = time.perf_counter() - started
+        import trafilatura
+
+        from flows.commands.run import run_ingest_flow
+        from flows.config import load_config
+        from flows.pipeline import ingest_run
+
+        if args.pool_min_seconds is not None:
+            import flows.streaming
+
+            flows.streaming.POOL_MIN_SECONDS = args.pool_min_seconds
+
+        def one_run(n: int) -> tuple[float, float, float, dict, StageTimes]:
+            config = real_config(work, base, f"run-{n}", args.clean_processes)
+            times = StageTimes()
+            with instrumented(times):
+                wall, cpu, workers = time.perf_counter(), time.process_time(), children_cpu()
+                if args.prefect == "server":
+                    summary, _ = run_ingest_flow("run", str(config))
+                else:
+                    summary = ingest_run(load_config(config)).to_dict()
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                workers = children_cpu() - workers  # the cleaning workers, reaped at the run's end
+            return wall, cpu, workers, summary, times
+
+        def reference() -> tuple[float, float]:
+            started, cpu = time.perf_counter(), time.process_time()
+            for path, data in pages:
+                trafilatura.extract(data, url=base + path)
+            return time.perf_counter() - started, time.process_time() - cpu
+
+        # Warm-up, outside the clock: imports, the first flow run's client set-up, and one
+        # page each way.
+        trafilatura.extract(pages[0][1], url=base + pages[0][0])
+        warm = one_run(0)
+        runs, references = [], []
+        for n in range(1, args.repeat + 1):
+            references.append(reference())
+            runs.append(one_run(n))
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+        if prefect_server is not None:
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=10)  # the run's last log lines, before the server goes
+            prefect_server.terminate()
+            prefect_server.wait(timeout=60)
+
+    wall, cpu, workers, summary, times = min(runs, key=lambda r: r[0])
+    traf, traf_cpu = min(references)
+    source = (summary or {"sources": [{}]})["sources"][0]
+    mode = ("newswatch run (run_ingest_flow) against prefect server start" if args.prefect == "server"
+            else "flows.pipeline.ingest_run, no Prefect")
+    print(f"ingest of the real-page corpus: {len(pages)} pages ({size / 2**20:.0f} MB), one local source "
+          f"behind a sitemap, delay 0; {mode}")
+    if args.prefect == "server":
+        print(f"  Prefect server start (before the clock): {server_start:.1f} s")
+    print(f"  warm-up run: {warm[0]:.2f} s")
+    print(f"  one run: {', '.join(f'{r[0]:.2f}' for r in runs)} s wall -> best {wall:.2f} s "
+          f"(CPU: {cpu:.2f} s in this process, {workers:.2f} s in cleaning workers)")
+    print(f"  bare trafilatura.extract, same pages, one process: {', '.join(f'{t[0]:.2f}' for t in references)} s "
+          f"-> best {traf:.2f} s ({len(pages) / traf:.1f} pages/s; {traf_cpu:.2f} s CPU)")
+    print(f"  ratio run / trafilatura: {wall / traf:.2f} (goal <= 1.25)")
+    print(f"  the run: discovered {source.get('discovered')}, fetched {source.get('fetched')}, "
+          f"new {source.get('new')}, duplicates {source.get('duplicates')}, "
+          f"not articles {source.get('not_articles')}, errors {len(source.get('errors') or [])}"
+          + (f", FAILED: {source['failed']}" if source.get("failed") else ""))
+    print("  time summed per stage, in this process (wall / thread CPU; clean_page: the pages not cleaned "
+          "by worker processes):")
+    for name in ("discover", "fetch pages", "clean_page", "dedup + store"):
+        print(f"    {name:<14} {times.wall[name]:6.2f} s / {times.cpu[name]:6.2f} s")
+    print(f"  peak memory (max RSS of this process): {max_rss_mb():.0f} MB; load average at the end: "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    return 0 if summary and source.get("fetched") == len(pages) else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=1000, help="new articles in all (split over 4 sources)")
+    parser.add_argument("--real", action="store_true",
+                        help="the varied real-page corpus behind a sitemap, against bare trafilatura")
+    parser.add_argument("--corpus", type=Path, default=find_shared("extraction-corpus-trafilatura"),
+                        help="the extraction-corpus-trafilatura directory (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3, help="--real: runs and references, alternating")
+    parser.add_argument("--prefect", choices=("server", "none"), default="server",
+                        help="--real: against a `prefect server start` (default), or the plain run")
+    parser.add_argument("--pages", type=int, help="--real: only the first N pages (in file-name order)")
+    parser.add_argument("--clean-processes", type=int,
+                        help="--real: the config's clean_processes (default: one per CPU; 0: none)")
+    parser.add_argument("--pool-min-seconds", type=float,
+                        help="--real: the cleaning work that starts the worker processes (flows.streaming)")
     parser.add_argument("--serve", type=int, metavar="PER_SOURCE", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-corpus", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
         return 0
+    if args.serve_corpus:
+        serve_corpus(args.serve_corpus, args.pages)
+        return 0
+    if args.real:
+        if args.corpus is None or not args.corpus.is_dir():
+            parser.error("extraction-corpus-trafilatura/ not found beside the checkout: give it with --corpus")
+        return real_pages(args)
+    return small_pages(args)
 
+
+def small_pages(args: argparse.Namespace) -> int:
     per_source = args.articles // len(SOURCES)
     total = per_source * len(SOURCES)
     work = Path(tempfile.mkdtemp(prefix="newswatch-bench-ingest-"))

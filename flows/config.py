@@ -228,6 +228,9 @@ class Config(_Strict):
     max_redirects: int = Field(5, ge=0, le=30)
     retries: Retries = Retries()
     max_parallel_hosts: int = Field(8, ge=1, le=64)
+    # Processes that clean pages when a run has enough of them, the run's own included
+    # (flows/streaming.py); None: one per CPU; 0 or 1: only the run's own process.
+    clean_processes: int | None = Field(None, ge=0, le=64)
     sources: list[Source] = Field(default_factory=list)
     # Kept as written, typed by alerts/config.py where used; checked on load (_check_alert_sections).
     smtp: dict | None = None

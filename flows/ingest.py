@@ -2,8 +2,8 @@
 
 The run's order, its outcome classification and counts are in `flows/pipeline.py`; this
 module only makes them visible in Prefect: the flow run (named after its start, tagged
-`source:NAME`), one task per source holding one task per stage (`discover-iom-fr`,
-`fetch-…`, `clean-…`, `store-…`), the end-of-run tasks (`alerts`, `feeds`, `health-alerts`),
+`source:NAME`), one task per source holding one task per stage (`discover-iom-fr`, then
+`fetch-…`, `clean-…`, `store-…` running at the same time), the end-of-run tasks (`alerts`, `feeds`, `health-alerts`),
 an event per alert match, and the run's artifacts. Tens of task runs per run, never one per
 article or request: the Prefect server records task runs slowly (docs/prefect.md);
 per-article detail goes into the artifacts.

@@ -12,12 +12,13 @@
 and emits events); the fault suite, the benchmarks and `newswatch run` all execute it.
 
 Stage boundaries: every stage takes the previous stage's output and returns plain data.
-`clean_result` cleans one page from plain, picklable values, and `store_batch` stores one batch
-(articles and their outbox rows in one transaction) and may be called for as many batches
-as arrive: fetching, cleaning and storing can overlap (a bounded queue between them, a process
-pool for cleaning, batches committed as they fill) without changing `run_source`'s signature.
-Page outcomes and discovery validators are written only after the articles are committed, so
-a crash between the two costs a re-fetch, never a missed article.
+Within a source, fetch, clean and store overlap (`flows/streaming.py`): each page is passed on
+through a bounded channel as soon as it is fetched, cleaned as it arrives (by `clean_result`,
+from plain, picklable values: in worker processes when the run has enough pages to pay for
+them), and stored in batches as they fill (`store_batch`: a batch's articles and their alert
+outbox rows in one transaction). A batch's page outcomes are written after its commit, and
+the discovery validators after the last batch, so a crash costs a re-fetch, never a missed
+article.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from contextlib import ExitStack, closing, contextmanager
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +39,7 @@ from alerts.email import send_email
 from alerts.outbox import new_candidates, record_matches
 from errors import Gone, NewswatchError, NotAnArticle, UnexpectedFetchError
 from flows.config import Config, Source
+from flows.streaming import Channel, Cleaner, Stage, StageFailed, overlap
 from flows.summary import IngestSummary, NewArticle, SourceReport
 from scrapers import template
 from scrapers.clean import clean_page
@@ -52,6 +55,11 @@ from storage.outbox import OutboxEntry
 
 T = TypeVar("T")
 
+PAGES_WAITING = 8  # fetched pages waiting for the cleaner (each up to max_page_bytes)
+CLEANED_WAITING = 64  # cleaned pages waiting for the store stage
+BATCH_PAGES = 50  # cleaned pages per store transaction...
+BATCH_SECONDS = 2.0  # ...or fewer, once the batch's first page has waited this long
+
 # ----------------------------------------------------------------------------- results ---
 
 
@@ -63,6 +71,19 @@ class Cleaned:
     outcomes: list[PageOutcome] = field(default_factory=list)
     item_urls: list[str] = field(default_factory=list)  # the URLs asked for that gave `items` (before redirects)
 
+    def add(self, url: str, out: Incoming | PageOutcome) -> None:
+        """One page's result: `url` is the URL asked for."""
+        if isinstance(out, Incoming):
+            self.items.append(out)
+            self.item_urls.append(url)
+        else:
+            self.outcomes.append(out)
+
+    def extend(self, other: Cleaned) -> None:
+        self.items += other.items
+        self.outcomes += other.outcomes
+        self.item_urls += other.item_urls
+
 
 @dataclass
 class Stored:
@@ -73,6 +94,7 @@ class Stored:
     new_articles: list[NewArticle] = field(default_factory=list)
 
     def add(self, items: list[Incoming], result: BatchResult, matches: list[OutboxEntry]) -> None:
+        """One stored batch."""
         self.result.items += result.items
         self.matches += matches
         self.new_articles += [NewArticle(r.article_id, item.article.title, r.link or item.url or "",
@@ -184,6 +206,18 @@ class Runner:
     def each_source(self, fn: Callable[[Source], SourceReport], sources: list[Source]) -> list[SourceReport]:
         return [fn(source) for source in sources]
 
+    def overlap(self, source: str, stages: list[Stage], channels: list[Channel]) -> list[Any]:
+        """One source's stages at the same time, each through `stage` in a thread of its own;
+        their results. A stage that raises stops the others (`channels` are aborted) and is
+        raised as `flows.streaming.StageFailed`."""
+        def call(s: Stage) -> Any:
+            result = self.stage(s.name, source, s.fn, *s.args)
+            if s.done:
+                self.checkpoint(s.done, source)
+            return result
+
+        return overlap([(s.name, lambda s=s: call(s)) for s in stages], channels)
+
     def logger(self) -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger("newswatch.ingest")
 
@@ -247,9 +281,29 @@ def plan_source(source: Source, found: Discovery, archive_path: Path, claims: Ur
     return claims.take(source.name, candidates, source.max_new_per_run, spec.profile.tracking_params)
 
 
-def fetch_pages(fetcher: Fetcher, urls: list[str]) -> list[FetchResult]:
-    """The pages, hosts in parallel, politely; a failure is a result, not a raise."""
-    return fetcher.fetch_many(urls)
+def fetch_stream(fetcher: Fetcher, urls: list[str], out: Channel[FetchResult]) -> tuple[int, int]:
+    """The pages, hosts in parallel, politely, each passed on as it arrives; a failure is a
+    result, not a raise. (pages, failed)."""
+    pages = failed = 0
+    with closing(fetcher.stream(urls, buffer=2)) as results:
+        for result in results:
+            pages += 1
+            failed += not result.ok
+            out.put(result)
+    out.close()
+    return pages, failed
+
+
+def clean_stream(source: Source, pages: Channel[FetchResult], out: Channel[tuple[str, Incoming | PageOutcome]],
+                 found_via: str | None, learned: SourceTemplate, cleaner: Cleaner, expected: int) -> None:
+    """Each page cleaned as it arrives (`clean_result`; in the run's worker processes once
+    there is enough work for them), passed on in order with the URL asked for."""
+    cleaner.expect(expected)
+    args = (source.name, source.profile, source.spec().profile.tracking_params, utc_iso(), found_via, learned)
+    for result, outcome in cleaner.clean(pages, clean_result, args, local=lambda r: not r.ok,
+                                         backlog=lambda: pages.waiting):
+        out.put((result.url, outcome))
+    out.close()
 
 
 def clean_result(result: FetchResult, source: str, profile: str | None,
@@ -293,12 +347,7 @@ def clean_pages(source: Source, results: Iterable[FetchResult], found_via: str |
     fetched_at = utc_iso()
     params = source.spec().profile.tracking_params
     for r in results:
-        out = clean_result(r, source.name, source.profile, params, fetched_at, found_via, learned)
-        if isinstance(out, Incoming):
-            cleaned.items.append(out)
-            cleaned.item_urls.append(r.url)
-        else:
-            cleaned.outcomes.append(out)
+        cleaned.add(r.url, clean_result(r, source.name, source.profile, params, fetched_at, found_via, learned))
     return cleaned
 
 
@@ -314,6 +363,36 @@ def store_batch(archive: Archive, items: list[Incoming], rules: list[AlertRule],
         result = archive.insert(batch)
         matches = record_matches(archive, rules, new_candidates(batch.items, result), now=now)
     return result, matches
+
+
+def store_stream(archive_path: Path, source: Source, pages: Channel[tuple[str, Incoming | PageOutcome]],
+                 rules: list[AlertRule], claims: UrlClaims, plan: Plan, runner: Runner) -> tuple[Cleaned, Stored]:
+    """The cleaned pages stored in batches as they come (`BATCH_PAGES`, or what `BATCH_SECONDS`
+    gathered): each batch's articles and alert outbox rows in one transaction (`store_batch`),
+    then its pages settled and the sightings it owes other sources. A crash loses only the
+    batch in hand, which the next run fetches again. Returns every page's outcome and what
+    the archive did."""
+    cleaned, stored = Cleaned(), Stored()
+    with Archive.open(archive_path) as archive:
+        share_sightings(archive, source, claims, {}, plan.settled)
+        for pairs in pages.batches(BATCH_PAGES, BATCH_SECONDS):
+            batch, part = Cleaned(), Stored()
+            for url, out in pairs:
+                batch.add(url, out)
+            if batch.items:
+                result, matches = store_batch(archive, batch.items, rules)
+                learn_template(archive, batch.items, result)
+                part.add(batch.items, result, matches)
+            settle_pages(FetchState(archive), source.name, batch)
+            outcomes: dict[str, int | None] = {o.url: None for o in batch.outcomes}
+            outcomes.update((url, r.article_id) for url, r in zip(batch.item_urls, part.result.items))
+            share_sightings(archive, source, claims, outcomes, [])
+            runner.checkpoint("stored", source.name)
+            if part.matches:
+                runner.matched(part.matches)  # after the commit: never a match a rollback undid
+            cleaned.extend(batch)
+            stored.add(batch.items, part.result, part.matches)
+    return cleaned, stored
 
 
 def store_pages(archive_path: Path, cleaned: Cleaned, rules: list[AlertRule]) -> Stored:
@@ -339,32 +418,26 @@ def learn_template(archive: Archive, items: list[Incoming], result: BatchResult)
         templates.record(archive, source, keys, template.WINDOW)
 
 
-def remember_pages(archive_path: Path, source: Source, found: Discovery, cleaned: Cleaned,
-                   waiting: list[Candidate] = ()) -> None:
-    """After the articles are committed: the pages that did not become one, the pages that did
-    (no longer failing), the candidates left for the next runs, and only then the validators
-    that let the next run skip unchanged discovery documents."""
+def remember_pages(archive_path: Path, source: Source, found: Discovery, waiting: list[Candidate] = ()) -> None:
+    """After the last batch is committed: the candidates left for the next runs, and only then
+    the validators that let the next run skip unchanged discovery documents."""
     with Archive.open(archive_path) as archive:
         state = FetchState(archive)
-        settle_pages(state, source.name, cleaned)
         state.keep_waiting(source.name, [(c.url, c.lastmod, c.title) for c in waiting])
         state.save_validators(source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
 
 
-def record_shared(archive_path: Path, source: Source, claims: UrlClaims, plan: Plan, cleaned: Cleaned,
-                  stored: Stored) -> int:
-    """After the batch's commit: the sightings this source records for pages listed by two
-    sources of the run (its own pages another source listed meanwhile; pages another source
-    stored before this one took them). How many."""
+def share_sightings(archive: Archive, source: Source, claims: UrlClaims, outcomes: dict[str, int | None],
+                    settled: list[tuple[str, int]]) -> int:
+    """After a batch's commit: the sightings this source records for pages listed by two
+    sources of the run: its own pages (`outcomes`: URL -> the article each became, None: none)
+    another source listed meanwhile, and `settled`, pages another source stored before this
+    one took them. How many."""
     params = source.spec().profile.tracking_params
-    outcomes: dict[str, int | None] = {url: None for url in plan.urls}
-    outcomes.update((url, r.article_id) for url, r in zip(cleaned.item_urls, stored.result.items))
-    sightings = claims.settle(source.name, outcomes, params)
-    sightings += [(source.name, url, article_id) for url, article_id in plan.settled]
-    if sightings:
-        with Archive.open(archive_path) as archive:
-            for sharer, url, article_id in sightings:
-                archive.add_sighting(article_id, url, sharer, tracking_params=params)
+    sightings = claims.settle(source.name, outcomes, params) if outcomes else []
+    sightings += [(source.name, url, article_id) for url, article_id in settled]
+    for sharer, url, article_id in sightings:
+        archive.add_sighting(article_id, url, sharer, tracking_params=params)
     return len(sightings)
 
 
@@ -380,17 +453,45 @@ def settle_pages(state: FetchState, source: str, cleaned: Cleaned) -> None:
 
 def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list[AlertRule], *,
                recheck: bool = False, runner: Runner | None = None,
-               claims: UrlClaims | None = None) -> SourceReport:
-    """One source through every stage, in order. A stage that raises fails this source only:
-    the report names the stage, and the other sources go on. `claims`: the URLs the run's
-    sources share (one fetch per URL per run)."""
+               claims: UrlClaims | None = None, cleaner: Cleaner | None = None) -> SourceReport:
+    """One source through every stage: discover, then fetch, clean and store overlapping. A
+    stage that raises fails this source only: the report names the stage, and the other
+    sources go on. `claims`: the URLs the run's sources share (one fetch per URL per run);
+    `cleaner`: the run's (its worker processes), else one for this source."""
     runner = runner or Runner()
     claims = claims if claims is not None else UrlClaims()
     log = runner.logger()
     name = source.name
     fetcher = fetcher.for_source(source.url)  # the networks its fetches may reach
-    stage = "discover"
-    try:
+    with ExitStack() as own:
+        cleaner = cleaner or own.enter_context(Cleaner())
+        try:
+            found, plan, cleaned, stored = _run_stages(source, fetcher, archive_path, rules, recheck, runner,
+                                                       claims, cleaner)
+        except StageFailed as e:  # the source failed; the other sources go on
+            return _failed(runner, name, e.stage, e.error)
+    report = source_report(name, found, cleaned, stored, plan)
+    log.info("%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)", name, report.new,
+             sum(report.duplicates.values()), report.not_articles, len(report.errors))
+    if not report.failed:
+        report.warning = zero_yield(report, found, yield_history(archive_path, name))
+        if report.warning:
+            log.warning("%s: WARNING: %s", name, report.warning)
+    return report
+
+
+def _failed(runner: Runner, name: str, stage: str, e: BaseException) -> SourceReport:
+    detail = str(e) if isinstance(e, NewswatchError) else f"{type(e).__name__}: {e}"
+    message = f"{stage} stage failed: {detail}"
+    runner.logger().error("%s: %s", name, message)
+    return SourceReport(source=name, failed=message)
+
+
+def _run_stages(source: Source, fetcher: Fetcher, archive_path: Path, rules: list[AlertRule], recheck: bool,
+                runner: Runner, claims: UrlClaims, cleaner: Cleaner) -> tuple[Discovery, Plan, Cleaned, Stored]:
+    log = runner.logger()
+    name = source.name
+    with _stage("discover"):
         found = runner.stage("discover", name, discover_source, source, fetcher, archive_path, recheck, claims)
         log.info("%s: discover: %d new candidate(s), %d article link(s) of %d link(s) to the site%s%s",
                  name, len(found.candidates), found.seen, found.links,
@@ -404,38 +505,33 @@ def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list
             log.info("%s: plan: %d page(s) to fetch, %d fetched by another source of this run, %d waiting "
                      "(max_new_per_run %d)", name, len(plan.fetch), len(plan.shared), len(plan.waiting),
                      source.max_new_per_run)
-        stage = "fetch"
-        results = runner.stage("fetch", name, fetch_pages, fetcher, plan.urls)
-        failed = sum(1 for r in results if not r.ok)
-        log.info("%s: fetch: %d page(s), %d failed", name, len(results) - failed, failed)
-        runner.checkpoint("fetched", name)
-        stage = "clean"
+    with _stage("clean"):
         learned = load_template(archive_path, name)
-        cleaned = runner.stage("clean", name, clean_pages, source, results, found.kind, learned)
-        log.info("%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items),
-                 len(cleaned.outcomes))
-        runner.checkpoint("cleaned", name)
-        stage = "store"
-        stored = runner.stage("store", name, store_pages, archive_path, cleaned, rules)
-        runner.checkpoint("stored", name)
-        if stored.matches:
-            runner.matched(stored.matches)  # after the commit: never a match a rollback undid
-        record_shared(archive_path, source, claims, plan, cleaned, stored)
-        remember_pages(archive_path, source, found, cleaned, plan.waiting)
-        runner.checkpoint("state", name)
-    except Exception as e:  # the source failed; the other sources go on
-        detail = str(e) if isinstance(e, NewswatchError) else f"{type(e).__name__}: {e}"
-        message = f"{stage} stage failed: {detail}"
-        log.error("%s: %s", name, message)
-        return SourceReport(source=name, failed=message)
-    report = source_report(name, found, cleaned, stored, plan)
-    log.info("%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)", name, report.new,
-             sum(report.duplicates.values()), report.not_articles, len(report.errors))
-    if not report.failed:
-        report.warning = zero_yield(report, found, yield_history(archive_path, name))
-        if report.warning:
-            log.warning("%s: WARNING: %s", name, report.warning)
-    return report
+    # Fetch, clean and store at the same time, joined by bounded channels.
+    pages: Channel[FetchResult] = Channel(PAGES_WAITING)
+    outcomes: Channel[tuple[str, Incoming | PageOutcome]] = Channel(CLEANED_WAITING)
+    (fetched, failed), _, (cleaned, stored) = runner.overlap(name, [
+        Stage("fetch", fetch_stream, (fetcher, plan.urls, pages), done="fetched"),
+        Stage("clean", clean_stream, (source, pages, outcomes, found.kind, learned, cleaner, len(plan.urls)),
+              done="cleaned"),
+        Stage("store", store_stream, (archive_path, source, outcomes, rules, claims, plan, runner)),
+    ], [pages, outcomes])
+    log.info("%s: fetch: %d page(s), %d failed", name, fetched - failed, failed)
+    log.info("%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items),
+             len(cleaned.outcomes))
+    with _stage("store"):
+        remember_pages(archive_path, source, found, plan.waiting)
+    runner.checkpoint("state", name)
+    return found, plan, cleaned, stored
+
+
+@contextmanager
+def _stage(name: str) -> Iterator[None]:
+    """What raises inside is a failure of stage `name`."""
+    try:
+        yield
+    except Exception as e:
+        raise StageFailed(name, e) from e
 
 
 def yield_history(archive_path: Path, source: str) -> YieldHistory:
@@ -576,11 +672,14 @@ def run_sources(run: IngestRun, *, recheck: bool = False, runner: Runner | None 
     """Every leased source through `run_source` (in parallel if the runner does so)."""
     runner = runner or Runner()
     claims = UrlClaims()  # one fetch per URL per run, whichever source lists it
-    with Fetcher(run.config.fetch_settings()) as fetcher:
+    with Fetcher(run.config.fetch_settings()) as fetcher, Cleaner(run.config.clean_processes) as cleaner:
         run.summary.sources += runner.each_source(
             lambda source: run_source(source, fetcher, run.archive_path, run.rules, recheck=recheck,
-                                      runner=runner, claims=claims),
+                                      runner=runner, claims=claims, cleaner=cleaner),
             run.leased)
+    if cleaner.started:
+        runner.logger().info("clean: %d page(s) cleaned in %d worker process(es)", cleaner.pool_pages,
+                             cleaner.workers)
 
 
 def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delivery = Delivery()) -> IngestSummary:

@@ -1,7 +1,8 @@
 """Polite HTTP fetching: one shared client per run, one request in flight per host.
 
 `Fetcher.fetch_many(urls)` fetches a list of URLs, hosts in parallel, each host's URLs one
-after the other with the configured delay between them. Nothing raises out of it: every
+after the other with the configured delay between them; `Fetcher.stream(urls)` does the same
+and yields each page as it arrives, so that the next stage can start on it. Nothing raises out of it: every
 URL gets a `FetchResult`, whose `error` is the `errors.FetchError` when it failed (its class
 says whether a later run may succeed: `errors.TemporaryError` or `errors.PermanentError`).
 
@@ -24,12 +25,14 @@ from __future__ import annotations
 
 import copy
 import email.utils
+import queue
 import random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
@@ -290,25 +293,57 @@ class Fetcher:
                    accept: frozenset[str] = HTML_TYPES) -> list[FetchResult]:
         """Fetch URLs, hosts in parallel, one host's URLs in turn; results in input order."""
         urls = list(urls)
-        validators = validators or {}
+        results: list[FetchResult | None] = [None] * len(urls)
+        with closing(self._stream(urls, validators or {}, accept, buffer=len(urls) or 1)) as fetched:
+            for i, result in fetched:
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def stream(self, urls: Iterable[str], *, accept: frozenset[str] = HTML_TYPES,
+               buffer: int = 16) -> Iterator[FetchResult]:
+        """Fetch URLs as `fetch_many` does, yielding each result as soon as it is there: one
+        host's in order, hosts interleaved. At most `buffer` results wait to be taken: a slow
+        consumer pauses the fetching (memory stays bounded, politeness is unchanged). Closing
+        the generator stops it after the requests in flight."""
+        return (result for _, result in self._stream(list(urls), {}, accept, buffer=buffer))
+
+    def _stream(self, urls: list[str], validators: Mapping[str, tuple[str | None, str | None]],
+                accept: frozenset[str], *, buffer: int) -> Iterator[tuple[int, FetchResult]]:
         by_host: dict[str, list[int]] = {}
         for i, url in enumerate(urls):
             by_host.setdefault(host_key(url), []).append(i)
-        results: list[FetchResult | None] = [None] * len(urls)
+        done: queue.Queue[tuple[int, FetchResult]] = queue.Queue(maxsize=max(1, buffer))
+        stop = threading.Event()
 
         def run_host(indices: list[int]) -> None:
             for i in indices:
-                results[i] = self.fetch(urls[i], validators=validators.get(urls[i]), accept=accept)
+                if stop.is_set():
+                    return
+                result = self.fetch(urls[i], validators=validators.get(urls[i]), accept=accept)
+                while not stop.is_set():
+                    try:
+                        done.put((i, result), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
 
         workers = max(1, min(self.settings.max_parallel_hosts, len(by_host)))
-        if workers == 1:
-            for indices in by_host.values():
-                run_host(indices)
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-                for future in [pool.submit(run_host, ix) for ix in by_host.values()]:
-                    future.result()
-        return [r for r in results if r is not None]
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+        futures = [pool.submit(run_host, ix) for ix in by_host.values()]
+        try:
+            for _ in urls:
+                while True:
+                    try:
+                        yield done.get(timeout=0.1)
+                        break
+                    except queue.Empty:
+                        if all(f.done() for f in futures) and done.empty():
+                            for f in futures:
+                                f.result()  # `fetch` does not raise: this is a bug, say so
+                            return
+        finally:
+            stop.set()
+            pool.shutdown(wait=True)
 
     # ---- one URL, redirects by hand
 

@@ -63,20 +63,34 @@ def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda ste
             "sent": summary.alerts_sent, "failed": len(summary.alert_errors)}
 
 
+def _print_step(step: str) -> None:
+    # One write per line: the stages of a source reach their checkpoints from threads of their own.
+    sys.stdout.write(f"step {step}\n")
+    sys.stdout.flush()
+
+
 def _driver_main(argv: list[str] | None = None) -> int:
     import json
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", required=True)
     parser.add_argument("--later-minutes", type=float, default=0.0)
+    parser.add_argument("--pool", action="store_true", help="clean in worker processes however few the pages")
     args = parser.parse_args(argv)
+    if args.pool:
+        import logging
+
+        import flows.streaming
+
+        flows.streaming.POOL_MIN_SECONDS = 0.0
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr)  # says how many pages the workers took
     from errors import NewswatchError
 
     import flows.pipeline  # noqa: F401
     print("ready", flush=True)  # imports done: a kill delay counts from here
     try:
         out = ingest_once(args.config, later_minutes=args.later_minutes,
-                          mark=lambda step: print("step", step, flush=True))
+                          mark=_print_step)
     except NewswatchError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 1
@@ -87,10 +101,10 @@ def _driver_main(argv: list[str] | None = None) -> int:
 # -------------------------------------------------------------------------- fixtures ---
 
 
-def _article_body(path: str, keywords: list[str]) -> list[str]:
+def _article_body(path: str, keywords: list[str], count: int = 4) -> list[str]:
     from fake_sites import paragraphs
 
-    body = paragraphs(path, count=4)
+    body = paragraphs(path, count=count)
     if keywords:
         body[1] += " " + " ".join(f"Le dossier {k} est suivi." for k in keywords)
     return body
@@ -99,7 +113,8 @@ def _article_body(path: str, keywords: list[str]) -> list[str]:
 class Site:
     """Two sources on two local hosts (an RSS feed each), some articles carrying keywords."""
 
-    def __init__(self, make_http_server, smtp_port: int, archive: Path) -> None:
+    def __init__(self, make_http_server, smtp_port: int, archive: Path, articles: int = ARTICLES_PER_SOURCE,
+                 paragraphs: int = 4) -> None:
         from fake_sites import article_page, headline, rss_feed
         from httpserver import Reply, html
 
@@ -108,13 +123,13 @@ class Site:
         self.servers = []
         for n, template in enumerate(("aprnews", "iom-en")):
             server = make_http_server()
-            paths = [f"/news/{template}-{i}" for i in range(ARTICLES_PER_SOURCE)]
+            paths = [f"/news/{template}-{i}" for i in range(articles)]
             server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
             server.routes["/feed.xml"] = Reply(body=rss_feed(server.base, [(p, headline(p)) for p in paths]),
                                                content_type="application/rss+xml")
             for i, p in enumerate(paths):
                 keywords = [k for k, every in (("zorblax", 3), ("quintrel", 4)) if i % every == 0]
-                server.routes[p] = html(article_page(template, server.base + p, body=_article_body(p, keywords)))
+                server.routes[p] = html(article_page(template, server.base + p, body=_article_body(p, keywords, paragraphs)))
                 self.urls.append(server.url(p))
                 for k in keywords:
                     for to in KEYWORDS[k]:
@@ -124,14 +139,14 @@ class Site:
         self.smtp_port = smtp_port
 
     def config(self, tmp: Path, *, archive: Path | None = None, smtp_port: int | None = None,
-               name: str = "newswatch.yaml") -> Path:
+               name: str = "newswatch.yaml", delay: float = 0.02, extra: str = "") -> Path:
         sources = "".join(
-            f"  - {{name: s{n}, url: '{s.url('/feed.xml')}', kind: feed, profile: {prof}, delay: 0.02}}\n"
+            f"  - {{name: s{n}, url: '{s.url('/feed.xml')}', kind: feed, profile: {prof}, delay: {delay}}}\n"
             for n, (s, prof) in enumerate(zip(self.servers, ("aprnews", "iom"))))
         rules = "".join(f"  - {{name: {k}, query: {k}, to: [{', '.join(to)}]}}\n" for k, to in KEYWORDS.items())
         file = tmp / name
         file.write_text(
-            f"archive: {archive or self.archive}\nuser_agent: fault-suite\nretries: {{attempts: 1, backoff: 0}}\n"
+            f"archive: {archive or self.archive}\nuser_agent: fault-suite\nretries: {{attempts: 1, backoff: 0}}\n{extra}"
             f"timeouts: {{connect: 2, read: 5, total: 10}}\nsources:\n{sources}"
             f"smtp: {{host: 127.0.0.1, port: {smtp_port or self.smtp_port}, sender: nw@test.example, "
             f"timeout: 5, password_env: null}}\nalerts:\n{rules}")
@@ -301,6 +316,69 @@ def _closed_port() -> int:
     from smtpserver import closed_port
 
     return closed_port()
+
+
+@pytest.mark.fault
+def test_sigkill_while_worker_processes_clean_loses_nothing_and_leaves_no_process(tmp_path, make_http_server, smtp):
+    """The workers forced on (long pages, no politeness delay: pages wait for the cleaner, so
+    the workers start): each round a fresh archive, a run killed once the workers are started,
+    then a run to completion; every article once, every alert sent, and every process the
+    killed run started gone. (That workers clean the same as the run's own process:
+    tests/test_pipeline_stream.py.)"""
+    site = Site(make_http_server, smtp.port, tmp_path / "archive.db", articles=40, paragraphs=120)
+    setup = dict(delay=0, extra="clean_processes: 3\n")
+    rng = random.Random(20261129)
+    kills, orphans = 0, []
+    for round_ in range(3):
+        archive = tmp_path / f"pool-{round_}.db"
+        config = site.config(tmp_path, archive=archive, name=f"pool-{round_}.yaml", **setup)
+        before = len(smtp.messages)
+        proc = driver(config, "--pool")
+        wait_ready(proc)
+        deadline = time.monotonic() + 60
+        while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # the workers (and multiprocessing's resource tracker) are up
+        time.sleep(rng.uniform(0, 0.3))
+        started = _children(proc.pid)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == -signal.SIGKILL:
+            kills += 1
+            deadline = time.monotonic() + 60
+            while (alive := [pid for pid in started if _alive(pid)]) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            orphans += alive
+        else:
+            assert proc.returncode == 0, err
+        code, _, err = run_driver(config, "--pool", "--later-minutes", "16")
+        assert code == 0, err
+        assert check_archive(archive, site.urls)["pending"] == 0
+        assert set(received(smtp, before)) == set(site.expected)
+    assert not orphans, f"processes of a killed run still alive: {orphans}"
+    assert kills >= 2, "the runs ended before they could be killed while cleaning"
+    FIGURES["pool"] = dict(kills=kills, articles=len(site.urls))
+    print("\nFAULT FIGURES pool:", FIGURES["pool"])
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the cleaning workers, the resource tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.mark.fault

@@ -1,0 +1,213 @@
+"""flows/streaming.py: bounded channels between stages, and the cleaning pool (real worker
+processes, a real killed run)."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from errors import CleanCrashed
+from flows.streaming import Aborted, Channel, Cleaner
+from storage.fetchstate import PageOutcome
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------- channels ---
+
+
+def test_channel_keeps_order_and_ends_at_close():
+    channel: Channel[int] = Channel(3)
+
+    def produce():
+        for i in range(20):
+            channel.put(i)
+        channel.close()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    assert list(channel) == list(range(20))
+    producer.join()
+
+
+def test_a_full_channel_holds_the_producer_back():
+    channel: Channel[int] = Channel(2)
+    put = []
+
+    def produce():
+        try:
+            for i in range(5):
+                channel.put(i)
+                put.append(i)
+        except Aborted:
+            pass
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    deadline = time.monotonic() + 30
+    while len(put) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert put == [0, 1]  # the third waits for room
+    assert channel.get() == 0
+    while len(put) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert put == [0, 1, 2]
+    channel.abort()
+    producer.join(timeout=30)
+    assert not producer.is_alive()
+
+
+def test_abort_wakes_both_sides():
+    full: Channel[int] = Channel(1)
+    full.put(0)
+    empty: Channel[int] = Channel(1)
+    raised = []
+
+    def blocked(call):
+        try:
+            call()
+        except Aborted:
+            raised.append(call)
+
+    threads = [threading.Thread(target=blocked, args=(lambda: full.put(1),)),
+               threading.Thread(target=blocked, args=(empty.get,))]
+    for t in threads:
+        t.start()
+    full.abort()
+    empty.abort()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(raised) == 2
+
+
+def test_get_with_a_timeout_says_when_nothing_came():
+    channel: Channel[int] = Channel(1)
+    with pytest.raises(queue.Empty):
+        channel.get(timeout=0.05)
+    channel.put(7)
+    assert channel.get(timeout=0.05) == 7
+
+
+# ----------------------------------------------------------------------------- cleaner ---
+
+
+def square_and_pid(page: int, offset: int) -> tuple[int, int]:
+    """A cleaning function for the tests (module level: the workers import it)."""
+    return page * page + offset, os.getpid()
+
+
+def die_from_150(page: int) -> int:
+    if page >= 150 and multiprocessing.parent_process() is not None:
+        os._exit(3)  # a worker dying as a segfault in a C library would make it die
+    return page
+
+
+def test_small_work_stays_in_this_process():
+    with Cleaner(2) as cleaner:
+        cleaner.expect(10)
+        out = list(cleaner.clean(range(10), square_and_pid, (1,)))
+    assert [page for page, _ in out] == list(range(10))
+    assert [r for _, (r, _) in out] == [i * i + 1 for i in range(10)]
+    assert {pid for _, (_, pid) in out} == {os.getpid()}
+    assert not cleaner.started
+
+
+def wait_for_workers(cleaner: Cleaner, pages: range, at: int):
+    """The pages, pausing before page `at` until the workers are up (the cleaning function
+    of these tests is too fast to keep the thread busy while they start)."""
+    for page in pages:
+        if page == at:
+            deadline = time.monotonic() + 120
+            while not cleaner.pool_ready and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert cleaner.pool_ready
+        yield page
+
+
+def test_enough_work_goes_to_the_worker_processes_in_order():
+    pages = list(range(400))
+    with Cleaner(2, min_pool_seconds=0.0) as cleaner:
+        cleaner.expect(len(pages))
+        out = list(cleaner.clean(wait_for_workers(cleaner, range(400), 100), square_and_pid, (5,)))
+    assert [page for page, _ in out] == pages
+    assert [r for _, (r, _) in out] == [i * i + 5 for i in pages]
+    # The first pages are done here while the worker starts; then both clean.
+    assert cleaner.started and cleaner.pool_pages > 0
+    assert {pid for _, (_, pid) in out} - {os.getpid()}
+
+
+def test_local_pages_never_leave_this_process():
+    with Cleaner(2, min_pool_seconds=0.0) as cleaner:
+        cleaner.expect(300)
+        out = list(cleaner.clean(wait_for_workers(cleaner, range(300), 100), square_and_pid, (0,),
+                                 local=lambda page: page % 2 == 0))
+    assert {pid for page, (_, pid) in out if page % 2 == 0} == {os.getpid()}
+    assert [page for page, _ in out] == list(range(300))
+
+
+def test_a_dying_worker_fails_only_the_pages_it_had_and_the_run_goes_on():
+    with Cleaner(2, min_pool_seconds=0.0) as cleaner:
+        cleaner.expect(300)
+        out = list(cleaner.clean(wait_for_workers(cleaner, range(300), 100), die_from_150))
+    assert [page for page, _ in out] == list(range(300))  # one result per page, in order
+    crashed = {page: r for page, r in out if isinstance(r, PageOutcome)}
+    assert crashed and min(crashed) >= 150
+    assert all(isinstance(r.error, CleanCrashed) and "tried again on a later run" in r.message
+               for r in crashed.values())
+    # A new worker starts after each death (3 at most), and each death costs only the pages
+    # that worker had in hand (2 at most); the thread cleans the rest.
+    assert len(crashed) <= 3 * 2
+    assert all(r == page for page, r in out if page not in crashed)
+
+
+def test_workers_exit_when_the_run_is_killed(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
+        from flows.streaming import Cleaner
+        from test_streaming import square_and_pid, wait_for_workers
+
+        if __name__ == "__main__":
+            cleaner = Cleaner(3, min_pool_seconds=0.0)
+            cleaner.expect(100000)
+            pids = set()
+            pages = wait_for_workers(cleaner, range(100000), 10)
+            for page, (_, pid) in cleaner.clean(pages, square_and_pid, (0,)):
+                pids.add(pid)
+                if len(pids) == 3:  # this process and its 2 workers
+                    print(" ".join(map(str, sorted(pids))), flush=True)
+                    time.sleep(600)
+    """))
+    run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in run.stdout.readline().split()]
+        workers = [p for p in pids if p != run.pid]
+        assert len(workers) == 2, pids
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in workers if _alive(p)]
+    assert not alive, f"orphan workers {alive} of a killed run"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
