@@ -115,6 +115,13 @@ class RuleError:
         return f"alert rule {self.rule!r} set aside: {self.message}"
 
 
+def set_aside_notice(error: str) -> str:
+    """A set-aside rule (`str(RuleError)`, as `Config.rule_errors` keeps it) with what it means
+    for the analyst: the run's summary, `newswatch sources`, `status`, `serve` and `deploy` say it."""
+    return (f"{error}; it matches nothing until it is fixed in the config, and the articles archived "
+            "meanwhile will never alert (`newswatch rules test QUERY` shows what a query matches)")
+
+
 def load_smtp_settings(section: dict | None) -> SmtpSettings:
     try:
         return SmtpSettings.model_validate(section or {})

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from alerts.config import set_aside_notice
 from flows.summary import IngestSummary, delivery_lines, source_findings, source_rows
 from storage.text import inert_line, inert_url
 
@@ -60,8 +61,7 @@ def ingest_markdown(summary: IngestSummary) -> str:
         lines.append(f"Feeds: {summary.feeds_written} Atom feed(s) rewritten.")
     for e in getattr(summary, "feed_errors", []):
         lines.append(f"- {md_text(e)}")
-    for e in summary.rule_errors:
-        lines.append(f"- alert rule skipped: {md_text(e)}")
+    lines += [f"- alerts: {md_text(set_aside_notice(e))}" for e in summary.rule_errors]
     lines += _health_lines(getattr(summary, "health", None) or [])
     findings = [line for r in summary.sources for line in source_findings(asdict(r), with_state=False)]
     if findings:

@@ -68,7 +68,13 @@ class IngestSummary:
     health: list[dict] = field(default_factory=list)  # storage.health.SourceHealth of each source run
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The summary as plain data (the flow's result, `newswatch run --json`): each source
+        with its `state`, and `attention`, why the run needs attention (empty: it does not)."""
+        data = asdict(self)
+        for source in data["sources"]:
+            source["state"] = source_state(source)
+        data["attention"] = attention(data)
+        return data
 
 
 class SourceRow(NamedTuple):
@@ -100,6 +106,26 @@ def source_state(s: dict) -> str:
     if s.get("warning"):
         return "warning"
     return "unchanged" if s.get("unchanged") else "ok"
+
+
+def attention(summary: dict) -> list[str]:
+    """Why a completed run needs attention, one short reason each (empty: it does not): a
+    source FAILED or in WARNING, alert emails that did not go out (SMTP refused or down, no
+    smtp: section), an alert rule set aside, feeds not written. `newswatch run` exits 3 then;
+    the summary's lines say what happens next."""
+    reasons = [f"{s['source']}: {source_state(s).upper()}" for s in summary["sources"]
+               if source_state(s) in ("failed", "warning")]
+    box = summary.get("outbox") or {}
+    unsent = len(summary.get("alert_errors") or [])
+    if box.get("pending_emails") and (not box.get("sending") or box.get("last_error")):
+        unsent = max(unsent, box["pending_emails"])
+    if unsent:
+        reasons.append(f"{unsent} email(s) not sent")
+    if summary.get("rule_errors"):
+        reasons.append(f"{len(summary['rule_errors'])} alert rule(s) set aside")
+    if summary.get("feed_errors"):
+        reasons.append("feeds not written")
+    return reasons
 
 
 def source_rows(sources: list[dict]) -> list[SourceRow]:
@@ -167,8 +193,9 @@ def format_summary(summary: dict) -> str:
     if summary.get("feeds_written"):
         lines.append(f"feeds: {summary['feeds_written']} Atom feed(s) rewritten")
     lines += [f"FAILED: {e}" for e in summary.get("feed_errors", [])]
-    for e in summary.get("rule_errors", []):
-        lines.append(f"alert rule skipped: {e}")
+    from alerts.config import set_aside_notice
+
+    lines += [f"alerts: {set_aside_notice(e)}" for e in summary.get("rule_errors", [])]
     if summary.get("ui_url"):
         lines += ["", f"this run in the Prefect UI: {summary['ui_url']}"]
     from storage.text import inert

@@ -17,3 +17,12 @@ def prefect_harness() -> Iterator[None]:
     # The default start-up timeout is too tight on a loaded machine (docs/prefect.md).
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness: None) -> str:
+    """The session server's API address, for a `newswatch` command run in a subprocess: it
+    records its flow runs there instead of starting a temporary server of its own."""
+    from prefect.settings import get_current_settings
+
+    return str(get_current_settings().api.url)

@@ -45,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
     if not (CHECKOUT / "prefect.yaml").is_file():
         raise DeployError(f"no prefect.yaml in {CHECKOUT}: deploy from a checkout of newswatch "
                              "(pip install -e), whose code the worker will run")
+    from alerts.config import set_aside_notice
+
     for problem in config.rule_errors:
-        print(f"newswatch deploy: warning: {problem}", flush=True)
+        print(f"newswatch deploy: warning: {set_aside_notice(problem)}", flush=True)
     api = api_url()
     if not api:
         raise DeployError("no Prefect server to deploy to: start one (prefect server start) and set "

@@ -78,14 +78,14 @@ def run(args: argparse.Namespace) -> int:
     return run_exit_status(summary)
 
 
-EXIT_ATTENTION = 3  # the run completed, and a source FAILED or is in WARNING (see the summary)
+EXIT_ATTENTION = 3  # the run completed and needs attention (flows.summary.attention; README "Exit status")
 
 
 def run_exit_status(summary: dict) -> int:
-    """0: every source ok, unchanged or skipped; 3: the run completed but a source failed or
-    yields nothing (a monitor or cron job can tell the two apart); 1 (elsewhere): the run could
-    not complete."""
-    from flows.summary import source_state
+    """0: the run completed and nothing needs attention; 3: it completed, but a source FAILED
+    or yields nothing, alert emails did not go out, an alert rule was set aside or the feeds
+    were not written (a monitor or cron job can tell it from 1, elsewhere: the run could not
+    complete)."""
+    from flows.summary import attention
 
-    attention = any(source_state(s) in ("failed", "warning") for s in summary["sources"])
-    return EXIT_ATTENTION if attention else 0
+    return EXIT_ATTENTION if attention(summary) else 0

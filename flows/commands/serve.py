@@ -73,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
     with Archive.open(config.archive) as archive:
         archive.ensure_writable()
     config_file = str(Path(config.path).resolve())
+    from alerts.config import set_aside_notice
+
     for problem in config.rule_errors:
-        print(f"newswatch serve: warning: {problem}", flush=True)
+        print(f"newswatch serve: warning: {set_aside_notice(problem)}", flush=True)
 
     # Installed before anything slow, so a signal during the server's start is not lost.
     # SIGINT explicitly too: a process started in the background inherits it ignored.

@@ -125,7 +125,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def print_sources(config, *, as_json: bool = False) -> None:
-    """Each configured source: its state in the archive and its health (also `newswatch status`)."""
+    """Each configured source: its state in the archive and its health; then each alert rule set
+    aside (a PROBLEM line; on stderr with `as_json`). Also `newswatch status`."""
     import json
     from dataclasses import asdict
 
@@ -165,3 +166,9 @@ def print_sources(config, *, as_json: bool = False) -> None:
             print("  health: ok")
         for problem in h.problems:
             print(f"  UNHEALTHY: {problem}")
+    from alerts.config import set_aside_notice
+
+    if config.rule_errors and not as_json:
+        print()
+    for error in config.rule_errors:
+        print(f"PROBLEM: {set_aside_notice(error)}", file=sys.stderr if as_json else sys.stdout)

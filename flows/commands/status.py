@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "show the deployments' last, next and late runs (Prefect server) and each source's state"
+HELP = ("show the deployments' last, next and late runs (Prefect server), each source's state and the "
+        "alert rules set aside; exit 1 on a problem")
 EXAMPLE = """\
 PREFECT_API_URL=http://127.0.0.1:4200/api newswatch status --config newswatch.yaml"""
 
@@ -43,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
             if any(s.problems() for s in statuses):
                 code = 1
     print(f"\n== sources ({Path(config.path).resolve()})")
-    print_sources(config)
-    return code
+    print_sources(config)  # with a PROBLEM line per alert rule set aside
+    return 1 if config.rule_errors else code
