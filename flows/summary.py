@@ -98,6 +98,12 @@ class SourceRow(NamedTuple):
 STATES = ("skipped", "failed", "warning", "unchanged", "ok")
 
 
+def state_label(state: str) -> str:
+    """A state as the summary, the artifact and `newswatch sources` show it: the states that
+    need a look in capitals (SKIPPED, FAILED, WARNING), the others as they are."""
+    return state.upper() if state in ("skipped", "failed", "warning") else state
+
+
 def source_state(s: dict) -> str:
     if s.get("skipped"):
         return "skipped"
@@ -168,9 +174,8 @@ def source_findings(s: dict, *, with_state: bool = True) -> list[str]:
 def format_summary(summary: dict) -> str:
     rows = [("source", "discovered", "new", "dupl.", "not art.", "errors", "state")]
     for r in source_rows(summary["sources"]):
-        state = r.state.upper() if r.state in ("skipped", "failed", "warning") else r.state
         rows.append((r.source, str(r.discovered), str(r.new), str(sum(r.duplicates.values())),
-                     str(r.not_articles), str(r.errors), state))
+                     str(r.not_articles), str(r.errors), state_label(r.state)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]

@@ -1,6 +1,9 @@
 """Source health, from what the archive remembers (`source_runs`, `articles`).
 
 A source is unhealthy when
+- **failing**: its last run failed (not one discovery document could be read, or a stage
+  crashed), and so did every run since its last good one: `FAILING_RUNS` in a row or more
+  (the reading room's *Source health* query says FAILING on the same count);
 - **yields nothing**: its last run ended in the `warning` state (flows/pipeline.py
   `zero_yield`: it has never yielded an article, or it used to and now finds no article link);
 - **silent**: it has produced nothing new for longer than its `expected_interval` (counted
@@ -33,6 +36,7 @@ EMPTY_RUN_MIN_PAGES = 3  # a run that fetched at least this many pages and got n
 TINY_RATIO = 0.25  # last run's median body below this fraction of the history's median
 MIN_HISTORY = 5  # earlier articles needed before the body-length check means anything
 MIN_LAST = 2  # new articles in the last run needed for its median
+FAILING_RUNS = 1  # failed runs in a row (the last ones) that make a source unhealthy
 
 
 @dataclass
@@ -71,9 +75,9 @@ def source_health(db: Database, sources: Iterable[tuple[str, timedelta | None]],
 
 
 def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHealth:
-    rows = conn.execute("SELECT started_at, finished_at, counts, warning FROM source_runs WHERE source = ? "
-                        "ORDER BY finished_at, id", (name,)).fetchall()
-    runs = [(started, finished, json.loads(counts or "{}")) for started, finished, counts, _ in rows]
+    rows = conn.execute("SELECT started_at, finished_at, counts, warning, ok, error FROM source_runs "
+                        "WHERE source = ? ORDER BY finished_at, id", (name,)).fetchall()
+    runs = [(started, finished, json.loads(counts or "{}")) for started, finished, counts, *_ in rows]
     warning = rows[-1][3] if rows else None
     health = SourceHealth(source=name, healthy=True, runs=len(runs),
                           expected_interval_seconds=interval.total_seconds() if interval else None)
@@ -92,6 +96,13 @@ def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHe
             health.problems.append(
                 f"silent: nothing new {what} ({_duration(silent.total_seconds())}; "
                 f"expected every {_duration(interval.total_seconds())})")
+
+    failed = failed_in_a_row([ok for *_, ok, _ in rows])
+    if failed >= FAILING_RUNS:
+        error = rows[-1][5] or "no error recorded"
+        what = (f"its last run failed (started {rows[-1][0]})" if failed == 1
+                else f"{failed} consecutive runs failed since {rows[-failed][0]}")
+        health.problems.append(f"failing: {what}: {error}")
 
     if warning:
         health.problems.append(f"yields nothing: {warning}")
@@ -124,6 +135,16 @@ def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHe
     return health
 
 
+def failed_in_a_row(oks: list) -> int:
+    """How many of the last runs (`ok` of each, oldest first) failed, counted back to the last good one."""
+    count = 0
+    for ok in reversed(oks):
+        if ok:
+            break
+        count += 1
+    return count
+
+
 def _fetched(counts: dict) -> int:
     return counts.get("new", 0) + counts.get("duplicates", 0) + counts.get("not_articles", 0)
 
@@ -136,8 +157,8 @@ def _lengths(conn, where: str, params: tuple) -> list[int]:
 
 
 def problem_kind(problem: str) -> str:
-    """`yields nothing`, `silent`, `empty pages`, `tiny bodies`: what stays the same from one run
-    to the next."""
+    """`failing`, `yields nothing`, `silent`, `empty pages`, `tiny bodies`: what stays the same
+    from one run to the next."""
     return problem.partition(":")[0].strip()
 
 

@@ -128,10 +128,13 @@ def rule_matches_sql(rule: str, query: str, sources) -> str:
 
 def source_health_sql(sources) -> str:
     """Per source: runs, last success, last new article, articles, failing and rejected pages,
-    last error, and a state (never run, SILENT beyond its expected interval, FAILING on its
-    last run, ok). `sources`: (name, expected_interval_seconds or None) from the config; empty:
-    every source that ever ran. The full checks (empty pages, tiny bodies) are `newswatch
-    sources`' (storage/health.py)."""
+    last error, and a state (never run, SILENT beyond its expected interval, FAILING when its
+    last `storage.health.FAILING_RUNS` runs or more failed in a row, ok): the silent and failing
+    checks of `storage.health`, which `newswatch sources` runs with the others (empty pages,
+    tiny bodies). `sources`: (name, expected_interval_seconds or None) from the config; empty:
+    every source that ever ran."""
+    from storage.health import FAILING_RUNS
+
     if sources:
         rows = ", ".join(f"({_literal(name)}, {'NULL' if s is None else float(s)})" for name, s in sources)
         configured = f"configured(source, expected_seconds) AS (VALUES {rows})"
@@ -143,21 +146,22 @@ def source_health_sql(sources) -> str:
         "   max(CASE WHEN ok THEN finished_at END) AS last_success,"
         "   max(CASE WHEN json_extract(counts, '$.new') > 0 THEN finished_at END) AS last_new"
         "   FROM source_runs GROUP BY source),"
-        " latest AS (SELECT source, ok, error FROM source_runs s"
-        "   WHERE id = (SELECT id FROM source_runs t WHERE t.source = s.source ORDER BY finished_at DESC, id DESC LIMIT 1))"
+        " failing AS (SELECT s.source, count(*) AS failed_in_a_row FROM source_runs s"
+        "   JOIN runs r ON r.source = s.source WHERE NOT s.ok AND s.finished_at > coalesce(r.last_success, '')"
+        "   GROUP BY s.source)"
         " SELECT c.source,"
         " CASE WHEN r.runs IS NULL THEN 'never run'"
         "   WHEN c.expected_seconds IS NOT NULL AND (julianday('now') - julianday(coalesce(r.last_new, r.first_run)))"
         "     * 86400 > c.expected_seconds THEN 'SILENT'"
-        "   WHEN l.ok = 0 THEN 'FAILING' ELSE 'ok' END AS state,"
-        " r.runs, r.last_run, r.last_success, r.last_new,"
+        f"   WHEN coalesce(f.failed_in_a_row, 0) >= {int(FAILING_RUNS)} THEN 'FAILING' ELSE 'ok' END AS state,"
+        " r.runs, coalesce(f.failed_in_a_row, 0) AS failed_in_a_row, r.last_run, r.last_success, r.last_new,"
         " round(c.expected_seconds / 3600.0, 1) AS expected_every_hours,"
         " (SELECT count(*) FROM articles a WHERE a.source = c.source) AS articles,"
         " (SELECT count(*) FROM pages p WHERE p.source = c.source AND p.outcome = 'failed') AS failing_pages,"
         " (SELECT count(*) FROM pages p WHERE p.source = c.source AND p.outcome != 'failed') AS rejected_pages,"
         " (SELECT error FROM source_runs s WHERE s.source = c.source AND s.error IS NOT NULL"
         "   ORDER BY finished_at DESC, id DESC LIMIT 1) AS last_error"
-        " FROM configured c LEFT JOIN runs r ON r.source = c.source LEFT JOIN latest l ON l.source = c.source"
+        " FROM configured c LEFT JOIN runs r ON r.source = c.source LEFT JOIN failing f ON f.source = c.source"
         " ORDER BY state = 'ok', c.source")
 
 
@@ -192,5 +196,6 @@ def canned_queries(rules, sources) -> dict:
     queries["source_health"] = {
         "title": "Source health", "sql": source_health_sql(sources),
         "description": "Per source: runs, last success, last new article, failing and rejected pages; SILENT "
-                       "when nothing new for longer than its expected_interval."}
+                       "when nothing new for longer than its expected_interval, FAILING when its last runs "
+                       "failed (failed_in_a_row)."}
     return queries

@@ -177,3 +177,48 @@ def test_a_source_whose_last_run_is_a_warning_yields_nothing(history):
     assert pages.problems == ["yields nothing: all 5 fetched page(s) were not articles"]
     history.run("empty", T0 + 2 * DAY, bodies=[normal("e1")])  # the next run is fine again
     assert source_health(history.archive, [("empty", None)], now=T0 + 2 * DAY)[0].healthy
+
+
+def _failed_run(history: History, source: str, at: datetime, error: str) -> None:
+    history.state.record_run(source, started_at=at, finished_at=at + timedelta(seconds=3), ok=False, error=error,
+                             counts={"discovered": 0, "new": 0, "duplicates": 0, "not_articles": 0, "errors": 0})
+
+
+def reading_room_health(archive: Archive, name: str) -> dict:
+    """The reading room's Source health row of `name` (its canned query, run on the archive)."""
+    from storage.reading import source_health_sql
+
+    cursor = archive.conn.execute(source_health_sql([(name, None)]))
+    return dict(zip([c[0] for c in cursor.description], cursor.fetchone()))
+
+
+def test_a_source_whose_runs_fail_is_failing_until_one_succeeds_as_in_the_reading_room(history):
+    def judged(at):
+        (h,) = source_health(history.archive, [("down", None)], now=at)
+        room = reading_room_health(history.archive, "down")
+        assert (room["state"] == "FAILING") == any(p.startswith("failing:") for p in h.problems), (room, h)
+        return h, room
+
+    history.run("down", T0, bodies=[normal("d1")])
+    assert judged(T0 + DAY)[0].healthy
+    _failed_run(history, "down", T0 + DAY, "http://127.0.0.1:9/feed: cannot connect (refused)")
+    h, room = judged(T0 + DAY)
+    assert h.problems == ["failing: its last run failed (started 2026-11-02T08:00:00+00:00): "
+                          "http://127.0.0.1:9/feed: cannot connect (refused)"]
+    assert room["failed_in_a_row"] == 1
+    for day in (2, 3):
+        _failed_run(history, "down", T0 + day * DAY, f"http://127.0.0.1:9/feed: cannot connect (day {day})")
+    h, room = judged(T0 + 3 * DAY)
+    assert h.problems == ["failing: 3 consecutive runs failed since 2026-11-02T08:00:00+00:00: "
+                          "http://127.0.0.1:9/feed: cannot connect (day 3)"]
+    assert room["failed_in_a_row"] == 3 and not h.healthy
+    history.run("down", T0 + 4 * DAY, bodies=[normal("d2")])  # back
+    h, room = judged(T0 + 4 * DAY)
+    assert h.healthy and room["state"] == "ok" and room["failed_in_a_row"] == 0
+
+
+def test_a_source_that_never_succeeded_is_failing_from_its_first_run(history):
+    _failed_run(history, "never", T0, "http://127.0.0.1:9/: an HTML page without a <link rel=alternate> feed")
+    (h,) = source_health(history.archive, [("never", None)], now=T0)
+    assert [p.split(":")[0] for p in h.problems] == ["failing"]
+    assert reading_room_health(history.archive, "never")["state"] == "FAILING"

@@ -199,3 +199,40 @@ def test_ingest_flow_emails_a_source_whose_pages_stop_being_articles_once(tmp_pa
     [message] = smtp_server.to("ops@example.org")
     assert message["Subject"] == "[newswatch] 1 unhealthy source: redesigned"
     assert "redesigned" in text_of(message)
+
+
+def test_a_source_whose_host_is_down_is_unhealthy_in_each_run_and_emailed_once(tmp_path, smtp_server, capsys):
+    """Runs without Prefect (flows.pipeline.ingest_run) against a port nothing listens on:
+    the run's health says failing, ops get one email for it, `newswatch sources` flags it."""
+    import yaml
+
+    from flows.cli import main
+    from flows.config import load_config
+    from flows.pipeline import ingest_run
+
+    config = tmp_path / "newswatch.yaml"
+    config.write_text(yaml.safe_dump({
+        "archive": str(tmp_path / "archive.db"),
+        "timeouts": {"connect": 2, "read": 2, "total": 10}, "retries": {"attempts": 1},
+        "sources": [{"name": "down", "url": f"http://127.0.0.1:{closed_port()}/feed.xml", "kind": "feed",
+                     "delay": 0}],
+        "smtp": {"host": "127.0.0.1", "port": smtp_server.settings.port, "sender": "newswatch@localhost",
+                 "password_env": None},
+        "health_alerts": {"to": ["ops@example.org"]},
+    }), encoding="utf-8")
+
+    first, second = (ingest_run(load_config(config)).to_dict() for _ in range(2))
+
+    assert [s["state"] for s in first["sources"] + second["sources"]] == ["failed", "failed"]
+    [health] = first["health"]
+    assert [p.split(":")[0] for p in health["problems"]] == ["failing"] and not health["healthy"]
+    assert second["health"][0]["problems"][0].startswith("failing: 2 consecutive runs failed since ")
+    assert (first["health_alerts_sent"], second["health_alerts_sent"]) == (1, 0)
+    [message] = smtp_server.to("ops@example.org")
+    assert "failing: its last run failed" in text_of(message)
+
+    assert main(["sources", "--config", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "  state: FAILED" in out
+    assert any(line.startswith("  UNHEALTHY: failing: 2 consecutive runs failed since ") for line in out)
+    assert "  health: ok" not in out

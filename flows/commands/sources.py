@@ -131,6 +131,7 @@ def print_sources(config, *, as_json: bool = False) -> None:
     from dataclasses import asdict
 
     from flows.commands._common import warn_if_newer
+    from flows.summary import state_label
     from storage.archive import Archive
     from storage.fetchstate import FetchState
     from storage.health import source_health
@@ -155,7 +156,7 @@ def print_sources(config, *, as_json: bool = False) -> None:
         if st.last_state == "warning":
             print(f"  state: WARNING: {st.last_warning}")
         elif st.last_state:
-            print(f"  state: {st.last_state}")
+            print(f"  state: {state_label(st.last_state)}")
         print(f"  last success: {st.last_success or 'never'}")
         if st.last_error:
             print(f"  last error:   {st.last_error_at}: {st.last_error}")
