@@ -267,10 +267,6 @@ def real_pages(args: argparse.Namespace) -> int:
         from flows.config import load_config
         from flows.pipeline import ingest_run
 
-        if args.pool_min_seconds is not None:
-            import flows.streaming
-
-            flows.streaming.POOL_MIN_SECONDS = args.pool_min_seconds
 
         def one_run(n: int) -> tuple[float, float, float, dict, StageTimes]:
             config = real_config(work, base, f"run-{n}", args.clean_processes)
@@ -351,7 +347,7 @@ def main() -> int:
     parser.add_argument("--clean-processes", type=int,
                         help="--real: the config's clean_processes (default: one per CPU; 0: none)")
     parser.add_argument("--pool-min-seconds", type=float,
-                        help="--real: the cleaning work that starts the worker processes (flows.streaming)")
+                        help="the cleaning work that starts the worker processes (flows.streaming)")
     parser.add_argument("--serve", type=int, metavar="PER_SOURCE", help=argparse.SUPPRESS)
     parser.add_argument("--serve-corpus", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -361,6 +357,10 @@ def main() -> int:
     if args.serve_corpus:
         serve_corpus(args.serve_corpus, args.pages)
         return 0
+    if args.pool_min_seconds is not None:
+        import flows.streaming
+
+        flows.streaming.POOL_MIN_SECONDS = args.pool_min_seconds
     if args.real:
         if args.corpus is None or not args.corpus.is_dir():
             parser.error("extraction-corpus-trafilatura/ not found beside the checkout: give it with --corpus")

@@ -8,7 +8,7 @@ the channels; the other stages stop at their next `put` or `get` (`Aborted`).
 `Cleaner` cleans pages in the clean stage's thread until worker processes are worth their
 start (a fresh interpreter each, importing the cleaner and warming its caches), then in the
 workers and in the thread together, one CPU each (the thread takes a page whenever the
-workers have two in hand each), results still in page order. The workers start when the
+workers have `PAGES_PER_WORKER` in hand each), results still in page order. The workers start when the
 run's pages still to clean are estimated at `POOL_MIN_SECONDS` or more of cleaning (from the
 time the pages cleaned so far took) and pages are waiting for the cleaner (it is the
 bottleneck, not a polite fetch); the thread goes on cleaning while they start.
@@ -46,8 +46,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 POOL_MIN_SECONDS = 2.0  # estimated cleaning left in the run that starts the pool
-MIN_SAMPLE = 4  # pages cleaned in the thread before the estimate is trusted
+COLD_PAGES = 2  # a process's first pages load what the cleaner loads lazily: not in the estimate
+MIN_SAMPLE = 6  # pages timed after those before the estimate is trusted
 MAX_POOL_STARTS = 3
+PAGES_PER_WORKER = 8  # pages a worker holds: it never waits while the thread cleans a long page
 _POLL = 0.1  # seconds between two looks at the abort flag while waiting
 
 
@@ -233,8 +235,9 @@ class Cleaner:
         self._lock = threading.Lock()
         self._expected = 0  # pages announced by the sources
         self._taken = 0  # pages cleaned in a thread or sent to the pool
-        self._cleaned_here = 0
-        self._spent = 0.0  # thread CPU seconds of the pages cleaned in a thread
+        self._cleaned_here = 0  # timed pages cleaned in a thread, the cold ones included
+        self._sampled = 0
+        self._spent = 0.0  # thread CPU seconds of the sampled pages
         self._pool: ProcessPoolExecutor | None = None
         self._warming: list[Future] = []
         self._starts = 0
@@ -272,7 +275,7 @@ class Cleaner:
               local: Callable[[T], bool] = lambda page: False,
               backlog: Callable[[], int] = lambda: 1) -> Iterator[tuple[T, R]]:
         """`(page, fn(page, *args))` for each page, in order. A page goes to a worker when one
-        has room (two pages in hand each), else this thread cleans it. `local(page)`: a page
+        has room (`PAGES_PER_WORKER` in hand each), else this thread cleans it. `local(page)`: a page
         too cheap to send anywhere (a fetch error). `backlog()`: how many pages wait to be
         cleaned; none waiting means the pages come slower than this thread cleans them (a
         polite delay), and workers would only wait with it."""
@@ -294,7 +297,7 @@ class Cleaner:
             if pool is None:
                 pending.append((page, None, self._here(fn, page, args, timed=not cheap, backlog=backlog)))
             # In order: what is done goes on; a worker's page holds the later ones back (a few).
-            while pending and (_done(pending[0][1]) or len(pending) > 4 * max(1, self.workers) + 4):
+            while pending and (_done(pending[0][1]) or len(pending) > PAGES_PER_WORKER * self.workers + 8):
                 yield self._resolve(*pending.popleft())
         while pending:
             yield self._resolve(*pending.popleft())
@@ -307,8 +310,10 @@ class Cleaner:
         with self._lock:
             self._taken += 1
             if timed:
-                self._spent += time.thread_time() - started
                 self._cleaned_here += 1
+                if self._cleaned_here > COLD_PAGES:
+                    self._spent += time.thread_time() - started
+                    self._sampled += 1
             worth = timed and self._worth_a_pool()
         if worth and backlog() > 0:
             self._start_pool()
@@ -317,9 +322,9 @@ class Cleaner:
     def _worth_a_pool(self) -> bool:
         if not self.workers or self._pool is not None or self._starts >= MAX_POOL_STARTS:
             return False
-        if self._cleaned_here < MIN_SAMPLE:
+        if self._sampled < MIN_SAMPLE:
             return False
-        left = (self._expected - self._taken) * self._spent / self._cleaned_here
+        left = (self._expected - self._taken) * self._spent / self._sampled
         return left >= self.min_pool_seconds
 
     # ---- in the pool
@@ -340,7 +345,7 @@ class Cleaner:
         sent); None otherwise."""
         with self._lock:
             pool = self._pool
-            if pool is None or not all(f.done() for f in self._warming) or self._in_pool >= 2 * self.workers:
+            if pool is None or not all(f.done() for f in self._warming) or self._in_pool >= PAGES_PER_WORKER * self.workers:
                 return None
             if any(f.exception() is not None for f in self._warming):
                 # The workers cannot start here (no `spawn`, no memory): the thread cleans.

@@ -107,7 +107,7 @@ def test_a_store_failure_stops_the_fetch_and_fails_the_source_alone(tmp_path: Pa
 
 def test_a_run_with_enough_work_cleans_in_worker_processes_and_stores_the_same(
         tmp_path: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The threshold set to nothing; the 11th page is served once the workers are up, so that
+    """The threshold set to nothing; the 21st page is served once the workers are up, so that
     the pages after it can go to them (these small pages clean faster than workers start)."""
     paths = [f"/news/article-{i:03d}" for i in range(60)]
     served: list[str] = []
@@ -127,7 +127,7 @@ def test_a_run_with_enough_work_cleans_in_worker_processes_and_stores_the_same(
     def page(request: Request) -> Reply:
         served.append(request.path)
         deadline = time.monotonic() + 120
-        while len(served) == 11 and not (cleaners and cleaners[0].pool_ready) and time.monotonic() < deadline:
+        while len(served) == 21 and not (cleaners and cleaners[0].pool_ready) and time.monotonic() < deadline:
             time.sleep(0.05)
         return html(article_page("iom-en", request.path))
 
@@ -136,7 +136,7 @@ def test_a_run_with_enough_work_cleans_in_worker_processes_and_stores_the_same(
     summary = ingest_run(load_config(site_config(tmp_path, http_server, paths, clean_processes=3)))
 
     assert summary.sources[0].new == len(paths)
-    assert pool_pages and pool_pages[0] > 0  # the thread cleans too, when the 2 workers have 2 pages each
+    assert pool_pages and pool_pages[0] > 0  # the thread cleans too, when the workers have enough in hand
     conn = sqlite3.connect(tmp_path / "archive.db")
     bodies = dict(conn.execute("SELECT url, body FROM articles"))
     from scrapers.clean import clean_page
