@@ -18,8 +18,10 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<![\w+])\+?\(?\d[\d ().\-/]{5,}\d(?![\w@])")
 _PHONE_DIGITS = (7, 16)
 
+# A bare `mailto:` glued to the word before it ("Etats-UnisMAILTO:…") is part of that word,
+# not an anchor's remnant: without a quote or the anchor before it, it starts a word.
 _MAILTO_REMNANT = re.compile(
-    r"""(?:<a\b[^>]*?\bhref\s*=\s*)?["']?mailto:(?P<href>[^"'\s<>]+)["']?"""
+    r"""(?:<a\b[^>]*?\bhref\s*=\s*)?(?:["']|(?<!\w))mailto:(?P<href>[^"'\s<>]+)["']?"""
     r"""(?:\s*>\s*(?P<text>[^<\s]*)(?:\s*</a\s*>)?)?""",
     re.I,
 )
