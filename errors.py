@@ -38,6 +38,7 @@ is remembered and never asked for again; a temporary one is retried on later run
 
 Every package imports this module and it imports nothing of newswatch.
 """
+
 from __future__ import annotations
 
 
@@ -128,8 +129,7 @@ class FetchError(NewswatchError):
     kind = "fetch"
     retry_in_run = False
 
-    def __init__(self, url: str, message: str, *, status: int | None = None,
-                 final_url: str | None = None) -> None:
+    def __init__(self, url: str, message: str, *, status: int | None = None, final_url: str | None = None) -> None:
         self.url = url
         self.message = message
         self.status = status
@@ -139,8 +139,7 @@ class FetchError(NewswatchError):
 
     def again(self, url: str, message: str | None = None) -> FetchError:
         """The same error, reported for `url` (the URL asked for, not the hop that failed)."""
-        return type(self)(url, message or self.message, status=self.status,
-                          final_url=self.final_url)
+        return type(self)(url, message or self.message, status=self.status, final_url=self.final_url)
 
 
 class ConnectFailed(FetchError, TemporaryError):

@@ -4,6 +4,7 @@
 are validated one by one so that one broken rule (bad query, bad address) is reported with its
 name and the others keep working.
 """
+
 from __future__ import annotations
 
 import os
@@ -118,8 +119,10 @@ class RuleError:
 def set_aside_notice(error: str) -> str:
     """A set-aside rule (`str(RuleError)`, as `Config.rule_errors` keeps it) with what it means
     for the analyst: the run's summary, `newswatch sources`, `status`, `serve` and `deploy` say it."""
-    return (f"{error}; it matches nothing until it is fixed in the config, and the articles archived "
-            "meanwhile will never alert (`newswatch rules test QUERY` shows what a query matches)")
+    return (
+        f"{error}; it matches nothing until it is fixed in the config, and the articles archived "
+        "meanwhile will never alert (`newswatch rules test QUERY` shows what a query matches)"
+    )
 
 
 def load_smtp_settings(section: dict | None) -> SmtpSettings:

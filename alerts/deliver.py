@@ -11,18 +11,19 @@ refusal) are sent with that very email, byte for byte, before anything new is re
 crash between the server's acceptance and the commit of "sent" re-sends the same message,
 with the same Message-ID, which mail systems show once.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Literal
+from typing import Literal
 
 from alerts.config import SmtpSettings
 from alerts.email import derived_message_id, freeze, render_email, send_email, send_with_retries
 from errors import SmtpDeliveryError
 from storage.db import Database
-from storage.outbox import (OutboxEntry, archive_id, claim_pending, mark_sent, prepare_email, prepared_email,
-                            release)
+from storage.outbox import OutboxEntry, archive_id, claim_pending, mark_sent, prepare_email, prepared_email, release
 
 Mode = Literal["immediate", "digest"]
 
@@ -58,8 +59,7 @@ class DeliveryReport:
             return f"{self.mode} alerts: nothing pending"
         lines = [f"{self.mode} alerts: {len(self.sent)} email(s) sent, {len(self.failed)} failed"]
         lines += [f"  sent to {s.recipient}: {s.match_count} match(es)" for s in self.sent]
-        lines += [f"  NOT sent to {f.recipient} ({f.pending} match(es) kept pending): {f.error}"
-                  for f in self.failed]
+        lines += [f"  NOT sent to {f.recipient} ({f.pending} match(es) kept pending): {f.error}" for f in self.failed]
         return "\n".join(lines)
 
 
@@ -95,13 +95,23 @@ def deliver_pending(
             continue
         recorded = prepared_email(db, prepared_id) if prepared_id is not None else None
         if recorded is None:
-            message_id = derived_message_id(items, recipient=recipient, kind=mode, salt=archive_id(db),
-                                            sender=smtp.sender)
-            message = freeze(render_email(items, sender=smtp.sender, recipient=recipient, kind=mode, now=now,
-                                          message_id=message_id))
-            recorded = prepare_email(db, token, ids, recipient=recipient, kind=mode,
-                                     subject=str(message["Subject"]), message_id=message_id,
-                                     message=message.frozen, now=now)
+            message_id = derived_message_id(
+                items, recipient=recipient, kind=mode, salt=archive_id(db), sender=smtp.sender
+            )
+            message = freeze(
+                render_email(items, sender=smtp.sender, recipient=recipient, kind=mode, now=now, message_id=message_id)
+            )
+            recorded = prepare_email(
+                db,
+                token,
+                ids,
+                recipient=recipient,
+                kind=mode,
+                subject=str(message["Subject"]),
+                message_id=message_id,
+                message=message.frozen,
+                now=now,
+            )
         message = freeze(recorded.message)
         try:
             send_with_retries(send, smtp, message, attempts, retry_delay)
@@ -115,8 +125,17 @@ def deliver_pending(
             # Unknown outcome (e.g. interrupted mid-exchange): hand the rows back pending.
             release(db, token, ids, error=None)
             raise
-        mark_sent(db, token, ids, recipient=recipient, kind=mode, subject=recorded.subject,
-                  message_id=recorded.message_id, now=now, prepared_id=recorded.id)
+        mark_sent(
+            db,
+            token,
+            ids,
+            recipient=recipient,
+            kind=mode,
+            subject=recorded.subject,
+            message_id=recorded.message_id,
+            now=now,
+            prepared_id=recorded.id,
+        )
         report.sent.append(SentEmail(recipient, recorded.subject, recorded.message_id, len(ids)))
     return report
 

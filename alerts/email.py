@@ -7,6 +7,7 @@ rows it lists. Sending maps every SMTP failure to
 an `errors.SmtpDeliveryError` whose message names the server and what to do, and whose class
 says whether retrying later can help (`SmtpUnavailable`, `SmtpUnreachable`) or not (`SmtpRefused`).
 """
+
 from __future__ import annotations
 
 import email
@@ -15,10 +16,9 @@ import hashlib
 import html
 import re
 import smtplib
-import socket
 import ssl
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -101,13 +101,14 @@ def _html(groups: dict[str, list[OutboxEntry]], intro: str) -> str:
                 item += f"<p><small>Also published by {esc(', '.join(e.also_published_by))}</small></p>"
             parts.append(item + "</li>")
         parts.append("</ul>")
-    parts.append("<hr><p><small>Sent by newswatch. Change your subscriptions in the alerts: "
-                 "section of its config.</small></p></body></html>")
+    parts.append(
+        "<hr><p><small>Sent by newswatch. Change your subscriptions in the alerts: "
+        "section of its config.</small></p></body></html>"
+    )
     return "\n".join(parts)
 
 
-def derived_message_id(entries: list[OutboxEntry], *, recipient: str, kind: str, salt: str,
-                       sender: str) -> str:
+def derived_message_id(entries: list[OutboxEntry], *, recipient: str, kind: str, salt: str, sender: str) -> str:
     """A Message-ID that is a function of the outbox rows listed (and of the archive, `salt`):
     whoever renders that email again names it the same."""
     rows = ",".join(f"{e.id}:{e.story_id}:{e.rule}:{e.matched_at}" for e in sorted(entries, key=lambda e: e.id))
@@ -116,8 +117,13 @@ def derived_message_id(entries: list[OutboxEntry], *, recipient: str, kind: str,
 
 
 def render_email(
-    entries: list[OutboxEntry], *, sender: str, recipient: str, kind: str = "immediate",
-    now: datetime | None = None, message_id: str | None = None,
+    entries: list[OutboxEntry],
+    *,
+    sender: str,
+    recipient: str,
+    kind: str = "immediate",
+    now: datetime | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """One message listing every entry for `recipient`, grouped by rule, text + HTML."""
     if not entries:
@@ -133,7 +139,7 @@ def render_email(
     message["Subject"] = subject_for(entries, kind)
     message["From"] = sender
     message["To"] = recipient
-    message["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    message["Date"] = format_datetime(now or datetime.now(UTC))
     message["Message-ID"] = message_id or make_msgid(domain=sender.rpartition("@")[2] or "newswatch")
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(_plain_text(groups, intro))
@@ -168,8 +174,9 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
     connected = False
     try:
         if smtp.security == "ssl":
-            client = smtplib.SMTP_SSL(smtp.host, smtp.effective_port, timeout=smtp.timeout,
-                                      context=ssl.create_default_context())
+            client = smtplib.SMTP_SSL(
+                smtp.host, smtp.effective_port, timeout=smtp.timeout, context=ssl.create_default_context()
+            )
         else:
             client = smtplib.SMTP(smtp.host, smtp.effective_port, timeout=smtp.timeout)
         connected = True
@@ -182,7 +189,8 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
                     raise SmtpRefused(
                         f"SMTP server {server} needs a password for {smtp.username!r} but the "
                         f"environment variable {smtp.password_env or '(smtp.password_env unset)'} "
-                        "is not set: set it and run `newswatch alerts retry`")
+                        "is not set: set it and run `newswatch alerts retry`"
+                    )
                 client.login(smtp.username, password)
             options = ("SMTPUTF8", "BODY=8BITMIME") if _international(message) else ()
             refused = client.sendmail(smtp.sender, [recipient], message_bytes(message), mail_options=options)
@@ -194,11 +202,13 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
     except smtplib.SMTPAuthenticationError as e:
         raise SmtpRefused(
             f"SMTP server {server} rejected the login of {smtp.username!r} ({e.smtp_code}): check "
-            f"smtp.username and the password in ${smtp.password_env}") from None
+            f"smtp.username and the password in ${smtp.password_env}"
+        ) from None
     except smtplib.SMTPNotSupportedError as e:
         raise SmtpRefused(
             f"SMTP server {server} does not support what smtp.security={smtp.security} needs ({e}): "
-            "check smtp.security and smtp.port") from None
+            "check smtp.security and smtp.port"
+        ) from None
     except smtplib.SMTPRecipientsRefused as e:
         code, text = next(iter(e.recipients.values()))
         raise _refusal(server, code, text, f"recipient {recipient}") from None
@@ -209,20 +219,33 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
     except (ssl.SSLError, ssl.CertificateError) as e:
         raise SmtpRefused(
             f"TLS with SMTP server {server} failed ({e}): check smtp.security "
-            "(ssl on port 465, starttls on 587) and the server's certificate") from None
+            "(ssl on port 465, starttls on 587) and the server's certificate"
+        ) from None
     except smtplib.SMTPServerDisconnected as e:
-        raise _broken(SmtpUnavailable(
-            f"SMTP server {server} closed the connection ({e}); the alerts stay pending and will "
-            "be sent by the next run or `newswatch alerts retry`"), connected) from None
-    except (socket.timeout, TimeoutError):
-        raise _broken(SmtpUnreachable(
-            f"SMTP server {server} did not answer within {smtp.timeout:g} s; the alerts stay "
-            "pending: check the server, or raise smtp.timeout"), connected) from None
+        raise _broken(
+            SmtpUnavailable(
+                f"SMTP server {server} closed the connection ({e}); the alerts stay pending and will "
+                "be sent by the next run or `newswatch alerts retry`"
+            ),
+            connected,
+        ) from None
+    except TimeoutError:
+        raise _broken(
+            SmtpUnreachable(
+                f"SMTP server {server} did not answer within {smtp.timeout:g} s; the alerts stay "
+                "pending: check the server, or raise smtp.timeout"
+            ),
+            connected,
+        ) from None
     except OSError as e:  # refused, unreachable host, DNS failure
-        raise _broken(SmtpUnreachable(
-            f"cannot reach SMTP server {server} ({e.strerror or e}): check smtp.host and "
-            "smtp.port and that the server is running; the alerts stay pending and will be sent "
-            "by the next run or `newswatch alerts retry`"), connected) from None
+        raise _broken(
+            SmtpUnreachable(
+                f"cannot reach SMTP server {server} ({e.strerror or e}): check smtp.host and "
+                "smtp.port and that the server is running; the alerts stay pending and will be sent "
+                "by the next run or `newswatch alerts retry`"
+            ),
+            connected,
+        ) from None
 
 
 def _broken(error: SmtpDeliveryError, connected: bool) -> SmtpDeliveryError:
@@ -251,8 +274,9 @@ def _refusal(server: str, code: int, text: bytes | str, what: str) -> SmtpDelive
     if 400 <= code < 500:
         return SmtpUnavailable(
             f"SMTP server {server} temporarily refused the {what} ({code} {detail}); the alerts "
-            "stay pending and will be retried by the next run or `newswatch alerts retry`")
+            "stay pending and will be retried by the next run or `newswatch alerts retry`"
+        )
     return SmtpRefused(
         f"SMTP server {server} refused the {what} ({code} {detail}): check the address and the "
-        "server's relay rules, then run `newswatch alerts retry`; the alerts stay pending")
-
+        "server's relay rules, then run `newswatch alerts retry`; the alerts stay pending"
+    )

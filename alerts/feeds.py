@@ -9,12 +9,13 @@ content hash (unique in the archive, the same on every run), so readers never sh
 twice. Page text is hostile: it is written as XML text (escaped by the serializer), with the
 characters XML 1.0 forbids removed, and snippets become escaped HTML (`type="html"`).
 """
+
 from __future__ import annotations
 
 import html
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
@@ -48,13 +49,23 @@ def feed_file_name(rule: str) -> str:
 
 
 def rule_feed(db, rule: str, limit: int = FEED_ENTRIES) -> Feed:
-    return Feed(feed_file_name(rule)[:-5], f"newswatch: {rule}", f"urn:newswatch:feed:rule:{_xml_text(rule)}",
-                rule_feed_items(db, rule, limit), highlighted=True)
+    return Feed(
+        feed_file_name(rule)[:-5],
+        f"newswatch: {rule}",
+        f"urn:newswatch:feed:rule:{_xml_text(rule)}",
+        rule_feed_items(db, rule, limit),
+        highlighted=True,
+    )
 
 
 def new_articles_feed(db, limit: int = FEED_ENTRIES) -> Feed:
-    return Feed(NEW_ARTICLES, "newswatch: new articles", "urn:newswatch:feed:new-articles",
-                new_article_items(db, limit), highlighted=False)
+    return Feed(
+        NEW_ARTICLES,
+        "newswatch: new articles",
+        "urn:newswatch:feed:new-articles",
+        new_article_items(db, limit),
+        highlighted=False,
+    )
 
 
 def _xml_text(text: str | None) -> str:
@@ -70,8 +81,8 @@ def _rfc3339(value: str | None) -> str | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _summary_html(item: FeedItem, highlighted: bool) -> str:
@@ -85,8 +96,9 @@ def _summary_html(item: FeedItem, highlighted: bool) -> str:
     meta = " · ".join(html.escape(_xml_text(x)) for x in (item.source, item.published) if x)
     parts = [f"<p><small>{meta}</small></p>", f"<p>{text}</p>"]
     if item.also_published_by:
-        parts.append(f"<p><small>Also published by {html.escape(_xml_text(', '.join(item.also_published_by)))}"
-                     "</small></p>")
+        parts.append(
+            f"<p><small>Also published by {html.escape(_xml_text(', '.join(item.also_published_by)))}</small></p>"
+        )
     return "".join(parts)
 
 
@@ -104,7 +116,7 @@ def render_feed(feed: Feed, *, now: datetime | None = None) -> bytes:
     _sub(root, "title", _xml_text(feed.title))
     # A feed's `updated` is its newest entry's, so an unchanged feed is rewritten byte for byte.
     newest = max((_rfc3339(i.updated) or "" for i in feed.items), default="")
-    _sub(root, "updated", newest or _rfc3339((now or datetime.now(timezone.utc)).isoformat()))
+    _sub(root, "updated", newest or _rfc3339((now or datetime.now(UTC)).isoformat()))
     author = _sub(root, "author")
     _sub(author, "name", "newswatch")
     _sub(root, "generator", "newswatch")

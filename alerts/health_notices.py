@@ -8,14 +8,15 @@ after the SMTP server accepted the email; a failure is reported and the next run
 
 Plain functions, no Prefect: `notify_unhealthy(db, smtp, settings, health)`.
 """
+
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Callable, Iterable
 
 from alerts.config import HealthAlertSettings, SmtpSettings
 from alerts.email import header_safe, send_email, send_with_retries
@@ -61,8 +62,9 @@ def to_notify(db: Database, health: Iterable, recipient: str) -> list[Unhealthy]
     return out
 
 
-def render_health_email(sources: list[Unhealthy], *, sender: str, recipient: str,
-                        now: datetime | None = None) -> EmailMessage:
+def render_health_email(
+    sources: list[Unhealthy], *, sender: str, recipient: str, now: datetime | None = None
+) -> EmailMessage:
     """One message listing every unhealthy source and why, text + HTML."""
     if not sources:
         raise ValueError("no unhealthy source to render")
@@ -77,8 +79,10 @@ def render_health_email(sources: list[Unhealthy], *, sender: str, recipient: str
         parts.append(f"<h2>{html.escape(header_safe(u.source, limit=200))}</h2><ul>")
         parts += [f"<li>{html.escape(header_safe(p, limit=1000))}</li>" for p in u.problems]
         parts.append("</ul>")
-    footer = ("Sent once per problem; sent again if a source recovers and relapses. "
-              "See `newswatch sources`; recipients are set in the health_alerts: section of the config.")
+    footer = (
+        "Sent once per problem; sent again if a source recovers and relapses. "
+        "See `newswatch sources`; recipients are set in the health_alerts: section of the config."
+    )
     text.append("-- \n" + footer)
     parts.append(f"<hr><p><small>{html.escape(footer)}</small></p></body></html>")
 
@@ -86,7 +90,7 @@ def render_health_email(sources: list[Unhealthy], *, sender: str, recipient: str
     message["Subject"] = header_safe(f"[newswatch] {len(names)} unhealthy {noun}: {', '.join(names)}")
     message["From"] = sender
     message["To"] = recipient
-    message["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    message["Date"] = format_datetime(now or datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "newswatch")
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("\n".join(text))
@@ -94,9 +98,17 @@ def render_health_email(sources: list[Unhealthy], *, sender: str, recipient: str
     return message
 
 
-def notify_unhealthy(db: Database, smtp: SmtpSettings, settings: HealthAlertSettings, health: Iterable, *,
-                     attempts: int = 3, retry_delay: float = 5.0, now: datetime | None = None,
-                     send: Callable = send_email) -> HealthAlertReport:
+def notify_unhealthy(
+    db: Database,
+    smtp: SmtpSettings,
+    settings: HealthAlertSettings,
+    health: Iterable,
+    *,
+    attempts: int = 3,
+    retry_delay: float = 5.0,
+    now: datetime | None = None,
+    send: Callable = send_email,
+) -> HealthAlertReport:
     """Clear recovered problems, then email each recipient (one email each) the unhealthy
     sources it was not yet told about; record them once the server accepted the email."""
     health = list(health)
@@ -112,10 +124,11 @@ def notify_unhealthy(db: Database, smtp: SmtpSettings, settings: HealthAlertSett
         except SmtpDeliveryError as e:
             report.errors.append(f"{recipient}: {e}")
             if e.unreachable:  # every other recipient would wait for the same timeout
-                report.errors += [f"{r}: not tried, {e}" for r in settings.to[settings.to.index(recipient) + 1:]]
+                report.errors += [f"{r}: not tried, {e}" for r in settings.to[settings.to.index(recipient) + 1 :]]
                 break
             continue
-        add_notices(db, recipient, [(u.source, p) for u in sources for p in u.problems],
-                    str(message["Message-ID"]), now)
+        add_notices(
+            db, recipient, [(u.source, p) for u in sources for p in u.problems], str(message["Message-ID"]), now
+        )
         report.sent.append(recipient)
     return report

@@ -5,12 +5,13 @@ never reach an Article), then each rule's compiled query is one MATCH over it. F
 `unicode61 remove_diacritics 2` tokenizer makes matching case- and accent-insensitive and
 splits on apostrophes and NBSP; the query compiler adds French singular/plural variants.
 """
+
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Sequence
 
 from errors import QuerySyntaxError
 from storage.query import parse
@@ -72,8 +73,7 @@ class BatchIndex:
         self.candidates = candidates
         self.conn = sqlite3.connect(":memory:")
         self.conn.execute(
-            "CREATE VIRTUAL TABLE batch USING fts5("
-            f"title, body, source UNINDEXED, tokenize = '{FTS_TOKENIZE}')"
+            f"CREATE VIRTUAL TABLE batch USING fts5(title, body, source UNINDEXED, tokenize = '{FTS_TOKENIZE}')"
         )
         self.conn.executemany(
             "INSERT INTO batch (rowid, title, body, source) VALUES (?, ?, ?, ?)",
@@ -115,6 +115,8 @@ class BatchIndex:
         if where is None:
             return ""
         sql, params = where
-        row = self.conn.execute("SELECT snippet(batch, 1, ?, ?, '…', ?) FROM batch" + sql + " AND rowid = ?",
-                                [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, *params, position]).fetchone()
+        row = self.conn.execute(
+            "SELECT snippet(batch, 1, ?, ?, '…', ?) FROM batch" + sql + " AND rowid = ?",
+            [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, *params, position],
+        ).fetchone()
         return (row[0] or "") if row else ""

@@ -7,10 +7,11 @@ both the articles and their alerts are stored, or neither; rows already present 
 recipient and story) are left alone, so a re-run or a folded republication alerts nobody
 twice. `new_candidates(items, result)` turns a stored batch into what is matched.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 from alerts.config import AlertRule
 from alerts.match import BatchIndex, Candidate
@@ -27,9 +28,15 @@ def new_candidates(items: Sequence[Incoming], result: BatchResult) -> list[Candi
     archive into an existing story, so it never alerts again.
     """
     return [
-        Candidate(article_id=r.article_id, story_id=r.article_id, title=inert_line(item.article.title) or None,
-                  body=inert(item.article.body), source=item.source, published=item.article.date,
-                  url=r.link or item.url or item.article.url)
+        Candidate(
+            article_id=r.article_id,
+            story_id=r.article_id,
+            title=inert_line(item.article.title) or None,
+            body=inert(item.article.body),
+            source=item.source,
+            published=item.article.date,
+            url=r.link or item.url or item.article.url,
+        )
         for item, r in zip(items, result.items)
         if r.status == "new"
     ]
@@ -46,7 +53,7 @@ def record_matches(
     rules = list(rules)
     if not rules or not candidates:
         return []
-    matched_at = now or datetime.now(timezone.utc)  # one time for the whole batch
+    matched_at = now or datetime.now(UTC)  # one time for the whole batch
     recorded: list[OutboxEntry] = []
     with BatchIndex(candidates) as index:
         for rule in rules:
@@ -58,8 +65,22 @@ def record_matches(
                         continue
                     if snippet is None:
                         snippet = index.snippet(rule, position)
-                    entry = add_match(db, NewMatch(rule.name, recipient, rule.mode, c.story_id, c.article_id,
-                                                   c.title, c.source, c.published, c.url, snippet), now=matched_at)
+                    entry = add_match(
+                        db,
+                        NewMatch(
+                            rule.name,
+                            recipient,
+                            rule.mode,
+                            c.story_id,
+                            c.article_id,
+                            c.title,
+                            c.source,
+                            c.published,
+                            c.url,
+                            snippet,
+                        ),
+                        now=matched_at,
+                    )
                     if entry is not None:
                         recorded.append(entry)
     return recorded

@@ -6,6 +6,7 @@ words as lowercase substrings of each article (no accents, plurals, phrases or N
 
     .venv/bin/python bench/alerts_match.py [--rules 1000] [--articles 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,10 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alerts.config import AlertRule  # noqa: E402
 from alerts.match import BatchIndex, Candidate  # noqa: E402
 
-WORDS = ("migrant passeur frontière réseau traite être humain bateau désert camp réfugié asile "
-         "garde côte police enquête rapport chiffre mer route village ville santé école aide "
-         "retour intégration travail emploi famille enfant femme homme sauvetage naufrage "
-         "Frontex Europol Niger Libye Tunisie Mexique Agadez Lampedusa Manche Calais").split()
+WORDS = (
+    "migrant passeur frontière réseau traite être humain bateau désert camp réfugié asile "
+    "garde côte police enquête rapport chiffre mer route village ville santé école aide "
+    "retour intégration travail emploi famille enfant femme homme sauvetage naufrage "
+    "Frontex Europol Niger Libye Tunisie Mexique Agadez Lampedusa Manche Calais"
+).split()
 
 
 def synthetic(rules: int, articles: int, seed: int = 7):
@@ -30,23 +33,32 @@ def synthetic(rules: int, articles: int, seed: int = 7):
     frequent ones); rules use real terms and random vocabulary words, so most rules match a
     few articles and some match many, as analysts' keywords do."""
     rnd = random.Random(seed)
-    vocabulary = WORDS + ["".join(rnd.choice("abcdefghijklmnoprstuvé") for _ in range(rnd.randint(4, 10)))
-                          for _ in range(20_000)]
+    vocabulary = WORDS + [
+        "".join(rnd.choice("abcdefghijklmnoprstuvé") for _ in range(rnd.randint(4, 10))) for _ in range(20_000)
+    ]
     weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
 
     def text(n: int) -> str:
-        return " ".join(w + "s" if rnd.random() < 0.2 else w
-                        for w in rnd.choices(vocabulary, weights, k=n))
+        return " ".join(w + "s" if rnd.random() < 0.2 else w for w in rnd.choices(vocabulary, weights, k=n))
 
     def word():
         return rnd.choice(WORDS) if rnd.random() < 0.5 else rnd.choice(vocabulary[:5000])
 
-    batch = [Candidate(i, i, text(8).capitalize(), text(400) + ".", rnd.choice(["iom-fr", "apr", "iom-en"]))
-             for i in range(articles)]
-    shapes = [lambda: f"{word()} {word()}", lambda: f'"{word()} {word()}"', lambda: f"{word()} OR {word()}",
-              lambda: f"{word()} -{word()}", lambda: f"{word()[:4]}*", lambda: f"NEAR({word()} {word()}, 5)"]
-    ruleset = [AlertRule(name=f"rule{i}", query=rnd.choice(shapes)(), to=[f"a{i % 50}@example.org"])
-               for i in range(rules)]
+    batch = [
+        Candidate(i, i, text(8).capitalize(), text(400) + ".", rnd.choice(["iom-fr", "apr", "iom-en"]))
+        for i in range(articles)
+    ]
+    shapes = [
+        lambda: f"{word()} {word()}",
+        lambda: f'"{word()} {word()}"',
+        lambda: f"{word()} OR {word()}",
+        lambda: f"{word()} -{word()}",
+        lambda: f"{word()[:4]}*",
+        lambda: f"NEAR({word()} {word()}, 5)",
+    ]
+    ruleset = [
+        AlertRule(name=f"rule{i}", query=rnd.choice(shapes)(), to=[f"a{i % 50}@example.org"]) for i in range(rules)
+    ]
     return ruleset, batch
 
 
@@ -83,8 +95,10 @@ def main() -> int:
 
     print(f"{args.rules} rules x {args.articles} articles (~400 words each, 20,000-word Zipf vocabulary)")
     print(f"  BatchIndex.match (in-memory FTS5, one MATCH per rule): {fts:.3f} s, {len(found)} matches")
-    print(f"  same with a highlighted snippet per match:             {with_snippets:.3f} s "
-          f"({(with_snippets - fts) / max(1, len(found)) * 1e6:.0f} µs per snippet)")
+    print(
+        f"  same with a highlighted snippet per match:             {with_snippets:.3f} s "
+        f"({(with_snippets - fts) / max(1, len(found)) * 1e6:.0f} µs per snippet)"
+    )
     print(f"  reference substring scan (Python):                     {reference:.3f} s, {scanned} hits")
     print(f"  ratio match / reference: {fts / reference:.2f}")
     print(f"  goal < 1 s: {'met' if fts < 1 else 'NOT met'}")

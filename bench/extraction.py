@@ -29,12 +29,12 @@ Speed: pages/s over each half from the process's CPU time (the machine is shared
 measured what the neighbours did), the best of --repeat passes; the extractors take turns
 pass by pass. One warm-up page each before the clock.
 """
+
 from __future__ import annotations
 
 import argparse
 import gzip
 import hashlib
-import io
 import json
 import re
 import statistics
@@ -91,6 +91,7 @@ def half_of(file_name: str) -> str:
 
 # --- corpora -------------------------------------------------------------------------------
 
+
 def find_shared(name: str) -> Path | None:
     for parent in REPO.parents:
         candidate = parent / "shared" / name
@@ -109,8 +110,15 @@ def load_benchmark(data_dir: Path) -> list[Page]:
         path = data_dir / "html" / f"{page_id}.html.gz"
         if not path.is_file():
             raise SystemExit(f"error: {path} is listed in ground-truth.json but missing")
-        pages.append(Page(page_id, entry.get("url"), gzip.decompress(path.read_bytes()), half_of(path.name),
-                          truth=entry.get("articleBody") or ""))
+        pages.append(
+            Page(
+                page_id,
+                entry.get("url"),
+                gzip.decompress(path.read_bytes()),
+                half_of(path.name),
+                truth=entry.get("articleBody") or "",
+            )
+        )
     return pages
 
 
@@ -128,19 +136,23 @@ def load_trafilatura_corpus(data_dir: Path) -> list[Page]:
         if name not in files:
             raise SystemExit(f"error: {name} is listed in evaldata.json but not in {archive}")
         url = key.strip() if key.startswith(("http://", "https://")) else None
-        pages.append(Page(name, url, files[name], half_of(name), with_=entry.get("with") or [],
-                          without=entry.get("without") or []))
+        pages.append(
+            Page(
+                name, url, files[name], half_of(name), with_=entry.get("with") or [], without=entry.get("without") or []
+            )
+        )
     return pages
 
 
 # --- metrics -------------------------------------------------------------------------------
+
 
 def shingles(text: str) -> Counter:
     tokens = _WORD.findall(text)
     if len(tokens) < SHINGLE_SIZE:
         # A text shorter than one shingle is one (short) shingle, so it still counts.
         return Counter([tuple(tokens)]) if tokens else Counter()
-    return Counter(tuple(tokens[i:i + SHINGLE_SIZE]) for i in range(len(tokens) - SHINGLE_SIZE + 1))
+    return Counter(tuple(tokens[i : i + SHINGLE_SIZE]) for i in range(len(tokens) - SHINGLE_SIZE + 1))
 
 
 def precision_recall(truth: str, extracted: str) -> tuple[float, float]:
@@ -186,6 +198,7 @@ METRICS = {"benchmark": shingle_scores, "trafilatura": snippet_scores}
 
 # --- extractors ----------------------------------------------------------------------------
 
+
 def newswatch_extractor() -> Callable[[Page], Output]:
     from scrapers.clean import clean_page
 
@@ -202,8 +215,7 @@ def trafilatura_extractor(**settings) -> Callable[[Page], Output]:
     import trafilatura
 
     def extract(page: Page) -> Output:
-        text = trafilatura.extract(page.data, url=page.url, include_comments=False, include_tables=True,
-                                   **settings)
+        text = trafilatura.extract(page.data, url=page.url, include_comments=False, include_tables=True, **settings)
         return Output(text or "", not text, None if text else "no output")
 
     return extract
@@ -216,8 +228,9 @@ EXTRACTORS: dict[str, Callable[[], Callable[[Page], Output]]] = {
 }
 
 
-def run_half(corpus: str, pages: list[Page], extractors: dict[str, Callable[[Page], Output]],
-             repeat: int) -> list[Result]:
+def run_half(
+    corpus: str, pages: list[Page], extractors: dict[str, Callable[[Page], Output]], repeat: int
+) -> list[Result]:
     outputs: dict[str, list[Output]] = {}
     timings: dict[str, list[float]] = {name: [] for name in extractors}
     for name, extract in extractors.items():
@@ -231,8 +244,9 @@ def run_half(corpus: str, pages: list[Page], extractors: dict[str, Callable[[Pag
     for name in extractors:
         precision, recall, f1 = METRICS[corpus](pages, outputs[name])
         rejected = [(page.page_id, out.reason) for page, out in zip(pages, outputs[name]) if out.rejected]
-        results.append(Result(name, precision, recall, f1, len(rejected), len(pages),
-                              len(pages) / min(timings[name]), rejected))
+        results.append(
+            Result(name, precision, recall, f1, len(rejected), len(pages), len(pages) / min(timings[name]), rejected)
+        )
     return results
 
 
@@ -256,21 +270,34 @@ def profile_newswatch(corpora, half: str | None, top: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--benchmark", type=Path, default=find_shared("extraction-benchmark"),
-                        help="the extraction-benchmark directory (default: shared/extraction-benchmark "
-                             "beside the checkout or a parent)")
-    parser.add_argument("--corpus", type=Path, default=find_shared("extraction-corpus-trafilatura"),
-                        help="the extraction-corpus-trafilatura directory (same default search)")
+    parser.add_argument(
+        "--benchmark",
+        type=Path,
+        default=find_shared("extraction-benchmark"),
+        help="the extraction-benchmark directory (default: shared/extraction-benchmark "
+        "beside the checkout or a parent)",
+    )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=find_shared("extraction-corpus-trafilatura"),
+        help="the extraction-corpus-trafilatura directory (same default search)",
+    )
     parser.add_argument("--only", choices=("benchmark", "trafilatura"), help="score one corpus only")
     parser.add_argument("--half", choices=HALVES, help="score one half only (default: both)")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per extractor; the best counts")
-    parser.add_argument("--extractors", default=",".join(EXTRACTORS),
-                        help=f"comma-separated subset of: {', '.join(EXTRACTORS)}")
-    parser.add_argument("--rejected", action="store_true",
-                        help="list the pages newswatch rejected, with the reason")
-    parser.add_argument("--profile", type=int, metavar="N", default=0,
-                        help="instead of scoring, profile newswatch (cProfile) over the chosen pages "
-                             "and print the N costliest functions by cumulative and by own time")
+    parser.add_argument(
+        "--extractors", default=",".join(EXTRACTORS), help=f"comma-separated subset of: {', '.join(EXTRACTORS)}"
+    )
+    parser.add_argument("--rejected", action="store_true", help="list the pages newswatch rejected, with the reason")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        default=0,
+        help="instead of scoring, profile newswatch (cProfile) over the chosen pages "
+        "and print the N costliest functions by cumulative and by own time",
+    )
     args = parser.parse_args(argv)
 
     names = [n.strip() for n in args.extractors.split(",") if n.strip()]
@@ -302,9 +329,11 @@ def main(argv: list[str] | None = None) -> int:
             results = run_half(corpus, chosen, extractors, args.repeat)
             report.append((corpus, half, results))
             for r in results:
-                print(f"| {corpus} | {half} | {r.pages} | {r.extractor} | {r.precision:.3f} | {r.recall:.3f} | "
-                      f"{r.f1:.3f} | {r.rejected / r.pages:.1%} ({r.rejected}) | {r.pages_per_second:.1f} |",
-                      flush=True)
+                print(
+                    f"| {corpus} | {half} | {r.pages} | {r.extractor} | {r.precision:.3f} | {r.recall:.3f} | "
+                    f"{r.f1:.3f} | {r.rejected / r.pages:.1%} ({r.rejected}) | {r.pages_per_second:.1f} |",
+                    flush=True,
+                )
     print()
     ours = "newswatch clean_page"
     for corpus, half, results in report:
@@ -314,8 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         mine = by_name[ours]
         for name, theirs in by_name.items():
             if name != ours and theirs.f1 and theirs.pages_per_second:
-                print(f"{corpus} {half}: newswatch / {name}: F1 {mine.f1 - theirs.f1:+.3f}, "
-                      f"pages/s x{mine.pages_per_second / theirs.pages_per_second:.2f}")
+                print(
+                    f"{corpus} {half}: newswatch / {name}: F1 {mine.f1 - theirs.f1:+.3f}, "
+                    f"pages/s x{mine.pages_per_second / theirs.pages_per_second:.2f}"
+                )
     if args.rejected:
         for corpus, half, results in report:
             for r in results:

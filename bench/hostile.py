@@ -19,6 +19,7 @@ tests/httpserver.py) started here:
   matches: the costly case) and of a 10,000-word NEAR, against a 10-word query on the same
   archive, in this process with `--root`'s code.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,13 +59,18 @@ print("RESULT " + json.dumps(out), flush=True)
 
 
 def run_child(root: Path, config: Path, memory_limit: int) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(root), str(config), str(memory_limit)],
-                          capture_output=True, text=True, cwd=root, timeout=3600,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root), str(config), str(memory_limit)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=3600,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if not lines:
         return {"exit": proc.returncode, "stderr": proc.stderr[-1500:]}
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def feed_site(make, name: str, body: bytes | None = None, headers: dict | None = None):
@@ -75,8 +81,9 @@ def feed_site(make, name: str, body: bytes | None = None, headers: dict | None =
     server = LocalServer().start()
     path = f"/news/{name}-1"
     server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
-    server.routes["/feed.xml"] = Reply(body=rss_feed(server.base, [(path, headline(path))]),
-                                       content_type="application/rss+xml")
+    server.routes["/feed.xml"] = Reply(
+        body=rss_feed(server.base, [(path, headline(path))]), content_type="application/rss+xml"
+    )
     if body is None:
         server.routes[path] = html(article_page("aprnews", server.base + path, body=paragraphs(path, count=4)))
     else:
@@ -86,8 +93,12 @@ def feed_site(make, name: str, body: bytes | None = None, headers: dict | None =
 
 
 def write_config(tmp: Path, name: str, sources: list[tuple[str, str]], total: float = 120) -> Path:
-    lines = [f"archive: {tmp / (name + '.db')}", "user_agent: newswatch-bench",
-             f"timeouts: {{connect: 10, read: 30, total: {total}}}", "sources:"]
+    lines = [
+        f"archive: {tmp / (name + '.db')}",
+        "user_agent: newswatch-bench",
+        f"timeouts: {{connect: 10, read: 30, total: {total}}}",
+        "sources:",
+    ]
     lines += [f"  - {{name: {n}, url: '{u}', kind: feed, profile: aprnews, delay: 0}}" for n, u in sources]
     path = tmp / f"{name}.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -108,7 +119,9 @@ def bench_bomb(root: Path, memory_limit: int) -> None:
     for s in servers:
         s.stop()
     print(f"bomb: {len(bomb):,} bytes on the wire, 4 GiB after two gzip layers (root {root})")
-    print(f"  reference run (an ordinary page): peak RSS {reference.get('peak_rss_mb')} MB, {reference.get('seconds')} s")
+    print(
+        f"  reference run (an ordinary page): peak RSS {reference.get('peak_rss_mb')} MB, {reference.get('seconds')} s"
+    )
     print(f"  run under the bomb:               peak RSS {result.get('peak_rss_mb')} MB, {result.get('seconds')} s")
     if "peak_rss_mb" in result and "peak_rss_mb" in reference:
         print(f"  ratio: {result['peak_rss_mb'] / reference['peak_rss_mb']:.2f}")
@@ -121,17 +134,24 @@ def bench_trickle(root: Path, memory_limit: int) -> None:
     servers: list = []
     trickling = HostileServer().start()
     trickling.routes["/robots.txt"] = lambda conn, request: conn.sendall(
-        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
     trickling.routes["/feed.xml"] = trickling.trickle(
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: 10\r\n\r\n<rss/>    ", 5.0)
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: 10\r\n\r\n<rss/>    ", 5.0
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         good = feed_site(servers, "good")
-        reference = run_child(root, write_config(tmp, "alone", [("good", good.url("/feed.xml"))], total=10),
-                              memory_limit)
-        result = run_child(root, write_config(tmp, "trickle", [("good", good.url("/feed.xml")),
-                                                               ("trickle", trickling.url("/feed.xml"))], total=10),
-                           memory_limit)
+        reference = run_child(
+            root, write_config(tmp, "alone", [("good", good.url("/feed.xml"))], total=10), memory_limit
+        )
+        result = run_child(
+            root,
+            write_config(
+                tmp, "trickle", [("good", good.url("/feed.xml")), ("trickle", trickling.url("/feed.xml"))], total=10
+            ),
+            memory_limit,
+        )
     trickling.stop()
     for s in servers:
         s.stop()
@@ -150,13 +170,24 @@ def bench_query(root: Path) -> None:
     words = ["".join(rng.choice(string.ascii_lowercase) for _ in range(7)) for _ in range(10_000)]
     with tempfile.TemporaryDirectory() as tmp:
         with Archive.open(Path(tmp) / "q.db") as archive:
-            archive.add_batch([Incoming(Article("t", None, [" ".join(words) + "."], url="https://x.example/1"), "s")]
-                              + [Incoming(Article(f"t{i}", None, [" ".join(rng.sample(words, 300)) + "."],
-                                                  url=f"https://x.example/p{i}"), "s") for i in range(200)])
-            cases = [("10 words", " ".join(words[:10])), ("200 words", " ".join(words[:200])),
-                     ("NEAR of 8 words", "NEAR(" + " ".join(words[:8]) + ", 5)"), ("10,000 words", " ".join(words)),
-                     ("NEAR of 1,000 words", "NEAR(" + " ".join(words[:1000]) + ", 5)"),
-                     ("NEAR of 10,000 words", "NEAR(" + " ".join(words) + ", 5)")]
+            archive.add_batch(
+                [Incoming(Article("t", None, [" ".join(words) + "."], url="https://x.example/1"), "s")]
+                + [
+                    Incoming(
+                        Article(f"t{i}", None, [" ".join(rng.sample(words, 300)) + "."], url=f"https://x.example/p{i}"),
+                        "s",
+                    )
+                    for i in range(200)
+                ]
+            )
+            cases = [
+                ("10 words", " ".join(words[:10])),
+                ("200 words", " ".join(words[:200])),
+                ("NEAR of 8 words", "NEAR(" + " ".join(words[:8]) + ", 5)"),
+                ("10,000 words", " ".join(words)),
+                ("NEAR of 1,000 words", "NEAR(" + " ".join(words[:1000]) + ", 5)"),
+                ("NEAR of 10,000 words", "NEAR(" + " ".join(words) + ", 5)"),
+            ]
             print(f"query (root {root}): one archive of 201 articles, one holding all 10,000 words")
             for name, query in cases:
                 start = time.perf_counter()

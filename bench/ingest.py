@@ -32,6 +32,7 @@ start-up is reported apart). Reported:
   the wall time);
 - peak memory: this process's max RSS (`resource.getrusage`), the flow and its results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,10 @@ LISTING_PAGES = 5
 
 def article_paths(source: str, prefix: str, count: int) -> list[str]:
     # lexisveille's article paths end in -<number>; the others take any slug.
-    return [f"{prefix}{source}-article-{i:04d}" + ("-1180%02d" % (i % 100) if source == "lexis" else "")
-            for i in range(count)]
+    return [
+        f"{prefix}{source}-article-{i:04d}" + ("-1180%02d" % (i % 100) if source == "lexis" else "")
+        for i in range(count)
+    ]
 
 
 def build_sites(per_source: int) -> dict[str, dict]:
@@ -100,13 +103,13 @@ def serve(per_source: int) -> None:
             size = -(-len(paths) // LISTING_PAGES)
             for page in range(LISTING_PAGES):
                 route = "/fr/news" + (f"?page={page}" if page else "")
-                server.routes[route] = html(iom_listing_page(teasers[page * size:(page + 1) * size]))
+                server.routes[route] = html(iom_listing_page(teasers[page * size : (page + 1) * size]))
         elif source == "apr":
-            server.routes["/rss.xml"] = Reply(body=rss_feed(server.base, teasers),
-                                              content_type="application/rss+xml")
+            server.routes["/rss.xml"] = Reply(body=rss_feed(server.base, teasers), content_type="application/rss+xml")
         elif source == "lexis":
-            server.routes["/feed.atom"] = Reply(body=atom_feed(server.base, teasers),
-                                                content_type="application/atom+xml")
+            server.routes["/feed.atom"] = Reply(
+                body=atom_feed(server.base, teasers), content_type="application/atom+xml"
+            )
         else:
             server.routes["/sitemap.xml"] = Reply(body=sitemap(server.base, paths), content_type="application/xml")
     print(json.dumps({name: s.base for name, s in servers.items()}), flush=True)
@@ -135,6 +138,7 @@ class StageTimes:
                 with self._lock:
                     self.wall[name] += time.perf_counter() - wall
                     self.cpu[name] += time.thread_time() - cpu
+
         return timed
 
 
@@ -144,9 +148,12 @@ def instrumented(times: StageTimes):
     import flows.pipeline
     import scrapers.fetch
 
-    patches = [(flows.pipeline, "discover", "discover"), (flows.pipeline, "clean_page", "clean_page"),
-               (scrapers.fetch.Fetcher, "fetch", "fetch pages"),
-               (flows.pipeline, "store_batch", "dedup + store")]
+    patches = [
+        (flows.pipeline, "discover", "discover"),
+        (flows.pipeline, "clean_page", "clean_page"),
+        (scrapers.fetch.Fetcher, "fetch", "fetch pages"),
+        (flows.pipeline, "store_batch", "dedup + store"),
+    ]
     originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
     for owner, attr, name in patches:
         setattr(owner, attr, times.wrap(name, getattr(owner, attr)))
@@ -158,12 +165,22 @@ def instrumented(times: StageTimes):
 
 
 def write_config(directory: Path, bases: dict[str, str]) -> Path:
-    lines = [f"archive: {directory / 'archive.db'}", 'user_agent: "newswatch-bench/0.1"',
-             "max_parallel_hosts: 8", "sources:"]
+    lines = [
+        f"archive: {directory / 'archive.db'}",
+        'user_agent: "newswatch-bench/0.1"',
+        "max_parallel_hosts: 8",
+        "sources:",
+    ]
     for source, _template, profile, kind, discovery, _prefix in SOURCES:
-        lines += [f"  - name: {source}", f"    url: {bases[source]}{discovery}", f"    kind: {kind}",
-                  f"    profile: {profile}", "    delay: 0", f"    max_pages: {LISTING_PAGES}",
-                  "    max_new_per_run: 100000"]  # every article in this one run
+        lines += [
+            f"  - name: {source}",
+            f"    url: {bases[source]}{discovery}",
+            f"    kind: {kind}",
+            f"    profile: {profile}",
+            "    delay: 0",
+            f"    max_pages: {LISTING_PAGES}",
+            "    max_new_per_run: 100000",
+        ]  # every article in this one run
     path = directory / "newswatch.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -185,8 +202,10 @@ def corpus_pages(corpus: Path, count: int | None = None) -> list[tuple[str, byte
     """(URL path, bytes as saved) of the corpus pages (the first `count`), in file-name order."""
     from extraction import load_trafilatura_corpus
 
-    return [("/news/" + re.sub(r"[^A-Za-z0-9._-]+", "-", page.page_id), page.data)
-            for page in load_trafilatura_corpus(corpus)][:count]
+    return [
+        ("/news/" + re.sub(r"[^A-Za-z0-9._-]+", "-", page.page_id), page.data)
+        for page in load_trafilatura_corpus(corpus)
+    ][:count]
 
 
 def serve_corpus(corpus: Path, count: int | None) -> None:
@@ -197,8 +216,9 @@ def serve_corpus(corpus: Path, count: int | None) -> None:
     pages = corpus_pages(corpus, count)
     # No charset: the pages declare theirs (or not), as saved.
     server = LocalServer({path: Reply(body=data, content_type="text/html") for path, data in pages}).start()
-    server.routes["/sitemap.xml"] = Reply(body=sitemap(server.base, [path for path, _ in pages]),
-                                          content_type="application/xml")
+    server.routes["/sitemap.xml"] = Reply(
+        body=sitemap(server.base, [path for path, _ in pages]), content_type="application/xml"
+    )
     print(json.dumps({"base": server.base}), flush=True)
     sys.stdin.read()
     server.stop()
@@ -215,9 +235,14 @@ def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PREFECT_HOME": str(home)}
     env.pop("PREFECT_API_URL", None)
     log = open(home / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     api = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -236,22 +261,29 @@ def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
 def real_config(directory: Path, base: str, name: str, clean_processes: int | None = None) -> Path:
     path = directory / f"{name}.yaml"
     processes = "" if clean_processes is None else f"clean_processes: {clean_processes}\n"
-    path.write_text(f"archive: {directory / name}.db\nuser_agent: \"newswatch-bench/0.1\"\n{processes}sources:\n"
-                    f"  - name: corpus\n    url: {base}/sitemap.xml\n    kind: sitemap\n    delay: 0\n"
-                    "    max_new_per_run: 100000\n")  # every page in this one run
+    path.write_text(
+        f'archive: {directory / name}.db\nuser_agent: "newswatch-bench/0.1"\n{processes}sources:\n'
+        f"  - name: corpus\n    url: {base}/sitemap.xml\n    kind: sitemap\n    delay: 0\n"
+        "    max_new_per_run: 100000\n"
+    )  # every page in this one run
     return path
 
 
 def real_pages(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="newswatch-bench-ingest-real-"))
-    os.environ.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                      PREFECT_HOME=str(work / "prefect-home"))
+    os.environ.update(
+        DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_HOME=str(work / "prefect-home")
+    )
     os.environ.pop("PREFECT_API_URL", None)
     pages = corpus_pages(args.corpus, args.pages)
     size = sum(len(data) for _, data in pages)
-    child = subprocess.Popen([sys.executable, __file__, "--serve-corpus", str(args.corpus)]
-                             + (["--pages", str(args.pages)] if args.pages else []),
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve-corpus", str(args.corpus)]
+        + (["--pages", str(args.pages)] if args.pages else []),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     prefect_server = None
     try:
         base = json.loads(child.stdout.readline())["base"]
@@ -266,7 +298,6 @@ def real_pages(args: argparse.Namespace) -> int:
         from flows.commands.run import run_ingest_flow
         from flows.config import load_config
         from flows.pipeline import ingest_run
-
 
         def one_run(n: int) -> tuple[float, float, float, dict, StageTimes]:
             config = real_config(work, base, f"run-{n}", args.clean_processes)
@@ -308,46 +339,72 @@ def real_pages(args: argparse.Namespace) -> int:
     wall, cpu, workers, summary, times = min(runs, key=lambda r: r[0])
     traf, traf_cpu = min(references)
     source = (summary or {"sources": [{}]})["sources"][0]
-    mode = ("newswatch run (run_ingest_flow) against prefect server start" if args.prefect == "server"
-            else "flows.pipeline.ingest_run, no Prefect")
-    print(f"ingest of the real-page corpus: {len(pages)} pages ({size / 2**20:.0f} MB), one local source "
-          f"behind a sitemap, delay 0; {mode}")
+    mode = (
+        "newswatch run (run_ingest_flow) against prefect server start"
+        if args.prefect == "server"
+        else "flows.pipeline.ingest_run, no Prefect"
+    )
+    print(
+        f"ingest of the real-page corpus: {len(pages)} pages ({size / 2**20:.0f} MB), one local source "
+        f"behind a sitemap, delay 0; {mode}"
+    )
     if args.prefect == "server":
         print(f"  Prefect server start (before the clock): {server_start:.1f} s")
     print(f"  warm-up run: {warm[0]:.2f} s")
-    print(f"  one run: {', '.join(f'{r[0]:.2f}' for r in runs)} s wall -> best {wall:.2f} s "
-          f"(CPU: {cpu:.2f} s in this process, {workers:.2f} s in cleaning workers)")
-    print(f"  bare trafilatura.extract, same pages, one process: {', '.join(f'{t[0]:.2f}' for t in references)} s "
-          f"-> best {traf:.2f} s ({len(pages) / traf:.1f} pages/s; {traf_cpu:.2f} s CPU)")
+    print(
+        f"  one run: {', '.join(f'{r[0]:.2f}' for r in runs)} s wall -> best {wall:.2f} s "
+        f"(CPU: {cpu:.2f} s in this process, {workers:.2f} s in cleaning workers)"
+    )
+    print(
+        f"  bare trafilatura.extract, same pages, one process: {', '.join(f'{t[0]:.2f}' for t in references)} s "
+        f"-> best {traf:.2f} s ({len(pages) / traf:.1f} pages/s; {traf_cpu:.2f} s CPU)"
+    )
     print(f"  ratio run / trafilatura: {wall / traf:.2f} (goal <= 1.25)")
-    print(f"  the run: discovered {source.get('discovered')}, fetched {source.get('fetched')}, "
-          f"new {source.get('new')}, duplicates {source.get('duplicates')}, "
-          f"not articles {source.get('not_articles')}, errors {len(source.get('errors') or [])}"
-          + (f", FAILED: {source['failed']}" if source.get("failed") else ""))
-    print("  time summed per stage, in this process (wall / thread CPU; clean_page: the pages not cleaned "
-          "by worker processes):")
+    print(
+        f"  the run: discovered {source.get('discovered')}, fetched {source.get('fetched')}, "
+        f"new {source.get('new')}, duplicates {source.get('duplicates')}, "
+        f"not articles {source.get('not_articles')}, errors {len(source.get('errors') or [])}"
+        + (f", FAILED: {source['failed']}" if source.get("failed") else "")
+    )
+    print(
+        "  time summed per stage, in this process (wall / thread CPU; clean_page: the pages not cleaned "
+        "by worker processes):"
+    )
     for name in ("discover", "fetch pages", "clean_page", "dedup + store"):
         print(f"    {name:<14} {times.wall[name]:6.2f} s / {times.cpu[name]:6.2f} s")
-    print(f"  peak memory (max RSS of this process): {max_rss_mb():.0f} MB; load average at the end: "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(
+        f"  peak memory (max RSS of this process): {max_rss_mb():.0f} MB; load average at the end: "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     return 0 if summary and source.get("fetched") == len(pages) else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=1000, help="new articles in all (split over 4 sources)")
-    parser.add_argument("--real", action="store_true",
-                        help="the varied real-page corpus behind a sitemap, against bare trafilatura")
-    parser.add_argument("--corpus", type=Path, default=find_shared("extraction-corpus-trafilatura"),
-                        help="the extraction-corpus-trafilatura directory (default: %(default)s)")
+    parser.add_argument(
+        "--real", action="store_true", help="the varied real-page corpus behind a sitemap, against bare trafilatura"
+    )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=find_shared("extraction-corpus-trafilatura"),
+        help="the extraction-corpus-trafilatura directory (default: %(default)s)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="--real: runs and references, alternating")
-    parser.add_argument("--prefect", choices=("server", "none"), default="server",
-                        help="--real: against a `prefect server start` (default), or the plain run")
+    parser.add_argument(
+        "--prefect",
+        choices=("server", "none"),
+        default="server",
+        help="--real: against a `prefect server start` (default), or the plain run",
+    )
     parser.add_argument("--pages", type=int, help="--real: only the first N pages (in file-name order)")
-    parser.add_argument("--clean-processes", type=int,
-                        help="--real: the config's clean_processes (default: one per CPU; 0: none)")
-    parser.add_argument("--pool-min-seconds", type=float,
-                        help="the cleaning work that starts the worker processes (flows.streaming)")
+    parser.add_argument(
+        "--clean-processes", type=int, help="--real: the config's clean_processes (default: one per CPU; 0: none)"
+    )
+    parser.add_argument(
+        "--pool-min-seconds", type=float, help="the cleaning work that starts the worker processes (flows.streaming)"
+    )
     parser.add_argument("--serve", type=int, metavar="PER_SOURCE", help=argparse.SUPPRESS)
     parser.add_argument("--serve-corpus", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -373,15 +430,18 @@ def small_pages(args: argparse.Namespace) -> int:
     total = per_source * len(SOURCES)
     work = Path(tempfile.mkdtemp(prefix="newswatch-bench-ingest-"))
     os.environ.pop("PREFECT_API_URL", None)
-    os.environ.update(PREFECT_HOME=str(work / "prefect-home"), DO_NOT_TRACK="1",
-                      PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    child = subprocess.Popen([sys.executable, __file__, "--serve", str(per_source)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    os.environ.update(
+        PREFECT_HOME=str(work / "prefect-home"), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(per_source)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         bases = json.loads(child.stdout.readline())
         config = write_config(work, bases)
 
         from flows.commands.run import prepare_prefect_environment
+
         prepare_prefect_environment()
         from prefect import flow
 
@@ -403,15 +463,20 @@ def small_pages(args: argparse.Namespace) -> int:
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         rss_peak = max_rss_mb()
         new = sum(s["new"] for s in summary["sources"])
-        problems = [(s["source"], s["failed"] or s["errors"][:3]) for s in summary["sources"]
-                    if s["failed"] or s["errors"] or s["duplicates"]]
+        problems = [
+            (s["source"], s["failed"] or s["errors"][:3])
+            for s in summary["sources"]
+            if s["failed"] or s["errors"] or s["duplicates"]
+        ]
 
         # Reference: extraction alone over the same pages, sequentially, same arguments.
         from scrapers.clean import clean_page
 
-        pages = [(f"{bases[source]}{path}", reply.data, profile)
-                 for (source, _t, profile, *_), routes in zip(SOURCES, build_sites(per_source).values())
-                 for path, reply in routes.items()]
+        pages = [
+            (f"{bases[source]}{path}", reply.data, profile)
+            for (source, _t, profile, *_), routes in zip(SOURCES, build_sites(per_source).values())
+            for path, reply in routes.items()
+        ]
         extraction = time.perf_counter()
         for url, data, profile in pages:
             clean_page(data, url=url, content_type="text/html; charset=utf-8", profile=profile)
@@ -425,10 +490,14 @@ def small_pages(args: argparse.Namespace) -> int:
     print(f"  temporary Prefect server start (before the clock): {server_start:.1f} s")
     print(f"  flow run: {wall:.2f} s wall, {cpu:.2f} s CPU in this process -> {total / wall:.1f} articles/s")
     print(f"  archived new: {new} of {total}" + (f"; problems: {problems}" if problems else ""))
-    print(f"  extraction alone (clean_page x {len(pages)}, sequential): {extraction:.2f} s "
-          f"({len(pages) / extraction:.1f} pages/s)")
-    print(f"  everything else (flow wall - extraction): {other:.2f} s = {other / extraction:.2f} x extraction; "
-          f"extraction share of the flow's wall time: {extraction / wall:.0%}")
+    print(
+        f"  extraction alone (clean_page x {len(pages)}, sequential): {extraction:.2f} s "
+        f"({len(pages) / extraction:.1f} pages/s)"
+    )
+    print(
+        f"  everything else (flow wall - extraction): {other:.2f} s = {other / extraction:.2f} x extraction; "
+        f"extraction share of the flow's wall time: {extraction / wall:.0%}"
+    )
     print("  time summed per stage over the 4 parallel sources (wall / thread CPU):")
     for name in ("discover", "fetch pages", "clean_page", "dedup + store"):
         print(f"    {name:<14} {times.wall[name]:6.2f} s / {times.cpu[name]:6.2f} s")

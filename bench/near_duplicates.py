@@ -13,6 +13,7 @@ Reference measured in the same run: one indexed primary-key lookup on `articles`
 10k, brute force (comparing against every stored signature). Peak memory: ru_maxrss.
 The archive goes to a temporary directory and is deleted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,7 @@ def text(rng: random.Random, n=300) -> str:
 def edited(body: str, rng: random.Random) -> str:
     words = body.split()
     start = rng.randrange(0, len(words) - 20)
-    words[start:start + 15] = [rng.choice(VOCAB) for _ in range(15)]
+    words[start : start + 15] = [rng.choice(VOCAB) for _ in range(15)]
     return "Reprise : " + " ".join(words)
 
 
@@ -70,7 +71,10 @@ def build(path: Path, size: int, rng: random.Random) -> list[str]:
             chunk_sig, chunk_keys = [], []
     conn.executemany("INSERT INTO near_signatures VALUES (?, ?)", chunk_sig)
     conn.executemany("INSERT INTO near_keys VALUES (?, ?)", chunk_keys)
-    conn.execute("INSERT INTO articles (id, url, source, body, fetched_at, content_hash) VALUES (?, 'u', 's', '', '', 'h')", (size // 2,))
+    conn.execute(
+        "INSERT INTO articles (id, url, source, body, fetched_at, content_hash) VALUES (?, 'u', 's', '', '', 'h')",
+        (size // 2,),
+    )
     conn.execute("COMMIT")
     conn.close()
     return planted
@@ -89,8 +93,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     args = parser.parse_args()
-    print(f"{'archived':>10} {'build s':>8} {'db MB':>7} {'copy ms':>8} {'new ms':>7} {'pk ms':>7} "
-          f"{'ratio':>6} {'found':>6} {'false':>6} {'sig ms':>7} {'brute ms':>9} {'maxrss MB':>9}")
+    print(
+        f"{'archived':>10} {'build s':>8} {'db MB':>7} {'copy ms':>8} {'new ms':>7} {'pk ms':>7} "
+        f"{'ratio':>6} {'found':>6} {'false':>6} {'sig ms':>7} {'brute ms':>9} {'maxrss MB':>9}"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         rng = random.Random(size)
         with tempfile.TemporaryDirectory(prefix="nw-bench-") as tmp:
@@ -108,21 +114,30 @@ def main() -> None:
             false = sum(bool(dedup.near_duplicates(conn, s)) for s in fresh)
             copy_ms = per_call_ms(lambda s: dedup.near_duplicates(conn, s), [(s,) for s in copies])
             new_ms = per_call_ms(lambda s: dedup.near_duplicates(conn, s), [(s,) for s in fresh])
-            pk_ms = per_call_ms(lambda: conn.execute("SELECT * FROM articles WHERE id = ?", (size // 2,)).fetchone(), [()] * 1000)
+            pk_ms = per_call_ms(
+                lambda: conn.execute("SELECT * FROM articles WHERE id = ?", (size // 2,)).fetchone(), [()] * 1000
+            )
             bodies = [edited(b, rng) for b in planted[:50]]
             sig_ms = per_call_ms(dedup.minhash, [(b,) for b in bodies])
             brute = ""
             if size <= 10000:
+
                 def brute_force(sig):
-                    return [i for i, other in conn.execute("SELECT article_id, signature FROM near_signatures")
-                            if dedup.similarity(sig, other) >= 0.7]
+                    return [
+                        i
+                        for i, other in conn.execute("SELECT article_id, signature FROM near_signatures")
+                        if dedup.similarity(sig, other) >= 0.7
+                    ]
+
                 brute = f"{per_call_ms(brute_force, [(s,) for s in copies[:10]]):9.1f}"
             mb = path.stat().st_size / 1e6
             archive.close()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{size:>10} {build_s:8.1f} {mb:7.0f} {copy_ms:8.3f} {new_ms:7.3f} {pk_ms:7.4f} "
-              f"{copy_ms / pk_ms:6.0f} {found:>3}/{QUERIES} {false:>3}/{QUERIES} {sig_ms:7.2f} {brute:>9} {rss:9.0f}",
-              flush=True)
+        print(
+            f"{size:>10} {build_s:8.1f} {mb:7.0f} {copy_ms:8.3f} {new_ms:7.3f} {pk_ms:7.4f} "
+            f"{copy_ms / pk_ms:6.0f} {found:>3}/{QUERIES} {false:>3}/{QUERIES} {sig_ms:7.2f} {brute:>9} {rss:9.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

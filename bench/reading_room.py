@@ -13,6 +13,7 @@ page `/-/versions.json` (Datasette's own overhead), so `ratio` = page / referenc
 time limits (`sql_time_limit_ms`, `facet_time_limit_ms` in flows/reading_room) apply: a page
 that hits one still answers, without that query or facet (`timed out` is reported).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,12 +45,17 @@ PAGES = [
     ("rejected pages", "/archive/rejected_pages"),
     ("source health", "/archive/source_health"),
 ]
-CONFIG = """archive: archive.db
+CONFIG = (
+    """archive: archive.db
 sources:
-""" + "".join(f"  - {{name: {s}, url: 'https://{s}.example.org/rss', kind: feed, expected_interval: 1d}}\n"
-              for s in SOURCES) + """alerts:
+"""
+    + "".join(
+        f"  - {{name: {s}, url: 'https://{s}.example.org/rss', kind: feed, expected_interval: 1d}}\n" for s in SOURCES
+    )
+    + """alerts:
   - {name: passeurs, query: 'passeurs OR "réseaux de passeurs"', to: a@example.org}
 """
+)
 
 
 def build(directory: Path, size: int, rng: random.Random) -> Path:
@@ -70,26 +76,45 @@ def build(directory: Path, size: int, rng: random.Random) -> Path:
         conn.execute(
             "INSERT INTO articles (id, url, canonical_url, url_key, source, title, published, body, language,"
             " contacts, fetched_at, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', ?, ?)",
-            (i, url, url, url.split("://", 1)[1], source, " ".join(rng.choice(VOCAB) for _ in range(8)),
-             (start + timedelta(days=i % 1000)).isoformat(), body, ("fr", "en", "es")[i % 3],
-             fetched + "T08:00:00+00:00", f"{i:064x}"))
-        conn.execute("INSERT INTO sightings (article_id, url, canonical_url, url_key, source, kind, first_seen,"
-                     " last_seen) VALUES (?, ?, ?, ?, ?, 'original', ?, ?)",
-                     (i, url, url, url.split("://", 1)[1], source, fetched, fetched))
+            (
+                i,
+                url,
+                url,
+                url.split("://", 1)[1],
+                source,
+                " ".join(rng.choice(VOCAB) for _ in range(8)),
+                (start + timedelta(days=i % 1000)).isoformat(),
+                body,
+                ("fr", "en", "es")[i % 3],
+                fetched + "T08:00:00+00:00",
+                f"{i:064x}",
+            ),
+        )
+        conn.execute(
+            "INSERT INTO sightings (article_id, url, canonical_url, url_key, source, kind, first_seen,"
+            " last_seen) VALUES (?, ?, ?, ?, ?, 'original', ?, ?)",
+            (i, url, url, url.split("://", 1)[1], source, fetched, fetched),
+        )
         if i % 50 == 0:
             copy = f"https://copy.example.net/{i}"
-            conn.execute("INSERT INTO sightings (article_id, url, canonical_url, url_key, source, kind, similarity,"
-                         " first_seen, last_seen) VALUES (?, ?, ?, ?, 'copies', 'near', 0.81, ?, ?)",
-                         (i, copy, copy, copy.split("://", 1)[1], fetched, fetched))
+            conn.execute(
+                "INSERT INTO sightings (article_id, url, canonical_url, url_key, source, kind, similarity,"
+                " first_seen, last_seen) VALUES (?, ?, ?, ?, 'copies', 'near', 0.81, ?, ?)",
+                (i, copy, copy, copy.split("://", 1)[1], fetched, fetched),
+            )
         if i % 20 == 0:
-            conn.execute("INSERT INTO pages (url, source, outcome, error_kind, error, first_seen, last_attempt)"
-                         " VALUES (?, ?, 'not_article', 'not_article', 'a listing', ?, ?)",
-                         (f"https://{source}.example.org/list/{i}", source, fetched, fetched))
+            conn.execute(
+                "INSERT INTO pages (url, source, outcome, error_kind, error, first_seen, last_attempt)"
+                " VALUES (?, ?, 'not_article', 'not_article', 'a listing', ?, ?)",
+                (f"https://{source}.example.org/list/{i}", source, fetched, fetched),
+            )
     for s in SOURCES:
         for day in range(30):
             moment = (date.today() - timedelta(days=day)).isoformat() + "T08:00:00+00:00"
-            conn.execute("INSERT INTO source_runs (source, started_at, finished_at, ok, counts) VALUES (?, ?, ?, 1, ?)",
-                         (s, moment, moment, json.dumps({"new": 3})))
+            conn.execute(
+                "INSERT INTO source_runs (source, started_at, finished_at, ok, counts) VALUES (?, ?, ?, 1, ?)",
+                (s, moment, moment, json.dumps({"new": 3})),
+            )
     conn.execute("COMMIT")
     conn.close()
     (directory / "newswatch.yaml").write_text(CONFIG, encoding="utf-8")

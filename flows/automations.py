@@ -13,6 +13,7 @@ on the Prefect server of `PREFECT_API_URL`:
 
 Installing again under the same name replaces both, so the command can be re-run safely.
 """
+
 from __future__ import annotations
 
 import re
@@ -55,16 +56,22 @@ def install_webhook(url: str, *, name: str = DEFAULT_NAME, rule: str | None = No
 
     block_name = _block_name(name)
     block_id = Webhook(url=url, method="POST", headers={"Content-Type": "application/json"}).save(
-        block_name, overwrite=True)
+        block_name, overwrite=True
+    )
     remove_automations(name)
     match_related = {"prefect.resource.id": f"newswatch.rule.{rule}"} if rule else {}
     automation = Automation(
         name=name,
         description=f"newswatch: POST rule, title and link of every alert match"
-                    f"{f' of rule {rule}' if rule else ''} to a webhook (block {block_name}).",
-        trigger=EventTrigger(expect={MATCH_EVENT}, match_related=match_related,
-                             for_each={"prefect.resource.id"}, posture=Posture.Reactive,
-                             threshold=1, within=timedelta(0)),
+        f"{f' of rule {rule}' if rule else ''} to a webhook (block {block_name}).",
+        trigger=EventTrigger(
+            expect={MATCH_EVENT},
+            match_related=match_related,
+            for_each={"prefect.resource.id"},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
         actions=[CallWebhook(block_document_id=block_id, payload=PAYLOAD_TEMPLATE)],
     ).create()
     return Installed(str(automation.id), name, block_name)

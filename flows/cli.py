@@ -4,6 +4,7 @@ Each command lives in its own module under `flows/commands/` exposing `HELP` (on
 `EXAMPLE`, `configure(parser)` and `run(args) -> int`. Modules are imported only when their
 command runs, and must not import Prefect at module level: commands that run no flow start fast.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ included): every problem becomes one line of a `ConfigError` naming the file, th
 written (the flows type them with `alerts/config.py`) but validated here too; an alert rule
 that cannot be used is set aside with its name (`Config.rule_errors`), the others work.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,12 @@ class _Strict(BaseModel):
 class Timeouts(_Strict):
     connect: float = Field(10.0, gt=0, description="seconds to open a connection")
     read: float = Field(30.0, gt=0, description="seconds to wait for data")
-    total: float = Field(120.0, gt=0, description="seconds for a whole exchange: lookup, connect, "
-                         "TLS, status line, headers and body; a deadline a slow server cannot stretch")
+    total: float = Field(
+        120.0,
+        gt=0,
+        description="seconds for a whole exchange: lookup, connect, "
+        "TLS, status line, headers and body; a deadline a slow server cannot stretch",
+    )
 
 
 class Retries(_Strict):
@@ -47,7 +52,8 @@ class Retries(_Strict):
     backoff: float = Field(1.0, ge=0, description="seconds before the first retry, then doubled")
     max_backoff: float = Field(60.0, ge=0)
     max_retry_after: float = Field(
-        120.0, ge=0, description="longest Retry-After waited; longer ones are recorded as errors")
+        120.0, ge=0, description="longest Retry-After waited; longer ones are recorded as errors"
+    )
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -97,8 +103,10 @@ class Schedule(_Strict):
         try:
             CronSim(value, datetime(2024, 1, 1))
         except CronSimError as e:
-            raise ValueError(f"not a cron expression ({e}): expected 5 fields, minute hour "
-                             'day-of-month month day-of-week, e.g. "0 7 * * *"') from None
+            raise ValueError(
+                f"not a cron expression ({e}): expected 5 fields, minute hour "
+                'day-of-month month day-of-week, e.g. "0 7 * * *"'
+            ) from None
         return value
 
     @field_validator("timezone")
@@ -109,15 +117,18 @@ class Schedule(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}: expected an IANA name such as "
-                             "Europe/Paris or UTC") from None
+            raise ValueError(
+                f"unknown time zone {value!r}: expected an IANA name such as Europe/Paris or UTC"
+            ) from None
         return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> Schedule:
         if (self.interval is None) == (self.cron is None):
-            raise ValueError('give either interval (e.g. "30m") or cron (e.g. "0 7 * * *"), not '
-                             + ("both" if self.cron else "neither"))
+            raise ValueError(
+                'give either interval (e.g. "30m") or cron (e.g. "0 7 * * *"), not '
+                + ("both" if self.cron else "neither")
+            )
         return self
 
     def describe(self) -> str:
@@ -188,7 +199,8 @@ class Source(_Strict):
         if value is not None and value not in known:
             raise ValueError(
                 f"unknown profile {value!r}; known profiles: {', '.join(known)} "
-                "(or leave it out to infer it from the host)")
+                "(or leave it out to infer it from the host)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -207,24 +219,30 @@ class Source(_Strict):
         """What discovery needs (`scrapers.discover.discover`)."""
         from scrapers.profiles import get_profile
 
-        return SourceSpec(name=self.name, url=self.url, kind=self.kind,
-                          profile=get_profile(self.profile or "generic"),
-                          max_pages=self.max_pages, include=tuple(re.compile(p) for p in self.include),
-                          exclude=tuple(re.compile(p) for p in self.exclude))
+        return SourceSpec(
+            name=self.name,
+            url=self.url,
+            kind=self.kind,
+            profile=get_profile(self.profile or "generic"),
+            max_pages=self.max_pages,
+            include=tuple(re.compile(p) for p in self.include),
+            exclude=tuple(re.compile(p) for p in self.exclude),
+        )
 
 
 class Config(_Strict):
     archive: Path = Path("data/archive.db")
     user_agent: str = Field(
-        "newswatch/0.1", min_length=1,
-        description="identifies the crawler to sites; put a contact in it")
+        "newswatch/0.1", min_length=1, description="identifies the crawler to sites; put a contact in it"
+    )
     timeouts: Timeouts = Timeouts()
     max_page_bytes: int = Field(5_000_000, ge=1024)
-    max_document_bytes: int = Field(
-        50_000_000, ge=1024, description="cap of a listing page, feed or sitemap (decoded)")
+    max_document_bytes: int = Field(50_000_000, ge=1024, description="cap of a listing page, feed or sitemap (decoded)")
     allow_private_networks: bool = Field(
-        False, description="fetch from private, loopback and link-local addresses wherever "
-        "pages point (default: only the ranges a source's own url is in; never link-local)")
+        False,
+        description="fetch from private, loopback and link-local addresses wherever "
+        "pages point (default: only the ranges a source's own url is in; never link-local)",
+    )
     max_redirects: int = Field(5, ge=0, le=30)
     retries: Retries = Retries()
     max_parallel_hosts: int = Field(8, ge=1, le=64)
@@ -254,8 +272,9 @@ class Config(_Strict):
         seen: set[str] = set()
         for i, source in enumerate(self.sources):
             if source.name in seen:
-                raise ValueError(f"sources[{i}].name: {source.name!r} is already the name of "
-                                 "another source; names must be unique")
+                raise ValueError(
+                    f"sources[{i}].name: {source.name!r} is already the name of another source; names must be unique"
+                )
             seen.add(source.name)
         return self
 
@@ -308,7 +327,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except FileNotFoundError:
         raise ConfigError(
             f"config file {file} not found; copy newswatch.example.yaml to {DEFAULT_FILE}, "
-            f"or name one with --config or ${ENV_VAR}") from None
+            f"or name one with --config or ${ENV_VAR}"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config file {file}: {e}") from None
     return parse_config(text, file)
@@ -326,8 +346,10 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{file}: expected a mapping of settings (archive:, sources:, ...) "
-                          f"at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{file}: expected a mapping of settings (archive:, sources:, ...) "
+            f"at the top level, got {type(data).__name__}"
+        )
     problems: list[str] = []
     config = None
     try:
@@ -343,15 +365,15 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
     feeds_dir = config.feeds_dir
     if feeds_dir is not None and not feeds_dir.is_absolute():
         feeds_dir = file.parent / feeds_dir
-    return config.model_copy(update={"archive": archive, "feeds_dir": feeds_dir, "path": file,
-                                     "rule_errors": rule_errors})
+    return config.model_copy(
+        update={"archive": archive, "feeds_dir": feeds_dir, "path": file, "rule_errors": rule_errors}
+    )
 
 
 def _check_alert_sections(data: dict) -> tuple[list[str], tuple[str, ...]]:
     """Problems of smtp: and health_alerts:, and the alert rules set aside. (A section of the
     wrong type is left to the model's own message.)"""
-    from alerts.config import (AlertConfigError, load_alert_rules, load_health_alerts,
-                               load_smtp_settings)
+    from alerts.config import AlertConfigError, load_alert_rules, load_health_alerts, load_smtp_settings
 
     problems: list[str] = []
     smtp, health, alerts = data.get("smtp"), data.get("health_alerts"), data.get("alerts")

@@ -10,6 +10,7 @@ above it (its description): removing a source removes its comment too.
 (`flows.config.parse_config`, and `alerts.config.load_alert_rules` for a new rule) and
 writes it atomically: a file that would not load is never written.
 """
+
 from __future__ import annotations
 
 import io
@@ -80,8 +81,10 @@ def _block_list(text: str, key: str) -> _List | None:
     if not isinstance(seq, CommentedSeq):
         raise ConfigEditError(f"{key}: is not a list; fix it by hand first")
     if seq.fa.flow_style():
-        raise ConfigEditError(f"{key}: is written as a [flow, list]: write it as a block list "
-                              "(one `- ` item per line) to edit it from the command line")
+        raise ConfigEditError(
+            f"{key}: is written as a [flow, list]: write it as a block list "
+            "(one `- ` item per line) to edit it from the command line"
+        )
     lines = text.splitlines()
     items = []
     for i in range(len(seq)):
@@ -128,8 +131,9 @@ def _render_item(item: dict, dash_col: int) -> list[str]:
     buffer = io.StringIO()
     _yaml().dump(mapping, buffer)
     pad = " " * dash_col
-    return [pad + ("- " if i == 0 else "  ") + line
-            for i, line in enumerate(buffer.getvalue().rstrip("\n").splitlines())]
+    return [
+        pad + ("- " if i == 0 else "  ") + line for i, line in enumerate(buffer.getvalue().rstrip("\n").splitlines())
+    ]
 
 
 def _join(lines: list[str], trailing_newline: bool) -> str:
@@ -146,7 +150,7 @@ def append_item(text: str, key: str, item: dict) -> str:
             at = data.lc.key(key)[0]
             head = lines[at].split("#", 1)[0].rstrip()
             lines[at] = head.removesuffix("[]").rstrip() if head.endswith("[]") else head
-            new = lines[:at + 1] + _render_item(item, 2) + lines[at + 1:]
+            new = lines[: at + 1] + _render_item(item, 2) + lines[at + 1 :]
         else:
             new = lines + ([""] if lines and lines[-1].strip() else []) + [f"{key}:"] + _render_item(item, 2)
         return _join(new, text.endswith("\n"))
@@ -196,8 +200,10 @@ class ConfigFile:
             try:
                 text = self.path.read_text(encoding="utf-8")
             except FileNotFoundError:
-                text = ("# newswatch configuration (see newswatch.example.yaml for every setting).\n"
-                        "archive: data/archive.db\n")
+                text = (
+                    "# newswatch configuration (see newswatch.example.yaml for every setting).\n"
+                    "archive: data/archive.db\n"
+                )
             except (OSError, UnicodeDecodeError) as e:
                 raise ConfigEditError(f"cannot read {self.path}: {e}") from None
         self.original = text
@@ -222,8 +228,7 @@ class ConfigFile:
     def remove_source(self, name: str) -> None:
         names = self.source_names()
         if name not in names:
-            raise ConfigEditError(f"no source named {name!r} in {self.path}; "
-                                  f"configured: {', '.join(names) or 'none'}")
+            raise ConfigEditError(f"no source named {name!r} in {self.path}; configured: {', '.join(names) or 'none'}")
         self.text = remove_item(self.text, "sources", names.index(name))
 
     def add_rule(self, rule: dict) -> None:

@@ -6,10 +6,11 @@ scheduler fails in its own log, every minute, and nothing else shows it). So thi
 the scheduler actually created: `newswatch status` prints it, and `newswatch serve` checks it
 once a minute. Plain REST calls with httpx: no Prefect import, a command stays fast.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -20,8 +21,7 @@ from flows.schedules import DEPLOYMENTS, FlowDeployment
 # A scheduled run still waiting this long after its time is late: a runner or worker polls
 # every ~10 s, so a run that nobody picked up within a minute will not be picked up by itself.
 LATE_AFTER = timedelta(minutes=1)
-FINAL_OR_ACTIVE = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED", "RUNNING", "PENDING",
-                   "CANCELLING", "PAUSED"]
+FINAL_OR_ACTIVE = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED", "RUNNING", "PENDING", "CANCELLING", "PAUSED"]
 
 
 @dataclass
@@ -34,8 +34,12 @@ class RunInfo:
     @classmethod
     def from_api(cls, run: dict) -> RunInfo:
         when = run.get("start_time") or run.get("expected_start_time")
-        return cls(name=run["name"], state=(run.get("state") or {}).get("name") or "?",
-                   time=_parse_time(when), auto_scheduled=bool(run.get("auto_scheduled")))
+        return cls(
+            name=run["name"],
+            state=(run.get("state") or {}).get("name") or "?",
+            time=_parse_time(when),
+            auto_scheduled=bool(run.get("auto_scheduled")),
+        )
 
 
 @dataclass
@@ -56,22 +60,25 @@ class DeploymentStatus:
         """One line per thing that keeps the schedule from producing runs."""
         name = self.deployment.flow
         if not self.exists:
-            return [f"{name}: no deployment {self.deployment.full_name} on this Prefect server "
-                    "(start `newswatch serve`, or run `newswatch deploy`)"]
+            return [
+                f"{name}: no deployment {self.deployment.full_name} on this Prefect server "
+                "(start `newswatch serve`, or run `newswatch deploy`)"
+            ]
         out = []
         if self.active and not any(r.auto_scheduled for r in self.next_runs):
             out.append(f"{name}: no run scheduled although the schedule is active")
         if self.late_runs:
             first = self.late_runs[0]
             late_by = _ago((now or _now()) - first.time) if first.time else "?"
-            out.append(f"{name}: {self.late_count} scheduled run(s) late: {first.name}, due at "
-                       f"{local_time(first.time)}, has not started {late_by} later (is `newswatch "
-                       "serve` or a worker for its pool running?)")
+            out.append(
+                f"{name}: {self.late_count} scheduled run(s) late: {first.name}, due at "
+                f"{local_time(first.time)}, has not started {late_by} later (is `newswatch "
+                "serve` or a worker for its pool running?)"
+            )
         return out
 
 
-def deployment_statuses(api_url: str, *, timeout: float = 10.0,
-                        now: datetime | None = None) -> list[DeploymentStatus]:
+def deployment_statuses(api_url: str, *, timeout: float = 10.0, now: datetime | None = None) -> list[DeploymentStatus]:
     now = now or _now()
     api = api_url.rstrip("/")
     try:
@@ -104,8 +111,12 @@ def _status(client: httpx.Client, deployment: FlowDeployment, now: datetime) -> 
     scheduled = {"type": {"any_": ["SCHEDULED"]}}
     last = runs({"state": {"type": {"any_": FINAL_OR_ACTIVE}}}, "EXPECTED_START_TIME_DESC", 1)
     status.last_run = RunInfo.from_api(last[0]) if last else None
-    status.next_runs = [RunInfo.from_api(r) for r in runs(
-        {"state": scheduled, "expected_start_time": {"after_": late_before}}, "EXPECTED_START_TIME_ASC", 3)]
+    status.next_runs = [
+        RunInfo.from_api(r)
+        for r in runs(
+            {"state": scheduled, "expected_start_time": {"after_": late_before}}, "EXPECTED_START_TIME_ASC", 3
+        )
+    ]
     late_filter = {"state": scheduled, "expected_start_time": {"before_": late_before}}
     status.late_runs = [RunInfo.from_api(r) for r in runs(late_filter, "EXPECTED_START_TIME_ASC", 3)]
     if status.late_runs:
@@ -126,8 +137,9 @@ def format_status(statuses: list[DeploymentStatus], *, now: datetime | None = No
             polled = "" if s.polled else "; nothing is polling for its runs (serve or worker not running)"
             lines.append(f"{d.full_name}: {', '.join(s.schedules) or 'no schedule'}; {state}; {where}{polled}")
             last = s.last_run
-            lines.append(f"  last run:  {last.name} {last.state} at {local_time(last.time)}" if last
-                         else "  last run:  none yet")
+            lines.append(
+                f"  last run:  {last.name} {last.state} at {local_time(last.time)}" if last else "  last run:  none yet"
+            )
             nxt = s.next_runs[0] if s.next_runs else None
             lines.append(f"  next run:  {nxt.name} at {local_time(nxt.time)}" if nxt else "  next run:  none scheduled")
             if s.late_count:
@@ -150,8 +162,10 @@ def _describe_schedule(entry: dict) -> str:
 
 def _check(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:
-        raise PrefectApiError(f"the Prefect server answered {response.status_code} to "
-                          f"{response.request.method} {response.request.url.path}: {response.text[:200]}")
+        raise PrefectApiError(
+            f"the Prefect server answered {response.status_code} to "
+            f"{response.request.method} {response.request.url.path}: {response.text[:200]}"
+        )
     return response
 
 
@@ -162,7 +176,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def local_time(when: datetime | None) -> str:

@@ -4,6 +4,7 @@ One task for the whole delivery (never one per email: the Prefect server records
 ~25-30 task runs/s here); what was sent or failed is in the task's return value and log.
 Schedule it (e.g. daily) as a deployment of `flows/digest.py:digest`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,7 @@ def send_digest(archive_path: Path, smtp_section: dict | None) -> dict:
         report = deliver_digest(archive, smtp)
     for line in report.summary().splitlines():
         _log().info(line)
-    return {"sent": [s.recipient for s in report.sent],
-            "failed": {f.recipient: f.error for f in report.failed}}
+    return {"sent": [s.recipient for s in report.sent], "failed": {f.recipient: f.error for f in report.failed}}
 
 
 def _run_name() -> str:
@@ -54,6 +54,5 @@ def digest(config_path: str | None = None) -> dict:
 
     lines += [f"- sent to {md_text(r)}" for r in result["sent"]] or ["- nothing pending: no email sent"]
     lines += [f"- NOT sent to {md_text(r)} (kept pending): {md_text(e)}" for r, e in result["failed"].items()]
-    create_markdown_artifact(markdown="\n".join(lines), key="digest-summary",
-                             description="What this digest run sent")
+    create_markdown_artifact(markdown="\n".join(lines), key="digest-summary", description="What this digest run sent")
     return result

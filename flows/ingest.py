@@ -8,6 +8,7 @@ an event per alert match, and the run's artifacts. Tens of task runs per run, ne
 article or request: the Prefect server records task runs slowly (docs/prefect.md);
 per-article detail goes into the artifacts.
 """
+
 from __future__ import annotations
 
 import functools
@@ -70,15 +71,19 @@ def _run_name() -> str:
 
 
 @flow(name="ingest", flow_run_name=_run_name, persist_result=False, log_prints=False)
-def ingest(config_path: str | None = None, sources: list[str] | None = None,
-           recheck: bool = False) -> dict:
+def ingest(config_path: str | None = None, sources: list[str] | None = None, recheck: bool = False) -> dict:
     """One ingestion run of the configured sources; returns the summary (see IngestSummary)."""
     from prefect.runtime import flow_run
 
     config = load_config(config_path)
     _tag_run_with_sources([s.name for s in selected_sources(config, sources)])
-    summary = ingest_run(config, sources, recheck=recheck,
-                         holder=f"flow-run:{flow_run.id}" if flow_run.id else None, runner=PrefectRunner())
+    summary = ingest_run(
+        config,
+        sources,
+        recheck=recheck,
+        holder=f"flow-run:{flow_run.id}" if flow_run.id else None,
+        runner=PrefectRunner(),
+    )
     from flows.report import publish_ingest_artifacts
 
     publish_ingest_artifacts(summary)
@@ -110,18 +115,36 @@ def emit_match_events(matches: list[OutboxEntry]) -> int:
         if (m.rule, m.article_id) in seen:
             continue
         seen.add((m.rule, m.article_id))
-        related = [{"prefect.resource.id": f"newswatch.rule.{m.rule}",
-                    "prefect.resource.role": "alert-rule", "prefect.resource.name": m.rule}]
+        related = [
+            {
+                "prefect.resource.id": f"newswatch.rule.{m.rule}",
+                "prefect.resource.role": "alert-rule",
+                "prefect.resource.name": m.rule,
+            }
+        ]
         if m.source:
-            related.append({"prefect.resource.id": f"newswatch.source.{m.source}",
-                            "prefect.resource.role": "source", "prefect.resource.name": m.source})
+            related.append(
+                {
+                    "prefect.resource.id": f"newswatch.source.{m.source}",
+                    "prefect.resource.role": "source",
+                    "prefect.resource.name": m.source,
+                }
+            )
         emit_event(
             event="newswatch.alert.matched",
-            resource={"prefect.resource.id": f"newswatch.article.{m.article_id}",
-                      "prefect.resource.name": (m.title or "")[:200]},
+            resource={
+                "prefect.resource.id": f"newswatch.article.{m.article_id}",
+                "prefect.resource.name": (m.title or "")[:200],
+            },
             related=related,
             # What a webhook posts (flows/automations.py): the link is the clean canonical URL.
-            payload={"rule": m.rule, "mode": m.mode, "story_id": m.story_id, "title": m.title or "",
-                     "url": m.url or "", "source": m.source or ""},
+            payload={
+                "rule": m.rule,
+                "mode": m.mode,
+                "story_id": m.story_id,
+                "title": m.title or "",
+                "url": m.url or "",
+                "source": m.source or "",
+            },
         )
     return len(seen)

@@ -16,6 +16,7 @@ DATA commands answer 451 (temporary failure), or the reply given; `messages` are
 messages, parsed; `settings` the matching `SmtpSettings`. `closed_port()` is a port with
 nothing listening: SMTP down.
 """
+
 from __future__ import annotations
 
 import email
@@ -34,7 +35,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from alerts.config import SmtpSettings
-
 
 # ------------------------------------------------------------------------------- HTTP ---
 
@@ -98,8 +98,7 @@ class LocalServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
-                                        kwargs={"poll_interval": 0.05})
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True, kwargs={"poll_interval": 0.05})
 
     @property
     def port(self) -> int:
@@ -177,7 +176,8 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802
             request = Request(
-                method=self.command, path=self.path,
+                method=self.command,
+                path=self.path,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 started=time.monotonic(),
             )
@@ -219,7 +219,7 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             for i in range(0, len(data) if request.method != "HEAD" else 0, 64 * 1024):
-                chunk = data[i:i + 64 * 1024]
+                chunk = data[i : i + 64 * 1024]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.wfile.write(b"0\r\n\r\n")
 
@@ -227,8 +227,12 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
 
     return Handler
 
-_SITE_TYPES = {".html": "text/html; charset=utf-8", ".xml": "application/rss+xml; charset=utf-8",
-               ".txt": "text/plain; charset=utf-8"}
+
+_SITE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".xml": "application/rss+xml; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
 
 
 def site_files(root: Path) -> Callable[[Request], Reply]:
@@ -249,8 +253,11 @@ def site_files(root: Path) -> Callable[[Request], Reply]:
         data = file.read_bytes()
         if file.suffix == ".xml":
             data = data.replace(b"@SITE@", f"http://{request.headers.get('host', '')}".encode())
-        return Reply(body=data, content_type=_SITE_TYPES.get(file.suffix, "application/octet-stream"),
-                     etag='"' + hashlib.sha1(data).hexdigest()[:16] + '"')
+        return Reply(
+            body=data,
+            content_type=_SITE_TYPES.get(file.suffix, "application/octet-stream"),
+            etag='"' + hashlib.sha1(data).hexdigest()[:16] + '"',
+        )
 
     return serve
 
@@ -290,7 +297,7 @@ class SmtpServer:
         self.port = closed_port()  # aiosmtpd checks readiness by connecting: it needs a real port
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
-    def start(self) -> "SmtpServer":
+    def start(self) -> SmtpServer:
         self.controller.start()
         return self
 
@@ -308,8 +315,7 @@ class SmtpServer:
 
     @property
     def messages(self) -> list[EmailMessage]:
-        return [email.message_from_bytes(raw, policy=email.policy.default)
-                for _, raw in self.handler.accepted]
+        return [email.message_from_bytes(raw, policy=email.policy.default) for _, raw in self.handler.accepted]
 
     @property
     def raw_messages(self) -> list[bytes]:
@@ -320,5 +326,4 @@ class SmtpServer:
 
     @property
     def settings(self) -> SmtpSettings:
-        return SmtpSettings(host="127.0.0.1", port=self.port, sender="newswatch@test.example",
-                            timeout=5)
+        return SmtpSettings(host="127.0.0.1", port=self.port, sender="newswatch@test.example", timeout=5)

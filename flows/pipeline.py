@@ -20,21 +20,28 @@ outbox rows in one transaction). A batch's page outcomes are written after its c
 the discovery validators after the last batch, so a crash costs a re-fetch, never a missed
 article.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import threading
 from collections import Counter
-from contextlib import ExitStack, closing, contextmanager
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alerts.config import (AlertRule, HealthAlertSettings, SmtpSettings, load_alert_rules, load_health_alerts,
-                           load_smtp_settings)
+from alerts.config import (
+    AlertRule,
+    HealthAlertSettings,
+    SmtpSettings,
+    load_alert_rules,
+    load_health_alerts,
+    load_smtp_settings,
+)
 from alerts.email import send_email
 from alerts.outbox import new_candidates, record_matches
 from errors import Gone, NewswatchError, NotAnArticle, UnexpectedFetchError
@@ -44,7 +51,7 @@ from flows.summary import IngestSummary, NewArticle, SourceReport
 from scrapers import template
 from scrapers.clean import clean_page
 from scrapers.discover import Discovery, discover
-from scrapers.fetch import FetchResult, Fetcher, Validators
+from scrapers.fetch import Fetcher, FetchResult, Validators
 from scrapers.links import Candidate
 from scrapers.template import SourceTemplate
 from storage import dedup, templates
@@ -97,10 +104,11 @@ class Stored:
         """One stored batch."""
         self.result.items += result.items
         self.matches += matches
-        self.new_articles += [NewArticle(r.article_id, item.article.title, r.link or item.url or "",
-                                         item.article.date)
-                              for item, r in zip(items, result.items)
-                              if r.status == "new" and r.article_id is not None]
+        self.new_articles += [
+            NewArticle(r.article_id, item.article.title, r.link or item.url or "", item.article.date)
+            for item, r in zip(items, result.items)
+            if r.status == "new" and r.article_id is not None
+        ]
 
 
 @dataclass
@@ -141,8 +149,9 @@ class UrlClaims:
     def key(url: str, tracking_params: tuple[str, ...] = ()) -> str:
         return dedup.url_key(dedup.canonical_url(url, tracking_params=tracking_params)) or url
 
-    def take(self, source: str, candidates: Iterable[Candidate], limit: int,
-             tracking_params: tuple[str, ...] = ()) -> Plan:
+    def take(
+        self, source: str, candidates: Iterable[Candidate], limit: int, tracking_params: tuple[str, ...] = ()
+    ) -> Plan:
         """Split `candidates` (newest first) into what `source` fetches (at most `limit`), what
         another source fetches, and what waits for the next runs."""
         plan = Plan()
@@ -168,11 +177,15 @@ class UrlClaims:
     def taken_by_others(self, source: str, urls: Iterable[str], tracking_params: tuple[str, ...] = ()) -> set[str]:
         """The URLs another source of this run has taken (archived by now, or on their way)."""
         with self._lock:
-            return {url for url in urls
-                    if (claim := self._claims.get(self.key(url, tracking_params))) and claim.source != source}
+            return {
+                url
+                for url in urls
+                if (claim := self._claims.get(self.key(url, tracking_params))) and claim.source != source
+            }
 
-    def settle(self, source: str, outcomes: dict[str, int | None],
-               tracking_params: tuple[str, ...] = ()) -> list[tuple[str, str, int]]:
+    def settle(
+        self, source: str, outcomes: dict[str, int | None], tracking_params: tuple[str, ...] = ()
+    ) -> list[tuple[str, str, int]]:
         """`source` stored its pages: URL -> the article it became (None: none). Returns the
         sightings it now records for the sources that listed them meanwhile: (source, url, article id)."""
         sightings = []
@@ -210,6 +223,7 @@ class Runner:
         """One source's stages at the same time, each through `stage` in a thread of its own;
         their results. A stage that raises stops the others (`channels` are aborted) and is
         raised as `flows.streaming.StageFailed`."""
+
         def call(s: Stage) -> Any:
             result = self.stage(s.name, source, s.fn, *s.args)
             if s.done:
@@ -240,8 +254,9 @@ class Delivery:
 # ------------------------------------------------------------------------------ stages ---
 
 
-def discover_source(source: Source, fetcher: Fetcher, archive_path: Path, recheck: bool = False,
-                    claims: UrlClaims | None = None) -> Discovery:
+def discover_source(
+    source: Source, fetcher: Fetcher, archive_path: Path, recheck: bool = False, claims: UrlClaims | None = None
+) -> Discovery:
     """New candidate URLs of one source: not archived, not known as non-articles, not failing.
     A page another source of this run has taken stays a candidate: it becomes a sighting."""
     spec = source.spec()
@@ -260,8 +275,7 @@ def discover_source(source: Source, fetcher: Fetcher, archive_path: Path, rechec
         return discover(spec, fetcher, validators=validators, is_known=is_known)
 
 
-def plan_source(source: Source, found: Discovery, archive_path: Path, claims: UrlClaims,
-                recheck: bool = False) -> Plan:
+def plan_source(source: Source, found: Discovery, archive_path: Path, claims: UrlClaims, recheck: bool = False) -> Plan:
     """This run's share of the source's candidates: the new ones and those kept waiting by
     earlier runs (still unknown), newest first (by the date the feed or sitemap gives; listing
     order otherwise), up to `max_new_per_run`, less what another source of the run fetches."""
@@ -269,11 +283,15 @@ def plan_source(source: Source, found: Discovery, archive_path: Path, claims: Ur
     found_urls = set(found.urls)
     with Archive.open(archive_path) as archive:
         state = FetchState(archive)
-        kept = [Candidate(url, lastmod, title) for url, lastmod, title in state.waiting(source.name)
-                if url not in found_urls]
+        kept = [
+            Candidate(url, lastmod, title)
+            for url, lastmod, title in state.waiting(source.name)
+            if url not in found_urls
+        ]
         if kept and not recheck:
-            known = archive.known_urls([c.url for c in kept], spec.profile.tracking_params) | \
-                state.not_due([c.url for c in kept])
+            known = archive.known_urls([c.url for c in kept], spec.profile.tracking_params) | state.not_due(
+                [c.url for c in kept]
+            )
             kept = [c for c in kept if c.url not in known]
     # A stable sort: undated candidates keep their order (a listing's is newest first), after
     # the dated ones.
@@ -294,40 +312,63 @@ def fetch_stream(fetcher: Fetcher, urls: list[str], out: Channel[FetchResult]) -
     return pages, failed
 
 
-def clean_stream(source: Source, pages: Channel[FetchResult], out: Channel[tuple[str, Incoming | PageOutcome]],
-                 found_via: str | None, learned: SourceTemplate, cleaner: Cleaner, expected: int) -> None:
+def clean_stream(
+    source: Source,
+    pages: Channel[FetchResult],
+    out: Channel[tuple[str, Incoming | PageOutcome]],
+    found_via: str | None,
+    learned: SourceTemplate,
+    cleaner: Cleaner,
+    expected: int,
+) -> None:
     """Each page cleaned as it arrives (`clean_result`; in the run's worker processes once
     there is enough work for them), passed on in order with the URL asked for."""
     cleaner.expect(expected)
     args = (source.name, source.profile, source.spec().profile.tracking_params, utc_iso(), found_via, learned)
-    for result, outcome in cleaner.clean(pages, clean_result, args, local=lambda r: not r.ok,
-                                         backlog=lambda: pages.waiting):
+    for result, outcome in cleaner.clean(
+        pages, clean_result, args, local=lambda r: not r.ok, backlog=lambda: pages.waiting
+    ):
         out.put((result.url, outcome))
     out.close()
 
 
-def clean_result(result: FetchResult, source: str, profile: str | None,
-                 tracking_params: tuple[str, ...], fetched_at: str, found_via: str | None = None,
-                 template: SourceTemplate | None = None) -> Incoming | PageOutcome:
+def clean_result(
+    result: FetchResult,
+    source: str,
+    profile: str | None,
+    tracking_params: tuple[str, ...],
+    fetched_at: str,
+    found_via: str | None = None,
+    template: SourceTemplate | None = None,
+) -> Incoming | PageOutcome:
     """One fetched page: the article to store, or why it did not become one (plain values in
     and out, so that it can run in another process). `found_via`: the discovery kind (a page
     a feed or sitemap announced gets the benefit of the doubt); `template`: the source's
     learned template."""
+
     def rejected(error: NewswatchError) -> PageOutcome:
         return PageOutcome(result.url, error, result.status, found_via)
 
     if not result.ok:  # an error, or no body at all (a 304 nobody asked for)
-        return rejected(result.error or UnexpectedFetchError(
-            result.url, f"the server sent no page (HTTP {result.status})"))
+        return rejected(
+            result.error or UnexpectedFetchError(result.url, f"the server sent no page (HTTP {result.status})")
+        )
     try:
-        article = clean_page(result.body, url=result.final_url, content_type=result.content_type,
-                             profile=profile, found_via=found_via, template=template)
+        article = clean_page(
+            result.body,
+            url=result.final_url,
+            content_type=result.content_type,
+            profile=profile,
+            found_via=found_via,
+            template=template,
+        )
     except NewswatchError as e:
         return rejected(e)
     if not article.is_article:
         return rejected(NotAnArticle(article.reason or "not an article"))
-    return Incoming(article=article, source=source, url=result.final_url, fetched_at=fetched_at,
-                    tracking_params=tracking_params)
+    return Incoming(
+        article=article, source=source, url=result.final_url, fetched_at=fetched_at, tracking_params=tracking_params
+    )
 
 
 def load_template(archive_path: Path, source: str) -> SourceTemplate:
@@ -341,8 +382,9 @@ def template_of(archive: Archive, source: str) -> SourceTemplate:
     return SourceTemplate(source, counts.version, counts.pages, counts.counts)
 
 
-def clean_pages(source: Source, results: Iterable[FetchResult], found_via: str | None = None,
-                learned: SourceTemplate | None = None) -> Cleaned:
+def clean_pages(
+    source: Source, results: Iterable[FetchResult], found_via: str | None = None, learned: SourceTemplate | None = None
+) -> Cleaned:
     cleaned = Cleaned()
     fetched_at = utc_iso()
     params = source.spec().profile.tracking_params
@@ -351,8 +393,9 @@ def clean_pages(source: Source, results: Iterable[FetchResult], found_via: str |
     return cleaned
 
 
-def store_batch(archive: Archive, items: list[Incoming], rules: list[AlertRule], *,
-                now: datetime | None = None) -> tuple[BatchResult, list[OutboxEntry]]:
+def store_batch(
+    archive: Archive, items: list[Incoming], rules: list[AlertRule], *, now: datetime | None = None
+) -> tuple[BatchResult, list[OutboxEntry]]:
     """Dedup and store a batch and record its alert matches, in ONE transaction.
 
     Only articles new to the archive are matched (a folded duplicate never alerts again);
@@ -365,8 +408,15 @@ def store_batch(archive: Archive, items: list[Incoming], rules: list[AlertRule],
     return result, matches
 
 
-def store_stream(archive_path: Path, source: Source, pages: Channel[tuple[str, Incoming | PageOutcome]],
-                 rules: list[AlertRule], claims: UrlClaims, plan: Plan, runner: Runner) -> tuple[Cleaned, Stored]:
+def store_stream(
+    archive_path: Path,
+    source: Source,
+    pages: Channel[tuple[str, Incoming | PageOutcome]],
+    rules: list[AlertRule],
+    claims: UrlClaims,
+    plan: Plan,
+    runner: Runner,
+) -> tuple[Cleaned, Stored]:
     """The cleaned pages stored in batches as they come (`BATCH_PAGES`, or what `BATCH_SECONDS`
     gathered): each batch's articles and alert outbox rows in one transaction (`store_batch`),
     then its pages settled and the sightings it owes other sources. A crash loses only the
@@ -412,8 +462,9 @@ def learn_template(archive: Archive, items: list[Incoming], result: BatchResult)
     for item, r in zip(items, result.items):
         if r.status == "new":
             article = item.article
-            pages.setdefault(item.source, []).append(template.page_keys([*article.paragraphs,
-                                                                          *article.template_removed]))
+            pages.setdefault(item.source, []).append(
+                template.page_keys([*article.paragraphs, *article.template_removed])
+            )
     for source, keys in pages.items():
         templates.record(archive, source, keys, template.WINDOW)
 
@@ -427,8 +478,9 @@ def remember_pages(archive_path: Path, source: Source, found: Discovery, waiting
         state.save_validators(source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
 
 
-def share_sightings(archive: Archive, source: Source, claims: UrlClaims, outcomes: dict[str, int | None],
-                    settled: list[tuple[str, int]]) -> int:
+def share_sightings(
+    archive: Archive, source: Source, claims: UrlClaims, outcomes: dict[str, int | None], settled: list[tuple[str, int]]
+) -> int:
     """After a batch's commit: the sightings this source records for pages listed by two
     sources of the run: its own pages (`outcomes`: URL -> the article each became, None: none)
     another source listed meanwhile, and `settled`, pages another source stored before this
@@ -451,9 +503,17 @@ def settle_pages(state: FetchState, source: str, cleaned: Cleaned) -> None:
 # ------------------------------------------------------------------------- one source ---
 
 
-def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list[AlertRule], *,
-               recheck: bool = False, runner: Runner | None = None,
-               claims: UrlClaims | None = None, cleaner: Cleaner | None = None) -> SourceReport:
+def run_source(
+    source: Source,
+    fetcher: Fetcher,
+    archive_path: Path,
+    rules: list[AlertRule],
+    *,
+    recheck: bool = False,
+    runner: Runner | None = None,
+    claims: UrlClaims | None = None,
+    cleaner: Cleaner | None = None,
+) -> SourceReport:
     """One source through every stage: discover, then fetch, clean and store overlapping. A
     stage that raises fails this source only: the report names the stage, and the other
     sources go on. `claims`: the URLs the run's sources share (one fetch per URL per run);
@@ -466,13 +526,20 @@ def run_source(source: Source, fetcher: Fetcher, archive_path: Path, rules: list
     with ExitStack() as own:
         cleaner = cleaner or own.enter_context(Cleaner())
         try:
-            found, plan, cleaned, stored = _run_stages(source, fetcher, archive_path, rules, recheck, runner,
-                                                       claims, cleaner)
+            found, plan, cleaned, stored = _run_stages(
+                source, fetcher, archive_path, rules, recheck, runner, claims, cleaner
+            )
         except StageFailed as e:  # the source failed; the other sources go on
             return _failed(runner, name, e.stage, e.error)
     report = source_report(name, found, cleaned, stored, plan)
-    log.info("%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)", name, report.new,
-             sum(report.duplicates.values()), report.not_articles, len(report.errors))
+    log.info(
+        "%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)",
+        name,
+        report.new,
+        sum(report.duplicates.values()),
+        report.not_articles,
+        len(report.errors),
+    )
     if not report.failed:
         report.warning = zero_yield(report, found, yield_history(archive_path, name))
         if report.warning:
@@ -487,38 +554,66 @@ def _failed(runner: Runner, name: str, stage: str, e: BaseException) -> SourceRe
     return SourceReport(source=name, failed=message)
 
 
-def _run_stages(source: Source, fetcher: Fetcher, archive_path: Path, rules: list[AlertRule], recheck: bool,
-                runner: Runner, claims: UrlClaims, cleaner: Cleaner) -> tuple[Discovery, Plan, Cleaned, Stored]:
+def _run_stages(
+    source: Source,
+    fetcher: Fetcher,
+    archive_path: Path,
+    rules: list[AlertRule],
+    recheck: bool,
+    runner: Runner,
+    claims: UrlClaims,
+    cleaner: Cleaner,
+) -> tuple[Discovery, Plan, Cleaned, Stored]:
     log = runner.logger()
     name = source.name
     with _stage("discover"):
         found = runner.stage("discover", name, discover_source, source, fetcher, archive_path, recheck, claims)
-        log.info("%s: discover: %d new candidate(s), %d article link(s) of %d link(s) to the site%s%s",
-                 name, len(found.candidates), found.seen, found.links,
-                 ", unchanged (304)" if found.unchanged else "",
-                 f", {len(found.errors)} error(s)" if found.errors else "")
+        log.info(
+            "%s: discover: %d new candidate(s), %d article link(s) of %d link(s) to the site%s%s",
+            name,
+            len(found.candidates),
+            found.seen,
+            found.links,
+            ", unchanged (304)" if found.unchanged else "",
+            f", {len(found.errors)} error(s)" if found.errors else "",
+        )
         for note in found.notes:
             log.warning("%s: discover: %s", name, note)
         runner.checkpoint("discovered", f"{name} {len(found.candidates)}")
         plan = plan_source(source, found, archive_path, claims, recheck)
         if plan.shared or plan.waiting:
-            log.info("%s: plan: %d page(s) to fetch, %d fetched by another source of this run, %d waiting "
-                     "(max_new_per_run %d)", name, len(plan.fetch), len(plan.shared), len(plan.waiting),
-                     source.max_new_per_run)
+            log.info(
+                "%s: plan: %d page(s) to fetch, %d fetched by another source of this run, %d waiting "
+                "(max_new_per_run %d)",
+                name,
+                len(plan.fetch),
+                len(plan.shared),
+                len(plan.waiting),
+                source.max_new_per_run,
+            )
     with _stage("clean"):
         learned = load_template(archive_path, name)
     # Fetch, clean and store at the same time, joined by bounded channels.
     pages: Channel[FetchResult] = Channel(PAGES_WAITING)
     outcomes: Channel[tuple[str, Incoming | PageOutcome]] = Channel(CLEANED_WAITING)
-    (fetched, failed), _, (cleaned, stored) = runner.overlap(name, [
-        Stage("fetch", fetch_stream, (fetcher, plan.urls, pages), done="fetched"),
-        Stage("clean", clean_stream, (source, pages, outcomes, found.kind, learned, cleaner, len(plan.urls)),
-              done="cleaned"),
-        Stage("store", store_stream, (archive_path, source, outcomes, rules, claims, plan, runner)),
-    ], [pages, outcomes])
+    (fetched, failed), _, (cleaned, stored) = runner.overlap(
+        name,
+        [
+            Stage("fetch", fetch_stream, (fetcher, plan.urls, pages), done="fetched"),
+            Stage(
+                "clean",
+                clean_stream,
+                (source, pages, outcomes, found.kind, learned, cleaner, len(plan.urls)),
+                done="cleaned",
+            ),
+            Stage("store", store_stream, (archive_path, source, outcomes, rules, claims, plan, runner)),
+        ],
+        [pages, outcomes],
+    )
     log.info("%s: fetch: %d page(s), %d failed", name, fetched - failed, failed)
-    log.info("%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items),
-             len(cleaned.outcomes))
+    log.info(
+        "%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items), len(cleaned.outcomes)
+    )
     with _stage("store"):
         remember_pages(archive_path, source, found, plan.waiting)
     runner.checkpoint("state", name)
@@ -550,8 +645,14 @@ def zero_yield(report: SourceReport, found: Discovery, history: YieldHistory) ->
         return None
     if history.articles:
         why = found.why_no_links()
-        return (f"{why}, though {history.articles} article(s) came from it before: has the site changed? "
-                "check the profile or the URL") if why else None
+        return (
+            (
+                f"{why}, though {history.articles} article(s) came from it before: has the site changed? "
+                "check the profile or the URL"
+            )
+            if why
+            else None
+        )
     if found.unchanged:
         return history.last_warning or "no article archived from it yet, and its documents have not changed"
     why = found.why_no_links()
@@ -564,16 +665,23 @@ def zero_yield(report: SourceReport, found: Discovery, history: YieldHistory) ->
         counts = ", ".join(f"{n} {reason}" for reason, n in rejected.items())
         return f"none of the {report.fetched} fetched page(s) became an article ({counts})"
     if found.seen and not found.candidates:
-        return (f"its {found.seen} article link(s) were all rejected or failing in earlier runs: "
-                f"`newswatch rejected --source {report.source}`")
+        return (
+            f"its {found.seen} article link(s) were all rejected or failing in earlier runs: "
+            f"`newswatch rejected --source {report.source}`"
+        )
     return "no article archived from it yet"
 
 
 def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored, plan: Plan) -> SourceReport:
     """The source's line of the summary, from what each stage returned."""
-    report = SourceReport(source=name, discovered=len(plan.fetch) + len(plan.shared) + len(plan.waiting),
-                          unchanged=found.unchanged, errors=list(found.errors), notes=list(found.notes),
-                          waiting=len(plan.waiting))
+    report = SourceReport(
+        source=name,
+        discovered=len(plan.fetch) + len(plan.shared) + len(plan.waiting),
+        unchanged=found.unchanged,
+        errors=list(found.errors),
+        notes=list(found.notes),
+        waiting=len(plan.waiting),
+    )
     if found.errors and not found.seen and not found.unchanged:
         # Not one discovery document could be read: the source is down, not merely quiet.
         report.failed, report.errors = found.errors[0], found.errors[1:]
@@ -619,8 +727,9 @@ def selected_sources(config: Config, names: list[str] | None) -> list[Source]:
     return config.enabled_sources()
 
 
-def start_run(config: Config, names: list[str] | None = None, *, holder: str | None = None,
-              runner: Runner | None = None) -> IngestRun:
+def start_run(
+    config: Config, names: list[str] | None = None, *, holder: str | None = None, runner: Runner | None = None
+) -> IngestRun:
     """Validate the alert settings, check the archive can be written, lease the sources."""
     runner = runner or Runner()
     log = runner.logger()
@@ -629,12 +738,17 @@ def start_run(config: Config, names: list[str] | None = None, *, holder: str | N
     if health_alerts is not None and not config.smtp:
         log.warning("health_alerts: is set but smtp: is not: no health email can be sent")
         health_alerts = None
-    started = datetime.now(timezone.utc)
-    run = IngestRun(config=config, sources=selected_sources(config, names),
-                    holder=holder or f"process:{os.getpid()}", rules=rules,
-                    smtp=load_smtp_settings(config.smtp) if config.smtp and rules else None,
-                    health_alerts=health_alerts, summary=IngestSummary(started_at=utc_iso(started)),
-                    started=started)
+    started = datetime.now(UTC)
+    run = IngestRun(
+        config=config,
+        sources=selected_sources(config, names),
+        holder=holder or f"process:{os.getpid()}",
+        rules=rules,
+        smtp=load_smtp_settings(config.smtp) if config.smtp and rules else None,
+        health_alerts=health_alerts,
+        summary=IngestSummary(started_at=utc_iso(started)),
+        started=started,
+    )
     # Opening once up front migrates the archive and fails the run early if it is unwritable.
     with Archive.open(run.archive_path) as archive:
         archive.ensure_writable()
@@ -653,8 +767,10 @@ def _lease(run: IngestRun, log) -> None:
         for source in run.sources:
             lease = state.acquire_lease(source.name, run.holder)
             if lease.held_by_other:
-                why = (f"skipped: another ingest run ({lease.holder}, pid {lease.pid} on {lease.host}) "
-                       f"has been working on it since {lease.acquired_at}")
+                why = (
+                    f"skipped: another ingest run ({lease.holder}, pid {lease.pid} on {lease.host}) "
+                    f"has been working on it since {lease.acquired_at}"
+                )
                 log.warning("%s: %s", source.name, why)
                 run.summary.sources.append(SourceReport(source=source.name, skipped=why))
             else:
@@ -674,12 +790,20 @@ def run_sources(run: IngestRun, *, recheck: bool = False, runner: Runner | None 
     claims = UrlClaims()  # one fetch per URL per run, whichever source lists it
     with Fetcher(run.config.fetch_settings()) as fetcher, Cleaner(run.config.clean_processes) as cleaner:
         run.summary.sources += runner.each_source(
-            lambda source: run_source(source, fetcher, run.archive_path, run.rules, recheck=recheck,
-                                      runner=runner, claims=claims, cleaner=cleaner),
-            run.leased)
+            lambda source: run_source(
+                source,
+                fetcher,
+                run.archive_path,
+                run.rules,
+                recheck=recheck,
+                runner=runner,
+                claims=claims,
+                cleaner=cleaner,
+            ),
+            run.leased,
+        )
     if cleaner.started:
-        runner.logger().info("clean: %d page(s) cleaned in %d worker process(es)", cleaner.pool_pages,
-                             cleaner.workers)
+        runner.logger().info("clean: %d page(s) cleaned in %d worker process(es)", cleaner.pool_pages, cleaner.workers)
 
 
 def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delivery = Delivery()) -> IngestSummary:
@@ -692,18 +816,27 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
         state = FetchState(archive)
         for report in summary.sources:
             if not report.skipped:
-                state.record_run(report.source, started_at=run.started, ok=report.ok, counts=report.counts(),
-                                 error=report.failed or (report.errors[0] if report.errors else None),
-                                 flow_run=run.holder, state=report.state, warning=report.warning)
+                state.record_run(
+                    report.source,
+                    started_at=run.started,
+                    ok=report.ok,
+                    counts=report.counts(),
+                    error=report.failed or (report.errors[0] if report.errors else None),
+                    flow_run=run.holder,
+                    state=report.state,
+                    warning=report.warning,
+                )
         summary.health = judge_health(archive, run.sources, log)
     runner.checkpoint("recorded")
     if run.smtp is not None:
         summary.alerts_sent, summary.alert_errors = runner.stage(
-            "alerts", None, deliver_alerts, run.archive_path, run.smtp, delivery)
+            "alerts", None, deliver_alerts, run.archive_path, run.smtp, delivery
+        )
         log.info("alerts: %d email(s) sent, %d failed", summary.alerts_sent, len(summary.alert_errors))
     if run.config.feeds_dir is not None:
         summary.feeds_written, summary.feed_errors = runner.stage(
-            "feeds", None, write_feeds, run.archive_path, run.rules, run.config.feeds_dir)
+            "feeds", None, write_feeds, run.archive_path, run.rules, run.config.feeds_dir
+        )
         for error in summary.feed_errors:
             log.error(error)
         if not summary.feed_errors:
@@ -711,9 +844,16 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
     if run.health_alerts is not None:
         # Only the sources this run worked on: a source another run holds is that run's to report.
         held = {s.name for s in run.leased}
-        sent, errors = runner.stage("health-alerts", None, send_health_alerts, run.archive_path,
-                                    load_smtp_settings(run.config.smtp), run.health_alerts,
-                                    [h for h in summary.health if h["source"] in held], delivery)
+        sent, errors = runner.stage(
+            "health-alerts",
+            None,
+            send_health_alerts,
+            run.archive_path,
+            load_smtp_settings(run.config.smtp),
+            run.health_alerts,
+            [h for h in summary.health if h["source"] in held],
+            delivery,
+        )
         log.info("health alerts: %d email(s) sent, %d failed", sent, len(errors))
         summary.health_alerts_sent = sent
         summary.alert_errors += errors
@@ -722,9 +862,15 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
     return summary
 
 
-def ingest_run(config: Config, names: list[str] | None = None, *, recheck: bool = False,
-               holder: str | None = None, runner: Runner | None = None,
-               delivery: Delivery = Delivery()) -> IngestSummary:
+def ingest_run(
+    config: Config,
+    names: list[str] | None = None,
+    *,
+    recheck: bool = False,
+    holder: str | None = None,
+    runner: Runner | None = None,
+    delivery: Delivery = Delivery(),
+) -> IngestSummary:
     """One ingestion run of the configured sources (or of `names`), start to finish.
 
     The leases are held to the end of the run, health emails included: a run that took a
@@ -768,8 +914,9 @@ def deliver_alerts(archive_path: Path, smtp: SmtpSettings, delivery: Delivery = 
     from alerts.deliver import deliver_immediate
 
     with Archive.open(archive_path) as archive:
-        report = deliver_immediate(archive, smtp, send=delivery.send, retry_delay=delivery.retry_delay,
-                                   now=delivery.now)
+        report = deliver_immediate(
+            archive, smtp, send=delivery.send, retry_delay=delivery.retry_delay, now=delivery.now
+        )
     return len(report.sent), [f"{f.recipient}: {f.error}" for f in report.failed]
 
 
@@ -785,12 +932,18 @@ def write_feeds(archive_path: Path, rules: list[AlertRule], feeds_dir: Path) -> 
     return len(written), []
 
 
-def send_health_alerts(archive_path: Path, smtp: SmtpSettings, settings: HealthAlertSettings,
-                       health: list[dict], delivery: Delivery = Delivery()) -> tuple[int, list[str]]:
+def send_health_alerts(
+    archive_path: Path,
+    smtp: SmtpSettings,
+    settings: HealthAlertSettings,
+    health: list[dict],
+    delivery: Delivery = Delivery(),
+) -> tuple[int, list[str]]:
     """Email the unhealthy sources not yet notified (one email per recipient), clear the recovered."""
     from alerts.health_notices import notify_unhealthy
 
     with Archive.open(archive_path) as archive:
-        report = notify_unhealthy(archive, smtp, settings, health, send=delivery.send,
-                                  retry_delay=delivery.retry_delay, now=delivery.now)
+        report = notify_unhealthy(
+            archive, smtp, settings, health, send=delivery.send, retry_delay=delivery.retry_delay, now=delivery.now
+        )
     return len(report.sent), [f"health alert to {e}" for e in report.errors]

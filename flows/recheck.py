@@ -9,6 +9,7 @@ the alert rules, then the pages settled), so a cleaner improved since a page was
 recovers it, with its alert matches. Each source is leased like an ingest run leases it: a
 source an ingest run is working on is left alone and said so.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,14 @@ class RecheckReport:
     unknown: list[str] = field(default_factory=list)  # URLs asked for that are not rejected pages
 
 
-def recheck(config: Config, *, urls: list[str] | None = None, source: str | None = None,
-            reason: str | None = None, since: str | None = None) -> RecheckReport:
+def recheck(
+    config: Config,
+    *,
+    urls: list[str] | None = None,
+    source: str | None = None,
+    reason: str | None = None,
+    since: str | None = None,
+) -> RecheckReport:
     report = RecheckReport()
     with Archive.open(config.archive) as archive:
         pages = FetchState(archive).rejected(urls=urls, source=source, reason=reason, since=since)
@@ -62,13 +69,22 @@ def _source(config: Config, name: str, url: str) -> Source:
     return Source(name=name, url=url)
 
 
-def _recheck_source(config: Config, source: Source, pages: list[RejectedPage], fetcher: Fetcher, rules,
-                    holder: str, report: RecheckReport) -> None:
+def _recheck_source(
+    config: Config,
+    source: Source,
+    pages: list[RejectedPage],
+    fetcher: Fetcher,
+    rules,
+    holder: str,
+    report: RecheckReport,
+) -> None:
     with Archive.open(config.archive) as archive:
         lease = FetchState(archive).acquire_lease(source.name, holder)
     if lease.held_by_other:
-        report.skipped.append(f"{source.name}: left alone: an ingest run ({lease.holder}, pid {lease.pid} on "
-                              f"{lease.host}) is working on it; try again when it ends")
+        report.skipped.append(
+            f"{source.name}: left alone: an ingest run ({lease.holder}, pid {lease.pid} on "
+            f"{lease.host}) is working on it; try again when it ends"
+        )
         return
     try:
         # The networks the source's own url points to, as in an ingest run (transport.NetworkScope).

@@ -6,6 +6,7 @@ emphasis, link, image, HTML, code, table cell break or autolink can start), invi
 bidi characters are dropped (`storage.text`), and the only links are the ones written here,
 to http(s) addresses, percent-encoded.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,7 +41,6 @@ def md_link(text: str | None, url: str | None) -> str:
     return f"[{md_text(text or url)}]({quote(inert_url(url), safe=_URL_SAFE)})"
 
 
-
 def ingest_markdown(summary: IngestSummary) -> str:
     lines = [
         f"# Ingest run {summary.started_at} → {summary.finished_at}",
@@ -50,10 +50,15 @@ def ingest_markdown(summary: IngestSummary) -> str:
     ]
     for r in source_rows([asdict(report) for report in summary.sources]):
         dups = ", ".join(f"{n} {k}" for k, n in r.duplicates.items()) or "0"
-        state = {"skipped": md_text(r.detail), "failed": f"FAILED: {md_text(r.detail)}",
-                 "warning": f"WARNING: {md_text(r.detail)}", "unchanged": "unchanged (304)"}.get(r.state, r.state)
-        lines.append(f"| {md_text(r.source)} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | "
-                     f"{r.errors} | {state} |")
+        state = {
+            "skipped": md_text(r.detail),
+            "failed": f"FAILED: {md_text(r.detail)}",
+            "warning": f"WARNING: {md_text(r.detail)}",
+            "unchanged": "unchanged (304)",
+        }.get(r.state, r.state)
+        lines.append(
+            f"| {md_text(r.source)} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | {r.errors} | {state} |"
+        )
     lines += ["", f"Alerts: {summary.alerts_sent} email(s) sent."]
     # Pending alerts and why, digest matches queued, health emails: as `newswatch run` says them.
     lines += [f"- {md_text(line)}" for line in delivery_lines(summary.to_dict()) if line]
@@ -72,8 +77,9 @@ def ingest_markdown(summary: IngestSummary) -> str:
     new = [(r.source, a) for r in summary.sources for a in r.new_articles]
     if new:
         lines += ["", "## New articles", "", "`newswatch show ID` prints one.", ""]
-        lines += [f"- \\#{a.id} {md_link(a.title, a.url)} ({md_text(s)}, {md_text(a.published or 'undated')})"
-                  for s, a in new]
+        lines += [
+            f"- \\#{a.id} {md_link(a.title, a.url)} ({md_text(s)}, {md_text(a.published or 'undated')})" for s, a in new
+        ]
     return "\n".join(lines)
 
 
@@ -92,10 +98,21 @@ def _health_lines(health: list[dict]) -> list[str]:
 
 
 def publish_ingest_artifacts(summary: IngestSummary) -> None:
-    create_markdown_artifact(markdown=ingest_markdown(summary), key="ingest-summary",
-                             description="What each source did in this ingest run")
-    rows = [{"id": a.id, "source": r.source, "title": inert_line(a.title), "published": a.published or "",
-             "url": inert_url(a.url)} for r in summary.sources for a in r.new_articles]
+    create_markdown_artifact(
+        markdown=ingest_markdown(summary), key="ingest-summary", description="What each source did in this ingest run"
+    )
+    rows = [
+        {
+            "id": a.id,
+            "source": r.source,
+            "title": inert_line(a.title),
+            "published": a.published or "",
+            "url": inert_url(a.url),
+        }
+        for r in summary.sources
+        for a in r.new_articles
+    ]
     if rows:
-        create_table_artifact(table=rows, key="ingest-new-articles",
-                              description="Articles archived by this run (newswatch show ID)")
+        create_table_artifact(
+            table=rows, key="ingest-new-articles", description="Articles archived by this run (newswatch show ID)"
+        )

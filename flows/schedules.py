@@ -5,6 +5,7 @@ config's schedules written in). prefect.yaml's build step `check_deployment_sche
 
 Importing this module does not import Prefect; `runner_schedules` does, when called.
 """
+
 from __future__ import annotations
 
 import os
@@ -100,12 +101,12 @@ def check_deployment_schedules(config_path: str, **declared: list[dict]) -> dict
         expected = [schedule_spec(d.schedule(config))]
         given = [{"active": True, **entry} for entry in declared.get(d.flow) or []]
         if given != expected:
-            wrong.append(f"{d.flow}: {_describe_specs(given)} here, "
-                         f"{d.schedule(config).describe()} in the config")
+            wrong.append(f"{d.flow}: {_describe_specs(given)} here, {d.schedule(config).describe()} in the config")
     if wrong:
         raise ValueError(
             f"the schedules in this deploy file are not those of {config.path} "
-            f"({'; '.join(wrong)}): deploy with `newswatch deploy`, which writes the config's")
+            f"({'; '.join(wrong)}): deploy with `newswatch deploy`, which writes the config's"
+        )
     return {"config_path": str(Path(config.path).resolve())}
 
 
@@ -113,9 +114,14 @@ def _describe_specs(entries: list[dict]) -> str:
     described = []
     for e in entries:
         try:
-            described.append(Schedule(interval=e.get("interval"), cron=e.get("cron"),
-                                      timezone=e.get("timezone") or "UTC",
-                                      enabled=e.get("active", True)).describe())
+            described.append(
+                Schedule(
+                    interval=e.get("interval"),
+                    cron=e.get("cron"),
+                    timezone=e.get("timezone") or "UTC",
+                    enabled=e.get("active", True),
+                ).describe()
+            )
         except ValueError:
             described.append(repr(e))
     return " and ".join(described) or "no schedule"

@@ -3,6 +3,7 @@
 The same discovery as an ingest run (`scrapers.discover.discover`, with the config's fetch
 settings: user agent, robots.txt, timeouts), with nothing known yet, and nothing stored.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

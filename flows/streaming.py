@@ -22,6 +22,7 @@ the pages it had in hand, as `errors.CleanCrashed` (retried on a later run); the
 started again for the rest of the run (at most `MAX_POOL_STARTS` times, then the thread
 cleans).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -196,9 +197,10 @@ def overlap(calls: list[tuple[str, Callable[[], Any]]], channels: Iterable[Chann
             for channel in channels:
                 channel.abort()
 
-    threads = [threading.Thread(target=contextvars.copy_context().run, args=(run, i, name, call),
-                                name=f"newswatch-{name}")
-               for i, (name, call) in enumerate(calls)]
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(run, i, name, call), name=f"newswatch-{name}")
+        for i, (name, call) in enumerate(calls)
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -271,9 +273,14 @@ class Cleaner:
         with self._lock:
             return self._pool is not None and all(f.done() for f in self._warming)
 
-    def clean(self, pages: Iterable[T], fn: Callable[..., R], args: tuple = (),
-              local: Callable[[T], bool] = lambda page: False,
-              backlog: Callable[[], int] = lambda: 1) -> Iterator[tuple[T, R]]:
+    def clean(
+        self,
+        pages: Iterable[T],
+        fn: Callable[..., R],
+        args: tuple = (),
+        local: Callable[[T], bool] = lambda page: False,
+        backlog: Callable[[], int] = lambda: 1,
+    ) -> Iterator[tuple[T, R]]:
         """`(page, fn(page, *args))` for each page, in order. A page goes to a worker when one
         has room (`PAGES_PER_WORKER` in hand each), else this thread cleans it. `local(page)`: a page
         too cheap to send anywhere (a fetch error). `backlog()`: how many pages wait to be
@@ -335,8 +342,11 @@ class Cleaner:
                 return
             self._starts += 1
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_start, initargs=(os.getpid(),))
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_start,
+                initargs=(os.getpid(),),
+            )
             # Workers start (and import the cleaner) while this thread goes on cleaning.
             self._warming = [self._pool.submit(_warm_up) for _ in range(self.workers)]
 
@@ -345,7 +355,11 @@ class Cleaner:
         sent); None otherwise."""
         with self._lock:
             pool = self._pool
-            if pool is None or not all(f.done() for f in self._warming) or self._in_pool >= PAGES_PER_WORKER * self.workers:
+            if (
+                pool is None
+                or not all(f.done() for f in self._warming)
+                or self._in_pool >= PAGES_PER_WORKER * self.workers
+            ):
                 return None
             if any(f.exception() is not None for f in self._warming):
                 # The workers cannot start here (no `spawn`, no memory): the thread cleans.
@@ -387,8 +401,9 @@ def _crashed(page: Any, error: BaseException) -> Any:
     from storage.fetchstate import PageOutcome
 
     url = getattr(page, "url", str(page))
-    return PageOutcome(url, CleanCrashed(
-        f"the process cleaning it died ({error}); the page is tried again on a later run"))
+    return PageOutcome(
+        url, CleanCrashed(f"the process cleaning it died ({error}); the page is tried again on a later run")
+    )
 
 
 # ------------------------------------------------------------------ in the worker process ---
@@ -414,9 +429,12 @@ def _warm_up() -> int:
     """The cleaner's imports and lazy set-up, before the first real page."""
     from scrapers.clean import clean_page
 
-    clean_page(b"<html><head><title>warm-up</title></head><body><article><p>"
-               + b"A sentence of the warm-up page. " * 20 + b"</p></article></body></html>",
-               url="http://warm-up.invalid/a")
+    clean_page(
+        b"<html><head><title>warm-up</title></head><body><article><p>"
+        + b"A sentence of the warm-up page. " * 20
+        + b"</p></article></body></html>",
+        url="http://warm-up.invalid/a",
+    )
     return os.getpid()
 
 

@@ -4,6 +4,7 @@ printed at the end of `newswatch run` (plain text, one line per source).
 `source_rows` is the per-source table both the text summary and the Prefect artifact
 (`flows/report.py`) print.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -48,8 +49,13 @@ class SourceReport:
 
     def counts(self) -> dict[str, int]:
         """What `source_runs` keeps of the run (storage.health judges the source on it)."""
-        return {"discovered": self.discovered, "new": self.new, "duplicates": sum(self.duplicates.values()),
-                "not_articles": self.not_articles, "errors": len(self.errors)}
+        return {
+            "discovered": self.discovered,
+            "new": self.new,
+            "duplicates": sum(self.duplicates.values()),
+            "not_articles": self.not_articles,
+            "errors": len(self.errors),
+        }
 
 
 @dataclass
@@ -119,8 +125,11 @@ def attention(summary: dict) -> list[str]:
     source FAILED or in WARNING, alert emails that did not go out (SMTP refused or down, no
     smtp: section), an alert rule set aside, feeds not written. `newswatch run` exits 3 then;
     the summary's lines say what happens next."""
-    reasons = [f"{s['source']}: {source_state(s).upper()}" for s in summary["sources"]
-               if source_state(s) in ("failed", "warning")]
+    reasons = [
+        f"{s['source']}: {source_state(s).upper()}"
+        for s in summary["sources"]
+        if source_state(s) in ("failed", "warning")
+    ]
     box = summary.get("outbox") or {}
     unsent = len(summary.get("alert_errors") or [])
     if box.get("pending_emails") and (not box.get("sending") or box.get("last_error")):
@@ -142,8 +151,9 @@ def source_rows(sources: list[dict]) -> list[SourceRow]:
         detail = {"skipped": s.get("skipped"), "failed": s.get("failed"), "warning": s.get("warning")}.get(state)
         # A source that failed outright counts its failure as an error, as its log line does.
         errors = len(s["errors"]) + (1 if s["failed"] else 0)
-        rows.append(SourceRow(s["source"], s["discovered"], s["new"], s["duplicates"], s["not_articles"],
-                              errors, state, detail))
+        rows.append(
+            SourceRow(s["source"], s["discovered"], s["new"], s["duplicates"], s["not_articles"], errors, state, detail)
+        )
     return rows
 
 
@@ -161,27 +171,45 @@ def source_findings(s: dict, *, with_state: bool = True) -> list[str]:
         lines.append(f"{name}: WARNING: {s['warning']}")
     lines += [f"{name}: note: {note}" for note in s.get("notes") or []]
     if s.get("waiting"):
-        lines.append(f"{name}: {s['waiting']} more new page(s) wait for the next runs (max_new_per_run); "
-                     "they are taken newest first")
+        lines.append(
+            f"{name}: {s['waiting']} more new page(s) wait for the next runs (max_new_per_run); "
+            "they are taken newest first"
+        )
     rejected = s.get("rejected") or {}
     if rejected:
         counts = ", ".join(f"{n} {reason}" for reason, n in rejected.items())
-        lines.append(f"{name}: {sum(rejected.values())} page(s) rejected ({counts}); "
-                     f"`newswatch rejected --source {name}` lists them")
+        lines.append(
+            f"{name}: {sum(rejected.values())} page(s) rejected ({counts}); "
+            f"`newswatch rejected --source {name}` lists them"
+        )
     return lines
 
 
 def format_summary(summary: dict) -> str:
     rows = [("source", "discovered", "new", "dupl.", "not art.", "errors", "state")]
     for r in source_rows(summary["sources"]):
-        rows.append((r.source, str(r.discovered), str(r.new), str(sum(r.duplicates.values())),
-                     str(r.not_articles), str(r.errors), state_label(r.state)))
+        rows.append(
+            (
+                r.source,
+                str(r.discovered),
+                str(r.new),
+                str(sum(r.duplicates.values())),
+                str(r.not_articles),
+                str(r.errors),
+                state_label(r.state),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in rows]
+    lines = [
+        "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows
+    ]
     # Failures and warnings first, then what discovery noted and what was rejected.
-    states = [line for s in summary["sources"] for line in source_findings(s)[:1] if source_state(s) in
-              ("skipped", "failed", "warning")]
+    states = [
+        line
+        for s in summary["sources"]
+        for line in source_findings(s)[:1]
+        if source_state(s) in ("skipped", "failed", "warning")
+    ]
     findings = states + [line for s in summary["sources"] for line in source_findings(s, with_state=False)]
     errors = [(s["source"], e) for s in summary["sources"] for e in s["errors"]]
     if findings or errors:
@@ -221,19 +249,22 @@ def delivery_lines(summary: dict) -> list[str]:
     if pending:
         head = f"alerts: {pending} alert email(s) pending ({box['pending_matches']} match(es))"
         if not box.get("sending"):
-            lines.append(f"{head}: not sent: the config has no smtp: section (or no alert rule); "
-                         "add it, then `newswatch alerts retry` sends them")
+            lines.append(
+                f"{head}: not sent: the config has no smtp: section (or no alert rule); "
+                "add it, then `newswatch alerts retry` sends them"
+            )
         elif box.get("last_error"):
             lines.append(f"{head}: {box['last_error']}")
             errors = [e for e in errors if not e.endswith(box["last_error"])]
         else:
             lines.append(f"{head}: matched after this run's delivery; the next run sends them")
-    lines += [f"alerts: FAILED: {e} (pending; the next run or `newswatch alerts retry` sends it)"
-              for e in errors]
+    lines += [f"alerts: FAILED: {e} (pending; the next run or `newswatch alerts retry` sends it)" for e in errors]
     if box.get("digest_queued"):
-        lines.append(f"digest: {box['digest_queued']} match(es) queued by this run "
-                     f"({box['digest_pending']} waiting in all); the digest sends them "
-                     "(its schedule, or `newswatch digest` now)")
+        lines.append(
+            f"digest: {box['digest_queued']} match(es) queued by this run "
+            f"({box['digest_pending']} waiting in all); the digest sends them "
+            "(its schedule, or `newswatch digest` now)"
+        )
     if summary.get("health_alerts_sent"):
         lines.append(f"source health: {summary['health_alerts_sent']} email(s) sent about unhealthy sources")
     return lines

@@ -1,4 +1,5 @@
 """The plain data that flows between stages: what a cleaned page is."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -47,7 +48,7 @@ class Article:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Article":
+    def from_dict(cls, d: dict) -> Article:
         d = dict(d)
         d.pop("body", None)
         d["contacts"] = [Contact(**c) for c in d.get("contacts") or []]

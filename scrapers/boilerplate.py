@@ -27,6 +27,7 @@ The cue lexicons cover the languages of the sources (French, English) and of the
 rules are measured on (German, Spanish, Italian, Portuguese, Polish, Dutch); the structural
 check is what keeps a rule from firing inside running text.
 """
+
 from __future__ import annotations
 
 import re
@@ -71,7 +72,8 @@ _BYLINE_LEAD = re.compile(r"^(?:par|by|von|por|door|di|da|przez|av|af)\s+(?=\S)"
 _AGENCY = r"(?:[A-Z]{2,6}|Reuters|Bloomberg|Belga|Xinhua|Anadolu)"
 _AGENCY_ALONE = re.compile(rf"^{_AGENCY}$", re.I)
 _WITH_AGENCY = re.compile(
-    rf"^\(?(?:[\w'’.\- ]{{0,40}}\s)?(?:avec|with|mit|con|z)\s+{_AGENCY}(?:\s*(?:,|et|and|und|y|i)\s*{_AGENCY})*\)?$")
+    rf"^\(?(?:[\w'’.\- ]{{0,40}}\s)?(?:avec|with|mit|con|z)\s+{_AGENCY}(?:\s*(?:,|et|and|und|y|i)\s*{_AGENCY})*\)?$"
+)
 _CREDIT = re.compile(
     r"^(?:photo|photos|foto|fotos|crédits?(?: photo)?|credits?|image|illustration|bild|titelbild|source"
     r"|sources|quelle|fuente|fonte|źródło)\s*(?::|©)\s*\S.{0,70}$",
@@ -157,7 +159,9 @@ _COMMENTS_HEADING = re.compile(
 )
 # "Marie D., le 12/03/2024 à 10h15", "John Smith says: March 3, 2024 at 10:15 am",
 # "jean-pierre 12 mars 2024 à 10:15": a name, then a date (and time), nothing else.
-_COMMENTER_NAME = re.compile(r"^[\w.'’@\- ]{2,40}?(?:,|\s+(?:says|said|dit|a écrit|schreibt|escribió|scrive)\s*:?)?\s+(?=\S)", re.I)
+_COMMENTER_NAME = re.compile(
+    r"^[\w.'’@\- ]{2,40}?(?:,|\s+(?:says|said|dit|a écrit|schreibt|escribió|scrive)\s*:?)?\s+(?=\S)", re.I
+)
 _COMMENTER_MAX_UNITS = 14
 _COMMENTERS_MIN = 2
 # A comment heading cuts the text only once this share of the running text is behind it.
@@ -202,9 +206,12 @@ def _is_source_byline(line: str) -> bool:
         return True
     lead = _BYLINE_LEAD.match(line)
     if lead:
-        rest = line[lead.end():].rstrip(" .")
-        return bool(rest) and not SENTENCE_END.search(_INITIAL.sub("", rest)) and (
-            _is_name_like(rest) or bool(_AGENCY_ALONE.match(rest)))
+        rest = line[lead.end() :].rstrip(" .")
+        return (
+            bool(rest)
+            and not SENTENCE_END.search(_INITIAL.sub("", rest))
+            and (_is_name_like(rest) or bool(_AGENCY_ALONE.match(rest)))
+        )
     return bool(_WITH_AGENCY.match(line)) and not SENTENCE_END.search(line)
 
 
@@ -224,8 +231,12 @@ def _strip_markup_debris(line: str, drop: Drop) -> str:
         return line
     if not _DEBRIS_CUE.search(line):
         return line
-    pieces = (len(_ATTRIBUTE.findall(line)) + len(_CSS_DECLARATION.findall(line))
-              + len(_IMAGE_PATH.findall(line)) + len(_TAG_REMNANT.findall(line)))
+    pieces = (
+        len(_ATTRIBUTE.findall(line))
+        + len(_CSS_DECLARATION.findall(line))
+        + len(_IMAGE_PATH.findall(line))
+        + len(_TAG_REMNANT.findall(line))
+    )
     if pieces < _DEBRIS_MIN_PIECES:
         return line
     cleaned = _TAG_REMNANT.sub(" ", _IMAGE_PATH.sub(" ", _CSS_DECLARATION.sub(" ", _ATTRIBUTE.sub(" ", line))))
@@ -271,8 +282,9 @@ def _drop_related_runs(lines: list[str], link_keys: frozenset[str], drop: Drop) 
     # A run of link texts closing the content, after its last running text: related links.
     if link_keys:
         end = len(out)
-        while end and headline_key(out[end - 1]) in link_keys and units(out[end - 1]) >= 3 \
-                and not is_prose(out[end - 1]):
+        while (
+            end and headline_key(out[end - 1]) in link_keys and units(out[end - 1]) >= 3 and not is_prose(out[end - 1])
+        ):
             end -= 1
         if len(out) - end >= 3 and any(is_prose(p) for p in out[:end]):
             for dropped in out[end:]:
@@ -287,7 +299,7 @@ def _is_commenter_line(line: str) -> bool:
     name = _COMMENTER_NAME.match(line)
     if not name or not name.group(0).strip(" ,")[:1].isalpha():
         return False
-    rest = line[name.end():]
+    rest = line[name.end() :]
     return bool(parse_date(rest)) and not parse_date(name.group(0))
 
 
@@ -303,8 +315,9 @@ def _cut_comments(lines: list[str], drop: Drop) -> list[str]:
         if behind < _COMMENTS_AFTER_PROSE_SHARE * prose_total:
             continue
         heading = units(line) <= 8 and _COMMENTS_HEADING.match(line)
-        commenters = _is_commenter_line(line) and sum(
-            _is_commenter_line(x) for x in lines[i + 1:]) + 1 >= _COMMENTERS_MIN
+        commenters = (
+            _is_commenter_line(line) and sum(_is_commenter_line(x) for x in lines[i + 1 :]) + 1 >= _COMMENTERS_MIN
+        )
         if heading or commenters:
             for dropped in lines[i:]:
                 drop("comment section", dropped)

@@ -8,6 +8,7 @@ Stages (each a module of its own):
                datelines, contacts, hard wraps)
 `newswatch clean`, `newswatch import` and the ingest flow all call `clean_page`.
 """
+
 from __future__ import annotations
 
 from errors import CleanError
@@ -58,8 +59,9 @@ def clean_page(
         blocks, meta = extract_html(text, url=url, profile=site, removed=removed)
     else:
         blocks, meta = text_to_blocks(text), PageMetadata()
-    return clean_blocks(blocks, meta=meta, profile=site, url=url, found_via=found_via, template=template,
-                        removed=removed)
+    return clean_blocks(
+        blocks, meta=meta, profile=site, url=url, found_via=found_via, template=template, removed=removed
+    )
 
 
 def gunzip_page(data: bytes, limit: int = _MAX_INFLATED) -> bytes:
@@ -67,7 +69,8 @@ def gunzip_page(data: bytes, limit: int = _MAX_INFLATED) -> bytes:
     try:
         return inflate.inflate_file(data, limit, whole=True)
     except inflate.TooMuchOutput:
-        raise CleanError(f"the input inflates to more than {limit:,} bytes: not a web page "
-                         "(or raise --max-bytes)") from None
+        raise CleanError(
+            f"the input inflates to more than {limit:,} bytes: not a web page (or raise --max-bytes)"
+        ) from None
     except inflate.BadEncoding as e:
         raise CleanError(f"the input is gzip-compressed but unreadable ({e}); save the page again") from None

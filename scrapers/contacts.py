@@ -6,6 +6,7 @@ inline ("For further information, please contact X at IOM Geneva, Tel: …, Emai
 Saved pages often carry the remnant of a mangled anchor, `"mailto:x@iom.int">x@iom.int`,
 which `repair_mailto` turns back into the address.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,7 @@ _INTRO_PHRASE = (
 # The phrase must lead to a contact ("… please contact", "…:" or nothing after it), so that
 # "For more information, please visit our website" stays in the body.
 _INTRO = re.compile(
-    _INTRO_PHRASE
-    + r"\s*[,:]?\s*(?:(?:please|kindly|veuillez|merci\s+de|n['’]hésitez\s+pas\s+à)\s+)?"
+    _INTRO_PHRASE + r"\s*[,:]?\s*(?:(?:please|kindly|veuillez|merci\s+de|n['’]hésitez\s+pas\s+à)\s+)?"
     r"(?:(?:contacter|contactez|contact)\b\s*:?|:\s*|\s*$)",
     re.I,
 )

@@ -5,6 +5,7 @@ hundreds of languages we never see; the sites we follow write a handful of forma
 "Vendredi, 29 décembre 2023", "29 déc. 2023", "1er janvier 2024", "December 29, 2023",
 "29 Dec 2023", "29/12/2023", "2023-12-29T10:00:00+01:00".
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -49,10 +50,14 @@ _NUMERIC = re.compile(r"(?<![\d/.])(?P<a>[0-3]?\d)([/.])(?P<b>[0-3]?\d)\2(?P<yea
 # What may surround a date in a line that is nothing but the page's date:
 # "Publié le 29/12/2023 à 10h30", "Updated: December 29, 2023 - 10:00 GMT",
 # "Publié le 12 mars 2024 par France 24". The lead says whether it is the publication date.
-_UPDATE_LEAD = (r"mis(?:e)? à jour|modifié|actualisé|updated|last updated|last modified|modified|aktualisiert"
-                r"|zuletzt aktualisiert|geändert|actualizado|aggiornato|atualizado|zaktualizowano")
-_PUBLICATION_LEAD = (r"publié|paru|posté|mis en ligne|published|posted|first published|veröffentlicht"
-                     r"|erschienen|publicado|pubblicato|opublikowano")
+_UPDATE_LEAD = (
+    r"mis(?:e)? à jour|modifié|actualisé|updated|last updated|last modified|modified|aktualisiert"
+    r"|zuletzt aktualisiert|geändert|actualizado|aggiornato|atualizado|zaktualizowano"
+)
+_PUBLICATION_LEAD = (
+    r"publié|paru|posté|mis en ligne|published|posted|first published|veröffentlicht"
+    r"|erschienen|publicado|pubblicato|opublikowano"
+)
 _DATE_LINE_LEAD = re.compile(
     rf"^(?:(?P<kind>{_UPDATE_LEAD}|{_PUBLICATION_LEAD}|date|on|le|du|am|el|il)"
     r"(?:\s+(?:le|on|am|el|il|:))?\s*:?\s*)*",
@@ -104,7 +109,7 @@ def dated_line(text: str) -> tuple[str, str | None] | None:
     parts = []
     start = 0
     for match in _NEXT_DATE_PART.finditer(line):
-        parts.append(line[start:match.start()])
+        parts.append(line[start : match.start()])
         start = match.end()
     parts.append(line[start:])
     dated = [_dated_part(part) for part in parts]
@@ -119,7 +124,7 @@ def dated_line(text: str) -> tuple[str, str | None] | None:
 def _dated_part(part: str) -> tuple[str, str | None] | None:
     part = part.strip()
     lead = _DATE_LINE_LEAD.match(part)
-    rest = part[lead.end():] if lead else part
+    rest = part[lead.end() :] if lead else part
     kind = None
     if lead and lead["kind"]:
         word = lead["kind"].casefold()

@@ -16,6 +16,7 @@ A page found through a feed or a sitemap was announced as content by its site: i
 benefit of the doubt (no listing rule, a record must be mostly fields, fewer words suffice).
 Every rejection returns a reason that names the evidence, for the rejected-pages record.
 """
+
 from __future__ import annotations
 
 import re
@@ -97,8 +98,11 @@ def decide(
         and prose_units <= (_ANNOUNCED_RECORD_MAX_PROSE if announced else _RECORD_MAX_PROSE)
     ):
         labels = ", ".join(fields[:3])
-        return Verdict(False, f"looks like a database record: {len(fields)} field/value lines ({labels}, …) "
-                              f"and {len(prose)} paragraph(s) of running text")
+        return Verdict(
+            False,
+            f"looks like a database record: {len(fields)} field/value lines ({labels}, …) "
+            f"and {len(prose)} paragraph(s) of running text",
+        )
 
     links = meta.link_keys
     if not announced and (listing := _listing(content, dates, links)):
@@ -113,8 +117,11 @@ def decide(
             return Verdict(False, f"no running text: {linked} of {total} words are link texts (navigation)")
         short = sum(1 for p, s in zip(body, sizes) if s <= _SHORT_LINE_UNITS and not ENDS_SENTENCE.search(p))
         if not announced and not links and short >= _SHORT_LISTING_MIN and short >= 0.5 * len(body):
-            return Verdict(False, f"looks like a listing page: {short} of {len(body)} blocks are short "
-                                  "title-like lines and none is running text")
+            return Verdict(
+                False,
+                f"looks like a listing page: {short} of {len(body)} blocks are short "
+                "title-like lines and none is running text",
+            )
     if total < minimum:
         return Verdict(False, f"no running text: {len(prose)} sentence-like paragraph(s), {total} words")
     return ARTICLE
@@ -203,7 +210,7 @@ def _is_one_line_teaser(line: str, size: int, openings: dict[str, list[str]]) ->
         return False
     words = headline_key(line).split(" ")
     for start in range(min(_TEASER_LABEL_WORDS, len(words) - 1) + 1):
-        links = openings.get(" ".join(words[start:start + 4]))
+        links = openings.get(" ".join(words[start : start + 4]))
         if links:
             rest = " ".join(words[start:])
             if any(rest.startswith(link) for link in links):
@@ -256,8 +263,11 @@ def _listing(content: list[str], dates: list[str | None], link_keys: frozenset[s
         while j < n and j <= i + 3:
             if dates[j] is not None:
                 has_date = True
-            elif (not has_summary and units(content[j]) <= _TEASER_SUMMARY_MAX_UNITS
-                  and headline_key(content[j]) not in link_keys):
+            elif (
+                not has_summary
+                and units(content[j]) <= _TEASER_SUMMARY_MAX_UNITS
+                and headline_key(content[j]) not in link_keys
+            ):
                 if is_prose(content[j]):
                     has_summary = True
                 else:
@@ -273,9 +283,14 @@ def _listing(content: list[str], dates: list[str | None], link_keys: frozenset[s
             i = j
         else:
             i += 1
-    if teasers >= _LISTING_MIN_TEASERS and covered >= _LISTING_TEASER_SHARE * total or (
-            teasers >= _LISTING_FEW_TEASERS and covered >= _LISTING_FEW_TEASERS_SHARE * total):
+    if (
+        teasers >= _LISTING_MIN_TEASERS
+        and covered >= _LISTING_TEASER_SHARE * total
+        or (teasers >= _LISTING_FEW_TEASERS and covered >= _LISTING_FEW_TEASERS_SHARE * total)
+    ):
         kind = "dated " if dated >= teasers / 2 else ""
-        return (f"looks like a listing page: {teasers} {kind}teasers (headline + "
-                f"{'date' if kind else 'summary'}) hold {covered * 100 // total}% of the text")
+        return (
+            f"looks like a listing page: {teasers} {kind}teasers (headline + "
+            f"{'date' if kind else 'summary'}) hold {covered * 100 // total}% of the text"
+        )
     return None

@@ -8,6 +8,7 @@ UTF-8 fails on them and windows-1252 is the right fallback. Latin-1 / ASCII decl
 are read as windows-1252 (what browsers do: the 0x80-0x9F range holds ’ “ ” € œ there).
 Text that was double-encoded (UTF-8 read as cp1252, "Ã©", "â€™") is repaired run by run.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -41,12 +42,25 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", r
 
 # Whatever the declaration says, these are read as windows-1252, a superset that maps
 # 0x80-0x9F to printable characters instead of C1 controls.
-_READ_AS_CP1252 = {"iso-8859-1", "latin-1", "latin1", "iso8859-1", "l1", "ascii", "us-ascii",
-                   "windows-1252", "cp1252", "iso-8859-15", "latin-9"}
+_READ_AS_CP1252 = {
+    "iso-8859-1",
+    "latin-1",
+    "latin1",
+    "iso8859-1",
+    "l1",
+    "ascii",
+    "us-ascii",
+    "windows-1252",
+    "cp1252",
+    "iso-8859-15",
+    "latin-9",
+}
 
 # UTF-8 lead byte read as cp1252 ("Ã", "Â", "Å", "â€") followed by a continuation
 # byte read as cp1252: the fingerprint of double-encoded text.
-_MOJIBAKE_MARKER = re.compile("[ÃÂÅ][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]|â€[\u0080-\u00bf\u02dc\u2018-\u201e\u2020-\u2022\u2026\u2122\u0153\u0161\u017e]?")
+_MOJIBAKE_MARKER = re.compile(
+    "[ÃÂÅ][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]|â€[\u0080-\u00bf\u02dc\u2018-\u201e\u2020-\u2022\u2026\u2122\u0153\u0161\u017e]?"
+)
 _MOJIBAKE_LEADS = ("Ã", "Â", "Å", "â€")
 # Double-encoding turns each non-ASCII character into a run of 2-4 non-ASCII characters,
 # so maximal non-ASCII runs are the units to re-decode: ASCII around them is unaffected,
@@ -61,7 +75,7 @@ def decode_bytes(data: bytes, content_type: str | None = None) -> str:
         raise CleanError("the page is empty: there is nothing to clean (check the file or the download)")
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return _repair_mojibake(data[len(bom):].decode(encoding, errors="replace"))
+            return _repair_mojibake(data[len(bom) :].decode(encoding, errors="replace"))
     _refuse_binary(data)
 
     declared = _charset_from_content_type(content_type) or _charset_from_meta(data[:_HEAD_BYTES])
@@ -92,7 +106,7 @@ def _refuse_binary(data: bytes) -> None:
     signature = binary_signature(data)
     if signature is not None:
         raise CleanError(f"the input is {signature[1]}, not a web page or a text dump; give newswatch HTML or text")
-    sample = data[:_HEAD_BYTES * 4]
+    sample = data[: _HEAD_BYTES * 4]
     # UTF-16 without a BOM has NUL bytes on every other position for Latin text; we do not
     # guess it: a page that needs that is vanishingly rare and NUL means binary otherwise.
     if b"\x00" in sample:
@@ -100,8 +114,7 @@ def _refuse_binary(data: bytes) -> None:
     controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     if controls > len(sample) * 0.05:
         raise CleanError(
-            f"the input looks binary ({controls} control bytes in its first {len(sample)}); "
-            "give newswatch HTML or text"
+            f"the input looks binary ({controls} control bytes in its first {len(sample)}); give newswatch HTML or text"
         )
 
 

@@ -8,6 +8,7 @@ Storing the returned `documents` validators is the caller's job, and it must hap
 once the candidates were archived (or recorded as failed): stored before, a crash in
 between would make the next run see 304 and never see those candidates again.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,10 +20,10 @@ from urllib.parse import urlsplit
 from errors import ClientError, FeedError, SitemapError
 from scrapers import inflate
 from scrapers.feeds import parse_feed
-from scrapers.fetch import FetchResult, Fetcher, Validators
-from scrapers.linkscore import article_links
+from scrapers.fetch import Fetcher, FetchResult, Validators
 from scrapers.links import Candidate, absolute_link, profile_article, same_site, site_page
-from scrapers.listing import ListingPage, parse_listing, pager_for
+from scrapers.linkscore import article_links
+from scrapers.listing import ListingPage, pager_for, parse_listing
 from scrapers.profiles import GENERIC, Profile, excluded_path
 from scrapers.sitemaps import gunzip, parse_sitemap
 
@@ -93,8 +94,11 @@ class Discovery:
             return None
         items = {"feed": "items", "sitemap": "URLs", "listing": "links"}[self.kind]
         if not self.entries:
-            return {"feed": "the feed has no items", "sitemap": "the sitemap lists no pages",
-                    "listing": "the page has no links"}[self.kind]
+            return {
+                "feed": "the feed has no items",
+                "sitemap": "the sitemap lists no pages",
+                "listing": "the page has no links",
+            }[self.kind]
         if not self.links:
             return f"none of the {self.entries} {items} lead to pages of the source's site"
         return f"0 of {self.links} {'links' if self.kind == 'listing' else items} look like articles ({self.rule})"
@@ -142,9 +146,13 @@ def detect_kind(content_type: str | None, body: bytes) -> Kind | None:
 
 
 class _Run:
-    def __init__(self, source: SourceSpec, fetcher: Fetcher,
-                 validators: Mapping[str, tuple[str | None, str | None]],
-                 is_known: IsKnown) -> None:
+    def __init__(
+        self,
+        source: SourceSpec,
+        fetcher: Fetcher,
+        validators: Mapping[str, tuple[str | None, str | None]],
+        is_known: IsKnown,
+    ) -> None:
         self.source = source
         self.fetcher = fetcher
         self.validators = validators
@@ -171,8 +179,9 @@ class _Run:
             try:
                 result.body = inflate.inflate_file(result.body, limit)
             except (inflate.TooMuchOutput, inflate.BadEncoding) as e:
-                self.result.errors.append(f"{url}: the gzipped document {e} (max_document_bytes "
-                                          f"{limit:,}); check the source's url")
+                self.result.errors.append(
+                    f"{url}: the gzipped document {e} (max_document_bytes {limit:,}); check the source's url"
+                )
                 return None
         if result.not_modified:
             old = self.validators.get(url)
@@ -212,8 +221,9 @@ class _Run:
                     self.result.links += 1
         return pages
 
-    def _listed(self, entries: list[Candidate], base: str, site_url: str | None = None,
-                items: int | None = None) -> int:
+    def _listed(
+        self, entries: list[Candidate], base: str, site_url: str | None = None, items: int | None = None
+    ) -> int:
         """A feed's or a sitemap's entries: every page of the site, except what the profile
         excludes (tag, category, author, search pages) and what is declared as no web page."""
         profile = self.source.profile
@@ -241,7 +251,8 @@ class _Run:
                 self.result.errors.append(
                     f"{self.source.url}: cannot tell whether this is a listing page, a feed or a "
                     f"sitemap (content type {first.content_type!r}); set `kind:` for source "
-                    f"{self.source.name!r}")
+                    f"{self.source.name!r}"
+                )
                 return
             if kind == "listing" and self.source.profile.article_path is None:
                 # A generic site's home page: its feed is a better list of articles than
@@ -286,15 +297,18 @@ class _Run:
         pages = set(self._site_pages(url for url, _ in anchors))
         pages.discard(next_url)
         if profile.article_path is not None:
-            chosen = [url for url in dict.fromkeys(u for u, _ in anchors) if url in pages
-                      and profile_article(url, profile)]
+            chosen = [
+                url for url in dict.fromkeys(u for u, _ in anchors) if url in pages and profile_article(url, profile)
+            ]
             if chosen or not pages:
                 return chosen
-        scored = article_links((url, a) for url, a in anchors if url in pages
-                               and not excluded_path(profile, urlsplit(url).path or "/"))
+        scored = article_links(
+            (url, a) for url, a in anchors if url in pages and not excluded_path(profile, urlsplit(url).path or "/")
+        )
         if profile.article_path is not None and page_url not in self._fallbacks:
             self.result.rule = self.result.rule.replace(
-                f"profile {profile.name}", f"profile {profile.name}, then generic link scoring", 1)
+                f"profile {profile.name}", f"profile {profile.name}, then generic link scoring", 1
+            )
             if scored:  # a page past the listing's end has only furniture: nothing to say
                 self._fallbacks[page_url] = (pages, set(scored))
         return scored
@@ -308,7 +322,8 @@ class _Run:
         where = first if len(self._fallbacks) == 1 else f"{first} and {len(self._fallbacks) - 1} more listing page(s)"
         self.result.notes.append(
             f"{where}: profile {self.source.profile.name} accepts none of its {len(links)} links; generic link "
-            f"scoring took {len(taken)} (check the profile's article_path)")
+            f"scoring took {len(taken)} (check the profile's article_path)"
+        )
 
     def _feed(self, first: FetchResult, detected: Kind | None) -> None:
         document = first
@@ -318,7 +333,8 @@ class _Run:
                 self.result.errors.append(
                     f"{self.source.url}: an HTML page without a <link rel=alternate> RSS/Atom "
                     f"feed; give the feed's own URL, or set `kind: listing` for source "
-                    f"{self.source.name!r}")
+                    f"{self.source.name!r}"
+                )
                 return
             # The page itself is read in full each run (its validators are not kept) so that
             # the feed's address is always known; the feed is asked conditionally.

@@ -1,4 +1,5 @@
 """RSS 2.0 / RSS 1.0 / Atom feeds, read by feedparser."""
+
 from __future__ import annotations
 
 import calendar
@@ -35,8 +36,7 @@ def parse_feed(body: bytes, content_type: str | None, url: str) -> Feed:
         # dict.get: FeedParserDict.get maps a missing updated_parsed to published_parsed,
         # with a deprecation warning.
         stamp = dict.get(entry, "updated_parsed") or dict.get(entry, "published_parsed")
-        feed.entries.append(Candidate(url=link, lastmod=_iso(stamp), title=entry.get("title"),
-                                      media_type=media_type))
+        feed.entries.append(Candidate(url=link, lastmod=_iso(stamp), title=entry.get("title"), media_type=media_type))
     return feed
 
 
@@ -44,8 +44,9 @@ def _link(entry: dict) -> tuple[str | None, str | None]:
     """The entry's page and the type the feed declares for it: its web page when it has one,
     else its first alternate link (audio, video...: the caller leaves those), else the link
     feedparser made (an RSS permalink guid)."""
-    alternates = [link for link in entry.get("links") or []
-                  if link.get("rel", "alternate") == "alternate" and link.get("href")]
+    alternates = [
+        link for link in entry.get("links") or [] if link.get("rel", "alternate") == "alternate" and link.get("href")
+    ]
     for link in alternates:
         if (link.get("type") or "text/html").split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
             return link["href"], None

@@ -21,6 +21,7 @@ What a hostile server cannot do (scrapers/transport.py, scrapers/inflate.py):
 - poison another source's host: robots.txt, politeness and the timeout count are kept per
   scheme, host and port (`host_key`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,21 +42,48 @@ import httpcore
 import httpx
 from protego import Protego
 
-from errors import (AddressNotAllowed, BadRedirect, BadUrl, ClientError, ConnectFailed, CutOff,
-                    FetchError, Gone, HostNotFound, HttpStatusError, NotHtml, ProtocolFailure,
-                    RateLimited, RedirectLoop, RobotsDisallowed, ServerError, Timeout, TooLarge,
-                    TooManyRedirects, UnexpectedFetchError, UnsupportedEncoding)
+from errors import (
+    AddressNotAllowed,
+    BadRedirect,
+    BadUrl,
+    ClientError,
+    ConnectFailed,
+    CutOff,
+    FetchError,
+    Gone,
+    HostNotFound,
+    HttpStatusError,
+    NotHtml,
+    ProtocolFailure,
+    RateLimited,
+    RedirectLoop,
+    RobotsDisallowed,
+    ServerError,
+    Timeout,
+    TooLarge,
+    TooManyRedirects,
+    UnexpectedFetchError,
+    UnsupportedEncoding,
+)
 from scrapers import inflate
 from scrapers import transport as net
 from scrapers.decoding import binary_signature
 
 HTML_TYPES: frozenset[str] = frozenset({"text/html", "application/xhtml+xml"})
 # Discovery documents: listing pages, feeds, sitemaps (possibly gzipped files).
-DISCOVERY_TYPES: frozenset[str] = HTML_TYPES | frozenset({
-    "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
-    "text/xml", "application/x-gzip", "application/gzip", "text/plain",
-    "application/octet-stream",  # how some servers label sitemap.xml.gz
-})
+DISCOVERY_TYPES: frozenset[str] = HTML_TYPES | frozenset(
+    {
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/rdf+xml",
+        "application/xml",
+        "text/xml",
+        "application/x-gzip",
+        "application/gzip",
+        "text/plain",
+        "application/octet-stream",  # how some servers label sitemap.xml.gz
+    }
+)
 
 _ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 _MAX_CRAWL_DELAY = 60.0  # a robots.txt Crawl-delay above this is treated as this
@@ -209,11 +237,15 @@ class Fetcher:
         self._clock = clock
         self._resolve = resolver
         timeout = httpx.Timeout(
-            connect=settings.connect_timeout, read=settings.read_timeout,
-            write=settings.read_timeout, pool=settings.connect_timeout,
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.connect_timeout,
         )
         self._client = httpx.Client(
-            http2=True, timeout=timeout, follow_redirects=False,
+            http2=True,
+            timeout=timeout,
+            follow_redirects=False,
             transport=transport or _guarded_transport(resolver),
             # No proxies from the environment: the addresses connected to are the ones checked.
             trust_env=False,
@@ -252,17 +284,27 @@ class Fetcher:
             except ValueError:
                 port = 80
             scope = net.scope_for(
-                (parts.hostname or ""), port, self._resolve,
+                (parts.hostname or ""),
+                port,
+                self._resolve,
                 allow_all=self.settings.allow_private_networks,
-                origin=origin or f"the URL asked for ({key})", within=self.settings.connect_timeout)
+                origin=origin or f"the URL asked for ({key})",
+                within=self.settings.connect_timeout,
+            )
             if not origin:
                 self._scopes[key] = scope
         return scope
 
     # ---- public API
 
-    def fetch(self, url: str, *, validators: tuple[str | None, str | None] | None = None,
-              accept: frozenset[str] = HTML_TYPES, max_bytes: int | None = None) -> FetchResult:
+    def fetch(
+        self,
+        url: str,
+        *,
+        validators: tuple[str | None, str | None] | None = None,
+        accept: frozenset[str] = HTML_TYPES,
+        max_bytes: int | None = None,
+    ) -> FetchResult:
         """Fetch one URL; never raises a `FetchError`: the result carries it.
 
         `validators`: the stored `(etag, last_modified)` of the URL, for a conditional GET.
@@ -270,27 +312,39 @@ class Fetcher:
         """
         counter = [0]
         try:
-            return self._fetch(url, validators, accept, counter,
-                               max_bytes or self.settings.max_page_bytes)
+            return self._fetch(url, validators, accept, counter, max_bytes or self.settings.max_page_bytes)
         except FetchError as e:
-            return FetchResult(url=url, final_url=e.final_url, status=e.status, content_type=None,
-                               body=None, error=e, attempts=counter[0])
+            return FetchResult(
+                url=url,
+                final_url=e.final_url,
+                status=e.status,
+                content_type=None,
+                body=None,
+                error=e,
+                attempts=counter[0],
+            )
         except Exception as e:  # noqa: BLE001 - one odd page must not end the run
-            error = UnexpectedFetchError(url, f"unexpected {type(e).__name__} while fetching ({e}); "
-                                         "please report it as a newswatch bug")
-            return FetchResult(url=url, final_url=url, status=None, content_type=None, body=None,
-                               error=error, attempts=counter[0])
+            error = UnexpectedFetchError(
+                url, f"unexpected {type(e).__name__} while fetching ({e}); please report it as a newswatch bug"
+            )
+            return FetchResult(
+                url=url, final_url=url, status=None, content_type=None, body=None, error=error, attempts=counter[0]
+            )
 
-    def fetch_document(self, url: str, *,
-                       validators: tuple[str | None, str | None] | None = None) -> FetchResult:
+    def fetch_document(self, url: str, *, validators: tuple[str | None, str | None] | None = None) -> FetchResult:
         """A discovery document (listing page, feed, sitemap): the discovery types, and
         `max_document_bytes` as the cap."""
-        return self.fetch(url, validators=validators, accept=DISCOVERY_TYPES,
-                          max_bytes=self.settings.max_document_bytes)
+        return self.fetch(
+            url, validators=validators, accept=DISCOVERY_TYPES, max_bytes=self.settings.max_document_bytes
+        )
 
-    def fetch_many(self, urls: Iterable[str], *,
-                   validators: Mapping[str, tuple[str | None, str | None]] | None = None,
-                   accept: frozenset[str] = HTML_TYPES) -> list[FetchResult]:
+    def fetch_many(
+        self,
+        urls: Iterable[str],
+        *,
+        validators: Mapping[str, tuple[str | None, str | None]] | None = None,
+        accept: frozenset[str] = HTML_TYPES,
+    ) -> list[FetchResult]:
         """Fetch URLs, hosts in parallel, one host's URLs in turn; results in input order."""
         urls = list(urls)
         results: list[FetchResult | None] = [None] * len(urls)
@@ -299,16 +353,23 @@ class Fetcher:
                 results[i] = result
         return [r for r in results if r is not None]
 
-    def stream(self, urls: Iterable[str], *, accept: frozenset[str] = HTML_TYPES,
-               buffer: int = 16) -> Iterator[FetchResult]:
+    def stream(
+        self, urls: Iterable[str], *, accept: frozenset[str] = HTML_TYPES, buffer: int = 16
+    ) -> Iterator[FetchResult]:
         """Fetch URLs as `fetch_many` does, yielding each result as soon as it is there: one
         host's in order, hosts interleaved. At most `buffer` results wait to be taken: a slow
         consumer pauses the fetching (memory stays bounded, politeness is unchanged). Closing
         the generator stops it after the requests in flight."""
         return (result for _, result in self._stream(list(urls), {}, accept, buffer=buffer))
 
-    def _stream(self, urls: list[str], validators: Mapping[str, tuple[str | None, str | None]],
-                accept: frozenset[str], *, buffer: int) -> Iterator[tuple[int, FetchResult]]:
+    def _stream(
+        self,
+        urls: list[str],
+        validators: Mapping[str, tuple[str | None, str | None]],
+        accept: frozenset[str],
+        *,
+        buffer: int,
+    ) -> Iterator[tuple[int, FetchResult]]:
         by_host: dict[str, list[int]] = {}
         for i, url in enumerate(urls):
             by_host.setdefault(host_key(url), []).append(i)
@@ -347,8 +408,14 @@ class Fetcher:
 
     # ---- one URL, redirects by hand
 
-    def _fetch(self, url: str, validators: tuple[str | None, str | None] | None,
-               accept: frozenset[str], counter: list[int], max_bytes: int) -> FetchResult:
+    def _fetch(
+        self,
+        url: str,
+        validators: tuple[str | None, str | None] | None,
+        accept: frozenset[str],
+        counter: list[int],
+        max_bytes: int,
+    ) -> FetchResult:
         validators = Validators(*validators) if validators else None
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -357,41 +424,58 @@ class Fetcher:
         seen = [url]
         current = url
         for _hop in range(self.settings.max_redirects + 1):
-            response = self._request_polite(current, validators, accept, counter, origin=url,
-                                            scope=scope, max_bytes=max_bytes)
+            response = self._request_polite(
+                current, validators, accept, counter, origin=url, scope=scope, max_bytes=max_bytes
+            )
             if response.status in (301, 302, 303, 307, 308):
                 location = response.headers.get("location")
                 if not location:
                     raise BadRedirect(
-                        url, f"redirect {response.status} from {current} without a Location "
+                        url,
+                        f"redirect {response.status} from {current} without a Location "
                         "header; the site is misconfigured, nothing to do but report it",
-                        status=response.status, final_url=current)
+                        status=response.status,
+                        final_url=current,
+                    )
                 target = urljoin(current, location).split("#", 1)[0]
                 target_parts = urlsplit(target)
                 if target_parts.scheme not in ("http", "https") or not target_parts.hostname:
                     raise BadRedirect(
-                        url, f"redirect {response.status} from {current} to {target}: only "
+                        url,
+                        f"redirect {response.status} from {current} to {target}: only "
                         "http and https redirects are followed; the URL is skipped",
-                        status=response.status, final_url=current)
+                        status=response.status,
+                        final_url=current,
+                    )
                 if target in seen:
                     chain = " -> ".join(seen + [target])
                     raise RedirectLoop(
-                        url, f"redirect loop ({chain}); the site is misconfigured, the URL is "
-                        "skipped", status=response.status, final_url=current)
+                        url,
+                        f"redirect loop ({chain}); the site is misconfigured, the URL is skipped",
+                        status=response.status,
+                        final_url=current,
+                    )
                 seen.append(target)
                 current = target
                 continue
             return self._result(url, response, counter[0])
         raise TooManyRedirects(
-            url, f"more than {self.settings.max_redirects} redirects (last: {current}); "
-            "raise max_redirects in the config if this is legitimate", final_url=current)
+            url,
+            f"more than {self.settings.max_redirects} redirects (last: {current}); "
+            "raise max_redirects in the config if this is legitimate",
+            final_url=current,
+        )
 
     def _result(self, url: str, response: _Response, attempts: int) -> FetchResult:
         cls = NotModified if response.status == 304 else FetchResult
         return cls(
-            url=url, final_url=response.url, status=response.status,
-            content_type=response.headers.get("content-type"), body=response.body,
-            etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
+            url=url,
+            final_url=response.url,
+            status=response.status,
+            content_type=response.headers.get("content-type"),
+            body=response.body,
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
             attempts=attempts,
         )
 
@@ -412,9 +496,17 @@ class Fetcher:
             if wait > 0:
                 self._sleep(wait)
 
-    def _request_polite(self, url: str, validators: Validators | None, accept: frozenset[str],
-                        counter: list[int], *, origin: str, scope: net.NetworkScope,
-                        max_bytes: int) -> _Response:
+    def _request_polite(
+        self,
+        url: str,
+        validators: Validators | None,
+        accept: frozenset[str],
+        counter: list[int],
+        *,
+        origin: str,
+        scope: net.NetworkScope,
+        max_bytes: int,
+    ) -> _Response:
         gate = self._gate(url)
         with gate.lock:
             self._check_host_timeouts(gate, url, origin=origin)
@@ -426,28 +518,40 @@ class Fetcher:
             if validators and validators.last_modified:
                 headers["If-Modified-Since"] = validators.last_modified
             return self._request_with_retries(
-                gate, url, headers, counter, origin=origin, accept=accept, scope=scope,
-                max_bytes=max_bytes)
+                gate, url, headers, counter, origin=origin, accept=accept, scope=scope, max_bytes=max_bytes
+            )
 
     def _check_host_timeouts(self, gate: _HostGate, url: str, *, origin: str) -> None:
         """A host whose fetches timed out twice this run is not asked again until the next run:
         each timeout costs up to `total_timeout` per try, and the run must end."""
         if gate.timeouts >= _HOST_TIMEOUTS and gate.last_timeout is not None:
             raise Timeout(
-                origin, f"not fetched: {host_key(url)} timed out on {gate.timeouts} fetches this "
+                origin,
+                f"not fetched: {host_key(url)} timed out on {gate.timeouts} fetches this "
                 f"run (last: {gate.last_timeout.message}); it is asked again next run",
-                final_url=url)
+                final_url=url,
+            )
 
-    def _request_with_retries(self, gate: _HostGate, url: str, headers: dict[str, str],
-                              counter: list[int], *, origin: str, accept: frozenset[str] | None,
-                              scope: net.NetworkScope, max_bytes: int) -> _Response:
+    def _request_with_retries(
+        self,
+        gate: _HostGate,
+        url: str,
+        headers: dict[str, str],
+        counter: list[int],
+        *,
+        origin: str,
+        accept: frozenset[str] | None,
+        scope: net.NetworkScope,
+        max_bytes: int,
+    ) -> _Response:
         attempts = max(1, self.settings.attempts)
         for attempt in range(1, attempts + 1):
             self._wait_turn(gate)
             counter[0] += 1
             try:
-                response = self._request_once(url, headers, origin=origin, accept=accept,
-                                              scope=scope, max_bytes=max_bytes)
+                response = self._request_once(
+                    url, headers, origin=origin, accept=accept, scope=scope, max_bytes=max_bytes
+                )
             except FetchError as e:
                 if not e.retry_in_run or attempt == attempts:
                     if isinstance(e, Timeout):
@@ -466,24 +570,33 @@ class Fetcher:
                     wait = self._backoff(attempt)
                 if wait > self.settings.max_retry_after:
                     raise RateLimited(
-                        origin, f"answered {response.status} asking to wait {wait:.0f} s "
+                        origin,
+                        f"answered {response.status} asking to wait {wait:.0f} s "
                         f"(Retry-After), more than retries.max_retry_after "
                         f"({self.settings.max_retry_after:g} s); it will be retried next run",
-                        status=response.status, final_url=url)
+                        status=response.status,
+                        final_url=url,
+                    )
                 if attempt == attempts:
                     raise RateLimited(
-                        origin, f"still answered {response.status} after {attempts} tries "
+                        origin,
+                        f"still answered {response.status} after {attempts} tries "
                         "honouring Retry-After; it will be retried next run",
-                        status=response.status, final_url=url)
+                        status=response.status,
+                        final_url=url,
+                    )
                 self._sleep(wait)
                 continue
             if response.status >= 500 or response.status == 429:
                 if attempt == attempts:
                     error = RateLimited if response.status == 429 else ServerError
                     raise error(
-                        origin, f"answered HTTP {response.status} after {attempts} tries; "
+                        origin,
+                        f"answered HTTP {response.status} after {attempts} tries; "
                         "the site is failing, it will be retried next run",
-                        status=response.status, final_url=url)
+                        status=response.status,
+                        final_url=url,
+                    )
                 self._sleep(self._backoff(attempt))
                 continue
             return response
@@ -494,87 +607,123 @@ class Fetcher:
         base = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (attempt - 1))
         return base * random.uniform(0.5, 1.0)
 
-    def _request_once(self, url: str, headers: dict[str, str], *, origin: str,
-                      accept: frozenset[str] | None, scope: net.NetworkScope,
-                      max_bytes: int) -> _Response:
+    def _request_once(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        origin: str,
+        accept: frozenset[str] | None,
+        scope: net.NetworkScope,
+        max_bytes: int,
+    ) -> _Response:
         total = self.settings.total_timeout
         with net.exchange(total, scope) as ex:
             try:
-                return self._exchange(url, headers, origin=origin, accept=accept, ex=ex,
-                                      max_bytes=max_bytes)
+                return self._exchange(url, headers, origin=origin, accept=accept, ex=ex, max_bytes=max_bytes)
             except (httpx.TimeoutException, httpcore.TimeoutException) as e:
                 if ex.cut_off or ex.expired():
-                    raise CutOff(origin, f"cut off after timeouts.total ({total:g} s) while "
-                                 f"{ex.cut_off}: the server is too slow or stalling; it will be "
-                                 "retried next run", final_url=url) from e
-                phase = "connecting" if isinstance(e, (httpx.ConnectTimeout, httpx.PoolTimeout)) \
-                    else "waiting for data"
-                raise Timeout(origin, f"timed out {phase} ({type(e).__name__}); the site is "
-                              "slow or down, it will be retried next run", final_url=url) from e
+                    raise CutOff(
+                        origin,
+                        f"cut off after timeouts.total ({total:g} s) while "
+                        f"{ex.cut_off}: the server is too slow or stalling; it will be "
+                        "retried next run",
+                        final_url=url,
+                    ) from e
+                phase = "connecting" if isinstance(e, (httpx.ConnectTimeout, httpx.PoolTimeout)) else "waiting for data"
+                raise Timeout(
+                    origin,
+                    f"timed out {phase} ({type(e).__name__}); the site is slow or down, it will be retried next run",
+                    final_url=url,
+                ) from e
             except net.AddressRefused as e:
                 raise AddressNotAllowed(origin, str(e), final_url=url) from None
             except httpx.ConnectError as e:
                 if _caused_by(e, socket.gaierror):
-                    raise HostNotFound(origin, f"host name {urlsplit(url).hostname} not found (DNS); "
-                                       "check the source's url, or the network", final_url=url) from e
-                raise ConnectFailed(origin, f"cannot connect to {host_key(url)} ({e or type(e).__name__});"
-                                    " check the network or the host name", final_url=url) from e
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
-                    httpx.DecodingError) as e:
-                raise ProtocolFailure(origin, f"the connection failed mid-response "
-                                      f"({type(e).__name__}: {e}); it will be retried",
-                                      final_url=url) from e
+                    raise HostNotFound(
+                        origin,
+                        f"host name {urlsplit(url).hostname} not found (DNS); check the source's url, or the network",
+                        final_url=url,
+                    ) from e
+                raise ConnectFailed(
+                    origin,
+                    f"cannot connect to {host_key(url)} ({e or type(e).__name__}); check the network or the host name",
+                    final_url=url,
+                ) from e
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.DecodingError) as e:
+                raise ProtocolFailure(
+                    origin,
+                    f"the connection failed mid-response ({type(e).__name__}: {e}); it will be retried",
+                    final_url=url,
+                ) from e
             except httpx.InvalidURL as e:
                 raise BadUrl(origin, f"not a valid URL ({e})") from e
             except httpx.TransportError as e:  # unsupported protocols, the rest
-                raise ProtocolFailure(origin, f"transport error ({type(e).__name__}: {e}); it will "
-                                      "be retried", final_url=url) from e
+                raise ProtocolFailure(
+                    origin, f"transport error ({type(e).__name__}: {e}); it will be retried", final_url=url
+                ) from e
 
-    def _exchange(self, url: str, headers: dict[str, str], *, origin: str,
-                  accept: frozenset[str] | None, ex: net.Exchange, max_bytes: int) -> _Response:
+    def _exchange(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        origin: str,
+        accept: frozenset[str] | None,
+        ex: net.Exchange,
+        max_bytes: int,
+    ) -> _Response:
         with self._client.stream("GET", url, headers=headers) as r:
             status = r.status_code
-            if status in (301, 302, 303, 307, 308) or status == 304 or status == 429 \
-                    or status >= 500:
+            if status in (301, 302, 303, 307, 308) or status == 304 or status == 429 or status >= 500:
                 return _Response(status, r.headers, url)
             if status >= 400:  # what happens next is the caller's to say (a source, a page)
                 raise (Gone if status in (404, 410) else ClientError)(
-                    origin, f"answered HTTP {status} {r.reason_phrase}", status=status, final_url=url)
+                    origin, f"answered HTTP {status} {r.reason_phrase}", status=status, final_url=url
+                )
             if accept is not None:
-                _check_declared_type(origin, url, r.headers.get("content-type"), accept,
-                                     status)
+                _check_declared_type(origin, url, r.headers.get("content-type"), accept, status)
             declared = r.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise TooLarge(
-                    origin, f"declares {int(declared):,} bytes, more than the cap "
+                    origin,
+                    f"declares {int(declared):,} bytes, more than the cap "
                     f"({_cap_name(max_bytes, self.settings)}, {max_bytes:,}); raise it in the "
-                    "config if the page is wanted", status=status, final_url=url)
+                    "config if the page is wanted",
+                    status=status,
+                    final_url=url,
+                )
             try:
                 codings = inflate.parse_codings(r.headers.get("content-encoding"))
             except inflate.BadEncoding as e:
-                raise UnsupportedEncoding(origin, f"{e}; it is recorded and not parsed",
-                                          status=status, final_url=url) from None
+                raise UnsupportedEncoding(
+                    origin, f"{e}; it is recorded and not parsed", status=status, final_url=url
+                ) from None
             ex.phase = "receiving the body"
             try:
                 body = inflate.read_bounded(
-                    inflate.decode_stream(_wire_bytes(r, origin, url, max_bytes, self.settings),
-                                          codings, max_bytes), max_bytes)
+                    inflate.decode_stream(_wire_bytes(r, origin, url, max_bytes, self.settings), codings, max_bytes),
+                    max_bytes,
+                )
             except inflate.TooMuchOutput as e:
                 raise TooLarge(
-                    origin, f"{e}, more than the cap ({_cap_name(max_bytes, self.settings)}); "
+                    origin,
+                    f"{e}, more than the cap ({_cap_name(max_bytes, self.settings)}); "
                     "download aborted; raise the limit in the config if the page is wanted",
-                    status=status, final_url=url) from None
+                    status=status,
+                    final_url=url,
+                ) from None
             except inflate.BadEncoding as e:
-                raise ProtocolFailure(origin, f"the response body is {e}; it will be retried",
-                                      status=status, final_url=url) from None
+                raise ProtocolFailure(
+                    origin, f"the response body is {e}; it will be retried", status=status, final_url=url
+                ) from None
             if accept is not None:
                 _check_sniffed_type(origin, url, body, status)
             return _Response(status, r.headers, url, body)
 
     # ---- robots.txt, once per host per run
 
-    def _check_robots(self, gate: _HostGate, url: str, *, origin: str,
-                      scope: net.NetworkScope) -> None:
+    def _check_robots(self, gate: _HostGate, url: str, *, origin: str, scope: net.NetworkScope) -> None:
         if not gate.robots_loaded:
             self._load_robots(gate, url, scope)
         if gate.robots_error is not None:
@@ -582,8 +731,11 @@ class Fetcher:
             raise type(e)(origin, e.message, status=e.status, final_url=url)
         if gate.robots is not None and not gate.robots.can_fetch(url, self.settings.user_agent):
             raise RobotsDisallowed(
-                origin, f"disallowed by {host_key(url)}'s robots.txt for our user agent; "
-                "it is not fetched (remove it from the sources, or ask the site)", final_url=url)
+                origin,
+                f"disallowed by {host_key(url)}'s robots.txt for our user agent; "
+                "it is not fetched (remove it from the sources, or ask the site)",
+                final_url=url,
+            )
 
     def _load_robots(self, gate: _HostGate, url: str, scope: net.NetworkScope) -> None:
         parts = urlsplit(url)
@@ -593,8 +745,8 @@ class Fetcher:
         try:
             for _hop in range(5):  # RFC 9309: follow at least five redirects
                 response = self._request_with_retries(
-                    gate, current, {}, [0], origin=robots_url, accept=None, scope=scope,
-                    max_bytes=_ROBOTS_MAX_BYTES)
+                    gate, current, {}, [0], origin=robots_url, accept=None, scope=scope, max_bytes=_ROBOTS_MAX_BYTES
+                )
                 location = response.headers.get("location")
                 if response.status in (301, 302, 303, 307, 308) and location:
                     current = urljoin(current, location)
@@ -613,8 +765,11 @@ class Fetcher:
             if isinstance(e, HttpStatusError) and e.status is not None and e.status < 500:
                 return  # 4xx: no robots.txt, everything allowed (RFC 9309 2.3.1.3)
             gate.robots_error = type(e)(
-                url, f"robots.txt of {host_key(url)} could not be read ({e.message}); "
-                "nothing is fetched from this host this run", status=e.status)
+                url,
+                f"robots.txt of {host_key(url)} could not be read ({e.message}); "
+                "nothing is fetched from this host this run",
+                status=e.status,
+            )
             return
         if response is None or response.body is None or response.status != 200:
             return
@@ -635,24 +790,33 @@ def _guarded_transport(resolver: net.Resolver) -> httpx.HTTPTransport:
     http = httpx.HTTPTransport(http2=True, trust_env=False)
     pool = http._pool  # the httpcore pool httpx built; the same one, with our backend
     http._pool = httpcore.ConnectionPool(
-        ssl_context=pool._ssl_context, max_connections=pool._max_connections,
+        ssl_context=pool._ssl_context,
+        max_connections=pool._max_connections,
         max_keepalive_connections=pool._max_keepalive_connections,
-        keepalive_expiry=pool._keepalive_expiry, http1=True, http2=True,
-        network_backend=net.GuardedBackend(resolver))
+        keepalive_expiry=pool._keepalive_expiry,
+        http1=True,
+        http2=True,
+        network_backend=net.GuardedBackend(resolver),
+    )
     return http
 
 
-def _wire_bytes(response: httpx.Response, origin: str, url: str, max_bytes: int,
-                settings: FetchSettings) -> Iterator[bytes]:
+def _wire_bytes(
+    response: httpx.Response, origin: str, url: str, max_bytes: int, settings: FetchSettings
+) -> Iterator[bytes]:
     """The body as sent (still content-coded), refused past `max_bytes` on the wire."""
     size = 0
     for chunk in response.iter_raw():
         size += len(chunk)
         if size > max_bytes:
             raise TooLarge(
-                origin, f"sent more than the cap ({_cap_name(max_bytes, settings)}, "
+                origin,
+                f"sent more than the cap ({_cap_name(max_bytes, settings)}, "
                 f"{max_bytes:,} bytes); download aborted; raise the limit in the config if the "
-                "page is wanted", status=response.status_code, final_url=url)
+                "page is wanted",
+                status=response.status_code,
+                final_url=url,
+            )
         yield chunk
 
 
@@ -673,25 +837,29 @@ def _media_type(content_type: str | None) -> str | None:
 def _accept_header(accept: frozenset[str]) -> str:
     if accept == HTML_TYPES:
         return "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
-    return "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml," \
-           "application/xml;q=0.9,text/xml;q=0.9,*/*;q=0.1"
+    return (
+        "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,"
+        "application/xml;q=0.9,text/xml;q=0.9,*/*;q=0.1"
+    )
 
 
-def _check_declared_type(origin: str, url: str, content_type: str | None,
-                         accept: frozenset[str], status: int) -> None:
+def _check_declared_type(origin: str, url: str, content_type: str | None, accept: frozenset[str], status: int) -> None:
     media = _media_type(content_type)
     if media is None or media in accept or media.endswith("+xml") and accept != HTML_TYPES:
         return
-    raise NotHtml(origin, f"is {media}, not a web page; it is recorded and not parsed",
-                  status=status, final_url=url)
+    raise NotHtml(origin, f"is {media}, not a web page; it is recorded and not parsed", status=status, final_url=url)
 
 
 def _check_sniffed_type(origin: str, url: str, body: bytes, status: int) -> None:
     signature = binary_signature(body)
     # gzip is let through: a .xml.gz sitemap, or a page the cleaner decompresses.
     if signature is not None and signature[0] != "application/gzip":
-        raise NotHtml(origin, f"holds {signature[0]} data although it is served as text; "
-                      "it is recorded and not parsed", status=status, final_url=url)
+        raise NotHtml(
+            origin,
+            f"holds {signature[0]} data although it is served as text; it is recorded and not parsed",
+            status=status,
+            final_url=url,
+        )
 
 
 def _parse_retry_after(value: str) -> float | None:

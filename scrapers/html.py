@@ -8,6 +8,7 @@ The page is parsed once with lxml. Metadata is read first (it lives in <head>, J
   * unknown sites go through trafilatura, run on the same parsed tree.
 The blocks then go to `scrapers.textclean`, which applies the text-level rules.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,28 +27,100 @@ from scrapers.profiles import Profile
 
 # Elements that never hold article text.
 _NEVER_TEXT_TAGS = (
-    "script", "style", "noscript", "template", "svg", "symbol", "use", "iframe", "object",
-    "embed", "canvas", "button", "select", "input", "textarea", "link", "meta", "head",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "symbol",
+    "use",
+    "iframe",
+    "object",
+    "embed",
+    "canvas",
+    "button",
+    "select",
+    "input",
+    "textarea",
+    "link",
+    "meta",
+    "head",
 )
 # Page furniture: removed inside a profile's container too (a Drupal node often nests them).
 _FURNITURE_TAGS = ("nav", "header", "footer", "aside", "form", "menu", "dialog")
 _BOILERPLATE_WORDS = (
-    "cookie", "consent", "gdpr", "share", "sharing", "social", "related", "newsletter",
-    "breadcrumb", "subscribe", "advert", "promo", "sidebar", "skip-link", "visually-hidden",
-    "sr-only", "back-to-top", "backtotop", "print-link", "tags-list", "comments?",
+    "cookie",
+    "consent",
+    "gdpr",
+    "share",
+    "sharing",
+    "social",
+    "related",
+    "newsletter",
+    "breadcrumb",
+    "subscribe",
+    "advert",
+    "promo",
+    "sidebar",
+    "skip-link",
+    "visually-hidden",
+    "sr-only",
+    "back-to-top",
+    "backtotop",
+    "print-link",
+    "tags-list",
+    "comments?",
 )
-_BOILERPLATE_CLASS = re.compile(
-    r"(?:^|[\s_-])(?:" + "|".join(_BOILERPLATE_WORDS) + r")(?:$|[\s_-])", re.I
-)
-_BOILERPLATE_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog",
-                      "alertdialog", "menu", "menubar"}
+_BOILERPLATE_CLASS = re.compile(r"(?:^|[\s_-])(?:" + "|".join(_BOILERPLATE_WORDS) + r")(?:$|[\s_-])", re.I)
+_BOILERPLATE_ROLES = {
+    "navigation",
+    "banner",
+    "contentinfo",
+    "complementary",
+    "search",
+    "dialog",
+    "alertdialog",
+    "menu",
+    "menubar",
+}
 _BOILERPLATE_ARIA = re.compile(r"breadcrumb|share|partag|cookie|related|newsletter|menu", re.I)
 
-_BLOCK_TAGS = frozenset({
-    "p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "div", "section",
-    "article", "main", "ul", "ol", "dl", "dt", "dd", "table", "tr", "td", "th", "figure",
-    "figcaption", "address", "hr", "body", "center", "caption", "details", "summary",
-})
+_BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "li",
+        "blockquote",
+        "pre",
+        "div",
+        "section",
+        "article",
+        "main",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "table",
+        "tr",
+        "td",
+        "th",
+        "figure",
+        "figcaption",
+        "address",
+        "hr",
+        "body",
+        "center",
+        "caption",
+        "details",
+        "summary",
+    }
+)
 _SPACE_RUN = re.compile(r"[ \t\r\n\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 # Control characters XML forbids: lxml parses them into text, then refuses any text written
@@ -59,18 +132,25 @@ _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 def _xml_safe(text: str | None) -> str | None:
     return _NOT_XML_TEXT.sub("", text) if text else text
 
+
 _PARSER = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
 # lxml.html picks each element's Python class in a Python method, called for every element
 # the code (ours and trafilatura's) touches: ~10% of the extraction's time. The same classes
 # chosen in C: every element is an `HtmlElement` (only the form-control subclasses, which
 # nothing here uses, are lost).
-_PARSER.set_element_class_lookup(lxml.etree.ElementDefaultClassLookup(
-    element=lxml.html.HtmlElement, comment=lxml.html.HtmlComment,
-    pi=lxml.html.HtmlProcessingInstruction, entity=lxml.html.HtmlEntity))
+_PARSER.set_element_class_lookup(
+    lxml.etree.ElementDefaultClassLookup(
+        element=lxml.html.HtmlElement,
+        comment=lxml.html.HtmlComment,
+        pi=lxml.html.HtmlProcessingInstruction,
+        entity=lxml.html.HtmlEntity,
+    )
+)
 
 
-def extract_html(html: str, *, url: str | None, profile: Profile,
-                 removed: list[Removal] | None = None) -> tuple[list[str], PageMetadata]:
+def extract_html(
+    html: str, *, url: str | None, profile: Profile, removed: list[Removal] | None = None
+) -> tuple[list[str], PageMetadata]:
     """Text blocks of the page's article (in reading order) and what the page says about itself.
 
     Blocks are paragraphs, headings, list items...; a `<br>` inside one becomes a newline.
@@ -98,8 +178,11 @@ def extract_html(html: str, *, url: str | None, profile: Profile,
             _separate_blocks_nested_in_paragraphs(tree)
             blocks = _generic_blocks(tree, url)
     if removed is not None:
-        rule = ("html: outside the site profile's article container, or its boilerplate" if container is not None
-                else "html: outside the main content found by the generic extractor (trafilatura)")
+        rule = (
+            "html: outside the site profile's article container, or its boilerplate"
+            if container is not None
+            else "html: outside the main content found by the generic extractor (trafilatura)"
+        )
         kept = {headline_key(b) for b in blocks}
         removed.extend(Removal(rule, b) for b in page_blocks if headline_key(b) not in kept)
     return blocks, metadata
@@ -146,8 +229,25 @@ def link_keys(tree: HtmlElement) -> frozenset[str]:
     return frozenset(keys)
 
 
-_DATED_ELEMENTS = ("p", "span", "div", "li", "small", "em", "strong", "b", "i", "time", "dd", "td", "address",
-                   "header", "h4", "h5", "h6")
+_DATED_ELEMENTS = (
+    "p",
+    "span",
+    "div",
+    "li",
+    "small",
+    "em",
+    "strong",
+    "b",
+    "i",
+    "time",
+    "dd",
+    "td",
+    "address",
+    "header",
+    "h4",
+    "h5",
+    "h6",
+)
 _DATE_CLASS = re.compile(r"date|time|publi|posted|byline|meta|datum|fecha|data", re.I)
 
 
@@ -168,8 +268,11 @@ def date_in_page_text(tree: HtmlElement) -> str | None:
             continue
         if dated[1] == PUBLISHED:
             return dated[0]
-        if found_plain is None and dated[1] is None and _DATE_CLASS.search(
-                f"{element.get('class', '')} {element.get('id', '')} {element.get('itemprop', '')}"):
+        if (
+            found_plain is None
+            and dated[1] is None
+            and _DATE_CLASS.search(f"{element.get('class', '')} {element.get('id', '')} {element.get('itemprop', '')}")
+        ):
             found_plain = dated[0]
     return found_plain
 
@@ -266,11 +369,13 @@ def text_blocks(container: HtmlElement) -> list[str]:
 
 def _block_flusher(current: list[str], blocks: list[str]):
     """A function that closes the block being collected in `current` into `blocks`."""
+
     def flush() -> None:
         block = _normalise_block("".join(current))
         if block:
             blocks.append(block)
         current.clear()
+
     return flush
 
 
@@ -285,6 +390,7 @@ def _normalise_block(text: str) -> str:
 
 
 # --- the generic path: trafilatura on the already-parsed tree -----------------------------
+
 
 def _generic_blocks(tree: HtmlElement, url: str | None) -> list[str]:
     # trafilatura drops these too, but only after copying the tree twice and running a dozen
@@ -311,8 +417,15 @@ def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool):
     # bare_extraction works on its own copy of the tree: the same tree serves both passes.
     # "txt": the body tree and its raw text, without the plain-text rendering ("python"
     # renders it, ~0.6 ms a page) that the blocks below make again from the tree.
-    return bare_extraction(tree, url=url, output_format="txt", include_comments=False,
-                           with_metadata=False, fast=fast, **GENERIC_EXTRACTOR_SETTINGS)
+    return bare_extraction(
+        tree,
+        url=url,
+        output_format="txt",
+        include_comments=False,
+        with_metadata=False,
+        fast=fast,
+        **GENERIC_EXTRACTOR_SETTINGS,
+    )
 
 
 def _cascade_may_help(document, tree: HtmlElement) -> bool:
@@ -327,11 +440,51 @@ def _cascade_may_help(document, tree: HtmlElement) -> bool:
 # Block elements inside a paragraph, heading or inline element (invalid, but lxml keeps them
 # there): trafilatura then glues the text before the block to the block's first word
 # ("2023Qui"), inventing a word.
-_INLINE_CONTENT = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "span", "a", "em", "strong", "b", "i",
-                   "u", "font", "small", "label", "cite", "q")
+_INLINE_CONTENT = (
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "span",
+    "a",
+    "em",
+    "strong",
+    "b",
+    "i",
+    "u",
+    "font",
+    "small",
+    "label",
+    "cite",
+    "q",
+)
 _INLINE_SET = frozenset(_INLINE_CONTENT)
-_NESTED_BLOCKS = ("p", "div", "article", "section", "ul", "ol", "li", "table", "blockquote", "h1",
-                  "h2", "h3", "h4", "h5", "h6", "header", "main", "aside", "figure", "dl", "address")
+_NESTED_BLOCKS = (
+    "p",
+    "div",
+    "article",
+    "section",
+    "ul",
+    "ol",
+    "li",
+    "table",
+    "blockquote",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "main",
+    "aside",
+    "figure",
+    "dl",
+    "address",
+)
 
 
 def _separate_blocks_nested_in_paragraphs(tree: HtmlElement) -> None:
@@ -354,13 +507,52 @@ def _separate_blocks_nested_in_paragraphs(tree: HtmlElement) -> None:
 # Not <noscript>: an unclosed one swallows the rest of the page in the parse, and then only
 # trafilatura's fallbacks, reading the raw tree, find the article (it deletes it later itself).
 _GENERIC_PRUNE_TAGS = (
-    "head", "nav", "footer", "script", "style", "template", "svg", "iframe",
-    "object", "embed", "canvas", "select", "textarea", "button", "input",
+    "head",
+    "nav",
+    "footer",
+    "script",
+    "style",
+    "template",
+    "svg",
+    "iframe",
+    "object",
+    "embed",
+    "canvas",
+    "select",
+    "textarea",
+    "button",
+    "input",
     # trafilatura deletes these too (its MANUALLY_CLEANED list), after more passes over them
-    "aside", "menu", "audio", "video", "picture", "map", "area", "dialog", "frame", "frameset",
-    "fieldset", "label", "legend", "marquee", "menuitem", "noindex", "optgroup", "option",
-    "output", "param", "progress", "rp", "rt", "rtc", "source", "track", "use", "datalist",
-    "applet", "link",
+    "aside",
+    "menu",
+    "audio",
+    "video",
+    "picture",
+    "map",
+    "area",
+    "dialog",
+    "frame",
+    "frameset",
+    "fieldset",
+    "label",
+    "legend",
+    "marquee",
+    "menuitem",
+    "noindex",
+    "optgroup",
+    "option",
+    "output",
+    "param",
+    "progress",
+    "rp",
+    "rt",
+    "rtc",
+    "source",
+    "track",
+    "use",
+    "datalist",
+    "applet",
+    "link",
 )
 # Chosen with bench/extraction.py (see README, Benchmarks) on the development halves.
 GENERIC_EXTRACTOR_SETTINGS: dict[str, bool] = {}

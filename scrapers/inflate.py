@@ -12,6 +12,7 @@ limit (the caller's buffer) plus `STEP` per layer, whatever the layering.
 Errors are this module's own (`TooMuchOutput`, `BadEncoding`): fetching, discovery and
 `newswatch clean` each turn them into their error with the URL or file.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -47,12 +48,13 @@ def parse_codings(header: str | None) -> list[str]:
         if not token or token == "identity":
             continue
         if token not in _CODINGS:
-            raise BadEncoding(f"uses content coding {token!r}, which newswatch does not ask for nor "
-                              f"decode (it asks for {ACCEPT_ENCODING})")
+            raise BadEncoding(
+                f"uses content coding {token!r}, which newswatch does not ask for nor "
+                f"decode (it asks for {ACCEPT_ENCODING})"
+            )
         codings.append(_CODINGS[token])
     if len(codings) > MAX_LAYERS:
-        raise BadEncoding(f"stacks {len(codings)} content codings ({header}); more than "
-                          f"{MAX_LAYERS} is not a web page")
+        raise BadEncoding(f"stacks {len(codings)} content codings ({header}); more than {MAX_LAYERS} is not a web page")
     return codings
 
 
@@ -70,8 +72,7 @@ class _Inflater:
             self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
         else:
             # zlib-wrapped deflate starts with a CMF byte whose low nibble is 8.
-            self._raw_deflate = not (len(data) >= 2 and data[0] & 0x0F == 8
-                                     and (data[0] << 8 | data[1]) % 31 == 0)
+            self._raw_deflate = not (len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0)
             self._z = zlib.decompressobj(-zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS)
 
     def feed(self, data: bytes) -> Iterator[bytes]:

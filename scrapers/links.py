@@ -1,4 +1,5 @@
 """Links found by discovery, and which of them belong to a source."""
+
 from __future__ import annotations
 
 import functools
@@ -34,7 +35,9 @@ class Candidate:
 # Files that are never articles: not worth a request.
 _NOT_PAGES = re.compile(
     r"\.(?:pdf|jpe?g|png|gif|webp|svg|ico|css|js|json|xml|rss|zip|gz|docx?|xlsx?|pptx?|mp[34]|"
-    r"avi|mov|wav|ogg|woff2?|ttf)$", re.I)
+    r"avi|mov|wav|ogg|woff2?|ttf)$",
+    re.I,
+)
 
 
 # tld loads the suffix list on first use without a lock: sources discovering in parallel
@@ -76,8 +79,7 @@ def absolute_link(href: str | None, base: str, profile: Profile = GENERIC) -> st
     query = parts.query
     if query and profile.tracking_params:
         drop = {p.lower() for p in profile.tracking_params}
-        query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-                           if k.lower() not in drop])
+        query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() not in drop])
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
 
 
@@ -99,4 +101,3 @@ def profile_article(url: str, profile: Profile) -> bool:
         return False
     path = urlsplit(url).path or "/"
     return bool(profile.article_path.search(path)) and not excluded_path(profile, path)
-

@@ -8,6 +8,7 @@ blocks). Rules on classes of links, measured on no particular site: a site profi
 
     article_links([(url, anchor), ...]) -> the URLs scoring ARTICLE_SCORE or more
 """
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,8 @@ _SERVICE = re.compile(
     r"terms(?:-of-use|-and-conditions)?|cgu|cgv|conditions-generales.*|newsletters?|abonnements?|subscribe|"
     r"subscription|sign-?in|sign-?up|connexion|inscription|account|mon-compte|faq|aide|help|plan-du-site|sitemap|"
     r"accessibilite|accessibility|credits|jobs|careers|recrutement|emplois?|donate|faire-un-don|shop|boutique)$",
-    re.I)
+    re.I,
+)
 _READ_MORE = re.compile(r"^(?:lire la suite|en savoir plus|read more|more|plus|suite|continue reading|lire)\W*$", re.I)
 
 

@@ -10,6 +10,7 @@ the main content, and whether it belongs to a series of teaser blocks. `scrapers
 turns that into "looks like an article". The next page is the `rel=next` link, else a link
 reading "Page suivante" / "Suivant" / "Next" / "»", else the numbered pager's next number.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,7 @@ class Pager:
         if index == 0:
             return source_url
         parts = urlsplit(source_url)
-        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                 if k != self.param]
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != self.param]
         query.append((self.param, str(self.first + index)))
         return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
 
@@ -120,11 +120,34 @@ def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPag
 
 _FURNITURE_TAGS = frozenset({"nav", "aside"})
 _SECTION_TAGS = frozenset({"header", "footer"})  # furniture of the page, not of an article
-_FURNITURE_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search", "menu",
-                              "menubar", "toolbar"})
-_FURNITURE_WORDS = frozenset({"nav", "navbar", "navigation", "menu", "menubar", "megamenu", "breadcrumb",
-                              "breadcrumbs", "footer", "sidebar", "pager", "pagination", "social", "share",
-                              "sharing", "skip", "toolbar", "topbar", "masthead", "language", "languages"})
+_FURNITURE_ROLES = frozenset(
+    {"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar", "toolbar"}
+)
+_FURNITURE_WORDS = frozenset(
+    {
+        "nav",
+        "navbar",
+        "navigation",
+        "menu",
+        "menubar",
+        "megamenu",
+        "breadcrumb",
+        "breadcrumbs",
+        "footer",
+        "sidebar",
+        "pager",
+        "pagination",
+        "social",
+        "share",
+        "sharing",
+        "skip",
+        "toolbar",
+        "topbar",
+        "masthead",
+        "language",
+        "languages",
+    }
+)
 _MAIN_TAGS = frozenset({"main", "article"})
 _MAIN_WORDS = frozenset({"content", "main"})
 _WORDS = re.compile(r"[a-z0-9]+")
@@ -161,8 +184,12 @@ def _place(el: Tag, chrome: bool, main: bool, in_article: bool) -> tuple[bool, b
     words = _class_words(el)
     if tag in _SECTION_TAGS and in_article:
         pass  # an article's own header or footer: a teaser's headline lives there
-    elif tag in _FURNITURE_TAGS or role in _FURNITURE_ROLES or tag in _SECTION_TAGS or (
-            not in_article and words & _FURNITURE_WORDS):
+    elif (
+        tag in _FURNITURE_TAGS
+        or role in _FURNITURE_ROLES
+        or tag in _SECTION_TAGS
+        or (not in_article and words & _FURNITURE_WORDS)
+    ):
         chrome = True
     main = main or tag in _MAIN_TAGS or role == "main" or bool(words & _MAIN_WORDS)
     return chrome, main, in_article or tag == "article"
@@ -206,7 +233,8 @@ class _Series:
                 if block is None:
                     block = self._blocks[id(node)] = (
                         len(node.get_text(" ").split()),
-                        any(getattr(d, "name", None) in _PICTURES for d in node.descendants))
+                        any(getattr(d, "name", None) in _PICTURES for d in node.descendants),
+                    )
                 return same, block[0] - len(words.split()) >= 4 or block[1]
             node = parent
         return 0, False
@@ -224,7 +252,9 @@ def _kind(el: Tag) -> tuple[str, tuple[str, ...]]:
 # "Page suivante", "Suivant ›", "Next page", "Older posts", "»": a link that says it leads on.
 _NEXT = re.compile(
     r"^(?:(?:page|articles?|posts?)\s+)?(?:suivante?s?|next|older(?:\s+(?:posts|entries|articles))?|"
-    r"plus\s+anciens?|précédents?\s+articles?)(?:\s+page)?\s*[›»>→]*$|^[›»→]{1,2}$", re.I)
+    r"plus\s+anciens?|précédents?\s+articles?)(?:\s+page)?\s*[›»>→]*$|^[›»→]{1,2}$",
+    re.I,
+)
 _PAGE_PARAMS = ("page", "p", "pg", "paged", "pagenum", "pagina")
 _PATH_PAGE = re.compile(r"^(.*?)/page/(\d+)/?$")
 

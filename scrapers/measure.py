@@ -4,6 +4,7 @@ Counting words by spaces fails on Chinese, Japanese and Thai, which write no spa
 words: a whole Chinese paragraph is one "word". Text in those scripts is counted in
 characters instead, converted to word equivalents, so one threshold serves every language.
 """
+
 from __future__ import annotations
 
 import re
@@ -11,16 +12,14 @@ from functools import lru_cache
 
 # Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, Japanese kana,
 # CJK ideographs (and their extensions / compatibility block).
-_DENSE = re.compile(
-    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
-)
+_DENSE = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Characters of a dense script per word of a spaced one (Chinese words average ~1.7 characters;
 # Thai and Japanese runs are longer, which only makes their counts conservative).
 DENSE_CHARS_PER_WORD = 2
 # Ends a sentence: terminal punctuation of Latin, CJK (full and half width), Arabic, Devanagari
 # and Armenian scripts, possibly inside closing quotes or brackets.
 SENTENCE_PUNCTUATION = ".!?…。！？｡؟।։"
-_CLOSERS = "\"»”’)\\]」』）】"
+_CLOSERS = '"»”’)\\]」』）】'
 ENDS_SENTENCE = re.compile(f"[{SENTENCE_PUNCTUATION}:;][{_CLOSERS}]*$")
 # A sentence end inside a line: Latin punctuation needs a following space, CJK full stops do not.
 SENTENCE_END = re.compile(f"(?:[.!?…؟।][{_CLOSERS}]*(?:\\s|$))|[。！？｡]")

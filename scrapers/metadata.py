@@ -5,12 +5,14 @@ Read from the parsed lxml tree before any boilerplate is removed (the evidence l
 Sources are tried from the most to the least deliberate: Open Graph / article meta,
 JSON-LD, then visible markup.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
@@ -22,9 +24,19 @@ _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})")
 # "Title | Site", "Title - Site", "Title — Site", "Title :: Site": keep the longest side.
 _TITLE_SUFFIX = re.compile(r"\s+(?:\||–|—|::|-|·)\s+")
 _DATE_META_KEYS = (
-    "article:published_time", "og:published_time", "datepublished", "date", "dc.date",
-    "dc.date.issued", "dcterms.date", "dcterms.issued", "pubdate", "publishdate",
-    "sailthru.date", "citation_publication_date", "article.published",
+    "article:published_time",
+    "og:published_time",
+    "datepublished",
+    "date",
+    "dc.date",
+    "dc.date.issued",
+    "dcterms.date",
+    "dcterms.issued",
+    "pubdate",
+    "publishdate",
+    "sailthru.date",
+    "citation_publication_date",
+    "article.published",
 )
 
 

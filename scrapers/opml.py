@@ -3,6 +3,7 @@
 `opml_feeds(path)` lists every `<outline xmlUrl=...>` at any depth (folders are outlines too),
 with a problem set for the ones that cannot become a source (no URL, not http(s)).
 """
+
 from __future__ import annotations
 
 import re

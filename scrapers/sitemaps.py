@@ -1,4 +1,5 @@
 """XML sitemaps and sitemap indexes (sitemaps.org), plain or gzipped."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,8 +10,9 @@ from errors import SitemapError
 from scrapers import inflate
 from scrapers.links import Candidate
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
-                          remove_comments=True, remove_pis=True)
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True, remove_pis=True
+)
 
 
 @dataclass
@@ -45,7 +47,5 @@ def parse_sitemap(body: bytes, url: str, *, limit: int = 50_000_000) -> Sitemap:
         if not loc or not loc.strip():
             continue
         lastmod = item.findtext("{*}lastmod")
-        sitemap.entries.append(Candidate(url=loc.strip(),
-                                         lastmod=lastmod.strip() if lastmod else None))
+        sitemap.entries.append(Candidate(url=loc.strip(), lastmod=lastmod.strip() if lastmod else None))
     return sitemap
-

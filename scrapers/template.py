@@ -18,6 +18,7 @@ Order: a batch of pages is cleaned with the template as it was before the batch 
 `version`), then the batch is added, so the result for a page depends on the template's
 version only, never on the order pages of one run arrive in.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -79,7 +80,10 @@ class SourceTemplate:
         if sum(units(p) for p in doomed) > MAX_REMOVED_SHARE * sum(units(p) for p in body):
             return body, []
         for p in doomed:
-            drop(f"learned template of {self.source} (on {self.seen_on(p)} of its last {self.pages} pages, "
-                 f"template v{self.version})", p)
+            drop(
+                f"learned template of {self.source} (on {self.seen_on(p)} of its last {self.pages} pages, "
+                f"template v{self.version})",
+                p,
+            )
         gone = set(map(id, doomed))
         return [p for p in body if id(p) not in gone], doomed

@@ -16,6 +16,7 @@ rather than a list of strings from those pages:
 - the title is the first heading-like line followed by running text; what precedes it
   (menus, labels such as "Communiqué" / "Global") is not article text.
 """
+
 from __future__ import annotations
 
 import re
@@ -70,7 +71,9 @@ _PAYWALL = re.compile(
 _BREADCRUMB_SEPARATOR = re.compile(r"\s[>›]\s")
 # An identifier glued to others, as in an icon-sprite names line: "arrow-leftarrowarticleShowed",
 # "feedMark__icon--radio", "fb-footer-iconfb-iconfb".
-_GLUED_TOKEN = re.compile(r"[a-z][A-Z]|icon|__|--|[a-z]-[a-z]+-[a-z]", )
+_GLUED_TOKEN = re.compile(
+    r"[a-z][A-Z]|icon|__|--|[a-z]-[a-z]+-[a-z]",
+)
 _GLUED_TOKEN_MIN = 12
 _SPRITE_MIN_LINE = 40
 _SPRITE_GLUED_SHARE = 0.4
@@ -90,10 +93,13 @@ _TEASERS_MAX_PROSE_SHARE = 0.4
 
 _WORD = re.compile(r"[^\W\d_]+")
 _STOPWORDS = {
-    "fr": frozenset("le la les des du et est une un pour dans que qui sur au aux par avec ne pas ce cette "
-                    "il elle sont ont été son ses leur plus".split()),
-    "en": frozenset("the and of to in is are was were for on with that by as from at this which be has "
-                    "have it its their an".split()),
+    "fr": frozenset(
+        "le la les des du et est une un pour dans que qui sur au aux par avec ne pas ce cette "
+        "il elle sont ont été son ses leur plus".split()
+    ),
+    "en": frozenset(
+        "the and of to in is are was were for on with that by as from at this which be has have it its their an".split()
+    ),
     "es": frozenset("el los las y en del por con para una es se su al como más".split()),
 }
 _LANGUAGE_SAMPLE = 3000
@@ -173,8 +179,12 @@ def clean_blocks(
     title, body = _split_title(lines, meta, drop)
     if title:
         same = _headline_key(title)
-        body = drop.where(body, lambda p: "copy of the headline"
-                          if _could_be_same_headline(p, title) and _headline_key(p) == same else None)
+        body = drop.where(
+            body,
+            lambda p: (
+                "copy of the headline" if _could_be_same_headline(p, title) and _headline_key(p) == same else None
+            ),
+        )
     body = _drop_adjacent_duplicates(body, drop)
 
     # The decision reads the main content: what follows the headline (menus precede it).
@@ -324,9 +334,7 @@ def _junk_rule(line: str, labels: tuple[re.Pattern, ...]) -> str | None:
 def _is_sprite_names(line: str) -> bool:
     if len(line) < _SPRITE_MIN_LINE:
         return False
-    glued = sum(
-        len(token) for token in line.split() if len(token) >= _GLUED_TOKEN_MIN and _GLUED_TOKEN.search(token)
-    )
+    glued = sum(len(token) for token in line.split() if len(token) >= _GLUED_TOKEN_MIN and _GLUED_TOKEN.search(token))
     return glued >= _SPRITE_GLUED_SHARE * len(line.replace(" ", ""))
 
 
@@ -375,7 +383,7 @@ def _strip_agency_prefix(lines: list[str], known: str | None = None) -> list[str
     out = []
     for line in lines:
         match = _AGENCY_PREFIX.match(line)
-        out.append(line[match.end():] if match and match["token"] in agencies else line)
+        out.append(line[match.end() :] if match and match["token"] in agencies else line)
     return out
 
 
@@ -429,7 +437,7 @@ def _split_title(lines: list[str], meta: PageMetadata, drop: _Dropper) -> tuple[
                 kept.append(line)
             else:
                 drop("before the headline (menu, labels)", line)
-        return lines[index], kept + lines[index + 1:]
+        return lines[index], kept + lines[index + 1 :]
     title = _clean_meta_title(meta.title) if meta.title else None
     start = 0
     while start < len(lines) and _is_label(lines[start]):
@@ -450,7 +458,7 @@ def _clean_meta_title(title: str) -> str:
     title = normalise_space(title)
     match = _AGENCY_PREFIX.match(title)
     if match:
-        title = title[match.end():]
+        title = title[match.end() :]
     stripped = _HEADLINE_SUFFIX.sub("", title)
     return stripped if units(stripped) >= _TITLE_MIN_WORDS else title
 
@@ -470,9 +478,12 @@ def _find_title_line(lines: list[str]) -> int | None:
                 return None
             blurbs += 1
             continue
-        if _is_heading_like(line) and any(prose[i + 1: i + 1 + _TITLE_PROSE_LOOKAHEAD]) \
-                and not _in_field_run(lines, i):
-            if passed and (blurbs < 2 or sum(prose[i + 1: i + 2 + _TITLE_PROSE_LOOKAHEAD]) < 2):
+        if (
+            _is_heading_like(line)
+            and any(prose[i + 1 : i + 1 + _TITLE_PROSE_LOOKAHEAD])
+            and not _in_field_run(lines, i)
+        ):
+            if passed and (blurbs < 2 or sum(prose[i + 1 : i + 2 + _TITLE_PROSE_LOOKAHEAD]) < 2):
                 continue  # a menu heading with its blurb, not the headline of the article
             return i
     return None
@@ -480,8 +491,7 @@ def _find_title_line(lines: list[str]) -> int | None:
 
 def _in_field_run(lines: list[str], i: int) -> bool:
     """A "Label: value" line beside another one: a record's field, not a headline."""
-    return is_field_line(lines[i]) and any(
-        0 <= j < len(lines) and is_field_line(lines[j]) for j in (i - 1, i + 1))
+    return is_field_line(lines[i]) and any(0 <= j < len(lines) and is_field_line(lines[j]) for j in (i - 1, i + 1))
 
 
 def _is_teaser_blurb(lines: list[str], i: int) -> bool:

@@ -16,18 +16,18 @@ that httpx's own timeouts and resolver cannot:
   special-purpose ranges only when the source's own URL resolves into that same range;
   `allow_private_networks` lifts both.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import httpcore
 from httpcore._backends.sync import SyncStream  # the plain socket stream httpx itself uses
@@ -39,20 +39,35 @@ Resolver = Callable[[str, int], list[str]]  # (host, port) -> IP addresses, in p
 # Special-purpose blocks (IANA registries), most specific first where they nest. An address in
 # none of them and not global (`ipaddress`) is judged as a block of its own.
 _LINK_LOCAL = "link-local"
-_BLOCKS: list[tuple[Network, str]] = [(ipaddress.ip_network(n), label) for n, label in (
-    ("169.254.0.0/16", _LINK_LOCAL), ("fe80::/10", _LINK_LOCAL),
-    ("127.0.0.0/8", "loopback"), ("::1/128", "loopback"),
-    ("10.0.0.0/8", "private"), ("172.16.0.0/12", "private"), ("192.168.0.0/16", "private"),
-    ("fc00::/7", "private (unique local)"), ("fec0::/10", "private (site-local)"),
-    ("100.64.0.0/10", "shared (carrier-grade NAT)"),
-    ("0.0.0.0/8", "'this host'"), ("::/128", "unspecified"),
-    ("192.0.0.0/24", "IETF protocol assignments"), ("2001::/23", "IETF protocol assignments"),
-    ("192.0.2.0/24", "documentation"), ("198.51.100.0/24", "documentation"),
-    ("203.0.113.0/24", "documentation"), ("2001:db8::/32", "documentation"),
-    ("198.18.0.0/15", "benchmarking"), ("100::/64", "discard-only"),
-    ("224.0.0.0/4", "multicast"), ("ff00::/8", "multicast"),
-    ("255.255.255.255/32", "broadcast"), ("240.0.0.0/4", "reserved"),
-)]
+_BLOCKS: list[tuple[Network, str]] = [
+    (ipaddress.ip_network(n), label)
+    for n, label in (
+        ("169.254.0.0/16", _LINK_LOCAL),
+        ("fe80::/10", _LINK_LOCAL),
+        ("127.0.0.0/8", "loopback"),
+        ("::1/128", "loopback"),
+        ("10.0.0.0/8", "private"),
+        ("172.16.0.0/12", "private"),
+        ("192.168.0.0/16", "private"),
+        ("fc00::/7", "private (unique local)"),
+        ("fec0::/10", "private (site-local)"),
+        ("100.64.0.0/10", "shared (carrier-grade NAT)"),
+        ("0.0.0.0/8", "'this host'"),
+        ("::/128", "unspecified"),
+        ("192.0.0.0/24", "IETF protocol assignments"),
+        ("2001::/23", "IETF protocol assignments"),
+        ("192.0.2.0/24", "documentation"),
+        ("198.51.100.0/24", "documentation"),
+        ("203.0.113.0/24", "documentation"),
+        ("2001:db8::/32", "documentation"),
+        ("198.18.0.0/15", "benchmarking"),
+        ("100::/64", "discard-only"),
+        ("224.0.0.0/4", "multicast"),
+        ("ff00::/8", "multicast"),
+        ("255.255.255.255/32", "broadcast"),
+        ("240.0.0.0/4", "reserved"),
+    )
+]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -99,17 +114,22 @@ class NetworkScope:
         network, label = block
         what = f"{host} is" if host == str(address) else f"{host} resolves to {address},"
         if label == _LINK_LOCAL:
-            return (f"{what} a link-local address (where cloud metadata services answer): "
-                    "newswatch never fetches from link-local addresses unless "
-                    "allow_private_networks: true")
+            return (
+                f"{what} a link-local address (where cloud metadata services answer): "
+                "newswatch never fetches from link-local addresses unless "
+                "allow_private_networks: true"
+            )
         if network in self.allowed:
             return None
-        return (f"{what} a {label} address ({network}) outside the networks {self.origin} "
-                "points to: not fetched (allow_private_networks: true allows it)")
+        return (
+            f"{what} a {label} address ({network}) outside the networks {self.origin} "
+            "points to: not fetched (allow_private_networks: true allows it)"
+        )
 
 
-def scope_for(url_host: str, port: int, resolve: Resolver, *, allow_all: bool, origin: str,
-              within: float | None = None) -> NetworkScope:
+def scope_for(
+    url_host: str, port: int, resolve: Resolver, *, allow_all: bool, origin: str, within: float | None = None
+) -> NetworkScope:
     """The scope of a source whose configured URL has this host: the special blocks its
     addresses are in (link-local excepted). A host that does not resolve (within `within`
     seconds) allows nothing more."""
@@ -241,8 +261,9 @@ class DeadlineStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
+    def start_tls(
+        self, ssl_context, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
         ex = current()
         with _phase(ex, "TLS handshake"):
             left = ex.left(timeout) if ex else timeout
@@ -274,9 +295,14 @@ class GuardedBackend(httpcore.NetworkBackend):
         except OSError as e:
             raise httpcore.ConnectError(str(e)) from e
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable | None = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable | None = None,
+    ) -> httpcore.NetworkStream:
         ex = current()
         scope = ex.scope if ex else _NO_EXCHANGE
         with _phase(ex, f"looking up {host}"):
@@ -316,8 +342,9 @@ class GuardedBackend(httpcore.NetworkBackend):
             raise httpcore.ConnectTimeout(str(last)) from last
         raise httpcore.ConnectError(str(last or f"cannot connect to {host}")) from last
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable | None = None) -> httpcore.NetworkStream:
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable | None = None
+    ) -> httpcore.NetworkStream:
         raise AddressRefused("unix sockets are not fetched from")
 
     def sleep(self, seconds: float) -> None:

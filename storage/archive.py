@@ -17,15 +17,16 @@ To write more in the same transaction (the alert outbox), split it:
 An incoming article is anything with the fields of `ArticleFields` (`scrapers.article.Article`
 has them): storage does not import the scrapers.
 """
+
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Protocol
 
 from errors import ArchiveError, QuerySyntaxError
 from storage import dedup, schema
@@ -156,14 +157,16 @@ class ArchiveStats:
     schema_version: int
 
 
-_ARTICLE_COLUMNS = ("id, url, canonical_url, source, title, published, body, language, contacts, "
-                    "fetched_at, content_hash, profile")
+_ARTICLE_COLUMNS = (
+    "id, url, canonical_url, source, title, published, body, language, contacts, fetched_at, content_hash, profile"
+)
 
 
 # Named parameters (:id): the reading room's article page runs them too (flows/reading_room).
 SIGHTINGS_SQL = (
     "SELECT article_id, url, canonical_url, source, kind, similarity, first_seen, last_seen "
-    "FROM sightings WHERE article_id = :id ORDER BY first_seen, id")
+    "FROM sightings WHERE article_id = :id ORDER BY first_seen, id"
+)
 TRANSLATIONS_SQL = """
     SELECT t.language AS language, coalesce(t.canonical_url, t.url) AS link,
            (SELECT id FROM articles a WHERE a.url_key = t.url_key) AS article_id
@@ -203,8 +206,14 @@ class Archive(Database):
         self.newer_schema: int | None = None  # the version of a newer newswatch that wrote it
 
     @classmethod
-    def open(cls, path: str | Path, *, near: dedup.NearConfig = dedup.NearConfig(),
-             busy_timeout_ms: int = 30_000, for_reading: bool = False) -> "Archive":
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        near: dedup.NearConfig = dedup.NearConfig(),
+        busy_timeout_ms: int = 30_000,
+        for_reading: bool = False,
+    ) -> Archive:
         """Open (creating and upgrading if needed) the archive at `path`.
 
         An archive written by a newer newswatch is refused (ArchiveError), unless
@@ -215,8 +224,9 @@ class Archive(Database):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:  # a file in the way, no permission, read-only file system
-            raise ArchiveError(f"cannot create the archive {path}: its directory cannot be created "
-                               f"({e.strerror}: {e.filename})") from None
+            raise ArchiveError(
+                f"cannot create the archive {path}: its directory cannot be created ({e.strerror}: {e.filename})"
+            ) from None
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -235,11 +245,16 @@ class Archive(Database):
 
     def _check_near_settings(self) -> None:
         stored = dict(self.conn.execute("SELECT key, value FROM archive_meta WHERE key LIKE 'near_%'"))
-        expected = {"near_num_perm": str(dedup.NUM_PERM), "near_bands": str(dedup.BANDS),
-                    "near_shingle": str(dedup.SHINGLE)}
+        expected = {
+            "near_num_perm": str(dedup.NUM_PERM),
+            "near_bands": str(dedup.BANDS),
+            "near_shingle": str(dedup.SHINGLE),
+        }
         if stored != expected:
-            raise ArchiveError(f"{self.path} was indexed with near-duplicate settings {stored}, "
-                               f"this version uses {expected}: the near-duplicate index needs a rebuild")
+            raise ArchiveError(
+                f"{self.path} was indexed with near-duplicate settings {stored}, "
+                f"this version uses {expected}: the near-duplicate index needs a rebuild"
+            )
 
     def ensure_writable(self) -> None:
         """Raise ArchiveError, naming the file, if the archive cannot be written (a read-only
@@ -251,8 +266,10 @@ class Archive(Database):
             finally:
                 self.conn.execute("ROLLBACK")  # a probe: never kept, so not `transaction()`
         except sqlite3.OperationalError as e:
-            raise ArchiveError(f"cannot write to the archive {self.path}: {e}; check that the file, "
-                               "its directory and its -wal/-shm files are writable") from None
+            raise ArchiveError(
+                f"cannot write to the archive {self.path}: {e}; check that the file, "
+                "its directory and its -wal/-shm files are writable"
+            ) from None
 
     @property
     def schema_version(self) -> int:
@@ -292,43 +309,69 @@ class Archive(Database):
         params = item.tracking_params
         body = inert(article.body)  # stored, indexed and hashed without invisible characters
         canonical = dedup.canonical_url(seen_url, article.canonical_url, params)
-        return _DedupKeys(seen_url, item.fetched_at or utc_iso(), params, canonical, dedup.url_key(canonical),
-                          body, *dedup.content_keys(body, min_words=self.near.min_words))
+        return _DedupKeys(
+            seen_url,
+            item.fetched_at or utc_iso(),
+            params,
+            canonical,
+            dedup.url_key(canonical),
+            body,
+            *dedup.content_keys(body, min_words=self.near.min_words),
+        )
 
     def _add(self, item: Incoming, key: _DedupKeys | None) -> ItemResult:
         article = item.article
         if key is None:
             return ItemResult("not_article", reason=article.reason)
         seen_url, seen_at, params, canonical, body, chash, signature = (
-            key.seen_url, key.seen_at, key.tracking_params, key.canonical, key.body, key.content_hash,
-            key.signature)
+            key.seen_url,
+            key.seen_at,
+            key.tracking_params,
+            key.canonical,
+            key.body,
+            key.content_hash,
+            key.signature,
+        )
         where = (canonical, key.url_key)
 
         if key.url_key:
             row = self.conn.execute(
                 "SELECT id FROM articles WHERE url_key = ? "
                 "UNION ALL SELECT article_id FROM sightings WHERE url_key = ? LIMIT 1",
-                (key.url_key, key.url_key)).fetchone()
+                (key.url_key, key.url_key),
+            ).fetchone()
             if row:
                 return self._sighting(row[0], seen_url, where, item.source, "same_url", None, seen_at)
         row = self.conn.execute("SELECT id FROM articles WHERE content_hash = ?", (chash,)).fetchone()
         if row:
             return self._sighting(row[0], seen_url, where, item.source, "exact", None, seen_at)
         if signature is not None:
-            matches = dedup.near_duplicates(self.conn, signature, threshold=self.near.threshold,
-                                            language=article.language)
+            matches = dedup.near_duplicates(
+                self.conn, signature, threshold=self.near.threshold, language=article.language
+            )
             if matches:
                 best = matches[0]
-                return self._sighting(best.article_id, seen_url, where, item.source, "near",
-                                      round(best.similarity, 4), seen_at)
+                return self._sighting(
+                    best.article_id, seen_url, where, item.source, "near", round(best.similarity, 4), seen_at
+                )
 
         article_id = self.conn.execute(
             "INSERT INTO articles (url, canonical_url, url_key, source, title, published, body, language, "
             "contacts, fetched_at, content_hash, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (seen_url, canonical, key.url_key, item.source, inert_line(article.title) or None, article.date,
-             body, article.language, json.dumps([_inert_fields(asdict(c)) for c in article.contacts],
-                                                ensure_ascii=False),
-             seen_at, chash, article.profile),
+            (
+                seen_url,
+                canonical,
+                key.url_key,
+                item.source,
+                inert_line(article.title) or None,
+                article.date,
+                body,
+                article.language,
+                json.dumps([_inert_fields(asdict(c)) for c in article.contacts], ensure_ascii=False),
+                seen_at,
+                chash,
+                article.profile,
+            ),
         ).lastrowid
         dedup.index_signature(self.conn, article_id, signature)
         translations = []
@@ -338,7 +381,9 @@ class Archive(Database):
                 translations.append((article_id, lang, url, link, dedup.url_key(link)))
         self.conn.executemany(
             "INSERT OR REPLACE INTO translations (article_id, language, url, canonical_url, url_key) "
-            "VALUES (?, ?, ?, ?, ?)", translations)
+            "VALUES (?, ?, ?, ?, ?)",
+            translations,
+        )
         self._sighting(article_id, seen_url, where, item.source, "original", None, seen_at)
         return ItemResult("new", article_id, "original", link=canonical or seen_url)
 
@@ -346,22 +391,33 @@ class Archive(Database):
         canonical, key = where
         updated = self.conn.execute(
             "UPDATE sightings SET last_seen = max(last_seen, ?) WHERE article_id = ? AND url = ? AND source = ?",
-            (seen_at, article_id, url, source)).rowcount
+            (seen_at, article_id, url, source),
+        ).rowcount
         if not updated:
             self.conn.execute(
                 "INSERT INTO sightings (article_id, url, canonical_url, url_key, source, kind, similarity, "
                 "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (article_id, url, canonical, key, source, kind, similarity, seen_at, seen_at))
+                (article_id, url, canonical, key, source, kind, similarity, seen_at, seen_at),
+            )
         return ItemResult("duplicate" if kind != "original" else "new", article_id, kind, similarity)
 
-    def add_sighting(self, article_id: int, url: str, source: str, *, kind: str = "same_url",
-                     seen_at: str | None = None, tracking_params: tuple[str, ...] = ()) -> None:
+    def add_sighting(
+        self,
+        article_id: int,
+        url: str,
+        source: str,
+        *,
+        kind: str = "same_url",
+        seen_at: str | None = None,
+        tracking_params: tuple[str, ...] = (),
+    ) -> None:
         """Record that `source` lists the archived article `article_id` at `url` (a page another
         source of the same run fetched: its URL is the same, so `same_url`); commits."""
         canonical = dedup.canonical_url(url, tracking_params=tracking_params)
         with self.transaction():
-            self._sighting(article_id, url, (canonical, dedup.url_key(canonical)), source, kind, None,
-                           seen_at or utc_iso())
+            self._sighting(
+                article_id, url, (canonical, dedup.url_key(canonical)), source, kind, None, seen_at or utc_iso()
+            )
 
     # ------------------------------------------------------------------------------ reading ---
 
@@ -378,11 +434,13 @@ class Archive(Database):
         known: set[str] = set()
         keys = list(by_key)
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for (key,) in self.conn.execute(
-                    f"SELECT url_key FROM articles WHERE url_key IN ({marks}) "
-                    f"UNION SELECT url_key FROM sightings WHERE url_key IN ({marks})", chunk + chunk):
+                f"SELECT url_key FROM articles WHERE url_key IN ({marks}) "
+                f"UNION SELECT url_key FROM sightings WHERE url_key IN ({marks})",
+                chunk + chunk,
+            ):
                 known.update(by_key.get(key, ()))
         return known
 
@@ -399,8 +457,15 @@ class Archive(Database):
         rows = self.conn.execute(TRANSLATIONS_SQL, {"id": article_id})
         return [Translation(lang or "?", url, aid) for lang, url, aid in rows]
 
-    def search(self, query: str | Query, *, since: str | None = None, source: str | None = None,
-               limit: int | None = 20, highlight: tuple[str, str] = ("[", "]")) -> list[SearchHit]:
+    def search(
+        self,
+        query: str | Query,
+        *,
+        since: str | None = None,
+        source: str | None = None,
+        limit: int | None = 20,
+        highlight: tuple[str, str] = ("[", "]"),
+    ) -> list[SearchHit]:
         """Full-text search, newest first (published date, else fetch date)."""
         q = query if isinstance(query, Query) else parse(query)
         sql = (
@@ -439,15 +504,25 @@ class Archive(Database):
         return ArchiveStats(
             articles=self.utils["articles"].count,
             sightings=self.utils["sightings"].count,
-            duplicates_folded=dict(self.conn.execute(
-                "SELECT kind, count(*) FROM sightings WHERE kind != 'original' GROUP BY kind ORDER BY kind")),
-            per_source=dict(self.conn.execute(
-                "SELECT source, count(*) FROM articles GROUP BY source ORDER BY count(*) DESC, source")),
-            per_day=dict(self.conn.execute(
-                "SELECT coalesce(published, substr(fetched_at, 1, 10)) AS day, count(*) FROM articles "
-                "GROUP BY day ORDER BY day DESC")),
-            last_seen_per_source=dict(self.conn.execute(
-                "SELECT source, max(last_seen) FROM sightings GROUP BY source ORDER BY source")),
+            duplicates_folded=dict(
+                self.conn.execute(
+                    "SELECT kind, count(*) FROM sightings WHERE kind != 'original' GROUP BY kind ORDER BY kind"
+                )
+            ),
+            per_source=dict(
+                self.conn.execute(
+                    "SELECT source, count(*) FROM articles GROUP BY source ORDER BY count(*) DESC, source"
+                )
+            ),
+            per_day=dict(
+                self.conn.execute(
+                    "SELECT coalesce(published, substr(fetched_at, 1, 10)) AS day, count(*) FROM articles "
+                    "GROUP BY day ORDER BY day DESC"
+                )
+            ),
+            last_seen_per_source=dict(
+                self.conn.execute("SELECT source, max(last_seen) FROM sightings GROUP BY source ORDER BY source")
+            ),
             schema_version=self.schema_version,
         )
 

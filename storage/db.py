@@ -8,6 +8,7 @@
 - `holder_gone(host, pid)`: the one test that a lease or claim was left by a dead process.
 - `run_script(conn, ddl)`: DDL statement by statement, inside the caller's transaction.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -57,7 +58,7 @@ class Database:
 
 def utc_iso(moment: datetime | None = None) -> str:
     """`moment` (default: now) as stored in the archive: ISO 8601 in UTC, to the second."""
-    return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
 
 
 def holder_gone(host: str | None, pid: int | None) -> bool:

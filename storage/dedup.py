@@ -18,6 +18,7 @@ Thresholds (documented in the README, "The archive"):
                         are stored in the archive (archive_meta) because the stored keys
                         depend on them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +32,6 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
-
 from courlan import normalize_url
 
 # ---------------------------------------------------------------------------------------------
@@ -40,8 +40,22 @@ from courlan import normalize_url
 
 # Parameters that never select content on any site; courlan removes the common trackers
 # (utm_*, fbclid, gclid, ...) already, these are the ones seen on news sites besides.
-GLOBAL_TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid",
-                                    "igshid", "_ga", "yclid", "xtor", "at_medium", "at_campaign"})
+GLOBAL_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "_ga",
+        "yclid",
+        "xtor",
+        "at_medium",
+        "at_campaign",
+    }
+)
 
 
 def canonical_url(
@@ -111,11 +125,27 @@ def _is_web_url(url: str | None) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 _QUOTE_MAP = {
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u02bc": "'", "\u2032": "'",
-    "`": "'", "\u00b4": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201b": "'",
+    "\u02bc": "'",
+    "\u2032": "'",
+    "`": "'",
+    "\u00b4": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u201f": '"',
+    "\u00ab": '"',
+    "\u00bb": '"',
     "\u2033": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2012": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2212": "-",
     "\u2026": "...",
 }
 # A regex that visits only the characters to replace: `str.translate` looked up every
@@ -215,10 +245,12 @@ def minhash(body: str, min_words: int = NearConfig.min_words) -> bytes | None:
 def _minhash_of_words(words: list[str], min_words: int) -> bytes | None:
     if len(words) < max(min_words, SHINGLE):
         return None
-    shingles = {" ".join(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+    shingles = {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
     hashes = np.fromiter(
         (int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") for s in shingles),
-        dtype=np.uint64, count=len(shingles))
+        dtype=np.uint64,
+        count=len(shingles),
+    )
     # uint64 arithmetic wraps modulo 2**64: the same values as `(a * h + b) & _MASK64`, for all
     # permutations at once (the per-permutation Python loop was 80% of storing an article).
     with np.errstate(over="ignore"):
@@ -237,7 +269,7 @@ def band_keys(signature: bytes) -> list[int]:
     values = array("I", signature)
     keys = []
     for band in range(BANDS):
-        chunk = struct.pack(f"<B{ROWS}I", band, *values[band * ROWS:(band + 1) * ROWS])
+        chunk = struct.pack(f"<B{ROWS}I", band, *values[band * ROWS : (band + 1) * ROWS])
         keys.append(int.from_bytes(hashlib.blake2b(chunk, digest_size=8).digest(), "little", signed=True))
     return keys
 
@@ -280,7 +312,10 @@ def index_signature(conn: sqlite3.Connection, article_id: int, signature: bytes 
     """
     if signature is None:
         return
-    conn.execute("INSERT OR REPLACE INTO near_signatures (article_id, signature) VALUES (?, ?)",
-                 (article_id, signature))
-    conn.executemany("INSERT OR IGNORE INTO near_keys (band_key, article_id) VALUES (?, ?)",
-                     [(key, article_id) for key in band_keys(signature)])
+    conn.execute(
+        "INSERT OR REPLACE INTO near_signatures (article_id, signature) VALUES (?, ?)", (article_id, signature)
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO near_keys (band_key, article_id) VALUES (?, ?)",
+        [(key, article_id) for key in band_keys(signature)],
+    )

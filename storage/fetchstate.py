@@ -19,6 +19,7 @@ Order matters for "nothing is ever lost": the flow stores the articles of a batc
 the page outcomes and the discovery validators. A crash in between costs a re-fetch of the
 discovery documents on the next run, never a missed article.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,16 +27,40 @@ import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from errors import (BadRedirect, BadUrl, CleanError, ClientError, FetchError, Gone, NewswatchError, NotAnArticle,
-                    NotHtml, PermanentError, RedirectLoop, RobotsDisallowed, TemporaryError, TooLarge,
-                    TooManyRedirects)
+from errors import (
+    BadRedirect,
+    BadUrl,
+    CleanError,
+    ClientError,
+    FetchError,
+    Gone,
+    NewswatchError,
+    NotAnArticle,
+    NotHtml,
+    PermanentError,
+    RedirectLoop,
+    RobotsDisallowed,
+    TemporaryError,
+    TooLarge,
+    TooManyRedirects,
+)
 from storage.db import Database, holder_gone, utc_iso
 
-
-_REJECTED_COLUMNS = ("url", "source", "reason", "status", "error", "outcome", "attempts", "first_seen",
-                     "last_attempt", "next_attempt", "found_via")
+_REJECTED_COLUMNS = (
+    "url",
+    "source",
+    "reason",
+    "status",
+    "error",
+    "outcome",
+    "attempts",
+    "first_seen",
+    "last_attempt",
+    "next_attempt",
+    "found_via",
+)
 RETRY_BASE = timedelta(hours=1)  # first re-try of a failing page; doubled each time
 RETRY_MAX = timedelta(days=7)
 MAX_ATTEMPTS = 6  # then the page is given up (a re-check still retries it)
@@ -52,7 +77,9 @@ REASONS: tuple[tuple[type[NewswatchError], str], ...] = (
     (Gone, "gone"),  # 404, 410
     (RobotsDisallowed, "robots"),
     (ClientError, "client-error"),  # another 4xx: forbidden, unauthorised...
-    (RedirectLoop, "redirect"), (TooManyRedirects, "redirect"), (BadRedirect, "redirect"),
+    (RedirectLoop, "redirect"),
+    (TooManyRedirects, "redirect"),
+    (BadRedirect, "redirect"),
     (BadUrl, "bad-url"),
     (TemporaryError, "failing"),  # timeouts, 5xx, 429, connection errors: retried later
 )
@@ -151,12 +178,12 @@ class FetchState:
 
     def validators(self, source: str) -> dict[str, tuple[str | None, str | None]]:
         """url -> (etag, last_modified) of the source's discovery documents."""
-        rows = self.conn.execute(
-            "SELECT url, etag, last_modified FROM discovery_documents WHERE source = ?", (source,))
+        rows = self.conn.execute("SELECT url, etag, last_modified FROM discovery_documents WHERE source = ?", (source,))
         return {url: (etag, modified) for url, etag, modified in rows}
 
-    def save_validators(self, source: str, documents: Mapping[str, tuple[str | None, str | None]],
-                        now: datetime | None = None) -> None:
+    def save_validators(
+        self, source: str, documents: Mapping[str, tuple[str | None, str | None]], now: datetime | None = None
+    ) -> None:
         checked = utc_iso(now)
         with self.db.transaction():
             self.conn.executemany(
@@ -175,16 +202,19 @@ class FetchState:
         urls = list(urls)
         skip: set[str] = set()
         for start in range(0, len(urls), 500):
-            chunk = urls[start:start + 500]
+            chunk = urls[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            skip.update(url for (url,) in self.conn.execute(
-                f"SELECT url FROM pages WHERE url IN ({marks}) AND "
-                f"(outcome != 'failed' OR next_attempt > ?)", [*chunk, now_iso]))
+            skip.update(
+                url
+                for (url,) in self.conn.execute(
+                    f"SELECT url FROM pages WHERE url IN ({marks}) AND (outcome != 'failed' OR next_attempt > ?)",
+                    [*chunk, now_iso],
+                )
+            )
         return skip
 
-    def record_pages(self, source: str, outcomes: Iterable[PageOutcome],
-                     now: datetime | None = None) -> None:
-        moment = now or datetime.now(timezone.utc)
+    def record_pages(self, source: str, outcomes: Iterable[PageOutcome], now: datetime | None = None) -> None:
+        moment = now or datetime.now(UTC)
         with self.db.transaction():
             for o in outcomes:
                 row = self.conn.execute("SELECT attempts FROM pages WHERE url = ?", (o.url,)).fetchone()
@@ -205,8 +235,20 @@ class FetchState:
                     "last_attempt = excluded.last_attempt, next_attempt = excluded.next_attempt, "
                     "reason = excluded.reason, status = excluded.status, "
                     "found_via = coalesce(excluded.found_via, pages.found_via)",
-                    (o.url, source, outcome, o.kind, o.message, attempts, utc_iso(moment), utc_iso(moment),
-                     next_attempt, o.reason, o.status, o.found_via),
+                    (
+                        o.url,
+                        source,
+                        outcome,
+                        o.kind,
+                        o.message,
+                        attempts,
+                        utc_iso(moment),
+                        utc_iso(moment),
+                        next_attempt,
+                        o.reason,
+                        o.status,
+                        o.found_via,
+                    ),
                 )
 
     def forget_pages(self, urls: Iterable[str]) -> None:
@@ -215,24 +257,33 @@ class FetchState:
         with self.db.transaction():
             self.conn.executemany("DELETE FROM pages WHERE url = ?", [(u,) for u in urls])
 
-    def rejected(self, *, urls: Iterable[str] | None = None, source: str | None = None,
-                 since: str | None = None, reason: str | None = None,
-                 limit: int | None = None) -> list[RejectedPage]:
+    def rejected(
+        self,
+        *,
+        urls: Iterable[str] | None = None,
+        source: str | None = None,
+        since: str | None = None,
+        reason: str | None = None,
+        limit: int | None = None,
+    ) -> list[RejectedPage]:
         """Pages that did not become articles, newest attempt first. `since`: an ISO date or
         time (last attempt at or after it); `reason`: one of REASONS' (`not_article` = `not-article`)."""
         where, params = self._rejected_filter(urls, source, since, reason)
-        sql = (f"SELECT {', '.join(_REJECTED_COLUMNS)} FROM pages{where} "
-               "ORDER BY last_attempt DESC, url")
+        sql = f"SELECT {', '.join(_REJECTED_COLUMNS)} FROM pages{where} ORDER BY last_attempt DESC, url"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [RejectedPage(*row) for row in self.conn.execute(sql, params)]
 
-    def rejected_counts(self, *, source: str | None = None, since: str | None = None,
-                        reason: str | None = None) -> dict[str, int]:
+    def rejected_counts(
+        self, *, source: str | None = None, since: str | None = None, reason: str | None = None
+    ) -> dict[str, int]:
         """reason -> pages, most frequent first."""
         where, params = self._rejected_filter(None, source, since, reason)
-        return dict(self.conn.execute(
-            f"SELECT reason, count(*) FROM pages{where} GROUP BY reason ORDER BY count(*) DESC, reason", params))
+        return dict(
+            self.conn.execute(
+                f"SELECT reason, count(*) FROM pages{where} GROUP BY reason ORDER BY count(*) DESC, reason", params
+            )
+        )
 
     @staticmethod
     def _rejected_filter(urls, source, since, reason) -> tuple[str, list]:
@@ -256,34 +307,60 @@ class FetchState:
 
     def waiting(self, source: str) -> list[tuple[str, str | None, str | None]]:
         """(url, lastmod, title) of the candidates kept for this source's next runs, in order."""
-        return list(self.conn.execute(
-            "SELECT url, lastmod, title FROM waiting_pages WHERE source = ? ORDER BY position", (source,)))
+        return list(
+            self.conn.execute(
+                "SELECT url, lastmod, title FROM waiting_pages WHERE source = ? ORDER BY position", (source,)
+            )
+        )
 
-    def keep_waiting(self, source: str, entries: Iterable[tuple[str, str | None, str | None]],
-                     now: datetime | None = None) -> None:
+    def keep_waiting(
+        self, source: str, entries: Iterable[tuple[str, str | None, str | None]], now: datetime | None = None
+    ) -> None:
         """The source's waiting candidates are now `entries` (url, lastmod, title), in this order."""
         moment = utc_iso(now)
         with self.db.transaction():
-            first_seen = dict(self.conn.execute("SELECT url, first_seen FROM waiting_pages WHERE source = ?",
-                                                (source,)))
+            first_seen = dict(
+                self.conn.execute("SELECT url, first_seen FROM waiting_pages WHERE source = ?", (source,))
+            )
             self.conn.execute("DELETE FROM waiting_pages WHERE source = ?", (source,))
             self.conn.executemany(
                 "INSERT OR IGNORE INTO waiting_pages (source, url, lastmod, title, position, first_seen) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(source, url, lastmod, title, i, first_seen.get(url, moment))
-                 for i, (url, lastmod, title) in enumerate(entries)])
+                [
+                    (source, url, lastmod, title, i, first_seen.get(url, moment))
+                    for i, (url, lastmod, title) in enumerate(entries)
+                ],
+            )
 
     # ----------------------------------------------------------------------- sources ---
 
-    def record_run(self, source: str, *, started_at: datetime, ok: bool, counts: Mapping[str, int],
-                   error: str | None = None, flow_run: str | None = None,
-                   finished_at: datetime | None = None, state: str | None = None,
-                   warning: str | None = None) -> None:
+    def record_run(
+        self,
+        source: str,
+        *,
+        started_at: datetime,
+        ok: bool,
+        counts: Mapping[str, int],
+        error: str | None = None,
+        flow_run: str | None = None,
+        finished_at: datetime | None = None,
+        state: str | None = None,
+        warning: str | None = None,
+    ) -> None:
         """One row of `source_runs` (commits: never call it inside a transaction)."""
-        self.db.utils["source_runs"].insert({
-            "source": source, "flow_run": flow_run, "started_at": utc_iso(started_at),
-            "finished_at": utc_iso(finished_at), "ok": int(ok), "counts": json.dumps(dict(counts)),
-            "error": error, "state": state or ("ok" if ok else "failed"), "warning": warning})
+        self.db.utils["source_runs"].insert(
+            {
+                "source": source,
+                "flow_run": flow_run,
+                "started_at": utc_iso(started_at),
+                "finished_at": utc_iso(finished_at),
+                "ok": int(ok),
+                "counts": json.dumps(dict(counts)),
+                "error": error,
+                "state": state or ("ok" if ok else "failed"),
+                "warning": warning,
+            }
+        )
 
     def yield_history(self, source: str) -> YieldHistory:
         """What the source has yielded so far (this run's stored articles included) and how its
@@ -291,7 +368,8 @@ class FetchState:
         sightings = self.conn.execute("SELECT count(*) FROM sightings WHERE source = ?", (source,)).fetchone()[0]
         last = self.conn.execute(
             "SELECT state, warning FROM source_runs WHERE source = ? ORDER BY finished_at DESC, id DESC LIMIT 1",
-            (source,)).fetchone()
+            (source,),
+        ).fetchone()
         runs = self.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (source,)).fetchone()[0]
         return YieldHistory(runs, sightings, last[0] if last else None, last[1] if last else None)
 
@@ -299,52 +377,73 @@ class FetchState:
         states = []
         for name in names:
             last_ok = self.conn.execute(
-                "SELECT max(finished_at) FROM source_runs WHERE source = ? AND ok", (name,)).fetchone()[0]
+                "SELECT max(finished_at) FROM source_runs WHERE source = ? AND ok", (name,)
+            ).fetchone()[0]
             last_err = self.conn.execute(
                 "SELECT error, finished_at FROM source_runs WHERE source = ? AND error IS NOT NULL "
-                "ORDER BY finished_at DESC, id DESC LIMIT 1", (name,)).fetchone()
+                "ORDER BY finished_at DESC, id DESC LIMIT 1",
+                (name,),
+            ).fetchone()
             runs = self.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (name,)).fetchone()[0]
             articles = self.conn.execute("SELECT count(*) FROM articles WHERE source = ?", (name,)).fetchone()[0]
             failing, rejected = self.conn.execute(
                 "SELECT coalesce(sum(outcome = 'failed'), 0), coalesce(sum(outcome != 'failed'), 0) "
-                "FROM pages WHERE source = ?", (name,)).fetchone()
+                "FROM pages WHERE source = ?",
+                (name,),
+            ).fetchone()
             last = self.conn.execute(
                 "SELECT state, warning FROM source_runs WHERE source = ? ORDER BY finished_at DESC, id DESC LIMIT 1",
-                (name,)).fetchone() or (None, None)
-            states.append(SourceState(name, last_ok, last_err[0] if last_err else None,
-                                      last_err[1] if last_err else None, runs, articles, failing, rejected,
-                                      *last))
+                (name,),
+            ).fetchone() or (None, None)
+            states.append(
+                SourceState(
+                    name,
+                    last_ok,
+                    last_err[0] if last_err else None,
+                    last_err[1] if last_err else None,
+                    runs,
+                    articles,
+                    failing,
+                    rejected,
+                    *last,
+                )
+            )
         return states
 
     def recent_runs(self, source: str, limit: int = 10) -> list[dict]:
         rows = self.conn.execute(
             "SELECT finished_at, ok, counts, error FROM source_runs WHERE source = ? "
-            "ORDER BY finished_at DESC, id DESC LIMIT ?", (source, limit))
+            "ORDER BY finished_at DESC, id DESC LIMIT ?",
+            (source, limit),
+        )
         return [{"finished_at": f, "ok": bool(ok), "counts": json.loads(c), "error": e} for f, ok, c, e in rows]
 
     # ------------------------------------------------------------------------ leases ---
 
-    def acquire_lease(self, source: str, holder: str, ttl: timedelta = LEASE_TTL,
-                      now: datetime | None = None) -> Lease | None:
+    def acquire_lease(
+        self, source: str, holder: str, ttl: timedelta = LEASE_TTL, now: datetime | None = None
+    ) -> Lease | None:
         """Take the source for this run; None (and who holds it) if a live run already has it."""
-        moment = now or datetime.now(timezone.utc)
+        moment = now or datetime.now(UTC)
         me = (holder, socket.gethostname(), os.getpid())
         with self.db.transaction():
             row = self.conn.execute(
-                "SELECT holder, host, pid, acquired_at, expires_at FROM source_leases WHERE source = ?",
-                (source,)).fetchone()
+                "SELECT holder, host, pid, acquired_at, expires_at FROM source_leases WHERE source = ?", (source,)
+            ).fetchone()
             if row and (row[0], row[1], row[2]) != me and not _lease_is_stale(row, moment):
                 return Lease(source, row[0], row[1], row[2], row[3], held_by_other=True)
             self.conn.execute(
                 "INSERT OR REPLACE INTO source_leases (source, holder, host, pid, acquired_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (source, *me, utc_iso(moment), utc_iso(moment + ttl)))
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (source, *me, utc_iso(moment), utc_iso(moment + ttl)),
+            )
         return Lease(source, *me, utc_iso(moment))
 
     def release_lease(self, source: str, holder: str) -> None:
         with self.db.transaction():
-            self.conn.execute("DELETE FROM source_leases WHERE source = ? AND holder = ? AND pid = ?",
-                              (source, holder, os.getpid()))
-
+            self.conn.execute(
+                "DELETE FROM source_leases WHERE source = ? AND holder = ? AND pid = ?", (source, holder, os.getpid())
+            )
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """Files that readers poll (feeds, the config): replaced in one step, never seen half-written."""
+
 from __future__ import annotations
 
 import os

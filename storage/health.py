@@ -21,13 +21,14 @@ of which source was emailed to whom, so one problem emails once: `notified_kinds
 `add_notices`, `clear_recovered`. A problem's kind is its text before the first colon
 (`problem_kind`): the rest (durations, dates) changes from run to run.
 """
+
 from __future__ import annotations
 
 import json
 import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from storage.db import Database, utc_iso
 
@@ -56,7 +57,7 @@ class SourceHealth:
 
 def _parse(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _duration(seconds: float) -> str:
@@ -67,20 +68,28 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:g}m"
 
 
-def source_health(db: Database, sources: Iterable[tuple[str, timedelta | None]], *,
-                  now: datetime | None = None) -> list[SourceHealth]:
+def source_health(
+    db: Database, sources: Iterable[tuple[str, timedelta | None]], *, now: datetime | None = None
+) -> list[SourceHealth]:
     """The health of each (name, expected_interval) source, in the order given."""
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     return [_one(db.conn, name, interval, moment) for name, interval in sources]
 
 
 def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHealth:
-    rows = conn.execute("SELECT started_at, finished_at, counts, warning, ok, error FROM source_runs "
-                        "WHERE source = ? ORDER BY finished_at, id", (name,)).fetchall()
+    rows = conn.execute(
+        "SELECT started_at, finished_at, counts, warning, ok, error FROM source_runs "
+        "WHERE source = ? ORDER BY finished_at, id",
+        (name,),
+    ).fetchall()
     runs = [(started, finished, json.loads(counts or "{}")) for started, finished, counts, *_ in rows]
     warning = rows[-1][3] if rows else None
-    health = SourceHealth(source=name, healthy=True, runs=len(runs),
-                          expected_interval_seconds=interval.total_seconds() if interval else None)
+    health = SourceHealth(
+        source=name,
+        healthy=True,
+        runs=len(runs),
+        expected_interval_seconds=interval.total_seconds() if interval else None,
+    )
     if not runs:
         return health
     productive = [r for r in runs if r[2].get("new", 0) > 0]
@@ -91,17 +100,20 @@ def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHe
         since = health.last_new_at or runs[0][0]
         silent = now - _parse(since)
         if silent > interval:
-            what = (f"since {since}" if health.last_new_at
-                    else f"in any of its {len(runs)} run(s) since {since}")
+            what = f"since {since}" if health.last_new_at else f"in any of its {len(runs)} run(s) since {since}"
             health.problems.append(
                 f"silent: nothing new {what} ({_duration(silent.total_seconds())}; "
-                f"expected every {_duration(interval.total_seconds())})")
+                f"expected every {_duration(interval.total_seconds())})"
+            )
 
     failed = failed_in_a_row([ok for *_, ok, _ in rows])
     if failed >= FAILING_RUNS:
         error = rows[-1][5] or "no error recorded"
-        what = (f"its last run failed (started {rows[-1][0]})" if failed == 1
-                else f"{failed} consecutive runs failed since {rows[-failed][0]}")
+        what = (
+            f"its last run failed (started {rows[-1][0]})"
+            if failed == 1
+            else f"{failed} consecutive runs failed since {rows[-failed][0]}"
+        )
         health.problems.append(f"failing: {what}: {error}")
 
     if warning:
@@ -115,7 +127,8 @@ def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHe
             health.problems.append(
                 f"empty pages: the run ending {finished} fetched {pages} page(s) and got no article "
                 f"({counts.get('not_articles', 0)} not article(s), {counts.get('errors', 0)} error(s)): "
-                "has the site changed?")
+                "has the site changed?"
+            )
 
     if productive:
         started, finished, _ = productive[-1]
@@ -125,12 +138,16 @@ def _one(conn, name: str, interval: timedelta | None, now: datetime) -> SourceHe
             health.last_median_body = int(statistics.median(last))
         if len(before) >= MIN_HISTORY:
             health.history_median_body = int(statistics.median(before))
-        if (health.last_median_body is not None and health.history_median_body
-                and health.last_median_body < TINY_RATIO * health.history_median_body):
+        if (
+            health.last_median_body is not None
+            and health.history_median_body
+            and health.last_median_body < TINY_RATIO * health.history_median_body
+        ):
             health.problems.append(
                 f"tiny bodies: the {len(last)} article(s) of the run ending {finished} have a median "
                 f"body of {health.last_median_body} characters, against {health.history_median_body} "
-                "before: is extraction picking the wrong block?")
+                "before: is extraction picking the wrong block?"
+            )
     health.healthy = not health.problems
     return health
 
@@ -171,22 +188,29 @@ def clear_recovered(db: Database, problems: dict[str, list[str]]) -> int:
             kinds = sorted({problem_kind(p) for p in current})
             cleared += conn.execute(
                 f"DELETE FROM health_notices WHERE source = ? AND kind NOT IN ({','.join('?' * len(kinds))})",
-                (source, *kinds)).rowcount
+                (source, *kinds),
+            ).rowcount
     return cleared
 
 
 def notified_kinds(db: Database, source: str, recipient: str) -> set[str]:
     """The problem kinds of `source` already emailed to `recipient`."""
-    return {kind for (kind,) in db.conn.execute(
-        "SELECT kind FROM health_notices WHERE source = ? AND recipient = ?", (source, recipient))}
+    return {
+        kind
+        for (kind,) in db.conn.execute(
+            "SELECT kind FROM health_notices WHERE source = ? AND recipient = ?", (source, recipient)
+        )
+    }
 
 
-def add_notices(db: Database, recipient: str, problems: Iterable[tuple[str, str]], message_id: str,
-                now: datetime | None = None) -> None:
+def add_notices(
+    db: Database, recipient: str, problems: Iterable[tuple[str, str]], message_id: str, now: datetime | None = None
+) -> None:
     """Record that `recipient` was emailed these (source, problem) in `message_id` (commits)."""
     at = utc_iso(now)
     with db.transaction() as conn:
         conn.executemany(
             "INSERT INTO health_notices (source, kind, recipient, problem, message_id, notified_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, kind, recipient) DO NOTHING",
-            [(source, problem_kind(p), recipient, p, message_id, at) for source, p in problems])
+            [(source, problem_kind(p), recipient, p, message_id, at) for source, p in problems],
+        )

@@ -16,13 +16,14 @@ collapses copies by Message-ID shows it once.
 The delivery bookkeeping (`claim_pending`, `mark_sent`, `release`) commits on its own: it runs
 outside any article transaction and must be durable before and after each SMTP exchange.
 """
+
 from __future__ import annotations
 
 import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from storage.db import Database, holder_gone, utc_iso
 
@@ -68,8 +69,12 @@ class OutboxEntry(NewMatch):
 
 def has_match(db: Database, rule: str, recipient: str, story_id: int) -> bool:
     """Whether the outbox already holds this (rule, recipient, story), sent or not."""
-    return db.conn.execute("SELECT 1 FROM alert_matches WHERE rule = ? AND recipient = ? AND story_id = ?",
-                           (rule, recipient, story_id)).fetchone() is not None
+    return (
+        db.conn.execute(
+            "SELECT 1 FROM alert_matches WHERE rule = ? AND recipient = ? AND story_id = ?", (rule, recipient, story_id)
+        ).fetchone()
+        is not None
+    )
 
 
 def add_match(db: Database, match: NewMatch, *, now: datetime | None = None) -> OutboxEntry | None:
@@ -79,8 +84,20 @@ def add_match(db: Database, match: NewMatch, *, now: datetime | None = None) -> 
         "INSERT OR IGNORE INTO alert_matches (rule, recipient, story_id, article_id, mode,"
         " title, source, published, url, snippet, matched_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (match.rule, match.recipient, match.story_id, match.article_id, match.mode, match.title,
-         match.source, match.published, match.url, match.snippet, matched_at))
+        (
+            match.rule,
+            match.recipient,
+            match.story_id,
+            match.article_id,
+            match.mode,
+            match.title,
+            match.source,
+            match.published,
+            match.url,
+            match.snippet,
+            matched_at,
+        ),
+    )
     if not cur.rowcount:
         return None
     return OutboxEntry(**vars(match), id=cur.lastrowid, matched_at=matched_at)
@@ -99,9 +116,16 @@ _ENTRY_COLUMNS = (
 
 def _entry(row) -> OutboxEntry:
     entry_id, *match, prepared_id, also, matched_at, sent_at, attempts, last_error = row
-    return OutboxEntry(*match, id=entry_id, prepared_id=prepared_id,
-                       also_published_by=also.split("\x1f") if also else [],
-                       matched_at=matched_at, sent_at=sent_at, attempts=attempts, last_error=last_error)
+    return OutboxEntry(
+        *match,
+        id=entry_id,
+        prepared_id=prepared_id,
+        also_published_by=also.split("\x1f") if also else [],
+        matched_at=matched_at,
+        sent_at=sent_at,
+        attempts=attempts,
+        last_error=last_error,
+    )
 
 
 def list_outbox(db: Database, *, pending_only: bool = False, limit: int | None = None) -> list[OutboxEntry]:
@@ -128,14 +152,17 @@ class OutboxState:
 def outbox_state(db: Database, *, since: str) -> OutboxState:
     """The outbox now; `since` is an ISO time like `matched_at` (a run's start)."""
     emails, matches = db.conn.execute(
-        "SELECT count(DISTINCT recipient), count(*) FROM alert_matches"
-        " WHERE email_id IS NULL AND mode = 'immediate'").fetchone()
+        "SELECT count(DISTINCT recipient), count(*) FROM alert_matches WHERE email_id IS NULL AND mode = 'immediate'"
+    ).fetchone()
     error = db.conn.execute(
         "SELECT last_error FROM alert_matches WHERE email_id IS NULL AND mode = 'immediate'"
-        " AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+        " AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1"
+    ).fetchone()
     queued, pending = db.conn.execute(
         "SELECT coalesce(sum(matched_at >= ?), 0), count(*) FROM alert_matches"
-        " WHERE email_id IS NULL AND mode = 'digest'", (since,)).fetchone()
+        " WHERE email_id IS NULL AND mode = 'digest'",
+        (since,),
+    ).fetchone()
     return OutboxState(emails, matches, error[0] if error else None, queued, pending)
 
 
@@ -147,13 +174,14 @@ def claim_pending(db: Database, mode: str, *, now: datetime | None = None) -> tu
     process is gone from this host (a killed delivery), or it is older than `CLAIM_LEASE`
     (a holder on another host, whose process cannot be checked)."""
     token = uuid.uuid4().hex
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     stale = utc_iso(moment - CLAIM_LEASE)
     with db.transaction() as conn:
         held = conn.execute(
             "SELECT DISTINCT claim, claim_host, claim_pid FROM alert_matches"
             " WHERE email_id IS NULL AND mode = ? AND claim IS NOT NULL AND claimed_at >= ?",
-            (mode, stale)).fetchall()
+            (mode, stale),
+        ).fetchall()
         dead = [claim for claim, host, pid in held if holder_gone(host, pid)]
         conn.execute(
             "UPDATE alert_matches SET claim = ?, claimed_at = ?, claim_host = ?, claim_pid = ?"
@@ -187,27 +215,50 @@ def archive_id(db: Database) -> str:
     return row[0] if row else ""
 
 
-def prepare_email(db: Database, token: str, entry_ids: list[int], *, recipient: str, kind: str,
-                  subject: str, message_id: str, message: bytes, now: datetime | None = None) -> PreparedEmail:
+def prepare_email(
+    db: Database,
+    token: str,
+    entry_ids: list[int],
+    *,
+    recipient: str,
+    kind: str,
+    subject: str,
+    message_id: str,
+    message: bytes,
+    now: datetime | None = None,
+) -> PreparedEmail:
     """Record the email listing the claimed `entry_ids` before it is handed to SMTP (commits)."""
     with db.transaction() as conn:
         prepared_id = conn.execute(
             "INSERT INTO prepared_emails (recipient, kind, subject, message_id, message, prepared_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)", (recipient, kind, subject, message_id, message, utc_iso(now))).lastrowid
-        conn.executemany("UPDATE alert_matches SET prepared_id = ? WHERE id = ? AND claim = ?",
-                         [(prepared_id, i, token) for i in entry_ids])
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (recipient, kind, subject, message_id, message, utc_iso(now)),
+        ).lastrowid
+        conn.executemany(
+            "UPDATE alert_matches SET prepared_id = ? WHERE id = ? AND claim = ?",
+            [(prepared_id, i, token) for i in entry_ids],
+        )
     return PreparedEmail(prepared_id, recipient, kind, subject, message_id, message)
 
 
 def prepared_email(db: Database, prepared_id: int) -> PreparedEmail | None:
-    row = db.conn.execute("SELECT id, recipient, kind, subject, message_id, message FROM prepared_emails"
-                          " WHERE id = ?", (prepared_id,)).fetchone()
+    row = db.conn.execute(
+        "SELECT id, recipient, kind, subject, message_id, message FROM prepared_emails WHERE id = ?", (prepared_id,)
+    ).fetchone()
     return PreparedEmail(*row[:5], bytes(row[5])) if row else None
 
 
 def mark_sent(
-    db: Database, token: str, entry_ids: list[int], *, recipient: str, kind: str, subject: str,
-    message_id: str, now: datetime | None = None, prepared_id: int | None = None,
+    db: Database,
+    token: str,
+    entry_ids: list[int],
+    *,
+    recipient: str,
+    kind: str,
+    subject: str,
+    message_id: str,
+    now: datetime | None = None,
+    prepared_id: int | None = None,
 ) -> int:
     """Record that the SMTP server accepted the email listing `entry_ids` (commits); its
     recorded copy (`prepared_id`) is no longer needed."""
@@ -223,13 +274,15 @@ def mark_sent(
             [(email_id, i, token) for i in entry_ids],
         )
         if prepared_id is not None:
-            conn.execute("DELETE FROM prepared_emails WHERE id = ? AND NOT EXISTS"
-                         " (SELECT 1 FROM alert_matches WHERE prepared_id = ?)", (prepared_id, prepared_id))
+            conn.execute(
+                "DELETE FROM prepared_emails WHERE id = ? AND NOT EXISTS"
+                " (SELECT 1 FROM alert_matches WHERE prepared_id = ?)",
+                (prepared_id, prepared_id),
+            )
     return email_id
 
 
-def release(db: Database, token: str, entry_ids: list[int], *, error: str | None,
-            not_sent: bool = False) -> None:
+def release(db: Database, token: str, entry_ids: list[int], *, error: str | None, not_sent: bool = False) -> None:
     """Give claimed rows back to the outbox, still pending, with why they were not sent (commits).
 
     Their recorded email is kept for the next delivery to send again as it is, unless
@@ -237,14 +290,26 @@ def release(db: Database, token: str, entry_ids: list[int], *, error: str | None
     and the next delivery renders the rows afresh (with whatever matched since)."""
     counted = 1 if error is not None else 0
     with db.transaction() as conn:
-        prepared = {p for (p,) in conn.execute(
-            f"SELECT DISTINCT prepared_id FROM alert_matches WHERE id IN ({','.join('?' * len(entry_ids))})"
-            " AND prepared_id IS NOT NULL", entry_ids)} if not_sent else set()
+        prepared = (
+            {
+                p
+                for (p,) in conn.execute(
+                    f"SELECT DISTINCT prepared_id FROM alert_matches WHERE id IN ({','.join('?' * len(entry_ids))})"
+                    " AND prepared_id IS NOT NULL",
+                    entry_ids,
+                )
+            }
+            if not_sent
+            else set()
+        )
         conn.executemany(
             "UPDATE alert_matches SET claim = NULL, claimed_at = NULL, claim_host = NULL, claim_pid = NULL,"
             " attempts = attempts + ?, last_error = coalesce(?, last_error),"
             " prepared_id = CASE WHEN ? THEN NULL ELSE prepared_id END WHERE id = ? AND claim = ?",
             [(counted, error, not_sent, i, token) for i in entry_ids],
         )
-        conn.executemany("DELETE FROM prepared_emails WHERE id = ? AND NOT EXISTS"
-                         " (SELECT 1 FROM alert_matches WHERE prepared_id = ?)", [(p, p) for p in prepared])
+        conn.executemany(
+            "DELETE FROM prepared_emails WHERE id = ? AND NOT EXISTS"
+            " (SELECT 1 FROM alert_matches WHERE prepared_id = ?)",
+            [(p, p) for p in prepared],
+        )

@@ -24,6 +24,7 @@ terms, a highlighted snippet the product of terms and text); exclusions compile 
 (`a NOT (b OR c)`), so their number never deepens the FTS5 expression. The archive's search (`storage.archive.Archive.search`)
 and the alert rules' matcher (`alerts.match.BatchIndex`) both run the compiled expression.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,6 +44,7 @@ MAX_NEAR_TERMS = 8
 
 
 # --------------------------------------------------------------------------------- lexing ---
+
 
 @dataclass
 class _Token:
@@ -65,9 +67,11 @@ def _lex(query: str) -> list[_Token]:
     text = _prepare(query)
     if len(text) > MAX_QUERY_CHARACTERS:
         raise QuerySyntaxError(
-            f"the query is {len(text):,} characters long, more than the limit of "
-            f"{MAX_QUERY_CHARACTERS:,}", query, MAX_QUERY_CHARACTERS + 1,
-            "split it into several rules, or use prefix* and OR groups")
+            f"the query is {len(text):,} characters long, more than the limit of {MAX_QUERY_CHARACTERS:,}",
+            query,
+            MAX_QUERY_CHARACTERS + 1,
+            "split it into several rules, or use prefix* and OR groups",
+        )
     tokens: list[_Token] = []
     depth = 0
     i = 0
@@ -79,13 +83,14 @@ def _lex(query: str) -> list[_Token]:
             end = text.find('"', i + 1)
             if end < 0:
                 raise QuerySyntaxError("unclosed quote", query, i + 1, 'close the phrase with "')
-            tokens.append(_Token("PHRASE", text[i + 1:end], i + 1))
+            tokens.append(_Token("PHRASE", text[i + 1 : end], i + 1))
             i = end + 1
         elif c in "()":
             depth += 1 if c == "(" else -1
             if depth > MAX_DEPTH:
-                raise QuerySyntaxError(f"parentheses nested more than {MAX_DEPTH} deep (the limit)",
-                                       query, i + 1, "flatten the groups")
+                raise QuerySyntaxError(
+                    f"parentheses nested more than {MAX_DEPTH} deep (the limit)", query, i + 1, "flatten the groups"
+                )
             tokens.append(_Token("LPAREN" if c == "(" else "RPAREN", c, i + 1))
             i += 1
         elif c == ",":
@@ -93,7 +98,12 @@ def _lex(query: str) -> list[_Token]:
             i += 1
         elif c in "[]":
             raise QuerySyntaxError(f"unexpected {c!r}", query, i + 1, "group with ( and )")
-        elif c == "-" and i + 1 < len(text) and not text[i + 1].isspace() and (not tokens or text[i - 1].isspace() or text[i - 1] == "("):
+        elif (
+            c == "-"
+            and i + 1 < len(text)
+            and not text[i + 1].isspace()
+            and (not tokens or text[i - 1].isspace() or text[i - 1] == "(")
+        ):
             tokens.append(_Token("MINUS", c, i + 1))
             i += 1
         else:
@@ -108,14 +118,18 @@ def _lex(query: str) -> list[_Token]:
             i = m.end()
     words = [t for t in tokens if t.kind in ("WORD", "PHRASE")]
     if len(words) > MAX_TERMS:
-        raise QuerySyntaxError(f"the query has {len(words):,} words and phrases, more than the limit "
-                               f"of {MAX_TERMS}", query, words[MAX_TERMS].pos,
-                               "split it into several rules, or use prefix* and OR groups")
+        raise QuerySyntaxError(
+            f"the query has {len(words):,} words and phrases, more than the limit of {MAX_TERMS}",
+            query,
+            words[MAX_TERMS].pos,
+            "split it into several rules, or use prefix* and OR groups",
+        )
     tokens.append(_Token("END", "", len(text) + 1))
     return tokens
 
 
 # -------------------------------------------------------------------------------- parsing ---
+
 
 @dataclass(frozen=True)
 class Term:
@@ -165,7 +179,7 @@ def _term(token: _Token, query: str) -> Term:
     if token.kind == "PHRASE":
         words = tuple(_TOKEN.findall(fold(raw)))
         if not words:
-            raise QuerySyntaxError("empty phrase", query, token.pos, 'put words between the quotes')
+            raise QuerySyntaxError("empty phrase", query, token.pos, "put words between the quotes")
         return Term(words, phrase=True)
     prefix = raw.endswith("*")
     body = raw.rstrip("*")
@@ -173,8 +187,12 @@ def _term(token: _Token, query: str) -> Term:
         raise QuerySyntaxError("'*' only ends a word", query, token.pos + body.index("*"), "write a prefix as migr*")
     words = tuple(_TOKEN.findall(fold(body)))
     if not words:
-        raise QuerySyntaxError(f"{raw!r} has no letters or digits", query, token.pos,
-                               "search words, \"phrases\", OR, NOT, prefix*, NEAR(a b, 5)")
+        raise QuerySyntaxError(
+            f"{raw!r} has no letters or digits",
+            query,
+            token.pos,
+            'search words, "phrases", OR, NOT, prefix*, NEAR(a b, 5)',
+        )
     return Term(words, prefix=prefix)
 
 
@@ -281,8 +299,11 @@ class _Parser:
         if len(terms) < 2:
             self.error("NEAR needs at least two words", "e.g. NEAR(passeurs Manche, 10)", start)
         if len(terms) > MAX_NEAR_TERMS:
-            self.error(f"NEAR takes at most {MAX_NEAR_TERMS} words or phrases (the limit)",
-                       "split it into several NEAR groups", start)
+            self.error(
+                f"NEAR takes at most {MAX_NEAR_TERMS} words or phrases (the limit)",
+                "split it into several NEAR groups",
+                start,
+            )
         return Near(tuple(terms), distance)
 
 
@@ -293,12 +314,14 @@ def parse(text: str) -> Query:
 # ------------------------------------------------------------------------------ compiling ---
 
 # Singular words ending in -s/-x whose "singular" would be another word (mois → moi).
-_INVARIABLE = frozenset("""
+_INVARIABLE = frozenset(
+    """
 pays fois mois temps corps bras prix voix choix croix paix noix poids avis acces succes proces
 progres repas discours secours recours cours concours parcours ours dos gros bas pas tres apres
 depuis plus moins sous sans dans vers alors lors ailleurs toujours jamais parfois hors tous
 refus abus virus bus campus consensus news series species
-""".split())
+""".split()
+)
 
 
 def word_forms(word: str) -> list[str]:
@@ -367,7 +390,7 @@ def ligature_variants(word: str) -> list[str]:
     for chosen in product((False, True), repeat=min(len(spots), 3)):
         out, last = [], 0
         for m, ligature in zip(spots, chosen):
-            out += [spelled[last:m.start()], _LIGATURES[m.group()] if ligature else m.group()]
+            out += [spelled[last : m.start()], _LIGATURES[m.group()] if ligature else m.group()]
             last = m.end()
         variant = "".join(out) + spelled[last:]
         if variant not in variants:
@@ -385,8 +408,9 @@ def _term_options(term: Term) -> list[str]:
             if len(options) >= _MAX_PHRASE_VARIANTS:
                 break
         return options
-    return list(dict.fromkeys(_quote(variant) for form in word_forms(term.words[0])
-                              for variant in ligature_variants(form)))
+    return list(
+        dict.fromkeys(_quote(variant) for form in word_forms(term.words[0]) for variant in ligature_variants(form))
+    )
 
 
 def _compile(node) -> str:

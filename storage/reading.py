@@ -4,6 +4,7 @@ Every function takes the archive (`storage.db.Database`) and only reads. The
 reading room's canned queries are SQL text that Datasette runs itself; they live here, as
 named constants and builders, with the rest of the archive's SQL.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,10 @@ class FeedItem:
     also_published_by: tuple[str, ...] = ()
 
 
-_ALSO = ("(SELECT group_concat(source, char(31)) FROM (SELECT DISTINCT s.source FROM sightings s"
-         " WHERE s.article_id = a.id AND s.source != a.source ORDER BY s.source))")
+_ALSO = (
+    "(SELECT group_concat(source, char(31)) FROM (SELECT DISTINCT s.source FROM sightings s"
+    " WHERE s.article_id = a.id AND s.source != a.source ORDER BY s.source))"
+)
 
 
 def _item(row) -> FeedItem:
@@ -41,9 +44,12 @@ def rule_feed_items(db: Database, rule: str, limit: int = 50) -> list[FeedItem]:
     match first, with the highlighted snippet recorded in the outbox."""
     rows = db.conn.execute(
         "SELECT a.id, a.content_hash, a.title, a.source, a.published, coalesce(a.canonical_url, a.url),"
-        " min(m.matched_at), coalesce(max(m.snippet), ''), " + _ALSO +
-        " FROM alert_matches m JOIN articles a ON a.id = m.article_id WHERE m.rule = ?"
-        " GROUP BY a.id ORDER BY min(m.matched_at) DESC, a.id DESC LIMIT ?", (rule, int(limit)))
+        " min(m.matched_at), coalesce(max(m.snippet), ''), "
+        + _ALSO
+        + " FROM alert_matches m JOIN articles a ON a.id = m.article_id WHERE m.rule = ?"
+        " GROUP BY a.id ORDER BY min(m.matched_at) DESC, a.id DESC LIMIT ?",
+        (rule, int(limit)),
+    )
     return [_item(r) for r in rows]
 
 
@@ -51,8 +57,9 @@ def new_article_items(db: Database, limit: int = 50, summary_chars: int = 600) -
     """The last `limit` articles archived, newest first, with the opening of their body."""
     rows = db.conn.execute(
         "SELECT a.id, a.content_hash, a.title, a.source, a.published, coalesce(a.canonical_url, a.url),"
-        " a.fetched_at, substr(a.body, 1, ?), " + _ALSO +
-        " FROM articles a ORDER BY a.id DESC LIMIT ?", (int(summary_chars), int(limit)))
+        " a.fetched_at, substr(a.body, 1, ?), " + _ALSO + " FROM articles a ORDER BY a.id DESC LIMIT ?",
+        (int(summary_chars), int(limit)),
+    )
     return [_item(r) for r in rows]
 
 
@@ -63,11 +70,13 @@ HOME_COUNTS_SQL = (
     "SELECT (SELECT count(*) FROM articles) AS articles,"
     " (SELECT count(DISTINCT source) FROM articles) AS sources,"
     " (SELECT max(fetched_at) FROM articles) AS latest,"
-    " (SELECT count(*) FROM articles WHERE fetched_at >= date('now')) AS today")
+    " (SELECT count(*) FROM articles WHERE fetched_at >= date('now')) AS today"
+)
 
 ARTICLE_PAGE_SQL = (
     "SELECT id, title, source, published, language, fetched_at, body, contacts, profile,"
-    " coalesce(canonical_url, url) AS link FROM articles WHERE id = :id")
+    " coalesce(canonical_url, url) AS link FROM articles WHERE id = :id"
+)
 
 ARTICLE_RULES_SQL = "SELECT DISTINCT rule FROM alert_matches WHERE story_id = :id ORDER BY rule"
 
@@ -83,12 +92,14 @@ def _literal(text: str) -> str:
 
 NEW_TODAY_SQL = (
     f"SELECT a.id, a.title, a.source, a.published, a.language, {_LINK}, a.fetched_at FROM articles a"
-    " WHERE a.fetched_at >= date('now') ORDER BY a.fetched_at DESC, a.id DESC")  # index articles_fetched_at
+    " WHERE a.fetched_at >= date('now') ORDER BY a.fetched_at DESC, a.id DESC"
+)  # index articles_fetched_at
 
 SEARCH_SQL = (
     f"SELECT a.id, a.title, a.source, a.published, {_LINK}, {_SNIPPET}"
     " FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
-    f" WHERE articles_fts MATCH newswatch_query(:q) {_NEWEST} LIMIT 500")
+    f" WHERE articles_fts MATCH newswatch_query(:q) {_NEWEST} LIMIT 500"
+)
 
 NEAR_DUPLICATES_SQL = (  # driven by the partial index sightings_folded (schema v9)
     f"SELECT a.id, a.title, a.source, {_LINK}, g.copies, g.folded_copies, g.last_seen FROM"
@@ -97,7 +108,8 @@ NEAR_DUPLICATES_SQL = (  # driven by the partial index sightings_folded (schema 
     "     || coalesce(' ' || round(similarity, 2), '') || ')', ', ') AS folded_copies,"
     "   max(last_seen) AS last_seen"
     "   FROM sightings WHERE kind != 'original' GROUP BY article_id) g"
-    " JOIN articles a ON a.id = g.article_id ORDER BY g.last_seen DESC, a.id DESC LIMIT 200")
+    " JOIN articles a ON a.id = g.article_id ORDER BY g.last_seen DESC, a.id DESC LIMIT 200"
+)
 
 # Every URL fetched that did not become an article is in `pages` with its `reason`
 # (storage/fetchstate.py REASONS: not-article, unreadable, too-large, not-html, gone,
@@ -112,7 +124,8 @@ REJECTED_PAGES_SQL = (
     "   ORDER BY q.last_attempt DESC LIMIT 1) AS latest_status,"
     " (SELECT q.error FROM pages q WHERE q.source = p.source AND q.reason IS p.reason"
     "   ORDER BY q.last_attempt DESC LIMIT 1) AS latest_error"
-    " FROM pages p GROUP BY p.reason, p.source ORDER BY pages DESC, p.reason, p.source")
+    " FROM pages p GROUP BY p.reason, p.source ORDER BY pages DESC, p.reason, p.source"
+)
 
 
 def rule_matches_sql(rule: str, query: str, sources) -> str:
@@ -121,9 +134,11 @@ def rule_matches_sql(rule: str, query: str, sources) -> str:
     where = f"articles_fts MATCH newswatch_query({_literal(query)})"
     if sources:
         where += f" AND a.source IN ({', '.join(_literal(s) for s in sources)})"
-    return (f"SELECT a.id, a.title, a.source, a.published, {_LINK}, {_SNIPPET},"
-            f" EXISTS (SELECT 1 FROM alert_matches m WHERE m.story_id = a.id AND m.rule = {_literal(rule)}) AS alerted"
-            f" FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid WHERE {where} {_NEWEST}")
+    return (
+        f"SELECT a.id, a.title, a.source, a.published, {_LINK}, {_SNIPPET},"
+        f" EXISTS (SELECT 1 FROM alert_matches m WHERE m.story_id = a.id AND m.rule = {_literal(rule)}) AS alerted"
+        f" FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid WHERE {where} {_NEWEST}"
+    )
 
 
 def source_health_sql(sources) -> str:
@@ -162,7 +177,8 @@ def source_health_sql(sources) -> str:
         " (SELECT error FROM source_runs s WHERE s.source = c.source AND s.error IS NOT NULL"
         "   ORDER BY finished_at DESC, id DESC LIMIT 1) AS last_error"
         " FROM configured c LEFT JOIN runs r ON r.source = c.source LEFT JOIN failing f ON f.source = c.source"
-        " ORDER BY state = 'ok', c.source")
+        " ORDER BY state = 'ok', c.source"
+    )
 
 
 def rule_query_name(rule: str) -> str:
@@ -173,29 +189,43 @@ def rule_query_name(rule: str) -> str:
 def canned_queries(rules, sources) -> dict:
     """Datasette canned queries; `rules`: (name, query, sources or None) of the valid alert rules."""
     queries = {
-        "new_today": {"title": "New today", "sql": NEW_TODAY_SQL,
-                      "description": "Articles archived since midnight (UTC), newest first."},
-        "search": {"title": "Search (newswatch query language)", "sql": SEARCH_SQL,
-                   "description": 'The language of `newswatch search` and alert rules: words, "phrases", '
-                                  "OR, NOT or -word, prefix*, NEAR(a b, 10); accents and case ignored."},
+        "new_today": {
+            "title": "New today",
+            "sql": NEW_TODAY_SQL,
+            "description": "Articles archived since midnight (UTC), newest first.",
+        },
+        "search": {
+            "title": "Search (newswatch query language)",
+            "sql": SEARCH_SQL,
+            "description": 'The language of `newswatch search` and alert rules: words, "phrases", '
+            "OR, NOT or -word, prefix*, NEAR(a b, 10); accents and case ignored.",
+        },
     }
     for name, query, only in rules:
         queries[rule_query_name(name)] = {
-            "title": f"Alert rule: {name}", "sql": rule_matches_sql(name, query, only),
+            "title": f"Alert rule: {name}",
+            "sql": rule_matches_sql(name, query, only),
             "description": f"What the rule {name!r} ({query}) matches in the archive, newest first; "
-                           "`alerted`: it was recorded for alerting (it came after the rule was set)."}
+            "`alerted`: it was recorded for alerting (it came after the rule was set).",
+        }
     queries["near_duplicates"] = {
-        "title": "Near-duplicate groups", "sql": NEAR_DUPLICATES_SQL,
+        "title": "Near-duplicate groups",
+        "sql": NEAR_DUPLICATES_SQL,
         "description": "Stories with the copies folded into them (same URL, exact text, near text with its "
-                       "similarity), latest sighting first."}
+        "similarity), latest sighting first.",
+    }
     queries["rejected_pages"] = {
-        "title": "Rejected pages by reason", "sql": REJECTED_PAGES_SQL,
+        "title": "Rejected pages by reason",
+        "sql": REJECTED_PAGES_SQL,
         "description": "Pages fetched that did not become an article, grouped by reason (not-article, gone, "
-                       "too-large...) and source, with the latest one of each group; `newswatch rejected` lists "
-                       "them one by one, `newswatch recheck` tries them again."}
+        "too-large...) and source, with the latest one of each group; `newswatch rejected` lists "
+        "them one by one, `newswatch recheck` tries them again.",
+    }
     queries["source_health"] = {
-        "title": "Source health", "sql": source_health_sql(sources),
+        "title": "Source health",
+        "sql": source_health_sql(sources),
         "description": "Per source: runs, last success, last new article, failing and rejected pages; SILENT "
-                       "when nothing new for longer than its expected_interval, FAILING when its last runs "
-                       "failed (failed_in_a_row)."}
+        "when nothing new for longer than its expected_interval, FAILING when its last runs "
+        "failed (failed_in_a_row).",
+    }
     return queries

@@ -7,10 +7,11 @@ version bump (`transactional=True`), so a crash leaves the archive at the previo
 the one exception is v1, whose FTS setup goes through sqlite-utils (which commits on its own):
 it is written to be re-runnable instead.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sqlite_utils
 
@@ -99,8 +100,11 @@ def _v2(db: sqlite_utils.Database) -> None:
     run_script(db.conn, V2_DDL)
     db.conn.executemany(
         "INSERT INTO archive_meta (key, value) VALUES (?, ?)",
-        [("near_num_perm", str(dedup.NUM_PERM)), ("near_bands", str(dedup.BANDS)),
-         ("near_shingle", str(dedup.SHINGLE))],
+        [
+            ("near_num_perm", str(dedup.NUM_PERM)),
+            ("near_bands", str(dedup.BANDS)),
+            ("near_shingle", str(dedup.SHINGLE)),
+        ],
     )
     # Articles archived by v1 join the near-duplicate index, so detection spans the upgrade.
     for article_id, body in db.execute("SELECT id, body FROM articles").fetchall():
@@ -367,8 +371,7 @@ def newer_than_this_version(db: Database) -> int | None:
 
 
 def newer_archive_message(path, found: int) -> str:
-    return (f"the archive {path} was written by a newer newswatch (schema {found} > {LATEST}): "
-            "upgrade newswatch")
+    return f"the archive {path} was written by a newer newswatch (schema {found} > {LATEST}): upgrade newswatch"
 
 
 def migrate(db: Database) -> list[int]:
@@ -409,4 +412,5 @@ def migrate(db: Database) -> list[int]:
 def _record(db: Database, migration: Migration) -> None:
     db.conn.execute(
         "INSERT OR IGNORE INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
-        (migration.version, migration.description, utc_iso()))
+        (migration.version, migration.description, utc_iso()),
+    )

@@ -7,6 +7,7 @@ within one window. The template is counted from those rows when a run starts (`l
 key's count is the number of pages it is on. `record` adds a run's pages and drops the oldest.
 The template's version is the number of pages ever recorded for the source.
 """
+
 from __future__ import annotations
 
 import struct
@@ -58,7 +59,8 @@ def record(db: Database, source: str, pages: list[list[int]], window: int) -> in
     now = utc_iso()
     with db.transaction() as conn:
         (last,) = conn.execute(
-            "SELECT coalesce(max(seq), 0) FROM source_template_pages WHERE source = ?", (source,)).fetchone()
+            "SELECT coalesce(max(seq), 0) FROM source_template_pages WHERE source = ?", (source,)
+        ).fetchone()
         conn.executemany(
             "INSERT INTO source_template_pages (source, seq, keys, recorded_at) VALUES (?, ?, ?, ?)",
             [(source, last + i, pack(keys), now) for i, keys in enumerate(pages, start=1)],
@@ -70,5 +72,6 @@ def record(db: Database, source: str, pages: list[list[int]], window: int) -> in
 
 def current_version(db: Database, source: str) -> int:
     (version,) = db.conn.execute(
-        "SELECT coalesce(max(seq), 0) FROM source_template_pages WHERE source = ?", (source,)).fetchone()
+        "SELECT coalesce(max(seq), 0) FROM source_template_pages WHERE source = ?", (source,)
+    ).fetchone()
     return version

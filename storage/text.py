@@ -15,6 +15,7 @@ invisible "tag" characters that smuggle text past a reader, and terminal escape 
 `tests/test_hostile.py` checks that every Cf character of the running Python's Unicode is
 either dropped or kept on purpose.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,19 +23,22 @@ from urllib.parse import quote
 
 # Dropped: bidi embeddings, overrides, isolates and marks; zero-width space, word joiner and
 # invisible operators; BOM/ZWNBSP; interlinear annotation; soft hyphen; musical formatting.
-_DROPPED_FORMAT = ("\u00ad\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
-                   "\ufff9-\ufffb\U0001d173-\U0001d17a")
+_DROPPED_FORMAT = (
+    "\u00ad\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U0001d173-\U0001d17a"
+)
 # Kept on purpose (scripts render or need them): ZWNJ/ZWJ, Arabic number signs and end of
 # ayah, Syriac abbreviation mark, Arabic pound/piastre marks, Mongolian vowel separator,
 # Kaithi number signs, Egyptian hieroglyph and Duployan shorthand format controls.
-KEPT_FORMAT = ("\u200c\u200d\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u180e"
-               "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3")
+KEPT_FORMAT = (
+    "\u200c\u200d\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+)
 _CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f"
 _TAGS = "\U000e0001\U000e0020-\U000e007f"
 # A flag emoji (England: black flag + tag letters + cancel tag) keeps its tags.
 _INVISIBLE = re.compile(f"(\U0001f3f4[\U000e0020-\U000e007f]+)|[{_CONTROLS}{_DROPPED_FORMAT}{_TAGS}]")
 _LINE_BREAKS = re.compile("\r\n?|[\u2028\u2029\x85]")
-_URL_UNSAFE = re.compile(f"[\\s{_CONTROLS}{_DROPPED_FORMAT}{_TAGS}\u200c\u200d\"<>`\\\\]")
+_URL_UNSAFE = re.compile(f'[\\s{_CONTROLS}{_DROPPED_FORMAT}{_TAGS}\u200c\u200d"<>`\\\\]')
 
 
 def _keep_flags(match: re.Match) -> str:

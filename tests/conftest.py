@@ -25,6 +25,7 @@ def seeds_dir() -> Path:
         pytest.fail(f"seed dumps not found at {SEEDS}")
     return SEEDS
 
+
 # Property tests explore new inputs on a developer's machine, but CI replays a fixed sequence,
 # so a CI failure can be reproduced (`HYPOTHESIS_PROFILE=ci pytest ...`).
 from hypothesis import settings as _hypothesis_settings  # noqa: E402

@@ -9,6 +9,7 @@ almost no word 3-shingles and the archive never folds them as near-duplicates.
 Discovery documents (an IOM-like listing page, RSS 2.0, Atom, a sitemap) are built from
 (path, title) lists. Everything is deterministic: the same arguments give the same bytes.
 """
+
 from __future__ import annotations
 
 import html
@@ -33,21 +34,28 @@ TEMPLATES: dict[str, Template] = {
     "iom-fr": Template(
         "iom-fr-press-release.html",
         "L’OIM et l’Institut national mexicain des migrations organisent un atelier sur les « grupos beta »",
-        r'<div class="[^"]*field--name-body[^"]*">', "fr"),
+        r'<div class="[^"]*field--name-body[^"]*">',
+        "fr",
+    ),
     "iom-en": Template(
         "iom-en-press-release.html",
         "IOM, Mexico’s National Migration Institute Hold Workshop on Grupos Beta",
-        r'<div class="[^"]*field--name-body[^"]*">', "en"),
+        r'<div class="[^"]*field--name-body[^"]*">',
+        "en",
+    ),
     "aprnews": Template(
         "aprnews-article.html",
-        "Le Mexique et les Etats-Unis décident de renforcer leur coopération pour réduire "
-        "l'immigration clandestine",
-        r'<div class="field-item even">', "fr"),
+        "Le Mexique et les Etats-Unis décident de renforcer leur coopération pour réduire l'immigration clandestine",
+        r'<div class="field-item even">',
+        "fr",
+    ),
     "lexisveille": Template(
         "lexisveille-article.html",
         "Les enjeux migratoires et la coopération policière et judiciaire dans la Manche et la mer "
         "du Nord au menu d'une réunion intergouvernementale",
-        r'<div class="article-detail__content">', "fr"),
+        r'<div class="article-detail__content">',
+        "fr",
+    ),
 }
 
 _WORD = re.compile(r"[^\W\d_]{4,}")
@@ -90,8 +98,7 @@ def headline(seed: str, language: str = "fr") -> str:
     return words[0].upper() + words[1:]
 
 
-def article_page(template: str, path: str, *, title: str | None = None,
-                 body: list[str] | None = None) -> str:
+def article_page(template: str, path: str, *, title: str | None = None, body: list[str] | None = None) -> str:
     """The `template` fixture as the article at `path`: its own headline, canonical and body.
 
     Without `title`/`body`, both are generated from `path`. hreflang links are dropped: they
@@ -105,8 +112,7 @@ def article_page(template: str, path: str, *, title: str | None = None,
     page = re.sub(r'<link rel="canonical" href="[^"]*"', f'<link rel="canonical" href="{path}"', page)
     page = page.replace(t.headline, html.escape(title, quote=False))
     inner = "\n" + "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in body) + "\n"
-    page, replaced = re.subn(f"({t.body_open})(.*?)(</div>)", lambda m: m[1] + inner + m[3],
-                             page, count=1, flags=re.S)
+    page, replaced = re.subn(f"({t.body_open})(.*?)(</div>)", lambda m: m[1] + inner + m[3], page, count=1, flags=re.S)
     assert replaced == 1, f"no body container in {t.file}"
     return page
 
@@ -117,11 +123,16 @@ def iom_listing_page(entries: list[tuple[str, str]]) -> str:
         '\n    <div class="views-row"><article class="node node--type-press-release '
         'node--view-mode-teaser">\n      <div class="field field--name-field-press-release-type">'
         f'Communiqué</div>\n      <h2><a href="{path}">{html.escape(title, quote=False)}</a></h2>'
-        '\n    </article></div>'
-        for path, title in entries)
-    page, replaced = re.subn(r'(<div class="view view-news[^"]*">)(.*?)(\n  </div>\n  <nav)',
-                             lambda m: m[1] + rows + m[3], _fixture("iom-fr-listing.html"),
-                             count=1, flags=re.S)
+        "\n    </article></div>"
+        for path, title in entries
+    )
+    page, replaced = re.subn(
+        r'(<div class="view view-news[^"]*">)(.*?)(\n  </div>\n  <nav)',
+        lambda m: m[1] + rows + m[3],
+        _fixture("iom-fr-listing.html"),
+        count=1,
+        flags=re.S,
+    )
     assert replaced == 1, "no view-news block in iom-fr-listing.html"
     return page
 
@@ -131,10 +142,13 @@ def rss_feed(site: str, entries: list[tuple[str, str]]) -> str:
     items = "".join(
         f"\n<item><title>{html.escape(title)}</title><link>{site}{path}</link>"
         f"<guid>{site}{path}</guid><pubDate>Fri, 29 Dec 2023 10:{i % 60:02d}:00 +0100</pubDate></item>"
-        for i, (path, title) in enumerate(entries))
-    return ('<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
-            f"<title>APRNEWS - International</title><link>{site}/</link>"
-            f"<description>Les dernières actualités</description>{items}\n</channel></rss>\n")
+        for i, (path, title) in enumerate(entries)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        f"<title>APRNEWS - International</title><link>{site}/</link>"
+        f"<description>Les dernières actualités</description>{items}\n</channel></rss>\n"
+    )
 
 
 def atom_feed(site: str, entries: list[tuple[str, str]]) -> str:
@@ -142,14 +156,21 @@ def atom_feed(site: str, entries: list[tuple[str, str]]) -> str:
     items = "".join(
         f'\n<entry><title>{html.escape(title)}</title><link href="{site}{path}"/>'
         f"<id>{site}{path}</id><updated>2021-12-0{1 + i % 9}T09:00:00Z</updated></entry>"
-        for i, (path, title) in enumerate(entries))
-    return ('<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
-            f'<title>Lexis Veille</title><link href="{site}/"/><id>{site}/</id>'
-            f"<updated>2021-12-09T09:00:00Z</updated>{items}\n</feed>\n")
+        for i, (path, title) in enumerate(entries)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+        f'<title>Lexis Veille</title><link href="{site}/"/><id>{site}/</id>'
+        f"<updated>2021-12-09T09:00:00Z</updated>{items}\n</feed>\n"
+    )
 
 
 def sitemap(site: str, paths: list[str]) -> str:
-    urls = "".join(f"\n<url><loc>{site}{path}</loc><lastmod>2024-01-{1 + i % 28:02d}</lastmod></url>"
-                   for i, path in enumerate(paths))
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}\n</urlset>\n')
+    urls = "".join(
+        f"\n<url><loc>{site}{path}</loc><lastmod>2024-01-{1 + i % 28:02d}</lastmod></url>"
+        for i, path in enumerate(paths)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}\n</urlset>\n'
+    )

@@ -14,6 +14,7 @@ Builders of answers and payloads:
 - `stacked_gzip_bomb(n, layers)`: `n` zeros gzipped `layers` times;
 - `tls_stall()`: a TLS record header promising 16 KB, then one byte at a time.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -78,7 +79,7 @@ class HostileServer:
         while not self.stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.connections += 1
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
@@ -104,20 +105,24 @@ class HostileServer:
 
     def trickle(self, data: bytes, every: float) -> Route:
         """A route sending `data` (then nothing more) one byte per `every` seconds."""
+
         def route(conn: socket.socket, request: RawRequest) -> None:
             for i in range(len(data)):
                 if self.stopping.wait(every):
                     return
-                conn.sendall(data[i:i + 1])
+                conn.sendall(data[i : i + 1])
             self.stopping.wait(60)
+
         return route
 
     def stall(self, first: bytes = b"") -> Route:
         """A route sending `first`, then nothing, until the client hangs up."""
+
         def route(conn: socket.socket, request: RawRequest) -> None:
             if first:
                 conn.sendall(first)
             self.stopping.wait(60)
+
         return route
 
 

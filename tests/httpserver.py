@@ -6,6 +6,7 @@ tests/conftest.py through `pytest_plugins`):
 The server, its routes and replies are `flows.localhost`'s, the same the demo serves its site
 with; they are imported here so tests write `from httpserver import LocalServer, Reply, html`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

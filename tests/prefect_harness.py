@@ -3,6 +3,7 @@
 Starting it is slow, each flow call after it fast (docs/prefect.md, "Costs"): tests that
 run real flows share this one. Registered in tests/conftest.py through `pytest_plugins`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

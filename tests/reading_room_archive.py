@@ -1,14 +1,15 @@
 """A small archive with everything the reading room shows: articles with contacts and a
 translation, a near-duplicate folded into its story, alert matches, rejected pages and source
 runs. Built with the project's own functions, as an ingest run would."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerts.config import AlertRule
-from flows.pipeline import store_batch
 from errors import NotAnArticle, ServerError
+from flows.pipeline import store_batch
 from scrapers.article import Article, Contact
 from storage.archive import Archive, Incoming
 from storage.fetchstate import FetchState, PageOutcome
@@ -55,40 +56,69 @@ alerts:
 
 def build(directory: Path) -> Path:
     """Write `newswatch.yaml` and `archive.db` into `directory`; returns the config's path."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     today = now.isoformat(timespec="seconds")
     with Archive.open(directory / "archive.db") as archive:
-        iom_fr = Article(title=PASSEURS_TITLE, date="2024-03-12", paragraphs=PASSEURS, language="fr",
-                         url=IOM_FR, translations={"en": IOM_EN}, profile="iom",
-                         contacts=[Contact("Flavio Di Giacomo", "OIM Rome", ["fdigiacomo@iom.int"],
-                                           ["+39 347 089 8996"])])
-        iom_en = Article(title="IOM calls to protect migrants from smuggling networks", date="2024-03-12",
-                         paragraphs=PASSEURS_EN, language="en", url=IOM_EN,
-                         translations={"fr": "https://www.iom.int/fr/news/loim-appelle-proteger-les-migrants"},
-                         profile="iom")
-        copy = Article(title="Méditerranée : l’OIM alerte sur les réseaux de passeurs", date="2024-03-13",
-                       paragraphs=PASSEURS + ["(APR) Publié par notre rédaction."], language="fr",
-                       url="https://www.apr-news.fr/actualites/oim-passeurs")
-        frontex = Article(title="Frontex : les franchissements irréguliers en baisse", date="2024-03-14",
-                          paragraphs=FRONTEX, language="fr",
-                          url="https://www.apr-news.fr/actualites/frontex-chiffres?fbclid=abc")
-        store_batch(archive, [Incoming(iom_fr, "iom-fr", fetched_at=today),
-                                            Incoming(iom_en, "iom-en", fetched_at=today)], RULES)
-        store_batch(archive, [Incoming(copy, "apr", fetched_at=today),
-                                            Incoming(frontex, "apr", fetched_at=today)], RULES)
+        iom_fr = Article(
+            title=PASSEURS_TITLE,
+            date="2024-03-12",
+            paragraphs=PASSEURS,
+            language="fr",
+            url=IOM_FR,
+            translations={"en": IOM_EN},
+            profile="iom",
+            contacts=[Contact("Flavio Di Giacomo", "OIM Rome", ["fdigiacomo@iom.int"], ["+39 347 089 8996"])],
+        )
+        iom_en = Article(
+            title="IOM calls to protect migrants from smuggling networks",
+            date="2024-03-12",
+            paragraphs=PASSEURS_EN,
+            language="en",
+            url=IOM_EN,
+            translations={"fr": "https://www.iom.int/fr/news/loim-appelle-proteger-les-migrants"},
+            profile="iom",
+        )
+        copy = Article(
+            title="Méditerranée : l’OIM alerte sur les réseaux de passeurs",
+            date="2024-03-13",
+            paragraphs=PASSEURS + ["(APR) Publié par notre rédaction."],
+            language="fr",
+            url="https://www.apr-news.fr/actualites/oim-passeurs",
+        )
+        frontex = Article(
+            title="Frontex : les franchissements irréguliers en baisse",
+            date="2024-03-14",
+            paragraphs=FRONTEX,
+            language="fr",
+            url="https://www.apr-news.fr/actualites/frontex-chiffres?fbclid=abc",
+        )
+        store_batch(
+            archive, [Incoming(iom_fr, "iom-fr", fetched_at=today), Incoming(iom_en, "iom-en", fetched_at=today)], RULES
+        )
+        store_batch(
+            archive, [Incoming(copy, "apr", fetched_at=today), Incoming(frontex, "apr", fetched_at=today)], RULES
+        )
         state = FetchState(archive)
-        state.record_pages("apr", [
-            PageOutcome("https://www.apr-news.fr/rubrique/societe", NotAnArticle("a listing of 12 links")),
-            PageOutcome("https://www.apr-news.fr/rubrique/monde", NotAnArticle("a listing of 9 links")),
-            PageOutcome("https://www.apr-news.fr/actualites/en-panne", ServerError(
-                "https://www.apr-news.fr/actualites/en-panne", "HTTP 503", status=503)),
-        ])
+        state.record_pages(
+            "apr",
+            [
+                PageOutcome("https://www.apr-news.fr/rubrique/societe", NotAnArticle("a listing of 12 links")),
+                PageOutcome("https://www.apr-news.fr/rubrique/monde", NotAnArticle("a listing of 9 links")),
+                PageOutcome(
+                    "https://www.apr-news.fr/actualites/en-panne",
+                    ServerError("https://www.apr-news.fr/actualites/en-panne", "HTTP 503", status=503),
+                ),
+            ],
+        )
         long_ago = now - timedelta(days=2)
         state.record_run("iom-fr", started_at=long_ago, finished_at=long_ago, ok=True, counts={"new": 1})
         state.record_run("iom-en", started_at=now, ok=True, counts={"new": 1})
-        state.record_run("apr", started_at=now - timedelta(hours=3), finished_at=now - timedelta(hours=3),
-                         ok=True, counts={"new": 1})
-        state.record_run("apr", started_at=now, ok=False, counts={"new": 0}, error="https://www.apr-news.fr/rss.xml: HTTP 503")
+        state.record_run(
+            "apr", started_at=now - timedelta(hours=3), finished_at=now - timedelta(hours=3), ok=True, counts={"new": 1}
+        )
+        state.record_run(
+            "apr", started_at=now, ok=False, counts={"new": 0}, error="https://www.apr-news.fr/rss.xml: HTTP 503"
+        )
     config = directory / "newswatch.yaml"
     config.write_text(CONFIG, encoding="utf-8")
     return config

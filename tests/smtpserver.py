@@ -1,6 +1,7 @@
 """The `smtp_server` fixture: `flows.localhost.SmtpServer` (a real SMTP server on 127.0.0.1,
 the demo's too) started on a free port, stopped after the test. `closed_port()`: SMTP down.
 """
+
 from __future__ import annotations
 
 import pytest

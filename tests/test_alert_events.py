@@ -1,13 +1,14 @@
 """Alert matches become Prefect events (`newswatch.alert.matched`) that automations can use."""
+
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage.outbox import OutboxEntry
 from flows.ingest import emit_match_events
+from storage.outbox import OutboxEntry
 
 pytestmark = pytest.mark.flow
 
@@ -15,8 +16,10 @@ pytestmark = pytest.mark.flow
 def _matched_events(since: datetime) -> list[dict]:
     from prefect.client.orchestration import get_client
 
-    body = {"filter": {"event": {"name": ["newswatch.alert.matched"]},
-                       "occurred": {"since": since.isoformat()}}, "limit": 50}
+    body = {
+        "filter": {"event": {"name": ["newswatch.alert.matched"]}, "occurred": {"since": since.isoformat()}},
+        "limit": 50,
+    }
     with get_client(sync_client=True) as client:
         return client.request("POST", "/events/filter", json=body).json()["events"]
 
@@ -24,13 +27,15 @@ def _matched_events(since: datetime) -> list[dict]:
 def test_each_recorded_match_is_emitted_once_with_rule_and_source(prefect_harness):
     from prefect.events.worker import EventsWorker
 
-    since = datetime.now(timezone.utc) - timedelta(seconds=5)
+    since = datetime.now(UTC) - timedelta(seconds=5)
     matches = [
-        OutboxEntry("passeurs", "ana@example.org", "immediate", 7, 7, "Passeurs arrêtés", "iom-fr", None, None, None,
-                    id=1),
+        OutboxEntry(
+            "passeurs", "ana@example.org", "immediate", 7, 7, "Passeurs arrêtés", "iom-fr", None, None, None, id=1
+        ),
         # The same rule and article for a second recipient: still one event.
-        OutboxEntry("passeurs", "ben@example.org", "immediate", 7, 7, "Passeurs arrêtés", "iom-fr", None, None, None,
-                    id=2),
+        OutboxEntry(
+            "passeurs", "ben@example.org", "immediate", 7, 7, "Passeurs arrêtés", "iom-fr", None, None, None, id=2
+        ),
     ]
     assert emit_match_events(matches) == 1
     EventsWorker.drain_all()
@@ -47,5 +52,11 @@ def test_each_recorded_match_is_emitted_once_with_rule_and_source(prefect_harnes
     # the match to its run); the rule and the source are ours.
     assert roles["alert-rule"] == "newswatch.rule.passeurs"
     assert roles["source"] == "newswatch.source.iom-fr"
-    assert event["payload"] == {"rule": "passeurs", "mode": "immediate", "story_id": 7,
-                                "title": "Passeurs arrêtés", "url": "", "source": "iom-fr"}
+    assert event["payload"] == {
+        "rule": "passeurs",
+        "mode": "immediate",
+        "story_id": 7,
+        "title": "Passeurs arrêtés",
+        "url": "",
+        "source": "iom-fr",
+    }

@@ -1,19 +1,22 @@
 """Alerts end to end: archive + outbox in one transaction, delivery to a real SMTP server."""
+
 from __future__ import annotations
 
 import pytest
+from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
 
 from alerts.config import AlertRule, SmtpSettings
 from alerts.deliver import deliver_digest, deliver_immediate
 from flows.pipeline import store_batch
-from storage.outbox import list_outbox
 from scrapers.article import Article
-from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
 from storage.archive import Archive, Incoming
+from storage.outbox import list_outbox
 
-VOCABULARY = ("autorités opération services région organisations assistance médicale juridique "
-              "enquêteurs investigations dossier semaines soutien personnes frontière désert "
-              "côte ville village camp école hôpital route bateau rapport chiffres").split()
+VOCABULARY = (
+    "autorités opération services région organisations assistance médicale juridique "
+    "enquêteurs investigations dossier semaines soutien personnes frontière désert "
+    "côte ville village camp école hôpital route bateau rapport chiffres"
+).split()
 
 
 def filler(n: int) -> str:
@@ -23,13 +26,14 @@ def filler(n: int) -> str:
 
 def article(n: int, title: str, text: str, source: str = "iom-fr") -> Incoming:
     body = [text, filler(n)]
-    return Incoming(Article(title=title, date=f"2024-03-{n:02d}", paragraphs=body,
-                            url=f"https://{source}.example.org/news/{n}"), source=source)
+    return Incoming(
+        Article(title=title, date=f"2024-03-{n:02d}", paragraphs=body, url=f"https://{source}.example.org/news/{n}"),
+        source=source,
+    )
 
 
 RULES = [
-    AlertRule(name="passeurs", query='passeurs OR "réseaux de passeurs"',
-              to=["ana@example.org", "ben@example.org"]),
+    AlertRule(name="passeurs", query='passeurs OR "réseaux de passeurs"', to=["ana@example.org", "ben@example.org"]),
     AlertRule(name="traite", query='"traite des êtres humains"', to=["ben@example.org"]),
     AlertRule(name="frontex-weekly", query="Frontex", to=["cat@example.org"], mode="digest"),
 ]
@@ -54,12 +58,15 @@ def text_of(message) -> str:
 
 
 def test_right_articles_per_rule_and_recipient(archive, smtp_server):
-    ingest(archive, [
-        article(1, "Démantèlement d'un réseau", "Un réseau de passeurs démantelé à Agadez."),
-        article(2, "Journée mondiale", "Lutte contre la traite des êtres humains au Niger."),
-        article(3, "Sans rapport", "La saison des pluies commence au Sahel."),
-        article(4, "Frontex", "Frontex publie ses chiffres."),
-    ])
+    ingest(
+        archive,
+        [
+            article(1, "Démantèlement d'un réseau", "Un réseau de passeurs démantelé à Agadez."),
+            article(2, "Journée mondiale", "Lutte contre la traite des êtres humains au Niger."),
+            article(3, "Sans rapport", "La saison des pluies commence au Sahel."),
+            article(4, "Frontex", "Frontex publie ses chiffres."),
+        ],
+    )
     report = deliver(archive, smtp_server.settings)
     assert report.ok and len(report.sent) == 2
 
@@ -70,8 +77,12 @@ def test_right_articles_per_rule_and_recipient(archive, smtp_server):
 
     [ben] = smtp_server.to("ben@example.org")
     body = text_of(ben)
-    assert body.index("== passeurs (1) ==") < body.index("Démantèlement") < body.index("== traite (1) ==") \
+    assert (
+        body.index("== passeurs (1) ==")
+        < body.index("Démantèlement")
+        < body.index("== traite (1) ==")
         < body.index("Journée mondiale")
+    )
     assert ben["Subject"] == "[newswatch] 2 new articles for passeurs, traite"
     assert smtp_server.to("cat@example.org") == []  # digest rule: waits for the digest
 
@@ -137,8 +148,13 @@ def test_near_duplicate_of_an_alerted_story_does_not_alert_again(archive, smtp_s
 
 
 def test_folded_republication_is_listed_as_also_published_by(archive, smtp_server):
-    ingest(archive, [article(1, "Passeurs arrêtés", "Des passeurs arrêtés à Agadez mardi."),
-                     article(1, "Passeurs arrêtés", "Des passeurs arrêtés à Agadez mardi soir.", source="apr")])
+    ingest(
+        archive,
+        [
+            article(1, "Passeurs arrêtés", "Des passeurs arrêtés à Agadez mardi."),
+            article(1, "Passeurs arrêtés", "Des passeurs arrêtés à Agadez mardi soir.", source="apr"),
+        ],
+    )
     deliver(archive, smtp_server.settings)
     [ana] = smtp_server.to("ana@example.org")
     assert "Also published by apr" in text_of(ana)
@@ -187,12 +203,18 @@ def test_claims_of_a_dead_delivery_on_this_host_are_taken_over_at_once(archive, 
 
     ingest(archive, [article(1, "Passeurs arrêtés", "Des passeurs arrêtés à Agadez.")])
     path = archive.conn.execute("PRAGMA database_list").fetchone()[2]
-    done = subprocess.run([sys.executable, "-c", CLAIM_AND_DIE, path], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", CLAIM_AND_DIE, path],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2"  # ana's and ben's rows, claimed by a process now gone
     claimed = archive.conn.execute(
-        "SELECT count(*) FROM alert_matches WHERE claim IS NOT NULL AND claim_pid IS NOT NULL").fetchone()[0]
+        "SELECT count(*) FROM alert_matches WHERE claim IS NOT NULL AND claim_pid IS NOT NULL"
+    ).fetchone()[0]
     assert claimed == 2
 
     report = deliver(archive, smtp_server.settings)
@@ -213,15 +235,18 @@ def test_claims_of_a_live_delivery_are_left_to_it(archive, smtp_server):
 
 def test_run_summary_says_what_waits_why_and_what_happens_next(archive, smtp_server):
     """SMTP down: the outbox state after the delivery becomes the summary's lines (issue 13)."""
-    from storage.outbox import outbox_state
     from flows.summary import delivery_lines
+    from storage.outbox import outbox_state
 
     since = "2000-01-01T00:00:00+00:00"
-    ingest(archive, [
-        article(1, "Démantèlement d'un réseau", "Un réseau de passeurs démantelé à Agadez."),
-        article(2, "Journée mondiale", "Lutte contre la traite des êtres humains au Niger."),
-        article(4, "Frontex", "Frontex publie ses chiffres."),
-    ])
+    ingest(
+        archive,
+        [
+            article(1, "Démantèlement d'un réseau", "Un réseau de passeurs démantelé à Agadez."),
+            article(2, "Journée mondiale", "Lutte contre la traite des êtres humains au Niger."),
+            article(4, "Frontex", "Frontex publie ses chiffres."),
+        ],
+    )
     down = SmtpSettings(host="127.0.0.1", port=closed_port(), sender="nw@test.example", timeout=5)
     report = deliver(archive, down)
     state = outbox_state(archive, since=since)
@@ -231,13 +256,18 @@ def test_run_summary_says_what_waits_why_and_what_happens_next(archive, smtp_ser
     assert (state.digest_queued, state.digest_pending) == (1, 1)
     assert outbox_state(archive, since="2999-01-01T00:00:00+00:00").digest_queued == 0
 
-    summary = {"alerts_sent": 0, "alert_errors": [f"{f.recipient}: {f.error}" for f in report.failed],
-               "outbox": {**state.__dict__, "sending": True}}
+    summary = {
+        "alerts_sent": 0,
+        "alert_errors": [f"{f.recipient}: {f.error}" for f in report.failed],
+        "outbox": {**state.__dict__, "sending": True},
+    }
     lines = [line for line in delivery_lines(summary) if line]
     assert lines[0] == f"alerts: 2 alert email(s) pending (3 match(es)): {state.last_error}"
     assert "will be sent by the next run or `newswatch alerts retry`" in lines[0]
-    assert lines[1:] == ["digest: 1 match(es) queued by this run (1 waiting in all); the digest sends "
-                         "them (its schedule, or `newswatch digest` now)"]
+    assert lines[1:] == [
+        "digest: 1 match(es) queued by this run (1 waiting in all); the digest sends "
+        "them (its schedule, or `newswatch digest` now)"
+    ]
 
     # SMTP back: sent, nothing pending, the digest still waits for its own delivery.
     deliver(archive, smtp_server.settings)
@@ -246,4 +276,5 @@ def test_run_summary_says_what_waits_why_and_what_happens_next(archive, smtp_ser
     assert [line for line in delivery_lines(summary) if line] == [
         "alerts: 2 email(s) sent",
         "digest: 1 match(es) queued by this run (1 waiting in all); the digest sends them "
-        "(its schedule, or `newswatch digest` now)"]
+        "(its schedule, or `newswatch digest` now)",
+    ]

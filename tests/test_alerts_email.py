@@ -1,20 +1,31 @@
 """The alert email as received by a real SMTP server: multipart, escaped, headers intact."""
+
 from __future__ import annotations
 
 import pytest
+from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
 
 from alerts.config import SmtpSettings
 from alerts.email import render_email, send_email
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
-from storage.outbox import OutboxEntry
 from errors import SmtpDeliveryError
-from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
+from storage.outbox import OutboxEntry
 
 
 def entry(title: str, snippet: str = "", **extra) -> OutboxEntry:
-    values = dict(id=1, rule="passeurs", recipient="ana@example.org", mode="immediate", story_id=1,
-                  article_id=1, title=title, source="iom-fr", published="2024-03-01",
-                  url="https://example.org/a?x=1&y=2", snippet=snippet)
+    values = dict(
+        id=1,
+        rule="passeurs",
+        recipient="ana@example.org",
+        mode="immediate",
+        story_id=1,
+        article_id=1,
+        title=title,
+        source="iom-fr",
+        published="2024-03-01",
+        url="https://example.org/a?x=1&y=2",
+        snippet=snippet,
+    )
     values.update(extra)
     return OutboxEntry(**values)
 
@@ -39,7 +50,9 @@ def test_multipart_text_and_html_with_highlighted_snippet(smtp_server):
 
 def test_article_text_is_html_escaped(smtp_server):
     title = '<script>alert("x")</script> & co'
-    received = send(smtp_server, [entry(title, f"<img src=x onerror=alert(1)> {HIGHLIGHT_START}passeurs{HIGHLIGHT_END}")])
+    received = send(
+        smtp_server, [entry(title, f"<img src=x onerror=alert(1)> {HIGHLIGHT_START}passeurs{HIGHLIGHT_END}")]
+    )
     html = received.get_body(("html",)).get_content()
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in html
@@ -51,13 +64,17 @@ def test_header_injection_in_a_title_is_neutralised(smtp_server):
     received = send(smtp_server, [entry(title)])
     assert received["Bcc"] is None and received["X-Injected"] is None
     assert received.get_all("Subject") == [
-        "[newswatch] 1 new article for passeurs: Passeurs Bcc: victim@evil.example X-Injected: yes Subject: forged"]
+        "[newswatch] 1 new article for passeurs: Passeurs Bcc: victim@evil.example X-Injected: yes Subject: forged"
+    ]
     assert smtp_server.handler.accepted[0][0] == ["ana@example.org"]
 
 
 def test_subject_counts_articles_and_names_rules():
-    message = render_email([entry("A"), entry("B", id=2, story_id=2), entry("A", id=3, rule="traite")],
-                           sender="newswatch@test.example", recipient="ana@example.org")
+    message = render_email(
+        [entry("A"), entry("B", id=2, story_id=2), entry("A", id=3, rule="traite")],
+        sender="newswatch@test.example",
+        recipient="ana@example.org",
+    )
     assert message["Subject"] == "[newswatch] 2 new articles for passeurs, traite"
 
 

@@ -1,11 +1,12 @@
 """Which new articles an alert rule matches: title and cleaned body, language-insensitively."""
+
 from __future__ import annotations
 
 import pytest
 
 from alerts.config import AlertRule, load_alert_rules, load_smtp_settings
-from errors import AlertConfigError
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START, BatchIndex, Candidate
+from errors import AlertConfigError
 from scrapers.clean import clean_page
 
 
@@ -24,32 +25,38 @@ def matched(query: str, title: str | None, body: str, **extra) -> bool:
     return bool(matches([rule(query, **extra)], [candidate]))
 
 
-@pytest.mark.parametrize("query, title, body", [
-    ("passeurs", None, "Des PASSEURS arrêtés à Agadez."),                      # case
-    ("migration irreguliere", None, "La migration irrégulière augmente."),      # accents, query side
-    ('"traite des êtres humains"', None, "Lutte contre la TRAITE DES ETRES HUMAINS."),
-    ("l'immigration", None, "Le débat sur l’immigration reprend."),             # ’ vs '
-    ('"réseaux de passeurs"', None, "Trois réseaux\u00a0de\u00a0passeurs démantelés."),  # NBSP
-    ("passeur", None, "Les passeurs ont été arrêtés."),                         # singular finds plural
-    ("migrants", None, "Un migrant secouru en mer."),                           # plural finds singular
-    ("Grupos Beta", "Los Grupos Beta en la frontera", "Rescates en el desierto."),  # title counts
-    ("migr*", None, "Les migrations saisonnières."),
-    ("NEAR(passeurs Manche, 8)", None, "Des passeurs opèrent sur la côte de la Manche."),
-    ("passeurs OR Frontex", None, "Rapport de Frontex."),
-    ("oeuvre", None, "Les ONG à l’œuvre sur la côte."),                          # ligatures, both ways
-    ("cœur", "Au coeur de la Manche", "Traversées en hausse."),
-    ('"ex aequo"', None, "Deux pays ex æquo."),
-])
+@pytest.mark.parametrize(
+    "query, title, body",
+    [
+        ("passeurs", None, "Des PASSEURS arrêtés à Agadez."),  # case
+        ("migration irreguliere", None, "La migration irrégulière augmente."),  # accents, query side
+        ('"traite des êtres humains"', None, "Lutte contre la TRAITE DES ETRES HUMAINS."),
+        ("l'immigration", None, "Le débat sur l’immigration reprend."),  # ’ vs '
+        ('"réseaux de passeurs"', None, "Trois réseaux\u00a0de\u00a0passeurs démantelés."),  # NBSP
+        ("passeur", None, "Les passeurs ont été arrêtés."),  # singular finds plural
+        ("migrants", None, "Un migrant secouru en mer."),  # plural finds singular
+        ("Grupos Beta", "Los Grupos Beta en la frontera", "Rescates en el desierto."),  # title counts
+        ("migr*", None, "Les migrations saisonnières."),
+        ("NEAR(passeurs Manche, 8)", None, "Des passeurs opèrent sur la côte de la Manche."),
+        ("passeurs OR Frontex", None, "Rapport de Frontex."),
+        ("oeuvre", None, "Les ONG à l’œuvre sur la côte."),  # ligatures, both ways
+        ("cœur", "Au coeur de la Manche", "Traversées en hausse."),
+        ('"ex aequo"', None, "Deux pays ex æquo."),
+    ],
+)
 def test_variants_match(query, title, body):
     assert matched(query, title, body)
 
 
-@pytest.mark.parametrize("query, body", [
-    ("passeur", "Une passerelle piétonne a été inaugurée."),  # plural forms, not a prefix
-    ("passeurs -Libye", "Des passeurs arrêtés en Libye."),
-    ("mois", "Moi, je pense que non."),                      # invariable word: no false singular
-    ('"réseaux de passeurs"', "Des passeurs et des réseaux de trafiquants."),
-])
+@pytest.mark.parametrize(
+    "query, body",
+    [
+        ("passeur", "Une passerelle piétonne a été inaugurée."),  # plural forms, not a prefix
+        ("passeurs -Libye", "Des passeurs arrêtés en Libye."),
+        ("mois", "Moi, je pense que non."),  # invariable word: no false singular
+        ('"réseaux de passeurs"', "Des passeurs et des réseaux de trafiquants."),
+    ],
+)
 def test_unrelated_text_does_not_match(query, body):
     assert not matched(query, None, body)
 
@@ -72,26 +79,35 @@ leurs soutiens financiers dans la région.</p>
 def test_keywords_only_in_navigation_or_sidebar_do_not_match():
     article = clean_page(PAGE, url="https://example.org/agadez")
     candidate = Candidate(1, 1, article.title, article.body, "iom-fr")
-    rules = [rule('"traite des êtres humains"', "nav"), rule("Frontex", "nav2"),
-             rule('"Grupos Beta"', "sidebar"), rule("passeurs", "article")]
+    rules = [
+        rule('"traite des êtres humains"', "nav"),
+        rule("Frontex", "nav2"),
+        rule('"Grupos Beta"', "sidebar"),
+        rule("passeurs", "article"),
+    ]
     assert [name for name, _, _ in matches(rules, [candidate])] == ["article"]
 
 
 def test_rule_sources_restrict_matching_and_snippet_highlights_terms():
-    batch = [Candidate(1, 1, "A", "Des passeurs arrêtés.", "iom-fr"),
-             Candidate(2, 2, "B", "Des passeurs condamnés.", "apr")]
+    batch = [
+        Candidate(1, 1, "A", "Des passeurs arrêtés.", "iom-fr"),
+        Candidate(2, 2, "B", "Des passeurs condamnés.", "apr"),
+    ]
     found = matches([rule("passeur", sources=["apr"])], batch)
     assert [(article_id, snippet) for _, article_id, snippet in found] == [
-        (2, f"Des {HIGHLIGHT_START}passeurs{HIGHLIGHT_END} condamnés.")]
+        (2, f"Des {HIGHLIGHT_START}passeurs{HIGHLIGHT_END} condamnés.")
+    ]
 
 
 def test_broken_rule_reported_with_name_and_position_others_kept():
-    rules, errors = load_alert_rules([
-        {"name": "passeurs", "query": "passeurs", "to": ["a@example.org"]},
-        {"name": "cassée", "query": "frontex OR", "to": ["a@example.org"]},
-        {"name": "no-address", "query": "x", "to": ["not an address"]},
-        {"name": "passeurs", "query": "autre", "to": ["a@example.org"]},
-    ])
+    rules, errors = load_alert_rules(
+        [
+            {"name": "passeurs", "query": "passeurs", "to": ["a@example.org"]},
+            {"name": "cassée", "query": "frontex OR", "to": ["a@example.org"]},
+            {"name": "no-address", "query": "x", "to": ["not an address"]},
+            {"name": "passeurs", "query": "autre", "to": ["a@example.org"]},
+        ]
+    )
     assert [r.name for r in rules] == ["passeurs"]
     assert [(e.rule, e.position) for e in errors] == [("cassée", 11), ("no-address", None), ("passeurs", None)]
     assert "column 11" in str(errors[0]) and "'cassée'" in str(errors[0])
@@ -101,7 +117,8 @@ def test_smtp_password_is_never_read_from_the_file(monkeypatch):
     with pytest.raises(AlertConfigError, match="password_env"):
         load_smtp_settings({"host": "mail.example.org", "password": "hunter2"})
     monkeypatch.setenv("NW_TEST_SMTP_PASSWORD", "s3cret")
-    smtp = load_smtp_settings({"host": "mail.example.org", "security": "ssl",
-                               "username": "nw", "password_env": "NW_TEST_SMTP_PASSWORD"})
+    smtp = load_smtp_settings(
+        {"host": "mail.example.org", "security": "ssl", "username": "nw", "password_env": "NW_TEST_SMTP_PASSWORD"}
+    )
     assert (smtp.effective_port, smtp.password()) == (465, "s3cret")
     assert "s3cret" not in repr(smtp)

@@ -23,8 +23,10 @@ def seed_batch():
 def counts(path):
     conn = sqlite3.connect(path)
     try:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("articles", "sightings", "near_keys", "near_signatures", "articles_fts")}
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("articles", "sightings", "near_keys", "near_signatures", "articles_fts")
+        }
     finally:
         conn.close()
 
@@ -44,8 +46,13 @@ def test_importing_the_seeds_twice_adds_nothing_the_second_time(tmp_path):
 
 def _synthetic(i: int) -> Article:
     words = " ".join(f"mot{(i * 7919 + k * 104729) % 1000003}" for k in range(40))
-    return Article(title=f"Article {i}", date="2024-01-01", paragraphs=[f"Texte numéro {i}. {words}"],
-                   language="fr", url=f"https://example.org/news/{i}")
+    return Article(
+        title=f"Article {i}",
+        date="2024-01-01",
+        paragraphs=[f"Texte numéro {i}. {words}"],
+        language="fr",
+        url=f"https://example.org/news/{i}",
+    )
 
 
 def test_an_exception_mid_batch_writes_nothing(tmp_path):
@@ -142,11 +149,16 @@ def test_a_version_1_archive_upgrades_itself(tmp_path):
     old = _synthetic(1)
     conn = sqlite3.connect(db)
     conn.executescript(V1_ARCHIVE)
-    conn.execute("INSERT INTO articles (url, canonical_url, source, title, published, body, fetched_at, content_hash) "
-                 "VALUES ('https://example.org/news/1', 'https://example.org/news/1', 'old', 'Article 1', '2024-01-01', ?, "
-                 "'2024-01-01T00:00:00+00:00', 'h1')", (old.body,))
-    conn.execute("INSERT INTO sightings (article_id, url, canonical_url, source, kind, first_seen, last_seen) "
-                 "VALUES (1, 'https://example.org/news/1', 'https://example.org/news/1', 'old', 'original', '2024-01-01', '2024-01-01')")
+    conn.execute(
+        "INSERT INTO articles (url, canonical_url, source, title, published, body, fetched_at, content_hash) "
+        "VALUES ('https://example.org/news/1', 'https://example.org/news/1', 'old', 'Article 1', '2024-01-01', ?, "
+        "'2024-01-01T00:00:00+00:00', 'h1')",
+        (old.body,),
+    )
+    conn.execute(
+        "INSERT INTO sightings (article_id, url, canonical_url, source, kind, first_seen, last_seen) "
+        "VALUES (1, 'https://example.org/news/1', 'https://example.org/news/1', 'old', 'original', '2024-01-01', '2024-01-01')"
+    )
     conn.commit()
     conn.close()
 
@@ -155,8 +167,13 @@ def test_a_version_1_archive_upgrades_itself(tmp_path):
         assert archive.check() == []
         assert [h.id for h in archive.search("numéro")] == [1]
         # the v1 article joined the near-duplicate index: a republished copy folds into it
-        copy = Article(title="copie", date=None, paragraphs=old.paragraphs + ["Source : agence."],
-                       language="fr", url="https://mirror.example.net/copie")
+        copy = Article(
+            title="copie",
+            date=None,
+            paragraphs=old.paragraphs + ["Source : agence."],
+            language="fr",
+            url="https://mirror.example.net/copie",
+        )
         assert archive.add_batch([Incoming(copy, "mirror")]).items[0].kind == "near"
 
 
@@ -173,11 +190,16 @@ def test_canonical_urls_of_an_old_archive_keep_deduplicating(tmp_path):
         (2, "http://mirror.example.net/copy", "https://example.org/news/2", declared.body),  # rel=canonical
     ]
     for article_id, url, canonical, body in rows:
-        conn.execute("INSERT INTO articles (id, url, canonical_url, source, title, body, fetched_at, content_hash) "
-                     "VALUES (?, ?, ?, 'old', 't', ?, '2024-01-01T00:00:00+00:00', ?)",
-                     (article_id, url, canonical, body, f"h{article_id}"))
-        conn.execute("INSERT INTO sightings (article_id, url, canonical_url, source, kind, first_seen, last_seen) "
-                     "VALUES (?, ?, ?, 'old', 'original', '2024-01-01', '2024-01-01')", (article_id, url, canonical))
+        conn.execute(
+            "INSERT INTO articles (id, url, canonical_url, source, title, body, fetched_at, content_hash) "
+            "VALUES (?, ?, ?, 'old', 't', ?, '2024-01-01T00:00:00+00:00', ?)",
+            (article_id, url, canonical, body, f"h{article_id}"),
+        )
+        conn.execute(
+            "INSERT INTO sightings (article_id, url, canonical_url, source, kind, first_seen, last_seen) "
+            "VALUES (?, ?, ?, 'old', 'original', '2024-01-01', '2024-01-01')",
+            (article_id, url, canonical),
+        )
     conn.commit()
     conn.close()
 
@@ -186,16 +208,27 @@ def test_canonical_urls_of_an_old_archive_keep_deduplicating(tmp_path):
         # the link re-derived from the http page it was seen on; the declared one left alone
         assert archive.get(1).canonical_url == "http://www.example.org/news/1"
         assert archive.get(2).canonical_url == "https://example.org/news/2"
-        spellings = ["http://www.example.org/news/1", "https://example.org/news/1/",
-                     "http://example.org/news/1?utm_medium=feed", "http://www.example.org/news/2"]
+        spellings = [
+            "http://www.example.org/news/1",
+            "https://example.org/news/1/",
+            "http://example.org/news/1?utm_medium=feed",
+            "http://www.example.org/news/2",
+        ]
         assert archive.known_urls(spellings) == set(spellings)
         other = _synthetic(3)
-        items = [Incoming(Article(title="t", date=None, paragraphs=other.paragraphs, language="fr",
-                                  url=url), "new-source", url=url)
-                 for url in ("https://example.org/news/1", "http://www.example.org/news/2/")]
+        items = [
+            Incoming(
+                Article(title="t", date=None, paragraphs=other.paragraphs, language="fr", url=url),
+                "new-source",
+                url=url,
+            )
+            for url in ("https://example.org/news/1", "http://www.example.org/news/2/")
+        ]
         result = archive.add_batch(items)
         assert [(r.status, r.kind, r.article_id) for r in result.items] == [
-            ("duplicate", "same_url", 1), ("duplicate", "same_url", 2)]
+            ("duplicate", "same_url", 1),
+            ("duplicate", "same_url", 2),
+        ]
         assert archive.conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 2
 
 
@@ -224,15 +257,20 @@ def test_pages_and_source_runs_of_an_older_archive_get_their_reason_and_state(tm
     monkeypatch.setattr(schema, "MIGRATIONS", [m for m in schema.MIGRATIONS if m.version <= 9])
     conn = sqlite3.connect(db, isolation_level=None)
     schema.migrate(Database(conn, db))
-    rows = [("https://x/list", "not_article", "not_article", "looks like a listing"),
-            ("https://x/gone", "gave_up", "http_status", "https://x/gone: answered HTTP 404 Not Found; check the URL"),
-            ("https://x/403", "gave_up", "http_status", "https://x/403: answered HTTP 403 Forbidden; check the URL"),
-            ("https://x/pdf", "gave_up", "not_html", "https://x/pdf: is application/pdf"),
-            ("https://x/slow", "failed", "timeout", "https://x/slow: timed out"),
-            ("https://x/empty", "gave_up", "clean", "the page is empty")]
+    rows = [
+        ("https://x/list", "not_article", "not_article", "looks like a listing"),
+        ("https://x/gone", "gave_up", "http_status", "https://x/gone: answered HTTP 404 Not Found; check the URL"),
+        ("https://x/403", "gave_up", "http_status", "https://x/403: answered HTTP 403 Forbidden; check the URL"),
+        ("https://x/pdf", "gave_up", "not_html", "https://x/pdf: is application/pdf"),
+        ("https://x/slow", "failed", "timeout", "https://x/slow: timed out"),
+        ("https://x/empty", "gave_up", "clean", "the page is empty"),
+    ]
     for url, outcome, kind, error in rows:
-        conn.execute("INSERT INTO pages (url, source, outcome, error_kind, error, attempts, first_seen, last_attempt) "
-                     "VALUES (?, 's', ?, ?, ?, 1, '2026-01-01', '2026-01-01')", (url, outcome, kind, error))
+        conn.execute(
+            "INSERT INTO pages (url, source, outcome, error_kind, error, attempts, first_seen, last_attempt) "
+            "VALUES (?, 's', ?, ?, ?, 1, '2026-01-01', '2026-01-01')",
+            (url, outcome, kind, error),
+        )
     conn.execute("INSERT INTO source_runs (source, started_at, finished_at, ok) VALUES ('s', 'a', 'b', 0)")
     conn.close()
     monkeypatch.undo()
@@ -241,5 +279,11 @@ def test_pages_and_source_runs_of_an_older_archive_get_their_reason_and_state(tm
         assert archive.schema_version == LATEST
         reasons = dict(archive.conn.execute("SELECT url, reason FROM pages"))
         assert archive.conn.execute("SELECT state FROM source_runs").fetchone() == ("failed",)
-    assert reasons == {"https://x/list": "not-article", "https://x/gone": "gone", "https://x/403": "client-error",
-                       "https://x/pdf": "not-html", "https://x/slow": "failing", "https://x/empty": "unreadable"}
+    assert reasons == {
+        "https://x/list": "not-article",
+        "https://x/gone": "gone",
+        "https://x/403": "client-error",
+        "https://x/pdf": "not-html",
+        "https://x/slow": "failing",
+        "https://x/empty": "unreadable",
+    }

@@ -2,6 +2,7 @@
 3), like one with a failed source: SMTP down, an alert rule set aside, alert rules and no
 `smtp:` section. Real local web and SMTP servers, real archives; the `newswatch` commands run
 in a subprocess, recording their flow runs on the session's Prefect server."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from fake_sites import article_page, rss_feed
 from httpserver import LocalServer, Reply, html
 from smtpserver import SmtpServer, closed_port
@@ -26,25 +26,30 @@ def newswatch(*args: str, cwd: Path, api_url: str | None = None, timeout: float 
     env.update(PREFECT_HOME=str(cwd / "prefect-home"), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    return subprocess.run([str(NEWSWATCH), *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=timeout)
+    return subprocess.run([str(NEWSWATCH), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
 
 
 def feed_site(server: LocalServer, paths: list[str]) -> None:
     server.routes.update({p: html(article_page("aprnews", p)) for p in paths})
-    server.routes["/rss.xml"] = Reply(body=rss_feed(server.base, [(p, p.rsplit("/", 1)[1]) for p in paths]),
-                                      content_type="application/rss+xml; charset=utf-8")
+    server.routes["/rss.xml"] = Reply(
+        body=rss_feed(server.base, [(p, p.rsplit("/", 1)[1]) for p in paths]),
+        content_type="application/rss+xml; charset=utf-8",
+    )
 
 
 def write_config(directory: Path, server: LocalServer, *, smtp_port: int | None, rules: str) -> Path:
-    text = (f"archive: {directory / 'archive.db'}\n"
-            'user_agent: "newswatch-test/0.1 (+mailto:tests@example.org)"\n'
-            "timeouts: {connect: 2, read: 5, total: 20}\n"
-            "retries: {attempts: 1, backoff: 0.05, max_backoff: 0.1}\n"
-            f"sources:\n  - {{name: apr, url: '{server.url('/rss.xml')}', profile: aprnews, delay: 0}}\n")
+    text = (
+        f"archive: {directory / 'archive.db'}\n"
+        'user_agent: "newswatch-test/0.1 (+mailto:tests@example.org)"\n'
+        "timeouts: {connect: 2, read: 5, total: 20}\n"
+        "retries: {attempts: 1, backoff: 0.05, max_backoff: 0.1}\n"
+        f"sources:\n  - {{name: apr, url: '{server.url('/rss.xml')}', profile: aprnews, delay: 0}}\n"
+    )
     if smtp_port is not None:
-        text += (f"smtp: {{host: 127.0.0.1, port: {smtp_port}, security: none, password_env: null, "
-                 "sender: newswatch@test.example, timeout: 5}\n")
+        text += (
+            f"smtp: {{host: 127.0.0.1, port: {smtp_port}, security: none, password_env: null, "
+            "sender: newswatch@test.example, timeout: 5}\n"
+        )
     path = directory / "newswatch.yaml"
     path.write_text(text + "alerts:\n" + rules, encoding="utf-8")
     return path
@@ -52,7 +57,8 @@ def write_config(directory: Path, server: LocalServer, *, smtp_port: int | None,
 
 @pytest.mark.flow
 def test_smtp_down_and_a_rule_set_aside_exit_3_then_delivered_exits_0(
-        tmp_path: Path, http_server: LocalServer, prefect_api_url: str) -> None:
+    tmp_path: Path, http_server: LocalServer, prefect_api_url: str
+) -> None:
     feed_site(http_server, ARTICLES)
     rules = "  - {name: all-news, query: 'a*', to: ana@example.org}\n" + BROKEN_RULE
     config = write_config(tmp_path, http_server, smtp_port=closed_port(), rules=rules)
@@ -63,10 +69,11 @@ def test_smtp_down_and_a_rule_set_aside_exit_3_then_delivered_exits_0(
     assert lines[1].split() == ["apr", "2", "2", "0", "0", "0", "ok"]  # every source is fine
     pending = [line for line in lines if line.startswith("alerts: 1 alert email(s) pending (2 match(es)): ")]
     assert len(pending) == 1 and "cannot reach SMTP server" in pending[0] and "next run" in pending[0]
-    assert ("alerts: alert rule 'broken' set aside: bad query at column 12: OR needs a word on each side "
-            "(e.g. Frontex OR Europol); it matches nothing until it is fixed in the config, and the articles "
-            "archived meanwhile will never alert (`newswatch rules test QUERY` shows what a query matches)"
-            ) in lines
+    assert (
+        "alerts: alert rule 'broken' set aside: bad query at column 12: OR needs a word on each side "
+        "(e.g. Frontex OR Europol); it matches nothing until it is fixed in the config, and the articles "
+        "archived meanwhile will never alert (`newswatch rules test QUERY` shows what a query matches)"
+    ) in lines
 
     # Nothing new to fetch, the email still not sent: still exit 3, and --json says why.
     done = newswatch("run", "--json", "--config", str(config), cwd=tmp_path, api_url=prefect_api_url)
@@ -89,26 +96,32 @@ def test_smtp_down_and_a_rule_set_aside_exit_3_then_delivered_exits_0(
 
 
 @pytest.mark.flow
-def test_rules_without_an_smtp_section_leave_the_run_needing_attention(tmp_path: Path,
-                                                                         http_server: LocalServer) -> None:
+def test_rules_without_an_smtp_section_leave_the_run_needing_attention(
+    tmp_path: Path, http_server: LocalServer
+) -> None:
     from flows.commands.run import run_exit_status
     from flows.config import load_config
     from flows.pipeline import ingest_run
     from flows.summary import format_summary
 
     feed_site(http_server, ARTICLES[:1])
-    config = write_config(tmp_path, http_server, smtp_port=None,
-                          rules="  - {name: all-news, query: 'a*', to: ana@example.org}\n")
+    config = write_config(
+        tmp_path, http_server, smtp_port=None, rules="  - {name: all-news, query: 'a*', to: ana@example.org}\n"
+    )
     summary = ingest_run(load_config(config)).to_dict()
     assert summary["attention"] == ["1 email(s) not sent"] and run_exit_status(summary) == 3
-    assert ("alerts: 1 alert email(s) pending (1 match(es)): not sent: the config has no smtp: section (or no "
-            "alert rule); add it, then `newswatch alerts retry` sends them") in format_summary(summary).splitlines()
+    assert (
+        "alerts: 1 alert email(s) pending (1 match(es)): not sent: the config has no smtp: section (or no "
+        "alert rule); add it, then `newswatch alerts retry` sends them"
+    ) in format_summary(summary).splitlines()
 
 
 def test_sources_and_status_name_a_rule_set_aside(tmp_path: Path, http_server: LocalServer) -> None:
     config = write_config(tmp_path, http_server, smtp_port=closed_port(), rules=BROKEN_RULE)
-    problem = ("PROBLEM: alert rule 'broken' set aside: bad query at column 12: OR needs a word on each side "
-               "(e.g. Frontex OR Europol); it matches nothing until it is fixed in the config")
+    problem = (
+        "PROBLEM: alert rule 'broken' set aside: bad query at column 12: OR needs a word on each side "
+        "(e.g. Frontex OR Europol); it matches nothing until it is fixed in the config"
+    )
     listed = newswatch("sources", "--config", str(config), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert any(line.startswith(problem) for line in listed.stdout.splitlines())

@@ -1,6 +1,7 @@
 """`newswatch automations install --webhook URL` against a real `prefect server start` (events,
 triggers and actions services on) and a local HTTP receiver: a `newswatch.alert.matched` event
 ends as a POST of rule, title and link."""
+
 from __future__ import annotations
 
 import json
@@ -65,9 +66,13 @@ def prefect_server(tmp_path_factory):
     env.update(PREFECT_HOME=str(home), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
     port = free_port()
     log = open(home / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     api = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 180
     while True:
@@ -91,8 +96,14 @@ def prefect_server(tmp_path_factory):
 
 
 def newswatch(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", "automations", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "automations", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 EMIT = """
@@ -116,21 +127,34 @@ def test_a_match_event_is_posted_to_the_webhook_by_the_automation(prefect_server
         assert every.returncode == 0, every.stderr
         again = newswatch(prefect_server, "install", "--webhook", receiver.url + "/every")  # replaces it
         assert again.returncode == 0, again.stderr
-        only = newswatch(prefect_server, "install", "--webhook", receiver.url + "/frontex", "--rule", "frontex",
-                         "--name", "frontex-to-chat")
+        only = newswatch(
+            prefect_server,
+            "install",
+            "--webhook",
+            receiver.url + "/frontex",
+            "--rule",
+            "frontex",
+            "--name",
+            "frontex-to-chat",
+        )
         assert only.returncode == 0, only.stderr
         listed = newswatch(prefect_server, "list").stdout.splitlines()
         assert sorted(line.split()[0] for line in listed) == ["frontex-to-chat", "newswatch-webhook"]
 
-        emitted = subprocess.run([sys.executable, "-c", EMIT], cwd=ROOT, env=prefect_server,
-                                 capture_output=True, text=True, timeout=120)
+        emitted = subprocess.run(
+            [sys.executable, "-c", EMIT], cwd=ROOT, env=prefect_server, capture_output=True, text=True, timeout=120
+        )
         assert emitted.returncode == 0, emitted.stderr
 
         posts = sorted(receiver.wait_for("/every", 2), key=lambda p: p["rule"])
         assert posts[1] == {
-            "rule": "passeurs", "title": 'L’OIM : "passeurs" <b>arrêtés</b>', "url": "http://www.iom.int/fr/news/x",
-            "source": "iom-fr", "article_id": "7",
-            "text": 'newswatch [passeurs] L’OIM : "passeurs" <b>arrêtés</b> http://www.iom.int/fr/news/x'}
+            "rule": "passeurs",
+            "title": 'L’OIM : "passeurs" <b>arrêtés</b>',
+            "url": "http://www.iom.int/fr/news/x",
+            "source": "iom-fr",
+            "article_id": "7",
+            "text": 'newswatch [passeurs] L’OIM : "passeurs" <b>arrêtés</b> http://www.iom.int/fr/news/x',
+        }
         assert posts[0]["rule"] == "frontex" and posts[0]["url"] == "https://www.apr-news.fr/actualites/frontex"
         [frontex] = receiver.wait_for("/frontex", 1)
         assert frontex["title"] == "Frontex publie ses chiffres"

@@ -1,5 +1,6 @@
 """Boilerplate classes (scrapers/boilerplate.py), each on pages written here in the shapes of
 the seed sites' neighbours (tests/fixtures/dumps/, and HTML built below); never real pages."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,15 +24,26 @@ def text_of(article) -> str:
 
 # --- comment sections and ad labels: a French regional press page ---------------------------
 
+
 def test_comments_and_ad_labels_leave_a_regional_press_article():
     article = clean_dump("regional-press-comments.txt")
     assert article.is_article
     assert article.title.startswith("Dans la vallée, l'association d'accueil")
     assert [p[:30] for p in article.paragraphs] == [
-        "L'association qui accompagne d", "« Nous avons vingt-deux jeunes", "Les familles volontaires sont ",
+        "L'association qui accompagne d",
+        "« Nous avons vingt-deux jeunes",
+        "Les familles volontaires sont ",
     ]
-    for furniture in ("Publicité", "Annonce", "Sponsorisé", "réactions", "commentaire", "Michel R.", "Sandrine",
-                      "belle initiative"):
+    for furniture in (
+        "Publicité",
+        "Annonce",
+        "Sponsorisé",
+        "réactions",
+        "commentaire",
+        "Michel R.",
+        "Sandrine",
+        "belle initiative",
+    ):
         assert furniture not in text_of(article)
 
 
@@ -66,46 +78,73 @@ def test_generic_html_page_loses_comments_and_ad_labels_and_keeps_its_date():
 
 # --- video and related sidebars, source bylines: a news portal's video page -------------------
 
+
 def test_video_page_loses_its_sidebar_and_keeps_its_whole_title():
     article = clean_dump("video-page.txt")
     assert article.is_article
-    assert article.title == ("Mauritanie : au port de Nouadhibou, les candidats au départ vers les Canaries "
-                             "attendent une embarcation")
+    assert article.title == (
+        "Mauritanie : au port de Nouadhibou, les candidats au départ vers les Canaries attendent une embarcation"
+    )
     assert article.date == "2024-03-12"  # published, not modified
     assert len(article.paragraphs) == 3 and article.paragraphs[-1].endswith("permet la traversée.")
     for furniture in ("France 24", "Plus de vidéos", "démarre", "02:15", "El Hierro", "Huelva", "Publicité"):
         assert furniture not in text_of(article)
 
 
-@pytest.mark.parametrize("line", [
-    "par France 24", "Par AFP", "By Reuters", "France 24 avec AFP", "Le Monde avec AFP et Reuters", "(avec AFP)",
-    "Source : AFP", "Photo : IOM / Jane Doe", "By U.S. CUSTOMS AND BORDER PROTECTION", "aja/PAP", "Von dpa",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "par France 24",
+        "Par AFP",
+        "By Reuters",
+        "France 24 avec AFP",
+        "Le Monde avec AFP et Reuters",
+        "(avec AFP)",
+        "Source : AFP",
+        "Photo : IOM / Jane Doe",
+        "By U.S. CUSTOMS AND BORDER PROTECTION",
+        "aja/PAP",
+        "Von dpa",
+    ],
+)
 def test_source_bylines_and_credits(line):
     assert single_line_rule(line) == "source byline / credit"
 
 
-@pytest.mark.parametrize("line", [
-    "Publicité", "Annonce", "Advertisement", "Sponsorisé", "Anzeige", "Publicidad",
-    "La suite après cette publicité",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Publicité",
+        "Annonce",
+        "Advertisement",
+        "Sponsorisé",
+        "Anzeige",
+        "Publicidad",
+        "La suite après cette publicité",
+    ],
+)
 def test_ad_labels(line):
     assert single_line_rule(line) == "ad label"
 
 
-@pytest.mark.parametrize("line", [
-    "Par ailleurs, le ministre a annoncé une aide de 3 millions d'euros pour les communes.",
-    "By the numbers",
-    "Publicité mensongère : une agence de voyages condamnée pour avoir vendu de faux visas",
-    "Les commentaires du ministre ont suscité une vive polémique à l'Assemblée nationale.",
-    "Coffee with Friends",
-    "Vidéo : la crue à Tillabéri",
-    "Subscribe to the idea that migration is a choice, the minister said in his speech on Tuesday.",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Par ailleurs, le ministre a annoncé une aide de 3 millions d'euros pour les communes.",
+        "By the numbers",
+        "Publicité mensongère : une agence de voyages condamnée pour avoir vendu de faux visas",
+        "Les commentaires du ministre ont suscité une vive polémique à l'Assemblée nationale.",
+        "Coffee with Friends",
+        "Vidéo : la crue à Tillabéri",
+        "Subscribe to the idea that migration is a choice, the minister said in his speech on Tuesday.",
+    ],
+)
 def test_sentences_and_headings_that_look_like_cues_stay(line):
     assert single_line_rule(line) is None
-    article = clean_page(f"Un titre d'article assez long pour être un titre\n\n{line}\n\n"
-                         "Un paragraphe d'article qui raconte ce qui s'est passé hier soir dans la ville, selon la police.")
+    article = clean_page(
+        f"Un titre d'article assez long pour être un titre\n\n{line}\n\n"
+        "Un paragraphe d'article qui raconte ce qui s'est passé hier soir dans la ville, selon la police."
+    )
     assert line in article.paragraphs
 
 
@@ -135,6 +174,7 @@ def test_related_links_heading_with_its_headlines_and_inline_read_also():
 
 
 # --- legacy CMS markup debris ----------------------------------------------------------------
+
 
 def test_legacy_related_box_markup_debris_leaves_the_text():
     article = clean_dump("iom-legacy-related-box.txt")

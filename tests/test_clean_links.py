@@ -1,6 +1,7 @@
 """Clean links everywhere: an article seen at a URL with tracking parameters is shown, in the
 alert email, `newswatch search` and `newswatch show`, at its clean URL, with the scheme it was
 served with."""
+
 from __future__ import annotations
 
 import os
@@ -8,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from test_alerts_delivery import filler
+
 from alerts.config import AlertRule
 from alerts.email import render_email
 from flows.pipeline import store_batch
 from scrapers.article import Article
 from storage.archive import Archive, Incoming
 from storage.outbox import list_outbox
-from test_alerts_delivery import filler
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEN = "http://www.example.org/news/passeurs-arretes?utm_source=rss&utm_medium=feed&fbclid=x1"
@@ -23,8 +25,13 @@ CLEAN = "http://www.example.org/news/passeurs-arretes"
 
 def test_email_search_and_show_link_to_the_clean_url(tmp_path):
     db = tmp_path / "archive.db"
-    article = Article(title="Passeurs arrêtés", date="2024-03-01", language="fr", url=SEEN,
-                      paragraphs=["Des passeurs arrêtés à Agadez.", filler(1)])
+    article = Article(
+        title="Passeurs arrêtés",
+        date="2024-03-01",
+        language="fr",
+        url=SEEN,
+        paragraphs=["Des passeurs arrêtés à Agadez.", filler(1)],
+    )
     rule = AlertRule(name="passeurs", query="passeurs", to=["ana@example.org"])
     with Archive.open(db) as archive:
         store_batch(archive, [Incoming(article, "src")], [rule])
@@ -38,8 +45,9 @@ def test_email_search_and_show_link_to_the_clean_url(tmp_path):
 
     env = {**os.environ, "NEWSWATCH_ARCHIVE": str(db)}
     for args in (["search", "passeurs"], ["search", "passeurs", "--json"], ["show", "1"], ["show", "1", "--json"]):
-        done = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         assert CLEAN in done.stdout, args
         shown = done.stdout.replace('"url": "' + SEEN + '"', "")  # show --json keeps where it was first seen

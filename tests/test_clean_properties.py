@@ -4,6 +4,7 @@ a word of the input. "Word" means a run of \\w characters; the input is compared
 two changes the cleaner makes on purpose, Unicode NFC and removal of invisible characters
 (soft hyphen, zero-width space, word joiner, BOM); a repaired `mailto:` anchor only removes
 words, so it needs no allowance."""
+
 from __future__ import annotations
 
 import re
@@ -24,21 +25,76 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 
 # Pieces that exercise the rules: labels, menus, agency prefixes, dates, contacts, NBSP.
 PIECES = [
-    "Communiqué", "Global", "News", "Offert", "Back to top", "Vous êtes ici", "-", "- Structure",
-    "Qui sommes nous", "Qui sommes nousL'Organisation", "APRNEWS :", "APRNEWS -", "Mexique -",
-    "Vendredi, 29 décembre 2023", "December 29, 2023", "29/12/2023",
-    "Pour plus d’informations, veuillez contacter", "For further information, please contact",
-    "Tel: +52 962 642 5674 or +52 (1) 962 12 25 469", 'Email "mailto:lflores@iom.int">lflores@iom.int',
-    "ou", "or", "Luis Flores", "OIM Tapachula", "accordion-iconalert-iconarrow-leftarrowarticleShowed",
-    "Le Mexique et les Etats-Unis", "renforcent leur coopération.", "the migrants arrived.", "co-",
-    "organisé", "«", "»", "\u00a0", " ", "\n", "\n\n", ".", ",", "\u200b", "\u00ad", "e\u0301",
+    "Communiqué",
+    "Global",
+    "News",
+    "Offert",
+    "Back to top",
+    "Vous êtes ici",
+    "-",
+    "- Structure",
+    "Qui sommes nous",
+    "Qui sommes nousL'Organisation",
+    "APRNEWS :",
+    "APRNEWS -",
+    "Mexique -",
+    "Vendredi, 29 décembre 2023",
+    "December 29, 2023",
+    "29/12/2023",
+    "Pour plus d’informations, veuillez contacter",
+    "For further information, please contact",
+    "Tel: +52 962 642 5674 or +52 (1) 962 12 25 469",
+    'Email "mailto:lflores@iom.int">lflores@iom.int',
+    "ou",
+    "or",
+    "Luis Flores",
+    "OIM Tapachula",
+    "accordion-iconalert-iconarrow-leftarrowarticleShowed",
+    "Le Mexique et les Etats-Unis",
+    "renforcent leur coopération.",
+    "the migrants arrived.",
+    "co-",
+    "organisé",
+    "«",
+    "»",
+    "\u00a0",
+    " ",
+    "\n",
+    "\n\n",
+    ".",
+    ",",
+    "\u200b",
+    "\u00ad",
+    "e\u0301",
 ]
 page_text = st.lists(st.sampled_from(PIECES) | st.text(max_size=12), max_size=60).map("".join)
-HTML_TAGS = ["<p>", "</p>", "<div>", "</div>", "<h1>", "</h1>", "<br>", "<li>", "<ul>", "</ul>", "<nav>",
-             "</nav>", "<article>", "</article>", "<html>", "<body>", "<svg><symbol id='x'>", "</symbol></svg>",
-             '<a href="mailto:a@iom.int">', "</a>", "<script>var x = 1;</script>", "<!doctype html>"]
-html_text = st.lists(st.sampled_from(HTML_TAGS + [p for p in PIECES if "<" not in p and '"' not in p]),
-                     max_size=80).map("".join)
+HTML_TAGS = [
+    "<p>",
+    "</p>",
+    "<div>",
+    "</div>",
+    "<h1>",
+    "</h1>",
+    "<br>",
+    "<li>",
+    "<ul>",
+    "</ul>",
+    "<nav>",
+    "</nav>",
+    "<article>",
+    "</article>",
+    "<html>",
+    "<body>",
+    "<svg><symbol id='x'>",
+    "</symbol></svg>",
+    '<a href="mailto:a@iom.int">',
+    "</a>",
+    "<script>var x = 1;</script>",
+    "<!doctype html>",
+]
+html_text = st.lists(
+    st.sampled_from(HTML_TAGS + [p for p in PIECES if "<" not in p and '"' not in p]), max_size=80
+).map("".join)
 
 
 def words(text: str) -> set[str]:
@@ -118,8 +174,18 @@ def test_truncated_seed_bytes_never_crash(seed, cut):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(html_text, st.sampled_from([None, "https://www.iom.int/fr/news/x", "https://www.apr-news.fr/fr/actualites/x",
-                                   "https://www.lexisveille.fr/x-1", "https://example.org/a"]))
+@given(
+    html_text,
+    st.sampled_from(
+        [
+            None,
+            "https://www.iom.int/fr/news/x",
+            "https://www.apr-news.fr/fr/actualites/x",
+            "https://www.lexisveille.fr/x-1",
+            "https://example.org/a",
+        ]
+    ),
+)
 def test_html_like_input_never_crashes_nor_invents_words(html, url):
     article = clean_or_refuse(html, url=url)
     if article is not None:

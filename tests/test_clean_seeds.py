@@ -1,4 +1,5 @@
 """The five seed dumps (copies in tests/fixtures/seeds/) give the right articles."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,7 +22,7 @@ EXPECTED = {
             "Le Mexique et les Etats-Unis sont convenus",
             "Le président mexicain Andres Manuel",
             "Il précise que les deux pays",
-            '"Il s\'agit notamment de renforcer',
+            "\"Il s'agit notamment de renforcer",
             '"La coopération en cours comprend',
             "Les délégations des deux pays",
             "En novembre, le service des douanes",
@@ -100,8 +101,16 @@ EXPECTED = {
         ),
         contacts=[Contact("José Ramón Cordoba", "OIM Mexique", ["jcordoba@iom.int"], ["+52 55 5536 3922"])],
         furniture=[
-            "Qui sommes nous", "Structure", "Directrice générale", "Notre travail", "Partenariats",
-            "Travailler avec nous", "Engagez-vous", "2030 AGENDA", "Pour plus d", "Cordoba",
+            "Qui sommes nous",
+            "Structure",
+            "Directrice générale",
+            "Notre travail",
+            "Partenariats",
+            "Travailler avec nous",
+            "Engagez-vous",
+            "2030 AGENDA",
+            "Pour plus d",
+            "Cordoba",
         ],
     ),
     "003_151656dc25dff925.txt": dict(

@@ -14,8 +14,9 @@ SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
 
 def newswatch(*args, archive, cwd=ROOT):
     env = {**os.environ, "NEWSWATCH_ARCHIVE": str(archive)}
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +105,8 @@ def test_missing_archive_is_explained(tmp_path):
 def test_browse_without_datasette_says_how_to_install(monkeypatch):
     import importlib.util
 
-    from flows.commands import browse
     from errors import NewswatchError
+    from flows.commands import browse
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(NewswatchError, match=r"pip install 'newswatch\[browse\]'"):
@@ -113,9 +114,11 @@ def test_browse_without_datasette_says_how_to_install(monkeypatch):
 
 
 def test_commands_do_not_import_prefect():
-    code = ("import sys; import flows.commands.import_, flows.commands.search, flows.commands.export, "
-            "flows.commands.stats, flows.commands.show, flows.commands.browse, storage.archive; "
-            "print('prefect' in sys.modules)")
+    code = (
+        "import sys; import flows.commands.import_, flows.commands.search, flows.commands.export, "
+        "flows.commands.stats, flows.commands.show, flows.commands.browse, storage.archive; "
+        "print('prefect' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
 

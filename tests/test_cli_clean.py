@@ -1,4 +1,5 @@
 """`newswatch clean`, run as the user runs it: a subprocess on copies of the seed dumps."""
+
 from __future__ import annotations
 
 import gzip
@@ -16,7 +17,10 @@ IOM = SEEDS / "004_c16ea30f8e629c0b.txt"
 def newswatch(*args: str, python_flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *python_flags, "-m", "flows.cli", "clean", *map(str, args)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -36,7 +40,9 @@ def test_json_one_object_per_page_for_a_directory():
     assert pages[0]["date"] == "2023-12-29"
     assert pages[0]["title"].startswith("Le Mexique et les Etats-Unis décident")
     assert pages[4]["contacts"][0] == {
-        "name": "Luis Flores", "organisation": "OIM Tapachula", "emails": ["lflores@iom.int"],
+        "name": "Luis Flores",
+        "organisation": "OIM Tapachula",
+        "emails": ["lflores@iom.int"],
         "phones": ["+52 962 642 5674", "+52 (1) 962 12 25 469"],
     }
 
@@ -60,16 +66,16 @@ def test_readable_rendering_lists_contacts():
 
 def test_url_and_profile_are_used_and_recorded():
     url = "https://www.iom.int/fr/news/atelier-grupos-beta"
-    page, = json_lines(newswatch(IOM, "--json", "--url", url).stdout)
+    (page,) = json_lines(newswatch(IOM, "--json", "--url", url).stdout)
     assert (page["url"], page["profile"]) == (url, "iom")
-    page, = json_lines(newswatch(IOM, "--json", "--profile", "generic", "--url", url).stdout)
+    (page,) = json_lines(newswatch(IOM, "--json", "--profile", "generic", "--url", url).stdout)
     assert page["profile"] == "generic"
 
 
 def test_gzipped_input(tmp_path):
     packed = tmp_path / "page.txt.gz"
     packed.write_bytes(gzip.compress(APRNEWS.read_bytes()))
-    page, = json_lines(newswatch(packed, "--json").stdout)
+    (page,) = json_lines(newswatch(packed, "--json").stdout)
     assert page["date"] == "2023-12-29"
 
 
@@ -116,5 +122,7 @@ def test_cleaning_a_text_dump_does_not_import_prefect():
     module = "prefect"
     result = newswatch(APRNEWS, python_flags=("-X", "importtime"))
     assert result.returncode == 0
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    }
     assert not {name for name in imported if name == module or name.startswith(module + ".")}

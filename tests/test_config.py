@@ -1,4 +1,5 @@
 """flows.config: loading, validation messages, derived settings."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -44,7 +45,10 @@ def test_example_file_loads_with_the_real_sources() -> None:
 
 
 def test_defaults_and_derived_fetch_settings(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 user_agent: "nw-test (+mailto:a@b.org)"
 timeouts: {connect: 2, read: 7}
 retries: {attempts: 4, backoff: 0.5, max_retry_after: 30}
@@ -52,7 +56,9 @@ sources:
   - {name: fr, url: "https://www.iom.int/fr/news", delay: 2}
   - {name: en, url: "https://www.iom.int/news", delay: 5}
   - {name: feed, url: "https://feeds.example.org/rss", expected_interval: 12h, enabled: false}
-"""))
+""",
+        )
+    )
     fr, en, feed = config.sources
     assert (fr.kind, fr.max_pages, fr.enabled) == (None, 5, True)
     assert feed.expected_interval == timedelta(hours=12)
@@ -69,14 +75,18 @@ sources:
 
 def test_profile_is_inferred_from_the_host(tmp_path: Path, monkeypatch) -> None:
     profiles._load()
-    monkeypatch.setitem(profiles._REGISTRY, "testsite",
-                        Profile(name="testsite", hosts=("testsite.example",)))
-    config = load_config(write(tmp_path, """
+    monkeypatch.setitem(profiles._REGISTRY, "testsite", Profile(name="testsite", hosts=("testsite.example",)))
+    config = load_config(
+        write(
+            tmp_path,
+            """
 sources:
   - {name: a, url: "https://www.testsite.example/news"}
   - {name: b, url: "https://unknown.example/news"}
   - {name: c, url: "https://unknown.example/feed", profile: testsite}
-"""))
+""",
+        )
+    )
     assert [s.profile for s in config.sources] == ["testsite", "generic", "testsite"]
     assert config.sources[0].spec().profile.name == "testsite"
 
@@ -88,30 +98,37 @@ def test_unknown_profile_lists_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_bad_field_is_named_with_its_path(tmp_path: Path) -> None:
-    message = error_of("""
+    message = error_of(
+        """
 sources:
   - {name: a, url: "https://a.org/"}
   - {name: b, url: "https://b.org/"}
   - {name: c, url: "https://c.org/", delay: -1}
-""", tmp_path)
+""",
+        tmp_path,
+    )
     assert "sources[2].delay (source 'c')" in message
     assert "greater than or equal to 0" in message and "-1" in message
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("sources:\n  - {name: a, url: 'ftp://a.org/'}\n", "sources[0].url"),
-    ("sources:\n  - {name: a, url: 'https://a.org/', kind: rss}\n", "'listing', 'feed' or 'sitemap'"),
-    ("sources:\n  - {url: 'https://a.org/'}\n", "sources[0].name: required, missing"),
-    ("sources:\n  - {name: a, url: 'https://a.org/', delai: 2}\n", "sources[0].delai"),
-    ("sources:\n  - {name: a, url: 'https://a.org/', expected_interval: soon}\n",
-     "expected_interval"),
-    ("retries: {attempts: 0}\n", "retries.attempts"),
-    ("timeouts: {read: slow}\n", "timeouts.read"),
-    ("user_agent: ''\n", "user_agent"),
-    ("sources:\n  - {name: a, url: 'https://a.org/'}\n  - {name: a, url: 'https://b.org/'}\n",
-     "sources[1].name: 'a' is already the name of another source"),
-    ("- just\n- a list\n", "expected a mapping of settings"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sources:\n  - {name: a, url: 'ftp://a.org/'}\n", "sources[0].url"),
+        ("sources:\n  - {name: a, url: 'https://a.org/', kind: rss}\n", "'listing', 'feed' or 'sitemap'"),
+        ("sources:\n  - {url: 'https://a.org/'}\n", "sources[0].name: required, missing"),
+        ("sources:\n  - {name: a, url: 'https://a.org/', delai: 2}\n", "sources[0].delai"),
+        ("sources:\n  - {name: a, url: 'https://a.org/', expected_interval: soon}\n", "expected_interval"),
+        ("retries: {attempts: 0}\n", "retries.attempts"),
+        ("timeouts: {read: slow}\n", "timeouts.read"),
+        ("user_agent: ''\n", "user_agent"),
+        (
+            "sources:\n  - {name: a, url: 'https://a.org/'}\n  - {name: a, url: 'https://b.org/'}\n",
+            "sources[1].name: 'a' is already the name of another source",
+        ),
+        ("- just\n- a list\n", "expected a mapping of settings"),
+    ],
+)
 def test_validation_messages(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in error_of(text, tmp_path)
 
@@ -126,11 +143,16 @@ def test_yaml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
 
 
 def test_smtp_and_alerts_sections_pass_through(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 smtp: {host: smtp.example.org, port: 587}
 alerts:
   - {name: expulsions, query: expulsion}
-"""))
+""",
+        )
+    )
     assert config.smtp == {"host": "smtp.example.org", "port": 587}
     assert config.alerts == [{"name": "expulsions", "query": "expulsion"}]
 
@@ -172,48 +194,68 @@ def test_schedules_default_to_every_30_minutes_and_daily_at_seven_paris(tmp_path
 
 
 def test_schedules_are_read_and_an_entry_left_out_keeps_its_default(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 schedules:
   ingest: {interval: 1m}
-"""))
+""",
+        )
+    )
     assert config.schedules.ingest.interval == timedelta(minutes=1)
     assert config.schedules.ingest.describe() == "every 1 min"
     assert config.schedules.digest.cron == "0 7 * * *"
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 schedules:
   ingest: {cron: "*/30 6-22 * * MON-FRI", timezone: UTC}
   digest: {interval: 7200, enabled: false}
-"""))
+""",
+        )
+    )
     assert (config.schedules.ingest.cron, config.schedules.ingest.timezone) == ("*/30 6-22 * * MON-FRI", "UTC")
     assert config.schedules.digest.interval == timedelta(hours=2)
     assert config.schedules.digest.enabled is False
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("schedules: {ingest: {interval: 30s}}\n", "schedules.ingest.interval: must be at least one minute"),
-    ("schedules: {ingest: {interval: often}}\n", "schedules.ingest.interval: expected a duration"),
-    ("schedules: {ingest: {cron: '0 7 * *'}}\n", "schedules.ingest.cron: not a cron expression"),
-    ("schedules: {digest: {cron: '61 * * * *'}}\n", "schedules.digest.cron: not a cron expression"),
-    ("schedules: {ingest: {interval: 1h, cron: '0 7 * * *'}}\n",
-     "schedules.ingest: give either interval (e.g. \"30m\") or cron (e.g. \"0 7 * * *\"), not both"),
-    ("schedules: {ingest: {timezone: UTC}}\n", "schedules.ingest: give either interval"),
-    ("schedules: {digest: {cron: '0 7 * * *', timezone: Paris}}\n",
-     "schedules.digest.timezone: unknown time zone 'Paris'"),
-    ("schedules: {ingest: {every: 30m}}\n", "schedules.ingest.every: unknown setting"),
-    ("schedules: {report: {interval: 1h}}\n", "schedules.report: unknown setting"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("schedules: {ingest: {interval: 30s}}\n", "schedules.ingest.interval: must be at least one minute"),
+        ("schedules: {ingest: {interval: often}}\n", "schedules.ingest.interval: expected a duration"),
+        ("schedules: {ingest: {cron: '0 7 * *'}}\n", "schedules.ingest.cron: not a cron expression"),
+        ("schedules: {digest: {cron: '61 * * * *'}}\n", "schedules.digest.cron: not a cron expression"),
+        (
+            "schedules: {ingest: {interval: 1h, cron: '0 7 * * *'}}\n",
+            'schedules.ingest: give either interval (e.g. "30m") or cron (e.g. "0 7 * * *"), not both',
+        ),
+        ("schedules: {ingest: {timezone: UTC}}\n", "schedules.ingest: give either interval"),
+        (
+            "schedules: {digest: {cron: '0 7 * * *', timezone: Paris}}\n",
+            "schedules.digest.timezone: unknown time zone 'Paris'",
+        ),
+        ("schedules: {ingest: {every: 30m}}\n", "schedules.ingest.every: unknown setting"),
+        ("schedules: {report: {interval: 1h}}\n", "schedules.report: unknown setting"),
+    ],
+)
 def test_schedule_errors_name_the_field(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in error_of(text, tmp_path)
 
 
 def test_every_section_is_checked_on_load_one_line_per_problem(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 sources:
   - {name: a, url: "https://a.org/", delay: -1}
 smtp: {host: mail.example.org, password: hunter2}
 health_alerts: {to: ops}
 schedules: {ingest: {interval: 10s}}
-""")
+""",
+    )
     with pytest.raises(ConfigError) as e:
         load_config(path)
     lines = str(e.value).splitlines()
@@ -227,27 +269,36 @@ schedules: {ingest: {interval: 10s}}
     assert "schedules.ingest.interval" in text
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("smtp: {host: mail.example.org, security: tls}\n", "smtp: security:"),
-    ("smtp: {host: mail.example.org, sender: nobody}\n", "smtp: sender: not an email address"),
-    ("smtp: mail.example.org\n", "smtp: Input should be a valid dictionary"),
-    ("smtp: {host: localhost}\nhealth_alerts: {to: [ops@example.org], cc: x@example.org}\n",
-     "health_alerts: cc"),
-    ("health_alerts: {to: [ops@example.org]}\n", "health_alerts: needs an smtp: section"),
-    ("alerts: {name: a, query: b}\n", "alerts: Input should be a valid list"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("smtp: {host: mail.example.org, security: tls}\n", "smtp: security:"),
+        ("smtp: {host: mail.example.org, sender: nobody}\n", "smtp: sender: not an email address"),
+        ("smtp: mail.example.org\n", "smtp: Input should be a valid dictionary"),
+        ("smtp: {host: localhost}\nhealth_alerts: {to: [ops@example.org], cc: x@example.org}\n", "health_alerts: cc"),
+        ("health_alerts: {to: [ops@example.org]}\n", "health_alerts: needs an smtp: section"),
+        ("alerts: {name: a, query: b}\n", "alerts: Input should be a valid list"),
+    ],
+)
 def test_alert_sections_are_checked_on_load(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in error_of(text, tmp_path)
 
 
 def test_a_bad_alert_rule_is_set_aside_with_its_name_and_the_others_load(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 smtp: {host: localhost}
 alerts:
   - {name: good, query: passeurs, to: a@example.org}
   - {name: broken, query: 'passeurs AND', to: a@example.org}
   - {name: nobody, query: passeurs, to: a}
-"""))
+""",
+        )
+    )
     assert len(config.alerts) == 3
     assert [e.split(":")[0] for e in config.rule_errors] == [
-        "alert rule 'broken' set aside", "alert rule 'nobody' set aside"]
+        "alert rule 'broken' set aside",
+        "alert rule 'nobody' set aside",
+    ]

@@ -1,5 +1,6 @@
 """`newswatch sources add|remove|import-opml` and `rules add`: newswatch.yaml edited in place,
 comments and order kept, validated before saving."""
+
 from __future__ import annotations
 
 import os
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fake_sites import rss_feed
+from httpserver import LocalServer, Reply, html
+
 from flows.config import load_config
 from flows.config_edit import ConfigEditError, ConfigFile, append_item, remove_item
-from httpserver import LocalServer, Reply, html
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "newswatch.example.yaml").read_text(encoding="utf-8")
@@ -27,7 +28,7 @@ def comments(text: str) -> list[str]:
 def test_adding_then_removing_a_source_gives_back_the_same_bytes():
     added = append_item(EXAMPLE, "sources", {"name": "nouvelle", "url": "https://example.org/rss", "kind": "feed"})
     assert comments(added) == comments(EXAMPLE)
-    assert added.startswith(EXAMPLE[:EXAMPLE.index("# E-mail delivery")].rstrip("\n"))
+    assert added.startswith(EXAMPLE[: EXAMPLE.index("# E-mail delivery")].rstrip("\n"))
     # the new source is the last of the list, before the commented-out alerts, in the file's style
     assert "\n\n  - name: nouvelle\n    url: https://example.org/rss\n    kind: feed\n\n# E-mail" in added
     assert [s["name"] for s in yaml.safe_load(added)["sources"]][-2:] == ["infomigrants-fr", "nouvelle"]
@@ -38,7 +39,7 @@ def test_removing_a_source_takes_its_comment_and_keeps_the_others():
     names = [s["name"] for s in yaml.safe_load(EXAMPLE)["sources"]]
     for index, name in enumerate(names):
         removed = remove_item(EXAMPLE, "sources", index)
-        assert [s["name"] for s in yaml.safe_load(removed)["sources"]] == names[:index] + names[index + 1:]
+        assert [s["name"] for s in yaml.safe_load(removed)["sources"]] == names[:index] + names[index + 1 :]
         lost = set(comments(EXAMPLE)) - set(comments(removed))
         # each source's own description goes with it (infomigrants-fr has none); nothing else
         assert len(lost) == (0 if name == "infomigrants-fr" else 1), (name, lost)
@@ -48,18 +49,22 @@ def test_removing_a_source_takes_its_comment_and_keeps_the_others():
 def test_the_last_source_removed_leaves_an_empty_list():
     text = "archive: a.db  # here\nsources:\n  - name: only\n    url: https://example.org/\n# the end\n"
     assert remove_item(text, "sources", 0) == "archive: a.db  # here\nsources: []\n# the end\n"
-    assert append_item("sources: []  # none yet\n", "sources", {"name": "a", "url": "https://a.org/"}) == \
-        "sources:\n  - name: a\n    url: https://a.org/\n"
+    assert (
+        append_item("sources: []  # none yet\n", "sources", {"name": "a", "url": "https://a.org/"})
+        == "sources:\n  - name: a\n    url: https://a.org/\n"
+    )
 
 
 def test_a_rule_is_appended_as_a_new_alerts_section_when_there_is_none():
     config = ConfigFile(Path("newswatch.yaml"), EXAMPLE)
-    config.add_rule({"name": "passeurs", "query": 'passeurs OR "réseaux de passeurs"', "to": ["ana@example.org"],
-                     "mode": "digest"})
+    config.add_rule(
+        {"name": "passeurs", "query": 'passeurs OR "réseaux de passeurs"', "to": ["ana@example.org"], "mode": "digest"}
+    )
     assert config.text.startswith(EXAMPLE)
-    assert config.text[len(EXAMPLE):] == (
-        "\nalerts:\n  - name: passeurs\n    query: passeurs OR \"réseaux de passeurs\"\n"
-        "    to: [ana@example.org]\n    mode: digest\n")
+    assert config.text[len(EXAMPLE) :] == (
+        '\nalerts:\n  - name: passeurs\n    query: passeurs OR "réseaux de passeurs"\n'
+        "    to: [ana@example.org]\n    mode: digest\n"
+    )
     assert yaml.safe_load(config.text)["alerts"][0]["query"] == 'passeurs OR "réseaux de passeurs"'
     config.validate()
 
@@ -86,8 +91,14 @@ def test_an_invalid_result_is_refused_before_saving(tmp_path):
 
 
 def newswatch(*args: str, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args, "--config", str(config)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env={**os.environ})
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args, "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+    )
 
 
 @pytest.fixture
@@ -116,8 +127,9 @@ def test_sources_add_refuses_a_url_that_yields_nothing(config, http_server: Loca
     assert config.read_text(encoding="utf-8") == EXAMPLE
     down = newswatch("sources", "add", "down", "http://127.0.0.1:9/rss.xml", config=config)
     assert down.returncode == 1 and "cannot connect" in down.stderr
-    forced = newswatch("sources", "add", "down", "http://127.0.0.1:9/rss.xml", "--kind", "feed", "--force",
-                       config=config)
+    forced = newswatch(
+        "sources", "add", "down", "http://127.0.0.1:9/rss.xml", "--kind", "feed", "--force", config=config
+    )
     assert forced.returncode == 0, forced.stderr
     assert load_config(config).source("down").kind == "feed"
 
@@ -126,14 +138,34 @@ def test_sources_remove_and_rules_add(config):
     done = newswatch("sources", "remove", "lexisveille", config=config)
     assert done.returncode == 0, done.stderr
     assert [s.name for s in load_config(config).sources] == [
-        "iom-fr", "iom-en", "apr-news", "lemonde-international", "infomigrants-fr"]
+        "iom-fr",
+        "iom-en",
+        "apr-news",
+        "lemonde-international",
+        "infomigrants-fr",
+    ]
     assert "# Lexis Veille (legal news watch)." not in config.read_text(encoding="utf-8")
-    added = newswatch("rules", "add", "traite", '"traite des êtres humains"', "--to", "ana@example.org",
-                      "--to", "ben@example.org", "--mode", "digest", config=config)
+    added = newswatch(
+        "rules",
+        "add",
+        "traite",
+        '"traite des êtres humains"',
+        "--to",
+        "ana@example.org",
+        "--to",
+        "ben@example.org",
+        "--mode",
+        "digest",
+        config=config,
+    )
     assert added.returncode == 0, added.stderr
     rule = yaml.safe_load(config.read_text(encoding="utf-8"))["alerts"][0]
-    assert rule == {"name": "traite", "query": '"traite des êtres humains"',
-                    "to": ["ana@example.org", "ben@example.org"], "mode": "digest"}
+    assert rule == {
+        "name": "traite",
+        "query": '"traite des êtres humains"',
+        "to": ["ana@example.org", "ben@example.org"],
+        "mode": "digest",
+    }
     bad = newswatch("rules", "add", "x", "migrants", "--to", "not-an-address", config=config)
     assert bad.returncode == 1 and "not an email address" in bad.stderr
 

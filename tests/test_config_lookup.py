@@ -1,6 +1,7 @@
 """One configuration lookup for every command: the same file is found by all of them, a missing
 or bad one is a line per problem (no traceback) before Prefect is imported, and the first
 `make run` makes newswatch.yaml from the example and says so."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Every command that reads the config (each with its own options for the rest).
-COMMANDS = [["run"], ["serve"], ["deploy"], ["status"], ["digest"], ["sources"],
-            ["alerts", "retry"]]
+COMMANDS = [["run"], ["serve"], ["deploy"], ["status"], ["digest"], ["sources"], ["alerts", "retry"]]
 
 _PROBE = """
 import contextlib, io, json, sys
@@ -33,8 +33,14 @@ print(json.dumps(seen))
 def _probe(cwd: Path, commands: list[list[str]]) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSWATCH_"))}
     env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(commands)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(commands)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -43,16 +49,18 @@ def test_a_missing_config_is_one_line_before_prefect_for_every_command(tmp_path)
     for command, (code, err, prefect_imported) in _probe(tmp_path, COMMANDS).items():
         lines = err.splitlines()
         assert code == 1, (command, err)
-        assert lines == [f"newswatch {command.split()[0]}: config file newswatch.yaml not found; copy "
-                         "newswatch.example.yaml to newswatch.yaml, or name one with --config or "
-                         "$NEWSWATCH_CONFIG"], (command, err)
+        assert lines == [
+            f"newswatch {command.split()[0]}: config file newswatch.yaml not found; copy "
+            "newswatch.example.yaml to newswatch.yaml, or name one with --config or "
+            "$NEWSWATCH_CONFIG"
+        ], (command, err)
         assert not prefect_imported, command
 
 
 def test_a_bad_config_is_one_line_per_problem_before_prefect_for_every_command(tmp_path):
     (tmp_path / "newswatch.yaml").write_text(
-        "archive: a.db\nsmtp: {host: mail.example.org, password: hunter2}\n"
-        "schedules: {ingest: {interval: 1s}}\n")
+        "archive: a.db\nsmtp: {host: mail.example.org, password: hunter2}\nschedules: {ingest: {interval: 1s}}\n"
+    )
     for command, (code, err, prefect_imported) in _probe(tmp_path, COMMANDS).items():
         lines = err.splitlines()
         assert code == 1 and len(lines) == 2, (command, err)
@@ -81,7 +89,8 @@ def test_first_make_run_copies_the_example_and_says_so(tmp_path):
         "make run: no newswatch.yaml yet: copied newswatch.example.yaml to newswatch.yaml; edit it "
         "(sources, user_agent, smtp, alerts, schedules): every newswatch command reads it",
         ".venv/bin/newswatch run --config newswatch.yaml",
-        "newswatch run --config newswatch.yaml"]
+        "newswatch run --config newswatch.yaml",
+    ]
     assert (tmp_path / "newswatch.yaml").read_text() == (tmp_path / "newswatch.example.yaml").read_text()
 
     (tmp_path / "newswatch.yaml").write_text("archive: mine.db\n")

@@ -1,4 +1,5 @@
 """Press-contact sections: out of the body, parsed into Contact."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +22,10 @@ def test_repair_mailto(text, repaired):
 
 
 def test_find_phones_splits_alternatives_and_ignores_short_numbers():
-    assert find_phones("Tel: +52 962 642 5674 or +52 (1) 962 12 25 469") == ["+52 962 642 5674", "+52 (1) 962 12 25 469"]
+    assert find_phones("Tel: +52 962 642 5674 or +52 (1) 962 12 25 469") == [
+        "+52 962 642 5674",
+        "+52 (1) 962 12 25 469",
+    ]
     assert find_phones("Tel: +41.22.717.9486") == ["+41.22.717.9486"]
     assert find_phones("En 2011, 280 000 migrants") == []
 
@@ -44,9 +48,15 @@ def test_two_people_separated_by_or():
     body, contacts = extract_contacts(
         [
             "Pour plus d’informations, veuillez contacter",
-            "Luis Flores", "OIM Tapachula", "Tel: +52 962 642 5674", 'Email "mailto:lflores@iom.int">lflores@iom.int',
+            "Luis Flores",
+            "OIM Tapachula",
+            "Tel: +52 962 642 5674",
+            'Email "mailto:lflores@iom.int">lflores@iom.int',
             "ou",
-            "Hélène Le Goff", "OIM Mexico", "Tel. +52 55 55 36 39 22", "Email: hlegoff@iom.int",
+            "Hélène Le Goff",
+            "OIM Mexico",
+            "Tel. +52 55 55 36 39 22",
+            "Email: hlegoff@iom.int",
         ]
     )
     assert body == []

@@ -15,6 +15,7 @@ real sites, each site at the root of its own host (a server on its own port):
   release: one GET, and a sighting by each source (the sources run in parallel: whichever
   comes second records its sighting without waiting for the other's batch).
 """
+
 from __future__ import annotations
 
 import re
@@ -24,62 +25,92 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from fake_sites import article_page, iom_listing_page
 from httpserver import LocalServer, Reply, html
 from smtpserver import SmtpServer
 
-APR = ["/fr/depeches-breves/le-mexique-et-les-etats-unis-renforcent-leur-cooperation",
-       "/fr/depeches-breves/naufrage-au-large-de-lampedusa-des-dizaines-de-disparus"]
+APR = [
+    "/fr/depeches-breves/le-mexique-et-les-etats-unis-renforcent-leur-cooperation",
+    "/fr/depeches-breves/naufrage-au-large-de-lampedusa-des-dizaines-de-disparus",
+]
 APR_GONE = "/fr/depeches-breves/depeche-retiree-du-site-par-la-redaction"
 APR_TAG = "/fr/tags/migrations"
-LEXIS = ["/les-enjeux-migratoires-et-la-cooperation-policiere-dans-la-manche",
-         "/reforme-du-droit-d-asile-le-conseil-constitutionnel-saisi"]
+LEXIS = [
+    "/les-enjeux-migratoires-et-la-cooperation-policiere-dans-la-manche",
+    "/reforme-du-droit-d-asile-le-conseil-constitutionnel-saisi",
+]
 LEXIS_BROKEN = "/titre-de-sejour-pluriannuel-les-conditions-precisees"
-MENUS_1 = ["/actualites/2024/03/12/des-centaines-de-migrants-secourus-en-mediterranee",
-           "/actualites/le-gouvernement-presente-son-projet-de-loi-sur-limmigration"]
+MENUS_1 = [
+    "/actualites/2024/03/12/des-centaines-de-migrants-secourus-en-mediterranee",
+    "/actualites/le-gouvernement-presente-son-projet-de-loi-sur-limmigration",
+]
 MENUS_2 = ["/actualites/2024/03/01/frontex-publie-son-rapport-annuel-sur-les-frontieres"]
-MOVED = ["/fr/articles/2024/loim-appelle-a-proteger-les-migrants-au-sahel",
-         "/fr/articles/2024/retours-volontaires-depuis-la-libye-vers-le-niger"]
+MOVED = [
+    "/fr/articles/2024/loim-appelle-a-proteger-les-migrants-au-sahel",
+    "/fr/articles/2024/retours-volontaires-depuis-la-libye-vers-le-niger",
+]
 IOM_SHARED = "/fr/news/loim-et-le-niger-lancent-un-programme-daide-au-retour-volontaire"
 IOM_LISTED = ["/fr/news/au-tchad-loim-ouvre-trois-centres-daccueil-pour-les-deplaces", IOM_SHARED]
 IOM_IN_FEED = [IOM_SHARED, "/fr/news/loim-appelle-a-proteger-les-migrants-exposes-aux-passeurs"]
-MENU_PATHS = ["/", "/dossiers/", "/chiffres/", "/contact/", "/qui-sommes-nous", "/mentions-legales",
-              "/politique-de-confidentialite", "/plan-du-site", "/tag/migrations", "/dossiers/asile/",
-              "/dossiers/frontieres/", "/dossiers/travail/"]
+MENU_PATHS = [
+    "/",
+    "/dossiers/",
+    "/chiffres/",
+    "/contact/",
+    "/qui-sommes-nous",
+    "/mentions-legales",
+    "/politique-de-confidentialite",
+    "/plan-du-site",
+    "/tag/migrations",
+    "/dossiers/asile/",
+    "/dossiers/frontieres/",
+    "/dossiers/travail/",
+]
 
 
 def rss(base: str, paths: list[str]) -> Reply:
     items = "".join(f"<item><title>T {i}</title><link>{base}{p}</link></item>" for i, p in enumerate(paths))
-    return Reply(body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>{base}/</link>'
-                      f"{items}</channel></rss>", content_type="application/rss+xml")
+    return Reply(
+        body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>{base}/</link>'
+        f"{items}</channel></rss>",
+        content_type="application/rss+xml",
+    )
 
 
 def urlset(base: str, paths: list[str]) -> Reply:
     urls = "".join(f"<url><loc>{base}{p}</loc></url>" for p in paths)
-    return Reply(body=f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}'
-                      "</urlset>", content_type="application/xml")
+    return Reply(
+        body=f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
+        content_type="application/xml",
+    )
 
 
 def listing(main: str, pager: str = "") -> Reply:
     """A news site's listing page: a header menu, a row of sections, a sidebar, a footer."""
-    menu = "".join(f'<li><a href="{p}">{p.strip("/").split("/")[-1].replace("-", " ").title() or "Accueil"}</a></li>'
-                   for p in MENU_PATHS[:5])
+    menu = "".join(
+        f'<li><a href="{p}">{p.strip("/").split("/")[-1].replace("-", " ").title() or "Accueil"}</a></li>'
+        for p in MENU_PATHS[:5]
+    )
     sections = "".join(f'<a href="{p}">{p.strip("/").split("/")[-1].title()}</a> ' for p in MENU_PATHS[9:])
-    footer = "".join(f'<li><a href="{p}">{p.strip("/").split("/")[-1].replace("-", " ")}</a></li>'
-                     for p in MENU_PATHS[5:9])
-    return html(f'<!DOCTYPE html><html lang="fr"><head><title>Actualités</title></head><body>'
-                f'<header class="site-header"><nav><ul>{menu}</ul></nav></header>'
-                f'<div class="rubriques">{sections}</div>'
-                f'<main id="content"><h1>Actualités</h1>{main}{pager}</main>'
-                f'<aside class="sidebar"><a href="/dossiers/asile/">Le dossier asile</a></aside>'
-                f"<footer><ul>{footer}</ul></footer></body></html>")
+    footer = "".join(
+        f'<li><a href="{p}">{p.strip("/").split("/")[-1].replace("-", " ")}</a></li>' for p in MENU_PATHS[5:9]
+    )
+    return html(
+        f'<!DOCTYPE html><html lang="fr"><head><title>Actualités</title></head><body>'
+        f'<header class="site-header"><nav><ul>{menu}</ul></nav></header>'
+        f'<div class="rubriques">{sections}</div>'
+        f'<main id="content"><h1>Actualités</h1>{main}{pager}</main>'
+        f'<aside class="sidebar"><a href="/dossiers/asile/">Le dossier asile</a></aside>'
+        f"<footer><ul>{footer}</ul></footer></body></html>"
+    )
 
 
 def teasers(paths: list[str]) -> str:
-    return "".join(f'<div class="teaser"><article><h2><a href="{p}">Titre de l’article {i} sur les migrations en '
-                   f'Europe</a></h2><p>Un résumé de quelques mots sur cet article.</p></article></div>'
-                   for i, p in enumerate(paths))
+    return "".join(
+        f'<div class="teaser"><article><h2><a href="{p}">Titre de l’article {i} sur les migrations en '
+        f"Europe</a></h2><p>Un résumé de quelques mots sur cet article.</p></article></div>"
+        for i, p in enumerate(paths)
+    )
 
 
 @dataclass
@@ -107,15 +138,17 @@ def start_web() -> Web:
     lexis.routes[LEXIS_BROKEN] = html(article_page("lexisveille", LEXIS_BROKEN, body=[]))  # an empty shell
     lexis.routes["/sitemap.xml"] = urlset(lexis.base, [*LEXIS, LEXIS_BROKEN])
     menus = web.start("menus", {p: html(article_page("aprnews", p)) for p in MENUS_1 + MENUS_2})
-    menus.routes["/actualites/"] = listing(teasers(MENUS_1), '<p class="nav-links"><a href="/actualites/?p=2">'
-                                                             "Page suivante</a></p>")
+    menus.routes["/actualites/"] = listing(
+        teasers(MENUS_1), '<p class="nav-links"><a href="/actualites/?p=2">Page suivante</a></p>'
+    )
     menus.routes["/actualites/?p=2"] = listing(teasers(MENUS_2))
     moved = web.start("moved", {p: html(article_page("iom-fr", p)) for p in MOVED})
     moved.routes["/fr/news"] = listing(teasers(MOVED))
     changed = web.start("changed", {})
     changed.routes["/fr/depeches-breves"] = listing(
         '<p>Cette rubrique a changé d’adresse. <a href="/contact/">Contactez-nous</a>, lisez nos '
-        '<a href="/mentions-legales">mentions légales</a> ou le <a href="/tag/migrations">fil migrations</a>.</p>')
+        '<a href="/mentions-legales">mentions légales</a> ou le <a href="/tag/migrations">fil migrations</a>.</p>'
+    )
     empty = web.start("empty", {})
     empty.routes["/rss.xml"] = rss(empty.base, [])
     iom = web.start("iom", {p: html(article_page("iom-fr", p)) for p in set(IOM_LISTED + IOM_IN_FEED)})
@@ -135,13 +168,23 @@ def write_config(directory: Path, web: Web, smtp: SmtpServer) -> Path:
         ("iom-fr", web.url("iom", "/fr/news"), "listing", "iom"),
         ("iom-rss", web.url("iom", "/fr/rss.xml"), "feed", "iom"),
     ]
-    lines = [f"archive: {directory / 'archive.db'}", 'user_agent: "newswatch-test/0.1"',
-             "timeouts: {connect: 2, read: 5, total: 20}", "retries: {attempts: 1}",
-             f"smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none, sender: newswatch@test.example}}",
-             "health_alerts: {to: [ops@example.org]}", "sources:"]
+    lines = [
+        f"archive: {directory / 'archive.db'}",
+        'user_agent: "newswatch-test/0.1"',
+        "timeouts: {connect: 2, read: 5, total: 20}",
+        "retries: {attempts: 1}",
+        f"smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none, sender: newswatch@test.example}}",
+        "health_alerts: {to: [ops@example.org]}",
+        "sources:",
+    ]
     for name, url, kind, profile in sources:
-        lines += [f"  - name: {name}", f"    url: {url}", f"    kind: {kind}", f"    profile: {profile}",
-                  "    delay: 0"]
+        lines += [
+            f"  - name: {name}",
+            f"    url: {url}",
+            f"    kind: {kind}",
+            f"    profile: {profile}",
+            "    delay: 0",
+        ]
     path = directory / "newswatch.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -200,8 +243,9 @@ def test_feed_and_sitemap_articles_of_the_real_url_shapes_are_archived(coverage:
 def test_a_page_gone_is_recorded_and_is_no_source_error(coverage: Coverage) -> None:
     apr = coverage.source("apr")
     assert apr["errors"] == [] and apr["rejected"] == {"gone": 1}
-    [(reason, status, outcome)] = coverage.rows("SELECT reason, status, outcome FROM pages WHERE url = ?",
-                                                coverage.web.url("apr", APR_GONE))
+    [(reason, status, outcome)] = coverage.rows(
+        "SELECT reason, status, outcome FROM pages WHERE url = ?", coverage.web.url("apr", APR_GONE)
+    )
     assert (reason, status, outcome) == ("gone", 404, "gave_up")
 
 
@@ -226,13 +270,22 @@ def test_changed_layout_listing_and_empty_feed_are_warnings_with_their_reason(co
 
     changed, empty = coverage.source("changed"), coverage.source("empty")
     assert changed["warning"].startswith("0 of ")
-    assert changed["warning"].endswith("links look like articles (profile aprnews, then generic link scoring): "
-                                       "check the profile or the URL")
+    assert changed["warning"].endswith(
+        "links look like articles (profile aprnews, then generic link scoring): check the profile or the URL"
+    )
     assert empty["warning"] == "the feed has no items"
     text = format_summary(coverage.summary).splitlines()
     table = {line.split()[0]: line.split()[-1] for line in text[1:9]}
-    assert table == {"apr": "ok", "lexis": "ok", "menus": "ok", "moved": "ok", "changed": "WARNING",
-                     "empty": "WARNING", "iom-fr": "ok", "iom-rss": "ok"}
+    assert table == {
+        "apr": "ok",
+        "lexis": "ok",
+        "menus": "ok",
+        "moved": "ok",
+        "changed": "WARNING",
+        "empty": "WARNING",
+        "iom-fr": "ok",
+        "iom-rss": "ok",
+    }
     assert f"changed: WARNING: {changed['warning']}" in text and "empty: WARNING: the feed has no items" in text
     assert run_exit_status(coverage.summary) == 3
 
@@ -250,8 +303,9 @@ def test_warnings_are_in_the_ingest_summary_artifact(coverage: Coverage) -> None
 
 
 @pytest.mark.flow
-def test_warnings_are_in_newswatch_sources_and_in_a_health_email(coverage: Coverage,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_warnings_are_in_newswatch_sources_and_in_a_health_email(
+    coverage: Coverage, capsys: pytest.CaptureFixture[str]
+) -> None:
     from flows.cli import main
 
     assert main(["sources", "--config", str(coverage.config)]) == 0
@@ -266,7 +320,8 @@ def test_warnings_are_in_newswatch_sources_and_in_a_health_email(coverage: Cover
 
 @pytest.mark.flow
 def test_rejected_pages_are_listed_then_recovered_by_recheck_once_the_page_is_fixed(
-        coverage: Coverage, capsys: pytest.CaptureFixture[str]) -> None:
+    coverage: Coverage, capsys: pytest.CaptureFixture[str]
+) -> None:
     from flows.cli import main
 
     broken = coverage.web.url("lexis", LEXIS_BROKEN)
@@ -288,10 +343,14 @@ def test_rejected_pages_are_listed_then_recovered_by_recheck_once_the_page_is_fi
 @pytest.mark.flow
 def test_a_release_listed_by_two_sources_is_fetched_once_and_sighted_by_both(coverage: Coverage) -> None:
     assert coverage.requests["iom"].count(IOM_SHARED) == 1
-    assert sorted(coverage.rows(
-        "SELECT s.source FROM sightings s JOIN articles a ON a.id = s.article_id WHERE a.url = ?",
-        coverage.web.url("iom", IOM_SHARED))) == [("iom-fr",), ("iom-rss",)]
+    assert sorted(
+        coverage.rows(
+            "SELECT s.source FROM sightings s JOIN articles a ON a.id = s.article_id WHERE a.url = ?",
+            coverage.web.url("iom", IOM_SHARED),
+        )
+    ) == [("iom-fr",), ("iom-rss",)]
     shared = [coverage.source(name)["duplicates"].get("shared", 0) for name in ("iom-fr", "iom-rss")]
     assert sorted(shared) == [0, 1]  # the one that came second
     assert sorted(p for p in coverage.requests["iom"] if p.startswith("/fr/news/")) == sorted(
-        set(IOM_LISTED + IOM_IN_FEED))
+        set(IOM_LISTED + IOM_IN_FEED)
+    )

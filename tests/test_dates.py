@@ -1,4 +1,5 @@
 """French and English dates written on pages -> ISO dates."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,7 +30,9 @@ def test_parse_date_reads_french_and_english_forms(text, iso):
     assert parse_date(text) == iso
 
 
-@pytest.mark.parametrize("text", ["le 24 novembre", "31/02/2023", "30 février 2024", "en 2011", "", "242.418 détentions"])
+@pytest.mark.parametrize(
+    "text", ["le 24 novembre", "31/02/2023", "30 février 2024", "en 2011", "", "242.418 détentions"]
+)
 def test_parse_date_gives_none_without_a_full_valid_date(text):
     assert parse_date(text) is None
 
@@ -99,8 +102,10 @@ def test_the_article_date_is_the_publication_date_not_the_update():
     from scrapers.clean import clean_page
 
     prose = "Le ministre a annoncé mardi un plan d’accueil pour les personnes déplacées par les inondations du sud."
-    for lines in (["Mis à jour le 13/03/2024 à 08h00", "Publié le 12/03/2024 à 10h15"],
-                  ["Publié le 12/03/2024 à 10h15", "Mis à jour le 13/03/2024 à 08h00"]):
+    for lines in (
+        ["Mis à jour le 13/03/2024 à 08h00", "Publié le 12/03/2024 à 10h15"],
+        ["Publié le 12/03/2024 à 10h15", "Mis à jour le 13/03/2024 à 08h00"],
+    ):
         article = clean_page("\n".join(["Un plan d’accueil pour les déplacés des inondations", *lines, prose, prose]))
         assert article.date == "2024-03-12"
     only_update = clean_page("Un plan d’accueil pour les déplacés des inondations\nMis à jour le 13/03/2024\n" + prose)

@@ -2,6 +2,7 @@
 
 Pages written here for the purpose, in the shapes the corpora showed (never copies of them).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -9,16 +10,27 @@ import pytest
 from scrapers.clean import clean_page
 from scrapers.measure import is_prose, units
 
-INTRO = ("Le gouvernement a présenté mardi un plan d’accueil des personnes déplacées par les inondations "
-         "qui ont frappé le sud du pays, a indiqué le ministère de l’Intérieur dans un communiqué.")
-MORE = ("Selon les autorités locales, plus de 12 000 personnes ont dû quitter leur domicile depuis le début "
-        "du mois, et les centres d’hébergement provisoires sont déjà saturés dans trois provinces.")
-END = ("Les organisations humanitaires demandent que les familles soient relogées avant la saison des pluies, "
-       "qui commence dans six semaines, et que les écoles rouvrent au plus vite.")
+INTRO = (
+    "Le gouvernement a présenté mardi un plan d’accueil des personnes déplacées par les inondations "
+    "qui ont frappé le sud du pays, a indiqué le ministère de l’Intérieur dans un communiqué."
+)
+MORE = (
+    "Selon les autorités locales, plus de 12 000 personnes ont dû quitter leur domicile depuis le début "
+    "du mois, et les centres d’hébergement provisoires sont déjà saturés dans trois provinces."
+)
+END = (
+    "Les organisations humanitaires demandent que les familles soient relogées avant la saison des pluies, "
+    "qui commence dans six semaines, et que les écoles rouvrent au plus vite."
+)
 
 
-def html_page(body: str, *, title: str = "Un plan d’accueil pour les déplacés des inondations",
-              og_type: str = "website", head: str = "") -> bytes:
+def html_page(
+    body: str,
+    *,
+    title: str = "Un plan d’accueil pour les déplacés des inondations",
+    og_type: str = "website",
+    head: str = "",
+) -> bytes:
     return f"""<!doctype html><html lang="fr"><head><meta charset="utf-8"><title>{title} | Le Courrier</title>
 <meta property="og:type" content="{og_type}">{head}</head><body>
 <nav><a href="/">Accueil</a> <a href="/monde">Monde</a> <a href="/societe">Société</a></nav>
@@ -27,6 +39,7 @@ def html_page(body: str, *, title: str = "Un plan d’accueil pour les déplacé
 
 
 # --- running text makes an article -----------------------------------------------------------
+
 
 def test_an_article_with_a_long_list_is_an_article():
     items = "".join(f"<li>Centre {n} : gymnase municipal</li>" for n in range(12))
@@ -37,8 +50,9 @@ def test_an_article_with_a_long_list_is_an_article():
 
 
 def test_questions_and_short_answers_are_an_article():
-    qa = "".join(f"<h3>Question {n} : qui peut demander un hébergement ?</h3><p>Toute famille sinistrée.</p>"
-                 for n in range(8))
+    qa = "".join(
+        f"<h3>Question {n} : qui peut demander un hébergement ?</h3><p>Toute famille sinistrée.</p>" for n in range(8)
+    )
     page = html_page(f"<p>{INTRO}</p>{qa}<p>{END}</p>")
     article = clean_page(page, url="https://courrier.example/societe/questions")
     assert article.is_article, article.reason
@@ -46,10 +60,14 @@ def test_questions_and_short_answers_are_an_article():
 
 def test_code_between_paragraphs_is_an_article():
     code = "<pre>" + "\n".join(f"x{n} = load('station-{n}.csv')" for n in range(15)) + "</pre>"
-    text = ("This post shows how the river gauges were read to estimate the flooded area, and why the "
-            "figures published by the ministry differ from ours by almost a third.")
-    page = html_page(f"<p>{text}</p>{code}<p>{text.replace('This post', 'The script')}</p>",
-                     title="Reading river gauges with a short script")
+    text = (
+        "This post shows how the river gauges were read to estimate the flooded area, and why the "
+        "figures published by the ministry differ from ours by almost a third."
+    )
+    page = html_page(
+        f"<p>{text}</p>{code}<p>{text.replace('This post', 'The script')}</p>",
+        title="Reading river gauges with a short script",
+    )
     article = clean_page(page, url="https://blog.example/2024/gauges")
     assert article.is_article, article.reason
 
@@ -70,10 +88,14 @@ def test_chinese_text_counts_in_characters():
 
 
 def test_japanese_and_thai_articles_are_articles():
-    japanese = ["国際移住機関は火曜日、地中海中部ルートで今年に入り二千人以上の移民が死亡または行方不明になったと発表した。",
-                "同機関は沿岸国に対し、海上での捜索救助の協力を強化し、救助された人々に安全な上陸地を提供するよう求めた。"]
-    thai = ["องค์การระหว่างประเทศเพื่อการโยกย้ายถิ่นฐานระบุว่าปีนี้มีผู้อพยพเสียชีวิตหรือสูญหายในทะเลเมดิเตอร์เรเนียนมากกว่าสองพันคน",
-            "องค์การฯ เรียกร้องให้ประเทศชายฝั่งร่วมมือกันค้นหาและช่วยเหลือผู้ประสบภัยทางทะเลมากขึ้น"]
+    japanese = [
+        "国際移住機関は火曜日、地中海中部ルートで今年に入り二千人以上の移民が死亡または行方不明になったと発表した。",
+        "同機関は沿岸国に対し、海上での捜索救助の協力を強化し、救助された人々に安全な上陸地を提供するよう求めた。",
+    ]
+    thai = [
+        "องค์การระหว่างประเทศเพื่อการโยกย้ายถิ่นฐานระบุว่าปีนี้มีผู้อพยพเสียชีวิตหรือสูญหายในทะเลเมดิเตอร์เรเนียนมากกว่าสองพันคน",
+        "องค์การฯ เรียกร้องให้ประเทศชายฝั่งร่วมมือกันค้นหาและช่วยเหลือผู้ประสบภัยทางทะเลมากขึ้น",
+    ]
     for paragraphs in (japanese, thai):
         html = html_page("".join(f"<p>{p}</p>" for p in paragraphs), title="IOM")
         article = clean_page(html, url="https://news.example/a/1")
@@ -81,8 +103,22 @@ def test_japanese_and_thai_articles_are_articles():
 
 
 def test_a_large_menu_around_the_article_does_not_make_a_listing():
-    menu = "\n".join(["Accueil", "Monde", "Afrique", "Europe", "Amériques", "Asie", "Économie", "Sport",
-                      "Culture", "Opinions", "Vidéos", "Podcasts"])
+    menu = "\n".join(
+        [
+            "Accueil",
+            "Monde",
+            "Afrique",
+            "Europe",
+            "Amériques",
+            "Asie",
+            "Économie",
+            "Sport",
+            "Culture",
+            "Opinions",
+            "Vidéos",
+            "Podcasts",
+        ]
+    )
     footer = "\n".join(["Mentions légales", "Contact", "Publicité", "Plan du site", "Archives", "Flux RSS"])
     dump = f"{menu}\n\nUn plan d’accueil pour les déplacés des inondations\n\n{INTRO}\n\n{MORE}\n\n{END}\n\n{footer}"
     article = clean_page(dump)
@@ -92,12 +128,14 @@ def test_a_large_menu_around_the_article_does_not_make_a_listing():
 
 # --- strong evidence rejects ------------------------------------------------------------------
 
+
 def teaser_listing_html() -> bytes:
     teasers = "".join(
         f'<article><h2><a href="/societe/article-{n}">Inondations : le point sur la situation dans la province numéro {n}</a></h2>'
         f'<time datetime="2024-03-{n + 1:02d}">{n + 1} mars 2024</time>'
         f"<p>Les secours poursuivent l’évacuation des villages isolés par la crue de la rivière.</p></article>"
-        for n in range(8))
+        for n in range(8)
+    )
     return html_page(teasers, title="Société : toute l’actualité")
 
 
@@ -108,8 +146,9 @@ def test_a_series_of_teasers_is_a_listing():
 
 
 def test_a_dump_of_headlines_and_dates_is_a_listing():
-    entries = [f"Inondations : le point sur la situation dans la province numéro {n}\n{n + 1} mars 2024"
-               for n in range(6)]
+    entries = [
+        f"Inondations : le point sur la situation dans la province numéro {n}\n{n + 1} mars 2024" for n in range(6)
+    ]
     article = clean_page("Actualités\n\n" + "\n\n".join(entries))
     assert not article.is_article
     assert "listing" in article.reason
@@ -156,8 +195,10 @@ def test_a_project_page_is_a_database_record(dump):
 
 def test_an_article_with_a_small_fact_box_stays_an_article():
     facts = "Date : 12 mars 2024\nLieu : Niamey\nOrganisateur : OIM Niger\nParticipants : 40\n\n"
-    dump = (f"Un atelier sur la gestion des frontières à Niamey\n\n{INTRO}\n\n{facts}{MORE}\n\n{END}\n\n"
-            f"{INTRO.replace('mardi', 'jeudi')}\n\n{MORE.replace('12 000', '8 000')}")
+    dump = (
+        f"Un atelier sur la gestion des frontières à Niamey\n\n{INTRO}\n\n{facts}{MORE}\n\n{END}\n\n"
+        f"{INTRO.replace('mardi', 'jeudi')}\n\n{MORE.replace('12 000', '8 000')}"
+    )
     article = clean_page(dump)
     assert article.is_article, article.reason
 
@@ -172,7 +213,8 @@ def test_menus_only_and_a_few_words_are_not_articles():
 
 VIDEO_CAPTION = html_page(
     "<p>Images de la crue de la rivière à Tillabéri filmées par un habitant depuis le pont principal de la ville</p>",
-    title="Vidéo : la crue à Tillabéri")
+    title="Vidéo : la crue à Tillabéri",
+)
 
 
 def test_a_short_page_is_rejected_unless_a_feed_announced_it():
@@ -188,14 +230,21 @@ def test_a_page_announced_by_a_feed_is_not_judged_a_listing():
 
 
 def test_a_page_that_declares_itself_an_article_needs_fewer_words():
-    page = html_page("<p>« Je ne sais pas où nous irons » – Aïcha, 34 ans, mère de trois enfants</p>",
-                     og_type="article", title="Paroles de sinistrés")
+    page = html_page(
+        "<p>« Je ne sais pas où nous irons » – Aïcha, 34 ans, mère de trois enfants</p>",
+        og_type="article",
+        title="Paroles de sinistrés",
+    )
     assert clean_page(page, url="https://courrier.example/temoignages/aicha").is_article
 
 
 def test_every_rejection_says_why():
-    for page, url in [(teaser_listing_html(), "https://courrier.example/societe"),
-                      (PROJECT_INLINE, None), ("Accueil\nMonde\nSport", None), ("-\n\n—", None)]:
+    for page, url in [
+        (teaser_listing_html(), "https://courrier.example/societe"),
+        (PROJECT_INLINE, None),
+        ("Accueil\nMonde\nSport", None),
+        ("-\n\n—", None),
+    ]:
         article = clean_page(page, url=url)
         assert not article.is_article
         assert article.reason and len(article.reason) > 20

@@ -12,11 +12,14 @@ def test_plain_utf8_is_decoded_unchanged():
     assert decode_bytes(FRENCH.encode("utf-8")) == FRENCH
 
 
-@pytest.mark.parametrize("bom,encoding", [
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-])
+@pytest.mark.parametrize(
+    "bom,encoding",
+    [
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ],
+)
 def test_bom_wins_over_declarations(bom, encoding):
     data = bom + f'<meta charset="iso-8859-1"><p>{FRENCH}</p>'.encode(encoding)
     assert FRENCH in decode_bytes(data, "text/html; charset=iso-8859-1")
@@ -70,32 +73,41 @@ def test_empty_input_is_refused(data):
         decode_bytes(data)
 
 
-@pytest.mark.parametrize("data,what", [
-    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "PNG"),
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF", "JPEG"),
-    (b"GIF89a\x01\x00\x01\x00", "GIF"),
-    (b"PK\x03\x04\x14\x00\x06\x00", "ZIP"),
-    (b"abc\x00def\x00", "NUL"),
-    (bytes(range(1, 32)) * 20, "binary"),
-])
+@pytest.mark.parametrize(
+    "data,what",
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "PNG"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "JPEG"),
+        (b"GIF89a\x01\x00\x01\x00", "GIF"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "ZIP"),
+        (b"abc\x00def\x00", "NUL"),
+        (bytes(range(1, 32)) * 20, "binary"),
+    ],
+)
 def test_binary_input_is_refused(data, what):
     with pytest.raises(CleanError, match=what):
         decode_bytes(data)
 
 
-@pytest.mark.parametrize("text", [
-    "<!DOCTYPE html><html><body><p>x</p></body></html>",
-    "  <html lang='fr'><head><title>t</title></head>",
-    "<div class='article'><p>Un paragraphe.</p><p>Un autre.</p></div>",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<!DOCTYPE html><html><body><p>x</p></body></html>",
+        "  <html lang='fr'><head><title>t</title></head>",
+        "<div class='article'><p>Un paragraphe.</p><p>Un autre.</p></div>",
+    ],
+)
 def test_html_is_recognised(text):
     assert looks_like_html(text)
 
 
-@pytest.mark.parametrize("text", [
-    "Communiqué\nGlobal\n\nLe titre\n\nUn paragraphe qui cite <b> une fois.",
-    "Email \"mailto:x@iom.int\">x@iom.int",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Communiqué\nGlobal\n\nLe titre\n\nUn paragraphe qui cite <b> une fois.",
+        'Email "mailto:x@iom.int">x@iom.int',
+    ],
+)
 def test_text_dumps_are_not_html(text):
     assert not looks_like_html(text)

@@ -1,9 +1,10 @@
+from pathlib import Path
+
 import pytest
 
 from scrapers.article import Article
 from storage import dedup
 from storage.archive import Archive, Incoming
-from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -11,38 +12,61 @@ SEED = (FIXTURES / "seeds" / "000_90edce20d07f9177.txt").read_text(encoding="utf
 PARAS = [p for p in SEED.split("\n\n")[3:] if p.strip()]
 
 
-@pytest.mark.parametrize("url, declared, params, expected", [
-    # The scheme, www. and the path are kept as served: the link must work.
-    ("HTTP://WWW.Example.com:80/a/b/?utm_source=x&b=2&a=1&fbclid=3#frag", None, (), "http://www.example.com/a/b/?a=1&b=2"),
-    ("https://example.com:443/a/", None, (), "https://example.com/a/"),
-    ("http://www.iom.int/fr/news/x?pid=123&gclid=4", None, ("pid",), "http://www.iom.int/fr/news/x"),
-    ("http://www.iom.int/fr/news/x?pid=123", None, (), "http://www.iom.int/fr/news/x?pid=123"),
-    ("https://example.com:8080/A/?x=1", None, (), "https://example.com:8080/A/?x=1"),
-    ("http://example.com", None, (), "http://example.com/"),
-    # The page's own rel=canonical says which scheme and host to link to.
-    ("http://mirror.example.org/copy", "https://www.iom.int/news/original/", (), "https://www.iom.int/news/original/"),
-    ("https://www.example.org/story", "http://example.org/story", (), "http://example.org/story"),
-    ("https://example.com/page", "/relative/canonical", (), "https://example.com/page"),
-    ("file:///tmp/page.html", None, (), None),
-    (None, None, (), None),
-])
+@pytest.mark.parametrize(
+    "url, declared, params, expected",
+    [
+        # The scheme, www. and the path are kept as served: the link must work.
+        (
+            "HTTP://WWW.Example.com:80/a/b/?utm_source=x&b=2&a=1&fbclid=3#frag",
+            None,
+            (),
+            "http://www.example.com/a/b/?a=1&b=2",
+        ),
+        ("https://example.com:443/a/", None, (), "https://example.com/a/"),
+        ("http://www.iom.int/fr/news/x?pid=123&gclid=4", None, ("pid",), "http://www.iom.int/fr/news/x"),
+        ("http://www.iom.int/fr/news/x?pid=123", None, (), "http://www.iom.int/fr/news/x?pid=123"),
+        ("https://example.com:8080/A/?x=1", None, (), "https://example.com:8080/A/?x=1"),
+        ("http://example.com", None, (), "http://example.com/"),
+        # The page's own rel=canonical says which scheme and host to link to.
+        (
+            "http://mirror.example.org/copy",
+            "https://www.iom.int/news/original/",
+            (),
+            "https://www.iom.int/news/original/",
+        ),
+        ("https://www.example.org/story", "http://example.org/story", (), "http://example.org/story"),
+        ("https://example.com/page", "/relative/canonical", (), "https://example.com/page"),
+        ("file:///tmp/page.html", None, (), None),
+        (None, None, (), None),
+    ],
+)
 def test_canonical_url(url, declared, params, expected):
     assert dedup.canonical_url(url, declared, params) == expected
 
 
-@pytest.mark.parametrize("a, b", [
-    ("http://www.example.com/a/b/?utm_source=rss&b=2&a=1", "https://example.com/a/b?a=1&b=2"),
-    ("http://example.com/", "https://www.example.com"),
-    ("https://example.com:443/a", "http://example.com/a/"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("http://www.example.com/a/b/?utm_source=rss&b=2&a=1", "https://example.com/a/b?a=1&b=2"),
+        ("http://example.com/", "https://www.example.com"),
+        ("https://example.com:443/a", "http://example.com/a/"),
+    ],
+)
 def test_spellings_of_one_page_share_a_url_key(a, b):
     assert dedup.url_key(dedup.canonical_url(a)) == dedup.url_key(dedup.canonical_url(b))
 
 
 def test_url_key_keeps_what_selects_the_page():
-    keys = {dedup.url_key(dedup.canonical_url(u)) for u in (
-        "https://example.com/a", "https://example.com/A", "https://example.com/a?id=2",
-        "https://example.com:8080/a", "https://other.example.com/a")}
+    keys = {
+        dedup.url_key(dedup.canonical_url(u))
+        for u in (
+            "https://example.com/a",
+            "https://example.com/A",
+            "https://example.com/a?id=2",
+            "https://example.com:8080/a",
+            "https://other.example.com/a",
+        )
+    }
     assert len(keys) == 5
 
 
@@ -87,11 +111,16 @@ def test_signature_similarity_both_sides_of_the_threshold():
 def test_content_keys_are_the_hash_and_signature_computed_apart():
     # The archive stores content_keys(); the migration that backfills signatures uses minhash():
     # one normalisation must give exactly the same keys as the two functions.
-    bodies = ["\n\n".join(PARAS), "\n\n".join(republished(PARAS)), "\n\n".join(ENGLISH),
-              SEED.upper().replace(" ", "\u00a0 "), "Œuvre  d\u2019art : «\u202fÉté\u202f» \u2014 fin.", ""]
+    bodies = [
+        "\n\n".join(PARAS),
+        "\n\n".join(republished(PARAS)),
+        "\n\n".join(ENGLISH),
+        SEED.upper().replace(" ", "\u00a0 "),
+        "Œuvre  d\u2019art : «\u202fÉté\u202f» \u2014 fin.",
+        "",
+    ]
     for body in bodies:
-        assert dedup.content_keys(body, min_words=5) == (dedup.content_hash(body),
-                                                        dedup.minhash(body, min_words=5))
+        assert dedup.content_keys(body, min_words=5) == (dedup.content_hash(body), dedup.minhash(body, min_words=5))
     assert dedup.content_keys("trop court", min_words=5)[1] is None
 
 
@@ -103,12 +132,18 @@ def test_short_texts_skip_the_near_layer():
 
 def test_republished_copy_is_folded_into_a_sighting(tmp_path):
     with Archive.open(tmp_path / "a.db") as archive:
-        result = archive.add_batch([
-            Incoming(_article(PARAS, "https://aprnews.example/mexique-usa"), "aprnews"),
-            Incoming(_article(republished(PARAS), "https://other.example/2023/12/29/migration"), "other"),
-            Incoming(_article(DIFFERENT_STORY, "https://other.example/plan-accueil"), "other"),
-        ])
-        assert [(r.status, r.kind) for r in result.items] == [("new", "original"), ("duplicate", "near"), ("new", "original")]
+        result = archive.add_batch(
+            [
+                Incoming(_article(PARAS, "https://aprnews.example/mexique-usa"), "aprnews"),
+                Incoming(_article(republished(PARAS), "https://other.example/2023/12/29/migration"), "other"),
+                Incoming(_article(DIFFERENT_STORY, "https://other.example/plan-accueil"), "other"),
+            ]
+        )
+        assert [(r.status, r.kind) for r in result.items] == [
+            ("new", "original"),
+            ("duplicate", "near"),
+            ("new", "original"),
+        ]
         assert result.items[1].article_id == result.items[0].article_id
         assert result.items[1].similarity >= 0.7
         assert [s.source for s in archive.sightings(result.items[0].article_id)] == ["aprnews", "other"]
@@ -116,6 +151,7 @@ def test_republished_copy_is_folded_into_a_sighting(tmp_path):
 
 def test_near_threshold_is_configurable_both_ways(tmp_path):
     from storage.dedup import NearConfig
+
     original = _article(PARAS, "https://aprnews.example/a")
     copy = _article(republished(PARAS), "https://other.example/b")
     score = dedup.similarity(dedup.minhash(original.body), dedup.minhash(copy.body))
@@ -143,4 +179,6 @@ def test_same_url_with_tracking_parameters_is_a_sighting(tmp_path):
         first = archive.add_batch([Incoming(_article(PARAS, "https://www.aprnews.example/x/"), "a")])
         again = archive.add_batch([Incoming(_article(DIFFERENT_STORY, "http://aprnews.example/x?utm_source=rss"), "a")])
         assert again.items[0].kind == "same_url" and again.items[0].article_id == first.new_ids[0]
-        assert archive.known_urls(["https://aprnews.example/x#top", "https://aprnews.example/y"]) == {"https://aprnews.example/x#top"}
+        assert archive.known_urls(["https://aprnews.example/x#top", "https://aprnews.example/y"]) == {
+            "https://aprnews.example/x#top"
+        }

@@ -1,4 +1,5 @@
 """`newswatch demo`: the whole offline demo, run as a user runs it (one subprocess)."""
+
 from __future__ import annotations
 
 import os
@@ -15,13 +16,25 @@ PASSEURS_TITLE = "L’OIM appelle à protéger les migrants exposés aux réseau
 
 @pytest.mark.flow
 def test_demo_archives_folds_a_duplicate_and_emails_the_matching_article(tmp_path: Path) -> None:
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"), DO_NOT_TRACK="1",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONIOENCODING="utf-8")
+    env = dict(
+        os.environ,
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PYTHONIOENCODING="utf-8",
+    )
     env.pop("PREFECT_API_URL", None)  # the demo's own temporary Prefect server
     newswatch = Path(sys.executable).with_name("newswatch")
     keep = tmp_path / "kept"
-    proc = subprocess.run([str(newswatch), "demo", "--keep", str(keep)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, encoding="utf-8", timeout=280)
+    proc = subprocess.run(
+        [str(newswatch), "demo", "--keep", str(keep)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=280,
+    )
     out = proc.stdout
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -32,8 +45,11 @@ def test_demo_archives_folds_a_duplicate_and_emails_the_matching_article(tmp_pat
     assert PASSEURS_TITLE in [title for _, _, title in rows]
 
     folded = out.split("== duplicates folded", 1)[1].split("\n== ", 1)[0]
-    assert re.search(r"^\s+apr-demo: http://127\.0\.0\.1:\d+/actualites/niger-|^\s+iom-demo: http://127\.0\.0\.1:\d+/fr/news/loim-et-le-niger",
-                     folded, re.M), folded
+    assert re.search(
+        r"^\s+apr-demo: http://127\.0\.0\.1:\d+/actualites/niger-|^\s+iom-demo: http://127\.0\.0\.1:\d+/fr/news/loim-et-le-niger",
+        folded,
+        re.M,
+    ), folded
     assert len(re.findall(r"as a near duplicate, similarity 0\.\d\d", folded)) == 1, folded
 
     mail = out.split("== email received by the SMTP sink: ", 1)[1].split("\n== ", 1)[0]

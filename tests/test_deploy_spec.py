@@ -1,10 +1,11 @@
 """The pieces of scheduling that need no server: prefect.yaml and the config agree, the deploy
 file `newswatch deploy` writes, reading a Prefect server's log for ERROR records, and what a
 deployment's status says is wrong. (tests/test_schedule.py runs the real thing.)"""
+
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,19 @@ import yaml
 from flows.commands.serve import ServerLogErrors
 from flows.config import Schedules, parse_config
 from flows.deployment_status import DeploymentStatus, RunInfo, format_status
-from flows.schedules import (CHECK_STEP, CHECKOUT, DEPLOYMENTS, WORK_POOL, check_deployment_schedules,
-                             deploy_file, schedule_spec)
+from flows.schedules import (
+    CHECK_STEP,
+    CHECKOUT,
+    DEPLOYMENTS,
+    WORK_POOL,
+    check_deployment_schedules,
+    deploy_file,
+    schedule_spec,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "prefect"
-NOW = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
 def _spec() -> dict:
@@ -48,8 +56,10 @@ def test_prefect_yaml_declares_the_default_schedules_and_runs_the_checkout():
 
 
 def test_deploy_file_carries_the_config_schedules_and_absolute_path(tmp_path):
-    config = parse_config("schedules:\n  ingest: {interval: 1m}\n  digest: {cron: '30 6 * * 1-5', "
-                          "timezone: UTC, enabled: false}\n", tmp_path / "newswatch.yaml")
+    config = parse_config(
+        "schedules:\n  ingest: {interval: 1m}\n  digest: {cron: '30 6 * * 1-5', timezone: UTC, enabled: false}\n",
+        tmp_path / "newswatch.yaml",
+    )
     spec = deploy_file(config)
     deployments = {d["name"]: d for d in spec["deployments"]}
     assert deployments["ingest"]["schedules"] == [{"interval": 60, "timezone": "Europe/Paris", "active": True}]
@@ -57,10 +67,12 @@ def test_deploy_file_carries_the_config_schedules_and_absolute_path(tmp_path):
     for d in deployments.values():
         assert d["parameters"]["config_path"] == str(tmp_path / "newswatch.yaml")
     (check,) = [step[CHECK_STEP] for step in spec["build"] if CHECK_STEP in step]
-    (tmp_path / "newswatch.yaml").write_text("schedules:\n  ingest: {interval: 1m}\n  digest: {cron: '30 6 * * 1-5', "
-                                             "timezone: UTC, enabled: false}\n")
+    (tmp_path / "newswatch.yaml").write_text(
+        "schedules:\n  ingest: {interval: 1m}\n  digest: {cron: '30 6 * * 1-5', timezone: UTC, enabled: false}\n"
+    )
     assert check_deployment_schedules(**{k: v for k, v in check.items() if k != "id"}) == {
-        "config_path": str(tmp_path / "newswatch.yaml")}
+        "config_path": str(tmp_path / "newswatch.yaml")
+    }
 
 
 def test_prefect_deploy_by_hand_refuses_schedules_that_are_not_the_config(tmp_path):
@@ -75,11 +87,13 @@ def test_prefect_deploy_by_hand_refuses_schedules_that_are_not_the_config(tmp_pa
 def test_server_log_errors_are_printed_with_their_exception():
     """The real log of Prefect 3.8.8's scheduler under SQLAlchemy 2.1 (captured on this project's
     machines; paths shortened), between two ordinary records."""
-    text = ("23:28:05.001 | INFO    | prefect.server - started\n"
-            + (FIXTURES / "scheduler-sqlalchemy-2.1.log").read_text()
-            + "23:29:10.000 | INFO    | uvicorn.access - 127.0.0.1 GET /api/health 200\n"
-            + "ERROR:    Exception in ASGI application\nTraceback (most recent call last):\n"
-            + "  File \"x.py\", line 1\nRuntimeError: boom\n")
+    text = (
+        "23:28:05.001 | INFO    | prefect.server - started\n"
+        + (FIXTURES / "scheduler-sqlalchemy-2.1.log").read_text()
+        + "23:29:10.000 | INFO    | uvicorn.access - 127.0.0.1 GET /api/health 200\n"
+        + "ERROR:    Exception in ASGI application\nTraceback (most recent call last):\n"
+        + '  File "x.py", line 1\nRuntimeError: boom\n'
+    )
     out = io.StringIO()
     reader = ServerLogErrors(Path("/dev/null"), 0, out)
     for line in text.splitlines():
@@ -100,18 +114,23 @@ def test_server_log_errors_follow_a_growing_log_from_where_the_server_started(tm
     reader = ServerLogErrors(log, log.stat().st_size, out, poll=0.05)
     reader.start()
     with log.open("a") as f:
-        f.write("00:00:01.000 | ERROR   | prefect.server.services.scheduler - Unexpected error\n"
-                "Traceback (most recent call last):\nValueError: bad\n")
+        f.write(
+            "00:00:01.000 | ERROR   | prefect.server.services.scheduler - Unexpected error\n"
+            "Traceback (most recent call last):\nValueError: bad\n"
+        )
     deadline = datetime.now() + timedelta(seconds=30)
     while "ValueError" not in out.getvalue() and datetime.now() < deadline:
         reader.join(0.05)
-    assert out.getvalue() == ("newswatch serve: Prefect server ERROR: prefect.server.services.scheduler - "
-                              "Unexpected error -> ValueError: bad\n")
+    assert out.getvalue() == (
+        "newswatch serve: Prefect server ERROR: prefect.server.services.scheduler - "
+        "Unexpected error -> ValueError: bad\n"
+    )
 
 
 def _status(**kw) -> DeploymentStatus:
-    base = dict(deployment=DEPLOYMENTS[0], exists=True, active=True, polled=True,
-                schedules=["every 30 min (Europe/Paris)"])
+    base = dict(
+        deployment=DEPLOYMENTS[0], exists=True, active=True, polled=True, schedules=["every 30 min (Europe/Paris)"]
+    )
     return DeploymentStatus(**{**base, **kw})
 
 
@@ -123,10 +142,12 @@ def test_status_problems_name_what_keeps_a_schedule_from_running():
     assert _status(next_runs=[_run("a", "Scheduled", 10)]).problems(now=NOW) == []
     assert _status(exists=False).problems(now=NOW) == [
         "ingest: no deployment ingest/ingest on this Prefect server (start `newswatch serve`, "
-        "or run `newswatch deploy`)"]
+        "or run `newswatch deploy`)"
+    ]
     # A manual run waiting is not the scheduler's: the schedule still produced nothing.
     assert _status(next_runs=[_run("now", "Scheduled", 0, auto=False)]).problems(now=NOW) == [
-        "ingest: no run scheduled although the schedule is active"]
+        "ingest: no run scheduled although the schedule is active"
+    ]
     assert _status(active=False, paused=True).problems(now=NOW) == []
     late = _status(next_runs=[_run("b", "Scheduled", 20)], late_runs=[_run("a", "Late", -10)], late_count=2)
     (problem,) = late.problems(now=NOW)
@@ -135,18 +156,26 @@ def test_status_problems_name_what_keeps_a_schedule_from_running():
 
 
 def test_status_format_shows_last_next_and_late_runs():
-    text = format_status([
-        _status(last_run=_run("ingest-2026-11-28T09:30:00", "Completed", -30),
-                next_runs=[_run("calm-fox", "Scheduled", 0)], late_runs=[_run("old", "Late", -5)],
-                late_count=1),
-        DeploymentStatus(DEPLOYMENTS[1]),
-    ], now=NOW)
+    text = format_status(
+        [
+            _status(
+                last_run=_run("ingest-2026-11-28T09:30:00", "Completed", -30),
+                next_runs=[_run("calm-fox", "Scheduled", 0)],
+                late_runs=[_run("old", "Late", -5)],
+                late_count=1,
+            ),
+            DeploymentStatus(DEPLOYMENTS[1]),
+        ],
+        now=NOW,
+    )
     lines = text.splitlines()
     assert lines[0] == "ingest/ingest: every 30 min (Europe/Paris); active; served by newswatch serve"
     assert lines[1].startswith("  last run:  ingest-2026-11-28T09:30:00 Completed at ")
     assert lines[2].startswith("  next run:  calm-fox at ")
     assert lines[3].startswith("  late runs: 1, the first due at ")
     assert lines[4].startswith("  PROBLEM: 1 scheduled run(s) late: old")
-    assert lines[5:] == ["digest/digest: not deployed on this server",
-                         "  PROBLEM: no deployment digest/digest on this Prefect server (start "
-                         "`newswatch serve`, or run `newswatch deploy`)"]
+    assert lines[5:] == [
+        "digest/digest: not deployed on this server",
+        "  PROBLEM: no deployment digest/digest on this Prefect server (start "
+        "`newswatch serve`, or run `newswatch deploy`)",
+    ]

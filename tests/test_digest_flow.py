@@ -1,15 +1,16 @@
 """The `digest` Prefect flow, run for real: it sends exactly the digest-mode matches pending."""
+
 from __future__ import annotations
 
 import pytest
 import yaml
+from smtpserver import smtp_server  # noqa: F401  (fixture)
 
 from alerts.config import AlertRule
 from flows.pipeline import store_batch
-from storage.outbox import list_outbox
 from scrapers.article import Article
-from smtpserver import smtp_server  # noqa: F401  (fixture)
 from storage.archive import Archive, Incoming
+from storage.outbox import list_outbox
 
 pytestmark = pytest.mark.flow
 
@@ -17,10 +18,19 @@ DIGEST_RULE = AlertRule(name="frontex-weekly", query="Frontex", to=["cat@example
 
 
 def frontex_article(n: int, place: str) -> Incoming:
-    body = [f"Frontex a renforcé sa présence {place} cette semaine, selon un communiqué publié mardi.",
-            " ".join(f"mot{n}x{i}" for i in range(60)) + "."]
-    return Incoming(Article(title=f"Frontex {place}", date=f"2024-03-{n:02d}", paragraphs=body,
-                            url=f"https://press.example.org/news/{n}"), source="press")
+    body = [
+        f"Frontex a renforcé sa présence {place} cette semaine, selon un communiqué publié mardi.",
+        " ".join(f"mot{n}x{i}" for i in range(60)) + ".",
+    ]
+    return Incoming(
+        Article(
+            title=f"Frontex {place}",
+            date=f"2024-03-{n:02d}",
+            paragraphs=body,
+            url=f"https://press.example.org/news/{n}",
+        ),
+        source="press",
+    )
 
 
 def test_digest_flow_sends_the_pending_digest_once(tmp_path, smtp_server, prefect_harness):
@@ -28,15 +38,22 @@ def test_digest_flow_sends_the_pending_digest_once(tmp_path, smtp_server, prefec
 
     archive_path = tmp_path / "archive.db"
     with Archive.open(archive_path) as archive:
-        store_batch(archive, [frontex_article(1, "au large de Lampedusa"),
-                                            frontex_article(2, "en mer Égée")], [DIGEST_RULE])
+        store_batch(
+            archive, [frontex_article(1, "au large de Lampedusa"), frontex_article(2, "en mer Égée")], [DIGEST_RULE]
+        )
     config = tmp_path / "newswatch.yaml"
-    config.write_text(yaml.safe_dump({
-        "archive": str(archive_path),
-        "smtp": {"host": "127.0.0.1", "port": smtp_server.settings.port, "sender": "newswatch@localhost"},
-        "alerts": [{"name": DIGEST_RULE.name, "query": DIGEST_RULE.query, "to": DIGEST_RULE.to,
-                    "mode": "digest"}],
-    }), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "archive": str(archive_path),
+                "smtp": {"host": "127.0.0.1", "port": smtp_server.settings.port, "sender": "newswatch@localhost"},
+                "alerts": [
+                    {"name": DIGEST_RULE.name, "query": DIGEST_RULE.query, "to": DIGEST_RULE.to, "mode": "digest"}
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
 
     first = digest(str(config))
     second = digest(str(config))

@@ -1,5 +1,6 @@
 """The error tree (errors.py): every error a NewswatchError, each concrete one temporary or
 permanent, so a caller can decide from the class alone whether to retry later."""
+
 from __future__ import annotations
 
 import inspect
@@ -11,8 +12,7 @@ from errors import FetchError, NewswatchError, PermanentError, SmtpDeliveryError
 
 CLASSES = [c for _, c in inspect.getmembers(errors, inspect.isclass) if c.__module__ == "errors"]
 # Bases that group others and are never raised themselves.
-ABSTRACT = {NewswatchError, PermanentError, TemporaryError, FetchError, errors.HttpStatusError,
-            SmtpDeliveryError}
+ABSTRACT = {NewswatchError, PermanentError, TemporaryError, FetchError, errors.HttpStatusError, SmtpDeliveryError}
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
@@ -22,11 +22,19 @@ def test_every_error_is_a_newswatch_error_and_exactly_one_of_temporary_or_perman
         assert issubclass(cls, TemporaryError) != issubclass(cls, PermanentError), cls
 
 
-@pytest.mark.parametrize("cls, temporary", [
-    (errors.ServerError, True), (errors.RateLimited, True), (errors.Timeout, True),
-    (errors.HostNotFound, True), (errors.ClientError, False), (errors.RobotsDisallowed, False),
-    (errors.NotHtml, False), (errors.TooLarge, False),
-])
+@pytest.mark.parametrize(
+    "cls, temporary",
+    [
+        (errors.ServerError, True),
+        (errors.RateLimited, True),
+        (errors.Timeout, True),
+        (errors.HostNotFound, True),
+        (errors.ClientError, False),
+        (errors.RobotsDisallowed, False),
+        (errors.NotHtml, False),
+        (errors.TooLarge, False),
+    ],
+)
 def test_fetch_errors_say_whether_a_later_run_may_succeed(cls, temporary):
     error = cls("https://example.org/a", "what happened")
     assert isinstance(error, TemporaryError) == temporary

@@ -6,10 +6,10 @@ fetch, clean, store with alert matches, fetch state, run record, delivery), WITH
 so a process is cheap to start and to SIGKILL. It prints one line per checkpoint reached, so
 each kill is attributed to the step it interrupted. Figures are printed with `-s`.
 """
+
 from __future__ import annotations
 
 import argparse
-import email
 import os
 import random
 import signal
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,14 +53,23 @@ def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda ste
         send_email(settings, message)
         mark(f"smtp-accepted {message['To']}")
 
-    summary = ingest_run(load_config(config_path), holder=f"fault-driver:{os.getpid()}", runner=Marking(),
-                         delivery=Delivery(send=send, retry_delay=0.05,
-                                           now=datetime.now(timezone.utc) + timedelta(minutes=later_minutes)))
+    summary = ingest_run(
+        load_config(config_path),
+        holder=f"fault-driver:{os.getpid()}",
+        runner=Marking(),
+        delivery=Delivery(
+            send=send, retry_delay=0.05, now=datetime.now(UTC) + timedelta(minutes=later_minutes)
+        ),
+    )
     for error in summary.alert_errors:
         print(f"delivery failed: {error}", file=sys.stderr, flush=True)
     mark("done")
-    return {"new": sum(s.new for s in summary.sources), "skipped": [s.source for s in summary.sources if s.skipped],
-            "sent": summary.alerts_sent, "failed": len(summary.alert_errors)}
+    return {
+        "new": sum(s.new for s in summary.sources),
+        "skipped": [s.source for s in summary.sources if s.skipped],
+        "sent": summary.alerts_sent,
+        "failed": len(summary.alert_errors),
+    }
 
 
 def _print_step(step: str) -> None:
@@ -84,13 +93,12 @@ def _driver_main(argv: list[str] | None = None) -> int:
 
         flows.streaming.POOL_MIN_SECONDS = 0.0
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)  # says how many pages the workers took
+    import flows.pipeline  # noqa: F401
     from errors import NewswatchError
 
-    import flows.pipeline  # noqa: F401
     print("ready", flush=True)  # imports done: a kill delay counts from here
     try:
-        out = ingest_once(args.config, later_minutes=args.later_minutes,
-                          mark=_print_step)
+        out = ingest_once(args.config, later_minutes=args.later_minutes, mark=_print_step)
     except NewswatchError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 1
@@ -113,8 +121,9 @@ def _article_body(path: str, keywords: list[str], count: int = 4) -> list[str]:
 class Site:
     """Two sources on two local hosts (an RSS feed each), some articles carrying keywords."""
 
-    def __init__(self, make_http_server, smtp_port: int, archive: Path, articles: int = ARTICLES_PER_SOURCE,
-                 paragraphs: int = 4) -> None:
+    def __init__(
+        self, make_http_server, smtp_port: int, archive: Path, articles: int = ARTICLES_PER_SOURCE, paragraphs: int = 4
+    ) -> None:
         from fake_sites import article_page, headline, rss_feed
         from httpserver import Reply, html
 
@@ -125,11 +134,14 @@ class Site:
             server = make_http_server()
             paths = [f"/news/{template}-{i}" for i in range(articles)]
             server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
-            server.routes["/feed.xml"] = Reply(body=rss_feed(server.base, [(p, headline(p)) for p in paths]),
-                                               content_type="application/rss+xml")
+            server.routes["/feed.xml"] = Reply(
+                body=rss_feed(server.base, [(p, headline(p)) for p in paths]), content_type="application/rss+xml"
+            )
             for i, p in enumerate(paths):
                 keywords = [k for k, every in (("zorblax", 3), ("quintrel", 4)) if i % every == 0]
-                server.routes[p] = html(article_page(template, server.base + p, body=_article_body(p, keywords, paragraphs)))
+                server.routes[p] = html(
+                    article_page(template, server.base + p, body=_article_body(p, keywords, paragraphs))
+                )
                 self.urls.append(server.url(p))
                 for k in keywords:
                     for to in KEYWORDS[k]:
@@ -138,18 +150,28 @@ class Site:
         self.archive = archive
         self.smtp_port = smtp_port
 
-    def config(self, tmp: Path, *, archive: Path | None = None, smtp_port: int | None = None,
-               name: str = "newswatch.yaml", delay: float = 0.02, extra: str = "") -> Path:
+    def config(
+        self,
+        tmp: Path,
+        *,
+        archive: Path | None = None,
+        smtp_port: int | None = None,
+        name: str = "newswatch.yaml",
+        delay: float = 0.02,
+        extra: str = "",
+    ) -> Path:
         sources = "".join(
             f"  - {{name: s{n}, url: '{s.url('/feed.xml')}', kind: feed, profile: {prof}, delay: {delay}}}\n"
-            for n, (s, prof) in enumerate(zip(self.servers, ("aprnews", "iom"))))
+            for n, (s, prof) in enumerate(zip(self.servers, ("aprnews", "iom")))
+        )
         rules = "".join(f"  - {{name: {k}, query: {k}, to: [{', '.join(to)}]}}\n" for k, to in KEYWORDS.items())
         file = tmp / name
         file.write_text(
             f"archive: {archive or self.archive}\nuser_agent: fault-suite\nretries: {{attempts: 1, backoff: 0}}\n{extra}"
             f"timeouts: {{connect: 2, read: 5, total: 10}}\nsources:\n{sources}"
             f"smtp: {{host: 127.0.0.1, port: {smtp_port or self.smtp_port}, sender: nw@test.example, "
-            f"timeout: 5, password_env: null}}\nalerts:\n{rules}")
+            f"timeout: 5, password_env: null}}\nalerts:\n{rules}"
+        )
         return file
 
 
@@ -181,8 +203,9 @@ def resent_emails(smtp, since: int = 0) -> int:
         earlier = {first[key] for key in listed if key in first}
         if earlier:
             resent += 1
-            assert earlier == {(message["Message-ID"], raw)}, \
+            assert earlier == {(message["Message-ID"], raw)}, (
                 f"a re-sent email is not its first attempt: {message['Message-ID']} vs {[m for m, _ in earlier]}"
+            )
         for key in listed:
             first.setdefault(key, (message["Message-ID"], raw))
     return resent
@@ -208,8 +231,13 @@ def check_archive(path: Path, urls: list[str]) -> dict:
 
 
 def driver(config: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--config", str(config), *extra], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, __file__, "--config", str(config), *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_driver(config: Path, *extra: str) -> tuple[int, str, str]:
@@ -246,8 +274,7 @@ FIGURES: dict[str, object] = {}
 def test_sigkill_at_random_points_then_rerun_loses_and_doubles_nothing(tmp_path, make_http_server, smtp):
     site = Site(make_http_server, smtp.port, tmp_path / "archive.db")
     # One uninterrupted run (SMTP down, scratch archive) gives the length of a run to aim at.
-    proc = driver(site.config(tmp_path, archive=tmp_path / "scratch.db", smtp_port=_closed_port(),
-                              name="scratch.yaml"))
+    proc = driver(site.config(tmp_path, archive=tmp_path / "scratch.db", smtp_port=_closed_port(), name="scratch.yaml"))
     wait_ready(proc)
     t0 = time.monotonic()
     _, err = proc.communicate(timeout=120)
@@ -302,14 +329,32 @@ def test_sigkill_at_random_points_then_rerun_loses_and_doubles_nothing(tmp_path,
         assert extra <= resent * len(site.expected)
         in_window, emails = in_window + window, emails + len(smtp.messages) - before
         doubled, doubled_emails = doubled + extra, doubled_emails + resent
-    FIGURES["sigkill"] = dict(kills=kills, rounds=rounds, killed_in_step=dict(steps),
-                              killed_during_smtp=in_window, duplicate_emails=doubled_emails, duplicate_alert_listings=doubled,
-                              articles_per_round=len(site.urls), emails=emails, full_run_seconds=round(full, 2))
+    FIGURES["sigkill"] = dict(
+        kills=kills,
+        rounds=rounds,
+        killed_in_step=dict(steps),
+        killed_during_smtp=in_window,
+        duplicate_emails=doubled_emails,
+        duplicate_alert_listings=doubled,
+        articles_per_round=len(site.urls),
+        emails=emails,
+        full_run_seconds=round(full, 2),
+    )
     print("\nFAULT FIGURES sigkill:", FIGURES["sigkill"])
 
 
-TRIGGERS = ["leased", "discovered s0", "fetched s0", "cleaned s0", "stored s0", "state s0", "stored s1",
-            "recorded", "smtp-sending", "smtp-accepted"]
+TRIGGERS = [
+    "leased",
+    "discovered s0",
+    "fetched s0",
+    "cleaned s0",
+    "stored s0",
+    "state s0",
+    "stored s1",
+    "recorded",
+    "smtp-sending",
+    "smtp-accepted",
+]
 
 
 def _closed_port() -> int:
@@ -458,9 +503,19 @@ def test_disk_full_on_write_is_a_clear_error_and_the_archive_stays_consistent(tm
     from storage.archive import Archive, Incoming
 
     def batch(prefix: str, n: int) -> list[Incoming]:
-        return [Incoming(Article(title=f"{prefix}{i}", date=None, paragraphs=paragraphs(f"{prefix}{i}", count=12)
-                                 + ["zorblax"], language="fr", url=f"https://x.example/{prefix}/{i}"), source="s")
-                for i in range(n)]
+        return [
+            Incoming(
+                Article(
+                    title=f"{prefix}{i}",
+                    date=None,
+                    paragraphs=paragraphs(f"{prefix}{i}", count=12) + ["zorblax"],
+                    language="fr",
+                    url=f"https://x.example/{prefix}/{i}",
+                ),
+                source="s",
+            )
+            for i in range(n)
+        ]
 
     rules = [AlertRule(name="zorblax", query="zorblax", to=("a@test.example",))]
     path = tmp_path / "archive.db"
@@ -488,26 +543,48 @@ def test_fuzzed_pages_through_clean_and_store(tmp_path):
     from hypothesis import strategies as st
 
     from alerts.config import AlertRule
-    from flows.pipeline import store_batch
     from errors import CleanError
+    from flows.pipeline import store_batch
     from scrapers.clean import clean_page
     from storage.archive import Archive, Incoming
 
     fixtures = [p.read_bytes() for p in sorted((ROOT / "tests" / "fixtures" / "html").glob("*.html"))]
-    tags = ["<p>", "</p>", "<div class='field--name-body'>", "</div>", "<h1>", "<article>", "<script>", "<!--",
-            "<meta charset='latin-1'>", "<html lang='fr'>", "<title>", "\x00", "&amp;", "&#x0;", "<![CDATA["]
-    mangled = st.tuples(st.sampled_from(fixtures), st.integers(0, 200_000), st.integers(0, 4000),
-                        st.binary(max_size=64)).map(lambda t: t[0][:t[1]] + t[3] + t[0][t[1] + t[2]:])
+    tags = [
+        "<p>",
+        "</p>",
+        "<div class='field--name-body'>",
+        "</div>",
+        "<h1>",
+        "<article>",
+        "<script>",
+        "<!--",
+        "<meta charset='latin-1'>",
+        "<html lang='fr'>",
+        "<title>",
+        "\x00",
+        "&amp;",
+        "&#x0;",
+        "<![CDATA[",
+    ]
+    mangled = st.tuples(
+        st.sampled_from(fixtures), st.integers(0, 200_000), st.integers(0, 4000), st.binary(max_size=64)
+    ).map(lambda t: t[0][: t[1]] + t[3] + t[0][t[1] + t[2] :])
     soup = st.lists(st.sampled_from(tags) | st.text(max_size=30), max_size=60).map(lambda x: "".join(x).encode())
     pages = st.one_of(st.binary(max_size=2048), mangled, soup)
     counts = Counter()
     rules = [AlertRule(name="any", query="le OR the OR migrants", to=("a@test.example",))]
     archive = Archive.open(tmp_path / "fuzz.db")
 
-    @settings(max_examples=120, deadline=None, database=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-    @given(page=pages, ctype=st.sampled_from([None, "text/html", "text/html; charset=utf-8",
-                                              "application/octet-stream"]))
+    @settings(
+        max_examples=120,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        page=pages, ctype=st.sampled_from([None, "text/html", "text/html; charset=utf-8", "application/octet-stream"])
+    )
     def one(page: bytes, ctype):
         counts["pages"] += 1
         try:

@@ -1,5 +1,6 @@
 """Atom feeds of matches (alerts/feeds.py, `newswatch feed`): valid for feedparser, stable ids,
 clean links, highlighted snippets, atomic files."""
+
 from __future__ import annotations
 
 import os
@@ -10,14 +11,14 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from test_alerts_delivery import filler
 
 from alerts.config import AlertRule
 from alerts.feeds import feed_file_name, new_articles_feed, render_feed, rule_feed, write_feeds
-from storage.files import write_atomically
 from flows.pipeline import store_batch
 from scrapers.article import Article
 from storage.archive import Archive, Incoming
-from test_alerts_delivery import filler
+from storage.files import write_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,20 +30,30 @@ RULES = [
 
 def incoming(n: int, title: str, text: str, *, url: str | None = None, source: str = "iom-fr") -> Incoming:
     url = url or f"http://www.{source}.example.org/news/{n}?utm_source=rss&utm_medium=feed"
-    return Incoming(Article(title=title, date=f"2024-03-{n:02d}", paragraphs=[text, filler(n)], url=url,
-                            language="fr"), source=source, fetched_at=f"2024-03-{n:02d}T08:00:00+00:00")
+    return Incoming(
+        Article(title=title, date=f"2024-03-{n:02d}", paragraphs=[text, filler(n)], url=url, language="fr"),
+        source=source,
+        fetched_at=f"2024-03-{n:02d}T08:00:00+00:00",
+    )
 
 
 @pytest.fixture
 def archive(tmp_path):
     with Archive.open(tmp_path / "archive.db") as a:
-        store_batch(a, [
-            incoming(1, "Démantèlement d'un réseau", "Un réseau de passeurs démantelé à Agadez."),
-            incoming(2, "Frontex", "Frontex publie ses chiffres."),
-            # Hostile text: markup, a control character XML 1.0 forbids, an ampersand.
-            incoming(3, "<script>alert(1)</script> Passeurs \x0b & co",
-                     "Les passeurs <b>arrêtés</b> & jugés \x01 à Tunis."),
-        ], RULES)
+        store_batch(
+            a,
+            [
+                incoming(1, "Démantèlement d'un réseau", "Un réseau de passeurs démantelé à Agadez."),
+                incoming(2, "Frontex", "Frontex publie ses chiffres."),
+                # Hostile text: markup, a control character XML 1.0 forbids, an ampersand.
+                incoming(
+                    3,
+                    "<script>alert(1)</script> Passeurs \x0b & co",
+                    "Les passeurs <b>arrêtés</b> & jugés \x01 à Tunis.",
+                ),
+            ],
+            RULES,
+        )
         yield a
 
 
@@ -86,8 +97,7 @@ def test_ids_are_stable_across_runs_and_feeds(archive):
 
 def test_new_articles_feed_lists_every_new_article_newest_first(archive):
     parsed = parse(render_feed(new_articles_feed(archive)))
-    assert [e.link for e in parsed.entries] == [
-        f"http://www.iom-fr.example.org/news/{n}" for n in (3, 2, 1)]
+    assert [e.link for e in parsed.entries] == [f"http://www.iom-fr.example.org/news/{n}" for n in (3, 2, 1)]
     assert parsed.entries[2].updated.startswith("2024-03-01T08:00:00")
     assert "réseau de passeurs" in parsed.entries[2].summary
 
@@ -140,21 +150,30 @@ def rule_feed_of_size(n: int):
     from alerts.feeds import Feed
     from storage.reading import FeedItem
 
-    items = [FeedItem(i, f"{i:040d}", f"t{i}", "s", None, f"https://x.org/{i}", "2024-01-01T00:00:00+00:00",
-                      "word " * 100) for i in range(n)]
+    items = [
+        FeedItem(i, f"{i:040d}", f"t{i}", "s", None, f"https://x.org/{i}", "2024-01-01T00:00:00+00:00", "word " * 100)
+        for i in range(n)
+    ]
     return Feed("x", "x", "urn:x", items, highlighted=False)
 
 
 def newswatch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, capture_output=True,
-                          env={**os.environ, "NEWSWATCH_CONFIG": str(cwd / "newswatch.yaml")}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        env={**os.environ, "NEWSWATCH_CONFIG": str(cwd / "newswatch.yaml")},
+        timeout=120,
+    )
 
 
 def test_feed_command_prints_what_write_writes(archive, tmp_path):
     (tmp_path / "newswatch.yaml").write_text(
         "archive: archive.db\nfeeds_dir: feeds\nalerts:\n"
         "  - {name: passeurs, query: 'passeurs OR \"réseaux de passeurs\"', to: ana@example.org}\n"
-        "  - {name: frontex, query: Frontex, to: cat@example.org, mode: digest}\n", encoding="utf-8")
+        "  - {name: frontex, query: Frontex, to: cat@example.org, mode: digest}\n",
+        encoding="utf-8",
+    )
     printed = newswatch("feed", "passeurs", cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr
     written = newswatch("feed", "--write", cwd=tmp_path)

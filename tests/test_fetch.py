@@ -1,4 +1,5 @@
 """scrapers.fetch against a real HTTP server on 127.0.0.1 (tests/httpserver.py)."""
+
 from __future__ import annotations
 
 import socket
@@ -9,9 +10,22 @@ import httpx
 import pytest
 from httpserver import LocalServer, Reply, html, redirect
 
-from errors import (BadUrl, ClientError, ConnectFailed, HostNotFound, NotHtml, PermanentError,
-                    RateLimited, RedirectLoop, RobotsDisallowed, ServerError, TemporaryError, Timeout,
-                    TooLarge, TooManyRedirects)
+from errors import (
+    BadUrl,
+    ClientError,
+    ConnectFailed,
+    HostNotFound,
+    NotHtml,
+    PermanentError,
+    RateLimited,
+    RedirectLoop,
+    RobotsDisallowed,
+    ServerError,
+    TemporaryError,
+    Timeout,
+    TooLarge,
+    TooManyRedirects,
+)
 from scrapers.decoding import decode_bytes
 from scrapers.fetch import DISCOVERY_TYPES, Fetcher, FetchSettings, NotModified, Validators, host_key
 
@@ -19,9 +33,16 @@ UA = "newswatch-test/0.1 (+mailto:test@example.org)"
 
 # Tiny waits everywhere: the suite stays fast, the behaviour is the same.
 FAST = FetchSettings(
-    user_agent=UA, connect_timeout=1.0, read_timeout=1.0, total_timeout=5.0,
-    max_page_bytes=1_000_000, attempts=3, backoff_base=0.01, backoff_max=0.05,
-    max_retry_after=5.0, default_delay=0.0,
+    user_agent=UA,
+    connect_timeout=1.0,
+    read_timeout=1.0,
+    total_timeout=5.0,
+    max_page_bytes=1_000_000,
+    attempts=3,
+    backoff_base=0.01,
+    backoff_max=0.05,
+    max_retry_after=5.0,
+    default_delay=0.0,
 )
 
 
@@ -62,8 +83,7 @@ def test_user_agent_is_sent(http_server: LocalServer, fetcher: Fetcher) -> None:
     assert {r.headers["user-agent"] for r in http_server.requests()} == {UA}
 
 
-def test_server_errors_are_retried_until_success(http_server: LocalServer,
-                                                 fetcher: Fetcher) -> None:
+def test_server_errors_are_retried_until_success(http_server: LocalServer, fetcher: Fetcher) -> None:
     http_server.routes["/flaky"] = [Reply(status=500), Reply(status=502), html("<p>ok</p>")]
     result = fetcher.fetch(http_server.url("/flaky"))
     assert result.ok and result.body == b"<p>ok</p>" and result.attempts == 3
@@ -87,8 +107,7 @@ def test_client_errors_are_not_retried(http_server: LocalServer, fetcher: Fetche
 
 
 def test_retry_after_is_honoured(http_server: LocalServer, fetcher: Fetcher) -> None:
-    http_server.routes["/busy"] = [
-        Reply(status=429, headers={"Retry-After": "1"}), html("<p>ok</p>")]
+    http_server.routes["/busy"] = [Reply(status=429, headers={"Retry-After": "1"}), html("<p>ok</p>")]
     result = fetcher.fetch(http_server.url("/busy"))
     assert result.ok
     first, second = http_server.requests("/busy")
@@ -96,8 +115,7 @@ def test_retry_after_is_honoured(http_server: LocalServer, fetcher: Fetcher) -> 
     assert second.started - first.finished >= 0.95
 
 
-def test_retry_after_beyond_the_cap_is_recorded_not_waited(http_server: LocalServer,
-                                                          fetcher: Fetcher) -> None:
+def test_retry_after_beyond_the_cap_is_recorded_not_waited(http_server: LocalServer, fetcher: Fetcher) -> None:
     http_server.routes["/seconds"] = Reply(status=429, headers={"Retry-After": "3600"})
     in_an_hour = formatdate(timeval=__import__("time").time() + 3600, usegmt=True)
     http_server.routes["/date"] = Reply(status=503, headers={"Retry-After": in_an_hour})
@@ -108,8 +126,7 @@ def test_retry_after_beyond_the_cap_is_recorded_not_waited(http_server: LocalSer
         assert len(http_server.requests(path)) == 1
 
 
-def test_hanging_page_times_out_while_other_hosts_complete(
-        make_http_server, fetcher: Fetcher) -> None:
+def test_hanging_page_times_out_while_other_hosts_complete(make_http_server, fetcher: Fetcher) -> None:
     slow, quick = make_http_server(), make_http_server()
     slow.routes["/hang"] = Reply(body=b"late", delay=30)
     slow.routes["/after"] = html("<p>after</p>")
@@ -129,8 +146,7 @@ def test_hanging_page_times_out_while_other_hosts_complete(
     assert max(r.finished for r in quick.requests()) < last_hang.started + FAST.read_timeout
 
 
-def test_redirect_is_followed_and_final_url_recorded(http_server: LocalServer,
-                                                     fetcher: Fetcher) -> None:
+def test_redirect_is_followed_and_final_url_recorded(http_server: LocalServer, fetcher: Fetcher) -> None:
     http_server.routes["/old"] = redirect("/new", 301)
     http_server.routes["/new"] = html("<p>moved</p>")
     result = fetcher.fetch(http_server.url("/old"))
@@ -156,10 +172,8 @@ def test_too_many_redirects_is_recorded(http_server: LocalServer) -> None:
 
 
 @pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "chunked"])
-def test_oversized_page_is_aborted(http_server: LocalServer, fetcher: Fetcher,
-                                   declare_length: bool) -> None:
-    http_server.routes["/huge"] = Reply(body=b"<p>" + b"x" * 10_000_000,
-                                        declare_length=declare_length)
+def test_oversized_page_is_aborted(http_server: LocalServer, fetcher: Fetcher, declare_length: bool) -> None:
+    http_server.routes["/huge"] = Reply(body=b"<p>" + b"x" * 10_000_000, declare_length=declare_length)
     result = fetcher.fetch(http_server.url("/huge"))
     assert isinstance(result.error, TooLarge) and result.body is None
     assert "max_page_bytes" in str(result.error) and http_server.url("/huge") in str(result.error)
@@ -175,34 +189,31 @@ def test_pdf_is_recorded_not_returned(http_server: LocalServer, fetcher: Fetcher
     assert "application/pdf" in str(fetcher.fetch(http_server.url("/doc.pdf")).error)
 
 
-def test_feed_types_are_accepted_for_discovery_only(http_server: LocalServer,
-                                                   fetcher: Fetcher) -> None:
+def test_feed_types_are_accepted_for_discovery_only(http_server: LocalServer, fetcher: Fetcher) -> None:
     http_server.routes["/feed"] = Reply(body=b"<rss/>", content_type="application/rss+xml")
     assert isinstance(fetcher.fetch(http_server.url("/feed")).error, NotHtml)
     assert fetcher.fetch(http_server.url("/feed"), accept=DISCOVERY_TYPES).ok
 
 
-def test_robots_disallowed_page_is_never_requested(http_server: LocalServer,
-                                                   fetcher: Fetcher) -> None:
+def test_robots_disallowed_page_is_never_requested(http_server: LocalServer, fetcher: Fetcher) -> None:
     http_server.routes["/robots.txt"] = Reply(
         body="User-agent: *\nDisallow: /private/\n\n"
-             "User-agent: newswatch-test\nDisallow: /private/\nDisallow: /not-for-us\n",
-        content_type="text/plain")
+        "User-agent: newswatch-test\nDisallow: /private/\nDisallow: /not-for-us\n",
+        content_type="text/plain",
+    )
     for path in ("/private/page", "/public", "/not-for-us", "/public2"):
         http_server.routes[path] = html("<p>x</p>")
     urls = [http_server.url(p) for p in ("/private/page", "/public", "/not-for-us", "/public2")]
 
     results = fetcher.fetch_many(urls)
 
-    assert [type(r.error) for r in results] == [RobotsDisallowed, type(None), RobotsDisallowed,
-                                                type(None)]
+    assert [type(r.error) for r in results] == [RobotsDisallowed, type(None), RobotsDisallowed, type(None)]
     assert "robots.txt" in str(results[0].error) and urls[0] in str(results[0].error)
     assert http_server.paths(robots=True) == ["/robots.txt", "/public", "/public2"]
     assert http_server.requests("/robots.txt")[0].headers["user-agent"] == UA
 
 
-def test_robots_server_error_stops_the_host_for_the_run(http_server: LocalServer,
-                                                       fetcher: Fetcher) -> None:
+def test_robots_server_error_stops_the_host_for_the_run(http_server: LocalServer, fetcher: Fetcher) -> None:
     http_server.routes["/robots.txt"] = Reply(status=500)
     http_server.routes["/page"] = html("<p>x</p>")
     results = fetcher.fetch_many([http_server.url("/page"), http_server.url("/page?2")])
@@ -228,20 +239,17 @@ def test_politeness_one_request_per_host_at_a_time_hosts_in_parallel(make_http_s
         log = sorted(server.requests(), key=lambda r: r.started)
         for before, after in zip(log, log[1:]):
             assert after.started >= before.finished + delay * 0.9, "requests to one host overlap"
-    overlaps = [(x, y) for x in a.requests() for y in b.requests()
-                if x.started < y.finished and y.started < x.finished]
+    overlaps = [(x, y) for x in a.requests() for y in b.requests() if x.started < y.finished and y.started < x.finished]
     assert overlaps, "the two hosts were not fetched in parallel"
 
 
-def test_windows_1252_declared_latin1_comes_back_as_bytes(http_server: LocalServer,
-                                                          fetcher: Fetcher) -> None:
+def test_windows_1252_declared_latin1_comes_back_as_bytes(http_server: LocalServer, fetcher: Fetcher) -> None:
     text = "<html><body><p>L’OIM salue l’été « à Genève » – œuvre</p></body></html>"
     data = text.encode("windows-1252")
     http_server.routes["/fr"] = Reply(body=data, content_type="text/html; charset=iso-8859-1")
     result = fetcher.fetch(http_server.url("/fr"))
     assert result.body == data and result.content_type == "text/html; charset=iso-8859-1"
-    assert "L’OIM salue l’été « à Genève » – œuvre" in decode_bytes(result.body,
-                                                                    result.content_type)
+    assert "L’OIM salue l’été « à Genève » – œuvre" in decode_bytes(result.body, result.content_type)
 
 
 def test_errors_never_raise_out_of_fetch_many(fetcher: Fetcher) -> None:
@@ -271,10 +279,8 @@ def test_unknown_host_fails_at_once_without_retries() -> None:
     assert [str(u) for u in calls] == ["http://news.invalid/robots.txt"]  # once, not retried
 
 
-def test_robots_crawl_delay_slows_the_host_down(http_server: LocalServer,
-                                                fetcher: Fetcher) -> None:
-    http_server.routes["/robots.txt"] = Reply(body="User-agent: *\nCrawl-delay: 1\n",
-                                              content_type="text/plain")
+def test_robots_crawl_delay_slows_the_host_down(http_server: LocalServer, fetcher: Fetcher) -> None:
+    http_server.routes["/robots.txt"] = Reply(body="User-agent: *\nCrawl-delay: 1\n", content_type="text/plain")
     http_server.routes["/a"] = http_server.routes["/b"] = html("<p>x</p>")
     assert all(r.ok for r in fetcher.fetch_many([http_server.url("/a"), http_server.url("/b")]))
     a, b = http_server.requests("/a")[0], http_server.requests("/b")[0]

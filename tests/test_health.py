@@ -1,9 +1,10 @@
 """Source health (storage/health.py) on a real archive, and where it is shown."""
+
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fake_sites import paragraphs
@@ -14,7 +15,7 @@ from storage.archive import Archive, Incoming
 from storage.fetchstate import FetchState
 from storage.health import EMPTY_RUN_MIN_PAGES, source_health
 
-T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
@@ -30,21 +31,45 @@ class History:
         self.state = FetchState(archive)
         self.serial = 0
 
-    def run(self, source: str, at: datetime, *, bodies: list[str] = (), not_articles: int = 0,
-            ok: bool = True, discovered: int | None = None) -> None:
+    def run(
+        self,
+        source: str,
+        at: datetime,
+        *,
+        bodies: list[str] = (),
+        not_articles: int = 0,
+        ok: bool = True,
+        discovered: int | None = None,
+    ) -> None:
         items = []
         for body in bodies:
             self.serial += 1
             url = f"https://{source}.example.org/a/{self.serial}"
-            items.append(Incoming(Article(title=f"t{self.serial}", date=None, paragraphs=[body], language="fr",
-                                          url=url), source=source, url=url, fetched_at=_iso(at + timedelta(seconds=5))))
+            items.append(
+                Incoming(
+                    Article(title=f"t{self.serial}", date=None, paragraphs=[body], language="fr", url=url),
+                    source=source,
+                    url=url,
+                    fetched_at=_iso(at + timedelta(seconds=5)),
+                )
+            )
         result = self.archive.add_batch(items)
         new = result.counts["new"]
         assert new == len(bodies)
         fetched = new + not_articles
-        self.state.record_run(source, started_at=at, finished_at=at + timedelta(seconds=30), ok=ok,
-                              counts={"discovered": fetched if discovered is None else discovered, "new": new,
-                                      "duplicates": 0, "not_articles": not_articles, "errors": 0})
+        self.state.record_run(
+            source,
+            started_at=at,
+            finished_at=at + timedelta(seconds=30),
+            ok=ok,
+            counts={
+                "discovered": fetched if discovered is None else discovered,
+                "new": new,
+                "duplicates": 0,
+                "not_articles": not_articles,
+                "errors": 0,
+            },
+        )
 
 
 def normal(seed: str) -> str:
@@ -110,7 +135,9 @@ def test_many_pages_and_no_article_is_unhealthy_even_after_a_quiet_run(history):
 def test_bodies_suddenly_tiny_against_the_source_history_are_unhealthy(history):
     for day in range(6):
         history.run("iom-en", T0 + day * DAY, bodies=[normal(f"n{day}")])
-    history.run("iom-en", T0 + 6 * DAY, bodies=[f"Cookies {i}: accept all cookies to read this page." for i in range(3)])
+    history.run(
+        "iom-en", T0 + 6 * DAY, bodies=[f"Cookies {i}: accept all cookies to read this page." for i in range(3)]
+    )
     (h,) = source_health(history.archive, [("iom-en", timedelta(days=3))], now=T0 + 6 * DAY + timedelta(hours=1))
     assert not h.healthy
     (problem,) = h.problems
@@ -135,7 +162,8 @@ def test_sources_command_shows_health(tmp_path, capsys, history):
     (tmp_path / "newswatch.yaml").write_text(
         "archive: archive.db\nsources:\n"
         "  - {name: quiet, url: 'http://127.0.0.1:9/feed', kind: feed, expected_interval: 1d}\n"
-        "  - {name: unseen, url: 'http://127.0.0.1:9/other', kind: feed, expected_interval: 1d}\n")
+        "  - {name: unseen, url: 'http://127.0.0.1:9/other', kind: feed, expected_interval: 1d}\n"
+    )
     assert main(["sources", "--config", str(tmp_path / "newswatch.yaml")]) == 0
     out = capsys.readouterr().out
     assert "UNHEALTHY: silent: nothing new since 2026-11-01T08:00:30+00:00" in out
@@ -146,15 +174,19 @@ def test_sources_command_shows_health(tmp_path, capsys, history):
 
 
 def test_ingest_artifact_lists_unhealthy_sources():
-    from flows.summary import IngestSummary, SourceReport
     from flows.report import ingest_markdown
+    from flows.summary import IngestSummary, SourceReport
     from storage.health import SourceHealth
 
-    summary = IngestSummary(started_at="2026-11-22T07:30:00+00:00", finished_at="2026-11-22T07:30:09+00:00",
-                            sources=[SourceReport(source="iom-fr"), SourceReport(source="apr")])
+    summary = IngestSummary(
+        started_at="2026-11-22T07:30:00+00:00",
+        finished_at="2026-11-22T07:30:09+00:00",
+        sources=[SourceReport(source="iom-fr"), SourceReport(source="apr")],
+    )
     summary.health = [
         SourceHealth("iom-fr", False, ["silent: nothing new since 2026-11-18 (4d; expected every 3d)"]).to_dict(),
-        SourceHealth("apr", True).to_dict()]
+        SourceHealth("apr", True).to_dict(),
+    ]
     md = ingest_markdown(summary)
     section = re.sub(r"\\(.)", r"\1", md.split("## Source health")[1])  # text, as markdown shows it
     assert "- **iom-fr** UNHEALTHY: silent: nothing new since 2026-11-18 (4d; expected every 3d)" in section
@@ -165,12 +197,24 @@ def test_ingest_artifact_lists_unhealthy_sources():
 
 def test_a_source_whose_last_run_is_a_warning_yields_nothing(history):
     history.run("empty", T0)
-    history.state.record_run("empty", started_at=T0 + DAY, finished_at=T0 + DAY, ok=True, state="warning",
-                             warning="the feed has no items",
-                             counts={"discovered": 0, "new": 0, "duplicates": 0, "not_articles": 0, "errors": 0})
-    history.state.record_run("pages", started_at=T0, finished_at=T0, ok=True, state="warning",
-                             warning="all 5 fetched page(s) were not articles",
-                             counts={"discovered": 5, "new": 0, "duplicates": 0, "not_articles": 5, "errors": 0})
+    history.state.record_run(
+        "empty",
+        started_at=T0 + DAY,
+        finished_at=T0 + DAY,
+        ok=True,
+        state="warning",
+        warning="the feed has no items",
+        counts={"discovered": 0, "new": 0, "duplicates": 0, "not_articles": 0, "errors": 0},
+    )
+    history.state.record_run(
+        "pages",
+        started_at=T0,
+        finished_at=T0,
+        ok=True,
+        state="warning",
+        warning="all 5 fetched page(s) were not articles",
+        counts={"discovered": 5, "new": 0, "duplicates": 0, "not_articles": 5, "errors": 0},
+    )
     empty, pages = source_health(history.archive, [("empty", None), ("pages", None)], now=T0 + DAY)
     assert empty.problems == ["yields nothing: the feed has no items"]
     # The warning says what "empty pages" would: one problem, not two.
@@ -180,8 +224,14 @@ def test_a_source_whose_last_run_is_a_warning_yields_nothing(history):
 
 
 def _failed_run(history: History, source: str, at: datetime, error: str) -> None:
-    history.state.record_run(source, started_at=at, finished_at=at + timedelta(seconds=3), ok=False, error=error,
-                             counts={"discovered": 0, "new": 0, "duplicates": 0, "not_articles": 0, "errors": 0})
+    history.state.record_run(
+        source,
+        started_at=at,
+        finished_at=at + timedelta(seconds=3),
+        ok=False,
+        error=error,
+        counts={"discovered": 0, "new": 0, "duplicates": 0, "not_articles": 0, "errors": 0},
+    )
 
 
 def reading_room_health(archive: Archive, name: str) -> dict:
@@ -203,14 +253,18 @@ def test_a_source_whose_runs_fail_is_failing_until_one_succeeds_as_in_the_readin
     assert judged(T0 + DAY)[0].healthy
     _failed_run(history, "down", T0 + DAY, "http://127.0.0.1:9/feed: cannot connect (refused)")
     h, room = judged(T0 + DAY)
-    assert h.problems == ["failing: its last run failed (started 2026-11-02T08:00:00+00:00): "
-                          "http://127.0.0.1:9/feed: cannot connect (refused)"]
+    assert h.problems == [
+        "failing: its last run failed (started 2026-11-02T08:00:00+00:00): "
+        "http://127.0.0.1:9/feed: cannot connect (refused)"
+    ]
     assert room["failed_in_a_row"] == 1
     for day in (2, 3):
         _failed_run(history, "down", T0 + day * DAY, f"http://127.0.0.1:9/feed: cannot connect (day {day})")
     h, room = judged(T0 + 3 * DAY)
-    assert h.problems == ["failing: 3 consecutive runs failed since 2026-11-02T08:00:00+00:00: "
-                          "http://127.0.0.1:9/feed: cannot connect (day 3)"]
+    assert h.problems == [
+        "failing: 3 consecutive runs failed since 2026-11-02T08:00:00+00:00: "
+        "http://127.0.0.1:9/feed: cannot connect (day 3)"
+    ]
     assert room["failed_in_a_row"] == 3 and not h.healthy
     history.run("down", T0 + 4 * DAY, bodies=[normal("d2")])  # back
     h, room = judged(T0 + 4 * DAY)

@@ -1,21 +1,22 @@
 """Health alerts (alerts/health_notices.py): a real archive, a real SMTP server."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
 
 from alerts.config import HealthAlertSettings, SmtpSettings, load_health_alerts
 from alerts.health_notices import notify_unhealthy
 from errors import AlertConfigError
 from flows.config import parse_config
 from flows.pipeline import send_health_alerts
-from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
 from storage.archive import Archive
 from storage.fetchstate import FetchState
 from storage.health import source_health
 
-T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 OPS = HealthAlertSettings(to=["ops@example.org", "Oncall@Example.org"])
 SOURCES = [("iom-fr", DAY), ("apr", DAY)]
@@ -29,9 +30,13 @@ class Runs:
         self.state = FetchState(archive)
 
     def run(self, source: str, at: datetime, new: int = 0) -> None:
-        self.state.record_run(source, started_at=at, finished_at=at + timedelta(seconds=30), ok=True,
-                              counts={"discovered": new, "new": new, "duplicates": 0, "not_articles": 0,
-                                      "errors": 0})
+        self.state.record_run(
+            source,
+            started_at=at,
+            finished_at=at + timedelta(seconds=30),
+            ok=True,
+            counts={"discovered": new, "new": new, "duplicates": 0, "not_articles": 0, "errors": 0},
+        )
 
     def health(self, at: datetime) -> list:
         return source_health(self.archive, SOURCES, now=at)
@@ -124,8 +129,13 @@ def test_a_new_problem_of_a_notified_source_emails_again(runs, smtp_server):
 
 
 def test_the_email_escapes_html_and_keeps_headers_on_one_line(runs, smtp_server):
-    health = [{"source": "evil\r\nBcc: victim@example.org", "healthy": False,
-               "problems": ["tiny bodies: <script>alert(1)</script> & co"]}]
+    health = [
+        {
+            "source": "evil\r\nBcc: victim@example.org",
+            "healthy": False,
+            "problems": ["tiny bodies: <script>alert(1)</script> & co"],
+        }
+    ]
     report = notify_unhealthy(runs.archive, smtp_server.settings, OPS, health, retry_delay=0)
     assert len(report.sent) == 2
     [raw] = [r for r in smtp_server.raw_messages if b"To: ops@example.org" in r]
@@ -139,19 +149,19 @@ def test_the_email_escapes_html_and_keeps_headers_on_one_line(runs, smtp_server)
 def test_the_ingest_task_reports_smtp_errors_in_the_run_summary(tmp_path, smtp_server):
     path = tmp_path / "archive.db"
     with Archive.open(path) as archive:
-        Runs(archive).run("iom-fr", datetime.now(timezone.utc) - 3 * DAY)
+        Runs(archive).run("iom-fr", datetime.now(UTC) - 3 * DAY)
         health = [h.to_dict() for h in source_health(archive, SOURCES)]
     down = SmtpSettings(host="127.0.0.1", port=closed_port(), sender="newswatch@test.example", timeout=5)
     sent, errors = send_health_alerts(path, down, HealthAlertSettings(to="ops@example.org"), health)
     assert sent == 0 and errors[0].startswith("health alert to ops@example.org: cannot reach SMTP server")
-    sent, errors = send_health_alerts(path, smtp_server.settings, HealthAlertSettings(to="ops@example.org"),
-                                      health)
+    sent, errors = send_health_alerts(path, smtp_server.settings, HealthAlertSettings(to="ops@example.org"), health)
     assert (sent, errors) == (1, []) and len(smtp_server.messages) == 1
 
 
 def test_health_alerts_section_is_validated(tmp_path):
-    config = parse_config("smtp: {host: localhost}\nhealth_alerts:\n  to: [OPS@example.org]\n",
-                          tmp_path / "newswatch.yaml")
+    config = parse_config(
+        "smtp: {host: localhost}\nhealth_alerts:\n  to: [OPS@example.org]\n", tmp_path / "newswatch.yaml"
+    )
     assert load_health_alerts(config.health_alerts).to == ("ops@example.org",)
     assert load_health_alerts(parse_config("{}", tmp_path / "n.yaml").health_alerts) is None
     with pytest.raises(AlertConfigError, match="health_alerts: to: not an email address: 'ops'"):
@@ -161,31 +171,46 @@ def test_health_alerts_section_is_validated(tmp_path):
 
 
 @pytest.mark.flow
-def test_ingest_flow_emails_a_source_whose_pages_stop_being_articles_once(tmp_path, http_server,
-                                                                         smtp_server, prefect_harness):
+def test_ingest_flow_emails_a_source_whose_pages_stop_being_articles_once(
+    tmp_path, http_server, smtp_server, prefect_harness
+):
     """The whole path under real Prefect: a site redesign makes every page a listing (no
     article), the run's health says so, ops get one email; the next run sends none."""
     import yaml
-
     from fake_sites import iom_listing_page, rss_feed
-    from flows.ingest import ingest
     from httpserver import Reply, html
+
+    from flows.ingest import ingest
 
     paths = [f"/news/redesigned-{i}" for i in range(4)]
     http_server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
-    http_server.routes["/feed.xml"] = Reply(body=rss_feed(http_server.base, [(p, f"Titre {p}") for p in paths]),
-                                            content_type="application/rss+xml")
+    http_server.routes["/feed.xml"] = Reply(
+        body=rss_feed(http_server.base, [(p, f"Titre {p}") for p in paths]), content_type="application/rss+xml"
+    )
     for p in paths:  # what a broken page looks like to the cleaner: teasers, no article
-        http_server.routes[p] = html(iom_listing_page([(f"/news/other-{p[-1]}-{j}", f"Autre titre {j}")
-                                                        for j in range(6)]))
+        http_server.routes[p] = html(
+            iom_listing_page([(f"/news/other-{p[-1]}-{j}", f"Autre titre {j}") for j in range(6)])
+        )
     config = tmp_path / "newswatch.yaml"
-    config.write_text(yaml.safe_dump({
-        "archive": str(tmp_path / "archive.db"),
-        "sources": [{"name": "redesigned", "url": http_server.url("/feed.xml"), "kind": "feed",
-                     "profile": "iom", "delay": 0}],
-        "smtp": {"host": "127.0.0.1", "port": smtp_server.settings.port, "sender": "newswatch@localhost"},
-        "health_alerts": {"to": ["ops@example.org"]},
-    }), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "archive": str(tmp_path / "archive.db"),
+                "sources": [
+                    {
+                        "name": "redesigned",
+                        "url": http_server.url("/feed.xml"),
+                        "kind": "feed",
+                        "profile": "iom",
+                        "delay": 0,
+                    }
+                ],
+                "smtp": {"host": "127.0.0.1", "port": smtp_server.settings.port, "sender": "newswatch@localhost"},
+                "health_alerts": {"to": ["ops@example.org"]},
+            }
+        ),
+        encoding="utf-8",
+    )
 
     first = ingest(str(config))
     second = ingest(str(config))
@@ -211,15 +236,26 @@ def test_a_source_whose_host_is_down_is_unhealthy_in_each_run_and_emailed_once(t
     from flows.pipeline import ingest_run
 
     config = tmp_path / "newswatch.yaml"
-    config.write_text(yaml.safe_dump({
-        "archive": str(tmp_path / "archive.db"),
-        "timeouts": {"connect": 2, "read": 2, "total": 10}, "retries": {"attempts": 1},
-        "sources": [{"name": "down", "url": f"http://127.0.0.1:{closed_port()}/feed.xml", "kind": "feed",
-                     "delay": 0}],
-        "smtp": {"host": "127.0.0.1", "port": smtp_server.settings.port, "sender": "newswatch@localhost",
-                 "password_env": None},
-        "health_alerts": {"to": ["ops@example.org"]},
-    }), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "archive": str(tmp_path / "archive.db"),
+                "timeouts": {"connect": 2, "read": 2, "total": 10},
+                "retries": {"attempts": 1},
+                "sources": [
+                    {"name": "down", "url": f"http://127.0.0.1:{closed_port()}/feed.xml", "kind": "feed", "delay": 0}
+                ],
+                "smtp": {
+                    "host": "127.0.0.1",
+                    "port": smtp_server.settings.port,
+                    "sender": "newswatch@localhost",
+                    "password_env": None,
+                },
+                "health_alerts": {"to": ["ops@example.org"]},
+            }
+        ),
+        encoding="utf-8",
+    )
 
     first, second = (ingest_run(load_config(config)).to_dict() for _ in range(2))
 

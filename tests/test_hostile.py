@@ -7,6 +7,7 @@ unbounded decoder dies there with MemoryError. Time bounds are checked by what t
 the run reports (which exchange was cut off, and in which phase); the only clocks are hang
 guards (pytest-timeout), far above the deadlines under test.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -24,12 +25,25 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hostile_server import (HostileServer, answer, gzip_zeros, make_hostile_server,  # noqa: F401
-                            respond, stacked_gzip_bomb, tls_stall)
+from hostile_server import (
+    HostileServer,
+    answer,
+    gzip_zeros,
+    make_hostile_server,  # noqa: F401
+    stacked_gzip_bomb,
+    tls_stall,
+)
 from httpserver import Reply, html
 
-from errors import (AddressNotAllowed, BadRedirect, CutOff, NotHtml, QuerySyntaxError, Timeout,
-                    TooLarge, UnsupportedEncoding)
+from errors import (
+    AddressNotAllowed,
+    BadRedirect,
+    CutOff,
+    QuerySyntaxError,
+    Timeout,
+    TooLarge,
+    UnsupportedEncoding,
+)
 from scrapers import inflate
 from scrapers.fetch import Fetcher, FetchSettings, host_key
 
@@ -39,9 +53,17 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 UA = "newswatch-test/0.1 (+mailto:test@example.org)"
 FAST = FetchSettings(
-    user_agent=UA, connect_timeout=5.0, read_timeout=5.0, total_timeout=1.5,
-    max_page_bytes=1_000_000, max_document_bytes=4_000_000, attempts=2, backoff_base=0.01,
-    backoff_max=0.05, max_retry_after=1.0, default_delay=0.0,
+    user_agent=UA,
+    connect_timeout=5.0,
+    read_timeout=5.0,
+    total_timeout=1.5,
+    max_page_bytes=1_000_000,
+    max_document_bytes=4_000_000,
+    attempts=2,
+    backoff_base=0.01,
+    backoff_max=0.05,
+    max_retry_after=1.0,
+    default_delay=0.0,
 )
 NO_ROBOTS = {"/robots.txt": answer(404, {}, b"")}
 PAGE = b"<html><body><h1>Titre</h1><p>" + b"Un paragraphe de texte. " * 40 + b"</p></body></html>"
@@ -95,19 +117,29 @@ def run_limited(action: str, **args) -> dict:
     settings = {k: v for k, v in vars(FAST).items() if k != "host_delays"}
     payload = json.dumps({"action": action, "settings": settings, "headroom": HEADROOM, **args})
     env = {**os.environ, "MALLOC_ARENA_MAX": "1"}  # glibc reserves 64 MB of address per arena
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), payload], capture_output=True,
-                          text=True, timeout=120, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROOT), payload],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, f"child failed ({proc.returncode}): {proc.stderr[-2000:]}"
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = json.loads(lines[-1][len("RESULT ") :])
     result["stderr"] = proc.stderr
     return result
 
 
 def test_stacked_gzip_bomb_stops_at_the_cap_in_bounded_memory(make_hostile_server, bomb_1g):
-    server = make_hostile_server({**NO_ROBOTS, "/warm": answer(200, {"Content-Type": "text/html"}, PAGE),
-                                  "/bomb": answer(200, {"Content-Type": "text/html",
-                                                        "Content-Encoding": "gzip, gzip"}, bomb_1g)})
+    server = make_hostile_server(
+        {
+            **NO_ROBOTS,
+            "/warm": answer(200, {"Content-Type": "text/html"}, PAGE),
+            "/bomb": answer(200, {"Content-Type": "text/html", "Content-Encoding": "gzip, gzip"}, bomb_1g),
+        }
+    )
     out = run_limited("fetch", warm=server.url("/warm"), url=server.url("/bomb"))
     assert out["kind"] == "too_large", out  # not MemoryError dressed as an unexpected error
     assert "decompresses to more than 1,000,000 bytes" in out["error"]
@@ -120,9 +152,14 @@ def test_gzipped_sitemap_and_feed_bombs_stop_at_the_document_cap(make_hostile_se
     file_bomb = gzip_zeros(1 << 30)
     wire = gzip.compress(file_bomb, 9)
     headers = {"Content-Type": "application/xml", "Content-Encoding": "gzip"}
-    server = make_hostile_server({**NO_ROBOTS, "/warm": answer(200, {"Content-Type": "text/html"}, PAGE),
-                                  "/sitemap.xml.gz": answer(200, headers, wire),
-                                  "/feed.gz": answer(200, headers, wire)})
+    server = make_hostile_server(
+        {
+            **NO_ROBOTS,
+            "/warm": answer(200, {"Content-Type": "text/html"}, PAGE),
+            "/sitemap.xml.gz": answer(200, headers, wire),
+            "/feed.gz": answer(200, headers, wire),
+        }
+    )
     for path, kind in (("/sitemap.xml.gz", "sitemap"), ("/feed.gz", "feed")):
         out = run_limited("discover", warm=server.url("/warm"), url=server.url(path), kind=kind)
         assert out["candidates"] == 0 and len(out["errors"]) == 1, out
@@ -146,17 +183,20 @@ def test_content_codings_decode_right_and_unknown_ones_are_refused(make_hostile_
     raw_deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     raw_deflate = raw_deflate.compress(text) + raw_deflate.flush()
     two_members = gzip.compress(text[:100]) + gzip.compress(text[100:])
-    routes = {**NO_ROBOTS,
-              "/gzip2": answer(200, {"Content-Type": "text/html", "Content-Encoding": "gzip, gzip"},
-                               gzip.compress(gzip.compress(text))),
-              "/deflate": answer(200, {"Content-Type": "text/html", "Content-Encoding": "deflate"}, deflated),
-              "/raw-deflate": answer(200, {"Content-Type": "text/html", "Content-Encoding": "deflate"}, raw_deflate),
-              "/members": answer(200, {"Content-Type": "text/html", "Content-Encoding": "x-gzip"}, two_members),
-              "/br": answer(200, {"Content-Type": "text/html", "Content-Encoding": "br"}, b"\x0b\x02\x80"),
-              "/four": answer(200, {"Content-Type": "text/html",
-                                    "Content-Encoding": "gzip, gzip, gzip, gzip"}, b"x"),
-              "/corrupt": answer(200, {"Content-Type": "text/html", "Content-Encoding": "gzip"},
-                                 b"\x1f\x8b\x08\x00garbage-garbage")}
+    routes = {
+        **NO_ROBOTS,
+        "/gzip2": answer(
+            200, {"Content-Type": "text/html", "Content-Encoding": "gzip, gzip"}, gzip.compress(gzip.compress(text))
+        ),
+        "/deflate": answer(200, {"Content-Type": "text/html", "Content-Encoding": "deflate"}, deflated),
+        "/raw-deflate": answer(200, {"Content-Type": "text/html", "Content-Encoding": "deflate"}, raw_deflate),
+        "/members": answer(200, {"Content-Type": "text/html", "Content-Encoding": "x-gzip"}, two_members),
+        "/br": answer(200, {"Content-Type": "text/html", "Content-Encoding": "br"}, b"\x0b\x02\x80"),
+        "/four": answer(200, {"Content-Type": "text/html", "Content-Encoding": "gzip, gzip, gzip, gzip"}, b"x"),
+        "/corrupt": answer(
+            200, {"Content-Type": "text/html", "Content-Encoding": "gzip"}, b"\x1f\x8b\x08\x00garbage-garbage"
+        ),
+    }
     server = make_hostile_server(routes)
     with Fetcher(FAST) as fetcher:
         for path in ("/gzip2", "/deflate", "/raw-deflate", "/members"):
@@ -173,12 +213,18 @@ def test_content_codings_decode_right_and_unknown_ones_are_refused(make_hostile_
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("phase, answer_bytes", [
-    ("waiting for the status line and headers", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody"),
-    ("waiting for the status line and headers",
-     b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Padding: " + b"p" * 200 + b"\r\n\r\n"),
-    ("receiving the body", None),
-], ids=["status-line", "headers", "body"])
+@pytest.mark.parametrize(
+    "phase, answer_bytes",
+    [
+        ("waiting for the status line and headers", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody"),
+        (
+            "waiting for the status line and headers",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Padding: " + b"p" * 200 + b"\r\n\r\n",
+        ),
+        ("receiving the body", None),
+    ],
+    ids=["status-line", "headers", "body"],
+)
 def test_trickling_server_is_cut_off_at_the_total_deadline(make_hostile_server, phase, answer_bytes):
     server = make_hostile_server(NO_ROBOTS)
     if answer_bytes is None:  # headers at once, then the body a byte at a time
@@ -187,6 +233,7 @@ def test_trickling_server_is_cut_off_at_the_total_deadline(make_hostile_server, 
         def route(conn, request):
             conn.sendall(head)
             server.trickle(b"<p>" + b"x" * 99_997, 0.2)(conn, request)
+
         server.routes["/page"] = route
     else:
         server.routes["/page"] = server.trickle(answer_bytes, 0.2)
@@ -220,6 +267,7 @@ def _raw_handler(server: HostileServer):
             pass
         finally:
             conn.close()
+
     return handle
 
 
@@ -268,8 +316,9 @@ def zorblax_site(site, count: int):
 
     paths = [f"/news/z{i}" for i in range(count)]
     site.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
-    site.routes["/feed.xml"] = Reply(body=rss_feed(site.base, [(p, headline(p)) for p in paths]),
-                                     content_type="application/rss+xml")
+    site.routes["/feed.xml"] = Reply(
+        body=rss_feed(site.base, [(p, headline(p)) for p in paths]), content_type="application/rss+xml"
+    )
     for p in paths:
         body = paragraphs(p, count=4)
         body[1] += " Le dossier zorblax est suivi."
@@ -278,8 +327,7 @@ def zorblax_site(site, count: int):
 
 
 @pytest.mark.timeout(180)
-def test_stuck_host_does_not_hold_back_the_others_summary_and_alerts(make_hostile_server, make_http_server,
-                                                                    tmp_path):
+def test_stuck_host_does_not_hold_back_the_others_summary_and_alerts(make_hostile_server, make_http_server, tmp_path):
     from smtpserver import SmtpServer
 
     from flows.config import load_config
@@ -291,18 +339,20 @@ def test_stuck_host_does_not_hold_back_the_others_summary_and_alerts(make_hostil
     smtp = SmtpServer().start()
     try:
         config = tmp_path / "newswatch.yaml"
-        config.write_text(textwrap.dedent(f"""\
-            archive: {tmp_path / 'archive.db'}
+        config.write_text(
+            textwrap.dedent(f"""\
+            archive: {tmp_path / "archive.db"}
             user_agent: hostile-test
             timeouts: {{connect: 5, read: 30, total: 2}}
             retries: {{attempts: 3, backoff: 0}}
             sources:
-              - {{name: stuck, url: '{stuck.url('/feed.xml')}', kind: feed, delay: 0}}
-              - {{name: good, url: '{good.url('/feed.xml')}', kind: feed, profile: aprnews, delay: 0}}
+              - {{name: stuck, url: '{stuck.url("/feed.xml")}', kind: feed, delay: 0}}
+              - {{name: good, url: '{good.url("/feed.xml")}', kind: feed, profile: aprnews, delay: 0}}
             smtp: {{host: 127.0.0.1, port: {smtp.port}, sender: nw@test.example, timeout: 5, password_env: null}}
             alerts:
               - {{name: zorblax, query: zorblax, to: [a@test.example]}}
-            """))
+            """)
+        )
         summary = ingest_run(load_config(config), delivery=Delivery(retry_delay=0))
     finally:
         smtp.stop()
@@ -365,9 +415,13 @@ class Resolver:
 
 
 def test_redirect_to_the_metadata_address_is_refused(make_hostile_server):
-    server = make_hostile_server({**NO_ROBOTS,
-                                  "/go": answer(302, {"Location": "http://169.254.169.254/latest/meta-data/"}),
-                                  "/named": answer(302, {"Location": "http://metadata.test/computeMetadata/v1/"})})
+    server = make_hostile_server(
+        {
+            **NO_ROBOTS,
+            "/go": answer(302, {"Location": "http://169.254.169.254/latest/meta-data/"}),
+            "/named": answer(302, {"Location": "http://metadata.test/computeMetadata/v1/"}),
+        }
+    )
     resolver = Resolver({"metadata.test": [["169.254.169.254"]]})
     with Fetcher(FAST, resolver=resolver) as fetcher:
         scoped = fetcher.for_source(server.url("/feed"))
@@ -382,9 +436,14 @@ def test_redirect_to_the_metadata_address_is_refused(make_hostile_server):
 
 
 def test_private_ranges_only_where_the_source_points(make_hostile_server):
-    server = make_hostile_server({**NO_ROBOTS, "/page": answer(200, {"Content-Type": "text/html"}, PAGE),
-                                  "/to-ten": answer(302, {"Location": "http://10.255.0.1/x"}),
-                                  "/to-name": answer(302, {"Location": "http://intranet.test/x"})})
+    server = make_hostile_server(
+        {
+            **NO_ROBOTS,
+            "/page": answer(200, {"Content-Type": "text/html"}, PAGE),
+            "/to-ten": answer(302, {"Location": "http://10.255.0.1/x"}),
+            "/to-name": answer(302, {"Location": "http://intranet.test/x"}),
+        }
+    )
     resolver = Resolver({"news.test": [["93.184.216.34"]], "intranet.test": [["192.168.1.20"]]})
     with Fetcher(FAST, resolver=resolver) as fetcher:
         local = fetcher.for_source(server.url("/feed"))  # a test site: loopback is its range
@@ -451,10 +510,27 @@ def test_every_special_range_is_classified():
 
     public = ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"]
     assert all(special_block(ipaddress.ip_address(a)) is None for a in public)
-    labels = {a: special_block(ipaddress.ip_address(a))[1] for a in (
-        "169.254.169.254", "fe80::1", "127.0.0.1", "::1", "10.1.2.3", "172.31.0.1", "192.168.0.1",
-        "fd00::1", "100.64.0.1", "0.0.0.0", "224.0.0.1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
-        "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "240.0.0.1")}
+    labels = {
+        a: special_block(ipaddress.ip_address(a))[1]
+        for a in (
+            "169.254.169.254",
+            "fe80::1",
+            "127.0.0.1",
+            "::1",
+            "10.1.2.3",
+            "172.31.0.1",
+            "192.168.0.1",
+            "fd00::1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "240.0.0.1",
+        )
+    }
     assert labels["169.254.169.254"] == labels["fe80::1"] == labels["::ffff:169.254.169.254"] == "link-local"
     assert labels["64:ff9b::a9fe:a9fe"] == labels["2002:a9fe:a9fe::1"] == "link-local"  # NAT64, 6to4
     assert labels["::ffff:127.0.0.1"] == "loopback" and labels["fd00::1"].startswith("private")
@@ -471,8 +547,9 @@ def test_discovery_documents_have_their_own_cap(make_http_server):
     site = make_http_server()
     paths = [f"/news/{i:05d}-" + "x" * 60 for i in range(1500)]  # ~150 KB of sitemap
     site.routes["/sitemap.xml"] = Reply(body=sitemap(site.base, paths), content_type="application/xml")
-    site.routes["/big-sitemap.xml"] = Reply(body=b"<urlset>" + b" " * 400_000 + b"</urlset>",
-                                            content_type="application/xml")
+    site.routes["/big-sitemap.xml"] = Reply(
+        body=b"<urlset>" + b" " * 400_000 + b"</urlset>", content_type="application/xml"
+    )
     site.routes["/page"] = html("<p>" + "mot " * 30_000 + "</p>")  # ~120 KB
     settings = replace(FAST, max_page_bytes=100_000, max_document_bytes=300_000)
     with Fetcher(settings) as fetcher:
@@ -493,23 +570,40 @@ def test_markdown_artifact_escapes_every_construct():
     from flows.report import ingest_markdown
     from flows.summary import IngestSummary, NewArticle, SourceReport
 
-    titles = ["X](javascript:alert(1)) [Y", "<img src=x onerror=alert(1)>", "**gras** _it_ `code` ~~s~~",
-              "# titre\n| a | b |", "voir http://evil.example/ et www.evil.example et a@evil.example",
-              "![img](http://evil.example/i.png) [lien](http://evil.example)", "\u202eexe.txt &amp; &#x3c;"]
+    titles = [
+        "X](javascript:alert(1)) [Y",
+        "<img src=x onerror=alert(1)>",
+        "**gras** _it_ `code` ~~s~~",
+        "# titre\n| a | b |",
+        "voir http://evil.example/ et www.evil.example et a@evil.example",
+        "![img](http://evil.example/i.png) [lien](http://evil.example)",
+        "\u202eexe.txt &amp; &#x3c;",
+    ]
     articles = [NewArticle(i + 1, t, f"https://ok.example/a/{i}", None) for i, t in enumerate(titles)]
-    articles += [NewArticle(90, "js", "javascript:alert(1)", None),
-                 NewArticle(91, "data", "data:text/html,<script>alert(1)</script>", None),
-                 NewArticle(92, "paren", "https://ok.example/a (b)<c>\"d\"", None)]
+    articles += [
+        NewArticle(90, "js", "javascript:alert(1)", None),
+        NewArticle(91, "data", "data:text/html,<script>alert(1)</script>", None),
+        NewArticle(92, "paren", 'https://ok.example/a (b)<c>"d"', None),
+    ]
     summary = IngestSummary(
-        started_at="2026-01-01T00:00:00+00:00", finished_at="2026-01-01T00:01:00+00:00",
-        sources=[SourceReport(source="s1", new_articles=articles, failed="[x](javascript:alert(2)) <b>",
-                              errors=["https://ok.example/e: answered <script>alert(3)</script> | cell"])],
-        rule_errors=["alert rule 'r' set aside: [r](javascript:alert(4))"])
+        started_at="2026-01-01T00:00:00+00:00",
+        finished_at="2026-01-01T00:01:00+00:00",
+        sources=[
+            SourceReport(
+                source="s1",
+                new_articles=articles,
+                failed="[x](javascript:alert(2)) <b>",
+                errors=["https://ok.example/e: answered <script>alert(3)</script> | cell"],
+            )
+        ],
+        rule_errors=["alert rule 'r' set aside: [r](javascript:alert(4))"],
+    )
     markdown = ingest_markdown(summary)
     rendered = MarkdownIt("commonmark").enable("table").enable("strikethrough").render(markdown)
     links = [a.split('"')[1] for a in rendered.split("<a href=")[1:]]
-    assert links == [f"https://ok.example/a/{i}" for i in range(len(titles))] + \
-        ["https://ok.example/a%20%28b%29%3Cc%3E%22d%22"]
+    assert links == [f"https://ok.example/a/{i}" for i in range(len(titles))] + [
+        "https://ok.example/a%20%28b%29%3Cc%3E%22d%22"
+    ]
     assert "<img" not in rendered and "<script" not in rendered and "<b>" not in rendered
     assert "<strong>gras" not in rendered and "<em>" not in rendered and "<code>code" not in rendered
     assert "<del>" not in rendered and "<h1>titre" not in rendered
@@ -544,14 +638,17 @@ def test_bidi_and_invisible_characters_leave_emails_search_and_the_archive(tmp_p
     from storage.archive import Archive, Incoming
 
     title = "Rapport \u202egnp.exe\u202c sur les mi\u2066gr\u2069ants"
-    body = ["Les mi\u200bgrants et les pas\u2060seurs\u00ad: un rapport.",
-            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f468\u200d\U0001f469 zorblax " + "texte " * 40]
+    body = [
+        "Les mi\u200bgrants et les pas\u2060seurs\u00ad: un rapport.",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f468\u200d\U0001f469 zorblax " + "texte " * 40,
+    ]
     smtp = SmtpServer().start()
     try:
         with Archive.open(tmp_path / "a.db") as archive:
             rules = [AlertRule(name="r", query="migrants passeurs", to=["a@test.example"])]
-            result, matches = store_batch(archive, [Incoming(Article(title, None, body, url="https://x.example/1"),
-                                                             "s")], rules)
+            result, matches = store_batch(
+                archive, [Incoming(Article(title, None, body, url="https://x.example/1"), "s")], rules
+            )
             assert len(matches) == 1  # the hidden characters no longer split the words
             stored = archive.get(result.new_ids[0])
             assert [h.id for h in archive.search("migrants")] == [stored.id]
@@ -564,8 +661,7 @@ def test_bidi_and_invisible_characters_leave_emails_search_and_the_archive(tmp_p
     assert not invisible & set(stored.title + stored.body)
     assert stored.title == "Rapport gnp.exe sur les migrants"
     assert "\u200c" in stored.body and "\u200d" in stored.body  # ZWNJ (Persian), ZWJ (emoji)
-    text = message["Subject"] + message.get_body(("plain",)).get_content() + \
-        message.get_body(("html",)).get_content()
+    text = message["Subject"] + message.get_body(("plain",)).get_content() + message.get_body(("html",)).get_content()
     assert not invisible & set(text)
     assert "Rapport gnp.exe sur les migrants" in message["Subject"]
 
@@ -576,16 +672,23 @@ def test_bidi_and_invisible_characters_leave_emails_search_and_the_archive(tmp_p
 def test_deep_or_long_queries_are_one_line_errors_naming_the_limit(tmp_path):
     from storage.query import MAX_DEPTH, MAX_QUERY_CHARACTERS, MAX_TERMS, parse
 
-    cases = {"(" * 400 + "a" + ")" * 400: f"nested more than {MAX_DEPTH} deep",
-             " ".join(f"mot{i}" for i in range(10_000)): f"more than the limit of {MAX_QUERY_CHARACTERS:,}",
-             " OR ".join(f"w{i}" for i in range(MAX_TERMS + 1)): f"more than the limit of {MAX_TERMS}",
-             "NEAR(" + " ".join(f"w{i}" for i in range(20)) + ", 5)": "NEAR takes at most"}
+    cases = {
+        "(" * 400 + "a" + ")" * 400: f"nested more than {MAX_DEPTH} deep",
+        " ".join(f"mot{i}" for i in range(10_000)): f"more than the limit of {MAX_QUERY_CHARACTERS:,}",
+        " OR ".join(f"w{i}" for i in range(MAX_TERMS + 1)): f"more than the limit of {MAX_TERMS}",
+        "NEAR(" + " ".join(f"w{i}" for i in range(20)) + ", 5)": "NEAR takes at most",
+    }
     for query, limit in cases.items():
         with pytest.raises(QuerySyntaxError) as e:
             parse(query)
         assert limit in str(e.value) and "\n" not in str(e.value)
-    proc = subprocess.run([sys.executable, "-m", "flows.cli", "search", "--archive", str(tmp_path / "a.db"),
-                           "(" * 400 + "a" + ")" * 400], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "search", "--archive", str(tmp_path / "a.db"), "(" * 400 + "a" + ")" * 400],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert f"nested more than {MAX_DEPTH} deep" in proc.stderr
     # Exclusions compile flat: 150 of them no longer overflow FTS5's parser.
@@ -600,15 +703,20 @@ def test_bad_alert_rules_are_set_aside_whatever_the_error(make_http_server, tmp_
 
     site = zorblax_site(make_http_server(), 2)
     smtp = SmtpServer().start()
-    rules = {"deep": "(" * 400 + "zorblax" + ")" * 400, "long": " ".join(["zorblax"] * 3000),
-             "excluding": "zorblax " + " ".join(f"-w{i}" for i in range(150)), "good": "zorblax"}
+    rules = {
+        "deep": "(" * 400 + "zorblax" + ")" * 400,
+        "long": " ".join(["zorblax"] * 3000),
+        "excluding": "zorblax " + " ".join(f"-w{i}" for i in range(150)),
+        "good": "zorblax",
+    }
     try:
         config = tmp_path / "newswatch.yaml"
         config.write_text(
             f"archive: {tmp_path / 'archive.db'}\nsources:\n"
             f"  - {{name: s, url: '{site.url('/feed.xml')}', kind: feed, profile: aprnews, delay: 0}}\n"
             f"smtp: {{host: 127.0.0.1, port: {smtp.port}, sender: nw@test.example, password_env: null}}\n"
-            "alerts:\n" + "".join(f"  - {{name: {n}, query: '{q}', to: [a@test.example]}}\n" for n, q in rules.items()))
+            "alerts:\n" + "".join(f"  - {{name: {n}, query: '{q}', to: [a@test.example]}}\n" for n, q in rules.items())
+        )
         summary = ingest_run(load_config(config), delivery=Delivery(retry_delay=0))
         [message] = smtp.messages
     finally:
@@ -625,7 +733,8 @@ def test_bad_alert_rules_are_set_aside_whatever_the_error(make_http_server, tmp_
 def test_a_hostile_config_stops_every_run_before_anything_starts(tmp_path):
     archive = tmp_path / "archive.db"
     config = tmp_path / "newswatch.yaml"
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         archive: {archive}
         max_page_bytes: lots
         allow_private_networks: maybe
@@ -634,9 +743,15 @@ def test_a_hostile_config_stops_every_run_before_anything_starts(tmp_path):
           - {{name: s, url: 'http://127.0.0.1:9/feed.xml', kind: feed}}
         smtp: {{host: mail.example.org, password: hunter2}}
         health_alerts: {{to: [ops@example.org], cc: someone}}
-        """))
-    proc = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+        """)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     lines = proc.stderr.splitlines()
     assert proc.returncode == 1 and len(lines) == 5, proc.stderr
     assert all(line.startswith(f"newswatch run: {config}: ") for line in lines)
@@ -663,18 +778,27 @@ def test_archive_from_a_newer_newswatch_is_refused_for_writing(tmp_path):
     def dump() -> list[str]:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
             return list(conn.iterdump())
+
     before = dump()
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
-                              cwd=ROOT, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+
     expected = f"written by a newer newswatch (schema {LATEST + 3} > {LATEST}): upgrade newswatch"
-    for args in (["run", "--config", str(config)], ["import", "--archive", str(path), str(TESTS / "fixtures" / "seeds")]):
+    for args in (
+        ["run", "--config", str(config)],
+        ["import", "--archive", str(path), str(TESTS / "fixtures" / "seeds")],
+    ):
         proc = cli(*args)
         assert proc.returncode == 1 and expected in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr and "Prefect" not in proc.stderr
-    for args in (["search", "--archive", str(path), "migrants"], ["stats", "--archive", str(path)],
-                 ["sources", "--config", str(config)]):
+    for args in (
+        ["search", "--archive", str(path), "migrants"],
+        ["stats", "--archive", str(path)],
+        ["sources", "--config", str(config)],
+    ):
         proc = cli(*args)
         assert proc.returncode == 0, proc.stderr
         assert "warning:" in proc.stderr and expected in proc.stderr
@@ -705,13 +829,24 @@ def test_email_interrupted_after_acceptance_is_sent_again_byte_for_byte(tmp_path
     try:
         with Archive.open(tmp_path / "a.db") as archive:
             rules = [AlertRule(name="r", query="zorblax", to=["a@test.example"])]
-            store_batch(archive, [Incoming(Article(f"Titre {i}", None, [f"zorblax {i} " + "mot " * 40],
-                                                   url=f"https://x.example/{i}"), "s") for i in range(2)], rules)
+            store_batch(
+                archive,
+                [
+                    Incoming(
+                        Article(f"Titre {i}", None, [f"zorblax {i} " + "mot " * 40], url=f"https://x.example/{i}"), "s"
+                    )
+                    for i in range(2)
+                ],
+                rules,
+            )
             with pytest.raises(Killed):
                 deliver_immediate(archive, smtp.settings, retry_delay=0, send=accepted_then_killed)
             # Meanwhile a new match arrives: it must not change the email already sent.
-            store_batch(archive, [Incoming(Article("Titre 9", None, ["zorblax 9 " + "mot " * 40],
-                                                   url="https://x.example/9"), "s")], rules)
+            store_batch(
+                archive,
+                [Incoming(Article("Titre 9", None, ["zorblax 9 " + "mot " * 40], url="https://x.example/9"), "s")],
+                rules,
+            )
             report = deliver_immediate(archive, smtp.settings, retry_delay=0)
             again = deliver_immediate(archive, smtp.settings, retry_delay=0)
     finally:
@@ -739,9 +874,26 @@ def test_clean_reads_only_regular_files_up_to_max_bytes(tmp_path):
     big.write_bytes(b"<p>" + b"x" * 2_000_000 + b"</p>")
     good = TESTS / "fixtures" / "seeds" / "004_c16ea30f8e629c0b.txt"
     try:
-        proc = subprocess.run([sys.executable, "-m", "flows.cli", "clean", "--max-bytes", "1M", str(fifo),
-                               "/dev/zero", str(sock_path), str(big), str(good), "--json"],
-                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "clean",
+                "--max-bytes",
+                "1M",
+                str(fifo),
+                "/dev/zero",
+                str(sock_path),
+                str(big),
+                str(good),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
     finally:
         server.close()
     errors = proc.stderr.splitlines()

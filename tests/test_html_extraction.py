@@ -1,4 +1,5 @@
 """The HTML half of the cleaner: fixtures modelled on the seed sites give the seed articles."""
+
 import gzip
 from pathlib import Path
 
@@ -12,12 +13,16 @@ from scrapers.profiles import GENERIC, get_profile
 
 HTML = Path(__file__).resolve().parent / "fixtures" / "html"
 
-IOM_FR_URL = ("https://www.iom.int/fr/news/"
-              "loim-et-linstitut-national-mexicain-des-migrations-organisent-un-atelier-sur-les-grupos-beta")
+IOM_FR_URL = (
+    "https://www.iom.int/fr/news/"
+    "loim-et-linstitut-national-mexicain-des-migrations-organisent-un-atelier-sur-les-grupos-beta"
+)
 IOM_EN_URL = "https://www.iom.int/news/iom-mexicos-national-migration-institute-hold-grupos-beta-workshop"
 APRNEWS_URL = "https://www.apr-news.fr/actualites/le-mexique-et-les-etats-unis-decident-de-renforcer-leur-cooperation"
-LEXIS_URL = ("https://www.lexisveille.fr/les-enjeux-migratoires-et-la-cooperation-policiere-et-judiciaire-"
-             "dans-la-manche-et-la-mer-du-nord-au")
+LEXIS_URL = (
+    "https://www.lexisveille.fr/les-enjeux-migratoires-et-la-cooperation-policiere-et-judiciaire-"
+    "dans-la-manche-et-la-mer-du-nord-au"
+)
 
 # (fixture, seed dump it reproduces, page URL)
 SAME_ARTICLE = [
@@ -40,14 +45,27 @@ def joined(blocks: list[str]) -> str:
 def test_iom_blocks_keep_article_and_drop_page_furniture():
     blocks, meta = blocks_of("iom-fr-press-release.html", IOM_FR_URL, "iom")
     text = joined(blocks)
-    assert blocks[:3] == ["Communiqué", "Global",
-                          "L’OIM et l’Institut national mexicain des migrations organisent un atelier sur les « grupos beta »"]
+    assert blocks[:3] == [
+        "Communiqué",
+        "Global",
+        "L’OIM et l’Institut national mexicain des migrations organisent un atelier sur les « grupos beta »",
+    ]
     # Source line breaks inside <p> are spaces in HTML; the paragraph is one line.
     assert blocks[3].startswith("Un atelier de deux jours co-organisé par l’OIM au Mexique et par")
     assert "\n" not in blocks[3]
     assert 'Email "mailto:lflores@iom.int">lflores@iom.int' in blocks
-    for boilerplate in ("Qui sommes nous", "Structure organisationnelle", "cookies", "Partager",
-                        "Accueil", "Actualités connexes", "Retour en haut", "search-icon", "gtag", "Mexique\nFrontières"):
+    for boilerplate in (
+        "Qui sommes nous",
+        "Structure organisationnelle",
+        "cookies",
+        "Partager",
+        "Accueil",
+        "Actualités connexes",
+        "Retour en haut",
+        "search-icon",
+        "gtag",
+        "Mexique\nFrontières",
+    ):
         assert boilerplate not in text
     assert meta.date == "2012-03-16"
     assert meta.language == "fr"
@@ -70,8 +88,16 @@ def test_aprnews_blocks_drop_breadcrumb_and_back_to_top():
 def test_lexisveille_blocks_drop_svg_sprite_and_badge():
     blocks, meta = blocks_of("lexisveille-article.html", LEXIS_URL, "lexisveille")
     text = joined(blocks)
-    for noise in ("accordion-icon", "Created with Sketch", "onlinewebfonts", "Offert", "Connexion",
-                  "Lire plus tard", "À lire aussi", "Partager"):
+    for noise in (
+        "accordion-icon",
+        "Created with Sketch",
+        "onlinewebfonts",
+        "Offert",
+        "Connexion",
+        "Lire plus tard",
+        "À lire aussi",
+        "Partager",
+    ):
         assert noise not in text
     assert blocks[0].startswith("Les enjeux migratoires et la coopération policière")
     assert len(blocks) == 4
@@ -80,8 +106,10 @@ def test_lexisveille_blocks_drop_svg_sprite_and_badge():
 
 
 def test_cp1252_page_declared_utf8_gives_the_same_blocks():
-    assert blocks_of("aprnews-article.cp1252.html", APRNEWS_URL, "aprnews")[0] == \
-        blocks_of("aprnews-article.html", APRNEWS_URL, "aprnews")[0]
+    assert (
+        blocks_of("aprnews-article.cp1252.html", APRNEWS_URL, "aprnews")[0]
+        == blocks_of("aprnews-article.html", APRNEWS_URL, "aprnews")[0]
+    )
 
 
 def test_profile_container_missing_falls_back_to_the_generic_extractor():
@@ -101,19 +129,29 @@ def test_generic_extractor_on_an_unknown_site():
 
 
 def test_br_and_inline_markup_inside_blocks():
-    tree = parse_html("<html><body><div id='a'>Jeremy <b>MacGillivray</b><br>OIM Mexique<br/>"
-                      "<p>Un <a href='#'>lien</a>\n  dans\u00a0le texte.</p><ul><li>un</li><li>deux</li></ul>"
-                      "texte direct</div></body></html>")
+    tree = parse_html(
+        "<html><body><div id='a'>Jeremy <b>MacGillivray</b><br>OIM Mexique<br/>"
+        "<p>Un <a href='#'>lien</a>\n  dans\u00a0le texte.</p><ul><li>un</li><li>deux</li></ul>"
+        "texte direct</div></body></html>"
+    )
     assert text_blocks(tree.get_element_by_id("a")) == [
-        "Jeremy MacGillivray\nOIM Mexique", "Un lien dans le texte.", "un", "deux", "texte direct"]
+        "Jeremy MacGillivray\nOIM Mexique",
+        "Un lien dans le texte.",
+        "un",
+        "deux",
+        "texte direct",
+    ]
 
 
-@pytest.mark.parametrize("html", [
-    "<html><body><p>Un paragraphe tronqué <b>en plein",
-    "<p>fragment</p><div>sans html<span>",
-    "<?xml version='1.0' encoding='utf-8'?><html><body><p>Une page XHTML.</p></body></html>",
-    "</div></div><p>balises orphelines</p>",
-])
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<html><body><p>Un paragraphe tronqué <b>en plein",
+        "<p>fragment</p><div>sans html<span>",
+        "<?xml version='1.0' encoding='utf-8'?><html><body><p>Une page XHTML.</p></body></html>",
+        "</div></div><p>balises orphelines</p>",
+    ],
+)
 def test_malformed_markup_does_not_crash(html):
     blocks, _ = extract_html(html, url=None, profile=get_profile("iom"))
     assert isinstance(blocks, list)
@@ -125,6 +163,7 @@ def test_empty_html_is_a_clean_error():
 
 
 # --- end to end, through clean_page: the fixtures give the seed articles ---------------------
+
 
 @pytest.mark.parametrize("fixture,seed,url", SAME_ARTICLE)
 def test_html_fixture_gives_the_same_article_as_its_seed(fixture, seed, url, seeds_dir):
@@ -161,8 +200,10 @@ def test_iom_english_translation():
 
 
 def test_gzipped_fixture_is_the_gzip_of_the_page():
-    assert gzip.decompress((HTML / "iom-fr-press-release.html.gz").read_bytes()) == \
-        (HTML / "iom-fr-press-release.html").read_bytes()
+    assert (
+        gzip.decompress((HTML / "iom-fr-press-release.html.gz").read_bytes())
+        == (HTML / "iom-fr-press-release.html").read_bytes()
+    )
 
 
 def test_listing_page_is_not_an_article():
@@ -184,9 +225,13 @@ def test_control_characters_in_the_text_do_not_lose_the_article():
     pasted from a word processor): the page is read again without them."""
     paragraphs = "".join(
         f"<p>Paragraph {n} of a report on the reception centres\x0c opened by the prefecture in the "
-        f"north of the region, where 300 people were housed during the winter.</p>" for n in range(4))
-    page = (f"<html><head><title>Reception centres in the north</title></head><body><nav><a href='/'>Home</a></nav>"
-            f"<article><h1>Reception centres in the north</h1>{paragraphs}</article></body></html>")
+        f"north of the region, where 300 people were housed during the winter.</p>"
+        for n in range(4)
+    )
+    page = (
+        f"<html><head><title>Reception centres in the north</title></head><body><nav><a href='/'>Home</a></nav>"
+        f"<article><h1>Reception centres in the north</h1>{paragraphs}</article></body></html>"
+    )
     article = clean_page(page.encode(), url="https://example.org/news/reception-centres")
     assert article.is_article, article.reason
     assert len(article.paragraphs) == 4 and "\x0c" not in article.body

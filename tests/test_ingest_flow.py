@@ -13,6 +13,7 @@ the summary, the requests each server received and the archive's state; the test
 each check one promise of issue 4 on those records. The `newswatch` command tests at the
 end run the CLI as a user does, in a subprocess.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,23 +26,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from fake_sites import article_page, atom_feed, iom_listing_page, rss_feed, sitemap
 from httpserver import LocalServer, Reply, Request, html, redirect
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSWATCH = ROOT / ".venv" / "bin" / "newswatch"
 USER_AGENT = "newswatch-test/0.1 (+mailto:tests@example.org)"
-FEED_TYPE = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8",
-             "sitemap": "application/xml; charset=utf-8"}
+FEED_TYPE = {
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+    "sitemap": "application/xml; charset=utf-8",
+}
 
 # --------------------------------------------------------------------------- the sites ---
 
-IOM_PAGE_0 = ["/fr/news/loim-ouvre-un-centre-daccueil-a-agadez",
-              "/fr/news/loim-appelle-a-proteger-les-migrants-au-sahel",
-              "/fr/news/retours-volontaires-depuis-la-libye"]
-IOM_PAGE_1 = ["/fr/news/recensement-des-deplaces-au-soudan",
-              "/fr/news/formation-des-gardes-frontieres-au-niger"]
+IOM_PAGE_0 = [
+    "/fr/news/loim-ouvre-un-centre-daccueil-a-agadez",
+    "/fr/news/loim-appelle-a-proteger-les-migrants-au-sahel",
+    "/fr/news/retours-volontaires-depuis-la-libye",
+]
+IOM_PAGE_1 = ["/fr/news/recensement-des-deplaces-au-soudan", "/fr/news/formation-des-gardes-frontieres-au-niger"]
 IOM_NEW = "/fr/news/nouvelle-route-migratoire-dans-latlantique"
 
 FLAKY = "/fr/news/reponse-apres-deux-erreurs"  # 500, 500, then 200
@@ -54,16 +58,22 @@ DISALLOWED = "/fr/news/interdit-aux-robots"
 CP1252 = "/fr/news/accents-windows-1252"
 NEVER_ARCHIVED = [HANGING, LOOP_A, HUGE, PDF, DISALLOWED]
 
-APR = ["/actualites/accord-sur-la-cooperation-migratoire",
-       "/actualites/hausse-des-arrivees-a-lampedusa",
-       "/actualites/nouveau-pacte-europeen-sur-lasile"]
+APR = [
+    "/actualites/accord-sur-la-cooperation-migratoire",
+    "/actualites/hausse-des-arrivees-a-lampedusa",
+    "/actualites/nouveau-pacte-europeen-sur-lasile",
+]
 APR_NEW = "/actualites/reunion-des-ministres-a-bruxelles"
-LEXIS = ["/la-manche-au-menu-dune-reunion-intergouvernementale-118204",
-         "/reforme-du-droit-dasile-au-parlement-118391",
-         "/controle-des-frontieres-interieures-prolonge-118457"]
-IOM_EN = ["/news/iom-opens-migrant-resource-centre-in-agadez",
-          "/news/iom-calls-for-protection-of-migrants-in-the-sahel",
-          "/news/displacement-tracking-in-sudan"]
+LEXIS = [
+    "/la-manche-au-menu-dune-reunion-intergouvernementale-118204",
+    "/reforme-du-droit-dasile-au-parlement-118391",
+    "/controle-des-frontieres-interieures-prolonge-118457",
+]
+IOM_EN = [
+    "/news/iom-opens-migrant-resource-centre-in-agadez",
+    "/news/iom-calls-for-protection-of-migrants-in-the-sahel",
+    "/news/displacement-tracking-in-sudan",
+]
 
 CP1252_TITLE = "L’OIM s’inquiète des traversées « à haut risque » de la Manche"
 CP1252_BODY = [
@@ -76,7 +86,7 @@ CP1252_BODY = [
 ]
 
 ROBOTS_TXT = f"User-agent: *\nDisallow: {DISALLOWED}\n"
-TEN_MB_PAGE = b"<!DOCTYPE html><html lang=\"fr\"><body><p>" + b"migration " * 1_000_000 + b"</p></body></html>"
+TEN_MB_PAGE = b'<!DOCTYPE html><html lang="fr"><body><p>' + b"migration " * 1_000_000 + b"</p></body></html>"
 
 
 def _teasers(paths: list[str]) -> list[tuple[str, str]]:
@@ -100,20 +110,22 @@ def _cp1252_page() -> Reply:
 def iom_fr_routes() -> dict:
     routes: dict = {
         "/robots.txt": Reply(body=ROBOTS_TXT, content_type="text/plain"),
-        "/fr/news": _listing([*IOM_PAGE_0, FLAKY, RATE_LIMITED, HANGING, LOOP_A, HUGE, PDF, DISALLOWED],
-                             etag='"page0-v1"'),
+        "/fr/news": _listing(
+            [*IOM_PAGE_0, FLAKY, RATE_LIMITED, HANGING, LOOP_A, HUGE, PDF, DISALLOWED], etag='"page0-v1"'
+        ),
         "/fr/news?page=1": _listing([*IOM_PAGE_1, CP1252], etag='"page1-v1"'),
         "/fr/news?page=2": _listing([], etag='"page2-v1"'),  # past the last page: an empty view
         FLAKY: [Reply(status=500, body="Internal Server Error", content_type="text/plain")] * 2
         + [_article("iom-fr", FLAKY)],
-        RATE_LIMITED: [Reply(status=429, body="Too Many Requests", content_type="text/plain",
-                             headers={"Retry-After": "1"}), _article("iom-fr", RATE_LIMITED)],
+        RATE_LIMITED: [
+            Reply(status=429, body="Too Many Requests", content_type="text/plain", headers={"Retry-After": "1"}),
+            _article("iom-fr", RATE_LIMITED),
+        ],
         HANGING: Reply(delay=60, body="never sent"),
         LOOP_A: redirect(LOOP_B),
         LOOP_B: redirect(LOOP_A),
         HUGE: Reply(body=TEN_MB_PAGE, declare_length=False),  # chunked: only streaming can tell
-        PDF: Reply(body=b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n",
-                   content_type="application/pdf"),
+        PDF: Reply(body=b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n", content_type="application/pdf"),
         DISALLOWED: _article("iom-fr", DISALLOWED),
         CP1252: _cp1252_page(),
         IOM_NEW: _article("iom-fr", IOM_NEW),
@@ -143,24 +155,31 @@ class Sites:
 def start_sites() -> Sites:
     apr = LocalServer().start()
     apr.routes.update({p: _article("aprnews", p) for p in APR + [APR_NEW]})
-    apr.routes["/rss.xml"] = Reply(body=rss_feed(apr.base, _teasers(APR)), content_type=FEED_TYPE["rss"],
-                                   etag='"rss-v1"')
+    apr.routes["/rss.xml"] = Reply(
+        body=rss_feed(apr.base, _teasers(APR)), content_type=FEED_TYPE["rss"], etag='"rss-v1"'
+    )
     lexis = LocalServer().start()
     lexis.routes.update({p: _article("lexisveille", p) for p in LEXIS})
-    lexis.routes["/feed.atom"] = Reply(body=atom_feed(lexis.base, _teasers(LEXIS)), content_type=FEED_TYPE["atom"],
-                                       last_modified="Thu, 09 Dec 2021 09:00:00 GMT")
+    lexis.routes["/feed.atom"] = Reply(
+        body=atom_feed(lexis.base, _teasers(LEXIS)),
+        content_type=FEED_TYPE["atom"],
+        last_modified="Thu, 09 Dec 2021 09:00:00 GMT",
+    )
     iom_en = LocalServer().start()
     iom_en.routes.update({p: _article("iom-en", p) for p in IOM_EN})
-    iom_en.routes["/sitemap.xml"] = Reply(body=sitemap(iom_en.base, IOM_EN), content_type=FEED_TYPE["sitemap"],
-                                          etag='"sitemap-v1"')
+    iom_en.routes["/sitemap.xml"] = Reply(
+        body=sitemap(iom_en.base, IOM_EN), content_type=FEED_TYPE["sitemap"], etag='"sitemap-v1"'
+    )
     return Sites(LocalServer(iom_fr_routes()).start(), apr, lexis, iom_en, free_port())
 
 
 def add_one_listing_teaser_and_one_feed_item(sites: Sites) -> None:
     sites.iom_fr.routes["/fr/news"] = _listing(
-        [IOM_NEW, *IOM_PAGE_0, FLAKY, RATE_LIMITED, HANGING, LOOP_A, HUGE, PDF, DISALLOWED], etag='"page0-v2"')
-    sites.apr.routes["/rss.xml"] = Reply(body=rss_feed(sites.apr.base, _teasers([APR_NEW, *APR])),
-                                         content_type=FEED_TYPE["rss"], etag='"rss-v2"')
+        [IOM_NEW, *IOM_PAGE_0, FLAKY, RATE_LIMITED, HANGING, LOOP_A, HUGE, PDF, DISALLOWED], etag='"page0-v2"'
+    )
+    sites.apr.routes["/rss.xml"] = Reply(
+        body=rss_feed(sites.apr.base, _teasers([APR_NEW, *APR])), content_type=FEED_TYPE["rss"], etag='"rss-v2"'
+    )
 
 
 def free_port() -> int:
@@ -171,11 +190,14 @@ def free_port() -> int:
 
 
 def write_config(path: Path, archive: Path, sources: list[dict]) -> Path:
-    lines = [f"archive: {archive}", f'user_agent: "{USER_AGENT}"',
-             # Tiny waits keep the file fast; the hanging page costs attempts x read timeout.
-             "timeouts: {connect: 1, read: 1, total: 10}",
-             "retries: {attempts: 3, backoff: 0.05, max_backoff: 0.2, max_retry_after: 5}",
-             "sources:"]
+    lines = [
+        f"archive: {archive}",
+        f'user_agent: "{USER_AGENT}"',
+        # Tiny waits keep the file fast; the hanging page costs attempts x read timeout.
+        "timeouts: {connect: 1, read: 1, total: 10}",
+        "retries: {attempts: 3, backoff: 0.05, max_backoff: 0.2, max_retry_after: 5}",
+        "sources:",
+    ]
     for source in sources:
         lines.append(f"  - name: {source['name']}")
         lines += [f"    {key}: {value}" for key, value in source.items() if key != "name"]
@@ -184,17 +206,19 @@ def write_config(path: Path, archive: Path, sources: list[dict]) -> Path:
 
 
 def sites_config(path: Path, sites: Sites) -> Path:
-    return write_config(path, path.parent / "archive.db", [
-        dict(name="iom-fr", url=sites.iom_fr.url("/fr/news"), kind="listing", profile="iom",
-             delay=0.02, max_pages=5),
-        dict(name="apr", url=sites.apr.url("/rss.xml"), profile="aprnews", delay=0.02),
-        dict(name="lexis", url=sites.lexis.url("/feed.atom"), kind="feed", profile="lexisveille",
-             delay=0.02),
-        dict(name="iom-en", url=sites.iom_en.url("/sitemap.xml"), kind="sitemap", profile="iom",
-             delay=0.02),
-        dict(name="down", url=f"http://127.0.0.1:{sites.down_port}/rss.xml", kind="feed",
-             delay=0.02),
-    ])
+    return write_config(
+        path,
+        path.parent / "archive.db",
+        [
+            dict(
+                name="iom-fr", url=sites.iom_fr.url("/fr/news"), kind="listing", profile="iom", delay=0.02, max_pages=5
+            ),
+            dict(name="apr", url=sites.apr.url("/rss.xml"), profile="aprnews", delay=0.02),
+            dict(name="lexis", url=sites.lexis.url("/feed.atom"), kind="feed", profile="lexisveille", delay=0.02),
+            dict(name="iom-en", url=sites.iom_en.url("/sitemap.xml"), kind="sitemap", profile="iom", delay=0.02),
+            dict(name="down", url=f"http://127.0.0.1:{sites.down_port}/rss.xml", kind="feed", delay=0.02),
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- the runs ---
@@ -241,7 +265,7 @@ def run_and_record(runs: IngestRuns) -> RunRecord:
     summary = ingest(config_path=str(runs.config))
     record = RunRecord(
         summary=summary,
-        requests={name: server.requests()[marks[name]:] for name, server in runs.sites.servers.items()},
+        requests={name: server.requests()[marks[name] :] for name, server in runs.sites.servers.items()},
         articles=_rows(runs.archive, "SELECT id, url, source, title, body FROM articles ORDER BY id"),
         pages={r["url"]: r for r in _rows(runs.archive, "SELECT * FROM pages")},
     )
@@ -265,9 +289,12 @@ def ingest_runs(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory)
 
 
 def expected_first_run_articles(runs: IngestRuns) -> list[str]:
-    return sorted([runs.url("iom-fr", p) for p in IOM_PAGE_0 + IOM_PAGE_1 + [FLAKY, RATE_LIMITED, CP1252]]
-                  + [runs.url("apr", p) for p in APR] + [runs.url("lexis", p) for p in LEXIS]
-                  + [runs.url("iom-en", p) for p in IOM_EN])
+    return sorted(
+        [runs.url("iom-fr", p) for p in IOM_PAGE_0 + IOM_PAGE_1 + [FLAKY, RATE_LIMITED, CP1252]]
+        + [runs.url("apr", p) for p in APR]
+        + [runs.url("lexis", p) for p in LEXIS]
+        + [runs.url("iom-en", p) for p in IOM_EN]
+    )
 
 
 def _article_paths(record: RunRecord, server: str) -> list[str]:
@@ -285,21 +312,29 @@ def test_first_run_archives_every_article_once(ingest_runs: IngestRuns) -> None:
     assert sorted(urls) == expected_first_run_articles(ingest_runs)  # each one once, nothing else
     assert len({a["title"] for a in first.articles}) == len(urls)  # distinct articles, not folded
     assert {s["source"]: s["new"] for s in first.summary["sources"]} == {
-        "iom-fr": 8, "apr": 3, "lexis": 3, "iom-en": 3, "down": 0}
+        "iom-fr": 8,
+        "apr": 3,
+        "lexis": 3,
+        "iom-en": 3,
+        "down": 0,
+    }
     assert all(not s["duplicates"] for s in first.summary["sources"])
     # The listing was read page by page until a page held nothing new (the empty ?page=2).
     assert [p for p in first.paths("iom-fr") if p.startswith("/fr/news?") or p == "/fr/news"] == [
-        "/fr/news", "/fr/news?page=1", "/fr/news?page=2"]
+        "/fr/news",
+        "/fr/news?page=1",
+        "/fr/news?page=2",
+    ]
     assert all(r.headers["user-agent"] == USER_AGENT for r in first.requests["apr"])
 
 
 @pytest.mark.flow
 def test_unchanged_rerun_makes_no_article_request_and_gets_304_for_every_discovery_document(
-        ingest_runs: IngestRuns) -> None:
+    ingest_runs: IngestRuns,
+) -> None:
     second = ingest_runs.runs[1]
     asked = {name: second.paths(name) for name in ingest_runs.sites.servers}
-    assert asked == {"iom-fr": ["/fr/news"], "apr": ["/rss.xml"], "lexis": ["/feed.atom"],
-                     "iom-en": ["/sitemap.xml"]}
+    assert asked == {"iom-fr": ["/fr/news"], "apr": ["/rss.xml"], "lexis": ["/feed.atom"], "iom-en": ["/sitemap.xml"]}
     for name, requests in second.requests.items():
         discovery = [r for r in requests if r.route != "/robots.txt"]
         assert [r.status for r in discovery] == [304], name
@@ -310,15 +345,20 @@ def test_unchanged_rerun_makes_no_article_request_and_gets_304_for_every_discove
 
 
 @pytest.mark.flow
-def test_new_listing_teaser_and_feed_item_are_the_only_pages_fetched_on_the_next_run(
-        ingest_runs: IngestRuns) -> None:
+def test_new_listing_teaser_and_feed_item_are_the_only_pages_fetched_on_the_next_run(ingest_runs: IngestRuns) -> None:
     third = ingest_runs.runs[2]
     assert {name: _article_paths(third, name) for name in ingest_runs.sites.servers} == {
-        "iom-fr": [IOM_NEW], "apr": [APR_NEW], "lexis": [], "iom-en": []}
+        "iom-fr": [IOM_NEW],
+        "apr": [APR_NEW],
+        "lexis": [],
+        "iom-en": [],
+    }
     # The changed first listing page was read, then page 1 answered 304: nothing new beyond.
     assert [(r.path, r.status) for r in third.requests["iom-fr"] if r.route == "/fr/news"] == [
-        ("/fr/news", 200), ("/fr/news?page=1", 304)]
-    new_urls = [a["url"] for a in third.articles[len(ingest_runs.runs[1].articles):]]
+        ("/fr/news", 200),
+        ("/fr/news?page=1", 304),
+    ]
+    new_urls = [a["url"] for a in third.articles[len(ingest_runs.runs[1].articles) :]]
     assert sorted(new_urls) == sorted([ingest_runs.url("iom-fr", IOM_NEW), ingest_runs.url("apr", APR_NEW)])
     assert third.source("iom-fr")["new"] == 1 and third.source("apr")["new"] == 1
 
@@ -357,13 +397,17 @@ def test_hanging_page_times_out_and_the_rest_of_its_source_is_archived(ingest_ru
 
 
 @pytest.mark.flow
-@pytest.mark.parametrize("path, error_kind, wording", [
-    (LOOP_A, "redirect_loop", "redirect loop"),
-    (HUGE, "too_large", "max_page_bytes"),
-    (PDF, "not_html", "application/pdf"),
-])
+@pytest.mark.parametrize(
+    "path, error_kind, wording",
+    [
+        (LOOP_A, "redirect_loop", "redirect loop"),
+        (HUGE, "too_large", "max_page_bytes"),
+        (PDF, "not_html", "application/pdf"),
+    ],
+)
 def test_unusable_page_is_recorded_with_its_error_and_not_requested_again(
-        ingest_runs: IngestRuns, path: str, error_kind: str, wording: str) -> None:
+    ingest_runs: IngestRuns, path: str, error_kind: str, wording: str
+) -> None:
     first, later = ingest_runs.runs[0], ingest_runs.runs[1:]
     url = ingest_runs.url("iom-fr", path)
     assert any(e.startswith(url) and wording in e for e in first.source("iom-fr")["errors"])
@@ -382,8 +426,7 @@ def test_page_disallowed_by_robots_txt_is_never_requested(ingest_runs: IngestRun
 
 
 @pytest.mark.flow
-def test_windows_1252_page_declared_iso_8859_1_keeps_its_accents_and_apostrophes(
-        ingest_runs: IngestRuns) -> None:
+def test_windows_1252_page_declared_iso_8859_1_keeps_its_accents_and_apostrophes(ingest_runs: IngestRuns) -> None:
     article = next(a for a in ingest_runs.runs[0].articles if a["url"] == ingest_runs.url("iom-fr", CP1252))
     assert article["title"] == CP1252_TITLE
     assert article["body"] == "\n\n".join(CP1252_BODY)
@@ -401,8 +444,9 @@ def test_source_on_a_host_that_is_down_fails_alone_and_the_run_completes(ingest_
 
 
 @pytest.mark.flow
-def test_sources_command_shows_last_success_and_last_error(ingest_runs: IngestRuns,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_sources_command_shows_last_success_and_last_error(
+    ingest_runs: IngestRuns, capsys: pytest.CaptureFixture[str]
+) -> None:
     from flows.cli import main
 
     assert main(["sources", "--config", str(ingest_runs.config)]) == 0
@@ -440,19 +484,30 @@ def cli_env(prefect_home: Path) -> dict[str, str]:
 
 
 def newswatch(*args: str, prefect_home: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(NEWSWATCH), *args], capture_output=True, text=True, cwd=prefect_home.parent,
-                          env=cli_env(prefect_home), timeout=timeout)
+    return subprocess.run(
+        [str(NEWSWATCH), *args],
+        capture_output=True,
+        text=True,
+        cwd=prefect_home.parent,
+        env=cli_env(prefect_home),
+        timeout=timeout,
+    )
 
 
 @pytest.mark.flow
 def test_newswatch_run_completes_and_prints_the_summary(tmp_path: Path, http_server: LocalServer) -> None:
     http_server.routes.update({p: _article("aprnews", p) for p in APR[:2]})
-    http_server.routes["/rss.xml"] = Reply(body=rss_feed(http_server.base, _teasers(APR[:2])),
-                                           content_type=FEED_TYPE["rss"])
-    config = write_config(tmp_path / "newswatch.yaml", tmp_path / "data" / "archive.db", [
-        dict(name="apr", url=http_server.url("/rss.xml"), profile="aprnews", delay=0),
-        dict(name="down", url=f"http://127.0.0.1:{free_port()}/rss.xml", kind="feed", delay=0),
-    ])
+    http_server.routes["/rss.xml"] = Reply(
+        body=rss_feed(http_server.base, _teasers(APR[:2])), content_type=FEED_TYPE["rss"]
+    )
+    config = write_config(
+        tmp_path / "newswatch.yaml",
+        tmp_path / "data" / "archive.db",
+        [
+            dict(name="apr", url=http_server.url("/rss.xml"), profile="aprnews", delay=0),
+            dict(name="down", url=f"http://127.0.0.1:{free_port()}/rss.xml", kind="feed", delay=0),
+        ],
+    )
     with config.open("a", encoding="utf-8") as f:  # feeds are written at the end of each run
         f.write("feeds_dir: feeds\nalerts:\n  - {name: all-news, query: a*, to: ana@example.org}\n")
     done = newswatch("run", "--config", str(config), prefect_home=tmp_path / "prefect-home")
@@ -470,17 +525,21 @@ def test_newswatch_run_completes_and_prints_the_summary(tmp_path: Path, http_ser
     assert lines[2].split() == ["down", "0", "0", "0", "0", "1", "FAILED"]
     assert any(line.startswith("down: FAILED: ") and "cannot connect" in line for line in lines)
     # No smtp: section: the matches wait in the outbox, and the summary says so and why.
-    assert ("alerts: 1 alert email(s) pending (2 match(es)): not sent: the config has no smtp: "
-            "section (or no alert rule); add it, then `newswatch alerts retry` sends them") in lines
+    assert (
+        "alerts: 1 alert email(s) pending (2 match(es)): not sent: the config has no smtp: "
+        "section (or no alert rule); add it, then `newswatch alerts retry` sends them"
+    ) in lines
     assert "2 new article(s):" in lines
     assert "starting a temporary Prefect server" in done.stderr
-    assert sorted(r.path for r in http_server.requests() if r.route != "/robots.txt") == sorted(
-        ["/rss.xml", *APR[:2]])
+    assert sorted(r.path for r in http_server.requests() if r.route != "/robots.txt") == sorted(["/rss.xml", *APR[:2]])
 
 
 def test_newswatch_run_with_a_bad_config_fails_naming_the_field_before_starting_prefect(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "newswatch.yaml", tmp_path / "archive.db", [
-        dict(name="apr", url="http://127.0.0.1:9/rss.xml", delay=-1)])
+    config = write_config(
+        tmp_path / "newswatch.yaml",
+        tmp_path / "archive.db",
+        [dict(name="apr", url="http://127.0.0.1:9/rss.xml", delay=-1)],
+    )
     prefect_home = tmp_path / "prefect-home"
     done = newswatch("run", "--config", str(config), prefect_home=prefect_home)
     assert done.returncode != 0 and done.stdout == ""
@@ -492,14 +551,16 @@ def test_newswatch_run_with_a_bad_config_fails_naming_the_field_before_starting_
 def test_newswatch_run_with_an_unwritable_archive_path_fails_with_a_clear_message(tmp_path: Path) -> None:
     in_the_way = tmp_path / "data"
     in_the_way.write_text("a file where the archive's directory should be\n")
-    config = write_config(tmp_path / "newswatch.yaml", in_the_way / "archive.db", [
-        dict(name="apr", url="http://127.0.0.1:9/rss.xml")])
+    config = write_config(
+        tmp_path / "newswatch.yaml", in_the_way / "archive.db", [dict(name="apr", url="http://127.0.0.1:9/rss.xml")]
+    )
     prefect_home = tmp_path / "prefect-home"
     done = newswatch("run", "--config", str(config), prefect_home=prefect_home)
     assert done.returncode != 0 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
         f"newswatch run: cannot create the archive {in_the_way / 'archive.db'}: its directory cannot be "
-        f"created (File exists: {in_the_way})"]
+        f"created (File exists: {in_the_way})"
+    ]
     assert not prefect_home.exists()
 
 

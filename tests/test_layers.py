@@ -8,6 +8,7 @@
 
 Imports inside functions count too: a lazy import is still a dependency.
 """
+
 from __future__ import annotations
 
 import ast
@@ -50,8 +51,9 @@ def imported_packages(path: Path) -> set[tuple[str, int]]:
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_imports_run_one_way(path: Path) -> None:
     layer = path.relative_to(ROOT).parts[0].removesuffix(".py")
-    wrong = sorted(f"line {line}: {package}" for package, line in imported_packages(path)
-                   if package not in ALLOWED[layer])
+    wrong = sorted(
+        f"line {line}: {package}" for package, line in imported_packages(path) if package not in ALLOWED[layer]
+    )
     assert not wrong, f"{layer} may import only {sorted(ALLOWED[layer])}; {path.name} imports {wrong}"
 
 

@@ -5,6 +5,7 @@ An unpinned transitive upgrade (SQLAlchemy 2.1) once stopped every scheduled run
 checks make a dependency added without re-locking, or an install that ignored the lock, fail
 here with the command that fixes it.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -49,11 +50,13 @@ def test_every_dependency_in_pyproject_is_locked_within_its_range():
     pins = _locked()
     for req in _pyproject_requirements():
         name = canonicalize_name(req.name)
-        assert name in pins, (f"{req.name} is in pyproject.toml but not in {LOCK.name}: "
-                              "run `make lock` and commit both files")
+        assert name in pins, (
+            f"{req.name} is in pyproject.toml but not in {LOCK.name}: run `make lock` and commit both files"
+        )
         for pin in pins[name]:
             assert req.specifier.contains(_pinned_version(pin), prereleases=True), (
-                f"{LOCK.name} pins {pin} but pyproject.toml asks for {req}: run `make lock`")
+                f"{LOCK.name} pins {pin} but pyproject.toml asks for {req}: run `make lock`"
+            )
 
 
 def test_installed_packages_are_the_locked_versions():
@@ -75,14 +78,14 @@ def test_installed_packages_are_the_locked_versions():
             if not applicable:
                 wrong.append(f"{name} {dist.version} is installed but not locked")
             elif Version(dist.version) != _pinned_version(applicable[0]):
-                wrong.append(f"{name} {dist.version} is installed, {LOCK.name} says "
-                             f"{_pinned_version(applicable[0])}")
+                wrong.append(f"{name} {dist.version} is installed, {LOCK.name} says {_pinned_version(applicable[0])}")
         for text in dist.requires or []:
             req = Requirement(text)
-            if req.marker is not None and not any(
-                    req.marker.evaluate({**env, "extra": e}) for e in (extras or {""})):
+            if req.marker is not None and not any(req.marker.evaluate({**env, "extra": e}) for e in (extras or {""})):
                 continue
             todo.append((req.name, set(req.extras)))
-    assert not wrong, ("the environment was not installed from the lock (run `make install`, "
-                       "which uses `pip install -c constraints.txt`):\n" + "\n".join(wrong))
+    assert not wrong, (
+        "the environment was not installed from the lock (run `make install`, "
+        "which uses `pip install -c constraints.txt`):\n" + "\n".join(wrong)
+    )
     assert "sqlalchemy" in seen and "prefect" in seen

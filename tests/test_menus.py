@@ -1,6 +1,7 @@
 """Menus and mega-menus in text dumps are found by their structure (short title-like lines,
 menu headings glued to or followed by their teaser blurbs, before the headline), not by one
 language's words: the English, French and Spanish IOM menus below all leave the article."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,12 +22,21 @@ ARTICLE = [
 def test_english_iom_mega_menu_with_teaser_blurbs_leaves_the_article():
     article = clean_page((DUMPS / "iom-en-mega-menu.txt").read_bytes())
     assert article.is_article, article.reason
-    assert article.title == ("IOM and Mexico Launch Assistance Programme for Migrants in Transit on the "
-                             "Southern Border")
-    assert [p[:len(start)] for p, start in zip(article.paragraphs, ARTICLE)] == ARTICLE
+    assert article.title == (
+        "IOM and Mexico Launch Assistance Programme for Migrants in Transit on the Southern Border"
+    )
+    assert [p[: len(start)] for p, start in zip(article.paragraphs, ARTICLE)] == ARTICLE
     assert len(article.paragraphs) == 4
-    for menu in ("Who We Are", "About IOM", "Leadership", "Our Work", "2030 Agenda", "Take Action",
-                 "leading inter-governmental", "Data and Research"):
+    for menu in (
+        "Who We Are",
+        "About IOM",
+        "Leadership",
+        "Our Work",
+        "2030 Agenda",
+        "Take Action",
+        "leading inter-governmental",
+        "Data and Research",
+    ):
         assert menu.casefold() not in article.body.casefold()
     assert [c.name for c in article.contacts] == ["Jorge Gallo"]
 
@@ -63,8 +73,10 @@ Trabaje con nosotros
 @pytest.mark.parametrize("language", sorted(MENUS))
 def test_menus_of_other_languages_leave_the_article(language):
     title = "L’OIM et le Mexique lancent un programme d’aide aux migrants en transit à la frontière sud"
-    first = ("Mexique - L’OIM et l’Institut national des migrations ont lancé cette semaine un programme de deux ans "
-             "pour aider les migrants vulnérables en transit dans les États du Chiapas et du Tabasco.")
+    first = (
+        "Mexique - L’OIM et l’Institut national des migrations ont lancé cette semaine un programme de deux ans "
+        "pour aider les migrants vulnérables en transit dans les États du Chiapas et du Tabasco."
+    )
     article = clean_page(f"{MENUS[language]}\n{title}\n{first}\n{BODY}")
     assert article.is_article, article.reason
     assert article.title == title
@@ -75,8 +87,10 @@ def test_menus_of_other_languages_leave_the_article(language):
 def test_a_short_intro_under_a_byline_is_not_taken_for_a_menu_blurb():
     """Passing over menu blurbs needs several of them: one paragraph under a short line (a
     byline) is the article's first paragraph, and the headline is not searched past it."""
-    text = ("By Jane Doe\nThe ministry said on Tuesday that 2,000 people had been moved to temporary shelters.\n"
-            "Shelters overwhelmed in the north\nLocal officials said the shelters were full and asked for tents.\n"
-            "The rains are expected to continue until the end of the week, according to the weather service.")
+    text = (
+        "By Jane Doe\nThe ministry said on Tuesday that 2,000 people had been moved to temporary shelters.\n"
+        "Shelters overwhelmed in the north\nLocal officials said the shelters were full and asked for tents.\n"
+        "The rains are expected to continue until the end of the week, according to the weather service."
+    )
     article = clean_page(text)
     assert any(p.startswith("The ministry said on Tuesday") for p in article.paragraphs)

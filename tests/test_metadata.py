@@ -17,17 +17,32 @@ def test_og_title_wins():
 
 
 def test_json_ld_headline_then_h1_then_title_without_site_suffix():
-    assert meta_of('<script type="application/ld+json">{"@type":"NewsArticle","headline":"Titre LD"}</script>',
-                   "<h1>Titre h1</h1>").title == "Titre LD"
+    assert (
+        meta_of(
+            '<script type="application/ld+json">{"@type":"NewsArticle","headline":"Titre LD"}</script>',
+            "<h1>Titre h1</h1>",
+        ).title
+        == "Titre LD"
+    )
     assert meta_of("<title>T | Site</title>", "<h1>Titre  h1</h1>").title == "Titre h1"
     assert meta_of("<title>Le Mexique et les Etats-Unis | APRNEWS</title>").title == "Le Mexique et les Etats-Unis"
 
 
 def test_date_sources_in_order():
-    assert meta_of('<meta property="article:published_time" content="2012-03-16T12:00:00+01:00">'
-                   '<meta name="dc.date" content="2001-01-01">').date == "2012-03-16"
-    assert meta_of('<script type="application/ld+json">[{"@type":"WebSite","name":"x"},'
-                   '{"@graph":[{"@type":"NewsArticle","datePublished":"2023-12-29"}]}]</script>').date == "2023-12-29"
+    assert (
+        meta_of(
+            '<meta property="article:published_time" content="2012-03-16T12:00:00+01:00">'
+            '<meta name="dc.date" content="2001-01-01">'
+        ).date
+        == "2012-03-16"
+    )
+    assert (
+        meta_of(
+            '<script type="application/ld+json">[{"@type":"WebSite","name":"x"},'
+            '{"@graph":[{"@type":"NewsArticle","datePublished":"2023-12-29"}]}]</script>'
+        ).date
+        == "2023-12-29"
+    )
     assert meta_of("", '<time datetime="2021-11-30T08:00">30 novembre</time>').date == "2021-11-30"
     assert meta_of('<meta name="DC.date" content="20200102">').date == "2020-01-02"
 
@@ -37,13 +52,16 @@ def test_broken_json_ld_is_ignored():
     assert m.date == "2019-05-06"
 
 
-@pytest.mark.parametrize("value, iso", [
-    ("2023-12-29T23:30:00-05:00", "2023-12-29"),  # the day as written, not shifted to UTC
-    ("2023-12-29", "2023-12-29"),
-    ("2023-13-45T00:00:00", None),
-    ("soon", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "value, iso",
+    [
+        ("2023-12-29T23:30:00-05:00", "2023-12-29"),  # the day as written, not shifted to UTC
+        ("2023-12-29", "2023-12-29"),
+        ("2023-13-45T00:00:00", None),
+        ("soon", None),
+        ("", None),
+    ],
+)
 def test_metadata_date_is_the_day_written(value, iso):
     assert meta_of(f'<meta property="article:published_time" content="{value}">').date == iso
 
@@ -67,8 +85,10 @@ def test_canonical_and_translations_are_absolute_without_self_and_x_default():
         '<link rel="alternate" hreflang="x-default" href="/news/a-press-release">'
     )
     assert m.canonical_url == "https://www.iom.int/fr/news/un-communique"
-    assert m.translations == {"en": "https://www.iom.int/news/a-press-release",
-                              "es": "https://www.iom.int/es/news/un-comunicado"}
+    assert m.translations == {
+        "en": "https://www.iom.int/news/a-press-release",
+        "es": "https://www.iom.int/es/news/un-comunicado",
+    }
 
 
 def test_relative_links_on_a_url_less_page_are_dropped():

@@ -1,5 +1,6 @@
 """A source's stages overlap (issue 15, item 8): the ingest run as plain code
 (`flows.pipeline.ingest_run`, no Prefect) against a local site, the real archive."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -8,24 +9,33 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_sites import article_page, sitemap
+from httpserver import LocalServer, Reply, Request, html
 
 import flows.pipeline
 import flows.streaming
-from fake_sites import article_page, sitemap
 from flows.config import load_config
 from flows.pipeline import ingest_run
 from flows.streaming import Aborted, Channel, StageFailed, overlap
-from httpserver import LocalServer, Reply, Request, html
 
 
 def site_config(tmp_path: Path, site: LocalServer, paths: list[str], **extra: object) -> Path:
     site.routes["/sitemap.xml"] = Reply(body=sitemap(site.base, paths), content_type="application/xml")
     config = tmp_path / "newswatch.yaml"
-    config.write_text("\n".join([
-        f"archive: {tmp_path / 'archive.db'}", 'user_agent: "newswatch-test/0.1"', "retries: {attempts: 1}",
-        *[f"{k}: {v}" for k, v in extra.items()], "sources:",
-        f"  - {{name: site, url: '{site.url('/sitemap.xml')}', kind: sitemap, profile: iom, delay: 0, "
-        "max_new_per_run: 1000}"]) + "\n")
+    config.write_text(
+        "\n".join(
+            [
+                f"archive: {tmp_path / 'archive.db'}",
+                'user_agent: "newswatch-test/0.1"',
+                "retries: {attempts: 1}",
+                *[f"{k}: {v}" for k, v in extra.items()],
+                "sources:",
+                f"  - {{name: site, url: '{site.url('/sitemap.xml')}', kind: sitemap, profile: iom, delay: 0, "
+                "max_new_per_run: 1000}",
+            ]
+        )
+        + "\n"
+    )
     return config
 
 
@@ -65,16 +75,20 @@ def test_pages_are_stored_while_the_source_is_still_being_fetched(tmp_path: Path
     assert summary.sources[0].new == len(paths) and articles(archive) == len(paths)
 
 
-def test_batches_commit_as_they_fill_and_every_page_is_settled(tmp_path: Path, http_server: LocalServer,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batches_commit_as_they_fill_and_every_page_is_settled(
+    tmp_path: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     paths = [f"/news/article-{i:03d}" for i in range(23)]
     http_server.routes.update({p: html(article_page("iom-en", p)) for p in paths[:20]})
     http_server.routes.update({p: Reply(status=500) for p in paths[20:]})  # failing: recorded
     monkeypatch.setattr(flows.pipeline, "BATCH_PAGES", 5)
     batches = []
     store = flows.pipeline.store_batch
-    monkeypatch.setattr(flows.pipeline, "store_batch", lambda archive, items, rules, **kw: (
-        batches.append(len(items)), store(archive, items, rules, **kw))[1])
+    monkeypatch.setattr(
+        flows.pipeline,
+        "store_batch",
+        lambda archive, items, rules, **kw: (batches.append(len(items)), store(archive, items, rules, **kw))[1],
+    )
 
     summary = ingest_run(load_config(site_config(tmp_path, http_server, paths)))
 
@@ -86,8 +100,9 @@ def test_batches_commit_as_they_fill_and_every_page_is_settled(tmp_path: Path, h
     assert failed == {http_server.url(p) for p in paths[20:]}
 
 
-def test_a_store_failure_stops_the_fetch_and_fails_the_source_alone(tmp_path: Path, http_server: LocalServer,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_store_failure_stops_the_fetch_and_fails_the_source_alone(
+    tmp_path: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     paths = [f"/news/article-{i:03d}" for i in range(40)]
     http_server.routes.update({p: html(article_page("iom-en", p)) for p in paths})
 
@@ -106,7 +121,8 @@ def test_a_store_failure_stops_the_fetch_and_fails_the_source_alone(tmp_path: Pa
 
 
 def test_a_run_with_enough_work_cleans_in_worker_processes_and_stores_the_same(
-        tmp_path: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The threshold set to nothing; the 21st page is served once the workers are up, so that
     the pages after it can go to them (these small pages clean faster than workers start)."""
     paths = [f"/news/article-{i:03d}" for i in range(60)]

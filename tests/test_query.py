@@ -6,9 +6,21 @@ from storage.archive import Archive, Incoming
 from storage.query import parse, word_forms
 
 DOCS = [
-    (1, "Les passeurs de la Manche", "Un réseau de passeurs démantelé près de Calais ; la traversée de la Manche reste périlleuse."),
-    (2, "L’OIM au Mexique", "L’Organisation internationale pour les migrations (OIM) aide un migrant en transit à Tapachula."),
-    (3, "Travaux de la Commission", "Les journaux rapportent que les travaux de la commission sur l\u2019immigration avancent."),
+    (
+        1,
+        "Les passeurs de la Manche",
+        "Un réseau de passeurs démantelé près de Calais ; la traversée de la Manche reste périlleuse.",
+    ),
+    (
+        2,
+        "L’OIM au Mexique",
+        "L’Organisation internationale pour les migrations (OIM) aide un migrant en transit à Tapachula.",
+    ),
+    (
+        3,
+        "Travaux de la Commission",
+        "Les journaux rapportent que les travaux de la commission sur l\u2019immigration avancent.",
+    ),
     (4, "ÉTATS-UNIS", "Les États-Unis et le Mexique renforcent leur coopération contre la traite des êtres humains."),
     (5, "Passerelle", "Une passerelle piétonne relie deux quartiers ; aucun rapport avec la migration."),
 ]
@@ -18,8 +30,9 @@ def _archive_of(docs, directory):
     """`docs` (id, title, body) in a real archive: the query language is tested on the FTS5
     index search uses."""
     archive = Archive.open(directory / "archive.db")
-    result = archive.add_batch([Incoming(Article(title, None, [body], url=f"https://x.example/{i}"), "s")
-                                for i, title, body in docs])
+    result = archive.add_batch(
+        [Incoming(Article(title, None, [body], url=f"https://x.example/{i}"), "s") for i, title, body in docs]
+    )
     assert result.new_ids == [i for i, _, _ in docs]
     return archive
 
@@ -35,61 +48,70 @@ def ids(archive):
     return lambda query: {hit.id for hit in archive.search(query, limit=None)}
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("etats-unis", {4}),                 # accents and case
-    ("ÉTATS", {4}),
-    ("MEXIQUE", {2, 4}),
-    ("l'immigration", {3}),              # ' matches ’ in the text
-    ("l’OIM", {2}),                      # ’ in the query
-    ("migrants", {2}),                   # plural finds singular
-    ("passeur", {1}),                    # singular finds plural, not "passerelle"
-    ("travail", {3}),                    # travail -> travaux
-    ("journal", {3}),                    # journal -> journaux
-    ("journaux", {3}),
-    ("passe*", {1, 5}),                  # prefix
-    ('"traite des êtres humains"', {4}),  # phrase
-    ('"humains êtres"', set()),          # phrase order matters
-    ("Calais OR Tapachula", {1, 2}),
-    ("Mexique NOT Tapachula", {4}),
-    ("Mexique -Tapachula", {4}),
-    ("NEAR(passeurs Calais, 3)", {1}),
-    ("NEAR(passeurs périlleuse, 3)", set()),
-    ("NEAR(passeur Manche)", {1}),       # plural forms inside NEAR, default distance
-    ("(Calais OR Tapachula) AND migrant", {2}),
-    ("migration", {2, 5}),
-    ("coop\u00e9ration\u00a0contre", {4}),  # NBSP is a space
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("etats-unis", {4}),  # accents and case
+        ("ÉTATS", {4}),
+        ("MEXIQUE", {2, 4}),
+        ("l'immigration", {3}),  # ' matches ’ in the text
+        ("l’OIM", {2}),  # ’ in the query
+        ("migrants", {2}),  # plural finds singular
+        ("passeur", {1}),  # singular finds plural, not "passerelle"
+        ("travail", {3}),  # travail -> travaux
+        ("journal", {3}),  # journal -> journaux
+        ("journaux", {3}),
+        ("passe*", {1, 5}),  # prefix
+        ('"traite des êtres humains"', {4}),  # phrase
+        ('"humains êtres"', set()),  # phrase order matters
+        ("Calais OR Tapachula", {1, 2}),
+        ("Mexique NOT Tapachula", {4}),
+        ("Mexique -Tapachula", {4}),
+        ("NEAR(passeurs Calais, 3)", {1}),
+        ("NEAR(passeurs périlleuse, 3)", set()),
+        ("NEAR(passeur Manche)", {1}),  # plural forms inside NEAR, default distance
+        ("(Calais OR Tapachula) AND migrant", {2}),
+        ("migration", {2, 5}),
+        ("coop\u00e9ration\u00a0contre", {4}),  # NBSP is a space
+    ],
+)
 def test_language(ids, query, expected):
     assert ids(query) == expected
 
 
-@pytest.mark.parametrize("word, forms", [
-    ("migrant", {"migrant", "migrants"}),
-    ("migrants", {"migrants", "migrant"}),
-    ("travail", {"travail", "travails", "travaux"}),
-    ("journal", {"journal", "journaux", "journals"}),
-    ("bateau", {"bateau", "bateaux", "bateaus"}),
-    ("pays", {"pays"}),
-    ("country", {"country", "countries", "countrys"}),
-])
+@pytest.mark.parametrize(
+    "word, forms",
+    [
+        ("migrant", {"migrant", "migrants"}),
+        ("migrants", {"migrants", "migrant"}),
+        ("travail", {"travail", "travails", "travaux"}),
+        ("journal", {"journal", "journaux", "journals"}),
+        ("bateau", {"bateau", "bateaux", "bateaus"}),
+        ("pays", {"pays"}),
+        ("country", {"country", "countries", "countrys"}),
+    ],
+)
 def test_word_forms(word, forms):
     assert set(word_forms(word)) == forms
 
 
-@pytest.mark.parametrize("query, column", [
-    ('"passeurs', 1),
-    ("migrants OR", 12),
-    ("OR migrants", 1),
-    ("NOT migrants", 1),
-    ("(migrants passeurs", 19),
-    ("migrants)", 9),
-    ("NEAR(migrants, x)", 16),
-    ("NEAR(migrants)", 1),
-    ("", 1),
-    ("mig*rants", 4),
-    ("migrants AND", 13),
-    ("[migrants]", 1),
-])
+@pytest.mark.parametrize(
+    "query, column",
+    [
+        ('"passeurs', 1),
+        ("migrants OR", 12),
+        ("OR migrants", 1),
+        ("NOT migrants", 1),
+        ("(migrants passeurs", 19),
+        ("migrants)", 9),
+        ("NEAR(migrants, x)", 16),
+        ("NEAR(migrants)", 1),
+        ("", 1),
+        ("mig*rants", 4),
+        ("migrants AND", 13),
+        ("[migrants]", 1),
+    ],
+)
 def test_bad_queries_say_where(query, column):
     with pytest.raises(QuerySyntaxError) as info:
         parse(query)
@@ -116,23 +138,26 @@ def ligature_archive(tmp_path_factory):
         yield archive
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("oeuvre", {1, 5}),                 # spelled out finds the ligature, and itself
-    ("œuvre", {1, 5}),                  # and back
-    ("coeur", {1, 5}),
-    ("cœur", {1, 5}),
-    ("soeur", {2, 5}),                  # with its plural: soeurs
-    ("sœurs", {2, 5}),
-    ("manoeuvre", {2, 5}),
-    ("Oedipe", {3}),                    # capital Œ
-    ("aequo", {4, 5}),
-    ("vitae", {4}),
-    ("oeuvr*", {1, 5}),                 # prefixes: œuvrent, oeuvre
-    ('"coeur du dispositif"', {1}),      # phrases
-    ('"ex aequo"', {4, 5}),
-    ("NEAR(soeur Lampedusa, 3)", {2}),
-    ("poete", set()),                   # an oe that is no ligature finds nothing more
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("oeuvre", {1, 5}),  # spelled out finds the ligature, and itself
+        ("œuvre", {1, 5}),  # and back
+        ("coeur", {1, 5}),
+        ("cœur", {1, 5}),
+        ("soeur", {2, 5}),  # with its plural: soeurs
+        ("sœurs", {2, 5}),
+        ("manoeuvre", {2, 5}),
+        ("Oedipe", {3}),  # capital Œ
+        ("aequo", {4, 5}),
+        ("vitae", {4}),
+        ("oeuvr*", {1, 5}),  # prefixes: œuvrent, oeuvre
+        ('"coeur du dispositif"', {1}),  # phrases
+        ('"ex aequo"', {4, 5}),
+        ("NEAR(soeur Lampedusa, 3)", {2}),
+        ("poete", set()),  # an oe that is no ligature finds nothing more
+    ],
+)
 def test_ligatures_oe_ae_match_both_ways(ligature_archive, query, expected):
     assert {hit.id for hit in ligature_archive.search(query, limit=None)} == expected
 

@@ -1,5 +1,6 @@
 """The reading room (`newswatch browse`): Datasette with newswatch's metadata, plugin and
 templates, tested through Datasette's JSON API and its HTML pages, in process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("datasette", reason="Datasette is the optional extra newswatch[browse]; "
-                    "pip install -e '.[dev]' installs it")
+pytest.importorskip(
+    "datasette", reason="Datasette is the optional extra newswatch[browse]; pip install -e '.[dev]' installs it"
+)
+
+from reading_room_archive import FRONTEX, IOM_EN, PASSEURS, PASSEURS_TITLE, build  # noqa: E402
 
 from flows.config import load_config  # noqa: E402
 from flows.reading_room import make_datasette  # noqa: E402
-from reading_room_archive import FRONTEX, IOM_EN, PASSEURS, PASSEURS_TITLE, build  # noqa: E402
 
 
 def files_digest(archive: Path) -> tuple[str, int]:
@@ -59,8 +62,15 @@ def test_articles_come_first_and_internal_tables_are_hidden(room):
     visible = [t["name"] for t in tables if not t["hidden"]]
     hidden = {t["name"] for t in tables if t["hidden"]}
     assert visible[0] == "articles"
-    assert {"near_keys", "near_signatures", "alert_matches", "archive_meta", "schema_version",
-            "source_leases", "sent_emails"} <= hidden
+    assert {
+        "near_keys",
+        "near_signatures",
+        "alert_matches",
+        "archive_meta",
+        "schema_version",
+        "source_leases",
+        "sent_emails",
+    } <= hidden
     assert {"sightings", "translations", "pages", "source_runs"} <= set(visible)
     assert not {"articles_fts", "articles_fts_data"} & set(visible)
 
@@ -68,14 +78,16 @@ def test_articles_come_first_and_internal_tables_are_hidden(room):
 def test_the_articles_page_opens_on_title_source_date_language_and_link(room):
     response = room.get("/archive/articles", status=302)
     location = response.headers["location"]
-    assert location == ("/archive/articles?_col=title&_col=source&_col=published&_col=language"
-                        "&_col=canonical_url")
+    assert location == ("/archive/articles?_col=title&_col=source&_col=published&_col=language&_col=canonical_url")
     page = room.get(location).text
     assert PASSEURS_TITLE in page and "utm_source" not in page
     assert 'href="/archive/articles/1">L’OIM appelle' in page  # the title opens the article page
     # a search keeps its words and gets the same columns
-    assert room.get("/archive/articles?_search=passeurs", status=302).headers["location"].startswith(
-        "/archive/articles?_search=passeurs&_col=title")
+    assert (
+        room.get("/archive/articles?_search=passeurs", status=302)
+        .headers["location"]
+        .startswith("/archive/articles?_search=passeurs&_col=title")
+    )
 
 
 def test_facets_by_source_language_and_date(room):
@@ -109,23 +121,32 @@ def test_search_query_speaks_the_newswatch_language(room):
 def test_one_canned_query_per_alert_rule_from_the_config(room):
     queries = room.json("/archive.json")["queries"]
     names = [q["name"] for q in queries]
-    assert names == ["new_today", "search", "rule_passeurs", "rule_frontex_apr", "near_duplicates",
-                     "rejected_pages", "source_health"]
+    assert names == [
+        "new_today",
+        "search",
+        "rule_passeurs",
+        "rule_frontex_apr",
+        "near_duplicates",
+        "rejected_pages",
+        "source_health",
+    ]
     passeurs = room.rows("/archive/rule_passeurs.json")
     assert [(r["id"], r["alerted"]) for r in passeurs] == [(1, 1)]
     assert "[réseaux de passeurs]" in passeurs[0]["snippet"]
     assert passeurs[0]["link"] == "http://www.iom.int/fr/news/loim-appelle-proteger-les-migrants"
     # sources: [apr] is part of the rule: Frontex from apr only
     assert [r["title"] for r in room.rows("/archive/rule_frontex_apr.json")] == [
-        "Frontex : les franchissements irréguliers en baisse"]
+        "Frontex : les franchissements irréguliers en baisse"
+    ]
 
 
 def test_new_today_near_duplicates_rejected_pages_and_source_health(room):
     assert {r["id"] for r in room.rows("/archive/new_today.json")} == {1, 2, 3}
     [group] = room.rows("/archive/near_duplicates.json")
     assert group["id"] == 1 and group["copies"] == 1 and group["folded_copies"].startswith("apr (near 0.")
-    rejected = {(r["reason"], r["source"]): (r["pages"], r["retried_later"])
-                for r in room.rows("/archive/rejected_pages.json")}
+    rejected = {
+        (r["reason"], r["source"]): (r["pages"], r["retried_later"]) for r in room.rows("/archive/rejected_pages.json")
+    }
     assert rejected == {("not-article", "apr"): (2, 0), ("failing", "apr"): (1, 1)}
     health = {r["source"]: r for r in room.rows("/archive/source_health.json")}
     assert health["iom-fr"]["state"] == "SILENT"  # nothing new for 2 days, expected every day
@@ -153,9 +174,20 @@ def test_page_text_is_escaped(room, tmp_path):
 
     db = tmp_path / "hostile.db"
     with Archive.open(db) as archive:
-        archive.add_batch([Incoming(Article(title="<script>alert(1)</script>", date=None, language="fr",
-                                            paragraphs=["<img src=x onerror=alert(2)> " + FRONTEX[0]],
-                                            url="https://example.org/x"), "s")])
+        archive.add_batch(
+            [
+                Incoming(
+                    Article(
+                        title="<script>alert(1)</script>",
+                        date=None,
+                        language="fr",
+                        paragraphs=["<img src=x onerror=alert(2)> " + FRONTEX[0]],
+                        url="https://example.org/x",
+                    ),
+                    "s",
+                )
+            ]
+        )
     other = make_datasette(db)
     loop = asyncio.new_event_loop()
     try:
@@ -168,8 +200,16 @@ def test_page_text_is_escaped(room, tmp_path):
 
 
 def test_browsing_never_writes_to_the_archive(room):
-    for path in ("/", "/archive", "/archive/articles?_col=title", "/archive/articles/1", "/archive/search?q=passeurs",
-                 "/archive/rule_passeurs", "/archive/source_health", "/archive/articles.json?_search=frontex"):
+    for path in (
+        "/",
+        "/archive",
+        "/archive/articles?_col=title",
+        "/archive/articles/1",
+        "/archive/search?q=passeurs",
+        "/archive/rule_passeurs",
+        "/archive/source_health",
+        "/archive/articles.json?_search=frontex",
+    ):
         room.get(path)
     assert files_digest(room.archive) == room.before
     # every connection is query_only: even Datasette's own write path is refused

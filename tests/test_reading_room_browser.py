@@ -5,6 +5,7 @@ Needs Debian's Chromium (`apt-get install -y chromium`; `.ci/run` installs it) a
 (a dev dependency; it drives the system browser, it downloads none). Without Chromium the
 test is skipped on a developer machine, and fails in CI (CI set), where it must run.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,15 +18,21 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from reading_room_archive import PASSEURS, PASSEURS_TITLE, build
 from test_reading_room import files_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 # The flags this machine needs (no sandbox as root; no background networking: the network is closed).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def _require(what: str, how: str) -> None:
@@ -53,7 +60,11 @@ def test_home_search_and_article_in_a_real_browser(tmp_path):
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "browse", "--config", str(config), "--port", str(port), "--no-open"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         home = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 60

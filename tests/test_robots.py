@@ -1,5 +1,6 @@
 """robots.txt under RFC 9309 (parsed by protego), through the real fetcher and a real server:
 the URLs a robots.txt forbids are never requested, the others are."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -11,8 +12,9 @@ from errors import RobotsDisallowed
 from scrapers.fetch import Fetcher, FetchSettings
 
 UA = "newswatch-test/0.1 (+mailto:test@example.org)"
-FAST = FetchSettings(user_agent=UA, connect_timeout=1.0, read_timeout=1.0, total_timeout=5.0,
-                     attempts=1, default_delay=0.0)
+FAST = FetchSettings(
+    user_agent=UA, connect_timeout=1.0, read_timeout=1.0, total_timeout=5.0, attempts=1, default_delay=0.0
+)
 
 ROBOTS = """\
 # Sitemap lines stand outside the groups and may come first.
@@ -33,17 +35,17 @@ Crawl-delay: 0.5
 """
 
 CASES = [
-    ("/report.pdf", False),          # `*` and `$`: any path ending in .pdf
+    ("/report.pdf", False),  # `*` and `$`: any path ending in .pdf
     ("/a/b/annual.pdf", False),
-    ("/report.pdf?page=2", True),    # `$` anchors the end: the query follows .pdf here
+    ("/report.pdf?page=2", True),  # `$` anchors the end: the query follows .pdf here
     ("/report.pdf.html", True),
-    ("/news/2024/a", False),         # Disallow /news/ ...
-    ("/news/public/1", True),        # ... but the longer Allow wins
+    ("/news/2024/a", False),  # Disallow /news/ ...
+    ("/news/public/1", True),  # ... but the longer Allow wins
     ("/private-x/drafts/1", False),  # `*` inside a path
     ("/private/final", True),
-    ("/archive/2024/a", True),       # the longest match wins whatever the order of the lines
+    ("/archive/2024/a", True),  # the longest match wins whatever the order of the lines
     ("/archive/2023/a", False),
-    ("/", True),                     # our group replaces `*`: its Disallow: / is not ours
+    ("/", True),  # our group replaces `*`: its Disallow: / is not ours
 ]
 
 

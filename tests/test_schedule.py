@@ -18,6 +18,7 @@ first thing that went wrong (process exit, server health, deployment, schedule, 
 scheduler, pickup, the run itself) with the ERROR lines of the server's log.
 Run them alone with `make test PYTEST_ARGS="-m schedule -s"` (-s prints their timings).
 """
+
 from __future__ import annotations
 
 import io
@@ -39,7 +40,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from fake_sites import article_page, headline, rss_feed
 from httpserver import LocalServer, Reply, Request, html
 
@@ -64,11 +64,16 @@ def _free_port() -> int:
 def _env(home: Path, **extra: str) -> dict[str, str]:
     """A user's environment: none of the test session's Prefect or newswatch settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NEWSWATCH_"))}
-    env.update(PREFECT_HOME=str(home), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PYTHONUNBUFFERED="1",
-               # The server's periodic scheduler pass (default 60 s); new deployments are
-               # scheduled within ~5 s by its "recent deployments" pass anyway.
-               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="10", **extra)
+    env.update(
+        PREFECT_HOME=str(home),
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PYTHONUNBUFFERED="1",
+        # The server's periodic scheduler pass (default 60 s); new deployments are
+        # scheduled within ~5 s by its "recent deployments" pass anyway.
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="10",
+        **extra,
+    )
     return env
 
 
@@ -77,8 +82,15 @@ class Proc:
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path = ROOT) -> None:
         self.args = args
-        self.popen = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.popen = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: list[str] = []
         self._cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
@@ -189,8 +201,7 @@ def _run_log(api: str, run_id: str, lines: int = 15) -> str:
     return "\n".join(f"    {log['level']} {log['message']}" for log in logs[-lines:])
 
 
-def diagnose(api: str | None, proc: Proc | None, server_log: Path | Proc | None, *, wanted: int,
-             what: str) -> str:
+def diagnose(api: str | None, proc: Proc | None, server_log: Path | Proc | None, *, wanted: int, what: str) -> str:
     """The first thing that went wrong on the way from a started process to `wanted`
     completed scheduled `ingest` runs, then the evidence."""
     first = None
@@ -207,36 +218,51 @@ def diagnose(api: str | None, proc: Proc | None, server_log: Path | Proc | None,
         if deployment is None:
             first = "the deployment ingest/ingest was never registered"
         elif deployment.get("paused") or not any(s["active"] for s in deployment["schedules"]):
-            first = f"the schedule is not active (paused={deployment.get('paused')}, schedules={deployment['schedules']})"
+            first = (
+                f"the schedule is not active (paused={deployment.get('paused')}, schedules={deployment['schedules']})"
+            )
         elif not scheduled:
-            first = (f"the scheduler created no run although the schedule is active "
-                     f"({deployment['schedules'][0]['schedule']}); other runs: "
-                     f"{[(r['name'], _state(r)) for r in runs]}")
+            first = (
+                f"the scheduler created no run although the schedule is active "
+                f"({deployment['schedules'][0]['schedule']}); other runs: "
+                f"{[(r['name'], _state(r)) for r in runs]}"
+            )
         elif bad := [r for r in scheduled if _state(r) in ("FAILED", "CRASHED", "CANCELLED")]:
             r = bad[0]
-            first = (f"scheduled run {r['name']} ended {_state(r)}: {(r.get('state') or {}).get('message')}\n"
-                     + _run_log(api, r["id"]))
+            first = (
+                f"scheduled run {r['name']} ended {_state(r)}: {(r.get('state') or {}).get('message')}\n"
+                + _run_log(api, r["id"])
+            )
         elif not [r for r in scheduled if _state(r) != "SCHEDULED"]:
-            first = (f"runs were scheduled but none was picked up (is the runner/worker polling? "
-                     f"deployment status {deployment.get('status')}): "
-                     f"{[(r['name'], r['state']['name'], r['expected_start_time']) for r in scheduled[:4]]}")
+            first = (
+                f"runs were scheduled but none was picked up (is the runner/worker polling? "
+                f"deployment status {deployment.get('status')}): "
+                f"{[(r['name'], r['state']['name'], r['expected_start_time']) for r in scheduled[:4]]}"
+            )
         else:
             done = [r for r in scheduled if _state(r) == "COMPLETED"]
-            first = (f"only {len(done)} of {wanted} scheduled run(s) completed in time: "
-                     f"{[(r['name'], (r.get('state') or {}).get('name')) for r in scheduled[:6]]}")
+            first = (
+                f"only {len(done)} of {wanted} scheduled run(s) completed in time: "
+                f"{[(r['name'], (r.get('state') or {}).get('name')) for r in scheduled[:6]]}"
+            )
     errors = _server_errors(server_log)
-    return "\n".join([f"{what}: {first}",
-                      "server log ERROR lines:" if errors else "server log: no ERROR line",
-                      *errors[-10:],
-                      "output (last 40 lines):" if proc else "", proc.text(40) if proc else ""])
+    return "\n".join(
+        [
+            f"{what}: {first}",
+            "server log ERROR lines:" if errors else "server log: no ERROR line",
+            *errors[-10:],
+            "output (last 40 lines):" if proc else "",
+            proc.text(40) if proc else "",
+        ]
+    )
 
 
-def _wait_scheduled_completed(api: str, wanted: int, deadline: float, *,
-                              alive: Callable[[], bool]) -> list[dict] | None:
+def _wait_scheduled_completed(
+    api: str, wanted: int, deadline: float, *, alive: Callable[[], bool]
+) -> list[dict] | None:
     while time.monotonic() < deadline and alive():
         try:
-            done = [r for r in _flow_runs(api, "ingest")
-                    if r.get("auto_scheduled") and _state(r) == "COMPLETED"]
+            done = [r for r in _flow_runs(api, "ingest") if r.get("auto_scheduled") and _state(r) == "COMPLETED"]
         except httpx.HTTPError:
             done = []
         if len(done) >= wanted:
@@ -255,9 +281,11 @@ def _growing_site() -> LocalServer:
     reads = itertools.count(1)
 
     def feed(request: Request) -> Reply:
-        listed = ARTICLES[:min(next(reads), len(ARTICLES))]
-        return Reply(body=rss_feed(site.base, [(p, headline(p)) for p in listed]),
-                     content_type="application/rss+xml; charset=utf-8")
+        listed = ARTICLES[: min(next(reads), len(ARTICLES))]
+        return Reply(
+            body=rss_feed(site.base, [(p, headline(p)) for p in listed]),
+            content_type="application/rss+xml; charset=utf-8",
+        )
 
     site = LocalServer({"/rss.xml": feed, "/robots.txt": Reply(status=404)})
     for path in ARTICLES:
@@ -267,11 +295,16 @@ def _growing_site() -> LocalServer:
 
 def _config(directory: Path, site: LocalServer | None, schedules: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    sources = ("sources:\n  - {name: feed, url: '%s', kind: feed, delay: 0}\n" % site.url("/rss.xml")
-               if site else "sources: []\n")
+    sources = (
+        "sources:\n  - {name: feed, url: '%s', kind: feed, delay: 0}\n" % site.url("/rss.xml")
+        if site
+        else "sources: []\n"
+    )
     path = directory / "newswatch.yaml"
-    path.write_text("archive: archive.db\nuser_agent: 'newswatch-test/0.1 (+mailto:t@example.org)'\n"
-                    f"{sources}{schedules}", encoding="utf-8")
+    path.write_text(
+        f"archive: archive.db\nuser_agent: 'newswatch-test/0.1 (+mailto:t@example.org)'\n{sources}{schedules}",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -326,19 +359,33 @@ def serve_scenario(s: Scenarios) -> Outcome:
     config = _config(tmp, site, "schedules:\n  ingest: {interval: 1m}\n")
     home = tmp / "prefect-home"
     started = time.time()
-    proc = s.proc([sys.executable, "-m", "flows.cli", "serve", "--no-run-now", "--config", str(config),
-                   "--port", str(_free_port())], _env(home))
+    proc = s.proc(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "serve",
+            "--no-run-now",
+            "--config",
+            str(config),
+            "--port",
+            str(_free_port()),
+        ],
+        _env(home),
+    )
     log = home / "newswatch-serve-server.log"
     deadline = time.monotonic() + SERVER_DEADLINE
     ui = proc.wait_for(r"Prefect UI at (http://\S+)", deadline)
     api = ui[1] + "/api" if ui else None
     done = api and _wait_scheduled_completed(
-        api, 2, time.monotonic() + SCHEDULED_RUNS_DEADLINE, alive=lambda: proc.popen.poll() is None)
+        api, 2, time.monotonic() + SCHEDULED_RUNS_DEADLINE, alive=lambda: proc.popen.poll() is None
+    )
     if not done:
         return Outcome(diagnose(api, proc, log, wanted=2, what="serve: two scheduled ingest runs"))
     runs = _flow_runs(api, "ingest")
     facts = {
-        "runs": runs, "output": proc.text(),
+        "runs": runs,
+        "output": proc.text(),
         "articles": _articles(tmp / "archive.db"),
         "first_completed_after": (_time(done[0]["end_time"]).timestamp() - started),
         "deployment": _deployment(api, "ingest"),
@@ -356,8 +403,9 @@ def pool_scenario(s: Scenarios) -> Outcome:
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = _env(tmp / "prefect-home")
-    server = s.proc([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                     "--port", str(port)], env)
+    server = s.proc(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], env
+    )
     deadline = time.monotonic() + SERVER_DEADLINE
     while not _healthy(api):
         if time.monotonic() > deadline or server.popen.poll() is not None:
@@ -365,24 +413,43 @@ def pool_scenario(s: Scenarios) -> Outcome:
         time.sleep(0.5)
     env = {**env, "PREFECT_API_URL": api}
     started = time.time()
-    deploy = subprocess.run([sys.executable, "-m", "flows.cli", "deploy", "--config", str(config)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    deploy = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "deploy", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if deploy.returncode != 0:
         return Outcome(f"pool: newswatch deploy exited {deploy.returncode}:\n{deploy.stdout}{deploy.stderr}")
     worker = s.proc([sys.executable, "-m", "prefect", "worker", "start", "--pool", "newswatch"], env)
-    done = _wait_scheduled_completed(api, 1, time.monotonic() + SCHEDULED_RUNS_DEADLINE,
-                                     alive=lambda: worker.popen.poll() is None)
+    done = _wait_scheduled_completed(
+        api, 1, time.monotonic() + SCHEDULED_RUNS_DEADLINE, alive=lambda: worker.popen.poll() is None
+    )
     if not done:
         return Outcome(diagnose(api, worker, server, wanted=1, what="pool: a scheduled ingest run by the worker"))
-    status = subprocess.run([sys.executable, "-m", "flows.cli", "status", "--config", str(config)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    return Outcome(facts={
-        "config": config, "deploy": deploy.stdout, "status": status.stdout, "status_exit": status.returncode,
-        "runs": _flow_runs(api, "ingest"), "articles": _articles(tmp / "archive.db"),
-        "deployments": {f: _deployment(api, f) for f in ("ingest", "digest")},
-        "first_completed_after": (_time(done[0]["end_time"]).timestamp() - started),
-        "worker_output": worker.text(),
-    })
+    status = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "status", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return Outcome(
+        facts={
+            "config": config,
+            "deploy": deploy.stdout,
+            "status": status.stdout,
+            "status_exit": status.returncode,
+            "runs": _flow_runs(api, "ingest"),
+            "articles": _articles(tmp / "archive.db"),
+            "deployments": {f: _deployment(api, f) for f in ("ingest", "digest")},
+            "first_completed_after": (_time(done[0]["end_time"]).timestamp() - started),
+            "worker_output": worker.text(),
+        }
+    )
 
 
 def silent_scheduler_scenario(s: Scenarios) -> Outcome:
@@ -390,9 +457,10 @@ def silent_scheduler_scenario(s: Scenarios) -> Outcome:
     tmp = s.tmp("silent")
     config = _config(tmp, None, "")  # no schedules: section: the defaults
     home = tmp / "prefect-home"
-    proc = s.proc([sys.executable, "-m", "flows.cli", "serve", "--config", str(config),
-                   "--port", str(_free_port())],
-                  _env(home, PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false"))
+    proc = s.proc(
+        [sys.executable, "-m", "flows.cli", "serve", "--config", str(config), "--port", str(_free_port())],
+        _env(home, PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false"),
+    )
     log = home / "newswatch-serve-server.log"
     deadline = time.monotonic() + SERVER_DEADLINE
     pid = proc.wait_for(r"started a local Prefect server \(pid (\d+)", deadline)
@@ -400,14 +468,21 @@ def silent_scheduler_scenario(s: Scenarios) -> Outcome:
     if not (pid and ui):
         return Outcome(diagnose(None, proc, log, wanted=0, what="silent scheduler: serve start"))
     api = ui[1] + "/api"
-    warning = proc.wait_for(r"WARNING: ingest: no run scheduled although the schedule is active: see (\S+)",
-                            time.monotonic() + SILENT_WARNING_DEADLINE)
+    warning = proc.wait_for(
+        r"WARNING: ingest: no run scheduled although the schedule is active: see (\S+)",
+        time.monotonic() + SILENT_WARNING_DEADLINE,
+    )
     ran_now = proc.wait_for(r"Flow run '(ingest-[^']+)' - Finished in state (\w+)", time.monotonic() + 60)
-    facts = {"ui": ui[1], "server_pid": int(pid[1]), "log": log,
-             "warning_log": warning[1] if warning else None,
-             "ran_now": (ran_now[1], ran_now[2]) if ran_now else None,
-             "deployments": {f: _deployment(api, f) for f in ("ingest", "digest")},
-             "runs": _flow_runs(api, "ingest"), "config": config}
+    facts = {
+        "ui": ui[1],
+        "server_pid": int(pid[1]),
+        "log": log,
+        "warning_log": warning[1] if warning else None,
+        "ran_now": (ran_now[1], ran_now[2]) if ran_now else None,
+        "deployments": {f: _deployment(api, f) for f in ("ingest", "digest")},
+        "runs": _flow_runs(api, "ingest"),
+        "config": config,
+    }
     proc.popen.send_signal(signal.SIGTERM)
     try:
         facts["exit"] = proc.popen.wait(120)
@@ -422,8 +497,11 @@ def silent_scheduler_scenario(s: Scenarios) -> Outcome:
     except ProcessLookupError:
         facts["server_alive_after"] = False
     if not warning:
-        return Outcome(diagnose(api, proc, log, wanted=0, what="silent scheduler: serve's warning")
-                       + "\n(no 'no run scheduled' warning in serve's output)", facts)
+        return Outcome(
+            diagnose(api, proc, log, wanted=0, what="silent scheduler: serve's warning")
+            + "\n(no 'no run scheduled' warning in serve's output)",
+            facts,
+        )
     return Outcome(facts=facts)
 
 
@@ -481,11 +559,9 @@ def test_deploy_and_worker_run_the_scheduled_ingest(scenarios):
     ingest, digest = facts["deployments"]["ingest"], facts["deployments"]["digest"]
     assert ingest["work_pool_name"] == digest["work_pool_name"] == "newswatch"
     assert [s["schedule"]["interval"] for s in ingest["schedules"]] == [60.0]
-    assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in digest["schedules"]] == \
-        [("30 6 * * *", "UTC")]
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in digest["schedules"]] == [("30 6 * * *", "UTC")]
     # The worker ran the code of this checkout, reading this config.
-    assert ingest["pull_steps"] == [
-        {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+    assert ingest["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
     assert ingest["parameters"] == digest["parameters"] == {"config_path": str(facts["config"].resolve())}
     assert "ingest/ingest: every 1 min" in facts["deploy"] and "next run" in facts["deploy"]
     done = [r for r in facts["runs"] if r["auto_scheduled"] and _state(r) == "COMPLETED"]
@@ -502,10 +578,12 @@ def test_serve_runs_now_and_warns_when_the_scheduler_creates_nothing(scenarios):
     facts = outcome.facts
     # Served from the config's schedules (here the defaults), by this process, not a pool.
     ingest, digest = facts["deployments"]["ingest"], facts["deployments"]["digest"]
-    assert [(s["schedule"]["interval"], s["schedule"]["timezone"]) for s in ingest["schedules"]] == \
-        [(1800.0, "Europe/Paris")]
-    assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in digest["schedules"]] == \
-        [("0 7 * * *", "Europe/Paris")]
+    assert [(s["schedule"]["interval"], s["schedule"]["timezone"]) for s in ingest["schedules"]] == [
+        (1800.0, "Europe/Paris")
+    ]
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in digest["schedules"]] == [
+        ("0 7 * * *", "Europe/Paris")
+    ]
     assert all(s["active"] for s in ingest["schedules"] + digest["schedules"])
     assert ingest["parameters"] == {"config_path": str(facts["config"].resolve())}
     assert ingest["work_pool_name"] is None

@@ -1,5 +1,6 @@
 """flows/streaming.py: bounded channels between stages, and the cleaning pool (real worker
 processes, a real killed run)."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -79,8 +80,10 @@ def test_abort_wakes_both_sides():
         except Aborted:
             raised.append(call)
 
-    threads = [threading.Thread(target=blocked, args=(lambda: full.put(1),)),
-               threading.Thread(target=blocked, args=(empty.get,))]
+    threads = [
+        threading.Thread(target=blocked, args=(lambda: full.put(1),)),
+        threading.Thread(target=blocked, args=(empty.get,)),
+    ]
     for t in threads:
         t.start()
     full.abort()
@@ -149,8 +152,11 @@ def test_enough_work_goes_to_the_worker_processes_in_order():
 def test_local_pages_never_leave_this_process():
     with Cleaner(2, min_pool_seconds=0.0) as cleaner:
         cleaner.expect(300)
-        out = list(cleaner.clean(wait_for_workers(cleaner, range(300), 100), square_and_pid, (0,),
-                                 local=lambda page: page % 2 == 0))
+        out = list(
+            cleaner.clean(
+                wait_for_workers(cleaner, range(300), 100), square_and_pid, (0,), local=lambda page: page % 2 == 0
+            )
+        )
     assert {pid for page, (_, pid) in out if page % 2 == 0} == {os.getpid()}
     assert [page for page, _ in out] == list(range(300))
 
@@ -162,8 +168,9 @@ def test_a_dying_worker_fails_only_the_pages_it_had_and_the_run_goes_on():
     assert [page for page, _ in out] == list(range(300))  # one result per page, in order
     crashed = {page: r for page, r in out if isinstance(r, PageOutcome)}
     assert crashed and min(crashed) >= 150
-    assert all(isinstance(r.error, CleanCrashed) and "tried again on a later run" in r.message
-               for r in crashed.values())
+    assert all(
+        isinstance(r.error, CleanCrashed) and "tried again on a later run" in r.message for r in crashed.values()
+    )
     # A new worker starts after each death (3 at most), and each death costs only the pages
     # that worker had in hand; the thread cleans the rest.
     assert len(crashed) <= MAX_POOL_STARTS * PAGES_PER_WORKER
@@ -172,9 +179,10 @@ def test_a_dying_worker_fails_only_the_pages_it_had_and_the_run_goes_on():
 
 def test_workers_exit_when_the_run_is_killed(tmp_path):
     script = tmp_path / "run.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys, time
-        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
         from flows.streaming import Cleaner
         from test_streaming import square_and_pid, wait_for_workers
 
@@ -188,7 +196,8 @@ def test_workers_exit_when_the_run_is_killed(tmp_path):
                 if len(pids) == 3:  # this process and its 2 workers
                     print(" ".join(map(str, sorted(pids))), flush=True)
                     time.sleep(600)
-    """))
+    """)
+    )
     run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         pids = [int(p) for p in run.stdout.readline().split()]

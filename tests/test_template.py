@@ -1,5 +1,6 @@
 """Learned per-source templates (scrapers/template.py, storage/templates.py, flows/pipeline.py):
 learned after MIN_PAGES archived pages, explained, capped, independent of arrival order."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,16 +18,23 @@ from scrapers.template import MIN_PAGES, SourceTemplate, page_keys
 from storage import templates
 from storage.archive import Archive, BatchResult, Incoming
 
-ABOUT = ("About IOM: Established in 1951, IOM is the leading inter-governmental organization in the field of "
-         "migration and works closely with governmental, intergovernmental and non-governmental partners.")
-WORDS = ("migrants border programme shelters officials authorities training assistance return transit "
-         "families health ministry centre region coast desert route support project funding partners").split()
+ABOUT = (
+    "About IOM: Established in 1951, IOM is the leading inter-governmental organization in the field of "
+    "migration and works closely with governmental, intergovernmental and non-governmental partners."
+)
+WORDS = (
+    "migrants border programme shelters officials authorities training assistance return transit "
+    "families health ministry centre region coast desert route support project funding partners"
+).split()
 
 
 def word(rng: random.Random) -> str:
     # Made-up words: every release has its own, so none is folded as a near-duplicate.
-    return rng.choice(WORDS) if rng.random() < 0.3 else "".join(rng.choice("bcdfglmnprstv") + rng.choice("aeiou")
-                                                                 for _ in range(rng.randint(2, 4)))
+    return (
+        rng.choice(WORDS)
+        if rng.random() < 0.3
+        else "".join(rng.choice("bcdfglmnprstv") + rng.choice("aeiou") for _ in range(rng.randint(2, 4)))
+    )
 
 
 def release(n: int, *, about: bool = True, once: str | None = None) -> str:
@@ -39,9 +47,14 @@ def release(n: int, *, about: bool = True, once: str | None = None) -> str:
 
 
 def archive_pages(path, pages: list[str], source: str = "iom-en") -> None:
-    items = [Incoming(clean_page(page), source=source,
-                      url=f"https://iom.example/news/{hashlib.sha1(page.encode()).hexdigest()[:12]}")
-             for page in pages]
+    items = [
+        Incoming(
+            clean_page(page),
+            source=source,
+            url=f"https://iom.example/news/{hashlib.sha1(page.encode()).hexdigest()[:12]}",
+        )
+        for page in pages
+    ]
     store_pages(path, Cleaned(items=items), rules=[])
 
 
@@ -163,8 +176,9 @@ def test_learn_template_counts_new_articles_only(tmp_path):
 
 
 def test_page_keys_ignore_case_and_punctuation():
-    assert page_keys(["About IOM: x.", "about iom x", "Other"]) == sorted({template.line_key("about iom x"),
-                                                                          template.line_key("other")})
+    assert page_keys(["About IOM: x.", "about iom x", "Other"]) == sorted(
+        {template.line_key("about iom x"), template.line_key("other")}
+    )
 
 
 def test_newswatch_clean_explain_uses_the_learned_template(tmp_path, capsys):
@@ -200,9 +214,10 @@ def test_ingest_runs_learn_the_template_and_apply_it_to_later_runs(tmp_path, mak
     archives MIN_PAGES releases that all end with the same "About IOM" paragraph; the second
     run's new releases are archived without it, and `clean --explain` says why."""
     from fake_sites import article_page, rss_feed
+    from httpserver import Reply, html
+
     from flows.config import load_config
     from flows.pipeline import ingest_run
-    from httpserver import Reply, html
 
     server = make_http_server()
     server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
@@ -212,15 +227,17 @@ def test_ingest_runs_learn_the_template_and_apply_it_to_later_runs(tmp_path, mak
             rng = random.Random(p)
             body = [" ".join(word(rng) for _ in range(30)).capitalize() + "." for _ in range(3)] + [ABOUT]
             server.routes[p] = html(article_page("iom-en", server.base + p, body=body))
-        server.routes["/feed.xml"] = Reply(body=rss_feed(server.base, [(p, p.rsplit("/", 1)[1]) for p in paths]),
-                                           content_type="application/rss+xml")
+        server.routes["/feed.xml"] = Reply(
+            body=rss_feed(server.base, [(p, p.rsplit("/", 1)[1]) for p in paths]), content_type="application/rss+xml"
+        )
 
     config = tmp_path / "newswatch.yaml"
     archive = tmp_path / "archive.db"
     config.write_text(
         f"archive: {archive}\nuser_agent: template-test\nretries: {{attempts: 1, backoff: 0}}\n"
         f"timeouts: {{connect: 2, read: 5, total: 10}}\nsources:\n"
-        f"  - {{name: iom-en, url: '{server.url('/feed.xml')}', kind: feed, profile: iom, delay: 0}}\n")
+        f"  - {{name: iom-en, url: '{server.url('/feed.xml')}', kind: feed, profile: iom, delay: 0}}\n"
+    )
     first = [f"/news/release-{n}" for n in range(MIN_PAGES)]
     publish(first)
     assert sum(s.new for s in ingest_run(load_config(config)).sources) == MIN_PAGES

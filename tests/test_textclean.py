@@ -1,4 +1,5 @@
 """The text rules, one by one, on small inputs (the seeds are in test_clean_seeds.py)."""
+
 from __future__ import annotations
 
 from scrapers.article import PageMetadata
@@ -18,6 +19,7 @@ def clean(blocks, meta=None, profile=GENERIC):
 
 
 # --- text_to_blocks -------------------------------------------------------------------
+
 
 def test_blank_lines_separate_blocks_and_nbsp_runs_collapse():
     assert text_to_blocks("Un\u00a0\u00a0titre\n\n\u00a0\nUn  texte.\u00a0 \n") == ["Un titre", "Un texte."]
@@ -42,7 +44,13 @@ def test_hard_wrapped_paragraph_is_joined():
 
 def test_one_paragraph_per_line_without_blank_lines_stays_apart():
     text = "Un titre sans point final\n" + "\n".join(PROSE) + "\nJosé Ramón Cordoba\nOIM Mexique\nEmail: j@iom.int"
-    assert text_to_blocks(text) == ["Un titre sans point final", *PROSE, "José Ramón Cordoba", "OIM Mexique", "Email: j@iom.int"]
+    assert text_to_blocks(text) == [
+        "Un titre sans point final",
+        *PROSE,
+        "José Ramón Cordoba",
+        "OIM Mexique",
+        "Email: j@iom.int",
+    ]
 
 
 def test_a_lowercase_continuation_line_is_a_wrap():
@@ -52,7 +60,9 @@ def test_a_lowercase_continuation_line_is_a_wrap():
 
 
 def test_a_headline_followed_by_its_date_line_is_not_joined():
-    assert text_to_blocks("APRNEWS- Un titre assez long pour ressembler à une ligne coupée\nVendredi, 29 décembre 2023") == [
+    assert text_to_blocks(
+        "APRNEWS- Un titre assez long pour ressembler à une ligne coupée\nVendredi, 29 décembre 2023"
+    ) == [
         "APRNEWS- Un titre assez long pour ressembler à une ligne coupée",
         "Vendredi, 29 décembre 2023",
     ]
@@ -76,6 +86,7 @@ def test_crlf_and_invisible_characters():
 
 # --- clean_blocks ---------------------------------------------------------------------
 
+
 def test_labels_before_the_title_are_neither_title_nor_body():
     article = clean(["News", "Global", TITLE, *PROSE])
     assert article.title == TITLE
@@ -95,10 +106,17 @@ def test_iom_profile_labels():
 
 def test_mega_menu_before_the_title_is_dropped():
     menu = [
-        "-", "Qui sommes nous",
+        "-",
+        "Qui sommes nous",
         "Qui sommes nousL'Organisation fait partie du système des Nations Unies et promeut une migration humaine.",
-        "Structure", "Structure", "- Structure organisationnelle", "- Bureau du Chef de Cabinet",
-        "Ce que nous faisons", "Ce que nous faisons", "Travailler avec nous", "- 2030 AGENDA",
+        "Structure",
+        "Structure",
+        "- Structure organisationnelle",
+        "- Bureau du Chef de Cabinet",
+        "Ce que nous faisons",
+        "Ce que nous faisons",
+        "Travailler avec nous",
+        "- 2030 AGENDA",
     ]
     article = clean([*menu, TITLE, *PROSE])
     assert article.title == TITLE
@@ -145,7 +163,9 @@ def test_metadata_date_wins_over_a_date_line():
 
 
 def test_a_date_inside_a_sentence_is_not_the_page_date():
-    article = clean([TITLE, "Le 24 novembre 2021, une embarcation a fait naufrage dans la Manche, selon la préfecture.", *PROSE])
+    article = clean(
+        [TITLE, "Le 24 novembre 2021, une embarcation a fait naufrage dans la Manche, selon la préfecture.", *PROSE]
+    )
     assert article.date is None
     assert len(article.paragraphs) == 4
 
@@ -167,9 +187,13 @@ def test_title_repeated_as_first_paragraph_is_dropped():
 
 
 def test_html_block_with_line_breaks_is_split_for_contacts():
-    article = clean([TITLE, *PROSE, "Pour plus d’informations, veuillez contacter", "Jean Dupont\nOIM Mexique\nEmail: jd@iom.int"])
+    article = clean(
+        [TITLE, *PROSE, "Pour plus d’informations, veuillez contacter", "Jean Dupont\nOIM Mexique\nEmail: jd@iom.int"]
+    )
     assert article.paragraphs == PROSE
-    assert [(c.name, c.organisation, c.emails) for c in article.contacts] == [("Jean Dupont", "OIM Mexique", ["jd@iom.int"])]
+    assert [(c.name, c.organisation, c.emails) for c in article.contacts] == [
+        ("Jean Dupont", "OIM Mexique", ["jd@iom.int"])
+    ]
 
 
 def test_menus_only_is_not_an_article():

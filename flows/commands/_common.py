@@ -1,4 +1,5 @@
 """What the archive commands share: `--archive PATH` and its default."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,9 +16,13 @@ FALLBACK_ARCHIVE = Path("data/archive.db")
 # Saved pages read by `clean` and `import`: a page is a few MB; anything bigger is refused
 # before it is read (and a gzipped page may not inflate past it either).
 DEFAULT_MAX_PAGE_FILE = 10_000_000
-_FILE_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-               (stat.S_ISDIR, "a directory"))
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
 
 
 def default_archive_path() -> Path:
@@ -51,7 +56,10 @@ def _archive_from_yaml(file: Path) -> Path:
 
 def add_archive_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--archive", metavar="PATH", type=Path, default=None,
+        "--archive",
+        metavar="PATH",
+        type=Path,
+        default=None,
         help=f"the SQLite archive (default: ${ARCHIVE_ENV}, else the config file's archive:, else {FALLBACK_ARCHIVE})",
     )
 
@@ -78,8 +86,11 @@ def warn_if_newer(archive, command: str):
     from storage.schema import newer_archive_message
 
     if archive.newer_schema is not None:
-        print(f"newswatch {command}: warning: {newer_archive_message(archive.path, archive.newer_schema)}; "
-              "reading it as this version understands it", file=sys.stderr)
+        print(
+            f"newswatch {command}: warning: {newer_archive_message(archive.path, archive.newer_schema)}; "
+            "reading it as this version understands it",
+            file=sys.stderr,
+        )
     return archive
 
 
@@ -107,8 +118,10 @@ def read_saved_page(path: Path, max_bytes: int) -> bytes:
         if kind or not stat.S_ISREG(info.st_mode):
             raise CleanError(f"is {kind or 'not a regular file'}, not a regular file: give a saved page")
         if info.st_size > max_bytes:
-            raise CleanError(f"is {info.st_size:,} bytes, more than --max-bytes ({max_bytes:,}): "
-                             "not a saved page, or raise --max-bytes")
+            raise CleanError(
+                f"is {info.st_size:,} bytes, more than --max-bytes ({max_bytes:,}): "
+                "not a saved page, or raise --max-bytes"
+            )
         os.set_blocking(fd, True)
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
@@ -126,9 +139,13 @@ def byte_size(text: str) -> int:
 
 def add_max_bytes_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--max-bytes", type=byte_size, default=DEFAULT_MAX_PAGE_FILE, metavar="N",
+        "--max-bytes",
+        type=byte_size,
+        default=DEFAULT_MAX_PAGE_FILE,
+        metavar="N",
         help=f"largest file read, and largest a gzipped page may inflate to (default: "
-             f"{DEFAULT_MAX_PAGE_FILE:,}; 5M, 500k also work); only regular files are read")
+        f"{DEFAULT_MAX_PAGE_FILE:,}; 5M, 500k also work); only regular files are read",
+    )
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

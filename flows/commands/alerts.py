@@ -1,4 +1,5 @@
 """`newswatch alerts list|retry`: the alert outbox, and sending what is pending in it."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,12 @@ newswatch alerts retry --config newswatch.yaml
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, metavar="PATH",
-                        help="config file with the smtp: section (default: $NEWSWATCH_CONFIG, else newswatch.yaml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="config file with the smtp: section (default: $NEWSWATCH_CONFIG, else newswatch.yaml)",
+    )
 
 
 def smtp_settings(args: argparse.Namespace):
@@ -33,8 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default: 50)")
     add_archive_option(listing)
     retry = sub.add_parser("retry", help="send the pending immediate alerts now")
-    retry.add_argument("--include-digest", action="store_true",
-                       help="also send the pending digest matches now (as the digest would)")
+    retry.add_argument(
+        "--include-digest", action="store_true", help="also send the pending digest matches now (as the digest would)"
+    )
     add_config_option(retry)
     add_archive_option(retry)
 

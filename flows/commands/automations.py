@@ -1,4 +1,5 @@
 """`newswatch automations install|list|remove`: webhooks through Prefect automations."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not os.environ.get("PREFECT_API_URL"):
-        raise NewswatchError("PREFECT_API_URL is not set: automations live on a Prefect server that stays up "
-                             "(prefect server start, or newswatch serve); set PREFECT_API_URL=http://HOST:4200/api")
+        raise NewswatchError(
+            "PREFECT_API_URL is not set: automations live on a Prefect server that stays up "
+            "(prefect server start, or newswatch serve); set PREFECT_API_URL=http://HOST:4200/api"
+        )
     from flows import automations
 
     name = getattr(args, "name", None) or automations.DEFAULT_NAME
@@ -40,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
             raise NewswatchError(f"--webhook {args.webhook!r} is not an http(s) URL")
         done = automations.install_webhook(args.webhook, name=name, rule=args.rule)
         what = f"matches of rule {args.rule}" if args.rule else "every alert match"
-        print(f"automation {done.automation_name} ({done.automation_id}): {what} -> POST "
-              f"{parts.scheme}://{parts.netloc}/… (webhook block {done.block_name})")
+        print(
+            f"automation {done.automation_name} ({done.automation_id}): {what} -> POST "
+            f"{parts.scheme}://{parts.netloc}/… (webhook block {done.block_name})"
+        )
         return 0
     if args.action == "list":
         for a in automations.newswatch_automations():

@@ -5,6 +5,7 @@ Datasette runs in this process with newswatch's metadata, plugin and templates
 queries (one per alert rule of the config). Read-only: every connection is `query_only`, and
 the archive is opened for writing only to upgrade an archive made by an older version.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,15 +28,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--no-open", action="store_true", help="do not open a web browser")
-    parser.add_argument("--config", metavar="PATH",
-                        help="config file: its alert rules become saved queries (default: $NEWSWATCH_CONFIG, "
-                             "else ./newswatch.yaml, if it exists)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file: its alert rules become saved queries (default: $NEWSWATCH_CONFIG, "
+        "else ./newswatch.yaml, if it exists)",
+    )
     add_archive_option(parser)
 
 
 def require_datasette() -> None:
     if importlib.util.find_spec("datasette") is None:
-        raise NewswatchError("Datasette is not installed: pip install 'newswatch[browse]' (then run newswatch browse again)")
+        raise NewswatchError(
+            "Datasette is not installed: pip install 'newswatch[browse]' (then run newswatch browse again)"
+        )
 
 
 def _config(args: argparse.Namespace):
@@ -63,8 +69,11 @@ def _up_to_date(path) -> None:
     finally:
         conn.close()
     if version > schema.LATEST:
-        print(f"newswatch browse: warning: {schema.newer_archive_message(path, version)}; serving "
-              "it as this version understands it", file=sys.stderr)
+        print(
+            f"newswatch browse: warning: {schema.newer_archive_message(path, version)}; serving "
+            "it as this version understands it",
+            file=sys.stderr,
+        )
     elif version < schema.LATEST:
         from storage.archive import Archive
 

@@ -3,6 +3,7 @@
 A thin wrapper over `scrapers.clean.clean_page`, the function ingestion uses. Runs no flow,
 so it imports neither Prefect nor (for text dumps) lxml.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,12 +29,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="the URL the page(s) came from: picks the site profile, recorded in the output")
     parser.add_argument("--profile", metavar="NAME", help="site profile to use instead of guessing it from --url")
     parser.add_argument("--json", action="store_true", help="one JSON object per page per line")
-    parser.add_argument("--explain", action="store_true",
-                        help="also list every line the cleaner removed and the rule that removed it")
-    parser.add_argument("--source", metavar="NAME",
-                        help="apply this source's learned template from the archive (see --archive)")
-    parser.add_argument("--found-via", choices=("feed", "sitemap", "listing"),
-                        help="how discovery found the page(s): a feed or sitemap gives the benefit of the doubt")
+    parser.add_argument(
+        "--explain", action="store_true", help="also list every line the cleaner removed and the rule that removed it"
+    )
+    parser.add_argument(
+        "--source", metavar="NAME", help="apply this source's learned template from the archive (see --archive)"
+    )
+    parser.add_argument(
+        "--found-via",
+        choices=("feed", "sitemap", "listing"),
+        help="how discovery found the page(s): a feed or sitemap gives the benefit of the doubt",
+    )
     add_archive_option(parser)
     add_max_bytes_option(parser)
 
@@ -57,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         removed: list[Removal] | None = [] if args.explain else None
         try:
-            article = clean_page(data, url=args.url, profile=args.profile, found_via=args.found_via,
-                                 template=learned, removed=removed)
+            article = clean_page(
+                data, url=args.url, profile=args.profile, found_via=args.found_via, template=learned, removed=removed
+            )
         except NewswatchError as e:
             failed += _fail(path, str(e))
             continue
@@ -104,7 +111,7 @@ def render_removed(removed) -> str:
     ran (HTML-level extraction first, then the text rules, the learned template last)."""
     lines = ["", f"removed ({len(removed)} line(s)):"]
     for r in removed:
-        text = r.text if len(r.text) <= _EXPLAIN_TEXT else r.text[:_EXPLAIN_TEXT - 1] + "…"
+        text = r.text if len(r.text) <= _EXPLAIN_TEXT else r.text[: _EXPLAIN_TEXT - 1] + "…"
         lines.append(f"  [{r.rule}] {text}")
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ server that keeps what it receives, writes a config file pointing at both, and r
 names one). It then reads the archive with the archive API and prints what happened. No network.
 The servers are `flows.localhost`'s, the ones the test suite runs too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,9 +29,13 @@ RECIPIENT = "analyst@example.org"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keep", metavar="DIR", type=Path,
-                        help="write the archive (archive.db) and the config (newswatch-demo.yaml) in DIR "
-                             "and keep them; default: a temporary directory, removed at the end")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        help="write the archive (archive.db) and the config (newswatch-demo.yaml) in DIR "
+        "and keep them; default: a temporary directory, removed at the end",
+    )
 
 
 # ------------------------------------------------------------------------------- config ---
@@ -84,8 +89,11 @@ def run(args: argparse.Namespace) -> int:
         workdir = args.keep
         workdir.mkdir(parents=True, exist_ok=True)
         if (workdir / "archive.db").exists():
-            print(f"newswatch demo: {workdir / 'archive.db'} exists: already seen pages are folded "
-                  "as duplicates, not archived again", file=sys.stderr)
+            print(
+                f"newswatch demo: {workdir / 'archive.db'} exists: already seen pages are folded "
+                "as duplicates, not archived again",
+                file=sys.stderr,
+            )
     else:
         workdir = Path(tempfile.mkdtemp(prefix="newswatch-demo-"))
     iom = LocalServer(fallback=site_files(SITE_DIR / "iom")).start()
@@ -129,8 +137,9 @@ def report(summary: dict, archive, messages: list, flow_run_id) -> str:
     # The summary's table; its list of new articles is replaced by the fuller one below.
     table = {**summary, "sources": [{**s, "new_articles": []} for s in summary["sources"]]}
     lines = [format_summary(table), "", "== articles archived by this run (newswatch show ID)"]
-    new = sorted(((s["source"], a) for s in summary["sources"] for a in s["new_articles"]),
-                 key=lambda pair: pair[1]["id"])
+    new = sorted(
+        ((s["source"], a) for s in summary["sources"] for a in s["new_articles"]), key=lambda pair: pair[1]["id"]
+    )
     for source, a in new:
         lines.append(f"  #{a['id']:<3} {source:<9} {a['title'] or a['url']}")
     if not new:
@@ -161,11 +170,12 @@ def report(summary: dict, archive, messages: list, flow_run_id) -> str:
 def ui_hint(flow_run_id) -> str:
     api = os.environ.get("PREFECT_API_URL")
     if not api:
-        return ("  this run used a temporary Prefect server, now stopped. To see runs in the UI:\n"
-                "    prefect server start          # in another terminal; UI at http://127.0.0.1:4200\n"
-                "    PREFECT_API_URL=http://127.0.0.1:4200/api newswatch demo")
+        return (
+            "  this run used a temporary Prefect server, now stopped. To see runs in the UI:\n"
+            "    prefect server start          # in another terminal; UI at http://127.0.0.1:4200\n"
+            "    PREFECT_API_URL=http://127.0.0.1:4200/api newswatch demo"
+        )
     from prefect.settings import get_current_settings
 
     ui = os.environ.get("PREFECT_UI_URL") or get_current_settings().ui_url or api.rstrip("/").removesuffix("/api")
-    return (f"  {ui.rstrip('/')}/runs/flow-run/{flow_run_id}\n"
-            f"  artifact: {ui.rstrip('/')}/artifacts/key/ingest-summary")
+    return f"  {ui.rstrip('/')}/runs/flow-run/{flow_run_id}\n  artifact: {ui.rstrip('/')}/artifacts/key/ingest-summary"

@@ -7,6 +7,7 @@ schedules and path written in (flows/schedules.py), then waits until the server'
 has scheduled a run of each active schedule, and says so: a deployment whose schedule
 produces nothing is reported here, not discovered days later.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,9 @@ SCHEDULED_WITHIN = 30.0  # seconds for the scheduler to schedule the first runs 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,17 +46,21 @@ def run(args: argparse.Namespace) -> int:
         archive.ensure_writable()
     config_file = Path(config.path).resolve()
     if not (CHECKOUT / "prefect.yaml").is_file():
-        raise DeployError(f"no prefect.yaml in {CHECKOUT}: deploy from a checkout of newswatch "
-                             "(pip install -e), whose code the worker will run")
+        raise DeployError(
+            f"no prefect.yaml in {CHECKOUT}: deploy from a checkout of newswatch "
+            "(pip install -e), whose code the worker will run"
+        )
     from alerts.config import set_aside_notice
 
     for problem in config.rule_errors:
         print(f"newswatch deploy: warning: {set_aside_notice(problem)}", flush=True)
     api = api_url()
     if not api:
-        raise DeployError("no Prefect server to deploy to: start one (prefect server start) and set "
-                             "PREFECT_API_URL=http://127.0.0.1:4200/api; or use newswatch serve, "
-                             "which needs no work pool")
+        raise DeployError(
+            "no Prefect server to deploy to: start one (prefect server start) and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api; or use newswatch serve, "
+            "which needs no work pool"
+        )
     _check_server(api)
     if _ensure_work_pool(api):
         print(f"newswatch deploy: created the work pool {WORK_POOL} (type process)", flush=True)
@@ -64,10 +71,14 @@ def run(args: argparse.Namespace) -> int:
         spec_file.write_text(yaml.safe_dump(deploy_file(config), sort_keys=False), encoding="utf-8")
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all",
-                 "--prefect-file", str(spec_file)],
-                cwd=CHECKOUT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                timeout=DEPLOY_TIMEOUT)
+                [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(spec_file)],
+                cwd=CHECKOUT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=DEPLOY_TIMEOUT,
+            )
         except subprocess.TimeoutExpired:
             raise DeployError(f"prefect deploy did not finish within {DEPLOY_TIMEOUT:.0f} s") from None
     if done.returncode != 0:
@@ -80,13 +91,15 @@ def run(args: argparse.Namespace) -> int:
         d = status.deployment
         nxt = status.next_runs[0] if status.next_runs else None
         when = f"next run {local_time(nxt.time)}" if nxt else "no run scheduled"
-        print(f"newswatch deploy: {d.full_name}: {', '.join(status.schedules) or 'no schedule'}, {when}",
-              flush=True)
+        print(f"newswatch deploy: {d.full_name}: {', '.join(status.schedules) or 'no schedule'}, {when}", flush=True)
     problems = [p for s in statuses for p in s.problems()]
     for problem in problems:
         print(f"newswatch deploy: WARNING: {problem}: see the Prefect server's log", flush=True)
-    print(f"newswatch deploy: done; a worker runs them: {Path(sys.executable).parent / 'prefect'} "
-          f"worker start --pool {WORK_POOL}   (`newswatch status` shows their runs)", flush=True)
+    print(
+        f"newswatch deploy: done; a worker runs them: {Path(sys.executable).parent / 'prefect'} "
+        f"worker start --pool {WORK_POOL}   (`newswatch status` shows their runs)",
+        flush=True,
+    )
     return 1 if problems else 0
 
 
@@ -98,8 +111,9 @@ def _check_server(api: str) -> None:
     try:
         healthy = httpx.get(api.rstrip("/") + "/health", timeout=10).status_code == 200
     except httpx.HTTPError as e:
-        raise DeployError(f"no Prefect server at {api} ({e}): start it (prefect server start) "
-                             "or fix PREFECT_API_URL") from None
+        raise DeployError(
+            f"no Prefect server at {api} ({e}): start it (prefect server start) or fix PREFECT_API_URL"
+        ) from None
     if not healthy:
         raise DeployError(f"the Prefect server at {api} is not healthy")
 
@@ -115,8 +129,9 @@ def _ensure_work_pool(api: str) -> bool:
     if found.status_code == 200:
         kind = found.json().get("type")
         if kind != "process":
-            raise DeployError(f"the work pool {WORK_POOL} is of type {kind!r}, not 'process': "
-                                 "the deployments need a process pool")
+            raise DeployError(
+                f"the work pool {WORK_POOL} is of type {kind!r}, not 'process': the deployments need a process pool"
+            )
         return False
     os.environ["PREFECT_API_URL"] = api  # Prefect reads it at import
     from prefect.client.orchestration import get_client
@@ -124,9 +139,11 @@ def _ensure_work_pool(api: str) -> bool:
     from prefect.workers.process import ProcessWorker
 
     with get_client(sync_client=True) as client:
-        client.create_work_pool(WorkPoolCreate(
-            name=WORK_POOL, type="process",
-            base_job_template=ProcessWorker.get_default_base_job_template()))
+        client.create_work_pool(
+            WorkPoolCreate(
+                name=WORK_POOL, type="process", base_job_template=ProcessWorker.get_default_base_job_template()
+            )
+        )
     return True
 
 

@@ -1,4 +1,5 @@
 """`newswatch digest`: send the digest emails (matches of digest-mode rules since the last one)."""
+
 from __future__ import annotations
 
 import argparse

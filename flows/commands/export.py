@@ -1,4 +1,5 @@
 """`newswatch export`: stream the archive as JSON lines or CSV."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,20 @@ EXAMPLE = """
 newswatch export > archive.jsonl
 newswatch export --format csv --since 2024-01-01 > recent.csv
 """
-FIELDS = ("id", "url", "canonical_url", "source", "title", "published", "language", "fetched_at",
-          "content_hash", "profile", "contacts", "body")
+FIELDS = (
+    "id",
+    "url",
+    "canonical_url",
+    "source",
+    "title",
+    "published",
+    "language",
+    "fetched_at",
+    "content_hash",
+    "profile",
+    "contacts",
+    "body",
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -1,12 +1,13 @@
 """`newswatch feed [RULE]`: an Atom feed of an alert rule's matches (or of all new articles)."""
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from flows.commands._common import add_archive_option, open_archive
 from errors import NewswatchError
+from flows.commands._common import add_archive_option, open_archive
 
 HELP = "print the Atom feed of an alert rule's matches (no RULE: all new articles), or --write them all"
 EXAMPLE = """
@@ -18,10 +19,17 @@ newswatch feed --write           # every feed into the config's feeds_dir, as a 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("rule", nargs="?", help="an alert rule's name (default: the feed of all new articles)")
-    parser.add_argument("--config", type=Path, metavar="PATH",
-                        help="config file with the alerts: rules (default: $NEWSWATCH_CONFIG, else newswatch.yaml)")
-    parser.add_argument("--write", action="store_true",
-                        help="write every feed (one per rule, one of all new articles) into the config's feeds_dir")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="config file with the alerts: rules (default: $NEWSWATCH_CONFIG, else newswatch.yaml)",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="write every feed (one per rule, one of all new articles) into the config's feeds_dir",
+    )
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="at most N entries (default: 50)")
     add_archive_option(parser)
 

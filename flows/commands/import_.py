@@ -1,12 +1,13 @@
 """`newswatch import PATH...`: clean saved pages and add them to the archive."""
+
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.commands._common import add_archive_option, add_max_bytes_option, archive_path, read_saved_page
 from errors import NewswatchError
+from flows.commands._common import add_archive_option, add_max_bytes_option, archive_path, read_saved_page
 
 HELP = "clean saved pages (HTML, .gz, text dumps, or folders of them) and add them to the archive"
 EXAMPLE = """
@@ -21,8 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default="import", help="source name recorded in the archive (default: import)")
     parser.add_argument("--url", help="the address the page was saved from (one file only)")
     parser.add_argument("--profile", help="site profile to clean with (default: from --url, else generic)")
-    parser.add_argument("--batch-size", type=int, default=200, metavar="N",
-                        help="pages written per transaction (default: 200)")
+    parser.add_argument(
+        "--batch-size", type=int, default=200, metavar="N", help="pages written per transaction (default: 200)"
+    )
     add_max_bytes_option(parser)
     add_archive_option(parser)
 
@@ -64,14 +66,16 @@ def run(args: argparse.Namespace) -> int:
         learned = template_of(archive, args.source)
         for start in range(0, len(files), max(1, args.batch_size)):
             batch, names = [], []
-            for file in files[start:start + args.batch_size]:
+            for file in files[start : start + args.batch_size]:
                 try:
                     data = gunzip_page(read_saved_page(file, args.max_bytes), args.max_bytes)
                     article = clean_page(data, url=args.url, profile=args.profile, template=learned)
                 except (NewswatchError, OSError) as e:
                     report.errors.append(f"{file}: {e}")
                     continue
-                batch.append(Incoming(article, source=args.source, url=args.url or article.url or file.resolve().as_uri()))
+                batch.append(
+                    Incoming(article, source=args.source, url=args.url or article.url or file.resolve().as_uri())
+                )
                 names.append(file)
             result = archive.add_batch(batch)
             learn_template(archive, batch, result)
@@ -82,10 +86,12 @@ def run(args: argparse.Namespace) -> int:
                     report.new += 1
                 else:
                     setattr(report, item.kind, getattr(report, item.kind) + 1)
-    print(f"{len(files)} files: {report.new} new, "
-          f"{report.exact + report.near + report.same_url} duplicates "
-          f"(exact {report.exact}, near {report.near}, same URL {report.same_url}), "
-          f"{len(report.not_articles)} not articles, {len(report.errors)} errors")
+    print(
+        f"{len(files)} files: {report.new} new, "
+        f"{report.exact + report.near + report.same_url} duplicates "
+        f"(exact {report.exact}, near {report.near}, same URL {report.same_url}), "
+        f"{len(report.not_articles)} not articles, {len(report.errors)} errors"
+    )
     for line in report.not_articles:
         print(f"  not an article: {line}")
     for line in report.errors:

@@ -1,4 +1,5 @@
 """`newswatch recheck`: fetch and clean rejected pages again, and store those that pass now."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,11 +16,19 @@ newswatch recheck --reason not-article --since 2024-03-01
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("urls", nargs="*", metavar="URL", help="rejected pages to check again (newswatch rejected lists them)")
-    parser.add_argument("--source", metavar="NAME", help="every rejected page of this source (with --reason: of that reason)")
+    parser.add_argument(
+        "urls", nargs="*", metavar="URL", help="rejected pages to check again (newswatch rejected lists them)"
+    )
+    parser.add_argument(
+        "--source", metavar="NAME", help="every rejected page of this source (with --reason: of that reason)"
+    )
     parser.add_argument("--reason", type=reason_name, metavar="REASON", help="only pages rejected for this reason")
-    parser.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD", help="only pages last tried on or after this day")
-    parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
+    parser.add_argument(
+        "--since", type=iso_date, metavar="YYYY-MM-DD", help="only pages last tried on or after this day"
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from flows.recheck import recheck
 
     if not (args.urls or args.source or args.reason):
-        raise NewswatchError("name the pages: URL..., or --source NAME and/or --reason REASON "
-                             "(newswatch rejected lists them)")
+        raise NewswatchError(
+            "name the pages: URL..., or --source NAME and/or --reason REASON (newswatch rejected lists them)"
+        )
     config = load_config(args.config)
     if args.source:
         config.source(args.source)  # a typo is an error, not "0 pages"
@@ -39,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
     for line in report.skipped:
         print(line)
     still = ", ".join(f"{n} {reason}" for reason, n in report.still.most_common())
-    print(f"rechecked {report.checked} page(s): {len(report.recovered)} archived now, "
-          f"{report.folded} folded into archived articles, {sum(report.still.values())} still rejected"
-          + (f" ({still})" if still else ""))
+    print(
+        f"rechecked {report.checked} page(s): {len(report.recovered)} archived now, "
+        f"{report.folded} folded into archived articles, {sum(report.still.values())} still rejected"
+        + (f" ({still})" if still else "")
+    )
     for source, article in report.recovered:
         print(f"  #{article.id} {source}  {article.title or article.url}")
     if report.matches:

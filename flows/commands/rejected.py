@@ -1,4 +1,5 @@
 """`newswatch rejected`: the pages ingestion fetched that did not become articles, and why."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,19 @@ def reason_name(text: str) -> str:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="NAME", help="only this source's pages")
-    parser.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD", help="only pages last tried on or after this day")
-    parser.add_argument("--reason", type=reason_name, metavar="REASON",
-                        help="only this reason: not-article, unreadable, too-large, not-html, gone, client-error, "
-                             "robots, redirect, bad-url, failing")
-    parser.add_argument("--limit", type=int, default=200, metavar="N", help="at most N pages, newest first (default 200; 0: all)")
+    parser.add_argument(
+        "--since", type=iso_date, metavar="YYYY-MM-DD", help="only pages last tried on or after this day"
+    )
+    parser.add_argument(
+        "--reason",
+        type=reason_name,
+        metavar="REASON",
+        help="only this reason: not-article, unreadable, too-large, not-html, gone, client-error, "
+        "robots, redirect, bad-url, failing",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=200, metavar="N", help="at most N pages, newest first (default 200; 0: all)"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per page")
     add_archive_option(parser)
 

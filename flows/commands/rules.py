@@ -1,5 +1,6 @@
 """`newswatch rules test QUERY`: what an alert rule would have matched in the archive;
 `newswatch rules add`: a rule written into the config file (comments and order kept)."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,11 @@ newswatch rules add passeurs 'passeurs OR "réseaux de passeurs"' --to analyst@e
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     test = sub.add_parser("test", help="list the archived articles the query matches, newest first")
-    test.add_argument("query", nargs="+",
-                      help="the rule's query (same language as `newswatch search`; several words unquoted are all required)")
+    test.add_argument(
+        "query",
+        nargs="+",
+        help="the rule's query (same language as `newswatch search`; several words unquoted are all required)",
+    )
     test.add_argument("--since", type=iso_date, metavar="DATE", help="only articles from this day on (YYYY-MM-DD)")
     test.add_argument("--source", help="only this source (as a rule's sources: would)")
     test.add_argument("--limit", type=int, default=20, metavar="N", help="show at most N (default: 20)")
@@ -30,7 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--to", action="append", required=True, metavar="ADDR", help="a recipient (repeatable)")
     add.add_argument("--mode", choices=("immediate", "digest"), default="immediate")
     add.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable; default all)")
-    add.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
+    add.add_argument(
+        "--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
+    )
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -57,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
 
     query = parse(" ".join(args.query))
     with open_archive(args, for_reading=True) as archive:
-        hits = archive.search(query, since=args.since, source=args.source, limit=None,
-                              highlight=(HIGHLIGHT_START, HIGHLIGHT_END))
+        hits = archive.search(
+            query, since=args.since, source=args.source, limit=None, highlight=(HIGHLIGHT_START, HIGHLIGHT_END)
+        )
     color = sys.stdout.isatty()
     start, end = ("\033[1;33m", "\033[0m") if color else ("[", "]")
     for hit in hits[: args.limit]:

@@ -1,4 +1,5 @@
 """`newswatch run`: one ingestion run through Prefect, then the summary."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,11 +14,21 @@ PREFECT_API_URL=http://127.0.0.1:4200/api newswatch run   # record the run on a 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
-    parser.add_argument("--source", metavar="NAME", action="append", dest="sources",
-                        help="run only this source (repeatable); default: every enabled source")
-    parser.add_argument("--recheck", action="store_true",
-                        help="ignore stored ETags and known URLs: fetch everything again (duplicates are still folded)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
+    )
+    parser.add_argument(
+        "--source",
+        metavar="NAME",
+        action="append",
+        dest="sources",
+        help="run only this source (repeatable); default: every enabled source",
+    )
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="ignore stored ETags and known URLs: fetch everything again (duplicates are still folded)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -59,10 +70,12 @@ def run(args: argparse.Namespace) -> int:
     with Archive.open(config.archive) as archive:
         archive.ensure_writable()
     if not os.environ.get("PREFECT_API_URL"):
-        print("newswatch: no PREFECT_API_URL: starting a temporary Prefect server for this run "
-              "(~15 s; see README 'Running on a schedule' to keep one running)", file=sys.stderr)
-    summary, flow_run_id = run_ingest_flow("run", str(config.path), sources=args.sources,
-                                           recheck=args.recheck)
+        print(
+            "newswatch: no PREFECT_API_URL: starting a temporary Prefect server for this run "
+            "(~15 s; see README 'Running on a schedule' to keep one running)",
+            file=sys.stderr,
+        )
+    summary, flow_run_id = run_ingest_flow("run", str(config.path), sources=args.sources, recheck=args.recheck)
     if summary is None:
         return 1
     if os.environ.get("PREFECT_API_URL"):  # a server that outlives the run: its page stays

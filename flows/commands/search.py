@@ -1,4 +1,5 @@
 """`newswatch search QUERY`: full-text search of the archive, newest first."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import sys
 
 from flows.commands._common import add_archive_option, iso_date, open_archive
 
-HELP = "search the archive (words, \"phrases\", OR, NOT/-, prefix*, NEAR(a b, N))"
+HELP = 'search the archive (words, "phrases", OR, NOT/-, prefix*, NEAR(a b, N))'
 EXAMPLE = """
 newswatch search naufrage Manche                  # both words
 newswatch search 'passeurs NEAR(Manche traversée, 15) -Darmanin' --since 2021-01-01
@@ -16,9 +17,12 @@ newswatch search '"traite des êtres humains" OR trafic*' --source iom-fr --json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("query", nargs="+",
-                        help="the query (same language as alert rules); several words unquoted "
-                             "are all required, as in the query `naufrage Manche`")
+    parser.add_argument(
+        "query",
+        nargs="+",
+        help="the query (same language as alert rules); several words unquoted "
+        "are all required, as in the query `naufrage Manche`",
+    )
     parser.add_argument("--since", type=iso_date, metavar="DATE", help="only articles from this day on (YYYY-MM-DD)")
     parser.add_argument("--source", help="only this source")
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="at most N results (default: 20)")

@@ -21,6 +21,7 @@ exception and drops it, and serving went on (3 runs in 8 under two CPU burners).
 
 Prefect is imported only once the API address is known: its settings are read at import.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,10 @@ from pathlib import Path
 
 from errors import ServeError
 
-HELP = ("serve the ingest and digest flows on the config's schedules (run ingest once now), "
-        "with a local Prefect server if none is set")
+HELP = (
+    "serve the ingest and digest flows on the config's schedules (run ingest once now), "
+    "with a local Prefect server if none is set"
+)
 EXAMPLE = """\
 newswatch serve --config newswatch.yaml          # starts a local Prefect server on 127.0.0.1:4200
 newswatch serve --no-run-now                     # wait for the first scheduled run
@@ -55,12 +58,22 @@ _stop_signal: int | None = None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
-    parser.add_argument("--port", type=int, default=4200,
-                        help="port of the local Prefect server started when PREFECT_API_URL is not set "
-                             "(default 4200; a free port is chosen if it is taken)")
-    parser.add_argument("--no-run-now", dest="run_now", action="store_false",
-                        help="do not run ingest at start: the first run is the schedule's")
+    parser.add_argument(
+        "--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=4200,
+        help="port of the local Prefect server started when PREFECT_API_URL is not set "
+        "(default 4200; a free port is chosen if it is taken)",
+    )
+    parser.add_argument(
+        "--no-run-now",
+        dest="run_now",
+        action="store_false",
+        help="do not run ingest at start: the first run is the schedule's",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,16 +105,14 @@ def run(args: argparse.Namespace) -> int:
             port = args.port if args.port and _port_free(args.port) else _free_port()
             api_url = f"http://127.0.0.1:{port}/api"
             server, log, log_start = _start_server(port)
-            print(f"newswatch serve: started a local Prefect server (pid {server.pid}, log {log})",
-                  flush=True)
+            print(f"newswatch serve: started a local Prefect server (pid {server.pid}, log {log})", flush=True)
             ServerLogErrors(log, log_start).start()
             _wait_healthy(api_url, server, timeout=SERVER_START_TIMEOUT, log=log)
             os.environ["PREFECT_API_URL"] = api_url
         if _stop_signal is None:
             ui = api_url.rstrip("/").removesuffix("/api")
             print(f"newswatch serve: Prefect UI at {ui}", flush=True)
-            print(f"newswatch serve: {describe(config)}, config {config_file}; Ctrl-C to stop",
-                  flush=True)
+            print(f"newswatch serve: {describe(config)}, config {config_file}; Ctrl-C to stop", flush=True)
             _serve(config, config_file, api_url, log, run_now=args.run_now)
     finally:
         if server is not None:
@@ -129,9 +140,11 @@ def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now:
     runner = Runner(pause_on_shutdown=True)
     ids = {}
     for d in DEPLOYMENTS:
-        ids[d.flow] = runner.add_deployment(flows[d.flow].to_deployment(
-            d.name, parameters=params, tags=TAGS,
-            schedules=runner_schedules(d.schedule(config))))
+        ids[d.flow] = runner.add_deployment(
+            flows[d.flow].to_deployment(
+                d.name, parameters=params, tags=TAGS, schedules=runner_schedules(d.schedule(config))
+            )
+        )
 
     loop_ready = threading.Event()
     failure: list[BaseException] = []
@@ -155,8 +168,7 @@ def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now:
     thread = threading.Thread(target=run_runner, name="newswatch-serve-runner", daemon=True)
     thread.start()
     loop_ready.wait()
-    print("newswatch serve: serving the deployments "
-          + " and ".join(d.full_name for d in DEPLOYMENTS), flush=True)
+    print("newswatch serve: serving the deployments " + " and ".join(d.full_name for d in DEPLOYMENTS), flush=True)
     if run_now:
         _run_ingest_now(ids["ingest"])
     next_check = time.monotonic() + CHECK_EVERY
@@ -180,11 +192,12 @@ def _run_ingest_now(deployment_id) -> None:
         with get_client(sync_client=True) as client:
             client.create_flow_run_from_deployment(deployment_id, tags=["run-now"])
     except Exception as e:  # serving goes on: the schedule will run it
-        print(f"newswatch serve: could not start the ingest run now ({type(e).__name__}: {e}); "
-              "the schedule's runs go on", flush=True)
+        print(
+            f"newswatch serve: could not start the ingest run now ({type(e).__name__}: {e}); the schedule's runs go on",
+            flush=True,
+        )
         return
-    print("newswatch serve: ingest: one run now (--no-run-now skips it), then on the schedule",
-          flush=True)
+    print("newswatch serve: ingest: one run now (--no-run-now skips it), then on the schedule", flush=True)
 
 
 def _check_schedules(api_url: str, log: Path | None) -> None:
@@ -219,8 +232,10 @@ def _stop_runner(runner, loop: asyncio.AbstractEventLoop | None, thread: threadi
                 asked = True
         thread.join(POLL_EVERY)
     if thread.is_alive():
-        print(f"newswatch serve: Prefect's runner did not stop within {RUNNER_STOP_GRACE:.0f} s; "
-              "exiting without it", flush=True)
+        print(
+            f"newswatch serve: Prefect's runner did not stop within {RUNNER_STOP_GRACE:.0f} s; exiting without it",
+            flush=True,
+        )
 
 
 def _note_signal(signum, frame) -> None:
@@ -250,15 +265,21 @@ def _start_server(port: int) -> tuple[subprocess.Popen, Path, int]:
     home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
     home.mkdir(parents=True, exist_ok=True)
     log = home / "newswatch-serve-server.log"
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": os.environ.get(
-        "PREFECT_SERVER_ANALYTICS_ENABLED", "false")}
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": os.environ.get("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
+    }
     env.pop("PREFECT_API_URL", None)
     with open(log, "ab") as out:
         start = out.tell()
         server = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True)
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     return server, log, start
 
 
@@ -317,16 +338,16 @@ class ServerLogErrors(threading.Thread):
         self._record, self._last_detail = None, ""
 
 
-def _wait_healthy(api_url: str, server: subprocess.Popen | None, *, timeout: float,
-                  log: Path | None = None) -> None:
+def _wait_healthy(api_url: str, server: subprocess.Popen | None, *, timeout: float, log: Path | None = None) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     last = ""
     while _stop_signal is None:
         if server is not None and server.poll() is not None:
-            raise ServeError(f"the Prefect server exited (code {server.returncode}) before it was ready; "
-                             f"see {log}:\n{_tail(log)}")
+            raise ServeError(
+                f"the Prefect server exited (code {server.returncode}) before it was ready; see {log}:\n{_tail(log)}"
+            )
         try:
             if httpx.get(api_url.rstrip("/") + "/health", timeout=5).status_code == 200:
                 return
@@ -334,8 +355,9 @@ def _wait_healthy(api_url: str, server: subprocess.Popen | None, *, timeout: flo
             last = str(e)
         if time.monotonic() > deadline:
             where = f"; see {log}" if log else ""
-            raise ServeError(f"no healthy Prefect server at {api_url} after {timeout:.0f} s "
-                             f"({last or 'not answering'}){where}")
+            raise ServeError(
+                f"no healthy Prefect server at {api_url} after {timeout:.0f} s ({last or 'not answering'}){where}"
+            )
         time.sleep(0.5)
 
 

@@ -1,11 +1,12 @@
 """`newswatch show ID`: one archived article, where it was seen, its translations."""
+
 from __future__ import annotations
 
 import argparse
 import json
 
-from flows.commands._common import add_archive_option, open_archive
 from errors import NewswatchError
+from flows.commands._common import add_archive_option, open_archive
 
 HELP = "show one archived article with its sightings and translations"
 EXAMPLE = """
@@ -28,8 +29,17 @@ def run(args: argparse.Namespace) -> int:
         sightings = archive.sightings(args.id)
         translations = archive.translations(args.id)
     if args.json:
-        print(json.dumps({**article.to_dict(), "sightings": [{**s.__dict__, "link": s.link} for s in sightings],
-                          "translations": [t.__dict__ for t in translations]}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    **article.to_dict(),
+                    "sightings": [{**s.__dict__, "link": s.link} for s in sightings],
+                    "translations": [t.__dict__ for t in translations],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
     print(f"#{article.id}  {article.title or '(no title)'}")
     print(f"published {article.published or '?'} · language {article.language or '?'} · source {article.source}")
@@ -39,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
     if article.contacts:
         print("\ncontacts:")
         for c in article.contacts:
-            print("  " + " · ".join(x for x in [c.get("name"), c.get("organisation"), *c.get("emails", []), *c.get("phones", [])] if x))
+            print(
+                "  "
+                + " · ".join(
+                    x for x in [c.get("name"), c.get("organisation"), *c.get("emails", []), *c.get("phones", [])] if x
+                )
+            )
     print("\nseen:")
     for s in sightings:
         extra = f" (similarity {s.similarity:.2f})" if s.similarity is not None else ""

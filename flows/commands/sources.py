@@ -3,6 +3,7 @@
 `add`, `remove` and `import-opml` edit the config file in place (flows/config_edit.py): the
 rest of the file keeps its comments and order, and the result is validated before it is saved.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,9 @@ newswatch sources import-opml subscriptions.opml
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
+    )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -66,12 +69,19 @@ def _add(args: argparse.Namespace) -> int:
     check = check_source(parsed, parsed.source(args.name))
     print(check.describe())
     if not check.ok and not args.force:
-        raise ConfigEditError(f"{args.name} not added: {check.problem}; fix the URL (or --kind/--profile), "
-                              "or add it anyway with --force")
+        raise ConfigEditError(
+            f"{args.name} not added: {check.problem}; fix the URL (or --kind/--profile), or add it anyway with --force"
+        )
     if "kind" not in source and check.kind:  # the detected kind, written down: no re-detection each run
         config = ConfigFile(config.path)
-        config.add_source({"name": args.name, "url": args.url, "kind": check.kind,
-                           **{k: v for k, v in source.items() if k not in ("name", "url")}})
+        config.add_source(
+            {
+                "name": args.name,
+                "url": args.url,
+                "kind": check.kind,
+                **{k: v for k, v in source.items() if k not in ("name", "url")},
+            }
+        )
     config.save()
     print(f"added source {args.name} to {config.path}")
     return 0
@@ -139,20 +149,31 @@ def print_sources(config, *, as_json: bool = False) -> None:
     names = [s.name for s in config.sources]
     with warn_if_newer(Archive.open(config.archive, for_reading=True), "sources") as archive:
         states = {s.source: s for s in FetchState(archive).source_states(names)}
-        health = {h.source: h for h in source_health(
-            archive, [(s.name, s.expected_interval) for s in config.sources])}
+        health = {h.source: h for h in source_health(archive, [(s.name, s.expected_interval) for s in config.sources])}
     for source in config.sources:
         st = states[source.name]
         if as_json:
-            print(json.dumps({"name": source.name, "url": source.url, "kind": source.kind,
-                              "profile": source.profile, "enabled": source.enabled, **asdict(st),
-                              "health": health[source.name].to_dict()},
-                             ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "name": source.name,
+                        "url": source.url,
+                        "kind": source.kind,
+                        "profile": source.profile,
+                        "enabled": source.enabled,
+                        **asdict(st),
+                        "health": health[source.name].to_dict(),
+                    },
+                    ensure_ascii=False,
+                )
+            )
             continue
         flag = "" if source.enabled else " (disabled)"
         print(f"{source.name}{flag}  {source.url}")
-        print(f"  profile {source.profile}, kind {source.kind or 'auto'}, {st.articles} article(s), "
-              f"{st.runs} run(s), {st.failing_pages} failing page(s), {st.rejected_pages} rejected page(s)")
+        print(
+            f"  profile {source.profile}, kind {source.kind or 'auto'}, {st.articles} article(s), "
+            f"{st.runs} run(s), {st.failing_pages} failing page(s), {st.rejected_pages} rejected page(s)"
+        )
         if st.last_state == "warning":
             print(f"  state: WARNING: {st.last_warning}")
         elif st.last_state:

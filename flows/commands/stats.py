@@ -1,4 +1,5 @@
 """`newswatch stats`: what the archive holds."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,12 +29,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(stats), ensure_ascii=False, indent=2))
         return 0
     folded = sum(stats.duplicates_folded.values())
-    print(f"{path}: {stats.articles} articles, {stats.sightings} sightings, {folded} duplicates folded "
-          f"({', '.join(f'{k} {v}' for k, v in stats.duplicates_folded.items()) or 'none'}), schema v{stats.schema_version}")
+    print(
+        f"{path}: {stats.articles} articles, {stats.sightings} sightings, {folded} duplicates folded "
+        f"({', '.join(f'{k} {v}' for k, v in stats.duplicates_folded.items()) or 'none'}), schema v{stats.schema_version}"
+    )
     print("\nper source                      articles  last seen")
     for source in sorted(set(stats.per_source) | set(stats.last_seen_per_source)):
         print(f"  {source:<30}{stats.per_source.get(source, 0):>8}  {stats.last_seen_per_source.get(source, '-')}")
     print(f"\nper day (latest {args.days})")
-    for day, count in list(stats.per_day.items())[:args.days]:
+    for day, count in list(stats.per_day.items())[: args.days]:
         print(f"  {day}  {count:>6}")
     return 0

@@ -4,19 +4,24 @@ Per deployment (from the Prefect server): its schedules, the last run (state, ti
 scheduled run, the late runs, and what keeps it from running. Per source: what
 `newswatch sources` shows. Prefect itself is not imported when PREFECT_API_URL is set.
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-HELP = ("show the deployments' last, next and late runs (Prefect server), each source's state and the "
-        "alert rules set aside; exit 1 on a problem")
+HELP = (
+    "show the deployments' last, next and late runs (Prefect server), each source's state and the "
+    "alert rules set aside; exit 1 on a problem"
+)
 EXAMPLE = """\
 PREFECT_API_URL=http://127.0.0.1:4200/api newswatch status --config newswatch.yaml"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)")
+    parser.add_argument(
+        "--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
     api = api_url()
     print(f"== deployments (config: {describe(config)})")
     if not api:
-        print("no Prefect server configured (PREFECT_API_URL): start `newswatch serve`, or set "
-              "PREFECT_API_URL to the server that runs the deployments")
+        print(
+            "no Prefect server configured (PREFECT_API_URL): start `newswatch serve`, or set "
+            "PREFECT_API_URL to the server that runs the deployments"
+        )
     else:
         print(f"Prefect server: {api}")
         try:

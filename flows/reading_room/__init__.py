@@ -14,6 +14,7 @@ What it sets up:
   reason, source health;
 - the plugin (`plugins/`) and templates (`templates/`) of this package.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,12 +24,28 @@ PLUGINS_DIR = HERE / "plugins"
 TEMPLATES_DIR = HERE / "templates"
 
 # Tables an analyst has no use for: indexes, bookkeeping, the outbox's machinery.
-HIDDEN_TABLES = ("near_keys", "near_signatures", "archive_meta", "schema_version", "alert_matches",
-                 "sent_emails", "discovery_documents", "source_leases", "health_notices", "waiting_pages",
-                 "prepared_emails")
+HIDDEN_TABLES = (
+    "near_keys",
+    "near_signatures",
+    "archive_meta",
+    "schema_version",
+    "alert_matches",
+    "sent_emails",
+    "discovery_documents",
+    "source_leases",
+    "health_notices",
+    "waiting_pages",
+    "prepared_emails",
+)
 
-SETTINGS = {"truncate_cells_html": 200, "default_page_size": 50, "facet_time_limit_ms": 500, "suggest_facets": False,
-            "sql_time_limit_ms": 3000, "allow_download": False}
+SETTINGS = {
+    "truncate_cells_html": 200,
+    "default_page_size": 50,
+    "facet_time_limit_ms": 500,
+    "suggest_facets": False,
+    "sql_time_limit_ms": 3000,
+    "allow_download": False,
+}
 
 
 def metadata(config=None, database: str = "archive") -> dict:
@@ -41,32 +58,45 @@ def metadata(config=None, database: str = "archive") -> dict:
         from alerts.config import load_alert_rules
 
         rules, _errors = load_alert_rules(config.alerts)
-        sources = [(s.name, s.expected_interval.total_seconds() if s.expected_interval else None)
-                   for s in config.sources]
+        sources = [
+            (s.name, s.expected_interval.total_seconds() if s.expected_interval else None) for s in config.sources
+        ]
     tables = {name: {"hidden": True} for name in HIDDEN_TABLES}
     tables["articles"] = {
         "title": "Articles",
         "description": "One row per story kept, newest first. Search covers title and body "
-                       "(accents and case ignored). Open an article to read it.",
+        "(accents and case ignored). Open an article to read it.",
         "sort_desc": "id",
         "facets": ["source", "language", {"date": "published"}],
         "fts_table": "articles_fts",
         "fts_pk": "id",
         "label_column": "title",
     }
-    tables["sightings"] = {"description": "Every place and time a story was seen: the original, "
-                                          "and the copies folded into it (same URL, exact, near).",
-                           "facets": ["source", "kind"], "sort_desc": "last_seen"}
-    tables["pages"] = {"description": "URLs fetched that did not become an article, and why.",
-                       "facets": ["source", "outcome", "error_kind"], "sort_desc": "last_attempt"}
-    tables["source_runs"] = {"description": "One row per source and ingest run.",
-                             "facets": ["source", "ok"], "sort_desc": "id"}
+    tables["sightings"] = {
+        "description": "Every place and time a story was seen: the original, "
+        "and the copies folded into it (same URL, exact, near).",
+        "facets": ["source", "kind"],
+        "sort_desc": "last_seen",
+    }
+    tables["pages"] = {
+        "description": "URLs fetched that did not become an article, and why.",
+        "facets": ["source", "outcome", "error_kind"],
+        "sort_desc": "last_attempt",
+    }
+    tables["source_runs"] = {
+        "description": "One row per source and ingest run.",
+        "facets": ["source", "ok"],
+        "sort_desc": "id",
+    }
     return {
         "title": "newswatch reading room",
         "description": "The newswatch archive, read-only.",
-        "databases": {database: {"tables": tables,
-                                 "queries": canned_queries([(r.name, r.query, r.sources) for r in rules],
-                                                           sources)}},
+        "databases": {
+            database: {
+                "tables": tables,
+                "queries": canned_queries([(r.name, r.query, r.sources) for r in rules], sources),
+            }
+        },
     }
 
 
@@ -74,5 +104,10 @@ def make_datasette(archive_path: Path, config=None):
     """The Datasette instance serving `archive_path` read-only (startup hooks not yet run)."""
     from datasette.app import Datasette
 
-    return Datasette([str(archive_path)], metadata=metadata(config, Path(archive_path).stem),
-                     plugins_dir=str(PLUGINS_DIR), template_dir=str(TEMPLATES_DIR), settings=SETTINGS)
+    return Datasette(
+        [str(archive_path)],
+        metadata=metadata(config, Path(archive_path).stem),
+        plugins_dir=str(PLUGINS_DIR),
+        template_dir=str(TEMPLATES_DIR),
+        settings=SETTINGS,
+    )

@@ -2,6 +2,7 @@
 
 A profile is plain data (`Profile`). Unknown sites get `GENERIC`: the generic heuristics.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,7 +37,8 @@ class Profile:
 NON_ARTICLE_PATHS = re.compile(
     r"^(?:/[a-z]{2}(?:[-_][a-zA-Z]{2})?)?/(?:taxonomy/term|tags?|tagged|topics?|categor(?:y|ies|ie)|"
     r"authors?|auteurs?|search|recherche|rechercher|login|user|users|page|feed|rss)(?:/[^/]+){0,2}/?$",
-    re.I)
+    re.I,
+)
 
 
 def excluded_path(profile: Profile, path: str) -> bool:

@@ -8,6 +8,7 @@
   the article page; the article page (templates/row.html) gets its body, contacts, sightings,
   translations and matched rules from `extra_template_vars`.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,9 +66,13 @@ def asgi_wrapper(datasette):
                 query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
                 if len(parts) == 2 and parts[1] == "articles" and not any(k in ("_col", "_nocol") for k, _ in query):
                     target = scope["path"] + "?" + urlencode(query + [("_col", c) for c in ARTICLE_COLUMNS])
-                    await send({"type": "http.response.start", "status": 302,
-                                "headers": [(b"location", target.encode("latin-1")),
-                                            (b"content-type", b"text/plain")]})
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 302,
+                            "headers": [(b"location", target.encode("latin-1")), (b"content-type", b"text/plain")],
+                        }
+                    )
                     await send({"type": "http.response.body", "body": b""})
                     return
             await app(scope, receive, send)
@@ -85,14 +90,20 @@ async def _rows(db, sql: str, params: dict) -> list[dict]:
 @hookimpl
 def extra_template_vars(template, database, table, view_name, request, datasette):
     if view_name == "index":
+
         async def home():
             from storage.reading import HOME_COUNTS_SQL
 
             db = datasette.get_database()
             counts = (await _rows(db, HOME_COUNTS_SQL, {}))[0]
             queries = await datasette.get_canned_queries(db.name, request.actor if request else None)
-            return {"newswatch_home": {"database": db.name, "counts": counts,
-                                       "queries": [{"name": k, "title": v.get("title") or k} for k, v in queries.items()]}}
+            return {
+                "newswatch_home": {
+                    "database": db.name,
+                    "counts": counts,
+                    "queries": [{"name": k, "title": v.get("title") or k} for k, v in queries.items()],
+                }
+            }
 
         return home
     if request is not None and request.args.get("q") is not None:
@@ -132,13 +143,16 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         translations = await _rows(db, TRANSLATIONS_SQL, {"id": article_id})
         for t in translations:
             t["page"] = datasette.urls.row(database, "articles", str(t["article_id"])) if t["article_id"] else None
-        return {"newswatch_article": {
-            **a, "link": _clean(a["link"]),
-            "paragraphs": [p for p in (a["body"] or "").split("\n\n") if p.strip()],
-            "contacts": [c for c in contacts if isinstance(c, dict)],
-            "sightings": [{**s, "link": _clean(s["canonical_url"] or s["url"])} for s in sightings],
-            "translations": translations,
-            "rules": [r["rule"] for r in await _rows(db, ARTICLE_RULES_SQL, {"id": article_id})],
-        }}
+        return {
+            "newswatch_article": {
+                **a,
+                "link": _clean(a["link"]),
+                "paragraphs": [p for p in (a["body"] or "").split("\n\n") if p.strip()],
+                "contacts": [c for c in contacts if isinstance(c, dict)],
+                "sightings": [{**s, "link": _clean(s["canonical_url"] or s["url"])} for s in sightings],
+                "translations": translations,
+                "rules": [r["rule"] for r in await _rows(db, ARTICLE_RULES_SQL, {"id": article_id})],
+            }
+        }
 
     return article
