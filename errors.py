@@ -30,6 +30,10 @@
         └── SmtpUnavailable         temporary: a 4xx, a dropped connection
             └── SmtpUnreachable     no conversation at all (down, timeout)
 
+    ProcessStopping                 not an error: the process is being stopped (SIGTERM,
+                                    Ctrl-C); a BaseException, so no `except Exception`
+                                    records it as a failure of the work it interrupts
+
 The two groups are mixins, as in dlt's terminal/transient exceptions: `except TemporaryError`
 catches what is worth another try, whatever stage raised it. A page whose error is permanent
 is remembered and never asked for again; a temporary one is retried on later runs
@@ -342,3 +346,13 @@ class PrefectApiError(TemporaryError):
     (`newswatch status`, the checks of `newswatch serve` and `newswatch deploy`)."""
 
     kind = "prefect-api"
+
+
+class ProcessStopping(BaseException):
+    """The process is being stopped (a signal; `scrapers.transport.stop_work`): network work in
+    hand is abandoned where it is. Not an error of the URL, the page or the source: nothing is
+    recorded about it, and a later run asks again. A BaseException, like KeyboardInterrupt,
+    so that the `except Exception` of every stage lets it through to the run's end."""
+
+    def __init__(self, message: str = "stopped: the process is being stopped") -> None:
+        super().__init__(message)

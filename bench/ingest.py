@@ -440,7 +440,7 @@ def small_pages(args: argparse.Namespace) -> int:
         bases = json.loads(child.stdout.readline())
         config = write_config(work, bases)
 
-        from flows.commands.run import prepare_prefect_environment
+        from flows.prefect_server import prepare_prefect_environment
 
         prepare_prefect_environment()
         from prefect import flow

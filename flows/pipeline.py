@@ -46,6 +46,7 @@ from alerts.email import send_email
 from alerts.outbox import new_candidates, record_matches
 from errors import Gone, NewswatchError, NotAnArticle, UnexpectedFetchError
 from flows.config import Config, Source
+from flows.stopping import stop_work_on_signals
 from flows.streaming import Channel, Cleaner, Stage, StageFailed, overlap
 from flows.summary import IngestSummary, NewArticle, SourceReport
 from scrapers import template
@@ -874,15 +875,18 @@ def ingest_run(
     """One ingestion run of the configured sources (or of `names`), start to finish.
 
     The leases are held to the end of the run, health emails included: a run that took a
-    source over in between would judge it too, and could email the same problem again.
+    source over in between would judge it too, and could email the same problem again. A
+    signal stops the run's network work at once (`flows/stopping.py`): what was committed
+    stays, the interrupted fetches are recorded nowhere, the leases are released.
     """
     runner = runner or Runner()
-    run = start_run(config, names, holder=holder, runner=runner)
-    try:
-        run_sources(run, recheck=recheck, runner=runner)
-        return finish_run(run, runner=runner, delivery=delivery)
-    finally:
-        release(run)
+    with stop_work_on_signals():  # a SIGTERM or Ctrl-C stops the fetches in hand at once
+        run = start_run(config, names, holder=holder, runner=runner)
+        try:
+            run_sources(run, recheck=recheck, runner=runner)
+            return finish_run(run, runner=runner, delivery=delivery)
+        finally:
+            release(run)
 
 
 # ---------------------------------------------------------------- end-of-run stages ---

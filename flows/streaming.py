@@ -182,7 +182,9 @@ def overlap(calls: list[tuple[str, Callable[[], Any]]], channels: Iterable[Chann
     """Run `(name, call)`s at the same time, each in a thread of its own that starts with a
     copy of the caller's context (Prefect finds its flow and task runs there); their results
     in order. The first call to raise aborts `channels`, so the others stop at their next put
-    or get, and is raised as `StageFailed` once all have stopped."""
+    or get, and is raised as `StageFailed` once all have stopped; a stop of the process
+    (`errors.ProcessStopping`, KeyboardInterrupt: no Exception) is raised as it is, no failure
+    of a stage."""
     channels = list(channels)
     results: list[Any] = [None] * len(calls)
     failures: list[tuple[str, BaseException]] = []
@@ -211,6 +213,9 @@ def overlap(calls: list[tuple[str, Callable[[], Any]]], channels: Iterable[Chann
             channel.abort()
         raise
     if failures:
+        for _, error in failures:
+            if not isinstance(error, Exception):
+                raise error
         name, error = next(((n, e) for n, e in failures if not isinstance(e, Aborted)), failures[0])
         raise StageFailed(name, error)
     return results

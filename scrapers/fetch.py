@@ -228,7 +228,7 @@ class Fetcher:
         settings: FetchSettings,
         *,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = net.pause,  # raises ProcessStopping on a stop
         clock: Callable[[], float] = time.monotonic,
         resolver: net.Resolver = net.system_resolver,
     ) -> None:
@@ -305,7 +305,9 @@ class Fetcher:
         accept: frozenset[str] = HTML_TYPES,
         max_bytes: int | None = None,
     ) -> FetchResult:
-        """Fetch one URL; never raises a `FetchError`: the result carries it.
+        """Fetch one URL; never raises a `FetchError`: the result carries it. Raises
+        `errors.ProcessStopping` when the process is being stopped (`transport.stop_work`):
+        that is no outcome of the URL.
 
         `validators`: the stored `(etag, last_modified)` of the URL, for a conditional GET.
         `max_bytes`: the size cap (default `max_page_bytes`), wire and decoded bytes alike.
@@ -398,6 +400,7 @@ class Fetcher:
                         yield done.get(timeout=0.1)
                         break
                     except queue.Empty:
+                        net.check_stop()  # the workers stop too, within a slice
                         if all(f.done() for f in futures) and done.empty():
                             for f in futures:
                                 f.result()  # `fetch` does not raise: this is a bug, say so

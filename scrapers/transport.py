@@ -15,22 +15,36 @@ that httpx's own timeouts and resolver cannot:
   metadata services live at 169.254.169.254) are refused always; loopback, private and other
   special-purpose ranges only when the source's own URL resolves into that same range;
   `allow_private_networks` lifts both.
+- **A stop that every wait obeys.** `stop_work()` (set by the run's signal handler, see
+  `flows/stopping.py`) makes every lookup, connect, read and write of the process, and every
+  polite wait (`pause`), raise `errors.ProcessStopping` within `SLICE` seconds: they wait in
+  slices and look at the stop between two. A blocking socket call cannot be interrupted from
+  another thread, and a run's threads must end before its process may (Prefect waits for its
+  task threads before it lets a SIGTERM kill the process).
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import os
+import select
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httpcore
 from httpcore._backends.sync import SyncStream  # the plain socket stream httpx itself uses
+
+from errors import ProcessStopping
+
+T = TypeVar("T")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -143,6 +157,69 @@ def scope_for(
     return NetworkScope(frozenset(n for n, label in blocks if label != _LINK_LOCAL), origin=origin)
 
 
+# ------------------------------------------------------------------------------ the stop ---
+
+SLICE = 0.5  # seconds a wait lasts at most before it looks at the stop again
+_stopping = threading.Event()
+
+
+def stop_work() -> None:
+    """From now on every network operation and polite wait of this process raises
+    `ProcessStopping` (within `SLICE` seconds for those in progress)."""
+    _stopping.set()
+
+
+def resume_work() -> None:
+    """Undo `stop_work` (a stop that did not end the process; tests)."""
+    _stopping.clear()
+
+
+def work_stopped() -> bool:
+    return _stopping.is_set()
+
+
+def check_stop() -> None:
+    if _stopping.is_set():
+        raise ProcessStopping()
+
+
+def pause(seconds: float) -> None:
+    """Sleep `seconds` (a polite delay, a back-off), or raise `ProcessStopping` as soon as
+    the work is stopped."""
+    if _stopping.wait(max(0.0, seconds)):
+        raise ProcessStopping()
+
+
+def _sliced(timeout: float | None) -> tuple[float | None, float]:
+    """(when the whole wait ends, monotonic; None: never, the first slice's length)."""
+    until = None if timeout is None else time.monotonic() + timeout
+    return until, SLICE if timeout is None else min(SLICE, max(0.0, timeout))
+
+
+def _slice_left(until: float | None) -> float | None:
+    """The next slice of a wait that ends at `until`: None once it is over; ProcessStopping
+    once the work is stopped."""
+    check_stop()
+    if until is None:
+        return SLICE
+    left = until - time.monotonic()
+    return None if left <= 0 else min(SLICE, left)
+
+
+def wait_for(future: Future[T], timeout: float | None) -> T:
+    """`future.result(timeout)`, in slices that look at the stop (FutureTimeout after
+    `timeout` seconds)."""
+    until, step = _sliced(timeout)
+    while True:
+        check_stop()
+        try:
+            return future.result(timeout=step)
+        except FutureTimeout:
+            step = _slice_left(until)
+            if step is None:
+                raise
+
+
 def _literal(host: str) -> list[str]:
     """[host] when it is an IP address already, else []."""
     try:
@@ -159,7 +236,7 @@ _resolver_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
 def resolve_within(resolve: Resolver, host: str, port: int, seconds: float | None) -> list[str]:
     """`resolve(host, port)`, waited for at most `seconds` (TimeoutError): getaddrinfo cannot be
     interrupted, so it runs in a pool thread. A literal address is returned as it is."""
-    return _literal(host) or _resolver_pool.submit(resolve, host, port).result(timeout=seconds)
+    return _literal(host) or wait_for(_resolver_pool.submit(resolve, host, port), seconds)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -236,7 +313,8 @@ def _phase(ex: Exchange | None, name: str) -> Iterator[None]:
 
 
 class DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every operation gets at most the exchange's time left."""
+    """A socket stream whose every operation gets at most the exchange's time left, and
+    waits in slices of at most `SLICE` seconds (a stop is seen between two)."""
 
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
@@ -253,10 +331,33 @@ class DeadlineStream(httpcore.NetworkStream):
         return left
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._time(timeout, httpcore.ReadTimeout))
+        check_stop()
+        until, step = _sliced(self._time(timeout, httpcore.ReadTimeout))
+        while True:
+            try:  # a read that timed out took no byte: the next slice reads on
+                return self._inner.read(max_bytes, step)
+            except httpcore.ReadTimeout:
+                step = _slice_left(until)
+                if step is None:
+                    raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        return self._inner.write(buffer, self._time(timeout, httpcore.WriteTimeout))
+        check_stop()
+        sock = self._inner.get_extra_info("socket")
+        until, step = _sliced(self._time(timeout, httpcore.WriteTimeout))
+        data = memoryview(buffer)
+        while data:
+            sock.settimeout(step)
+            try:
+                data = data[sock.send(data) :]  # a send that timed out sent nothing
+                continue
+            except TimeoutError:
+                pass
+            except OSError as e:
+                raise httpcore.WriteError(e) from e
+            step = _slice_left(until)
+            if step is None:
+                raise httpcore.WriteTimeout("timed out")
 
     def close(self) -> None:
         self._inner.close()
@@ -264,6 +365,8 @@ class DeadlineStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
+        # Not sliced: a stop waits for the handshake, at most timeouts.connect.
+        check_stop()
         ex = current()
         with _phase(ex, "TLS handshake"):
             left = ex.left(timeout) if ex else timeout
@@ -325,10 +428,9 @@ class GuardedBackend(httpcore.NetworkBackend):
                     for option in socket_options or ():
                         sock.setsockopt(*option)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    sock.settimeout(left)
                     if local_address is not None:
                         sock.bind((local_address, 0))
-                    sock.connect((address, port))
+                    _connect(sock, (address, port), left)
                 except OSError as e:
                     sock.close()
                     last = e
@@ -348,4 +450,25 @@ class GuardedBackend(httpcore.NetworkBackend):
         raise AddressRefused("unix sockets are not fetched from")
 
     def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+        pause(seconds)
+
+
+def _connect(sock: socket.socket, address: tuple[str, int], timeout: float | None) -> None:
+    """`sock.connect(address)` within `timeout` seconds (socket.timeout), waiting in slices
+    that look at the stop."""
+    check_stop()
+    sock.setblocking(False)
+    code = sock.connect_ex(address)
+    until, step = _sliced(timeout)
+    poll = select.poll()
+    poll.register(sock, select.POLLOUT)
+    while code in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR):
+        if poll.poll(step * 1000):
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            break
+        step = _slice_left(until)
+        if step is None:
+            raise TimeoutError("timed out")
+    if code:
+        raise OSError(code, os.strerror(code))  # ConnectionRefusedError and its kin
+    sock.setblocking(True)

@@ -10,7 +10,11 @@ import pytest
 import errors
 from errors import FetchError, NewswatchError, PermanentError, SmtpDeliveryError, TemporaryError
 
-CLASSES = [c for _, c in inspect.getmembers(errors, inspect.isclass) if c.__module__ == "errors"]
+CLASSES = [
+    c
+    for _, c in inspect.getmembers(errors, inspect.isclass)
+    if c.__module__ == "errors" and c is not errors.ProcessStopping
+]
 # Bases that group others and are never raised themselves.
 ABSTRACT = {NewswatchError, PermanentError, TemporaryError, FetchError, errors.HttpStatusError, SmtpDeliveryError}
 
@@ -45,3 +49,14 @@ def test_smtp_errors_keep_their_temporary_and_unreachable_flags():
     assert errors.SmtpUnreachable("down").temporary and errors.SmtpUnreachable("down").unreachable
     assert errors.SmtpUnavailable("451").temporary and not errors.SmtpUnavailable("451").unreachable
     assert not errors.SmtpRefused("550").temporary
+
+
+def test_a_process_stopping_goes_through_every_except_exception():
+    """Not an error of what it interrupts: a stage's `except Exception` must not record it."""
+    try:
+        try:
+            raise errors.ProcessStopping()
+        except Exception:  # noqa: BLE001 - what a stage does with its failures
+            pytest.fail("ProcessStopping was caught as an error")
+    except errors.ProcessStopping as e:
+        assert str(e) == "stopped: the process is being stopped"

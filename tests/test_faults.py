@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
+from processes import alive, children  # noqa: E402
 
 KEYWORDS = {"zorblax": ("a@test.example", "b@test.example"), "quintrel": ("a@test.example",)}
 ARTICLES_PER_SOURCE = 10
@@ -57,9 +58,7 @@ def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda ste
         load_config(config_path),
         holder=f"fault-driver:{os.getpid()}",
         runner=Marking(),
-        delivery=Delivery(
-            send=send, retry_delay=0.05, now=datetime.now(UTC) + timedelta(minutes=later_minutes)
-        ),
+        delivery=Delivery(send=send, retry_delay=0.05, now=datetime.now(UTC) + timedelta(minutes=later_minutes)),
     )
     for error in summary.alert_errors:
         print(f"delivery failed: {error}", file=sys.stderr, flush=True)
@@ -381,19 +380,19 @@ def test_sigkill_while_worker_processes_clean_loses_nothing_and_leaves_no_proces
         proc = driver(config, "--pool")
         wait_ready(proc)
         deadline = time.monotonic() + 60
-        while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        while len(list(children(proc.pid))) < 2 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)  # the workers (and multiprocessing's resource tracker) are up
         time.sleep(rng.uniform(0, 0.3))
-        started = _children(proc.pid)
+        started = list(children(proc.pid))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
         if proc.returncode == -signal.SIGKILL:
             kills += 1
             deadline = time.monotonic() + 60
-            while (alive := [pid for pid in started if _alive(pid)]) and time.monotonic() < deadline:
+            while (living := [pid for pid in started if alive(pid)]) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            orphans += alive
+            orphans += living
         else:
             assert proc.returncode == 0, err
         code, _, err = run_driver(config, "--pool", "--later-minutes", "16")
@@ -404,26 +403,6 @@ def test_sigkill_while_worker_processes_clean_loses_nothing_and_leaves_no_proces
     assert kills >= 2, "the runs ended before they could be killed while cleaning"
     FIGURES["pool"] = dict(kills=kills, articles=len(site.urls))
     print("\nFAULT FIGURES pool:", FIGURES["pool"])
-
-
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (the cleaning workers, the resource tracker)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.fault

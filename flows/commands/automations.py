@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
             "PREFECT_API_URL is not set: automations live on a Prefect server that stays up "
             "(prefect server start, or newswatch serve); set PREFECT_API_URL=http://HOST:4200/api"
         )
+    from flows.prefect_server import check_server
+
+    check_server(os.environ["PREFECT_API_URL"])
     from flows import automations
 
     name = getattr(args, "name", None) or automations.DEFAULT_NAME

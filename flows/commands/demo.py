@@ -83,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
     from flows.commands.run import run_ingest_flow
     from flows.config import load_config
     from flows.localhost import LocalServer, SmtpServer, site_files
+    from flows.prefect_server import check_server
     from storage.archive import Archive
 
+    if os.environ.get("PREFECT_API_URL"):  # one that does not answer: one line, before anything
+        check_server(os.environ["PREFECT_API_URL"], temporary_hint=True)
     if args.keep:
         workdir = args.keep
         workdir.mkdir(parents=True, exist_ok=True)

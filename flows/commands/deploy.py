@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from errors import DeployError
     from flows.config import load_config
+    from flows.prefect_server import check_server
     from flows.schedules import CHECKOUT, WORK_POOL, api_url, deploy_file, describe
     from storage.archive import Archive
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             "PREFECT_API_URL=http://127.0.0.1:4200/api; or use newswatch serve, "
             "which needs no work pool"
         )
-    _check_server(api)
+    check_server(api)
     if _ensure_work_pool(api):
         print(f"newswatch deploy: created the work pool {WORK_POOL} (type process)", flush=True)
     print(f"newswatch deploy: {describe(config)}, config {config_file}, code {CHECKOUT}", flush=True)
@@ -101,21 +102,6 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 1 if problems else 0
-
-
-def _check_server(api: str) -> None:
-    import httpx
-
-    from errors import DeployError
-
-    try:
-        healthy = httpx.get(api.rstrip("/") + "/health", timeout=10).status_code == 200
-    except httpx.HTTPError as e:
-        raise DeployError(
-            f"no Prefect server at {api} ({e}): start it (prefect server start) or fix PREFECT_API_URL"
-        ) from None
-    if not healthy:
-        raise DeployError(f"the Prefect server at {api} is not healthy")
 
 
 def _ensure_work_pool(api: str) -> bool:

@@ -17,15 +17,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.commands.run import prepare_prefect_environment
     from flows.config import load_config
+    from flows.prefect_server import flow_server, temporary_server_stopped_on_signals
 
     # The config first: a missing or bad file is one line, before Prefect's ~10 s start.
     config = load_config(args.config)
-    prepare_prefect_environment()
-    from flows.digest import digest  # runs a Prefect flow: imported only here
+    flow_server("digest")
+    with temporary_server_stopped_on_signals():
+        from flows.digest import digest  # runs a Prefect flow: imported only here
 
-    result = digest(str(config.path))
+        result = digest(str(config.path))
     for recipient in result["sent"]:
         print(f"digest sent to {recipient}")
     for recipient, error in result["failed"].items():

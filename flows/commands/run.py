@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 HELP = "run the ingest flow once (discover, fetch, clean, dedup, store, alert) and print a summary"
@@ -32,23 +31,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def prepare_prefect_environment() -> None:
-    """Defaults that make a temporary Prefect server usable on a small, loaded machine."""
-    # Prefect's default start-up timeout for the temporary server is too tight on a loaded
-    # machine (docs/prefect.md, "Costs").
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    # A temporary server lives for one run: it has nothing to report, and offline it would
-    # log an error for every failed attempt to.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-
 def run_ingest_flow(command: str, config_path: str, **params) -> tuple[dict | None, object]:
     """The `ingest` flow through Prefect: (its summary, its flow run id). The summary is None,
-    and why is printed as `newswatch COMMAND: ...`, when the run could not complete."""
-    prepare_prefect_environment()
-    from flows.ingest import ingest
+    and why is printed as `newswatch COMMAND: ...`, when the run could not complete. A SIGTERM
+    meanwhile stops the temporary Prefect server, if one was started, before the process ends."""
+    from flows.prefect_server import prepare_prefect_environment, temporary_server_stopped_on_signals
 
-    state = ingest(config_path=config_path, return_state=True, **params)
+    prepare_prefect_environment()
+    with temporary_server_stopped_on_signals():
+        from flows.ingest import ingest
+
+        state = ingest(config_path=config_path, return_state=True, **params)
     if not state.is_completed():
         try:
             state.result()
@@ -60,6 +53,7 @@ def run_ingest_flow(command: str, config_path: str, **params) -> tuple[dict | No
 
 def run(args: argparse.Namespace) -> int:
     from flows.config import load_config
+    from flows.prefect_server import flow_server
     from flows.summary import format_summary
     from storage.archive import Archive
 
@@ -69,16 +63,11 @@ def run(args: argparse.Namespace) -> int:
         config.source(name)
     with Archive.open(config.archive) as archive:
         archive.ensure_writable()
-    if not os.environ.get("PREFECT_API_URL"):
-        print(
-            "newswatch: no PREFECT_API_URL: starting a temporary Prefect server for this run "
-            "(~15 s; see README 'Running on a schedule' to keep one running)",
-            file=sys.stderr,
-        )
+    api = flow_server("run")  # a server that does not answer: one line, before Prefect's start
     summary, flow_run_id = run_ingest_flow("run", str(config.path), sources=args.sources, recheck=args.recheck)
     if summary is None:
         return 1
-    if os.environ.get("PREFECT_API_URL"):  # a server that outlives the run: its page stays
+    if api:  # a server that outlives the run: its page stays
         from prefect.utilities.urls import url_for
 
         summary["ui_url"] = url_for("flow-run", obj_id=flow_run_id)

@@ -78,6 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from flows.config import load_config
+    from flows.prefect_server import check_server
     from flows.schedules import describe
     from storage.archive import Archive
 
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         api_url = os.environ.get("PREFECT_API_URL")
         if api_url:
-            _wait_healthy(api_url, None, timeout=10.0)
+            check_server(api_url, wait=10.0)  # one that is starting gets a little time
         else:
             port = args.port if args.port and _port_free(args.port) else _free_port()
             api_url = f"http://127.0.0.1:{port}/api"
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now: bool) -> None:
     """Serve both deployments until a signal, then stop the runner and wait for it."""
-    from flows.commands.run import prepare_prefect_environment
+    from flows.prefect_server import prepare_prefect_environment
 
     prepare_prefect_environment()
     from prefect.runner import Runner
