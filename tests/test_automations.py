@@ -51,11 +51,20 @@ class Receiver:
     def wait_for(self, path: str, count: int, timeout: float = 120) -> list[dict]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            bodies = [json.loads(b) for p, b in self.posts if p == path]
+            bodies = [self._json(b) for p, b in list(self.posts) if p == path]
             if len(bodies) >= count:
                 return bodies
             time.sleep(0.5)
         pytest.fail(f"{path}: {len([p for p, _ in self.posts if p == path])} of {count} POSTs after {timeout} s")
+
+    @staticmethod
+    def _json(body: bytes) -> dict:
+        # The automation renders its payload template per event: a body that is not JSON is a
+        # failure of that rendering, and the body itself is what says which.
+        try:
+            return json.loads(body)
+        except ValueError as e:
+            pytest.fail(f"a webhook POST whose body is not JSON ({e}): {body[:2000]!r}")
 
 
 @pytest.fixture(scope="module")
