@@ -58,22 +58,33 @@ class DeploymentStatus:
 
     def problems(self, *, now: datetime | None = None) -> list[str]:
         """One line per thing that keeps the schedule from producing runs."""
+        return [text for _, text in self.problem_items(now=now)]
+
+    def problem_items(self, *, now: datetime | None = None) -> list[tuple[str, str]]:
+        """`problems()` with a key per problem that stays the same while the problem lasts
+        (a late run's line changes every minute; its key does not)."""
         name = self.deployment.flow
         if not self.exists:
             return [
-                f"{name}: no deployment {self.deployment.full_name} on this Prefect server "
-                "(start `newswatch serve`, or run `newswatch deploy`)"
+                (
+                    f"{name}: no deployment",
+                    f"{name}: no deployment {self.deployment.full_name} on this Prefect server "
+                    "(start `newswatch serve`, or run `newswatch deploy`)",
+                )
             ]
         out = []
         if self.active and not any(r.auto_scheduled for r in self.next_runs):
-            out.append(f"{name}: no run scheduled although the schedule is active")
+            out.append((f"{name}: no run scheduled", f"{name}: no run scheduled although the schedule is active"))
         if self.late_runs:
             first = self.late_runs[0]
             late_by = _ago((now or _now()) - first.time) if first.time else "?"
             out.append(
-                f"{name}: {self.late_count} scheduled run(s) late: {first.name}, due at "
-                f"{local_time(first.time)}, has not started {late_by} later (is `newswatch "
-                "serve` or a worker for its pool running?)"
+                (
+                    f"{name}: late runs",
+                    f"{name}: {self.late_count} scheduled run(s) late: {first.name}, due at "
+                    f"{local_time(first.time)}, has not started {late_by} later (is `newswatch "
+                    "serve` or a worker for its pool running?)",
+                )
             )
         return out
 

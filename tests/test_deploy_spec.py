@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.commands.serve import ServerLogErrors
+from flows.commands.serve import ScheduleWarnings, ServerLogErrors
 from flows.config import Schedules, parse_config
 from flows.deployment_status import DeploymentStatus, RunInfo, format_status
 from flows.schedules import (
@@ -153,6 +153,32 @@ def test_status_problems_name_what_keeps_a_schedule_from_running():
     (problem,) = late.problems(now=NOW)
     assert problem.startswith("ingest: 2 scheduled run(s) late: a, due at ")
     assert "has not started 10 min later" in problem
+
+
+def test_serve_says_a_lasting_problem_once_an_hour_and_says_when_it_ends():
+    out = io.StringIO()
+    warnings = ScheduleWarnings(out)
+    late = _status(next_runs=[_run("b", "Scheduled", 20)], late_runs=[_run("a", "Late", -10)], late_count=1)
+    later = _status(next_runs=[_run("b", "Scheduled", 20)], late_runs=[_run("a", "Late", -11)], late_count=1)
+    stuck = _status(next_runs=[])
+    where = ": see the log"
+    warnings.report(late.problem_items(now=NOW) + stuck.problem_items(now=NOW), where, now=0)
+    # A minute later the late run's line reads one minute more: the same problem, not said again.
+    warnings.report(later.problem_items(now=NOW + timedelta(minutes=1)) + stuck.problem_items(now=NOW), where, now=60)
+    assert out.getvalue().splitlines() == [
+        f"newswatch serve: WARNING: {late.problems(now=NOW)[0]}: see the log",
+        "newswatch serve: WARNING: ingest: no run scheduled although the schedule is active: see the log",
+    ]
+    out.truncate(0), out.seek(0)
+    warnings.report(stuck.problem_items(now=NOW), where, now=3600)  # the late run started
+    assert out.getvalue().splitlines() == [
+        "newswatch serve: WARNING: still: ingest: no run scheduled although the schedule is active: see the log",
+        "newswatch serve: resolved: ingest: late runs",
+    ]
+    out.truncate(0), out.seek(0)
+    warnings.report([], where, now=3660)
+    warnings.report([], where, now=3720)
+    assert out.getvalue().splitlines() == ["newswatch serve: resolved: ingest: no run scheduled"]
 
 
 def test_status_format_shows_last_next_and_late_runs():

@@ -9,7 +9,8 @@
   terminal reaches newswatch first) and stopped on exit; its log goes to a file, and its
   ERROR lines (with the exception that ends each traceback) are copied to our output.
 - Once a minute the deployments are checked on the server: a schedule that is active but has
-  no run scheduled, or a run that is late, is a warning in our output. (With SQLAlchemy 2.1
+  no run scheduled, or a run that is late, is a warning in our output when it appears, again
+  each hour while it lasts, and its end is said. (With SQLAlchemy 2.1
   Prefect's scheduler failed every minute in its log only, and nothing ever ran.)
 - Ctrl-C or SIGTERM: serving stops (Prefect pauses the schedules until the next start), then
   the server we started is stopped (SIGTERM, then SIGKILL after a grace period).
@@ -173,10 +174,11 @@ def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now:
     if run_now:
         _run_ingest_now(ids["ingest"])
     next_check = time.monotonic() + CHECK_EVERY
+    warnings = ScheduleWarnings()
     while _stop_signal is None and thread.is_alive():
         time.sleep(POLL_EVERY)
         if time.monotonic() >= next_check:
-            _check_schedules(api_url, log)
+            _check_schedules(api_url, log, warnings)
             next_check = time.monotonic() + CHECK_EVERY
     if thread.is_alive():
         print(f"newswatch serve: {signal.Signals(_stop_signal).name} received, stopping", flush=True)
@@ -201,7 +203,30 @@ def _run_ingest_now(deployment_id) -> None:
     print("newswatch serve: ingest: one run now (--no-run-now skips it), then on the schedule", flush=True)
 
 
-def _check_schedules(api_url: str, log: Path | None) -> None:
+class ScheduleWarnings:
+    """What `serve` has said about the schedules: a problem is printed when it appears, again
+    once an hour while it lasts (a log read hours later still shows it), and its end is said."""
+
+    REPEAT_EVERY = 3600.0
+
+    def __init__(self, out=None) -> None:
+        self.out = out
+        self.said: dict[str, float] = {}
+
+    def report(self, problems: list[tuple[str, str]], where: str, now: float) -> None:
+        current = dict(problems)
+        for key, text in problems:
+            last = self.said.get(key)
+            if last is None or now - last >= self.REPEAT_EVERY:
+                again = "" if last is None else "still: "
+                print(f"newswatch serve: WARNING: {again}{text}{where}", file=self.out, flush=True)
+                self.said[key] = now
+        for key in [k for k in self.said if k not in current]:
+            print(f"newswatch serve: resolved: {key}", file=self.out, flush=True)
+            del self.said[key]
+
+
+def _check_schedules(api_url: str, log: Path | None, warnings: ScheduleWarnings) -> None:
     """Warn, in our own output, about a schedule that produces no run, and about late runs."""
     from flows.deployment_status import PrefectApiError, deployment_statuses
 
@@ -211,9 +236,7 @@ def _check_schedules(api_url: str, log: Path | None) -> None:
     except PrefectApiError as e:
         print(f"newswatch serve: WARNING: cannot check the schedules: {e}", flush=True)
         return
-    for status in statuses:
-        for problem in status.problems():
-            print(f"newswatch serve: WARNING: {problem}{where}", flush=True)
+    warnings.report([item for status in statuses for item in status.problem_items()], where, time.monotonic())
 
 
 def _stop_runner(runner, loop: asyncio.AbstractEventLoop | None, thread: threading.Thread) -> None:
