@@ -19,6 +19,10 @@ structural check, so that one word in an article does not remove it:
   promotion         a short call to subscribe, follow or download ("Abonnez-vous à notre
                     newsletter", "Follow us on Twitter", "Jetzt abonnieren");
   copyright         "© 2024 …", "Tous droits réservés", "All rights reserved";
+  cookie notice     a short line about cookies that addresses the reader ("This website uses
+                    cookies … you agree", "En poursuivant votre navigation, vous acceptez …");
+  tag list          "Tags: Migration, Italie", "Mots-clés : …": a label, then a list of short
+                    items with no sentence;
   markup debris     pieces of raw markup inside the text of old CMS pages: attribute soup
                     (`style="…"`, `onclick="…"`, `class="…"`), inline CSS declarations, image
                     paths, `"#"` remnants. Removed from the line; a line left without words goes.
@@ -67,6 +71,21 @@ _COPYRIGHT = re.compile(
     r"|todos los derechos reservados|tutti i diritti riservati|wszelkie prawa zastrzeżone)\b",
     re.I,
 )
+# A cookie banner speaks to the reader about the site's cookies; an article about cookies
+# does not say "you agree to our use of cookies".
+_COOKIE = re.compile(r"\b(?:cookies?|traceurs|témoins de connexion)\b", re.I)
+_COOKIE_ADDRESS = re.compile(r"\b(?:you|your|vous|votre|vos|we|our|nous|nos|notre)\b", re.I)
+_COOKIE_CONSENT = re.compile(
+    r"\b(?:accept|agree|consent|continu|brows|navigat|utilis|use[sd]?|improve|améliorer|paramétr|settings|préférences)",
+    re.I,
+)
+_COOKIE_MAX_UNITS = 45
+_TAG_LIST = re.compile(
+    r"^(?:tags?|mots?[- ]cl[ée]s?|[ée]tiquettes?|keywords?|th[èe]mes?|sujets?|topics?|schlagw[öo]rter|etiquetas)"
+    r"\s*:\s*(?P<items>\S.*)$",
+    re.I,
+)
+_TAG_ITEM_MAX_UNITS = 5
 _BYLINE_LEAD = re.compile(r"^(?:par|by|von|por|door|di|da|przez|av|af)\s+(?=\S)", re.I)
 # "France 24 avec AFP", "Le Monde avec AFP et Reuters", "(avec AFP)", "with AP"
 _AGENCY = r"(?:[A-Z]{2,6}|Reuters|Bloomberg|Belga|Xinhua|Anadolu)"
@@ -195,10 +214,26 @@ def single_line_rule(line: str) -> str | None:
             return "source byline / credit"
         if _COPYRIGHT.search(line) and not is_prose(line.replace("©", "")):
             return "copyright"
+        if size <= _COOKIE_MAX_UNITS and _is_cookie_notice(line):
+            return "cookie notice"
+        if _is_tag_list(line):
+            return "tag list"
         promotion = _PROMOTION.match(line)
         if promotion and _PROMOTION_OBJECT.search(line, promotion.end()):
             return "promotion (subscribe, follow, download)"
     return None
+
+
+def _is_cookie_notice(line: str) -> bool:
+    return bool(_COOKIE.search(line) and _COOKIE_ADDRESS.search(line) and _COOKIE_CONSENT.search(line))
+
+
+def _is_tag_list(line: str) -> bool:
+    match = _TAG_LIST.match(line)
+    if not match or SENTENCE_END.search(match["items"]):
+        return False
+    items = [item for item in re.split(r"\s*[,;|/·•]\s*", match["items"]) if item]
+    return bool(items) and all(units(item) <= _TAG_ITEM_MAX_UNITS for item in items)
 
 
 def _is_source_byline(line: str) -> bool:

@@ -51,6 +51,8 @@ _FIELD_LABEL = re.compile(
     re.I,
 )
 _SEPARATOR_LINE = re.compile(r"^(?:ou|or|et|and|/|-)$", re.I)
+# "Courriel : a@iom.int ou" (the next line's "ou" joined to it): the person ends there.
+_TRAILING_SEPARATOR = re.compile(r"\s+(?:ou|or)$", re.I)
 # Between two people on one line: "… Email: a@iom.int or Jean …", "…; Marie …".
 _PEOPLE_SEPARATOR = re.compile(r"\s*(?:;|\b(?:ou|or|and|et)\b)\s*(?=[A-ZÀ-Ý+(])")
 _NAME_SPLIT = re.compile(r"\s*(?:,|\s+at\s+|\s+à\s+|\s+[-–—|]\s+|\(|\))\s*")
@@ -135,6 +137,9 @@ def parse_contacts(lines: list[str]) -> list[Contact]:
             if _SEPARATOR_LINE.match(part):
                 current = None
                 continue
+            ends_person = bool(_TRAILING_SEPARATOR.search(part))
+            if ends_person:
+                part = _TRAILING_SEPARATOR.sub("", part)
             emails = EMAIL.findall(part)
             phones = find_phones(part)
             names = _name_chunks(part, emails, phones)
@@ -153,6 +158,8 @@ def parse_contacts(lines: list[str]) -> list[Contact]:
                     contacts.append(current)
                 current.emails.extend(e for e in emails if e not in current.emails)
                 current.phones.extend(p for p in phones if p not in current.phones)
+            if ends_person:
+                current = None
     return [c for c in contacts if c.name or c.emails or c.phones]
 
 

@@ -58,7 +58,11 @@ _NAVIGATION = re.compile(
     r"|menu|main\s+menu|menu\s+principal|fermer|close|rechercher|search|recherche|accueil|home"
     r"|partager(?:\s+(?:sur|cet\s+article|la\s+page)(?:\s+\w+)?)?|share(?:\s+(?:on|this)(?:\s+\w+)?)?"
     r"|imprimer|print|lire\s+la\s+suite|read\s+more|en\s+savoir\s+plus|learn\s+more|suivez[-\s]nous|follow\s+us"
-    r"|previous|next|précédent|suivant|article\s+précédent|article\s+suivant|previous\s+article|next\s+article)"
+    r"|previous|next|précédent|suivant|article\s+précédent|article\s+suivant|previous\s+article|next\s+article"
+    # the article's own action links and a consent banner's buttons
+    r"|version\s+imprimable|printer[-\s]friendly(?:\s+version)?|tweeter|tweet|lire\s+plus\s+tard|read\s+later"
+    r"|save\s+for\s+later|accepter|tout\s+accepter|accept(?:\s+all)?(?:\s+cookies)?|j['’]accepte|i\s+agree"
+    r"|refuser|tout\s+refuser|decline|reject\s+all|ok,?\s+j['’]ai\s+compris|got\s+it)"
     r"\s*:?$",
     re.I,
 )
@@ -485,8 +489,26 @@ def _find_title_line(lines: list[str]) -> int | None:
         ):
             if passed and (blurbs < 2 or sum(prose[i + 1 : i + 2 + _TITLE_PROSE_LOOKAHEAD]) < 2):
                 continue  # a menu heading with its blurb, not the headline of the article
-            return i
+            return i + 1 if _is_label_above_headline(lines, prose, i) else i
     return None
+
+
+def _is_label_above_headline(lines: list[str], prose: list[bool], i: int) -> bool:
+    """A heading-like line in a stack of labels ("Communiqué" / "Afrique de l’Ouest et du
+    Centre"), above a longer one that running text follows at once, is a label too (a region,
+    a section); the headline is below. Without a label above it, the line is the headline and
+    the one below a subheading."""
+    below = i + 1
+    return (
+        i > 0
+        and _is_label(lines[i - 1])
+        and below + 1 < len(lines)
+        and prose[below + 1]
+        and not prose[below]
+        and len(lines[below]) > len(lines[i])
+        and _is_heading_like(lines[below])
+        and not _in_field_run(lines, below)
+    )
 
 
 def _in_field_run(lines: list[str], i: int) -> bool:

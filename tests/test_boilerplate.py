@@ -130,7 +130,34 @@ def test_ad_labels(line):
 @pytest.mark.parametrize(
     "line",
     [
+        "This website uses cookies to improve your experience. By continuing to browse, you agree to our use of cookies.",
+        "En poursuivant votre navigation sur ce site, vous acceptez l'utilisation de cookies.",
+        "Nous utilisons des cookies pour mesurer l'audience. Vous pouvez modifier vos préférences à tout moment.",
+    ],
+)
+def test_cookie_notices(line):
+    assert single_line_rule(line) == "cookie notice"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Tags: Migration, Italie",
+        "Mots-clés : asile ; Conseil d'État ; référés",
+        "Keywords: Djibouti | Yemen | migrants",
+        "Étiquettes : Frontex",
+    ],
+)
+def test_tag_lists(line):
+    assert single_line_rule(line) == "tag list"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
         "Par ailleurs, le ministre a annoncé une aide de 3 millions d'euros pour les communes.",
+        "La CNIL a infligé une amende de 150 millions d'euros à Google pour ses cookies publicitaires.",
+        "Thèmes : la conférence a porté sur le retour volontaire, puis sur la réintégration des migrants.",
         "By the numbers",
         "Publicité mensongère : une agence de voyages condamnée pour avoir vendu de faux visas",
         "Les commentaires du ministre ont suscité une vive polémique à l'Assemblée nationale.",

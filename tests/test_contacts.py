@@ -65,6 +65,22 @@ def test_two_people_separated_by_or():
     assert contacts[1].organisation == "OIM Mexico"
 
 
+def test_an_or_joined_to_the_end_of_a_contact_line_ends_that_person():
+    # "ou" on its own line, without blank lines around it, is joined to the e-mail line above.
+    body, contacts = extract_contacts(
+        [
+            "Pour plus d’informations, veuillez contacter",
+            "Awa Sow, OIM Dakar", "Tél. : +221 33 869 62 00", "Courriel : asow@iom.int ou",
+            "Pierre Diouf, OIM Dakar", "Courriel : pdiouf@iom.int",
+        ]
+    )
+    assert body == []
+    assert contacts == [
+        Contact("Awa Sow", "OIM Dakar", ["asow@iom.int"], ["+221 33 869 62 00"]),
+        Contact("Pierre Diouf", "OIM Dakar", ["pdiouf@iom.int"], []),
+    ]
+
+
 def test_english_intro_without_comma():
     body, contacts = extract_contacts(
         ["For more information please contact", "Jane Doe", "IOM Geneva", "Email: jdoe@iom.int"]

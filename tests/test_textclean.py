@@ -93,6 +93,18 @@ def test_labels_before_the_title_are_neither_title_nor_body():
     assert article.paragraphs == PROSE
 
 
+def test_a_region_label_under_the_page_kind_is_not_the_title():
+    for region in ("Afrique de l’Ouest et du Centre", "East and Horn of Africa"):
+        article = clean(["Communiqué", region, TITLE, *PROSE])
+        assert (article.title, article.paragraphs) == (TITLE, PROSE)
+
+
+def test_a_subheading_under_the_title_stays_in_the_body():
+    subheading = "Un programme de trois ans pour les communes frontalières du nord du pays"
+    article = clean([TITLE, subheading, *PROSE])
+    assert (article.title, article.paragraphs) == (TITLE, [subheading, *PROSE])
+
+
 def test_profile_label_lines_are_dropped_anywhere():
     profile = Profile(name="site", label_lines=(r"(?i)à la une",))
     article = clean([TITLE, PROSE[0], "À la une", *PROSE[1:]], profile=profile)
@@ -136,6 +148,11 @@ def test_icon_sprite_names_and_paywall_badge_are_dropped():
 def test_navigation_lines_and_breadcrumbs_are_dropped():
     article = clean(["Vous êtes ici", "Accueil › Actualités › Migration", TITLE, *PROSE, "Retour en haut de page"])
     assert article.paragraphs == PROSE
+
+
+def test_action_links_and_consent_buttons_are_dropped():
+    article = clean(["Accepter", TITLE, "Lire plus tard", *PROSE, "Version imprimable", "Partager", "Tweeter"])
+    assert (article.title, article.paragraphs) == (TITLE, PROSE)
 
 
 def test_agency_token_leading_the_headline_and_paragraphs_is_stripped():
