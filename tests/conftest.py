@@ -2,8 +2,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import pytest
-
 # tests/httpserver.py: a real local HTTP server (`http_server`, `make_http_server` fixtures).
 # tests/prefect_harness.py: one temporary Prefect server per session (`prefect_harness`).
 pytest_plugins = ["httpserver", "prefect_harness"]
@@ -14,16 +12,6 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="newswatch-prefect-home-"))
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-# The five page dumps the project was created from, copied here so the tests stand alone.
-SEEDS = FIXTURES / "seeds"
-
-
-@pytest.fixture(scope="session")
-def seeds_dir() -> Path:
-    if not SEEDS.is_dir():
-        pytest.fail(f"seed dumps not found at {SEEDS}")
-    return SEEDS
 
 
 # Property tests explore new inputs on a developer's machine, but CI replays a fixed sequence,

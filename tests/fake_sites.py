@@ -1,4 +1,4 @@
-"""Pages of news sites modelled on the seeds, for end-to-end ingestion tests and benchmarks.
+"""Pages of news sites modelled on the seed sites, for end-to-end ingestion tests and benchmarks.
 
 Article pages are the fixtures of `tests/fixtures/html/` with their headline, canonical URL
 and body replaced, so every generated article keeps its site's real page structure (menus,
@@ -33,26 +33,26 @@ class Template:
 TEMPLATES: dict[str, Template] = {
     "iom-fr": Template(
         "iom-fr-press-release.html",
-        "L’OIM et l’Institut national mexicain des migrations organisent un atelier sur les « grupos beta »",
+        "L’OIM forme des agents de la police frontalière haïtienne à l’identification des victimes de la traite",
         r'<div class="[^"]*field--name-body[^"]*">',
         "fr",
     ),
     "iom-en": Template(
         "iom-en-press-release.html",
-        "IOM, Mexico’s National Migration Institute Hold Workshop on Grupos Beta",
+        "IOM Trains Haitian Border Police to Identify Victims of Trafficking",
         r'<div class="[^"]*field--name-body[^"]*">',
         "en",
     ),
     "aprnews": Template(
         "aprnews-article.html",
-        "Le Mexique et les Etats-Unis décident de renforcer leur coopération pour réduire l'immigration clandestine",
+        "Le Sénégal et l'Espagne élargissent leur programme de migration circulaire pour les travailleurs saisonniers",
         r'<div class="field-item even">',
         "fr",
     ),
     "lexisveille": Template(
         "lexisveille-article.html",
-        "Les enjeux migratoires et la coopération policière et judiciaire dans la Manche et la mer "
-        "du Nord au menu d'une réunion intergouvernementale",
+        "Calais : le Conseil d'État suspend l'interdiction des distributions alimentaires aux exilés "
+        "dans le centre-ville",
         r'<div class="article-detail__content">',
         "fr",
     ),

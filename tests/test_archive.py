@@ -13,11 +13,11 @@ from storage.archive import Archive, Incoming
 from storage.schema import LATEST
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = sorted((Path(__file__).resolve().parent / "fixtures" / "seeds").glob("*.txt"))
+PAGES = sorted((Path(__file__).resolve().parent / "fixtures" / "pages").glob("*.txt"))
 
 
-def seed_batch():
-    return [Incoming(clean_page(p.read_bytes()), source="import", url=p.resolve().as_uri()) for p in SEEDS]
+def page_batch():
+    return [Incoming(clean_page(p.read_bytes()), source="import", url=p.resolve().as_uri()) for p in PAGES]
 
 
 def counts(path):
@@ -31,17 +31,17 @@ def counts(path):
         conn.close()
 
 
-def test_importing_the_seeds_twice_adds_nothing_the_second_time(tmp_path):
+def test_importing_the_pages_twice_adds_nothing_the_second_time(tmp_path):
     db = tmp_path / "archive.db"
     with Archive.open(db) as archive:
-        first = archive.add_batch(seed_batch())
+        first = archive.add_batch(page_batch())
     after_first = counts(db)
     with Archive.open(db) as archive:
-        second = archive.add_batch(seed_batch())
+        second = archive.add_batch(page_batch())
         assert archive.check() == []
-    assert len(SEEDS) == 5 and first.counts["new"] == 5
-    assert second.counts["new"] == 0 and second.counts["exact"] == 5
-    assert counts(db) == after_first and after_first["articles"] == 5
+    assert len(PAGES) == 10 and first.counts["new"] == 10
+    assert second.counts["new"] == 0 and second.counts["exact"] == 10
+    assert counts(db) == after_first and after_first["articles"] == 10
 
 
 def _synthetic(i: int) -> Article:

@@ -130,7 +130,7 @@ def test_ad_labels(line):
 @pytest.mark.parametrize(
     "line",
     [
-        "This website uses cookies to improve your experience. By continuing to browse, you agree to our use of cookies.",
+        "This website uses cookies to improve your experience. By continuing, you agree to our use of cookies.",
         "En poursuivant votre navigation sur ce site, vous acceptez l'utilisation de cookies.",
         "Nous utilisons des cookies pour mesurer l'audience. Vous pouvez modifier vos préférences à tout moment.",
     ],

@@ -6,6 +6,7 @@ with article text of its own and variations the seeds do not show (boilerplate i
 order, other menu items and labels, a cookie banner, share and print links, a tag line,
 contact blocks in other forms, an English page of a French site's template).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -139,14 +140,21 @@ EXPECTED = {
         contacts=[Contact("Fatimé Abakar", "OIM N’Djamena", ["fabakar@iom.int"], ["+235 22 52 41 17"])],
         language="fr",
         furniture=[
-            "Qui sommes nous", "Structure", "Directrice générale", "Bureaux régionaux", "Notre travail",
-            "Ce que nous faisons", "Faire un don", "Publications", "Pour plus d", "Abakar",
+            "Qui sommes nous",
+            "Structure",
+            "Directrice générale",
+            "Bureaux régionaux",
+            "Notre travail",
+            "Ce que nous faisons",
+            "Faire un don",
+            "Publications",
+            "Pour plus d",
+            "Abakar",
         ],
     ),
     "iom-fr-wrapped-haiti.txt": dict(
         title=(
-            "L’OIM forme des agents de la police frontalière haïtienne à l’identification des victimes de la "
-            "traite"
+            "L’OIM forme des agents de la police frontalière haïtienne à l’identification des victimes de la traite"
         ),
         date=None,
         openings=[
@@ -163,17 +171,19 @@ EXPECTED = {
         ),
         last="Cette formation s’inscrit dans un projet de deux ans financé par le Gouvernement du Canada.",
         contacts=[
-            Contact("Ricardo Jean-Baptiste", "OIM Port-au-Prince", ["rjeanbaptiste@iom.int"],
-                    ["+509 2943 0380", "+509 3701 2288"]),
+            Contact(
+                "Ricardo Jean-Baptiste",
+                "OIM Port-au-Prince",
+                ["rjeanbaptiste@iom.int"],
+                ["+509 2943 0380", "+509 3701 2288"],
+            ),
             Contact("Sophie Marchand", "OIM Haïti", ["smarchand@iom.int"], ["+509 2943 0381"]),
         ],
         language="fr",
         furniture=["Communiqué", "Amériques et Caraïbes", "Pour plus d", "mailto", "Marchand", "\u00a0", "  "],
     ),
     "iom-fr-communique-tunisie.txt": dict(
-        title=(
-            "Tunisie : 1 500 migrants ont bénéficié de l’aide au retour volontaire depuis le début de l’année"
-        ),
+        title=("Tunisie : 1 500 migrants ont bénéficié de l’aide au retour volontaire depuis le début de l’année"),
         date="2023-06-12",
         openings=[
             "Tunis - Quelque 1 500 migrants",
@@ -198,8 +208,16 @@ EXPECTED = {
         ],
         language="fr",
         furniture=[
-            "cookies", "Accepter", "Aller au contenu", "Accueil", "Communiqué", "Moyen-Orient et Afrique du Nord",
-            "12 juin 2023", "Pour plus d", "Haddad", "Ferchichi",
+            "cookies",
+            "Accepter",
+            "Aller au contenu",
+            "Accueil",
+            "Communiqué",
+            "Moyen-Orient et Afrique du Nord",
+            "12 juin 2023",
+            "Pour plus d",
+            "Haddad",
+            "Ferchichi",
         ],
     ),
     "iom-en-press-release-djibouti.txt": dict(
@@ -218,13 +236,17 @@ EXPECTED = {
             "daytime temperatures have reached 47 degrees Celsius this month."
         ),
         last=(
-            "The response is funded by the European Civil Protection and Humanitarian Aid Operations department "
-            "(ECHO)."
+            "The response is funded by the European Civil Protection and Humanitarian Aid Operations department (ECHO)."
         ),
         contacts=[Contact("Samuel Bekele", "IOM Djibouti", ["sbekele@iom.int"], ["+253 21 35 20 48"])],
         language="en",
         furniture=[
-            "cookies", "Accept", "Press Release", "East and Horn of Africa", "For more information", "Bekele",
+            "cookies",
+            "Accept",
+            "Press Release",
+            "East and Horn of Africa",
+            "For more information",
+            "Bekele",
             "Back to top",
         ],
     ),
@@ -256,9 +278,7 @@ EXPECTED = {
         furniture=["icon", "Sketch", "Abonnés", "Partager", "À lire aussi", "Mineurs non accompagnés", "CNDA"],
     ),
     "lexisveille-titres-sejour.txt": dict(
-        title=(
-            "Titres de séjour : un décret allonge la durée de validité des récépissés délivrés aux demandeurs"
-        ),
+        title=("Titres de séjour : un décret allonge la durée de validité des récépissés délivrés aux demandeurs"),
         date=None,
         openings=[
             "Un décret publié au Journal officiel",
@@ -277,8 +297,16 @@ EXPECTED = {
         ),
         contacts=[],
         language="fr",
-        furniture=["icon", "Avocode", "onlinewebfonts", "Offert", "Lire plus tard", "Imprimer", "Haut de page",
-                   "LexisNexis"],
+        furniture=[
+            "icon",
+            "Avocode",
+            "onlinewebfonts",
+            "Offert",
+            "Lire plus tard",
+            "Imprimer",
+            "Haut de page",
+            "LexisNexis",
+        ],
     ),
 }
 
@@ -306,7 +334,7 @@ def test_date(page):
 def test_body_is_the_article_paragraphs(page):
     expected, article = page
     assert len(article.paragraphs) == len(expected["openings"])
-    for paragraph, opening in zip(article.paragraphs, expected["openings"]):
+    for paragraph, opening in zip(article.paragraphs, expected["openings"], strict=True):
         assert paragraph.startswith(opening)
     assert article.paragraphs[0] == expected["first"]
     assert article.paragraphs[-1] == expected["last"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
+PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
 
 
 def newswatch(*args, archive, cwd=ROOT):
@@ -22,16 +22,16 @@ def newswatch(*args, archive, cwd=ROOT):
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "archive.db"
-    done = newswatch("import", str(SEEDS), archive=path)
+    done = newswatch("import", str(PAGES), archive=path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("5 files: 5 new, 0 duplicates")
+    assert done.stdout.startswith("10 files: 10 new, 0 duplicates")
     return path
 
 
 def test_import_again_counts_duplicates(archive):
-    done = newswatch("import", str(SEEDS), "--archive", str(archive), archive="/nonexistent/ignored.db")
+    done = newswatch("import", str(PAGES), "--archive", str(archive), archive="/nonexistent/ignored.db")
     assert done.returncode == 0, done.stderr
-    assert "0 new, 5 duplicates (exact 5, near 0, same URL 0), 0 not articles, 0 errors" in done.stdout
+    assert "0 new, 10 duplicates (exact 10, near 0, same URL 0), 0 not articles, 0 errors" in done.stdout
 
 
 def test_import_reports_unreadable_files(tmp_path, archive):
@@ -41,18 +41,19 @@ def test_import_reports_unreadable_files(tmp_path, archive):
 
 
 def test_search_highlights_and_orders_newest_first(archive):
-    done = newswatch("search", "migrants NOT Veracruz", archive=archive)
+    done = newswatch("search", "migrants NOT Agadez", archive=archive)
     assert done.returncode == 0, done.stderr
     assert "[migrants]" in done.stdout
-    assert "Veracruz" not in done.stdout
+    assert "Agadez" not in done.stdout
     heads = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("#")]
-    assert heads[-1] == "#1"  # the only dated seed (2023-12-29); undated ones count as fetched today
+    # Undated (Djibouti) counts as fetched today, then Lampedusa (2024-07-01), Tunisie (2023-06-12).
+    assert heads == ["#4", "#2", "#6"]
 
 
 def test_search_json_and_filters(archive):
-    done = newswatch("search", "passeurs", "--json", "--source", "import", "--limit", "5", archive=archive)
+    done = newswatch("search", "exilés", "--json", "--source", "import", "--limit", "5", archive=archive)
     hits = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(hits) == 1 and "Manche" in hits[0]["title"] and "[passeurs]" in hits[0]["snippet"]
+    assert len(hits) == 1 and "Calais" in hits[0]["title"] and "[exilés]" in hits[0]["snippet"]
     later = newswatch("search", "migrants", "--since", "2099-01-01", "--json", archive=archive)
     assert later.returncode == 0 and later.stdout == ""
 
@@ -72,26 +73,26 @@ def test_bad_date_is_refused(archive):
 def test_export_jsonl_and_csv(archive):
     jsonl = newswatch("export", archive=archive)
     rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
-    assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
+    assert [r["id"] for r in rows] == list(range(1, 11))
     assert all(r["body"] and r["content_hash"] for r in rows)
     table = list(csv.DictReader(io.StringIO(newswatch("export", "--format", "csv", archive=archive).stdout)))
     assert [r["title"] for r in table] == [r["title"] for r in rows]
-    assert json.loads(table[1]["contacts"])[0]["emails"] == ["jmacgillivray@iom.int"]
+    assert json.loads(table[3]["contacts"])[0]["emails"] == ["sbekele@iom.int"]
 
 
 def test_stats(archive):
     done = newswatch("stats", "--json", archive=archive)
     stats = json.loads(done.stdout)
-    assert stats["articles"] == 5 and stats["per_source"] == {"import": 5}
+    assert stats["articles"] == 10 and stats["per_source"] == {"import": 10}
     assert "import" in stats["last_seen_per_source"]
     text = newswatch("stats", archive=archive).stdout
-    assert "5 articles" in text and "per source" in text
+    assert "10 articles" in text and "per source" in text
 
 
 def test_show(archive):
-    done = newswatch("show", "2", archive=archive)
+    done = newswatch("show", "5", archive=archive)
     assert done.returncode == 0, done.stderr
-    assert "Fonds d’affectation spéciale" in done.stdout
+    assert "centre d’accueil de 400 places" in done.stdout
     assert "seen:" in done.stdout and "original" in done.stdout
     missing = newswatch("show", "999", archive=archive)
     assert missing.returncode == 1 and "no article #999" in missing.stderr
@@ -124,21 +125,21 @@ def test_commands_do_not_import_prefect():
 
 
 def test_search_takes_several_words_unquoted_as_all_required(archive):
-    both = newswatch("search", "passeurs", "Manche", "--json", archive=archive)
+    both = newswatch("search", "exilés", "Calais", "--json", archive=archive)
     assert both.returncode == 0, both.stderr
-    quoted = newswatch("search", "passeurs Manche", "--json", archive=archive)
+    quoted = newswatch("search", "exilés Calais", "--json", archive=archive)
     assert both.stdout == quoted.stdout and len(both.stdout.splitlines()) == 1
-    assert newswatch("search", "passeurs", "Veracruz", "--json", archive=archive).stdout == ""
-    rules = newswatch("rules", "test", "passeurs", "Manche", archive=archive)
+    assert newswatch("search", "exilés", "Agadez", "--json", archive=archive).stdout == ""
+    rules = newswatch("rules", "test", "exilés", "Calais", archive=archive)
     assert rules.returncode == 0, rules.stderr
-    assert "Manche" in rules.stdout
+    assert "Calais" in rules.stdout
 
 
 def test_search_folds_the_oe_ligature_both_ways(archive):
-    """French keyboards rarely type œ: `oeuvre` finds what `œuvre` finds in the seeds (4)."""
+    """French keyboards rarely type œ: `oeuvre` finds what `œuvre` finds in the pages (3)."""
     spelled = newswatch("search", "oeuvre", "--json", archive=archive)
     ligature = newswatch("search", "œuvre", "--json", archive=archive)
     assert spelled.returncode == 0, spelled.stderr
-    assert len(spelled.stdout.splitlines()) == 4
+    assert len(spelled.stdout.splitlines()) == 3
     assert spelled.stdout == ligature.stdout
     assert "[œuvre]" in spelled.stdout

@@ -1,4 +1,4 @@
-"""`newswatch clean`, run as the user runs it: a subprocess on copies of the seed dumps."""
+"""`newswatch clean`, run as the user runs it: a subprocess on the fixture page dumps."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
-APRNEWS = SEEDS / "000_90edce20d07f9177.txt"
-IOM = SEEDS / "004_c16ea30f8e629c0b.txt"
+PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
+APRNEWS = PAGES / "aprnews-fr-saisonniers.txt"
+IOM = PAGES / "iom-fr-wrapped-haiti.txt"
 
 
 def newswatch(*args: str, python_flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -29,21 +29,22 @@ def json_lines(stdout: str) -> list[dict]:
 
 
 def test_json_one_object_per_page_for_a_directory():
-    result = newswatch(SEEDS, "--json")
+    result = newswatch(PAGES, "--json")
     assert result.returncode == 0, result.stderr
     pages = json_lines(result.stdout)
-    assert [Path(p["path"]).name for p in pages] == sorted(p.name for p in SEEDS.glob("*.txt"))
+    assert [Path(p["path"]).name for p in pages] == sorted(p.name for p in PAGES.glob("*.txt"))
     for page in pages:
         assert {"title", "date", "body", "paragraphs", "contacts", "language", "url", "is_article", "path"} <= set(page)
         assert page["body"] == "\n\n".join(page["paragraphs"])
         assert page["is_article"] is True
-    assert pages[0]["date"] == "2023-12-29"
-    assert pages[0]["title"].startswith("Le Mexique et les Etats-Unis décident")
-    assert pages[4]["contacts"][0] == {
-        "name": "Luis Flores",
-        "organisation": "OIM Tapachula",
-        "emails": ["lflores@iom.int"],
-        "phones": ["+52 962 642 5674", "+52 (1) 962 12 25 469"],
+    assert pages[0]["date"] == "2024-04-17"
+    assert pages[0]["title"].startswith("Greece opens a second reception centre")
+    assert Path(pages[7]["path"]) == IOM
+    assert pages[7]["contacts"][0] == {
+        "name": "Ricardo Jean-Baptiste",
+        "organisation": "OIM Port-au-Prince",
+        "emails": ["rjeanbaptiste@iom.int"],
+        "phones": ["+509 2943 0380", "+509 3701 2288"],
     }
 
 
@@ -52,8 +53,8 @@ def test_readable_rendering():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith(f"== {APRNEWS}")
-    assert "title:    Le Mexique et les Etats-Unis décident de renforcer" in out
-    assert "date:     2023-12-29" in out
+    assert "title:    Le Sénégal et l'Espagne élargissent leur programme" in out
+    assert "date:     2024-03-05" in out
     assert "language: fr" in out
     assert "article:  yes" in out
     assert "APRNEWS" not in out.split("\n", 1)[1]
@@ -61,11 +62,14 @@ def test_readable_rendering():
 
 def test_readable_rendering_lists_contacts():
     out = newswatch(IOM).stdout
-    assert "contacts:\n  - Luis Flores, OIM Tapachula; +52 962 642 5674; +52 (1) 962 12 25 469; lflores@iom.int" in out
+    assert (
+        "contacts:\n  - Ricardo Jean-Baptiste, OIM Port-au-Prince; +509 2943 0380; +509 3701 2288; "
+        "rjeanbaptiste@iom.int"
+    ) in out
 
 
 def test_url_and_profile_are_used_and_recorded():
-    url = "https://www.iom.int/fr/news/atelier-grupos-beta"
+    url = "https://www.iom.int/fr/news/formation-police-frontaliere-haiti"
     (page,) = json_lines(newswatch(IOM, "--json", "--url", url).stdout)
     assert (page["url"], page["profile"]) == (url, "iom")
     (page,) = json_lines(newswatch(IOM, "--json", "--profile", "generic", "--url", url).stdout)
@@ -76,7 +80,7 @@ def test_gzipped_input(tmp_path):
     packed = tmp_path / "page.txt.gz"
     packed.write_bytes(gzip.compress(APRNEWS.read_bytes()))
     (page,) = json_lines(newswatch(packed, "--json").stdout)
-    assert page["date"] == "2023-12-29"
+    assert page["date"] == "2024-03-05"
 
 
 def test_bad_inputs_give_one_line_each_and_the_others_go_on(tmp_path):
@@ -91,7 +95,7 @@ def test_bad_inputs_give_one_line_each_and_the_others_go_on(tmp_path):
     assert result.returncode == 1
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 4, result.stderr
-    for path, error in zip((empty, binary, missing, broken_gz), errors):
+    for path, error in zip((empty, binary, missing, broken_gz), errors, strict=True):
         assert error.startswith(f"newswatch clean: {path}: ")
     assert "empty" in errors[0] and "PNG" in errors[1] and "No such file" in errors[2] and "gzip" in errors[3]
     assert "Traceback" not in result.stderr

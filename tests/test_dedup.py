@@ -8,8 +8,8 @@ from storage.archive import Archive, Incoming
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-SEED = (FIXTURES / "seeds" / "000_90edce20d07f9177.txt").read_text(encoding="utf-8")
-PARAS = [p for p in SEED.split("\n\n")[3:] if p.strip()]
+PAGE = (FIXTURES / "pages" / "aprnews-fr-saisonniers.txt").read_text(encoding="utf-8")
+PARAS = [p for p in PAGE.split("\n\n") if p.endswith(".")]  # the article's paragraphs, not its headlines or links
 
 
 @pytest.mark.parametrize(
@@ -71,9 +71,9 @@ def test_url_key_keeps_what_selects_the_page():
 
 
 def test_content_hash_folds_typography_only():
-    retyped = SEED.replace("'", "\u2019").replace('"', "\u00ab").upper().replace(" ", "\u00a0 ")
-    assert dedup.content_hash(SEED) == dedup.content_hash(retyped)
-    assert dedup.content_hash(SEED) != dedup.content_hash(SEED.replace("jeudi", "vendredi"))
+    retyped = PAGE.replace("'", "\u2019").replace('"', "\u00ab").upper().replace(" ", "\u00a0 ")
+    assert dedup.content_hash(PAGE) == dedup.content_hash(retyped)
+    assert dedup.content_hash(PAGE) != dedup.content_hash(PAGE.replace("lundi", "mercredi"))
 
 
 def _article(paragraphs, url, language="fr", **kw):
@@ -83,20 +83,42 @@ def _article(paragraphs, url, language="fr", **kw):
 def republished(paragraphs):
     """Another outlet's copy: curly apostrophes, capitalised accents, one sentence edited, its own tagline."""
     out = [p.replace("'", "\u2019").replace("Etats", "États") for p in paragraphs]
-    out[2] = "Il souligne que les deux gouvernements ont redit leur volonté commune de favoriser une migration sûre."
+    out[2] = "Chaque contrat signé évite un départ en pirogue, a résumé le secrétaire d’État lors de la cérémonie."
     return ["(Agence) Publié par notre rédaction."] + out
 
 
 DIFFERENT_STORY = [
-    "Le gouvernement mexicain a annoncé mardi un nouveau plan d'accueil pour les migrants arrivant à la frontière sud du pays, près de Tapachula.",
-    "Ce plan prévoit l'ouverture de trois centres d'hébergement et la délivrance de visas humanitaires temporaires aux familles avec enfants.",
-    "Les organisations de défense des droits humains saluent une avancée mais demandent davantage de moyens pour les procédures d'asile.",
-    "Selon les autorités, plus de 20 000 personnes attendent actuellement une réponse à leur demande de protection dans le Chiapas.",
+    (
+        "Le gouvernement mexicain a annoncé mardi un nouveau plan d'accueil pour les migrants arrivant à la "
+        "frontière sud du pays, près de Tapachula."
+    ),
+    (
+        "Ce plan prévoit l'ouverture de trois centres d'hébergement et la délivrance de visas humanitaires "
+        "temporaires aux familles avec enfants."
+    ),
+    (
+        "Les organisations de défense des droits humains saluent une avancée mais demandent davantage de "
+        "moyens pour les procédures d'asile."
+    ),
+    (
+        "Selon les autorités, plus de 20 000 personnes attendent actuellement une réponse à leur demande de "
+        "protection dans le Chiapas."
+    ),
 ]
 ENGLISH = [
-    "Mexico and the United States agreed to strengthen their cooperation to tackle the root causes of irregular migration and to end human trafficking, the Mexican foreign ministry announced on Thursday.",
-    "Mexican President Andres Manuel Lopez Obrador received a delegation of senior US officials in Mexico City on Wednesday, following the agreement reached last week with his US counterpart Joe Biden.",
-    "The two countries reaffirmed their commitment to promoting orderly, humane and regular migration, the ministry said in a statement.",
+    (
+        "Senegal and Spain signed an amendment to their 2021 circular migration agreement in Dakar on Monday,"
+        " raising to 1,250 the number of Senegalese seasonal workers recruited each year for the berry "
+        "harvest in Andalusia."
+    ),
+    (
+        "Candidates will be selected by the public employment service in the Kolda, Sedhiou and Ziguinchor "
+        "regions, where youth unemployment exceeds 30 percent, according to the ministry."
+    ),
+    (
+        "Spanish employers will pay for the return flight and the workers' housing, and contracts may last up"
+        " to nine months."
+    ),
 ]
 
 
@@ -115,7 +137,7 @@ def test_content_keys_are_the_hash_and_signature_computed_apart():
         "\n\n".join(PARAS),
         "\n\n".join(republished(PARAS)),
         "\n\n".join(ENGLISH),
-        SEED.upper().replace(" ", "\u00a0 "),
+        PAGE.upper().replace(" ", "\u00a0 "),
         "Œuvre  d\u2019art : «\u202fÉté\u202f» \u2014 fin.",
         "",
     ]
@@ -134,8 +156,8 @@ def test_republished_copy_is_folded_into_a_sighting(tmp_path):
     with Archive.open(tmp_path / "a.db") as archive:
         result = archive.add_batch(
             [
-                Incoming(_article(PARAS, "https://aprnews.example/mexique-usa"), "aprnews"),
-                Incoming(_article(republished(PARAS), "https://other.example/2023/12/29/migration"), "other"),
+                Incoming(_article(PARAS, "https://aprnews.example/senegal-espagne-saisonniers"), "aprnews"),
+                Incoming(_article(republished(PARAS), "https://other.example/2024/03/05/migration"), "other"),
                 Incoming(_article(DIFFERENT_STORY, "https://other.example/plan-accueil"), "other"),
             ]
         )

@@ -789,7 +789,7 @@ def test_archive_from_a_newer_newswatch_is_refused_for_writing(tmp_path):
     expected = f"written by a newer newswatch (schema {LATEST + 3} > {LATEST}): upgrade newswatch"
     for args in (
         ["run", "--config", str(config)],
-        ["import", "--archive", str(path), str(TESTS / "fixtures" / "seeds")],
+        ["import", "--archive", str(path), str(TESTS / "fixtures" / "pages")],
     ):
         proc = cli(*args)
         assert proc.returncode == 1 and expected in proc.stderr, proc.stderr
@@ -872,7 +872,7 @@ def test_clean_reads_only_regular_files_up_to_max_bytes(tmp_path):
     server.bind(str(sock_path))
     big = tmp_path / "big.html"
     big.write_bytes(b"<p>" + b"x" * 2_000_000 + b"</p>")
-    good = TESTS / "fixtures" / "seeds" / "004_c16ea30f8e629c0b.txt"
+    good = TESTS / "fixtures" / "pages" / "iom-fr-wrapped-haiti.txt"
     try:
         proc = subprocess.run(
             [

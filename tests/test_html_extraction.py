@@ -1,4 +1,5 @@
-"""The HTML half of the cleaner: fixtures modelled on the seed sites give the seed articles."""
+"""The HTML half of the cleaner: HTML fixtures of the seed sites give the same articles as the
+text dumps of the same pages (tests/fixtures/pages/)."""
 
 import gzip
 from pathlib import Path
@@ -13,24 +14,27 @@ from scrapers.profiles import GENERIC, get_profile
 
 HTML = Path(__file__).resolve().parent / "fixtures" / "html"
 
+PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
+
 IOM_FR_URL = (
     "https://www.iom.int/fr/news/"
-    "loim-et-linstitut-national-mexicain-des-migrations-organisent-un-atelier-sur-les-grupos-beta"
+    "loim-forme-des-agents-de-la-police-frontaliere-haitienne-lidentification-des-victimes-de-la-traite"
 )
-IOM_EN_URL = "https://www.iom.int/news/iom-mexicos-national-migration-institute-hold-grupos-beta-workshop"
-APRNEWS_URL = "https://www.apr-news.fr/actualites/le-mexique-et-les-etats-unis-decident-de-renforcer-leur-cooperation"
+IOM_EN_URL = "https://www.iom.int/news/iom-trains-haitian-border-police-identify-victims-trafficking"
+APRNEWS_URL = (
+    "https://www.apr-news.fr/actualites/le-senegal-et-lespagne-elargissent-leur-programme-de-migration-circulaire"
+)
 LEXIS_URL = (
-    "https://www.lexisveille.fr/les-enjeux-migratoires-et-la-cooperation-policiere-et-judiciaire-"
-    "dans-la-manche-et-la-mer-du-nord-au"
+    "https://www.lexisveille.fr/calais-le-conseil-detat-suspend-linterdiction-des-distributions-alimentaires-aux-exiles"
 )
 
-# (fixture, seed dump it reproduces, page URL)
+# (HTML fixture, text dump of the same page, page URL)
 SAME_ARTICLE = [
-    ("iom-fr-press-release.html", "004_c16ea30f8e629c0b.txt", IOM_FR_URL),
-    ("iom-fr-press-release.html.gz", "004_c16ea30f8e629c0b.txt", IOM_FR_URL),
-    ("aprnews-article.html", "000_90edce20d07f9177.txt", APRNEWS_URL),
-    ("aprnews-article.cp1252.html", "000_90edce20d07f9177.txt", APRNEWS_URL),
-    ("lexisveille-article.html", "003_151656dc25dff925.txt", LEXIS_URL),
+    ("iom-fr-press-release.html", "iom-fr-wrapped-haiti.txt", IOM_FR_URL),
+    ("iom-fr-press-release.html.gz", "iom-fr-wrapped-haiti.txt", IOM_FR_URL),
+    ("aprnews-article.html", "aprnews-fr-saisonniers.txt", APRNEWS_URL),
+    ("aprnews-article.cp1252.html", "aprnews-fr-saisonniers.txt", APRNEWS_URL),
+    ("lexisveille-article.html", "lexisveille-calais.txt", LEXIS_URL),
 ]
 
 
@@ -47,13 +51,13 @@ def test_iom_blocks_keep_article_and_drop_page_furniture():
     text = joined(blocks)
     assert blocks[:3] == [
         "Communiqué",
-        "Global",
-        "L’OIM et l’Institut national mexicain des migrations organisent un atelier sur les « grupos beta »",
+        "Amériques et Caraïbes",
+        "L’OIM forme des agents de la police frontalière haïtienne à l’identification des victimes de la traite",
     ]
     # Source line breaks inside <p> are spaces in HTML; the paragraph is one line.
-    assert blocks[3].startswith("Un atelier de deux jours co-organisé par l’OIM au Mexique et par")
+    assert blocks[3].startswith("Trente agents de la Police nationale d’Haïti affectés aux postes frontaliers")
     assert "\n" not in blocks[3]
-    assert 'Email "mailto:lflores@iom.int">lflores@iom.int' in blocks
+    assert 'Email "mailto:rjeanbaptiste@iom.int">rjeanbaptiste@iom.int' in blocks
     for boilerplate in (
         "Qui sommes nous",
         "Structure organisationnelle",
@@ -64,10 +68,10 @@ def test_iom_blocks_keep_article_and_drop_page_furniture():
         "Retour en haut",
         "search-icon",
         "gtag",
-        "Mexique\nFrontières",
+        "Haïti\nTraite",
     ):
         assert boilerplate not in text
-    assert meta.date == "2012-03-16"
+    assert meta.date == "2013-05-24"
     assert meta.language == "fr"
     assert meta.translations == {"en": IOM_EN_URL}
     assert meta.canonical_url == IOM_FR_URL
@@ -79,9 +83,9 @@ def test_aprnews_blocks_drop_breadcrumb_and_back_to_top():
     text = joined(blocks)
     assert "Vous êtes ici" not in text and "Back to top" not in text and "Les plus lus" not in text
     assert "Version imprimable" not in text and "Tags" not in text and "Tous droits" not in text
-    assert blocks[2] == "Vendredi, 29 décembre 2023"
-    assert sum(b.endswith("pour réduire l'immigration clandestine") for b in blocks) == 3
-    assert blocks[-1].startswith("Ces derniers jours, le flux de migrants")
+    assert blocks[2] == "Mardi, 5 mars 2024"
+    assert sum(b.endswith("de migration circulaire pour les travailleurs saisonniers") for b in blocks) == 3
+    assert blocks[-1].startswith("Une première évaluation du programme")
     assert meta.language == "fr"
 
 
@@ -92,17 +96,17 @@ def test_lexisveille_blocks_drop_svg_sprite_and_badge():
         "accordion-icon",
         "Created with Sketch",
         "onlinewebfonts",
-        "Offert",
+        "Abonnés",
         "Connexion",
         "Lire plus tard",
         "À lire aussi",
         "Partager",
     ):
         assert noise not in text
-    assert blocks[0].startswith("Les enjeux migratoires et la coopération policière")
+    assert blocks[0].startswith("Calais : le Conseil d'État suspend l'interdiction")
     assert len(blocks) == 4
-    assert "le 24 novembre" in blocks[1]  # NBSP collapsed to a space
-    assert meta.date == "2021-11-30"
+    assert "le 6 février" in blocks[1] and "3 000 euros" in blocks[3]  # NBSP collapsed to a space
+    assert meta.date == "2024-02-08"
 
 
 def test_cp1252_page_declared_utf8_gives_the_same_blocks():
@@ -115,7 +119,7 @@ def test_cp1252_page_declared_utf8_gives_the_same_blocks():
 def test_profile_container_missing_falls_back_to_the_generic_extractor():
     html = (HTML / "aprnews-article.html").read_text(encoding="utf-8").replace('id="content"', 'id="contenu"')
     blocks, _ = extract_html(html, url=APRNEWS_URL, profile=get_profile("aprnews"))
-    assert any(b.startswith("Il précise que les deux pays") for b in blocks)
+    assert any(b.startswith("Le texte prévoit que les candidats") for b in blocks)
     assert "Les plus lus" not in joined(blocks)
 
 
@@ -123,9 +127,9 @@ def test_generic_extractor_on_an_unknown_site():
     html = (HTML / "lexisveille-article.html").read_text(encoding="utf-8")
     blocks, meta = extract_html(html, url="https://example.org/a", profile=GENERIC)
     text = joined(blocks)
-    assert "Les États participants ont formulé des recommandations" in text
+    assert "L'ordonnance enjoint au préfet de réexaminer la situation" in text
     assert "accordion-icon" not in text and "À lire aussi" not in text
-    assert meta.title.startswith("Les enjeux migratoires")
+    assert meta.title.startswith("Calais : le Conseil d'État")
 
 
 def test_br_and_inline_markup_inside_blocks():
@@ -162,40 +166,40 @@ def test_empty_html_is_a_clean_error():
         extract_html("   ", url=None, profile=GENERIC)
 
 
-# --- end to end, through clean_page: the fixtures give the seed articles ---------------------
+# --- end to end, through clean_page: the HTML and the text dump give one article ------------
 
 
-@pytest.mark.parametrize("fixture,seed,url", SAME_ARTICLE)
-def test_html_fixture_gives_the_same_article_as_its_seed(fixture, seed, url, seeds_dir):
-    from_seed = clean_page((seeds_dir / seed).read_bytes(), url=url)
+@pytest.mark.parametrize("fixture,dump,url", SAME_ARTICLE)
+def test_html_fixture_gives_the_same_article_as_its_text_dump(fixture, dump, url):
+    from_dump = clean_page((PAGES / dump).read_bytes(), url=url)
     from_html = clean_page((HTML / fixture).read_bytes(), url=url)
-    assert from_html.is_article and from_seed.is_article
-    assert from_html.title == from_seed.title
-    assert from_html.paragraphs == from_seed.paragraphs
-    assert from_html.contacts == from_seed.contacts
-    if from_seed.date:
-        assert from_html.date == from_seed.date
+    assert from_html.is_article and from_dump.is_article
+    assert from_html.title == from_dump.title
+    assert from_html.paragraphs == from_dump.paragraphs
+    assert from_html.contacts == from_dump.contacts
+    if from_dump.date:
+        assert from_html.date == from_dump.date
 
 
 def test_iom_fixture_article_details():
     article = clean_page((HTML / "iom-fr-press-release.html").read_bytes(), url=IOM_FR_URL)
-    assert article.title.startswith("L’OIM et l’Institut national mexicain")
-    assert article.date == "2012-03-16"
+    assert article.title.startswith("L’OIM forme des agents de la police frontalière")
+    assert article.date == "2013-05-24"
     assert article.language == "fr"
     assert article.translations == {"en": IOM_EN_URL}
     assert article.profile == "iom"
-    assert {e for c in article.contacts for e in c.emails} == {"lflores@iom.int", "hlegoff@iom.int"}
+    assert {e for c in article.contacts for e in c.emails} == {"rjeanbaptiste@iom.int", "smarchand@iom.int"}
     assert "mailto" not in article.body and "Communiqué" not in article.body
 
 
 def test_iom_english_translation():
     article = clean_page((HTML / "iom-en-press-release.html").read_bytes(), url=IOM_EN_URL)
     assert article.is_article
-    assert article.title == "IOM, Mexico’s National Migration Institute Hold Workshop on Grupos Beta"
+    assert article.title == "IOM Trains Haitian Border Police to Identify Victims of Trafficking"
     assert article.language == "en"
     assert article.translations == {"fr": IOM_FR_URL}
-    assert article.paragraphs[0].startswith("Mexico - A two-day workshop")
-    assert [c.emails for c in article.contacts] == [["lflores@iom.int"]]
+    assert article.paragraphs[0].startswith("Haiti - Thirty officers of the Haitian National Police")
+    assert [c.emails for c in article.contacts] == [["rjeanbaptiste@iom.int"]]
     assert "For more information" not in article.body and not article.body.startswith("News")
 
 

@@ -1,4 +1,4 @@
-"""The text rules, one by one, on small inputs (the seeds are in test_clean_seeds.py)."""
+"""The text rules, one by one, on small inputs (whole pages are in test_clean_pages.py)."""
 
 from __future__ import annotations
 
@@ -27,29 +27,28 @@ def test_blank_lines_separate_blocks_and_nbsp_runs_collapse():
 
 def test_hard_wrapped_paragraph_is_joined():
     text = (
-        "Un atelier de deux jours co-organisé par l’OIM au\n"
-        "Mexique et par l’Institut national mexicain des migrations\n"
-        "(INM) sur l’aide aux migrants fournie par les Grupos Beta de\n"
-        "l’INM s’est terminé aujourd’hui par une\n"
-        "visite à la frontière.\u00a0\n\n"
+        "Une mission conjointe de l’OIM au\n"
+        "Burkina Faso et de la Direction nationale des migrations\n"
+        "(DNM) sur l’accueil des déplacés dans la région du Sahel\n"
+        "s’est achevée hier par une\n"
+        "visite à Dori.\u00a0\n\n"
         "Second paragraphe."
     )
     assert text_to_blocks(text) == [
-        "Un atelier de deux jours co-organisé par l’OIM au Mexique et par l’Institut national mexicain des "
-        "migrations (INM) sur l’aide aux migrants fournie par les Grupos Beta de l’INM s’est terminé "
-        "aujourd’hui par une visite à la frontière.",
+        "Une mission conjointe de l’OIM au Burkina Faso et de la Direction nationale des migrations (DNM) "
+        "sur l’accueil des déplacés dans la région du Sahel s’est achevée hier par une visite à Dori.",
         "Second paragraphe.",
     ]
 
 
 def test_one_paragraph_per_line_without_blank_lines_stays_apart():
-    text = "Un titre sans point final\n" + "\n".join(PROSE) + "\nJosé Ramón Cordoba\nOIM Mexique\nEmail: j@iom.int"
+    text = "Un titre sans point final\n" + "\n".join(PROSE) + "\nFatimé Abakar\nOIM Tchad\nEmail: f@iom.int"
     assert text_to_blocks(text) == [
         "Un titre sans point final",
         *PROSE,
-        "José Ramón Cordoba",
-        "OIM Mexique",
-        "Email: j@iom.int",
+        "Fatimé Abakar",
+        "OIM Tchad",
+        "Email: f@iom.int",
     ]
 
 

@@ -16,7 +16,7 @@ from flows.commands._common import add_archive_option, add_max_bytes_option, arc
 
 HELP = "Clean saved pages (HTML, .gz, text dumps) into articles and print them."
 EXAMPLE = """\
-newswatch clean tests/fixtures/seeds/
+newswatch clean tests/fixtures/pages/
 newswatch clean page.html --url https://www.iom.int/fr/news/some-release --json
 newswatch clean page.html --explain --source iom-fr   # which rule removed what, with iom-fr's learned template
 """

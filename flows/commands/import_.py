@@ -11,7 +11,7 @@ from flows.commands._common import add_archive_option, add_max_bytes_option, arc
 
 HELP = "clean saved pages (HTML, .gz, text dumps, or folders of them) and add them to the archive"
 EXAMPLE = """
-newswatch import tests/fixtures/seeds/
+newswatch import tests/fixtures/pages/
 newswatch import page.html --url https://www.iom.int/fr/news/x --source iom-fr
 """
 PAGE_SUFFIXES = {".html", ".htm", ".txt", ".gz", ".xhtml"}
