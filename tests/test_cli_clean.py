@@ -68,6 +68,13 @@ def test_readable_rendering_lists_contacts():
     ) in out
 
 
+def test_readable_rendering_wraps_paragraphs_without_splitting_hyphenated_names():
+    out = newswatch(IOM).stdout
+    assert "Claudine Pierre-Louis" in out.replace("\n", " ")
+    assert "Pierre-\n" not in out
+    assert all(len(line) <= 88 for line in out.split("contacts:")[0].splitlines()[6:])
+
+
 def test_url_and_profile_are_used_and_recorded():
     url = "https://www.iom.int/fr/news/formation-police-frontaliere-haiti"
     (page,) = json_lines(newswatch(IOM, "--json", "--url", url).stdout)

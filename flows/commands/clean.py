@@ -97,7 +97,8 @@ def render(article, path: str) -> str:
         f"article:  {status}  [profile {article.profile}]",
     ]
     for paragraph in article.paragraphs:
-        lines += ["", textwrap.fill(paragraph, _WIDTH)]
+        # Names and compounds stay whole ("Pierre-Louis"): a reader copies them from here.
+        lines += ["", textwrap.fill(paragraph, _WIDTH, break_on_hyphens=False, break_long_words=False)]
     if article.contacts:
         lines += ["", "contacts:"]
         for contact in article.contacts:
