@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Literal
 
 from alerts.config import SmtpSettings
-from alerts.email import derived_message_id, freeze, render_email, send_email, send_with_retries
+from alerts.email import derived_message_id, freeze, message_bytes, render_email, send_email, send_with_retries
 from errors import SmtpDeliveryError
 from storage.db import Database
 from storage.outbox import OutboxEntry, archive_id, claim_pending, mark_sent, prepare_email, prepared_email, release
@@ -75,9 +75,10 @@ def deliver_pending(
 ) -> DeliveryReport:
     """Send every pending match of `mode`, one email per recipient.
 
-    `db` is the archive, used outside any article transaction. A temporary refusal (4xx, disconnect) is retried `attempts` times,
-    `retry_delay` seconds apart; if the server cannot be reached at all, the remaining
-    recipients are not tried this time (each would wait for the same timeout).
+    `db` is the archive, used outside any article transaction. A temporary refusal (4xx,
+    disconnect) is retried `attempts` times, `retry_delay` seconds apart; if the server cannot
+    be reached at all, the remaining recipients are not tried this time (each would wait for
+    the same timeout).
     """
     report = DeliveryReport(mode)
     token, entries = claim_pending(db, mode, now=now)
@@ -109,7 +110,7 @@ def deliver_pending(
                 kind=mode,
                 subject=str(message["Subject"]),
                 message_id=message_id,
-                message=message.frozen,
+                message=message_bytes(message),
                 now=now,
             )
         message = freeze(recorded.message)

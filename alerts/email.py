@@ -20,6 +20,7 @@ import ssl
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 
 from alerts.config import SmtpSettings
@@ -151,18 +152,29 @@ def _international(message: EmailMessage) -> bool:
     return not "".join(str(message.get(h, "")) for h in ("From", "To")).isascii()
 
 
+class FrozenMessage(EmailMessage):
+    """A message whose bytes are fixed (`freeze`): `frozen` is what is sent, the headers stay
+    readable. Its parts, parsed as this class too, have no bytes of their own (None)."""
+
+    frozen: bytes | None = None
+
+
+# email.policy.default (which is EmailPolicy()), parsing into FrozenMessage
+_FROZEN = EmailPolicy(message_factory=FrozenMessage)
+
+
 def message_bytes(message: EmailMessage) -> bytes:
-    """The bytes that go to the SMTP server: a frozen message's own, else its rendering."""
-    frozen = getattr(message, "frozen", None)
-    if frozen is not None:
-        return frozen
-    return message.as_bytes(policy=message.policy.clone(linesep="\r\n", utf8=_international(message)))
+    """The bytes that go to the SMTP server: a frozen message's own, else its rendering (every
+    message here has the default policy: SMTP's is the same with CRLF line ends)."""
+    if isinstance(message, FrozenMessage) and message.frozen is not None:
+        return message.frozen
+    return message.as_bytes(policy=email.policy.SMTPUTF8 if _international(message) else email.policy.SMTP)
 
 
-def freeze(data: bytes | EmailMessage) -> EmailMessage:
+def freeze(data: bytes | EmailMessage) -> FrozenMessage:
     """A message whose bytes are fixed: `send_email` sends exactly `data` (headers readable)."""
     data = message_bytes(data) if isinstance(data, EmailMessage) else data
-    message = email.message_from_bytes(data, policy=email.policy.default)
+    message = email.message_from_bytes(data, policy=_FROZEN)
     message.frozen = data
     return message
 
@@ -173,6 +185,7 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
     recipient = str(message["To"])
     connected = False
     try:
+        client: smtplib.SMTP
         if smtp.security == "ssl":
             client = smtplib.SMTP_SSL(
                 smtp.host, smtp.effective_port, timeout=smtp.timeout, context=ssl.create_default_context()

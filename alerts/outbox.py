@@ -37,8 +37,8 @@ def new_candidates(items: Sequence[Incoming], result: BatchResult) -> list[Candi
             published=item.article.date,
             url=r.link or item.url or item.article.url,
         )
-        for item, r in zip(items, result.items)
-        if r.status == "new"
+        for item, r in zip(items, result.items, strict=True)
+        if r.status == "new" and r.article_id is not None
     ]
 
 

@@ -166,7 +166,7 @@ def precision_recall(truth: str, extracted: str) -> tuple[float, float]:
 
 
 def shingle_scores(pages: list[Page], outputs: list[Output]) -> tuple[float, float, float]:
-    results = [precision_recall(page.truth, out.text) for page, out in zip(pages, outputs)]
+    results = [precision_recall(page.truth, out.text) for page, out in zip(pages, outputs, strict=True)]
     precision = statistics.fmean(p for p, _ in results)
     recall = statistics.fmean(r for _, r in results)
     total = precision + recall
@@ -179,7 +179,7 @@ def _normalised(text: str) -> str:
 
 def snippet_scores(pages: list[Page], outputs: list[Output]) -> tuple[float, float, float]:
     tp = fp = fn = 0
-    for page, out in zip(pages, outputs):
+    for page, out in zip(pages, outputs, strict=True):
         text = _normalised(out.text)
         for snippet in page.with_:
             if _normalised(snippet) in text:
@@ -233,7 +233,7 @@ def run_half(
 ) -> list[Result]:
     outputs: dict[str, list[Output]] = {}
     timings: dict[str, list[float]] = {name: [] for name in extractors}
-    for name, extract in extractors.items():
+    for extract in extractors.values():
         extract(pages[0])  # warm-up: lazy imports and caches are not per-page cost
     for _ in range(repeat):
         for name, extract in extractors.items():
@@ -243,7 +243,7 @@ def run_half(
     results = []
     for name in extractors:
         precision, recall, f1 = METRICS[corpus](pages, outputs[name])
-        rejected = [(page.page_id, out.reason) for page, out in zip(pages, outputs[name]) if out.rejected]
+        rejected = [(page.page_id, out.reason) for page, out in zip(pages, outputs[name], strict=True) if out.rejected]
         results.append(
             Result(name, precision, recall, f1, len(rejected), len(pages), len(pages) / min(timings[name]), rejected)
         )
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| corpus | half | pages | extractor | precision | recall | F1 | rejected | pages/s |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|")
     report = []
-    for corpus, path, pages in corpora:
+    for corpus, _path, pages in corpora:
         for half in HALVES:
             if args.half and half != args.half:
                 continue

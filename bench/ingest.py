@@ -70,8 +70,7 @@ LISTING_PAGES = 5
 def article_paths(source: str, prefix: str, count: int) -> list[str]:
     # lexisveille's article paths end in -<number>; the others take any slug.
     return [
-        f"{prefix}{source}-article-{i:04d}" + ("-1180%02d" % (i % 100) if source == "lexis" else "")
-        for i in range(count)
+        f"{prefix}{source}-article-{i:04d}" + (f"-1180{i % 100:02d}" if source == "lexis" else "") for i in range(count)
     ]
 
 
@@ -95,7 +94,7 @@ def serve(per_source: int) -> None:
     from httpserver import LocalServer, Reply, html
 
     servers = {}
-    for (source, _t, _p, _k, _d, prefix), routes in zip(SOURCES, build_sites(per_source).values()):
+    for (source, _t, _p, _k, _d, prefix), routes in zip(SOURCES, build_sites(per_source).values(), strict=True):
         server = servers[source] = LocalServer(routes).start()
         paths = article_paths(source, prefix, per_source)
         teasers = [(p, p.rsplit("/", 1)[1].replace("-", " ")) for p in paths]
@@ -474,7 +473,7 @@ def small_pages(args: argparse.Namespace) -> int:
 
         pages = [
             (f"{bases[source]}{path}", reply.data, profile)
-            for (source, _t, profile, *_), routes in zip(SOURCES, build_sites(per_source).values())
+            for (source, _t, profile, *_), routes in zip(SOURCES, build_sites(per_source).values(), strict=True)
             for path, reply in routes.items()
         ]
         extraction = time.perf_counter()

@@ -80,6 +80,19 @@ def build(path: Path, size: int, rng: random.Random) -> list[str]:
     return planted
 
 
+def primary_key_lookup(conn: sqlite3.Connection, article_id: int) -> tuple:
+    return conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+
+
+def brute_force(conn: sqlite3.Connection, sig) -> list[int]:
+    """The near-duplicates of `sig` by comparing it with every signature (the reference)."""
+    return [
+        i
+        for i, other in conn.execute("SELECT article_id, signature FROM near_signatures")
+        if dedup.similarity(sig, other) >= 0.7
+    ]
+
+
 def per_call_ms(fn, args_list) -> float:
     times = []
     for args in args_list:
@@ -112,24 +125,14 @@ def main() -> None:
                 dedup.near_duplicates(conn, sig)
             found = sum(bool(dedup.near_duplicates(conn, s)) for s in copies)
             false = sum(bool(dedup.near_duplicates(conn, s)) for s in fresh)
-            copy_ms = per_call_ms(lambda s: dedup.near_duplicates(conn, s), [(s,) for s in copies])
-            new_ms = per_call_ms(lambda s: dedup.near_duplicates(conn, s), [(s,) for s in fresh])
-            pk_ms = per_call_ms(
-                lambda: conn.execute("SELECT * FROM articles WHERE id = ?", (size // 2,)).fetchone(), [()] * 1000
-            )
+            copy_ms = per_call_ms(dedup.near_duplicates, [(conn, s) for s in copies])
+            new_ms = per_call_ms(dedup.near_duplicates, [(conn, s) for s in fresh])
+            pk_ms = per_call_ms(primary_key_lookup, [(conn, size // 2)] * 1000)
             bodies = [edited(b, rng) for b in planted[:50]]
             sig_ms = per_call_ms(dedup.minhash, [(b,) for b in bodies])
             brute = ""
             if size <= 10000:
-
-                def brute_force(sig):
-                    return [
-                        i
-                        for i, other in conn.execute("SELECT article_id, signature FROM near_signatures")
-                        if dedup.similarity(sig, other) >= 0.7
-                    ]
-
-                brute = f"{per_call_ms(brute_force, [(s,) for s in copies[:10]]):9.1f}"
+                brute = f"{per_call_ms(brute_force, [(conn, s) for s in copies[:10]]):9.1f}"
             mb = path.stat().st_size / 1e6
             archive.close()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -60,7 +60,7 @@ def install_webhook(url: str, *, name: str = DEFAULT_NAME, rule: str | None = No
     )
     remove_automations(name)
     match_related = {"prefect.resource.id": f"newswatch.rule.{rule}"} if rule else {}
-    automation = Automation(
+    created = Automation(
         name=name,
         description=f"newswatch: POST rule, title and link of every alert match"
         f"{f' of rule {rule}' if rule else ''} to a webhook (block {block_name}).",
@@ -74,7 +74,9 @@ def install_webhook(url: str, *, name: str = DEFAULT_NAME, rule: str | None = No
         ),
         actions=[CallWebhook(block_document_id=block_id, payload=PAYLOAD_TEMPLATE)],
     ).create()
-    return Installed(str(automation.id), name, block_name)
+    if not isinstance(created, Automation):  # Prefect's dispatch returns a coroutine inside an event loop
+        raise RuntimeError("install_webhook: call it outside an event loop (Automation.create went async)")
+    return Installed(str(created.id), name, block_name)
 
 
 def _all_automations() -> list:

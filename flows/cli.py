@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from types import ModuleType
 
 # name -> module; order is the order shown by `newswatch --help`.
 COMMANDS: dict[str, str] = {
@@ -36,7 +37,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _available() -> dict[str, object]:
+def _available() -> dict[str, ModuleType]:
     mods = {}
     for name, modname in COMMANDS.items():
         try:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from errors import ConfigError
 from scrapers.discover import SourceSpec
@@ -260,6 +261,13 @@ class Config(_Strict):
     # "alert rule 'x' set aside: ..." for each rule of alerts: that cannot be used (set on load).
     rule_errors: tuple[str, ...] = Field((), exclude=True)
 
+    @property
+    def file(self) -> Path:
+        """The file this came from, for commands that hand it on (a config built in code has none)."""
+        if self.path is None:
+            raise ConfigError("this configuration was not loaded from a file (load_config)")
+        return self.path
+
     @field_validator("user_agent")
     @classmethod
     def _one_line(cls, value: str) -> str:
@@ -351,14 +359,14 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
             f"at the top level, got {type(data).__name__}"
         )
     problems: list[str] = []
-    config = None
+    config: Config | None = None
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
         problems += [_describe(err, data) for err in e.errors()]
     section_problems, rule_errors = _check_alert_sections(data)
     problems += section_problems
-    if problems:
+    if problems or config is None:  # no config without a problem found
         # One line per problem, each naming the file, so that all of them can be fixed at once.
         raise ConfigError("\n".join(f"{file}: {p}" for p in problems))
     archive = config.archive if config.archive.is_absolute() else file.parent / config.archive
@@ -389,7 +397,7 @@ def _check_alert_sections(data: dict) -> tuple[list[str], tuple[str, ...]]:
     return problems, tuple(str(e) for e in rule_errors)
 
 
-def _describe(error: dict[str, Any], data: Any) -> str:
+def _describe(error: ErrorDetails, data: Any) -> str:
     loc = _field_path(error["loc"])
     name = _source_name(error["loc"], data)
     msg = error["msg"]

@@ -41,7 +41,7 @@ class PrefectRunner(Runner):
         # flow run is tagged instead.
         futures = [_task(fn).with_options(name=f"source-{s.name}").submit(opaque(s)) for s in sources]
         reports = []
-        for source, future in zip(sources, futures):
+        for source, future in zip(sources, futures, strict=True):
             try:
                 reports.append(future.result())
             except Exception as e:  # run_source reports its stages' failures; this is a bug

@@ -32,6 +32,7 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from alerts.config import SmtpSettings
@@ -55,7 +56,8 @@ class Reply:
         return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
 
 
-def html(body: str, *, charset: str = "utf-8", **kw: object) -> Reply:
+def html(body: str, *, charset: str = "utf-8", **kw: Any) -> Reply:
+    """A page of `body` encoded in `charset`; `kw`: the other fields of its Reply."""
     return Reply(body=body.encode(charset), content_type=f"text/html; charset={charset}", **kw)
 
 
@@ -83,7 +85,7 @@ Route = Reply | list[Reply] | Callable[[Request], Reply]
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
             return  # a client closing its keep-alive connection, or giving up mid-body
         super().handle_error(request, client_address)

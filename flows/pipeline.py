@@ -23,11 +23,12 @@ article.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ from flows.stopping import stop_work_on_signals
 from flows.streaming import Channel, Cleaner, Stage, StageFailed, overlap
 from flows.summary import IngestSummary, NewArticle, SourceReport
 from scrapers import template
+from scrapers.article import Article
 from scrapers.clean import clean_page
 from scrapers.discover import Discovery, discover
 from scrapers.fetch import Fetcher, FetchResult, Validators
@@ -107,7 +109,7 @@ class Stored:
         self.matches += matches
         self.new_articles += [
             NewArticle(r.article_id, item.article.title, r.link or item.url or "", item.article.date)
-            for item, r in zip(items, result.items)
+            for item, r in zip(items, result.items, strict=True)
             if r.status == "new" and r.article_id is not None
         ]
 
@@ -231,7 +233,7 @@ class Runner:
                 self.checkpoint(s.done, source)
             return result
 
-        return overlap([(s.name, lambda s=s: call(s)) for s in stages], channels)
+        return overlap([(s.name, functools.partial(call, s)) for s in stages], channels)
 
     def logger(self) -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger("newswatch.ingest")
@@ -350,7 +352,7 @@ def clean_result(
     def rejected(error: NewswatchError) -> PageOutcome:
         return PageOutcome(result.url, error, result.status, found_via)
 
-    if not result.ok:  # an error, or no body at all (a 304 nobody asked for)
+    if not result.ok or result.body is None:  # an error, or no body at all (a 304 nobody asked for)
         return rejected(
             result.error or UnexpectedFetchError(result.url, f"the server sent no page (HTTP {result.status})")
         )
@@ -436,7 +438,7 @@ def store_stream(
                 part.add(batch.items, result, matches)
             settle_pages(FetchState(archive), source.name, batch)
             outcomes: dict[str, int | None] = {o.url: None for o in batch.outcomes}
-            outcomes.update((url, r.article_id) for url, r in zip(batch.item_urls, part.result.items))
+            outcomes.update((url, r.article_id) for url, r in zip(batch.item_urls, part.result.items, strict=True))
             share_sightings(archive, source, claims, outcomes, [])
             runner.checkpoint("stored", source.name)
             if part.matches:
@@ -460,9 +462,10 @@ def learn_template(archive: Archive, items: list[Incoming], result: BatchResult)
     removed from them too: the page had them). After the batch's commit, in a transaction of
     its own: a crash in between only leaves the template a few pages short."""
     pages: dict[str, list[list[int]]] = {}
-    for item, r in zip(items, result.items):
+    for item, r in zip(items, result.items, strict=True):
         if r.status == "new":
             article = item.article
+            assert isinstance(article, Article)  # the run's items are pages clean_page read
             pages.setdefault(item.source, []).append(
                 template.page_keys([*article.paragraphs, *article.template_removed])
             )
@@ -470,7 +473,7 @@ def learn_template(archive: Archive, items: list[Incoming], result: BatchResult)
         templates.record(archive, source, keys, template.WINDOW)
 
 
-def remember_pages(archive_path: Path, source: Source, found: Discovery, waiting: list[Candidate] = ()) -> None:
+def remember_pages(archive_path: Path, source: Source, found: Discovery, waiting: Sequence[Candidate] = ()) -> None:
     """After the last batch is committed: the candidates left for the next runs, and only then
     the validators that let the next run skip unchanged discovery documents."""
     with Archive.open(archive_path) as archive:

@@ -89,7 +89,7 @@ def _recheck_source(
     try:
         # The networks the source's own url points to, as in an ingest run (transport.NetworkScope).
         scoped = fetcher.for_source(source.url)
-        results = dict(zip([p.url for p in pages], scoped.fetch_many(p.url for p in pages)))
+        results = dict(zip([p.url for p in pages], scoped.fetch_many(p.url for p in pages), strict=True))
         learned = load_template(config.archive, source.name)
         cleaned = Cleaned()
         for via in dict.fromkeys(p.found_via for p in pages):

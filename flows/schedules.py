@@ -62,6 +62,7 @@ def runner_schedules(schedule: Schedule) -> list:
 
     if schedule.interval is not None:
         return [Interval(schedule.interval, timezone=schedule.timezone, active=schedule.enabled)]
+    assert schedule.cron is not None  # a Schedule has an interval or a cron (Schedule._one_kind)
     return [Cron(schedule.cron, timezone=schedule.timezone, active=schedule.enabled)]
 
 
@@ -76,7 +77,7 @@ def deploy_file(config: Config) -> dict:
     import yaml
 
     spec = yaml.safe_load((CHECKOUT / "prefect.yaml").read_text(encoding="utf-8"))
-    config_file = str(Path(config.path).resolve())
+    config_file = str(config.file.resolve())
     schedules = {d.flow: [schedule_spec(d.schedule(config))] for d in DEPLOYMENTS}
     for step in spec["build"]:
         if CHECK_STEP in step:
@@ -107,7 +108,7 @@ def check_deployment_schedules(config_path: str, **declared: list[dict]) -> dict
             f"the schedules in this deploy file are not those of {config.path} "
             f"({'; '.join(wrong)}): deploy with `newswatch deploy`, which writes the config's"
         )
-    return {"config_path": str(Path(config.path).resolve())}
+    return {"config_path": str(config.file.resolve())}
 
 
 def _describe_specs(entries: list[dict]) -> str:

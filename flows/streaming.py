@@ -89,6 +89,13 @@ class Channel(Generic[T]):
 
     def put(self, item: T) -> None:
         """Add an item; waits while the channel is full."""
+        self._put(item)
+
+    def close(self) -> None:
+        """No more items: the consumer stops once it has taken those already put."""
+        self._put(_END)
+
+    def _put(self, item: object) -> None:
         while not self._aborted.is_set():
             try:
                 self._queue.put(item, timeout=_POLL)
@@ -96,10 +103,6 @@ class Channel(Generic[T]):
             except queue.Full:
                 continue
         raise Aborted
-
-    def close(self) -> None:
-        """No more items: the consumer stops once it has taken those already put."""
-        self.put(_END)  # type: ignore[arg-type]
 
     def abort(self) -> None:
         self._aborted.set()

@@ -61,7 +61,8 @@ _AD_LABEL = re.compile(
 )
 _AUTOPLAY = re.compile(
     r"^(?:(?:la |the )?(?:vid[ée]o|video|clip)s? (?:suivante|next|d['’]après)|(?:up )?next(?: video)?"
-    r"|lecture automatique|autoplay|prochaine vid[ée]o)\b.{0,60}?\b(?:\d+\s*(?:s|sec|secondes?|seconds?)\b|dans|in)\b.{0,30}$"
+    r"|lecture automatique|autoplay|prochaine vid[ée]o)"
+    r"\b.{0,60}?\b(?:\d+\s*(?:s|sec|secondes?|seconds?)\b|dans|in)\b.{0,30}$"
     r"|^(?:autoplay|lecture automatique)(?:\s*[:\-]?\s*(?:on|off|activ[ée]e?|d[ée]sactiv[ée]e?))?$",
     re.I,
 )
@@ -134,7 +135,8 @@ _TAG_REMNANT = re.compile(r"</?[a-z][a-z0-9]*\b[^<>]{0,200}/?>|(?<!\w)\"#\"|(?:^
 _DEBRIS_CUE = re.compile(r"=\s*[\"']|\.(?:jpe?g|png|gif|webp)\b|\"#\"|</?[a-z]+\b[^<>]*>|\w+\s*:\s*[^;]{1,40};", re.I)
 _DEBRIS_MIN_PIECES = 2
 _RELATED_TAIL = re.compile(
-    r"(?:^|(?<=[.!?…»\"”]))\s*(?:related (?:links?|articles?|stories|content)|liens? (?:connexes?|utiles)|(?:à )?lire aussi"
+    r"(?:^|(?<=[.!?…»\"”]))\s*"
+    r"(?:related (?:links?|articles?|stories|content)|liens? (?:connexes?|utiles)|(?:à )?lire aussi"
     r"|voir aussi|read more|see also|more on this)\s*:?\s*[^.!?…]{0,100}$",
     re.I,
 )
@@ -158,7 +160,8 @@ _RELATED_HEADING = re.compile(
     re.I,
 )
 _INLINE_RELATED = re.compile(
-    r"^(?:(?:à |a )?lire (?:aussi|également)|voir aussi|read (?:more|also)|see also|related|lesen sie auch|auch interessant"
+    r"^(?:(?:à |a )?lire (?:aussi|également)|voir aussi|read (?:more|also)|see also|related"
+    r"|lesen sie auch|auch interessant"
     r"|mehr zum thema|lee también|leggi anche|leia também|czytaj (?:też|także)|zobacz (?:też|także))"
     r"\s*(?::|>|»|-|–|—|\|)\s*(?P<rest>\S.*)$",
     re.I,
@@ -169,11 +172,14 @@ _RELATED_ITEM_MAX_UNITS = 30
 _COMMENTS_HEADING = re.compile(
     r"^(?:\d+\s+)?(?:commentaires?|réactions?|comments?|kommentare?|comentarios?|commenti|komentarze?|reacties"
     r"|reageren|réagir|réagissez)\b(?:\s*\(\d+\))?\s*:?$"
-    r"|^(?:laisser|laissez|ajouter|écrire|poster|publier|voir|afficher|lire)(?: un| les| vos)? (?:commentaires?|réactions?)\b.{0,30}$"
-    r"|^(?:leave|post|add|write|view|show|load|read|join)(?: a| the| your| all| \d+)? (?:comments?|reply|discussion|conversation)\b.{0,30}$"
+    r"|^(?:laisser|laissez|ajouter|écrire|poster|publier|voir|afficher|lire)(?: un| les| vos)?"
+    r" (?:commentaires?|réactions?)\b.{0,30}$"
+    r"|^(?:leave|post|add|write|view|show|load|read|join)(?: a| the| your| all| \d+)?"
+    r" (?:comments?|reply|discussion|conversation)\b.{0,30}$"
     r"|^(?:schreibe(?:n sie)?|kommentar) (?:einen )?(?:kommentar|verfassen|schreiben)\b.{0,30}$"
-    r"|^(?:deja|dejar|escribe) (?:un |tu )?comentario\b.{0,30}$|^lascia un commento\b.{0,30}$|^dodaj komentarz\b.{0,30}$"
-    r"|^(?:donnez|donner) votre avis\b.{0,30}$|^\d+\s+(?:commentaires?|réactions?|comments?|kommentare?|comentarios|commenti|responses|replies)\b.{0,20}$",
+    r"|^(?:deja|dejar|escribe) (?:un |tu )?comentario\b.{0,30}$|^lascia un commento\b.{0,30}$"
+    r"|^dodaj komentarz\b.{0,30}$|^(?:donnez|donner) votre avis\b.{0,30}$"
+    r"|^\d+\s+(?:commentaires?|réactions?|comments?|kommentare?|comentarios|commenti|responses|replies)\b.{0,20}$",
     re.I,
 )
 # "Marie D., le 12/03/2024 à 10h15", "John Smith says: March 3, 2024 at 10:15 am",

@@ -112,8 +112,12 @@ def dated_line(text: str) -> tuple[str, str | None] | None:
         parts.append(line[start : match.start()])
         start = match.end()
     parts.append(line[start:])
-    dated = [_dated_part(part) for part in parts]
-    if not all(dated) or len(line) > 80 * len(parts):
+    dated = []
+    for part in parts:
+        if (date := _dated_part(part)) is None:
+            return None
+        dated.append(date)
+    if len(line) > 80 * len(parts):
         return None
     for iso, kind in dated:
         if kind == PUBLISHED:

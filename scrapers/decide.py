@@ -112,10 +112,12 @@ def decide(
     # article (og:type, JSON-LD), needs fewer words: a short blog post, a poem, a caption.
     minimum = _SHORT_MIN_UNITS if announced or _declares_article(declared) or prose else _NO_PROSE_MIN_UNITS
     if not prose:
-        linked = sum(s for p, s in zip(body, sizes) if headline_key(p) in links)
+        linked = sum(s for p, s in zip(body, sizes, strict=True) if headline_key(p) in links)
         if linked >= _NAVIGATION_SHARE * total:
             return Verdict(False, f"no running text: {linked} of {total} words are link texts (navigation)")
-        short = sum(1 for p, s in zip(body, sizes) if s <= _SHORT_LINE_UNITS and not ENDS_SENTENCE.search(p))
+        short = sum(
+            1 for p, s in zip(body, sizes, strict=True) if s <= _SHORT_LINE_UNITS and not ENDS_SENTENCE.search(p)
+        )
         if not announced and not links and short >= _SHORT_LISTING_MIN and short >= 0.5 * len(body):
             return Verdict(
                 False,

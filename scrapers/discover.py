@@ -128,7 +128,8 @@ _PROLOGUE = re.compile(rb"\A(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)*", re.S
 def detect_kind(content_type: str | None, body: bytes) -> Kind | None:
     """Feed, sitemap or listing, from the root element, else from the content type."""
     head = body[:4096].lstrip(b"\xef\xbb\xbf")
-    m = _ROOT.match(head, _PROLOGUE.match(head).end())
+    prologue = _PROLOGUE.match(head)  # always matches, if only the empty string
+    m = _ROOT.match(head, prologue.end() if prologue else 0)
     if m:
         root = m.group(1).split(b":")[-1].lower()
         if root in (b"rss", b"feed", b"rdf"):
@@ -228,7 +229,7 @@ class _Run:
         excludes (tag, category, author, search pages) and what is declared as no web page."""
         profile = self.source.profile
         self.result.entries += len(entries) if items is None else items
-        details = {}
+        details: dict[str, Candidate] = {}
         for c in entries:
             url = absolute_link(c.url, base, profile)
             if url is not None and c.is_page:
@@ -339,9 +340,10 @@ class _Run:
             # The page itself is read in full each run (its validators are not kept) so that
             # the feed's address is always known; the feed is asked conditionally.
             self.result.documents.pop(self.source.url, None)
-            document = self._get(feeds[0])
-            if document is None:
+            feed_document = self._get(feeds[0])
+            if feed_document is None:
                 return
+            document = feed_document
         try:
             feed = parse_feed(document.body or b"", document.content_type, document.final_url)
         except FeedError as e:

@@ -31,7 +31,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -357,7 +357,7 @@ class Fetcher:
 
     def stream(
         self, urls: Iterable[str], *, accept: frozenset[str] = HTML_TYPES, buffer: int = 16
-    ) -> Iterator[FetchResult]:
+    ) -> Generator[FetchResult, None, None]:
         """Fetch URLs as `fetch_many` does, yielding each result as soon as it is there: one
         host's in order, hosts interleaved. At most `buffer` results wait to be taken: a slow
         consumer pauses the fetching (memory stays bounded, politeness is unchanged). Closing
@@ -371,7 +371,7 @@ class Fetcher:
         accept: frozenset[str],
         *,
         buffer: int,
-    ) -> Iterator[tuple[int, FetchResult]]:
+    ) -> Generator[tuple[int, FetchResult], None, None]:
         by_host: dict[str, list[int]] = {}
         for i, url in enumerate(urls):
             by_host.setdefault(host_key(url), []).append(i)

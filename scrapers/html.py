@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Any
 
 import lxml.etree
 import lxml.html
@@ -190,7 +191,8 @@ def extract_html(
 
 def _page_blocks(tree: HtmlElement) -> list[str]:
     """Every text block of the page's body, before any pruning (for explanations only)."""
-    body = copy.deepcopy(tree.find("body") if tree.find("body") is not None else tree)
+    body = tree.find("body")
+    body = copy.deepcopy(body if body is not None else tree)
     _strip_keeping_word_breaks(body, ("script", "style", "noscript", "template", "svg"))
     return text_blocks(body)
 
@@ -554,8 +556,9 @@ _GENERIC_PRUNE_TAGS = (
     "applet",
     "link",
 )
-# Chosen with bench/extraction.py (see README, Benchmarks) on the development halves.
-GENERIC_EXTRACTOR_SETTINGS: dict[str, bool] = {}
+# Chosen with bench/extraction.py (see README, Benchmarks) on the development halves:
+# keyword arguments of trafilatura's bare_extraction (favor_precision=True...).
+GENERIC_EXTRACTOR_SETTINGS: dict[str, Any] = {}
 CASCADE_BELOW_CHARS = 500
 CASCADE_BELOW_PAGE_SHARE = 0.2
 

@@ -63,22 +63,21 @@ class _Inflater:
 
     def __init__(self, coding: str) -> None:
         self.coding = coding
-        self._z: zlib._Decompress | None = None  # type: ignore[name-defined]
+        self._z: zlib._Decompress | None = None
         self._raw_deflate = False  # "deflate" without its zlib header: some servers send that
         self._done = False  # the (last) gzip member or the deflate stream ended
 
-    def _start(self, data: bytes) -> None:
+    def _start(self, data: bytes) -> zlib._Decompress:
         if self.coding == "gzip":
-            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        else:
-            # zlib-wrapped deflate starts with a CMF byte whose low nibble is 8.
-            self._raw_deflate = not (len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0)
-            self._z = zlib.decompressobj(-zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS)
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        # zlib-wrapped deflate starts with a CMF byte whose low nibble is 8.
+        self._raw_deflate = not (len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0)
+        return zlib.decompressobj(-zlib.MAX_WBITS if self._raw_deflate else zlib.MAX_WBITS)
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         while data and not self._done:
             if self._z is None:
-                self._start(data)
+                self._z = self._start(data)
             z = self._z
             try:
                 out = z.decompress(data, STEP)

@@ -8,12 +8,9 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from scrapers.profiles import GENERIC, Profile, excluded_path
+from tld import get_fld  # the public suffix list (a declared dependency)
 
-try:  # tld ships the public suffix list (it comes with trafilatura's courlan)
-    from tld import get_fld as _get_fld
-except ImportError:  # pragma: no cover - trafilatura depends on it
-    _get_fld = None
+from scrapers.profiles import GENERIC, Profile, excluded_path
 
 
 @dataclass(frozen=True)
@@ -49,12 +46,9 @@ _TLD_LOAD = threading.Lock()
 def registered_domain(host: str) -> str:
     """`www.iom.int` -> `iom.int`; `news.bbc.co.uk` -> `bbc.co.uk`; IPs and unknowns as they are."""
     host = host.lower().rstrip(".")
-    if _get_fld is not None:
-        with _TLD_LOAD:
-            fld = _get_fld(host, fix_protocol=True, fail_silently=True)
-        if fld:
-            return fld
-    return host.removeprefix("www.")
+    with _TLD_LOAD:
+        fld = get_fld(host, fix_protocol=True, fail_silently=True)
+    return fld or host.removeprefix("www.")
 
 
 def same_site(url: str, site_url: str) -> bool:

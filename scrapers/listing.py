@@ -88,14 +88,14 @@ def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPag
     base = url
     declared = soup.find("base", href=True)
     if declared is not None:
-        base = urljoin(url, declared["href"].strip())
+        base = urljoin(url, _attr(declared, "href").strip())
     page = ListingPage()
     rel_next = None
     worded_next = None
     places = _Places()
     series = _Series()
     for el in soup.find_all(["a", "link"], href=True):
-        href = el["href"].strip()
+        href = _attr(el, "href").strip()
         if not href:
             continue
         target = urljoin(base, href)
@@ -103,7 +103,7 @@ def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPag
         if "next" in rel and rel_next is None:
             rel_next = target
         if el.name == "link":
-            if "alternate" in rel and (el.get("type") or "").lower().strip() in FEED_TYPES:
+            if "alternate" in rel and _attr(el, "type").lower().strip() in FEED_TYPES:
                 page.feeds.append(target)
             continue
         words = _anchor_text(el)
@@ -180,7 +180,7 @@ class _Places:
 
 def _place(el: Tag, chrome: bool, main: bool, in_article: bool) -> tuple[bool, bool, bool]:
     tag = el.name
-    role = (el.get("role") or "").lower()
+    role = _attr(el, "role").lower()
     words = _class_words(el)
     if tag in _SECTION_TAGS and in_article:
         pass  # an article's own header or footer: a teaser's headline lives there
@@ -195,12 +195,19 @@ def _place(el: Tag, chrome: bool, main: bool, in_article: bool) -> tuple[bool, b
     return chrome, main, in_article or tag == "article"
 
 
+def _attr(el: Tag, name: str) -> str:
+    """An attribute's text, "" when absent (bs4 gives a multi-valued one, such as class or rel,
+    as a list: its values joined by spaces, as written)."""
+    value = el.get(name)
+    return " ".join(value) if isinstance(value, list) else value or ""
+
+
 def _anchor_text(el: Tag) -> str:
     text = " ".join(el.get_text(" ").split())
     if not text:
-        text = " ".join((el.get("title") or el.get("aria-label") or "").split())
+        text = " ".join((_attr(el, "title") or _attr(el, "aria-label")).split())
     if not text:
-        alts = [img.get("alt") for img in el.find_all("img") if img.get("alt")]
+        alts = [_attr(img, "alt") for img in el.find_all("img")]
         text = " ".join(" ".join(alts).split())
     return text
 
@@ -297,7 +304,7 @@ def _numbered_next(url: str, anchors: list[Anchor]) -> str | None:
     if not numbered:
         return None
     if current is None:
-        for number, text, target in numbered:
+        for _number, text, target in numbered:
             if text == "2":
                 return target
         later = [n for n in numbered if n[0] >= 1]

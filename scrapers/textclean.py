@@ -167,7 +167,7 @@ def clean_blocks(
     content = lines
     date = meta.date or _page_date([d for d in found if d]) or meta.page_date
     undated = []
-    for line, iso in zip(lines, dates):
+    for line, iso in zip(lines, dates, strict=True):
         if iso:
             drop("date line", line)
         else:
@@ -262,7 +262,7 @@ def _unwrap(lines: list[str]) -> list[str]:
     # A date line, a byline or a label is a line of its own, never a wrapped piece of the
     # headline above it ("… une embarcation" / "par France 24" / "Publié le 12/03/2024").
     alone = [_stands_alone(line) for line in lines]
-    wrapped = _is_wrapped_run([line for line, a in zip(lines, alone) if not a])
+    wrapped = _is_wrapped_run([line for line, a in zip(lines, alone, strict=True) if not a])
     width = max(map(len, lines))
     out = [lines[0]]
     for i in range(1, len(lines)):
@@ -346,7 +346,7 @@ def _drop_glued_menu(lines: list[str], drop: _Dropper) -> list[str]:
     """Drop mega-menu entries: a heading line, then (within a few lines, a teaser blurb may
     come between) the same heading glued to its teaser ("Qui sommes nous" / "Qui sommes
     nousL'Organisation…"); the whole entry goes."""
-    doomed = set()
+    doomed: set[int] = set()
     for i in range(1, len(lines)):
         line = lines[i]
         for back in range(1, min(_GLUED_LOOKBACK, i) + 1):
@@ -473,7 +473,7 @@ def _find_title_line(lines: list[str]) -> int | None:
     menu heading, then a sentence about it): the search passes over them when there are
     several and they are a minority of the page's prose; any other prose ends the search."""
     prose = [_is_prose(line) for line in lines]
-    total = sum(units(line) for line, p in zip(lines, prose) if p)
+    total = sum(units(line) for line, p in zip(lines, prose, strict=True) if p)
     passed = blurbs = 0
     for i, line in enumerate(lines):
         if prose[i]:
@@ -533,5 +533,5 @@ def _language(declared: str | None, title: str | None, body: list[str]) -> str |
     sample = " ".join([title or "", *body])[:_LANGUAGE_SAMPLE].casefold()
     words = _WORD.findall(sample)
     counts = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOPWORDS.items()}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=counts.__getitem__)
     return best if counts[best] >= 2 else None

@@ -153,7 +153,7 @@ def scope_for(
         addresses = [ipaddress.ip_address(a) for a in resolve_within(resolve, url_host, port, within)]
     except (OSError, ValueError):  # a lookup that timed out is a TimeoutError, an OSError
         addresses = []
-    blocks = {special_block(a) for a in addresses} - {None}
+    blocks = {block for a in addresses if (block := special_block(a)) is not None}
     return NetworkScope(frozenset(n for n, label in blocks if label != _LINK_LOCAL), origin=origin)
 
 
@@ -242,7 +242,7 @@ def resolve_within(resolve: Resolver, host: str, port: int, seconds: float | Non
 def system_resolver(host: str, port: int) -> list[str]:
     """getaddrinfo's addresses for a TCP connection, in its order, without duplicates."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # [0]: the address, always text
 
 
 # ------------------------------------------------------------------------- the exchange ---
@@ -369,8 +369,8 @@ class DeadlineStream(httpcore.NetworkStream):
         check_stop()
         ex = current()
         with _phase(ex, "TLS handshake"):
-            left = ex.left(timeout) if ex else timeout
-            if ex is not None and left <= 0:
+            left = timeout
+            if ex is not None and (left := ex.left(timeout)) <= 0:
                 self.close()
                 raise httpcore.ConnectTimeout(f"cut off: timeouts.total ({ex.total:g} s) ran out")
             return DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, left))
@@ -387,13 +387,14 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._resolve = resolve
 
     def addresses(self, host: str, port: int, ex: Exchange | None) -> list[str]:
-        wait = ex.left(None) if ex else None
-        if ex is not None and wait <= 0:
+        wait = None
+        if ex is not None and (wait := ex.left(None)) <= 0:
             raise httpcore.ConnectTimeout(f"cut off: timeouts.total ({ex.total:g} s) ran out")
         try:
             return resolve_within(self._resolve, host, port, wait)
         except FutureTimeout:
-            ex.left(0)  # marks the cut-off
+            if ex is not None:  # always: only a lookup with a deadline times out
+                ex.left(0)  # marks the cut-off
             raise httpcore.ConnectTimeout(f"cut off looking up {host}") from None
         except OSError as e:
             raise httpcore.ConnectError(str(e)) from e
@@ -419,8 +420,8 @@ class GuardedBackend(httpcore.NetworkBackend):
         last: Exception | None = None
         with _phase(ex, f"connecting to {host}"):
             for address in allowed:
-                left = ex.left(timeout) if ex else timeout
-                if ex is not None and left <= 0:
+                left = timeout
+                if ex is not None and (left := ex.left(timeout)) <= 0:
                     break
                 family = socket.AF_INET6 if ":" in address else socket.AF_INET
                 sock = socket.socket(family, socket.SOCK_STREAM)

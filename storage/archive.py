@@ -30,25 +30,35 @@ from typing import Any, Protocol
 
 from errors import ArchiveError, QuerySyntaxError
 from storage import dedup, schema
-from storage.db import Database, utc_iso
+from storage.db import Database, inserted_id, utc_iso
 from storage.query import Query, parse
 from storage.text import inert, inert_line
 
 
 class ArticleFields(Protocol):
-    """What the archive stores of an article: the row type of `articles`."""
+    """What the archive stores of an article: the row type of `articles` (read only: any
+    object with these attributes will do, scrapers.article.Article among them)."""
 
-    title: str | None
-    date: str | None  # ISO date
-    language: str | None
-    url: str | None
-    canonical_url: str | None  # as declared by the page
-    translations: Mapping[str, str]  # language -> URL
-    contacts: Sequence[Any]  # dataclasses, stored as JSON objects
-    profile: str
-    is_article: bool
-    reason: str | None  # why it is not an article
-
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def date(self) -> str | None: ...  # ISO date
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def canonical_url(self) -> str | None: ...  # as declared by the page
+    @property
+    def translations(self) -> Mapping[str, str]: ...  # language -> URL
+    @property
+    def contacts(self) -> Sequence[Any]: ...  # dataclasses, stored as JSON objects
+    @property
+    def profile(self) -> str: ...
+    @property
+    def is_article(self) -> bool: ...
+    @property
+    def reason(self) -> str | None: ...  # why it is not an article
     @property
     def body(self) -> str: ...
 
@@ -80,7 +90,7 @@ class BatchResult:
 
     @property
     def new_ids(self) -> list[int]:
-        return [r.article_id for r in self.items if r.status == "new"]
+        return [r.article_id for r in self.items if r.status == "new" and r.article_id is not None]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -296,7 +306,7 @@ class Archive(Database):
         """Deduplicate and store a prepared batch; call it inside `transaction()`."""
         if not self.conn.in_transaction:
             raise RuntimeError("Archive.insert runs inside `with archive.transaction():`")
-        return BatchResult([self._add(item, key) for item, key in zip(batch.items, batch.keys)])
+        return BatchResult([self._add(item, key) for item, key in zip(batch.items, batch.keys, strict=True)])
 
     def _keys(self, item: Incoming) -> _DedupKeys | None:
         """What the three dedup layers compare, for one incoming article (None: not an article)."""
@@ -355,7 +365,7 @@ class Archive(Database):
                     best.article_id, seen_url, where, item.source, "near", round(best.similarity, 4), seen_at
                 )
 
-        article_id = self.conn.execute(
+        cursor = self.conn.execute(
             "INSERT INTO articles (url, canonical_url, url_key, source, title, published, body, language, "
             "contacts, fetched_at, content_hash, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -372,7 +382,8 @@ class Archive(Database):
                 chash,
                 article.profile,
             ),
-        ).lastrowid
+        )
+        article_id = inserted_id(cursor)
         dedup.index_signature(self.conn, article_id, signature)
         translations = []
         for lang, url in sorted(article.translations.items()):

@@ -78,6 +78,14 @@ def holder_gone(host: str | None, pid: int | None) -> bool:
     return False
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row that `cursor`'s INSERT just added."""
+    # sqlite3 types lastrowid as optional: it is None only on a cursor that never inserted.
+    if cursor.lastrowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return cursor.lastrowid
+
+
 def run_script(conn: sqlite3.Connection, ddl: str) -> None:
     """Run `;`-separated DDL inside the caller's transaction (`executescript` would commit)."""
     for statement in ddl.split(";"):

@@ -29,6 +29,7 @@ import struct
 import unicodedata
 from array import array
 from dataclasses import dataclass
+from typing import TypeGuard
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -116,8 +117,8 @@ def url_key(canonical: str | None) -> str | None:
     return f"{key}?{parts.query}" if parts.query else key
 
 
-def _is_web_url(url: str | None) -> bool:
-    return bool(url) and urlsplit(url.strip()).scheme.lower() in ("http", "https")
+def _is_web_url(url: str | None) -> TypeGuard[str]:
+    return url is not None and urlsplit(url.strip()).scheme.lower() in ("http", "https")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +262,7 @@ def _minhash_of_words(words: list[str], min_words: int) -> bytes | None:
 def similarity(sig_a: bytes, sig_b: bytes) -> float:
     """Estimated Jaccard similarity: the share of equal MinHash values."""
     a, b = array("I", sig_a), array("I", sig_b)
-    return sum(x == y for x, y in zip(a, b)) / len(a)
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
 
 
 def band_keys(signature: bytes) -> list[int]:

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlite_utils.db import Table
+
 from errors import (
     BadRedirect,
     BadUrl,
@@ -348,7 +350,7 @@ class FetchState:
         warning: str | None = None,
     ) -> None:
         """One row of `source_runs` (commits: never call it inside a transaction)."""
-        self.db.utils["source_runs"].insert(
+        Table(self.db.utils, "source_runs").insert(
             {
                 "source": source,
                 "flow_run": flow_run,
@@ -420,10 +422,9 @@ class FetchState:
 
     # ------------------------------------------------------------------------ leases ---
 
-    def acquire_lease(
-        self, source: str, holder: str, ttl: timedelta = LEASE_TTL, now: datetime | None = None
-    ) -> Lease | None:
-        """Take the source for this run; None (and who holds it) if a live run already has it."""
+    def acquire_lease(self, source: str, holder: str, ttl: timedelta = LEASE_TTL, now: datetime | None = None) -> Lease:
+        """Take the source for this run; if a live run already has it, that run's lease
+        (`held_by_other`), and nothing is taken."""
         moment = now or datetime.now(UTC)
         me = (holder, socket.gethostname(), os.getpid())
         with self.db.transaction():

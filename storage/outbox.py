@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from storage.db import Database, holder_gone, utc_iso
+from storage.db import Database, holder_gone, inserted_id, utc_iso
 
 # A delivery that died mid-way (killed process) leaves its claim; after this long another
 # delivery may take the rows over. Longer than any SMTP exchange with its retries. A claim
@@ -100,14 +100,14 @@ def add_match(db: Database, match: NewMatch, *, now: datetime | None = None) -> 
     )
     if not cur.rowcount:
         return None
-    return OutboxEntry(**vars(match), id=cur.lastrowid, matched_at=matched_at)
+    return OutboxEntry(**vars(match), id=inserted_id(cur), matched_at=matched_at)
 
 
 # "Also published by": the other sources the archive folded into the story, read when the
 # email is rendered, so a digest lists the republications that came after the match too.
-_ENTRY_COLUMNS = (
-    "m.id, m.rule, m.recipient, m.mode, m.story_id, m.article_id, m.title, m.source, m.published,"
-    " m.url, m.snippet, m.prepared_id,"
+_ENTRY_COLUMNS = (  # NewMatch's fields in order, then the rest of OutboxEntry's
+    "m.rule, m.recipient, m.mode, m.story_id, m.article_id, m.title, m.source, m.published,"
+    " m.url, m.snippet, m.id, m.prepared_id,"
     " (SELECT group_concat(source, char(31)) FROM (SELECT DISTINCT s.source FROM sightings s"
     "   WHERE s.article_id = m.story_id AND s.source IS NOT m.source ORDER BY s.source)),"
     " m.matched_at, e.sent_at, m.attempts, m.last_error"
@@ -115,9 +115,10 @@ _ENTRY_COLUMNS = (
 
 
 def _entry(row) -> OutboxEntry:
-    entry_id, *match, prepared_id, also, matched_at, sent_at, attempts, last_error = row
+    match = NewMatch(*row[:10])
+    entry_id, prepared_id, also, matched_at, sent_at, attempts, last_error = row[10:]
     return OutboxEntry(
-        *match,
+        **vars(match),
         id=entry_id,
         prepared_id=prepared_id,
         also_published_by=also.split("\x1f") if also else [],
@@ -229,11 +230,13 @@ def prepare_email(
 ) -> PreparedEmail:
     """Record the email listing the claimed `entry_ids` before it is handed to SMTP (commits)."""
     with db.transaction() as conn:
-        prepared_id = conn.execute(
-            "INSERT INTO prepared_emails (recipient, kind, subject, message_id, message, prepared_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (recipient, kind, subject, message_id, message, utc_iso(now)),
-        ).lastrowid
+        prepared_id = inserted_id(
+            conn.execute(
+                "INSERT INTO prepared_emails (recipient, kind, subject, message_id, message, prepared_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (recipient, kind, subject, message_id, message, utc_iso(now)),
+            )
+        )
         conn.executemany(
             "UPDATE alert_matches SET prepared_id = ? WHERE id = ? AND claim = ?",
             [(prepared_id, i, token) for i in entry_ids],
@@ -245,7 +248,10 @@ def prepared_email(db: Database, prepared_id: int) -> PreparedEmail | None:
     row = db.conn.execute(
         "SELECT id, recipient, kind, subject, message_id, message FROM prepared_emails WHERE id = ?", (prepared_id,)
     ).fetchone()
-    return PreparedEmail(*row[:5], bytes(row[5])) if row else None
+    if row is None:
+        return None
+    prepared_id, recipient, kind, subject, message_id, message = row
+    return PreparedEmail(prepared_id, recipient, kind, subject, message_id, bytes(message))
 
 
 def mark_sent(
@@ -263,14 +269,17 @@ def mark_sent(
     """Record that the SMTP server accepted the email listing `entry_ids` (commits); its
     recorded copy (`prepared_id`) is no longer needed."""
     with db.transaction() as conn:
-        email_id = conn.execute(
-            "INSERT INTO sent_emails (recipient, kind, subject, message_id, match_count, sent_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (recipient, kind, subject, message_id, len(entry_ids), utc_iso(now)),
-        ).lastrowid
+        email_id = inserted_id(
+            conn.execute(
+                "INSERT INTO sent_emails (recipient, kind, subject, message_id, match_count, sent_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (recipient, kind, subject, message_id, len(entry_ids), utc_iso(now)),
+            )
+        )
         conn.executemany(
             "UPDATE alert_matches SET email_id = ?, prepared_id = NULL, claim = NULL, claimed_at = NULL,"
-            " claim_host = NULL, claim_pid = NULL, attempts = attempts + 1, last_error = NULL WHERE id = ? AND claim = ?",
+            " claim_host = NULL, claim_pid = NULL, attempts = attempts + 1, last_error = NULL"
+            " WHERE id = ? AND claim = ?",
             [(email_id, i, token) for i in entry_ids],
         )
         if prepared_id is not None:

@@ -11,18 +11,19 @@
 Operators are upper-case (`or` is a French word). Matching is case-, accent- and
 apostrophe-insensitive (’ and ' are the same; NBSP is a space): the FTS5 tokenizer
 `unicode61 remove_diacritics 2` does it on both sides. The ligatures œ and æ, which that
-tokenizer keeps as letters, match their spelled-out forms both ways (`oeuvre` finds `œuvre`). A bare word also finds its French
-(and simple English) singular/plural: migrant ↔ migrants, travail ↔ travaux, journal ↔
-journaux, bateau ↔ bateaux, country ↔ countries — by listing those forms, not by a prefix,
-so `passeur` does not find `passeurelle`. Phrases and prefixes are taken as written.
+tokenizer keeps as letters, match their spelled-out forms both ways (`oeuvre` finds `œuvre`).
+A bare word also finds its French (and simple English) singular/plural: migrant ↔ migrants,
+travail ↔ travaux, journal ↔ journaux, bateau ↔ bateaux, country ↔ countries — by listing
+those forms, not by a prefix, so `passeur` does not find `passeurelle`. Phrases and prefixes are taken as written.
 
 `parse(text) -> Query` (its `.fts` is the FTS5 MATCH expression) raises `QuerySyntaxError`
 with the 1-based column and a hint. A query is bounded (`MAX_QUERY_CHARACTERS`, `MAX_TERMS`,
 `MAX_DEPTH`, `MAX_NEAR_TERMS`): past a limit it is refused, in one line naming the limit,
 before any work that grows faster than its length (FTS5's NEAR costs the square of its
 terms, a highlighted snippet the product of terms and text); exclusions compile flat
-(`a NOT (b OR c)`), so their number never deepens the FTS5 expression. The archive's search (`storage.archive.Archive.search`)
-and the alert rules' matcher (`alerts.match.BatchIndex`) both run the compiled expression.
+(`a NOT (b OR c)`), so their number never deepens the FTS5 expression. The archive's search
+(`storage.archive.Archive.search`) and the alert rules' matcher (`alerts.match.BatchIndex`)
+both run the compiled expression.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def _lex(query: str) -> list[_Token]:
             i += 1
         else:
             m = _WORD_CHARS.match(text, i)
+            assert m is not None  # text[i] is none of the characters handled above
             word = m.group()
             if word in ("OR", "AND", "NOT"):
                 tokens.append(_Token(word, word, i + 1))
@@ -146,19 +148,23 @@ class Near:
 
 @dataclass(frozen=True)
 class And:
-    include: tuple
-    exclude: tuple = ()
+    include: tuple[Node, ...]
+    exclude: tuple[Node, ...] = ()
 
 
 @dataclass(frozen=True)
 class Or:
-    options: tuple
+    options: tuple[Node, ...]
+
+
+# A parsed query: a tree of these.
+Node = Term | Near | And | Or
 
 
 @dataclass
 class Query:
     text: str
-    node: object
+    node: Node
     fts: str = field(init=False)
 
     def __post_init__(self):
@@ -228,7 +234,8 @@ class _Parser:
 
     def and_expr(self):
         start = self.tok
-        include, exclude = [], []
+        include: list[Node] = []
+        exclude: list[Node] = []
         while self.tok.kind not in ("END", "OR", "RPAREN", "COMMA"):
             if self.tok.kind == "AND":
                 if not include and not exclude:
@@ -264,7 +271,7 @@ class _Parser:
                 self.error("empty parentheses")
             node = self.or_expr()
             if self.tok.kind != "RPAREN":
-                self.error("missing ')'", "close the group opened at column %d" % tok.pos)
+                self.error("missing ')'", f"close the group opened at column {tok.pos}")
             self.i += 1
             return node
         if tok.kind in ("WORD", "PHRASE"):
@@ -389,7 +396,7 @@ def ligature_variants(word: str) -> list[str]:
     variants = [word]
     for chosen in product((False, True), repeat=min(len(spots), 3)):
         out, last = [], 0
-        for m, ligature in zip(spots, chosen):
+        for m, ligature in zip(spots, chosen, strict=False):
             out += [spelled[last : m.start()], _LIGATURES[m.group()] if ligature else m.group()]
             last = m.end()
         variant = "".join(out) + spelled[last:]

@@ -35,8 +35,18 @@ _ALSO = (
 
 
 def _item(row) -> FeedItem:
-    *values, also = row
-    return FeedItem(*values, also_published_by=tuple(also.split("\x1f")) if also else ())
+    article_id, content_hash, title, source, published, link, updated, summary, also = row
+    return FeedItem(
+        article_id,
+        content_hash,
+        title,
+        source,
+        published,
+        link,
+        updated,
+        summary,
+        also_published_by=tuple(also.split("\x1f")) if also else (),
+    )
 
 
 def rule_feed_items(db: Database, rule: str, limit: int = 50) -> list[FeedItem]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from flows.localhost import LocalServer, Reply, Request, Route, html, redirect  # noqa: F401
+from flows.localhost import LocalServer, Reply, Request, Route, html, redirect  # noqa: F401 (re-exported)
 
 
 @pytest.fixture

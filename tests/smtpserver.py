@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.localhost import SmtpServer, closed_port  # noqa: F401
+from flows.localhost import SmtpServer, closed_port  # noqa: F401 (re-exported)
 
 
 @pytest.fixture

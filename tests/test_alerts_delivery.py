@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
+from smtpserver import closed_port
 
 from alerts.config import AlertRule, SmtpSettings
 from alerts.deliver import deliver_digest, deliver_immediate

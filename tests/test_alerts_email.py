@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
+from smtpserver import closed_port
 
 from alerts.config import SmtpSettings
 from alerts.email import render_email, send_email

@@ -141,7 +141,7 @@ CREATE TRIGGER [articles_au] AFTER UPDATE ON [articles] BEGIN
   INSERT INTO [articles_fts] ([articles_fts], rowid, [title], [body]) VALUES('delete', old.rowid, old.[title], old.[body]);
   INSERT INTO [articles_fts] (rowid, [title], [body]) VALUES (new.rowid, new.[title], new.[body]);
 END;
-"""
+"""  # noqa: E501 (kept verbatim, as archives of schema version 1 hold it)
 
 
 def test_a_version_1_archive_upgrades_itself(tmp_path):
@@ -157,7 +157,8 @@ def test_a_version_1_archive_upgrades_itself(tmp_path):
     )
     conn.execute(
         "INSERT INTO sightings (article_id, url, canonical_url, source, kind, first_seen, last_seen) "
-        "VALUES (1, 'https://example.org/news/1', 'https://example.org/news/1', 'old', 'original', '2024-01-01', '2024-01-01')"
+        "VALUES (1, 'https://example.org/news/1', 'https://example.org/news/1', 'old', 'original',"
+        " '2024-01-01', '2024-01-01')"
     )
     conn.commit()
     conn.close()

@@ -64,7 +64,7 @@ REGIONAL_HTML = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
 <h2>Commentaires (2)</h2>
 <div class="comment"><p>Josiane M., le 03/12/2023 à 09h12</p><p>Nous y serons comme chaque année, bravo aux bénévoles !</p></div>
 <div class="comment"><p>Pierre, le 03/12/2023 à 10h40</p><p>Dommage que ce soit le même jour que le loto.</p></div>
-</div></body></html>"""
+</div></body></html>"""  # noqa: E501 (the page's markup: one element per line)
 
 
 def test_generic_html_page_loses_comments_and_ad_labels_and_keeps_its_date():
@@ -187,7 +187,7 @@ Sur le même sujet
 Migrants : l'Algérie multiplie les expulsions vers le Niger
 Agadez, carrefour des routes migratoires du Sahel
 Reportage : dans le centre de transit de l'OIM
-"""
+"""  # noqa: E501 (a page dump: one line per paragraph)
 
 
 def test_related_links_heading_with_its_headlines_and_inline_read_also():

@@ -120,6 +120,7 @@ def test_sources_add_checks_the_url_and_records_the_detected_kind(config, http_s
     assert [r.route for r in http_server.requests()] == ["/robots.txt", "/rss.xml"]  # checked once
 
 
+@pytest.mark.slow  # a host that refuses connections: two commands wait out the retries (~15 s)
 def test_sources_add_refuses_a_url_that_yields_nothing(config, http_server: LocalServer):
     http_server.routes["/empty"] = html("<html><body><p>Nothing here.</p></body></html>")
     done = newswatch("sources", "add", "empty", http_server.url("/empty"), "--kind", "listing", config=config)
@@ -183,7 +184,7 @@ OPML = """<?xml version="1.0" encoding="UTF-8"?>
     <outline type="rss" title="Javascript" xmlUrl="javascript:alert(1)"/>
   </body>
 </opml>
-"""
+"""  # noqa: E501 (an exported OPML file as the reader writes it: one outline per line)
 
 
 def test_import_opml_adds_each_new_feed_once(config, tmp_path):

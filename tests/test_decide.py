@@ -131,7 +131,8 @@ def test_a_large_menu_around_the_article_does_not_make_a_listing():
 
 def teaser_listing_html() -> bytes:
     teasers = "".join(
-        f'<article><h2><a href="/societe/article-{n}">Inondations : le point sur la situation dans la province numéro {n}</a></h2>'
+        f'<article><h2><a href="/societe/article-{n}">'
+        f"Inondations : le point sur la situation dans la province numéro {n}</a></h2>"
         f'<time datetime="2024-03-{n + 1:02d}">{n + 1} mars 2024</time>'
         f"<p>Les secours poursuivent l’évacuation des villages isolés par la crue de la rivière.</p></article>"
         for n in range(8)
@@ -166,7 +167,7 @@ Donor: European Union
 Region: West and Central Africa
 
 The project supports national authorities in improving the management of their borders, with training for border officials and new equipment at twelve crossing points.
-"""
+"""  # noqa: E501 (a page dump: one line per paragraph)
 
 PROJECT_TWO_LINES = """Strengthening Border Management in the Sahel
 
@@ -182,7 +183,7 @@ Project Code
 BM.0345
 
 The project supports national authorities in improving the management of their borders, with training for border officials and new equipment at twelve crossing points.
-"""
+"""  # noqa: E501 (a page dump: one line per paragraph)
 
 
 @pytest.mark.parametrize("dump", [PROJECT_INLINE, PROJECT_TWO_LINES])

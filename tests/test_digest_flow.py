@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from smtpserver import smtp_server  # noqa: F401  (fixture)
 
 from alerts.config import AlertRule
 from flows.pipeline import store_batch

@@ -180,7 +180,8 @@ def test_feed_items_declared_as_media_are_not_fetched(make_http_server, fetcher)
         body=(
             '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>u</id>'
             f'<entry><title>a</title><id>1</id><link href="{site.base}/episode-12" type="audio/mpeg"/></entry>'
-            f'<entry><title>b</title><id>2</id><link href="{site.base}/un-article-sur-le-podcast" type="text/html"/></entry>'
+            f'<entry><title>b</title><id>2</id><link href="{site.base}/un-article-sur-le-podcast"'
+            ' type="text/html"/></entry>'
             "</feed>"
         ),
         content_type="application/atom+xml",

@@ -129,7 +129,7 @@ class Site:
         self.expected: Counter = Counter()  # (rule, recipient, url) -> 1
         self.urls: list[str] = []
         self.servers = []
-        for n, template in enumerate(("aprnews", "iom-en")):
+        for template in ("aprnews", "iom-en"):
             server = make_http_server()
             paths = [f"/news/{template}-{i}" for i in range(articles)]
             server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
@@ -161,12 +161,13 @@ class Site:
     ) -> Path:
         sources = "".join(
             f"  - {{name: s{n}, url: '{s.url('/feed.xml')}', kind: feed, profile: {prof}, delay: {delay}}}\n"
-            for n, (s, prof) in enumerate(zip(self.servers, ("aprnews", "iom")))
+            for n, (s, prof) in enumerate(zip(self.servers, ("aprnews", "iom"), strict=True))
         )
         rules = "".join(f"  - {{name: {k}, query: {k}, to: [{', '.join(to)}]}}\n" for k, to in KEYWORDS.items())
         file = tmp / name
         file.write_text(
-            f"archive: {archive or self.archive}\nuser_agent: fault-suite\nretries: {{attempts: 1, backoff: 0}}\n{extra}"
+            f"archive: {archive or self.archive}\nuser_agent: fault-suite\n"
+            f"retries: {{attempts: 1, backoff: 0}}\n{extra}"
             f"timeouts: {{connect: 2, read: 5, total: 10}}\nsources:\n{sources}"
             f"smtp: {{host: 127.0.0.1, port: {smtp_port or self.smtp_port}, sender: nw@test.example, "
             f"timeout: 5, password_env: null}}\nalerts:\n{rules}"
@@ -197,7 +198,7 @@ def resent_emails(smtp, since: int = 0) -> int:
     a mail system that collapses copies by Message-ID shows it once."""
     first: dict = {}  # listing -> (Message-ID, raw bytes) of the first email listing it
     resent = 0
-    for message, raw in zip(smtp.messages[since:], smtp.raw_messages[since:]):
+    for message, raw in zip(smtp.messages[since:], smtp.raw_messages[since:], strict=True):
         listed = set(listings(message))
         earlier = {first[key] for key in listed if key in first}
         if earlier:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import replace
 from email.utils import formatdate
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -126,6 +127,7 @@ def test_retry_after_beyond_the_cap_is_recorded_not_waited(http_server: LocalSer
         assert len(http_server.requests(path)) == 1
 
 
+@pytest.mark.slow  # waits out the read timeout
 def test_hanging_page_times_out_while_other_hosts_complete(make_http_server, fetcher: Fetcher) -> None:
     slow, quick = make_http_server(), make_http_server()
     slow.routes["/hang"] = Reply(body=b"late", delay=30)
@@ -237,7 +239,7 @@ def test_politeness_one_request_per_host_at_a_time_hosts_in_parallel(make_http_s
     assert all(r.ok for r in results)
     for server in (a, b):
         log = sorted(server.requests(), key=lambda r: r.started)
-        for before, after in zip(log, log[1:]):
+        for before, after in pairwise(log):
             assert after.started >= before.finished + delay * 0.9, "requests to one host overlap"
     overlaps = [(x, y) for x in a.requests() for y in b.requests() if x.started < y.finished and y.started < x.finished]
     assert overlaps, "the two hosts were not fetched in parallel"

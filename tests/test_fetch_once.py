@@ -101,7 +101,9 @@ def test_max_new_per_run_takes_the_newest_and_keeps_the_rest_for_the_next_runs(
     site.routes.update({p: html(article_page("lexisveille", p)) for p in paths})
     # Dates out of order in the sitemap: newest first means by date, not by position.
     dates = ["2024-03-02", "2024-03-07", "2024-03-01", "2024-03-05", "2024-03-04", "2024-03-06", "2024-03-03"]
-    urls = "".join(f"<url><loc>{site.url(p)}</loc><lastmod>{d}</lastmod></url>" for p, d in zip(paths, dates))
+    urls = "".join(
+        f"<url><loc>{site.url(p)}</loc><lastmod>{d}</lastmod></url>" for p, d in zip(paths, dates, strict=True)
+    )
     site.routes["/sitemap.xml"] = Reply(
         body=f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
         content_type="application/xml",
@@ -110,7 +112,7 @@ def test_max_new_per_run_takes_the_newest_and_keeps_the_rest_for_the_next_runs(
     cfg = config(
         tmp_path / "newswatch.yaml", [("lexis", site.url("/sitemap.xml"), "sitemap", "lexisveille")], max_new_per_run=3
     )
-    by_date = [p for _, p in sorted(zip(dates, paths), reverse=True)]
+    by_date = [p for _, p in sorted(zip(dates, paths, strict=True), reverse=True)]
 
     taken = []
     for expected_waiting in (4, 1, 0):

@@ -239,7 +239,7 @@ def reading_room_health(archive: Archive, name: str) -> dict:
     from storage.reading import source_health_sql
 
     cursor = archive.conn.execute(source_health_sql([(name, None)]))
-    return dict(zip([c[0] for c in cursor.description], cursor.fetchone()))
+    return dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
 
 
 def test_a_source_whose_runs_fail_is_failing_until_one_succeeds_as_in_the_reading_room(history):

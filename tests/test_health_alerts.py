@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from smtpserver import closed_port, smtp_server  # noqa: F401  (fixture)
+from smtpserver import closed_port
 
 from alerts.config import HealthAlertSettings, SmtpSettings, load_health_alerts
 from alerts.health_notices import notify_unhealthy

@@ -29,7 +29,6 @@ from hostile_server import (
     HostileServer,
     answer,
     gzip_zeros,
-    make_hostile_server,  # noqa: F401
     stacked_gzip_bomb,
     tls_stall,
 )

@@ -564,6 +564,7 @@ def test_newswatch_run_with_an_unwritable_archive_path_fails_with_a_clear_messag
     assert not prefect_home.exists()
 
 
+@pytest.mark.flow
 def test_each_flow_run_is_named_and_tagged_by_its_sources(ingest_runs: IngestRuns) -> None:
     from prefect.client.orchestration import get_client
 

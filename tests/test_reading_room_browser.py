@@ -47,6 +47,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # starts Chromium
 def test_home_search_and_article_in_a_real_browser(tmp_path):
     try:
         from playwright.sync_api import sync_playwright

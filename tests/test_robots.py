@@ -57,10 +57,11 @@ def robots_site(http_server: LocalServer) -> LocalServer:
     return http_server
 
 
+@pytest.mark.slow  # six allowed pages at the site's Crawl-delay of 0.5 s
 def test_rfc_9309_rules_decide_what_is_requested(robots_site: LocalServer) -> None:
     with Fetcher(FAST) as fetcher:
         results = fetcher.fetch_many([robots_site.url(p) for p, _ in CASES])
-    for (path, allowed), result in zip(CASES, results):
+    for (path, allowed), result in zip(CASES, results, strict=True):
         assert (result.error is None) == allowed, (path, result.error)
         if not allowed:
             assert isinstance(result.error, RobotsDisallowed) and "robots.txt" in str(result.error)

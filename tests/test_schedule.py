@@ -296,7 +296,7 @@ def _growing_site() -> LocalServer:
 def _config(directory: Path, site: LocalServer | None, schedules: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     sources = (
-        "sources:\n  - {name: feed, url: '%s', kind: feed, delay: 0}\n" % site.url("/rss.xml")
+        f"sources:\n  - {{name: feed, url: '{site.url('/rss.xml')}', kind: feed, delay: 0}}\n"
         if site
         else "sources: []\n"
     )

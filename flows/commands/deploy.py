@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with Archive.open(config.archive) as archive:
         archive.ensure_writable()
-    config_file = Path(config.path).resolve()
+    config_file = config.file.resolve()
     if not (CHECKOUT / "prefect.yaml").is_file():
         raise DeployError(
             f"no prefect.yaml in {CHECKOUT}: deploy from a checkout of newswatch "
@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             raise DeployError(f"prefect deploy did not finish within {DEPLOY_TIMEOUT:.0f} s") from None
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip().splitlines()
-        raise DeployError("prefect deploy failed (exit %d):\n%s" % (done.returncode, "\n".join(output[-25:])))
+        tail = "\n".join(output[-25:])
+        raise DeployError(f"prefect deploy failed (exit {done.returncode}):\n{tail}")
     from flows.deployment_status import local_time
 
     statuses = _wait_scheduled(api)

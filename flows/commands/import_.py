@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 names.append(file)
             result = archive.add_batch(batch)
             learn_template(archive, batch, result)
-            for file, item in zip(names, result.items):
+            for file, item in zip(names, result.items, strict=True):
                 if item.status == "not_article":
                     report.not_articles.append(f"{file}: {item.reason or 'not an article'}")
                 elif item.status == "new":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from uuid import UUID
 
 HELP = "run the ingest flow once (discover, fetch, clean, dedup, store, alert) and print a summary"
 EXAMPLE = """\
@@ -31,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def run_ingest_flow(command: str, config_path: str, **params) -> tuple[dict | None, object]:
+def run_ingest_flow(command: str, config_path: str, **params) -> tuple[dict | None, UUID | None]:
     """The `ingest` flow through Prefect: (its summary, its flow run id). The summary is None,
     and why is printed as `newswatch COMMAND: ...`, when the run could not complete. A SIGTERM
     meanwhile stops the temporary Prefect server, if one was started, before the process ends."""

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with Archive.open(config.archive) as archive:
         archive.ensure_writable()
-    config_file = str(Path(config.path).resolve())
+    config_file = str(config.file.resolve())
     from alerts.config import set_aside_notice
 
     for problem in config.rule_errors:
@@ -129,6 +129,8 @@ def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now:
     from flows.prefect_server import prepare_prefect_environment
 
     prepare_prefect_environment()
+    from prefect import Flow
+    from prefect.deployments.runner import RunnerDeployment
     from prefect.runner import Runner
 
     from flows.digest import digest
@@ -136,17 +138,18 @@ def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now:
     from flows.schedules import DEPLOYMENTS, TAGS, runner_schedules
 
     params = {"config_path": config_file}
-    flows = {"ingest": ingest, "digest": digest}
+    flows: dict[str, Flow] = {"ingest": ingest, "digest": digest}
     # What `prefect.serve(...)` does, minus its signal handling: pause_on_shutdown, so the
     # schedules stop creating runs nobody will pick up while we are down.
     runner = Runner(pause_on_shutdown=True)
     ids = {}
     for d in DEPLOYMENTS:
-        ids[d.flow] = runner.add_deployment(
-            flows[d.flow].to_deployment(
-                d.name, parameters=params, tags=TAGS, schedules=runner_schedules(d.schedule(config))
-            )
+        deployment = flows[d.flow].to_deployment(
+            d.name, parameters=params, tags=TAGS, schedules=runner_schedules(d.schedule(config))
         )
+        if not isinstance(deployment, RunnerDeployment):  # Prefect's dispatch goes async inside an event loop
+            raise ServeError("newswatch serve: call _serve outside an event loop (to_deployment went async)")
+        ids[d.flow] = runner.add_deployment(deployment)
 
     loop_ready = threading.Event()
     failure: list[BaseException] = []
@@ -180,8 +183,9 @@ def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now:
         if time.monotonic() >= next_check:
             _check_schedules(api_url, log, warnings)
             next_check = time.monotonic() + CHECK_EVERY
-    if thread.is_alive():
-        print(f"newswatch serve: {signal.Signals(_stop_signal).name} received, stopping", flush=True)
+    if thread.is_alive():  # the loop ended on a signal
+        received = signal.Signals(_stop_signal).name if _stop_signal is not None else "a signal"
+        print(f"newswatch serve: {received} received, stopping", flush=True)
         _stop_runner(runner, loop, thread)
     elif failure and not isinstance(failure[0], (KeyboardInterrupt, SystemExit)):
         raise ServeError(f"serving stopped: {type(failure[0]).__name__}: {failure[0]}")

@@ -29,9 +29,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(stats), ensure_ascii=False, indent=2))
         return 0
     folded = sum(stats.duplicates_folded.values())
+    by_reason = ", ".join(f"{k} {v}" for k, v in stats.duplicates_folded.items()) or "none"
     print(
         f"{path}: {stats.articles} articles, {stats.sightings} sightings, {folded} duplicates folded "
-        f"({', '.join(f'{k} {v}' for k, v in stats.duplicates_folded.items()) or 'none'}), schema v{stats.schema_version}"
+        f"({by_reason}), schema v{stats.schema_version}"
     )
     print("\nper source                      articles  last seen")
     for source in sorted(set(stats.per_source) | set(stats.last_seen_per_source)):

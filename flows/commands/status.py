@@ -8,7 +8,6 @@ scheduled run, the late runs, and what keeps it from running. Per source: what
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 HELP = (
     "show the deployments' last, next and late runs (Prefect server), each source's state and the "
@@ -50,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
             print(format_status(statuses))
             if any(s.problems() for s in statuses):
                 code = 1
-    print(f"\n== sources ({Path(config.path).resolve()})")
+    print(f"\n== sources ({config.file.resolve()})")
     print_sources(config)  # with a PROBLEM line per alert rule set aside
     return 1 if config.rule_errors else code

@@ -18,6 +18,10 @@ What it sets up:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alerts.config import AlertRule
 
 HERE = Path(__file__).resolve().parent
 PLUGINS_DIR = HERE / "plugins"
@@ -53,7 +57,8 @@ def metadata(config=None, database: str = "archive") -> dict:
     and the sources' expected intervals."""
     from storage.reading import canned_queries
 
-    rules, sources = [], []
+    rules: list[AlertRule] = []
+    sources: list[tuple[str, float | None]] = []
     if config is not None:
         from alerts.config import load_alert_rules
 
@@ -61,7 +66,7 @@ def metadata(config=None, database: str = "archive") -> dict:
         sources = [
             (s.name, s.expected_interval.total_seconds() if s.expected_interval else None) for s in config.sources
         ]
-    tables = {name: {"hidden": True} for name in HIDDEN_TABLES}
+    tables: dict[str, dict[str, Any]] = {name: {"hidden": True} for name in HIDDEN_TABLES}
     tables["articles"] = {
         "title": "Articles",
         "description": "One row per story kept, newest first. Search covers title and body "
