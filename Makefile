@@ -9,7 +9,7 @@ CONFIG ?= newswatch.yaml
 LOCK   := constraints.txt
 UV     := uv==0.13.9
 
-.PHONY: install run test lock bench clean-venv
+.PHONY: install run test test-fast lint lock bench clean-venv
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,21 @@ run: $(STAMP)
 	fi
 	$(BIN)/newswatch run --config $(CONFIG)
 
-test: $(STAMP)
+# The whole suite, after the linters (CI runs this: .ci/run).
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite without the tests that start Prefect servers, kill runs, wait for schedules or play
+# a hostile web (markers in pyproject.toml): under a minute, for the edit-test loop.
+FAST_MARKERS := not flow and not fault and not hostile and not schedule and not slow
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+
+# ruff (lint and format) and mypy, configured in pyproject.toml; each stops with what to run.
+lint: $(STAMP)
+	@$(BIN)/ruff check . || { echo "make lint: ruff check found problems above (the safe fixes: $(BIN)/ruff check --fix .)" >&2; exit 1; }
+	@$(BIN)/ruff format --check . || { echo "make lint: files above are not formatted: run $(BIN)/ruff format ." >&2; exit 1; }
+	@$(BIN)/mypy || { echo "make lint: mypy found type errors above ([tool.mypy] in pyproject.toml)" >&2; exit 1; }
 
 # Regenerate the lock: pyproject.toml's dependencies with all extras, for every platform and
 # Python >= 3.11, from the public package index only (--no-config and no UV_* index variables:
