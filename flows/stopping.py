@@ -22,8 +22,10 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 from scrapers import transport
 
@@ -38,9 +40,9 @@ def stop_work_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous: dict[int, object] = {}
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}  # getsignal's
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         transport.stop_work()
         before = previous.get(signum, signal.SIG_DFL)
         if callable(before):
@@ -60,6 +62,6 @@ def stop_work_on_signals() -> Iterator[None]:
         # when the stop unwinds it, the run's threads are still stopping.
         transport.resume_work()
     finally:
-        for signum, handler in previous.items():
-            if signal.getsignal(signum) is stop:
-                signal.signal(signum, handler)
+        for number, handler in previous.items():
+            if signal.getsignal(number) is stop:
+                signal.signal(number, handler)

@@ -215,9 +215,9 @@ def wait_for(future: Future[T], timeout: float | None) -> T:
         try:
             return future.result(timeout=step)
         except FutureTimeout:
-            step = _slice_left(until)
-            if step is None:
+            if (left := _slice_left(until)) is None:
                 raise
+            step = left
 
 
 def _literal(host: str) -> list[str]:
@@ -337,9 +337,9 @@ class DeadlineStream(httpcore.NetworkStream):
             try:  # a read that timed out took no byte: the next slice reads on
                 return self._inner.read(max_bytes, step)
             except httpcore.ReadTimeout:
-                step = _slice_left(until)
-                if step is None:
+                if (left := _slice_left(until)) is None:
                     raise
+                step = left
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         check_stop()
@@ -355,9 +355,9 @@ class DeadlineStream(httpcore.NetworkStream):
                 pass
             except OSError as e:
                 raise httpcore.WriteError(e) from e
-            step = _slice_left(until)
-            if step is None:
+            if (left := _slice_left(until)) is None:
                 raise httpcore.WriteTimeout("timed out")
+            step = left
 
     def close(self) -> None:
         self._inner.close()
@@ -467,9 +467,9 @@ def _connect(sock: socket.socket, address: tuple[str, int], timeout: float | Non
         if poll.poll(step * 1000):
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             break
-        step = _slice_left(until)
-        if step is None:
+        if (left := _slice_left(until)) is None:
             raise TimeoutError("timed out")
+        step = left
     if code:
         raise OSError(code, os.strerror(code))  # ConnectionRefusedError and its kin
     sock.setblocking(True)
