@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         if os.environ.get("PREFECT_API_URL"):
             print(f"Prefect:    {os.environ['PREFECT_API_URL']}")
         else:
-            print("Prefect:    no PREFECT_API_URL: a temporary Prefect server is started for this run (~15-20 s)")
+            print("Prefect:    no PREFECT_API_URL: a temporary Prefect server is started for this run (~5 s)")
         print(flush=True)
         summary, flow_run_id = run_ingest_flow("demo", str(config_file))
         if summary is None:
