@@ -110,7 +110,7 @@ def test_browse_without_datasette_says_how_to_install(monkeypatch):
     from flows.commands import browse
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(NewswatchError, match=r"pip install 'newswatch\[browse\]'"):
+    with pytest.raises(NewswatchError, match=r"\.venv/bin/pip install -c constraints\.txt -e '\.\[browse\]'"):
         browse.require_datasette()
 
 

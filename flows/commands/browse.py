@@ -1,4 +1,4 @@
-"""`newswatch browse`: the reading room, the archive in Datasette (optional extra newswatch[browse]).
+"""`newswatch browse`: the reading room, the archive in Datasette (optional extra `browse`).
 
 Datasette runs in this process with newswatch's metadata, plugin and templates
 (`flows/reading_room/`): articles first, facets, full-text search, an article page, saved
@@ -17,7 +17,10 @@ import webbrowser
 from errors import NewswatchError
 from flows.commands._common import add_archive_option, archive_path
 
-HELP = "read, search and facet the archive in Datasette, read-only (pip install 'newswatch[browse]')"
+HELP = (
+    "read, search and facet the archive in Datasette, read-only (an optional extra; install it from the "
+    "checkout through the lock: .venv/bin/pip install -c constraints.txt -e '.[browse]')"
+)
 EXAMPLE = """
 newswatch browse
 newswatch browse --port 8010 --no-open --config newswatch.yaml
@@ -40,7 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def require_datasette() -> None:
     if importlib.util.find_spec("datasette") is None:
         raise NewswatchError(
-            "Datasette is not installed: pip install 'newswatch[browse]' (then run newswatch browse again)"
+            "Datasette is not installed: install it from the checkout through the lock, "
+            ".venv/bin/pip install -c constraints.txt -e '.[browse]' (then run newswatch browse again)"
         )
 
 

@@ -2,7 +2,8 @@
 
 `make_datasette(archive_path, config)` builds the Datasette instance that `newswatch browse`
 serves (and the tests query through Datasette's JSON API). Datasette is an optional extra
-(`pip install 'newswatch[browse]'`); nothing here is imported by other commands.
+(from the checkout: `.venv/bin/pip install -c constraints.txt -e '.[browse]'`); nothing here is
+imported by other commands.
 
 What it sets up:
 - metadata: articles first (title, source, date, language, link), newest first, facets by
