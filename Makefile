@@ -57,8 +57,11 @@ lock:
 	  --no-config --quiet --custom-compile-command 'make lock' \
 	  $(if $(UPGRADE),--upgrade) $(addprefix --upgrade-package ,$(UPGRADE_PACKAGE)) -o $(LOCK)
 
+# The extraction benchmark (README "Benchmarks"). Its two corpora are not in the repository:
+# `make bench CORPORA=DIR`, DIR holding extraction-benchmark/ and extraction-corpus-trafilatura/.
 bench: $(STAMP)
-	$(BIN)/python bench/extraction.py
+	@test -n "$(CORPORA)" || { echo "make bench: give the directory holding extraction-benchmark/ and extraction-corpus-trafilatura/ (not in the repository): make bench CORPORA=DIR" >&2; exit 2; }
+	$(BIN)/python bench/extraction.py --benchmark $(CORPORA)/extraction-benchmark --corpus $(CORPORA)/extraction-corpus-trafilatura
 
 clean-venv:
 	rm -rf $(VENV)

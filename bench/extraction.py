@@ -1,10 +1,10 @@
 """Score newswatch's article extraction and trafilatura's in the same run, on two corpora.
 
-    .venv/bin/python bench/extraction.py                  # both corpora, both halves
-    .venv/bin/python bench/extraction.py --half dev --rejected   # + the dev half's rejected pages
+    .venv/bin/python bench/extraction.py --benchmark DIR --corpus DIR     # both corpora, both halves
+    .venv/bin/python bench/extraction.py --only benchmark --benchmark DIR --half dev --rejected
 
-Corpora (read-only, outside the repository; found in `../shared/` beside the checkout or any
-parent directory's `shared/`, or given with --benchmark / --corpus):
+Corpora (read-only, outside the repository: give their directories with --benchmark and
+--corpus; `make bench CORPORA=DIR` gives both from the directory holding them):
   benchmark    `extraction-benchmark/`: 88 news pages, `html/<id>.html.gz` + `ground-truth.json`.
                Metric (its README): `\\w+` tokens -> 4-token shingles -> multiset precision and
                recall per page, both averaged over pages, F1 from the two averages.
@@ -90,14 +90,6 @@ def half_of(file_name: str) -> str:
 
 
 # --- corpora -------------------------------------------------------------------------------
-
-
-def find_shared(name: str) -> Path | None:
-    for parent in REPO.parents:
-        candidate = parent / "shared" / name
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 def load_benchmark(data_dir: Path) -> list[Page]:
@@ -273,15 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--benchmark",
         type=Path,
-        default=find_shared("extraction-benchmark"),
-        help="the extraction-benchmark directory (default: shared/extraction-benchmark "
-        "beside the checkout or a parent)",
+        metavar="DIR",
+        help="the extraction-benchmark directory (not in the repository; needed unless --only trafilatura)",
     )
     parser.add_argument(
         "--corpus",
         type=Path,
-        default=find_shared("extraction-corpus-trafilatura"),
-        help="the extraction-corpus-trafilatura directory (same default search)",
+        metavar="DIR",
+        help="the extraction-corpus-trafilatura directory (not in the repository; needed unless --only benchmark)",
     )
     parser.add_argument("--only", choices=("benchmark", "trafilatura"), help="score one corpus only")
     parser.add_argument("--half", choices=HALVES, help="score one half only (default: both)")
@@ -308,11 +299,17 @@ def main(argv: list[str] | None = None) -> int:
     corpora = []
     if args.only in (None, "benchmark"):
         if args.benchmark is None:
-            raise SystemExit("error: shared/extraction-benchmark not found; give it with --benchmark")
+            raise SystemExit(
+                "error: give the extraction-benchmark directory with --benchmark DIR "
+                "(or score the other corpus alone: --only trafilatura)"
+            )
         corpora.append(("benchmark", args.benchmark, load_benchmark(args.benchmark)))
     if args.only in (None, "trafilatura"):
         if args.corpus is None:
-            raise SystemExit("error: shared/extraction-corpus-trafilatura not found; give it with --corpus")
+            raise SystemExit(
+                "error: give the extraction-corpus-trafilatura directory with --corpus DIR "
+                "(or score the other corpus alone: --only benchmark)"
+            )
         corpora.append(("trafilatura", args.corpus, load_trafilatura_corpus(args.corpus)))
 
     if args.profile:

@@ -1,11 +1,11 @@
 """Ingestion end to end: new articles from local servers through the real `ingest` flow.
 
     .venv/bin/python bench/ingest.py [--articles 1000]     # small seed-modelled pages, 4 sources
-    .venv/bin/python bench/ingest.py --real [--repeat 3]   # the varied corpus, one source
+    .venv/bin/python bench/ingest.py --real --corpus DIR [--repeat 3]   # the varied corpus, one source
 
 `--real`: the 487 pages of `extraction-corpus-trafilatura/` (real pages of every size, many
-languages; read from `pages.tar.xz` at bench time, never copied: found in `../shared/` beside
-the checkout or a parent directory, or given with --corpus) served by one local server behind
+languages; read from `pages.tar.xz` at bench time, never copied; outside the repository, given
+with --corpus DIR) served by one local server behind
 a sitemap: one source, generic profile, delay 0. The run is `newswatch run`'s own
 (`flows.commands.run.run_ingest_flow`) against a `prefect server start` the bench starts on
 a free port with a temporary PREFECT_HOME (`--prefect none`: `flows.pipeline.ingest_run`
@@ -55,7 +55,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(1, str(REPO / "tests"))  # fake_sites, httpserver
 sys.path.insert(2, str(REPO / "bench"))  # extraction: the corpus loader
 
-from extraction import find_shared  # noqa: E402
 
 # (source name, fake_sites template, site profile, kind, discovery path, article path prefix)
 SOURCES = [
@@ -387,8 +386,8 @@ def main() -> int:
     parser.add_argument(
         "--corpus",
         type=Path,
-        default=find_shared("extraction-corpus-trafilatura"),
-        help="the extraction-corpus-trafilatura directory (default: %(default)s)",
+        metavar="DIR",
+        help="--real: the extraction-corpus-trafilatura directory (not in the repository)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="--real: runs and references, alternating")
     parser.add_argument(
@@ -419,7 +418,7 @@ def main() -> int:
         flows.streaming.POOL_MIN_SECONDS = args.pool_min_seconds
     if args.real:
         if args.corpus is None or not args.corpus.is_dir():
-            parser.error("extraction-corpus-trafilatura/ not found beside the checkout: give it with --corpus")
+            parser.error("--real needs the extraction-corpus-trafilatura directory: --corpus DIR")
         return real_pages(args)
     return small_pages(args)
 
