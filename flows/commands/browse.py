@@ -18,8 +18,8 @@ from errors import NewswatchError
 from flows.commands._common import add_archive_option, archive_path
 
 HELP = (
-    "read, search and facet the archive in Datasette, read-only (an optional extra; install it from the "
-    "checkout through the lock: .venv/bin/pip install -c constraints.txt -e '.[browse]')"
+    "read, search and facet the archive in Datasette, read-only (an optional extra, installed through the "
+    "lock: .venv/bin/pip install -c constraints.txt -e '.[browse]')"
 )
 EXAMPLE = """
 newswatch browse
