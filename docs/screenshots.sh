@@ -10,7 +10,7 @@
 # against it (keeping its archive), serves the archive with `newswatch browse`, takes
 # headless-Chromium screenshots, then stops both servers. No network needed.
 # Usage: docs/screenshots.sh [OUTDIR]     (default docs/img; needs chromium: apt-get install chromium,
-#        and the browse extra: pip install -e '.[browse]')
+#        and the browse extra: .venv/bin/pip install -c constraints.txt -e '.[browse]')
 # Env:   CHROMIUM (browser binary), BUDGET_MS (virtual time given to the UI to render, default 20000)
 set -euo pipefail
 
