@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
 from errors import PrefectApiError
-from flows.config import human_duration
-from flows.schedules import DEPLOYMENTS, FlowDeployment
+from flows.config import Config, human_duration
+from flows.schedules import CHECKOUT, DEPLOYMENTS, FlowDeployment, schedule_spec
 
 # A scheduled run still waiting this long after its time is late: a runner or worker polls
 # every ~10 s, so a run that nobody picked up within a minute will not be picked up by itself.
@@ -55,12 +56,16 @@ class DeploymentStatus:
     next_runs: list[RunInfo] = field(default_factory=list)  # scheduled, not yet late, earliest first
     late_runs: list[RunInfo] = field(default_factory=list)  # earliest first
     late_count: int = 0
+    schedule_keys: list[tuple] = field(default_factory=list)  # `_schedule_key`s, to compare with a config
+    config_path: Path | None = None  # the config its runs read (its `config_path` parameter), absolute
 
-    def problems(self, *, now: datetime | None = None) -> list[str]:
-        """One line per thing that keeps the schedule from producing runs."""
-        return [text for _, text in self.problem_items(now=now)]
+    def problems(self, *, now: datetime | None = None, config: Config | None = None) -> list[str]:
+        """One line per thing that keeps the schedule from producing runs, and, given the
+        config, per way the deployment disagrees with it (another schedule, another config
+        file: a hand `prefect deploy`, a `newswatch deploy` of another config)."""
+        return [text for _, text in self.problem_items(now=now, config=config)]
 
-    def problem_items(self, *, now: datetime | None = None) -> list[tuple[str, str]]:
+    def problem_items(self, *, now: datetime | None = None, config: Config | None = None) -> list[tuple[str, str]]:
         """`problems()` with a key per problem that stays the same while the problem lasts
         (a late run's line changes every minute; its key does not)."""
         name = self.deployment.flow
@@ -72,7 +77,7 @@ class DeploymentStatus:
                     "(start `newswatch serve`, or run `newswatch deploy`)",
                 )
             ]
-        out = []
+        out = self.disagreements(config) if config is not None else []
         if self.active and not any(r.auto_scheduled for r in self.next_runs):
             out.append((f"{name}: no run scheduled", f"{name}: no run scheduled although the schedule is active"))
         if self.late_runs:
@@ -87,6 +92,52 @@ class DeploymentStatus:
                 )
             )
         return out
+
+    def disagreements(self, config: Config) -> list[tuple[str, str]]:
+        """(key, line) per way the deployment is not what the config says."""
+        name = self.deployment.flow
+        out = []
+        wanted = self.deployment.schedule(config)
+        redeploy = f"run `newswatch deploy --config {config.path}` (or `newswatch serve`) to make them agree"
+        if self.schedule_keys != [_schedule_key(schedule_spec(wanted))]:
+            out.append(
+                (
+                    f"{name}: another schedule",
+                    f"{name}: the deployment's schedule is {', '.join(self.schedules) or 'none'}, the config's "
+                    f"{wanted.describe()}: {redeploy}",
+                )
+            )
+        mine = Path(config.path).resolve() if config.path is not None else None
+        if self.config_path is not None and mine is not None and self.config_path != mine:
+            out.append(
+                (
+                    f"{name}: another config",
+                    f"{name}: the deployment's runs read {self.config_path}, not this config ({mine}): {redeploy}",
+                )
+            )
+        return out
+
+
+def _schedule_key(entry: dict) -> tuple:
+    """A schedule as the server or `schedule_spec` gives it, in a form that compares:
+    (interval seconds or cron, timezone, active)."""
+    sched = entry.get("schedule", entry)
+    what = float(sched["interval"]) if sched.get("interval") is not None else (sched.get("cron") or "rrule")
+    return what, sched.get("timezone") or "UTC", bool(entry.get("active", True))
+
+
+def _config_path(deployment: dict) -> Path | None:
+    """The config file the deployment's runs read: its `config_path` parameter, relative to
+    the runs' working directory (the pull step's, else this checkout)."""
+    value = (deployment.get("parameters") or {}).get("config_path")
+    if not value:
+        return None
+    cwd = CHECKOUT
+    for step in deployment.get("pull_steps") or []:
+        directory = (step.get("prefect.deployments.steps.set_working_directory") or {}).get("directory")
+        if directory:
+            cwd = Path(directory)
+    return (cwd / value).resolve()
 
 
 def deployment_statuses(api_url: str, *, timeout: float = 10.0, now: datetime | None = None) -> list[DeploymentStatus]:
@@ -111,6 +162,8 @@ def _status(client: httpx.Client, deployment: FlowDeployment, now: datetime) -> 
     status.work_pool = d.get("work_pool_name")
     status.polled = d.get("status") == "READY"
     status.schedules = [_describe_schedule(s) for s in d.get("schedules") or []]
+    status.schedule_keys = [_schedule_key(s) for s in d.get("schedules") or []]
+    status.config_path = _config_path(d)
     status.active = not status.paused and any(s.get("active") for s in d.get("schedules") or [])
     deployment_filter = {"deployments": {"id": {"any_": [d["id"]]}}}
     late_before = (now - LATE_AFTER).isoformat()
@@ -136,7 +189,9 @@ def _status(client: httpx.Client, deployment: FlowDeployment, now: datetime) -> 
     return status
 
 
-def format_status(statuses: list[DeploymentStatus], *, now: datetime | None = None) -> str:
+def format_status(
+    statuses: list[DeploymentStatus], *, now: datetime | None = None, config: Config | None = None
+) -> str:
     lines = []
     for s in statuses:
         d = s.deployment
@@ -155,7 +210,7 @@ def format_status(statuses: list[DeploymentStatus], *, now: datetime | None = No
             lines.append(f"  next run:  {nxt.name} at {local_time(nxt.time)}" if nxt else "  next run:  none scheduled")
             if s.late_count:
                 lines.append(f"  late runs: {s.late_count}, the first due at {local_time(s.late_runs[0].time)}")
-        lines += [f"  PROBLEM: {p.split(': ', 1)[1]}" for p in s.problems(now=now)]
+        lines += [f"  PROBLEM: {p.split(': ', 1)[1]}" for p in s.problems(now=now, config=config)]
     return "\n".join(lines)
 
 

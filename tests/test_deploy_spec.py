@@ -205,3 +205,106 @@ def test_status_format_shows_last_next_and_late_runs():
         "  PROBLEM: no deployment digest/digest on this Prefect server (start "
         "`newswatch serve`, or run `newswatch deploy`)",
     ]
+
+
+def _config(directory: Path, schedules: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "newswatch.yaml"
+    path.write_text(
+        f"archive: {directory / 'archive.db'}\n{schedules}sources:\n  - {{name: a, url: 'http://127.0.0.1:9/feed.xml'}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_status_problems_name_a_deployment_that_disagrees_with_the_config(tmp_path: Path) -> None:
+    from flows.config import load_config
+
+    config = load_config(_config(tmp_path / "mine", "schedules: {ingest: {interval: 1m}}\n"))
+    agreeing = _status(
+        next_runs=[_run("a", "Scheduled", 1)],
+        schedules=["every 1 min (Europe/Paris)"],
+        schedule_keys=[(60.0, "Europe/Paris", True)],
+        config_path=Path(config.path).resolve(),
+    )
+    assert agreeing.problems(now=NOW, config=config) == []
+    elsewhere = tmp_path / "checkout" / "newswatch.yaml"
+    other = _status(
+        next_runs=[_run("a", "Scheduled", 10)],
+        schedule_keys=[(1800.0, "Europe/Paris", True)],
+        config_path=elsewhere,
+    )
+    redeploy = f"run `newswatch deploy --config {config.path}` (or `newswatch serve`) to make them agree"
+    assert other.problems(now=NOW, config=config) == [
+        f"ingest: the deployment's schedule is every 30 min (Europe/Paris), the config's every 1 min: {redeploy}",
+        f"ingest: the deployment's runs read {elsewhere}, not this config ({Path(config.path).resolve()}): {redeploy}",
+    ]
+    assert other.problems(now=NOW) == []  # no config: nothing to compare with
+    # Another time zone, or a schedule switched off, is another schedule.
+    assert (
+        _status(schedule_keys=[(60.0, "UTC", True)], next_runs=[_run("a", "Scheduled", 1)])
+        .problems(now=NOW, config=config)[0]
+        .startswith("ingest: the deployment's schedule is")
+    )
+
+
+@pytest.mark.flow
+def test_newswatch_status_flags_deployments_that_disagree_with_the_config(tmp_path: Path, prefect_api_url: str) -> None:
+    """A real Prefect server holding the deployments a hand `prefect deploy --all` in a checkout
+    makes (the file's 30 min, the checkout's newswatch.yaml; paused, so nothing runs):
+    `newswatch status` agrees with that checkout's config, and flags both deployments against
+    another config (exit 1)."""
+    import os
+    import subprocess
+
+    import httpx
+
+    checkout = tmp_path / "checkout"
+    _config(checkout)  # the defaults: ingest every 30 min, digest at 07:00, Europe/Paris
+    mine = _config(tmp_path / "mine", "schedules: {ingest: {interval: 1m}}\n")
+    api = prefect_api_url.rstrip("/")
+    created = []
+    with httpx.Client(base_url=api, timeout=30) as client:
+        for d in DEPLOYMENTS:
+            flow_id = client.post("/flows/", json={"name": d.flow}).raise_for_status().json()["id"]
+            spec = schedule_spec(getattr(Schedules(), d.flow))
+            schedule = {k: v for k, v in spec.items() if k != "active"}
+            response = client.post(
+                "/deployments/",
+                json={
+                    "name": d.name,
+                    "flow_id": flow_id,
+                    "entrypoint": d.entrypoint,
+                    "paused": True,
+                    "schedules": [{"schedule": schedule, "active": True}],
+                    "parameters": {"config_path": "newswatch.yaml"},
+                    "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": str(checkout)}}],
+                },
+            )
+            created.append(response.raise_for_status().json()["id"])
+        try:
+            env = {**os.environ, "PREFECT_API_URL": prefect_api_url}
+            status = [
+                subprocess.run(
+                    [str(ROOT / ".venv" / "bin" / "newswatch"), "status", "--config", str(config)],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    timeout=120,
+                )
+                for config in (checkout / "newswatch.yaml", mine)
+            ]
+        finally:
+            for deployment_id in created:
+                client.delete(f"/deployments/{deployment_id}")
+    agree, disagree = status
+    assert agree.returncode == 0 and "PROBLEM" not in agree.stdout, agree.stdout + agree.stderr
+    assert "ingest/ingest: every 30 min (Europe/Paris); PAUSED" in agree.stdout
+    assert disagree.returncode == 1, disagree.stdout + disagree.stderr
+    redeploy = f"run `newswatch deploy --config {mine}` (or `newswatch serve`) to make them agree"
+    problems = [line for line in disagree.stdout.splitlines() if "PROBLEM" in line]
+    assert problems == [
+        f"  PROBLEM: the deployment's schedule is every 30 min (Europe/Paris), the config's every 1 min: {redeploy}",
+        f"  PROBLEM: the deployment's runs read {checkout / 'newswatch.yaml'}, not this config ({mine}): {redeploy}",
+        f"  PROBLEM: the deployment's runs read {checkout / 'newswatch.yaml'}, not this config ({mine}): {redeploy}",
+    ]

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         nxt = status.next_runs[0] if status.next_runs else None
         when = f"next run {local_time(nxt.time)}" if nxt else "no run scheduled"
         print(f"newswatch deploy: {d.full_name}: {', '.join(status.schedules) or 'no schedule'}, {when}", flush=True)
-    problems = [p for s in statuses for p in s.problems()]
+    problems = [p for s in statuses for p in s.problems(config=config)]
     for problem in problems:
         print(f"newswatch deploy: WARNING: {problem}: see the Prefect server's log", flush=True)
     print(

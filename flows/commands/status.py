@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"PROBLEM: {e}")
             code = 1
         else:
-            print(format_status(statuses))
-            if any(s.problems() for s in statuses):
+            print(format_status(statuses, config=config))
+            if any(s.problems(config=config) for s in statuses):
                 code = 1
     print(f"\n== sources ({config.file.resolve()})")
     print_sources(config)  # with a PROBLEM line per alert rule set aside
