@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.config import AlertRule  # noqa: E402
-from alerts.match import BatchIndex, Candidate  # noqa: E402
+from alerts.config import AlertRule
+from alerts.match import BatchIndex, Candidate
 
 WORDS = (
     "migrant passeur frontière réseau traite être humain bateau désert camp réfugié asile "

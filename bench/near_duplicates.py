@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage import dedup  # noqa: E402
-from storage.archive import Archive  # noqa: E402
+from storage import dedup
+from storage.archive import Archive
 
 VOCAB = [f"w{i}" for i in range(20000)]
 PLANTED = 200

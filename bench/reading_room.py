@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.archive import Archive  # noqa: E402
+from storage.archive import Archive
 
 VOCAB = [f"mot{i}" for i in range(20000)] + ["migrants", "passeurs", "Méditerranée", "frontière", "asile"]
 SOURCES = [f"source-{i}" for i in range(8)]

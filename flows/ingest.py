@@ -44,7 +44,7 @@ class PrefectRunner(Runner):
         for source, future in zip(sources, futures, strict=True):
             try:
                 reports.append(future.result())
-            except Exception as e:  # run_source reports its stages' failures; this is a bug
+            except Exception as e:  # noqa: BLE001 - run_source reports its stages' failures; this is a bug
                 message = f"the source's task failed: {type(e).__name__}: {e}"
                 self.logger().error("%s: %s", source.name, message)
                 reports.append(SourceReport(source=source.name, failed=message))

@@ -173,10 +173,10 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
         # delayed ACK stalls every keep-alive response (README, bench/ingest.py).
         disable_nagle_algorithm = True
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # the request log replaces stderr noise
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             request = Request(
                 method=self.command,
                 path=self.path,

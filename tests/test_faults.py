@@ -92,7 +92,7 @@ def _driver_main(argv: list[str] | None = None) -> int:
 
         flows.streaming.POOL_MIN_SECONDS = 0.0
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)  # says how many pages the workers took
-    import flows.pipeline  # noqa: F401
+    import flows.pipeline
     from errors import NewswatchError
 
     print("ready", flush=True)  # imports done: a kill delay counts from here

@@ -150,7 +150,7 @@ def test_a_run_stopped_by_sigterm_mid_fetch_is_crashed_and_records_nothing_of_th
     conn = sqlite3.connect(f"file:{archive}?mode=ro", uri=True)
     try:
         for table in ("pages", "source_runs", "source_leases", "discovery_documents", "articles"):
-            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table  # noqa: S608
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
     finally:
         conn.close()
     http_server.routes["/news/article-1"] = Reply(body=page, content_type="text/html; charset=utf-8")

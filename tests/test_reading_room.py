@@ -14,10 +14,10 @@ pytest.importorskip(
     "datasette", reason="Datasette is the optional extra newswatch[browse]; pip install -e '.[dev]' installs it"
 )
 
-from reading_room_archive import FRONTEX, IOM_EN, PASSEURS, PASSEURS_TITLE, build  # noqa: E402
+from reading_room_archive import FRONTEX, IOM_EN, PASSEURS, PASSEURS_TITLE, build
 
-from flows.config import load_config  # noqa: E402
-from flows.reading_room import make_datasette  # noqa: E402
+from flows.config import load_config
+from flows.reading_room import make_datasette
 
 
 def files_digest(archive: Path) -> tuple[str, int]:

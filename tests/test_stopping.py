@@ -122,7 +122,7 @@ def site_config(tmp_path: Path, site: LocalServer, paths: list[str]) -> Path:
 def rows(archive: Path, table: str) -> list[tuple]:
     conn = sqlite3.connect(f"file:{archive}?mode=ro", uri=True)
     try:
-        return conn.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608 - the test's own names
+        return conn.execute(f"SELECT * FROM {table}").fetchall()  # the test's own table names
     finally:
         conn.close()
 

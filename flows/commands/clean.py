@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         except NewswatchError as e:
             failed += _fail(path, str(e))
             continue
-        except Exception as e:  # a bug must not hide the other files' results behind a traceback
+        except Exception as e:  # noqa: BLE001 - a bug must not hide the other files' results behind a traceback
             failed += _fail(path, f"internal error while cleaning ({type(e).__name__}: {e}); please report it")
             continue
         if args.json:

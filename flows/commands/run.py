@@ -46,7 +46,7 @@ def run_ingest_flow(command: str, config_path: str, **params) -> tuple[dict | No
     if not state.is_completed():
         try:
             state.result()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever failed the flow run, it is said in one line
             print(f"newswatch {command}: the run could not complete: {e}", file=sys.stderr)
         return None, state.state_details.flow_run_id
     return state.result(), state.state_details.flow_run_id

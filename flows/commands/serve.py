@@ -165,7 +165,7 @@ def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now:
 
         try:
             asyncio.run(main())
-        except BaseException as e:  # reported by the main thread
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
             failure.append(e)
         finally:
             loop_ready.set()
@@ -198,7 +198,7 @@ def _run_ingest_now(deployment_id) -> None:
     try:
         with get_client(sync_client=True) as client:
             client.create_flow_run_from_deployment(deployment_id, tags=["run-now"])
-    except Exception as e:  # serving goes on: the schedule will run it
+    except Exception as e:  # noqa: BLE001 - serving goes on: the schedule will run it
         print(
             f"newswatch serve: could not start the ingest run now ({type(e).__name__}: {e}); the schedule's runs go on",
             flush=True,
@@ -255,7 +255,7 @@ def _stop_runner(runner, loop: asyncio.AbstractEventLoop | None, thread: threadi
                 asked = True
             except RuntimeError:
                 pass
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - stopping goes on whatever the runner raised
                 print(f"newswatch serve: stopping Prefect's runner failed: {e}", flush=True)
                 asked = True
         thread.join(POLL_EVERY)
