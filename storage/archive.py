@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from errors import ArchiveError, QuerySyntaxError
 from storage import dedup, schema
@@ -223,14 +224,21 @@ class Archive(Database):
         near: dedup.NearConfig = dedup.NearConfig(),
         busy_timeout_ms: int = 30_000,
         for_reading: bool = False,
+        read_only: bool = False,
     ) -> Archive:
         """Open (creating and upgrading if needed) the archive at `path`.
 
         An archive written by a newer newswatch is refused (ArchiveError), unless
         `for_reading`: a command that only reads opens it as it is, and `newer_schema` says
         which version wrote it, so the command can warn.
+
+        `read_only`: for the commands that only read (search, show, sources, browse...): an
+        existing newswatch archive of this version or a newer one (`newer_schema`), opened
+        read-only; nothing is created or upgraded, anything else is an ArchiveError.
         """
         path = Path(path)
+        if read_only:
+            return cls._open_read_only(path, near, busy_timeout_ms)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:  # a file in the way, no permission, read-only file system
@@ -250,6 +258,40 @@ class Archive(Database):
         except sqlite3.DatabaseError as e:
             raise ArchiveError(f"cannot open the archive {path}: {e}") from None
         if archive.newer_schema is None:
+            archive._check_near_settings()
+        return archive
+
+    @classmethod
+    def _open_read_only(cls, path: Path, near: dedup.NearConfig, busy_timeout_ms: int) -> Archive:
+        if path.is_dir():
+            raise ArchiveError(f"{path} is a directory, not a newswatch archive: give the archive file (--archive)")
+        if not path.exists():
+            raise ArchiveError(
+                f"no archive at {path}: `newswatch run` (or `newswatch import PATH`) makes it; or give --archive"
+            )
+        try:
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout_ms / 1000)
+            archive = cls(conn, path, near)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                version = schema.current_version(archive)
+            except BaseException:
+                archive.close()
+                raise
+        except sqlite3.DatabaseError as e:
+            raise ArchiveError(f"{path} is not a newswatch archive ({e})") from None
+        if version < schema.LATEST:
+            archive.close()
+            if version == 0:
+                raise ArchiveError(f"{path} is not a newswatch archive (it has no newswatch tables)")
+            raise ArchiveError(
+                f"the archive {path} is from an older newswatch (schema {version}, this one reads {schema.LATEST}): "
+                "the next `newswatch run` (or import) upgrades it; a command that only reads does not"
+            )
+        if version > schema.LATEST:
+            archive.newer_schema = version
+        else:
             archive._check_near_settings()
         return archive
 

@@ -143,3 +143,85 @@ def test_search_folds_the_oe_ligature_both_ways(archive):
     assert len(spelled.stdout.splitlines()) == 3
     assert spelled.stdout == ligature.stdout
     assert "[œuvre]" in spelled.stdout
+
+
+READ_ONLY_COMMANDS = [
+    ["search", "migrants"],
+    ["show", "1"],
+    ["stats"],
+    ["export", "--format", "csv"],
+    ["rejected"],
+    ["alerts", "list"],
+    ["browse", "--no-open", "--port", "0"],
+]
+
+
+def _one_line(done: subprocess.CompletedProcess, command: str) -> str:
+    assert done.returncode == 1 and done.stdout == "", (done.stdout, done.stderr)
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"newswatch {command}: "), line
+    return line
+
+
+@pytest.mark.parametrize("command", READ_ONLY_COMMANDS, ids=lambda c: c[0] + (f"-{c[1]}" if c[0] == "alerts" else ""))
+def test_read_only_commands_never_create_nor_take_over_an_archive(tmp_path, command):
+    """QA finding 6: a missing archive stays missing, an empty file (or any file that is not a
+    newswatch archive) stays as it was, and a directory is one line, not a traceback (finding 7)."""
+    missing = tmp_path / "data" / "archive.db"
+    line = _one_line(newswatch(*command, "--archive", str(missing), archive=missing), command[0])
+    assert f"no archive at {missing}" in line
+    assert not missing.exists() and not missing.parent.exists()
+
+    empty = tmp_path / "empty.html"
+    empty.write_bytes(b"")
+    line = _one_line(newswatch(*command, "--archive", str(empty), archive=empty), command[0])
+    assert f"{empty} is not a newswatch archive" in line
+    assert empty.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["empty.html"]
+
+    page = tmp_path / "page.html"
+    page.write_text("<html><body>" + "not sqlite " * 100 + "</body></html>")
+    line = _one_line(newswatch(*command, "--archive", str(page), archive=page), command[0])
+    assert f"{page} is not a newswatch archive" in line
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    line = _one_line(newswatch(*command, "--archive", str(folder), archive=folder), command[0])
+    assert f"{folder} is a directory, not a newswatch archive" in line
+
+
+def test_an_archive_from_an_older_version_is_read_by_no_read_only_command(tmp_path, archive):
+    import shutil
+    import sqlite3
+
+    from storage.schema import LATEST
+
+    older = tmp_path / "older.db"
+    shutil.copy(archive, older)
+    with sqlite3.connect(older) as conn:
+        conn.execute("DELETE FROM schema_version WHERE version = ?", (LATEST,))
+    before = older.read_bytes()
+    line = _one_line(newswatch("search", "migrants", archive=older), "search")
+    assert line == (
+        f"newswatch search: the archive {older} is from an older newswatch (schema {LATEST - 1}, this one reads "
+        f"{LATEST}): the next `newswatch run` (or import) upgrades it; a command that only reads does not"
+    )
+    assert older.read_bytes() == before
+
+
+def test_sources_and_status_before_any_run_make_no_archive(tmp_path):
+    config = tmp_path / "newswatch.yaml"
+    config.write_text("archive: data/archive.db\nsources:\n  - {name: a, url: 'http://127.0.0.1:9/feed.xml'}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSWATCH_", "PREFECT_API_URL"))}
+    for command in (["sources"], ["status"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.cli", *command, "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"(no archive yet at {tmp_path / 'data' / 'archive.db'}: no source has run)" in done.stdout
+        assert "health: not judged yet (never run)" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["newswatch.yaml"]

@@ -68,19 +68,22 @@ def archive_path(args: argparse.Namespace) -> Path:
     return args.archive or default_archive_path()
 
 
-def open_archive(args: argparse.Namespace, *, must_exist: bool = True, for_reading: bool = False):
-    """The archive of `--archive` (or its default). `for_reading`: the command only reads, so an
-    archive from a newer newswatch is read with a warning instead of refused."""
+def open_archive(args: argparse.Namespace, *, must_exist: bool = True, read_only: bool = False):
+    """The archive of `--archive` (or its default). `read_only`: the command only reads, so the
+    archive is opened read-only (`Archive.open(read_only=True)`: never created nor upgraded;
+    one from a newer newswatch is read with a warning)."""
     from storage.archive import Archive
 
     path = archive_path(args)
+    if read_only:
+        return warn_if_newer(Archive.open(path, read_only=True), getattr(args, "command", ""))
     if must_exist and not path.exists():
         raise NewswatchError(f"no archive at {path}: import pages first (newswatch import PATH) or give --archive")
-    return warn_if_newer(Archive.open(path, for_reading=for_reading), getattr(args, "command", ""))
+    return Archive.open(path)
 
 
 def warn_if_newer(archive, command: str):
-    """Say on stderr that a newer newswatch wrote the archive (opened `for_reading`); the archive."""
+    """Say on stderr that a newer newswatch wrote the archive (opened read-only); the archive."""
     import sys
 
     from storage.schema import newer_archive_message

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from storage.outbox import list_outbox
 
-    with open_archive(args, for_reading=True) as archive:
+    with open_archive(args, read_only=True) as archive:
         entries = list_outbox(archive, pending_only=args.pending, limit=args.limit)
     for e in entries:
         state = f"sent {e.sent_at}" if e.sent_at else f"PENDING ({e.attempts} attempt(s))"

@@ -57,39 +57,20 @@ def _config(args: argparse.Namespace):
     return None  # no config: no rule queries, health of the sources that ran
 
 
-def _up_to_date(path) -> None:
-    """Upgrade an archive made by an older version (the only write `browse` may do), saying so."""
-    import sqlite3
+def _check_archive(path) -> None:
+    """A newswatch archive this version can serve, read-only (never created nor upgraded: an
+    ArchiveError otherwise); one from a newer newswatch is served with a warning."""
+    from flows.commands._common import warn_if_newer
+    from storage.archive import Archive
 
-    from storage import schema
-
-    if not path.exists():
-        raise NewswatchError(f"no archive at {path}: run `newswatch run` (or import pages) first, or give --archive")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        version = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-    except sqlite3.DatabaseError as e:
-        raise NewswatchError(f"{path} is not a newswatch archive ({e})") from None
-    finally:
-        conn.close()
-    if version > schema.LATEST:
-        print(
-            f"newswatch browse: warning: {schema.newer_archive_message(path, version)}; serving "
-            "it as this version understands it",
-            file=sys.stderr,
-        )
-    elif version < schema.LATEST:
-        from storage.archive import Archive
-
-        print(f"newswatch browse: upgrading {path} from schema v{version} to v{schema.LATEST} first", file=sys.stderr)
-        Archive.open(path).close()
+    warn_if_newer(Archive.open(path, read_only=True), "browse").close()
 
 
 def run(args: argparse.Namespace) -> int:
     require_datasette()
     config = _config(args)
     path = args.archive or (config.archive if config is not None else archive_path(args))
-    _up_to_date(path)
+    _check_archive(path)
 
     import asyncio
 

@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from flows.commands._common import add_archive_option, add_max_bytes_option, archive_path, open_archive, read_saved_page
+from flows.commands._common import add_archive_option, add_max_bytes_option, open_archive, read_saved_page
 
 HELP = "Clean saved pages (HTML, .gz, text dumps) into articles and print them."
 EXAMPLE = """\
@@ -118,11 +118,10 @@ def render_removed(removed) -> str:
 
 
 def _learned_template(args: argparse.Namespace):
-    from flows.pipeline import load_template
+    from flows.pipeline import template_of
 
-    with open_archive(args):  # a missing archive is one clear line
-        pass
-    return load_template(archive_path(args), args.source)
+    with open_archive(args, read_only=True) as archive:  # a missing archive is one clear line
+        return template_of(archive, args.source)
 
 
 def _expand(paths: list[str]) -> list[Path]:

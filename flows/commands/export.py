@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = sys.stdout
-    with open_archive(args, for_reading=True) as archive:
+    with open_archive(args, read_only=True) as archive:
         articles = archive.iter_articles(since=args.since)
         if args.format == "jsonl":
             for article in articles:

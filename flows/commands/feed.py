@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     rules, _errors = load_alert_rules(config.alerts)
     if args.archive is None:
         args.archive = Path(config.archive)
-    with open_archive(args, for_reading=True) as archive:
+    with open_archive(args, read_only=True) as archive:
         if args.write:
             if config.feeds_dir is None:
                 raise NewswatchError(f"{config.path} has no feeds_dir: add `feeds_dir: feeds` to write the feeds")

@@ -49,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from storage.fetchstate import FetchState
 
-    with open_archive(args) as archive:
+    with open_archive(args, read_only=True) as archive:
         state = FetchState(archive)
         pages = state.rejected(source=args.source, since=args.since, reason=args.reason, limit=args.limit or None)
         counts = state.rejected_counts(source=args.source, since=args.since, reason=args.reason)

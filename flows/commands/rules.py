@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from storage.query import parse
 
     query = parse(" ".join(args.query))
-    with open_archive(args, for_reading=True) as archive:
+    with open_archive(args, read_only=True) as archive:
         hits = archive.search(
             query, since=args.since, source=args.source, limit=None, highlight=(HIGHLIGHT_START, HIGHLIGHT_END)
         )

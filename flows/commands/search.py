@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     query = parse(" ".join(args.query))  # a syntax error is reported before the archive is opened
     color = sys.stdout.isatty() and not args.json
     marks = ("\033[1;33m", "\033[0m") if color else ("[", "]")
-    with open_archive(args, for_reading=True) as archive:
+    with open_archive(args, read_only=True) as archive:
         hits = archive.search(query, since=args.since, source=args.source, limit=args.limit, highlight=marks)
     for hit in hits:
         if args.json:

@@ -139,6 +139,7 @@ def print_sources(config, *, as_json: bool = False) -> None:
     aside (a PROBLEM line; on stderr with `as_json`). Also `newswatch status`."""
     import json
     from dataclasses import asdict
+    from pathlib import Path
 
     from flows.commands._common import warn_if_newer
     from flows.summary import state_label
@@ -147,7 +148,12 @@ def print_sources(config, *, as_json: bool = False) -> None:
     from storage.health import source_health
 
     names = [s.name for s in config.sources]
-    with warn_if_newer(Archive.open(config.archive, for_reading=True), "sources") as archive:
+    if Path(config.archive).exists():
+        archive = warn_if_newer(Archive.open(config.archive, read_only=True), "sources")
+    else:  # nothing has run yet: every source is as new, and no archive is made for saying so
+        print(f"(no archive yet at {config.archive}: no source has run)", file=sys.stderr if as_json else sys.stdout)
+        archive = Archive.open(":memory:")
+    with archive:
         states = {s.source: s for s in FetchState(archive).source_states(names)}
         health = {h.source: h for h in source_health(archive, [(s.name, s.expected_interval) for s in config.sources])}
     for source in config.sources:

@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_archive(args, for_reading=True) as archive:
+    with open_archive(args, read_only=True) as archive:
         stats = archive.stats()
         path = archive.path
     if args.json:
