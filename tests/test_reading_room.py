@@ -113,9 +113,26 @@ def test_full_text_search_folds_accents_and_case_like_newswatch_search(room, wor
 def test_search_query_speaks_the_newswatch_language(room):
     rows = room.rows("/archive/search.json?q=" + "(passeurs OR Frontex) -Rome")
     assert [r["title"] for r in rows] == ["Frontex : les franchissements irréguliers en baisse"]
-    room.get("/archive/search.json?q=migrants%20OR", status=400)
-    page = room.get("/archive/search?q=migrants%20OR", status=400).text
+    error = room.get("/archive/search.json?q=migrants%20OR", status=400).json()
+    assert error["error"] == "bad query at column 12: OR needs a word on each side (e.g. Frontex OR Europol)"
+    page = room.get("/archive/search?q=migrants%20OR").text
     assert "Search: bad query at column 12: OR needs a word on each side" in page
+    assert "user-defined function raised exception" not in page
+
+
+def test_the_saved_search_opens_empty_without_an_error(room, monkeypatch):
+    """QA finding 8: the home page's Search link has an empty q: no error box, no row, and no
+    exception raised inside SQLite (it was pytest's PytestUnraisableExceptionWarning)."""
+    import sys
+
+    raised = []  # what SQLite reports of an exception raised in a user function
+    monkeypatch.setattr(sys, "unraisablehook", raised.append)
+    for path in ("/archive/search?q=", "/archive/search", "/archive/search?q=%20%20", "/archive/search?q=a%20OR"):
+        page = room.get(path).text
+        assert "raised exception" not in page, path
+        assert ("message-error" in page) == path.endswith("OR"), path
+    assert room.rows("/archive/search.json?q=") == []
+    assert raised == []
 
 
 def test_one_canned_query_per_alert_rule_from_the_config(room):

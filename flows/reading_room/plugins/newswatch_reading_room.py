@@ -21,12 +21,40 @@ ARTICLE_COLUMNS = ("title", "source", "published", "language", "canonical_url")
 LINK_COLUMNS = {"url", "canonical_url", "link"}
 
 
+# An FTS5 expression that matches no row: an empty phrase.
+MATCH_NOTHING = '""'
+
+
 def _compile_query(text):
+    """`newswatch_query(text)`: the FTS5 expression of a search. It never raises: SQLite would
+    only say "user-defined function raised exception" (and log a traceback). An empty search
+    (the saved query opened before anything is typed) and a bad one match nothing; the HTML page
+    says what is wrong with a bad one (extra_template_vars), the JSON API answers 400 with the
+    same message (asgi_wrapper)."""
+    from errors import QuerySyntaxError
     from storage.query import parse
 
-    # SQLite turns the QuerySyntaxError into "user-defined function raised exception"; the
-    # HTML page says what is wrong (extra_template_vars, templates/query.html).
-    return parse(text or "").fts
+    if not (text or "").strip():
+        return MATCH_NOTHING
+    try:
+        return parse(text).fts
+    except QuerySyntaxError:
+        return MATCH_NOTHING
+
+
+def _query_error(query: list[tuple[str, str]]) -> str | None:
+    """What is wrong with the `q` of a request (None: nothing, or no q)."""
+    from errors import QuerySyntaxError
+    from storage.query import parse
+
+    text = next((v for k, v in query if k == "q"), "")
+    if not text.strip():
+        return None
+    try:
+        parse(text)
+    except QuerySyntaxError as e:
+        return str(e)
+    return None
 
 
 @hookimpl
@@ -64,6 +92,17 @@ def asgi_wrapper(datasette):
             if scope["type"] == "http" and scope.get("method") == "GET":
                 parts = scope["path"].strip("/").split("/")
                 query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+                if len(parts) == 2 and parts[1] == "search.json" and (error := _query_error(query)):
+                    body = json.dumps({"ok": False, "error": error, "status": 400, "title": "Bad query"}).encode()
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 400,
+                            "headers": [(b"content-type", b"application/json; charset=utf-8")],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
                 if len(parts) == 2 and parts[1] == "articles" and not any(k in ("_col", "_nocol") for k, _ in query):
                     target = scope["path"] + "?" + urlencode(query + [("_col", c) for c in ARTICLE_COLUMNS])
                     await send(
@@ -107,16 +146,9 @@ def extra_template_vars(template, database, table, view_name, request, datasette
 
         return home
     if request is not None and request.args.get("q") is not None:
-        # SQLite reports an exception in newswatch_query() as "user-defined function raised
-        # exception": the page says what is wrong with the query, and where.
-        from errors import QuerySyntaxError
-        from storage.query import parse
-
-        try:
-            parse(request.args.get("q"))
-        except QuerySyntaxError as e:
-            return {"newswatch_query_error": str(e)}
-        return {}
+        # A bad query matches nothing (_compile_query): the page says what is wrong, and where.
+        error = _query_error([("q", request.args.get("q"))])
+        return {"newswatch_query_error": error} if error else {}
     if view_name != "row" or table != "articles" or request is None:
         return {}
 
