@@ -59,9 +59,10 @@ def ingest_markdown(summary: IngestSummary) -> str:
         lines.append(
             f"| {md_text(r.source)} | {r.discovered} | {r.new} | {dups} | {r.not_articles} | {r.errors} | {state} |"
         )
-    lines += ["", f"Alerts: {summary.alerts_sent} email(s) sent."]
-    # Pending alerts and why, digest matches queued, health emails: as `newswatch run` says them.
-    lines += [f"- {md_text(line)}" for line in delivery_lines(summary.to_dict()) if line]
+    # Sent and pending alerts (and why), digest matches queued, health emails: as `newswatch
+    # run` says them, each once.
+    delivery = [f"- {md_text(line)}" for line in delivery_lines(summary.to_dict()) if line]
+    lines += ["", "Alerts:", *delivery] if delivery else ["", "Alerts: no email sent."]
     if getattr(summary, "feeds_written", 0):
         lines.append(f"Feeds: {summary.feeds_written} Atom feed(s) rewritten.")
     for e in getattr(summary, "feed_errors", []):

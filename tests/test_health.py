@@ -195,6 +195,24 @@ def test_ingest_artifact_lists_unhealthy_sources():
     assert "All 1 source(s) healthy." in ingest_markdown(summary)
 
 
+def test_ingest_artifact_says_the_alerts_sent_once():
+    """QA finding 12: 'Alerts: 1 email(s) sent.' and then '- alerts: 1 email(s) sent'."""
+    from flows.report import ingest_markdown
+    from flows.summary import IngestSummary, SourceReport
+
+    summary = IngestSummary(
+        started_at="2026-11-22T07:30:00+00:00",
+        finished_at="2026-11-22T07:30:09+00:00",
+        sources=[SourceReport(source="apr", new=1)],
+        alerts_sent=1,
+        outbox={"pending_emails": 0, "sending": True},
+    )
+    md = re.sub(r"\\(.)", r"\1", ingest_markdown(summary))  # text, as markdown shows it
+    assert md.count("email(s) sent") == 1 and "Alerts:\n- alerts: 1 email(s) sent" in md, md
+    summary.alerts_sent = 0
+    assert "Alerts: no email sent." in ingest_markdown(summary)
+
+
 def test_a_source_whose_last_run_is_a_warning_yields_nothing(history):
     history.run("empty", T0)
     history.state.record_run(
