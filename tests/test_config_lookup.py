@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Every command that reads the config (each with its own options for the rest).
@@ -98,3 +100,32 @@ def test_first_make_run_copies_the_example_and_says_so(tmp_path):
     assert again.stdout.splitlines()[-1] == "newswatch run --config newswatch.yaml"
     assert "copied" not in again.stdout
     assert (tmp_path / "newswatch.yaml").read_text() == "archive: mine.db\n"
+
+
+@pytest.mark.parametrize(
+    "text, what",
+    [
+        ("", "no source"),
+        ("sources: []\n", "no source"),
+        ("sources:\n  - {name: a, url: 'http://127.0.0.1:9/feed.xml', enabled: false}\n", "no enabled source"),
+    ],
+    ids=["empty-file", "empty-list", "all-disabled"],
+)
+def test_run_with_no_source_to_run_is_one_line_and_starts_nothing(tmp_path: Path, text: str, what: str) -> None:
+    """QA finding 10: it started a temporary Prefect server, printed an empty table, exit 0,
+    and made data/archive.db."""
+    config = tmp_path / "newswatch.yaml"
+    config.write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSWATCH_", "PREFECT_API_URL"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and done.stdout == "", done
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"newswatch run: {config} has {what}") and "newswatch sources add NAME URL" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["newswatch.yaml"]

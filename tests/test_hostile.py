@@ -772,7 +772,7 @@ def test_archive_from_a_newer_newswatch_is_refused_for_writing(tmp_path):
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO schema_version VALUES (?, 'from the future', '2030-01-01')", (LATEST + 3,))
     config = tmp_path / "newswatch.yaml"
-    config.write_text(f"archive: {path}\nsources: []\n")
+    config.write_text(f"archive: {path}\nsources:\n  - {{name: a, url: 'http://127.0.0.1:9/feed.xml'}}\n")
 
     def dump() -> list[str]:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:

@@ -53,6 +53,7 @@ def run_ingest_flow(command: str, config_path: str, **params) -> tuple[dict | No
 
 
 def run(args: argparse.Namespace) -> int:
+    from errors import NewswatchError
     from flows.config import load_config
     from flows.prefect_server import flow_server
     from flows.summary import format_summary
@@ -62,6 +63,14 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for name in args.sources or []:
         config.source(name)
+    if not args.sources and not config.enabled_sources():
+        what = (
+            "no source" if not config.sources else f"no enabled source (all {len(config.sources)} have enabled: false)"
+        )
+        raise NewswatchError(
+            f"{config.path} has {what}: a run would monitor nothing; add one "
+            "(newswatch sources add NAME URL) or enable one"
+        )
     with Archive.open(config.archive) as archive:
         archive.ensure_writable()
     api = flow_server("run")  # a server that does not answer: one line, before Prefect's start
