@@ -63,6 +63,14 @@ class DeliveryReport:
         return "\n".join(lines)
 
 
+# What becomes of matches an email failed to carry, by mode: said with the error, which the
+# outbox keeps as the rows' last error (the run's summary and `alerts list` show it).
+STAY_PENDING = {
+    "immediate": "the alerts stay pending: the next run or `newswatch alerts retry` sends them",
+    "digest": "the matches stay pending: the next digest (or `newswatch alerts retry --include-digest`) sends them",
+}
+
+
 def deliver_pending(
     db: Database,
     smtp: SmtpSettings,
@@ -92,7 +100,7 @@ def deliver_pending(
         ids = [e.id for e in items]
         if unreachable is not None:
             release(db, token, ids, error=None)
-            report.failed.append(DeliveryFailure(recipient, str(unreachable), len(ids), True))
+            report.failed.append(DeliveryFailure(recipient, f"{unreachable}; {STAY_PENDING[mode]}", len(ids), True))
             continue
         recorded = prepared_email(db, prepared_id) if prepared_id is not None else None
         if recorded is None:
@@ -117,8 +125,9 @@ def deliver_pending(
         try:
             send_with_retries(send, smtp, message, attempts, retry_delay)
         except SmtpDeliveryError as e:
-            release(db, token, ids, error=str(e), not_sent=not e.maybe_accepted)
-            report.failed.append(DeliveryFailure(recipient, str(e), len(ids), e.temporary))
+            error = f"{e}; {STAY_PENDING[mode]}"
+            release(db, token, ids, error=error, not_sent=not e.maybe_accepted)
+            report.failed.append(DeliveryFailure(recipient, error, len(ids), e.temporary))
             if e.unreachable:
                 unreachable = e
             continue

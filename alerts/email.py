@@ -4,8 +4,10 @@ Rendering is pure (outbox entries in, `EmailMessage` out). `freeze` turns a mess
 exact bytes sent (kept in the outbox before the SMTP transaction, so a re-send after a crash
 is the same message, Message-ID included); `derived_message_id` names it after the outbox
 rows it lists. Sending maps every SMTP failure to
-an `errors.SmtpDeliveryError` whose message names the server and what to do, and whose class
+an `errors.SmtpDeliveryError` whose message names the server and what to check, and whose class
 says whether retrying later can help (`SmtpUnavailable`, `SmtpUnreachable`) or not (`SmtpRefused`).
+What becomes of the unsent email is the caller's to say: an alert waits for the next run, a
+digest for the next digest, a health email for the next run's checks.
 """
 
 from __future__ import annotations
@@ -202,7 +204,7 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
                     raise SmtpRefused(
                         f"SMTP server {server} needs a password for {smtp.username!r} but the "
                         f"environment variable {smtp.password_env or '(smtp.password_env unset)'} "
-                        "is not set: set it and run `newswatch alerts retry`"
+                        "is not set: set it"
                     )
                 client.login(smtp.username, password)
             options = ("SMTPUTF8", "BODY=8BITMIME") if _international(message) else ()
@@ -236,17 +238,14 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
         ) from None
     except smtplib.SMTPServerDisconnected as e:
         raise _broken(
-            SmtpUnavailable(
-                f"SMTP server {server} closed the connection ({e}); the alerts stay pending and will "
-                "be sent by the next run or `newswatch alerts retry`"
-            ),
+            SmtpUnavailable(f"SMTP server {server} closed the connection ({e})"),
             connected,
         ) from None
     except TimeoutError:
         raise _broken(
             SmtpUnreachable(
-                f"SMTP server {server} did not answer within {smtp.timeout:g} s; the alerts stay "
-                "pending: check the server, or raise smtp.timeout"
+                f"SMTP server {server} did not answer within {smtp.timeout:g} s: check the server, "
+                "or raise smtp.timeout"
             ),
             connected,
         ) from None
@@ -254,8 +253,7 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
         raise _broken(
             SmtpUnreachable(
                 f"cannot reach SMTP server {server} ({e.strerror or e}): check smtp.host and "
-                "smtp.port and that the server is running; the alerts stay pending and will be sent "
-                "by the next run or `newswatch alerts retry`"
+                "smtp.port and that the server is running"
             ),
             connected,
         ) from None
@@ -285,11 +283,7 @@ def _refusal(server: str, code: int, text: bytes | str, what: str) -> SmtpDelive
     detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
     detail = header_safe(detail, limit=300)
     if 400 <= code < 500:
-        return SmtpUnavailable(
-            f"SMTP server {server} temporarily refused the {what} ({code} {detail}); the alerts "
-            "stay pending and will be retried by the next run or `newswatch alerts retry`"
-        )
+        return SmtpUnavailable(f"SMTP server {server} temporarily refused the {what} ({code} {detail})")
     return SmtpRefused(
-        f"SMTP server {server} refused the {what} ({code} {detail}): check the address and the "
-        "server's relay rules, then run `newswatch alerts retry`; the alerts stay pending"
+        f"SMTP server {server} refused the {what} ({code} {detail}): check the address and the server's relay rules"
     )

@@ -24,6 +24,9 @@ from errors import SmtpDeliveryError
 from storage.db import Database
 from storage.health import add_notices, clear_recovered, notified_kinds, problem_kind
 
+# A problem is recorded as told only once an email about it was accepted.
+NOT_TOLD = "the next run's health check emails these problems again"
+
 
 @dataclass(frozen=True)
 class Unhealthy:
@@ -122,9 +125,11 @@ def notify_unhealthy(
         try:
             send_with_retries(send, smtp, message, attempts, retry_delay)
         except SmtpDeliveryError as e:
-            report.errors.append(f"{recipient}: {e}")
+            report.errors.append(f"{recipient}: {e}; {NOT_TOLD}")
             if e.unreachable:  # every other recipient would wait for the same timeout
-                report.errors += [f"{r}: not tried, {e}" for r in settings.to[settings.to.index(recipient) + 1 :]]
+                report.errors += [
+                    f"{r}: not tried, {e}; {NOT_TOLD}" for r in settings.to[settings.to.index(recipient) + 1 :]
+                ]
                 break
             continue
         add_notices(

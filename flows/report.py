@@ -4,7 +4,7 @@ Titles, URLs and error messages come from pages strangers wrote. In the markdown
 every one of them is text: each ASCII punctuation character is backslash-escaped (no
 emphasis, link, image, HTML, code, table cell break or autolink can start), invisible and
 bidi characters are dropped (`storage.text`), and the only links are the ones written here,
-to http(s) addresses, percent-encoded.
+to http(s) addresses, percent-encoded. A link's own text is the one exception (see `md_link`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from flows.summary import IngestSummary, delivery_lines, source_findings, source
 from storage.text import inert_line, inert_url
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+# What could start a construct inside a link's text (emphasis, code, HTML, an entity, a nested
+# link or image, a table cell, an autolink), or end it early.
+_LABEL_UNSAFE = re.compile(r"[\\\[\]`<>*_~&!|]|^[#+\-=]|www\.|://|@")
+_PLAIN_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
 # Kept as they are in a link destination; everything else (parentheses, spaces, quotes,
 # angle brackets, backslashes, non-ASCII) is percent-encoded.
 _URL_SAFE = "-._~:/?#@!$&'*+,;=%"
@@ -31,14 +35,25 @@ def md_text(text: str | None) -> str:
 
 
 def md_link(text: str | None, url: str | None) -> str:
-    """A link newswatch writes: only to an http(s) URL; anything else is shown as text."""
+    """A link newswatch writes: only to an http(s) URL; anything else is shown as text.
+
+    The Prefect UI shows a backslash escape inside a link's text as it is ("Mauritanie \\:",
+    "d\\'euros"), though it renders escapes elsewhere. So a text with nothing that could start a
+    construct is the link's text as it is; any other text is shown escaped beside a link
+    named after the site."""
     try:
-        scheme = urlsplit(url or "").scheme.lower()
+        parts = urlsplit(url or "")
+        scheme = parts.scheme.lower()
     except ValueError:
         scheme = ""
     if scheme not in ("http", "https"):
         return md_text(text or url)
-    return f"[{md_text(text or url)}]({quote(inert_url(url), safe=_URL_SAFE)})"
+    href = quote(inert_url(url or ""), safe=_URL_SAFE)
+    label = inert_line(text or url)
+    if label and not _LABEL_UNSAFE.search(label):
+        return f"[{label}]({href})"
+    host = parts.hostname or ""
+    return f"{md_text(label)} ([{host if _PLAIN_HOST.fullmatch(host) else 'link'}]({href}))"
 
 
 def ingest_markdown(summary: IngestSummary) -> str:

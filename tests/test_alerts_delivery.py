@@ -263,7 +263,7 @@ def test_run_summary_says_what_waits_why_and_what_happens_next(archive, smtp_ser
     }
     lines = [line for line in delivery_lines(summary) if line]
     assert lines[0] == f"alerts: 2 alert email(s) pending (3 match(es)): {state.last_error}"
-    assert "will be sent by the next run or `newswatch alerts retry`" in lines[0]
+    assert lines[0].endswith("; the alerts stay pending: the next run or `newswatch alerts retry` sends them")
     assert lines[1:] == [
         "digest: 1 match(es) queued by this run (1 waiting in all); the digest sends "
         "them (its schedule, or `newswatch digest` now)"
@@ -278,3 +278,23 @@ def test_run_summary_says_what_waits_why_and_what_happens_next(archive, smtp_ser
         "digest: 1 match(es) queued by this run (1 waiting in all); the digest sends them "
         "(its schedule, or `newswatch digest` now)",
     ]
+
+
+def test_a_failed_digest_says_the_next_digest_sends_it_and_a_failed_alert_the_next_run(archive):
+    """What becomes of unsent matches depends on their mode; the SMTP error itself says only
+    what failed and what to check."""
+    ingest(archive, [article(4, "Frontex", "Frontex publie ses chiffres."), article(1, "Passeurs", "Des passeurs.")])
+    down = SmtpSettings(host="127.0.0.1", port=closed_port(), sender="nw@test.example", timeout=5)
+    (digest,) = deliver_digest(archive, down, retry_delay=0).failed
+    assert digest.error.startswith("cannot reach SMTP server 127.0.0.1:")
+    assert digest.error.endswith(
+        "; the matches stay pending: the next digest (or `newswatch alerts retry --include-digest`) sends them"
+    )
+    assert "next run" not in digest.error
+    immediate = deliver(archive, down).failed
+    assert immediate and all(
+        f.error.endswith("; the alerts stay pending: the next run or `newswatch alerts retry` sends them")
+        for f in immediate
+    )
+    pending = {e.recipient: e.last_error for e in list_outbox(archive, pending_only=True)}
+    assert pending["cat@example.org"] == digest.error

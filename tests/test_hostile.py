@@ -612,6 +612,27 @@ def test_markdown_artifact_escapes_every_construct():
     assert "X](javascript:alert(1)) [Y" in rendered  # shown as the text it is
 
 
+def test_a_plain_title_is_its_link_text_as_it_is_and_a_hostile_one_is_text_beside_the_link():
+    """The Prefect UI shows backslash escapes inside a link's text as they are: a title with
+    ordinary punctuation is the link's text unescaped; one that could start a construct is
+    escaped text beside a link named after the site."""
+    from markdown_it import MarkdownIt
+
+    from flows.report import md_link
+
+    plain = "Mauritanie : Nouakchott et Bruxelles signent un partenariat de 210 millions d'euros (2024), 2/3"
+    markdown = md_link(plain, "https://www.apr-news.example/fr/depeches-breves/mauritanie")
+    assert markdown == f"[{plain}](https://www.apr-news.example/fr/depeches-breves/mauritanie)"
+    rendered = MarkdownIt("commonmark").render(markdown)
+    assert ">Mauritanie : Nouakchott et Bruxelles signent un partenariat de 210 millions d" in rendered
+    assert "\\" not in markdown
+    for hostile in ("a *b* c", "x [y](javascript:z)", "A & B", "see www.evil.example", "`code`", "<i>", "a|b"):
+        markdown = md_link(hostile, "https://ok.example/a")
+        assert markdown.endswith(" ([ok.example](https://ok.example/a))"), markdown
+        rendered = MarkdownIt("commonmark").enable("table").enable("strikethrough").render(markdown)
+        assert rendered.count("<a href=") == 1 and "<em>" not in rendered and "<i>" not in rendered
+
+
 FORMAT_CHARACTERS = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
 
 

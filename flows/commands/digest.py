@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     for recipient in result["sent"]:
         print(f"digest sent to {recipient}")
     for recipient, error in result["failed"].items():
-        print(f"digest NOT sent to {recipient} (kept pending for the next digest): {error}")
+        print(f"digest NOT sent to {recipient}: {error}")
     if not result["sent"] and not result["failed"]:
         print("digest: nothing pending")
     return 1 if result["failed"] else 0
