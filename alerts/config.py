@@ -125,6 +125,17 @@ def set_aside_notice(error: str) -> str:
     )
 
 
+NO_SMTP = "the config has no smtp: section, so no email can be sent: add one (host, port, sender)"
+
+
+def required_smtp_settings(section: dict | None) -> SmtpSettings:
+    """The `smtp:` section of a command that sends emails now (`alerts retry`, `digest`): its
+    absence is an AlertConfigError, never a try at the defaults (localhost:25)."""
+    if section is None:
+        raise AlertConfigError(NO_SMTP)
+    return load_smtp_settings(section)
+
+
 def load_smtp_settings(section: dict | None) -> SmtpSettings:
     try:
         return SmtpSettings.model_validate(section or {})

@@ -200,3 +200,23 @@ def test_import_opml_adds_each_new_feed_once(config, tmp_path):
     again = newswatch("sources", "import-opml", str(opml), config=config)
     assert again.returncode == 0 and "0 source(s) added" in again.stdout
     assert comments(config.read_text(encoding="utf-8")) == comments(EXAMPLE)
+
+
+def test_a_missing_smtp_section_is_said_one_way_by_rules_add_alerts_retry_and_digest(tmp_path, capsys, monkeypatch):
+    """QA finding 9: rules add said nothing, alerts retry tried localhost:25 (the defaults),
+    run said 'no smtp: section'. Now each says the same sentence; nothing is tried."""
+    from alerts.config import NO_SMTP
+    from flows.cli import main
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    archive = tmp_path / "archive.db"
+    config = tmp_path / "newswatch.yaml"
+    config.write_text(f"archive: {archive}\nsources:\n  - {{name: a, url: 'http://127.0.0.1:9/feed.xml'}}\n")
+    assert main(["rules", "add", "r1", "passeurs", "--to", "a@example.org", "--config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("added alert rule r1") and err.startswith(f"newswatch rules: warning: {NO_SMTP}; "), err
+    assert main(["alerts", "retry", "--config", str(config), "--archive", str(archive)]) == 1
+    assert capsys.readouterr().err == f"newswatch alerts: {NO_SMTP}\n"
+    assert main(["digest", "--config", str(config)]) == 1
+    assert capsys.readouterr().err == f"newswatch digest: {NO_SMTP}\n"
+    assert not archive.exists()

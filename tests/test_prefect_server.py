@@ -31,6 +31,7 @@ def write_config(directory: Path, url: str) -> Path:
     path.write_text(
         f"archive: {directory / 'archive.db'}\n"
         "timeouts: {connect: 5, read: 120, total: 300}\nretries: {attempts: 1}\n"
+        "smtp: {host: 127.0.0.1, port: 9, sender: nw@test.example}\n"
         f"sources:\n  - {{name: slow, url: '{url}', kind: feed, delay: 0}}\n",
         encoding="utf-8",
     )

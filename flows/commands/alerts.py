@@ -25,10 +25,10 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 
 def smtp_settings(args: argparse.Namespace):
-    from alerts.config import load_smtp_settings
+    from alerts.config import required_smtp_settings
     from flows.config import load_config
 
-    return load_smtp_settings(load_config(args.config).smtp)
+    return required_smtp_settings(load_config(args.config).smtp)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -40,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from flows.config import config_path
+    from flows.config import config_path, load_config
     from flows.config_edit import ConfigFile
 
     config = ConfigFile(config_path(args.config))
@@ -52,6 +52,14 @@ def _add(args: argparse.Namespace) -> int:
     config.add_rule(rule)
     config.save()
     print(f"added alert rule {args.name} to {config.path}")
+    if load_config(config.path).smtp is None:
+        from alerts.config import NO_SMTP
+
+        print(
+            f"newswatch rules: warning: {NO_SMTP}; until then its matches wait in the outbox (newswatch run "
+            "says so and exits 3), and `newswatch alerts retry` sends them once it is added",
+            file=sys.stderr,
+        )
     return 0
 
 
