@@ -28,8 +28,10 @@ newswatch browse --port 8010 --no-open --config newswatch.yaml
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001, help="the port to serve on (default: 8001; 0: any free one)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address to serve on (default: 127.0.0.1, this machine only)"
+    )
     parser.add_argument("--no-open", action="store_true", help="do not open a web browser")
     parser.add_argument(
         "--config",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flows.commands._common import add_archive_option, add_max_bytes_option, open_archive, read_saved_page
 
-HELP = "Clean saved pages (HTML, .gz, text dumps) into articles and print them."
+HELP = "clean saved pages (HTML, .gz, text dumps) into articles and print them"
 EXAMPLE = """\
 newswatch clean tests/fixtures/pages/
 newswatch clean page.html --url https://www.iom.int/fr/news/some-release --json

@@ -32,7 +32,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add.add_argument("name", help="the rule's unique name")
     add.add_argument("query", help="the query (same language as `newswatch search`)")
     add.add_argument("--to", action="append", required=True, metavar="ADDR", help="a recipient (repeatable)")
-    add.add_argument("--mode", choices=("immediate", "digest"), default="immediate")
+    add.add_argument(
+        "--mode",
+        choices=("immediate", "digest"),
+        default="immediate",
+        help="immediate: an email per run with matches; digest: in the daily digest (default: immediate)",
+    )
     add.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable; default all)")
     add.add_argument(
         "--config", metavar="PATH", help="the config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"

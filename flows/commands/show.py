@@ -17,7 +17,7 @@ newswatch show 42 --json
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", type=int, help="the article id (as printed by search)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the article as one JSON object")
     add_archive_option(parser)
 
 

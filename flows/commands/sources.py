@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--force", action="store_true", help="add it even if the check fails or finds no article link")
     _config_option(add)
     remove = sub.add_parser("remove", help="remove a source (and its comment lines) from the config")
-    remove.add_argument("name")
+    remove.add_argument("name", help="the name of the source to remove (its articles stay in the archive)")
     _config_option(remove)
     opml = sub.add_parser("import-opml", help="add the feeds of an OPML file (a feed reader's export) as sources")
     opml.add_argument("file", help="the OPML file")
