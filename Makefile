@@ -33,10 +33,11 @@ test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The suite without the tests that start Prefect servers, kill runs, wait for schedules or play
-# a hostile web (markers in pyproject.toml): under a minute, for the edit-test loop.
+# a hostile web (markers in pyproject.toml): under a minute, for the edit-test loop. One
+# process per core (pytest-xdist): most of its time is command-line tests each starting Python.
 FAST_MARKERS := not flow and not fault and not hostile and not schedule and not slow
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # ruff (lint and format) and mypy, configured in pyproject.toml; each stops with what to run.
 lint: $(STAMP)
