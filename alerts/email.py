@@ -27,9 +27,9 @@ from email.utils import format_datetime, make_msgid
 
 from alerts.config import SmtpSettings
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
+from core.text import inert_line, inert_url
 from errors import SmtpDeliveryError, SmtpRefused, SmtpUnavailable, SmtpUnreachable
 from storage.outbox import OutboxEntry
-from storage.text import inert_line, inert_url
 
 SUBJECT_MAX = 180
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")

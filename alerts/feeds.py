@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
-from storage.files import write_atomically
+from core.files import write_atomically
 from storage.reading import FeedItem, new_article_items, rule_feed_items
 
 ATOM = "http://www.w3.org/2005/Atom"

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from alerts.config import AlertRule
 from alerts.match import BatchIndex, Candidate
+from core.text import inert, inert_line
 from storage.archive import BatchResult, Incoming
 from storage.db import Database
 from storage.outbox import NewMatch, OutboxEntry, add_match, has_match
-from storage.text import inert, inert_line
 
 
 def new_candidates(items: Sequence[Incoming], result: BatchResult) -> list[Candidate]:

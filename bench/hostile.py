@@ -163,7 +163,7 @@ def bench_trickle(root: Path, memory_limit: int) -> None:
 
 def bench_query(root: Path) -> None:
     sys.path.insert(0, str(root))
-    from scrapers.article import Article
+    from core.article import Article
     from storage.archive import Archive, Incoming
 
     rng = random.Random(14)

@@ -17,8 +17,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.files import write_atomically
 from flows.config import ConfigError, parse_config
-from storage.files import write_atomically
 
 
 class ConfigEditError(ConfigError):

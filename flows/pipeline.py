@@ -45,22 +45,22 @@ from alerts.config import (
 )
 from alerts.email import send_email
 from alerts.outbox import new_candidates, record_matches
+from core.urls import UrlPolicy
 from errors import Gone, NewswatchError, NotAnArticle, UnexpectedFetchError
 from flows.config import Config, Source
 from flows.stopping import stop_work_on_signals
 from flows.streaming import Channel, Cleaner, Stage, StageFailed, overlap
 from flows.summary import IngestSummary, NewArticle, SourceReport
 from scrapers import template
-from scrapers.article import Article
 from scrapers.clean import clean_page
 from scrapers.discover import Discovery, discover
 from scrapers.fetch import Fetcher, FetchResult, Validators
 from scrapers.links import Candidate
 from scrapers.template import SourceTemplate
-from storage import dedup, templates
+from storage import fetchstate, learned_templates
 from storage.archive import Archive, BatchResult, Incoming
-from storage.db import utc_iso
-from storage.fetchstate import FetchState, PageOutcome, YieldHistory
+from storage.db import Database, utc_iso
+from storage.fetchstate import PageOutcome, YieldHistory
 from storage.outbox import OutboxEntry
 
 T = TypeVar("T")
@@ -149,18 +149,16 @@ class UrlClaims:
         self._claims: dict[str, _Claim] = {}
 
     @staticmethod
-    def key(url: str, tracking_params: tuple[str, ...] = ()) -> str:
-        return dedup.url_key(dedup.canonical_url(url, tracking_params=tracking_params)) or url
+    def key(url: str, urls: UrlPolicy = UrlPolicy()) -> str:
+        return urls.key(url) or url
 
-    def take(
-        self, source: str, candidates: Iterable[Candidate], limit: int, tracking_params: tuple[str, ...] = ()
-    ) -> Plan:
+    def take(self, source: str, candidates: Iterable[Candidate], limit: int, urls: UrlPolicy = UrlPolicy()) -> Plan:
         """Split `candidates` (newest first) into what `source` fetches (at most `limit`), what
         another source fetches, and what waits for the next runs."""
         plan = Plan()
         with self._lock:
             for c in candidates:
-                key = self.key(c.url, tracking_params)
+                key = self.key(c.url, urls)
                 claim = self._claims.get(key)
                 if claim is not None and claim.source != source:
                     plan.shared.append(c)
@@ -177,24 +175,20 @@ class UrlClaims:
                     plan.waiting.append(c)
         return plan
 
-    def taken_by_others(self, source: str, urls: Iterable[str], tracking_params: tuple[str, ...] = ()) -> set[str]:
+    def taken_by_others(self, source: str, pages: Iterable[str], urls: UrlPolicy = UrlPolicy()) -> set[str]:
         """The URLs another source of this run has taken (archived by now, or on their way)."""
         with self._lock:
-            return {
-                url
-                for url in urls
-                if (claim := self._claims.get(self.key(url, tracking_params))) and claim.source != source
-            }
+            return {url for url in pages if (claim := self._claims.get(self.key(url, urls))) and claim.source != source}
 
     def settle(
-        self, source: str, outcomes: dict[str, int | None], tracking_params: tuple[str, ...] = ()
+        self, source: str, outcomes: dict[str, int | None], urls: UrlPolicy = UrlPolicy()
     ) -> list[tuple[str, str, int]]:
         """`source` stored its pages: URL -> the article it became (None: none). Returns the
         sightings it now records for the sources that listed them meanwhile: (source, url, article id)."""
         sightings = []
         with self._lock:
             for url, article_id in outcomes.items():
-                claim = self._claims.get(self.key(url, tracking_params))
+                claim = self._claims.get(self.key(url, urls))
                 if claim is None or claim.source != source or claim.settled:
                     continue
                 claim.settled, claim.article_id = True, article_id
@@ -263,16 +257,16 @@ def discover_source(
     """New candidate URLs of one source: not archived, not known as non-articles, not failing.
     A page another source of this run has taken stays a candidate: it becomes a sighting."""
     spec = source.spec()
-    params = spec.profile.tracking_params
+    params = spec.urls
     with Archive.open(archive_path) as archive:
-        state = FetchState(archive)
-        stored = {} if recheck else state.validators(source.name)
+        state = archive
+        stored = {} if recheck else fetchstate.validators(state, source.name)
         validators = {url: Validators(etag, modified) for url, (etag, modified) in stored.items()}
 
         def is_known(urls: list[str]) -> set[str]:
             if recheck:
                 return set()
-            known = archive.known_urls(urls, params) | state.not_due(urls)
+            known = archive.known_urls(urls, params) | fetchstate.not_due(state, urls)
             return known - claims.taken_by_others(source.name, known, params) if claims and known else known
 
         return discover(spec, fetcher, validators=validators, is_known=is_known)
@@ -285,21 +279,21 @@ def plan_source(source: Source, found: Discovery, archive_path: Path, claims: Ur
     spec = source.spec()
     found_urls = set(found.urls)
     with Archive.open(archive_path) as archive:
-        state = FetchState(archive)
+        state = archive
         kept = [
             Candidate(url, lastmod, title)
-            for url, lastmod, title in state.waiting(source.name)
+            for url, lastmod, title in fetchstate.waiting(state, source.name)
             if url not in found_urls
         ]
         if kept and not recheck:
-            known = archive.known_urls([c.url for c in kept], spec.profile.tracking_params) | state.not_due(
-                [c.url for c in kept]
+            known = archive.known_urls([c.url for c in kept], spec.urls) | fetchstate.not_due(
+                state, [c.url for c in kept]
             )
             kept = [c for c in kept if c.url not in known]
     # A stable sort: undated candidates keep their order (a listing's is newest first), after
     # the dated ones.
     candidates = sorted(found.candidates + kept, key=lambda c: c.lastmod or "", reverse=True)
-    return claims.take(source.name, candidates, source.max_new_per_run, spec.profile.tracking_params)
+    return claims.take(source.name, candidates, source.max_new_per_run, spec.urls)
 
 
 def fetch_stream(fetcher: Fetcher, urls: list[str], out: Channel[FetchResult]) -> tuple[int, int]:
@@ -327,7 +321,7 @@ def clean_stream(
     """Each page cleaned as it arrives (`clean_result`; in the run's worker processes once
     there is enough work for them), passed on in order with the URL asked for."""
     cleaner.expect(expected)
-    args = (source.name, source.profile, source.spec().profile.tracking_params, utc_iso(), found_via, learned)
+    args = (source.name, source.profile, source.spec().urls, utc_iso(), found_via, learned)
     for result, outcome in cleaner.clean(
         pages, clean_result, args, local=lambda r: not r.ok, backlog=lambda: pages.waiting
     ):
@@ -339,7 +333,7 @@ def clean_result(
     result: FetchResult,
     source: str,
     profile: str | None,
-    tracking_params: tuple[str, ...],
+    urls: UrlPolicy,
     fetched_at: str,
     found_via: str | None = None,
     template: SourceTemplate | None = None,
@@ -369,9 +363,7 @@ def clean_result(
         return rejected(e)
     if not article.is_article:
         return rejected(NotAnArticle(article.reason or "not an article"))
-    return Incoming(
-        article=article, source=source, url=result.final_url, fetched_at=fetched_at, tracking_params=tracking_params
-    )
+    return Incoming(article=article, source=source, url=result.final_url, fetched_at=fetched_at, urls=urls)
 
 
 def load_template(archive_path: Path, source: str) -> SourceTemplate:
@@ -381,7 +373,7 @@ def load_template(archive_path: Path, source: str) -> SourceTemplate:
 
 
 def template_of(archive: Archive, source: str) -> SourceTemplate:
-    counts = templates.load(archive, source, template.WINDOW)
+    counts = learned_templates.load(archive, source, template.WINDOW)
     return SourceTemplate(source, counts.version, counts.pages, counts.counts)
 
 
@@ -390,7 +382,7 @@ def clean_pages(
 ) -> Cleaned:
     cleaned = Cleaned()
     fetched_at = utc_iso()
-    params = source.spec().profile.tracking_params
+    params = source.spec().urls
     for r in results:
         cleaned.add(r.url, clean_result(r, source.name, source.profile, params, fetched_at, found_via, learned))
     return cleaned
@@ -436,7 +428,7 @@ def store_stream(
                 result, matches = store_batch(archive, batch.items, rules)
                 learn_template(archive, batch.items, result)
                 part.add(batch.items, result, matches)
-            settle_pages(FetchState(archive), source.name, batch)
+            settle_pages(archive, source.name, batch)
             outcomes: dict[str, int | None] = {o.url: None for o in batch.outcomes}
             outcomes.update((url, r.article_id) for url, r in zip(batch.item_urls, part.result.items, strict=True))
             share_sightings(archive, source, claims, outcomes, [])
@@ -465,21 +457,22 @@ def learn_template(archive: Archive, items: list[Incoming], result: BatchResult)
     for item, r in zip(items, result.items, strict=True):
         if r.status == "new":
             article = item.article
-            assert isinstance(article, Article)  # the run's items are pages clean_page read
             pages.setdefault(item.source, []).append(
                 template.page_keys([*article.paragraphs, *article.template_removed])
             )
     for source, keys in pages.items():
-        templates.record(archive, source, keys, template.WINDOW)
+        learned_templates.record(archive, source, keys, template.WINDOW)
 
 
 def remember_pages(archive_path: Path, source: Source, found: Discovery, waiting: Sequence[Candidate] = ()) -> None:
     """After the last batch is committed: the candidates left for the next runs, and only then
     the validators that let the next run skip unchanged discovery documents."""
     with Archive.open(archive_path) as archive:
-        state = FetchState(archive)
-        state.keep_waiting(source.name, [(c.url, c.lastmod, c.title) for c in waiting])
-        state.save_validators(source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
+        state = archive
+        fetchstate.keep_waiting(state, source.name, [(c.url, c.lastmod, c.title) for c in waiting])
+        fetchstate.save_validators(
+            state, source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()}
+        )
 
 
 def share_sightings(
@@ -489,19 +482,19 @@ def share_sightings(
     sources of the run: its own pages (`outcomes`: URL -> the article each became, None: none)
     another source listed meanwhile, and `settled`, pages another source stored before this
     one took them. How many."""
-    params = source.spec().profile.tracking_params
+    params = source.spec().urls
     sightings = claims.settle(source.name, outcomes, params) if outcomes else []
     sightings += [(source.name, url, article_id) for url, article_id in settled]
     for sharer, url, article_id in sightings:
-        archive.add_sighting(article_id, url, sharer, tracking_params=params)
+        archive.add_sighting(article_id, url, sharer, urls=params)
     return len(sightings)
 
 
-def settle_pages(state: FetchState, source: str, cleaned: Cleaned) -> None:
+def settle_pages(state: Database, source: str, cleaned: Cleaned) -> None:
     """Record the pages that did not become articles; forget those that did (a page that
     failed before and passes now is no longer rejected)."""
-    state.record_pages(source, cleaned.outcomes)
-    state.forget_pages(cleaned.item_urls + [i.url for i in cleaned.items if i.url])
+    fetchstate.record_pages(state, source, cleaned.outcomes)
+    fetchstate.forget_pages(state, cleaned.item_urls + [i.url for i in cleaned.items if i.url])
 
 
 # ------------------------------------------------------------------------- one source ---
@@ -635,7 +628,7 @@ def _stage(name: str) -> Iterator[None]:
 
 def yield_history(archive_path: Path, source: str) -> YieldHistory:
     with Archive.open(archive_path) as archive:
-        return FetchState(archive).yield_history(source)
+        return fetchstate.yield_history(archive, source)
 
 
 def zero_yield(report: SourceReport, found: Discovery, history: YieldHistory) -> str | None:
@@ -767,9 +760,9 @@ def start_run(
 def _lease(run: IngestRun, log) -> None:
     """Lease each source for this run; a source another live run is working on is skipped."""
     with Archive.open(run.archive_path) as archive:
-        state = FetchState(archive)
+        state = archive
         for source in run.sources:
-            lease = state.acquire_lease(source.name, run.holder)
+            lease = fetchstate.acquire_lease(state, source.name, run.holder)
             if lease.held_by_other:
                 why = (
                     f"skipped: another ingest run ({lease.holder}, pid {lease.pid} on {lease.host}) "
@@ -783,9 +776,9 @@ def _lease(run: IngestRun, log) -> None:
 
 def release(run: IngestRun) -> None:
     with Archive.open(run.archive_path) as archive:
-        state = FetchState(archive)
+        state = archive
         for source in run.leased:
-            state.release_lease(source.name, run.holder)
+            fetchstate.release_lease(state, source.name, run.holder)
 
 
 def run_sources(run: IngestRun, *, recheck: bool = False, runner: Runner | None = None) -> None:
@@ -817,10 +810,11 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
     log = runner.logger()
     summary = run.summary
     with Archive.open(run.archive_path) as archive:
-        state = FetchState(archive)
+        state = archive
         for report in summary.sources:
             if not report.skipped:
-                state.record_run(
+                fetchstate.record_run(
+                    state,
                     report.source,
                     started_at=run.started,
                     ok=report.ok,

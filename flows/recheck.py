@@ -21,8 +21,9 @@ from flows.config import Config, Source
 from flows.pipeline import Cleaned, clean_pages, load_template, settle_pages, store_pages
 from flows.summary import NewArticle
 from scrapers.fetch import Fetcher
+from storage import fetchstate
 from storage.archive import Archive
-from storage.fetchstate import FetchState, RejectedPage
+from storage.fetchstate import RejectedPage
 
 
 @dataclass
@@ -46,7 +47,7 @@ def recheck(
 ) -> RecheckReport:
     report = RecheckReport()
     with Archive.open(config.archive) as archive:
-        pages = FetchState(archive).rejected(urls=urls, source=source, reason=reason, since=since)
+        pages = fetchstate.rejected(archive, urls=urls, source=source, reason=reason, since=since)
     if urls is not None:
         found = {p.url for p in pages}
         report.unknown = [u for u in dict.fromkeys(urls) if u not in found]
@@ -79,7 +80,7 @@ def _recheck_source(
     report: RecheckReport,
 ) -> None:
     with Archive.open(config.archive) as archive:
-        lease = FetchState(archive).acquire_lease(source.name, holder)
+        lease = fetchstate.acquire_lease(archive, source.name, holder)
     if lease.held_by_other:
         report.skipped.append(
             f"{source.name}: left alone: an ingest run ({lease.holder}, pid {lease.pid} on "
@@ -99,10 +100,10 @@ def _recheck_source(
             cleaned.item_urls += part.item_urls
         stored = store_pages(config.archive, cleaned, rules)
         with Archive.open(config.archive) as archive:
-            settle_pages(FetchState(archive), source.name, cleaned)
+            settle_pages(archive, source.name, cleaned)
     finally:
         with Archive.open(config.archive) as archive:
-            FetchState(archive).release_lease(source.name, holder)
+            fetchstate.release_lease(archive, source.name, holder)
     report.checked += len(pages)
     report.recovered += [(source.name, a) for a in stored.new_articles]
     report.folded += sum(1 for r in stored.result.items if r.status == "duplicate")

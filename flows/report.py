@@ -3,7 +3,7 @@
 Titles, URLs and error messages come from pages strangers wrote. In the markdown artifact
 every one of them is text: each ASCII punctuation character is backslash-escaped (no
 emphasis, link, image, HTML, code, table cell break or autolink can start), invisible and
-bidi characters are dropped (`storage.text`), and the only links are the ones written here,
+bidi characters are dropped (`core.text`), and the only links are the ones written here,
 to http(s) addresses, percent-encoded. A link's own text is the one exception (see `md_link`).
 """
 
@@ -16,8 +16,8 @@ from urllib.parse import quote, urlsplit
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from alerts.config import set_aside_notice
+from core.text import inert_line, inert_url
 from flows.summary import IngestSummary, delivery_lines, source_findings, source_rows
-from storage.text import inert_line, inert_url
 
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 # What could start a construct inside a link's text (emphasis, code, HTML, an entity, a nested

@@ -232,7 +232,7 @@ def format_summary(summary: dict) -> str:
     lines += [f"alerts: {set_aside_notice(e)}" for e in summary.get("rule_errors", [])]
     if summary.get("ui_url"):
         lines += ["", f"this run in the Prefect UI: {summary['ui_url']}"]
-    from storage.text import inert
+    from core.text import inert
 
     return "\n".join(inert(line) for line in lines)  # page text cannot drive the terminal
 

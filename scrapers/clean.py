@@ -11,15 +11,14 @@ Stages (each a module of its own):
 
 from __future__ import annotations
 
+from core.article import Article, PageMetadata, Removal
 from errors import CleanError
 from scrapers import inflate
-from scrapers.article import Article, PageMetadata, Removal
 from scrapers.decoding import decode_bytes, looks_like_html
 from scrapers.profiles import get_profile, profile_for_url
 from scrapers.template import SourceTemplate
 from scrapers.textclean import clean_blocks, text_to_blocks
 
-_GZIP_MAGIC = b"\x1f\x8b"
 # A saved page is at most a few MB; a gzip member inflating past this is a bomb or not a page.
 _MAX_INFLATED = 64 * 1024 * 1024
 
@@ -44,9 +43,7 @@ def clean_page(
     `removed`: a list that receives what each text rule removed (`newswatch clean --explain`).
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
-        raw = bytes(data)
-        if raw.startswith(_GZIP_MAGIC):
-            raw = gunzip_page(raw)
+        raw = gunzip_page(bytes(data))  # as it is when not gzipped
         text = decode_bytes(raw, content_type)
     else:
         text = data

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from scrapers.article import Contact
+from core.article import Contact
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # 7 to 16 digits, with the separators people write between them: "+52 (1) 962 12 25 469",

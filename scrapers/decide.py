@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from scrapers.article import PageMetadata
+from core.article import PageMetadata
 from scrapers.dates import parse_date
 from scrapers.measure import ENDS_SENTENCE, SENTENCE_END, headline_key, is_prose, units
 

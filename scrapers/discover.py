@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from core.urls import UrlPolicy
 from errors import ClientError, FeedError, SitemapError
 from scrapers import inflate
 from scrapers.feeds import parse_feed
 from scrapers.fetch import Fetcher, FetchResult, Validators
-from scrapers.links import Candidate, absolute_link, profile_article, same_site, site_page
+from scrapers.links import Candidate, profile_article, same_site, site_page
 from scrapers.linkscore import article_links
 from scrapers.listing import ListingPage, pager_for, parse_listing
 from scrapers.profiles import GENERIC, Profile, excluded_path
-from scrapers.sitemaps import gunzip, parse_sitemap
+from scrapers.sitemaps import parse_sitemap
 
 Kind = Literal["listing", "feed", "sitemap"]
 IsKnown = Callable[[list[str]], set[str]]
@@ -44,6 +45,11 @@ class SourceSpec:
     # expressions searched in a link's path. With `include`, a link must match one of them.
     include: tuple[re.Pattern, ...] = ()
     exclude: tuple[re.Pattern, ...] = ()
+    # How the source's addresses compare (its profile's tracking parameters): built once.
+    urls: UrlPolicy = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "urls", UrlPolicy(tuple(self.profile.tracking_params)))
 
     def narrows(self) -> bool:
         return bool(self.include or self.exclude)
@@ -175,7 +181,7 @@ class _Run:
                 message += "; check the source's url (it is asked for again next run)"
             self.result.errors.append(message)
             return None
-        if result.body and result.body.startswith(inflate.GZIP_MAGIC):  # sitemap.xml.gz, feed.gz
+        if result.body:  # a gzipped file (sitemap.xml.gz, feed.gz) is inflated here, once
             limit = self.fetcher.settings.max_document_bytes
             try:
                 result.body = inflate.inflate_file(result.body, limit)
@@ -231,7 +237,7 @@ class _Run:
         self.result.entries += len(entries) if items is None else items
         details: dict[str, Candidate] = {}
         for c in entries:
-            url = absolute_link(c.url, base, profile)
+            url = self.source.urls.resolve(c.url, base)
             if url is not None and c.is_page:
                 details.setdefault(url, c)
         pages = self._site_pages(details, site_url)
@@ -245,7 +251,7 @@ class _Run:
             return
         body = first.body or b""
         kind = self.source.kind
-        detected = detect_kind(first.content_type, _maybe_gunzip(body))
+        detected = detect_kind(first.content_type, body)  # a gzipped document is inflated by _get
         if kind is None:
             kind = detected
             if kind is None:
@@ -293,7 +299,7 @@ class _Run:
         """The article links of one listing page: those the profile's `article_path` accepts;
         if it accepts none of them (or the profile has none), the generic link scoring's."""
         profile = self.source.profile
-        anchors = [(absolute_link(a.url, page_url, profile), a) for a in listing.anchors]
+        anchors = [(self.source.urls.resolve(a.url, page_url), a) for a in listing.anchors]
         self.result.entries += len(anchors)
         pages = set(self._site_pages(url for url, _ in anchors))
         pages.discard(next_url)
@@ -352,9 +358,8 @@ class _Run:
         self._listed(feed.entries, document.final_url, feed.site_url, feed.items)
 
     def _sitemap(self, first: FetchResult) -> None:
-        limit = self.fetcher.settings.max_document_bytes
         try:
-            root = parse_sitemap(first.body or b"", first.final_url, limit=limit)
+            root = parse_sitemap(first.body or b"", first.final_url)
         except SitemapError as e:
             self.result.errors.append(f"{e}; check the source's url")
             return
@@ -364,14 +369,14 @@ class _Run:
         # Newest child sitemaps first; stop at the first one holding nothing new.
         children = sorted(root.entries, key=lambda c: c.lastmod or "", reverse=True)
         for child in children[: self.source.max_pages]:
-            url = absolute_link(child.url, first.final_url)
+            url = self.source.urls.resolve(child.url, first.final_url)
             if url is None or not same_site(url, self.source.url):
                 continue
             document = self._get(url)
             if document is None:
                 return
             try:
-                sitemap = parse_sitemap(document.body or b"", document.final_url, limit=limit)
+                sitemap = parse_sitemap(document.body or b"", document.final_url)
             except SitemapError as e:
                 self.result.errors.append(f"{e}; check the source's url")
                 return
@@ -389,13 +394,6 @@ def _rule(source: SourceSpec, kind: Kind) -> str:
     else:
         rule = "generic link scoring"
     return rule + (", and the source's include/exclude" if source.narrows() else "")
-
-
-def _maybe_gunzip(body: bytes) -> bytes:
-    try:
-        return gunzip(body[:65536], 1 << 20) if body.startswith(b"\x1f\x8b") else body
-    except SitemapError:
-        return body
 
 
 def _without_body(result: FetchResult) -> FetchResult:

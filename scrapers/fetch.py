@@ -42,6 +42,7 @@ import httpcore
 import httpx
 from protego import Protego
 
+from core.urls import DEFAULT_PORTS, host_key
 from errors import (
     AddressNotAllowed,
     BadRedirect,
@@ -88,7 +89,6 @@ DISCOVERY_TYPES: frozenset[str] = HTML_TYPES | frozenset(
 _ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 _MAX_CRAWL_DELAY = 60.0  # a robots.txt Crawl-delay above this is treated as this
 _HOST_TIMEOUTS = 2  # fetches of one host ending in a timeout before the host waits for next run
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # --------------------------------------------------------------------------- results
@@ -173,22 +173,6 @@ class FetchSettings:
     obey_robots: bool = True
     # True: fetch from private, loopback and link-local addresses wherever a page points.
     allow_private_networks: bool = False
-
-
-def host_key(url: str) -> str:
-    """The unit of host state (robots.txt, politeness, timeouts): `scheme://host:port`,
-    lower-cased, the port always written. robots.txt rules apply to one scheme, host and
-    port (RFC 9309), and one source's bad hop must not stop another's fetches."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
-    except ValueError:
-        port = 0
-    return f"{scheme}://{host}:{port}"
 
 
 # --------------------------------------------------------------------------- the fetcher
@@ -280,7 +264,7 @@ class Fetcher:
         scope = None if origin else self._scopes.get(key)
         if scope is None:
             try:
-                port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 80)
+                port = parts.port or DEFAULT_PORTS.get(parts.scheme, 80)
             except ValueError:
                 port = 80
             scope = net.scope_for(

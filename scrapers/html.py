@@ -19,8 +19,8 @@ import lxml.etree
 import lxml.html
 from lxml.html import HtmlElement
 
+from core.article import PageMetadata, Removal
 from errors import CleanError, ProfileError
-from scrapers.article import PageMetadata, Removal
 from scrapers.dates import PUBLISHED, dated_line
 from scrapers.measure import headline_key, is_dense
 from scrapers.metadata import extract_metadata

@@ -6,11 +6,11 @@ import functools
 import re
 import threading
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from tld import get_fld  # the public suffix list (a declared dependency)
 
-from scrapers.profiles import GENERIC, Profile, excluded_path
+from scrapers.profiles import Profile, excluded_path
 
 
 @dataclass(frozen=True)
@@ -54,27 +54,6 @@ def registered_domain(host: str) -> str:
 def same_site(url: str, site_url: str) -> bool:
     a, b = urlsplit(url).hostname, urlsplit(site_url).hostname
     return bool(a and b) and registered_domain(a) == registered_domain(b)
-
-
-def absolute_link(href: str | None, base: str, profile: Profile = GENERIC) -> str | None:
-    """An href made absolute, without fragment nor the profile's tracking parameters;
-    None when it is not an http(s) link."""
-    if not href:
-        return None
-    href = href.strip()
-    if not href or href.startswith(("javascript:", "mailto:", "tel:", "data:", "#")):
-        return None
-    try:
-        parts = urlsplit(urljoin(base, href))
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    query = parts.query
-    if query and profile.tracking_params:
-        drop = {p.lower() for p in profile.tracking_params}
-        query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() not in drop])
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
 
 
 def site_page(url: str, source_url: str) -> bool:

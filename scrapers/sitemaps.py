@@ -1,4 +1,4 @@
-"""XML sitemaps and sitemap indexes (sitemaps.org), plain or gzipped."""
+"""XML sitemaps and sitemap indexes (sitemaps.org); a gzipped one is inflated before (discovery)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from errors import SitemapError
-from scrapers import inflate
 from scrapers.links import Candidate
 
 _PARSER = etree.XMLParser(
@@ -21,18 +20,8 @@ class Sitemap:
     entries: list[Candidate] = field(default_factory=list)  # pages, or child sitemaps for an index
 
 
-def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzipped file (a `.xml.gz` sitemap), refusing more than `limit` bytes."""
-    try:
-        return inflate.inflate_file(data, limit)
-    except inflate.BadEncoding as e:
-        raise SitemapError(str(e)) from None
-    except inflate.TooMuchOutput:
-        raise SitemapError(f"decompresses to more than {limit:,} bytes (max_document_bytes)") from None
-
-
-def parse_sitemap(body: bytes, url: str, *, limit: int = 50_000_000) -> Sitemap:
-    body = gunzip(body, limit)
+def parse_sitemap(body: bytes, url: str) -> Sitemap:
+    """A sitemap's entries; `body` is the document as read (a `.xml.gz` one inflated by discovery)."""
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as e:

@@ -7,7 +7,7 @@ article's own paragraphs do not. So, per source:
 
 * every archived page contributes the keys (`line_key`) of its paragraphs — its body and what
   the template removed from it — to a window of the source's most recent `WINDOW` pages
-  (`storage.templates` keeps them; `page_keys` computes them);
+  (`storage.learned_templates` keeps them; `page_keys` computes them);
 * once the window holds `MIN_PAGES` pages, a paragraph found on at least `MIN_SHARE` of them
   (and on two at the very least) is the source's boilerplate and leaves the body.
 

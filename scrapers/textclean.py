@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from scrapers.article import Article, PageMetadata, Removal
+from core.article import Article, PageMetadata, Removal
 from scrapers.boilerplate import drop_boilerplate, single_line_rule
 from scrapers.contacts import EMAIL, extract_contacts, repair_mailto
 from scrapers.dates import PUBLISHED, UPDATED, dated_line

@@ -14,159 +14,38 @@ To write more in the same transaction (the alert outbox), split it:
         result = archive.insert(batch)
         ...                                # outbox rows, kept or lost with the articles
 
-An incoming article is anything with the fields of `ArticleFields` (`scrapers.article.Article`
-has them): storage does not import the scrapers.
+An incoming article is a `core.article.Article` (the type every layer shares); the records
+in and out are in `storage/records.py`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
+from core.text import inert, inert_line
+from core.urls import UrlPolicy, url_key
 from errors import ArchiveError, QuerySyntaxError
 from storage import dedup, schema
 from storage.db import Database, inserted_id, utc_iso
 from storage.query import Query, parse
-from storage.text import inert, inert_line
-
-
-class ArticleFields(Protocol):
-    """What the archive stores of an article: the row type of `articles` (read only: any
-    object with these attributes will do, scrapers.article.Article among them)."""
-
-    @property
-    def title(self) -> str | None: ...
-    @property
-    def date(self) -> str | None: ...  # ISO date
-    @property
-    def language(self) -> str | None: ...
-    @property
-    def url(self) -> str | None: ...
-    @property
-    def canonical_url(self) -> str | None: ...  # as declared by the page
-    @property
-    def translations(self) -> Mapping[str, str]: ...  # language -> URL
-    @property
-    def contacts(self) -> Sequence[Any]: ...  # dataclasses, stored as JSON objects
-    @property
-    def profile(self) -> str: ...
-    @property
-    def is_article(self) -> bool: ...
-    @property
-    def reason(self) -> str | None: ...  # why it is not an article
-    @property
-    def body(self) -> str: ...
-
-
-@dataclass
-class Incoming:
-    """An article on its way into the archive, with where and when it was seen."""
-
-    article: ArticleFields
-    source: str
-    url: str | None = None  # where it was seen; defaults to article.url
-    fetched_at: str | None = None  # ISO 8601 UTC; defaults to now
-    tracking_params: tuple[str, ...] = ()  # the site's own, besides those dedup always drops
-
-
-@dataclass
-class ItemResult:
-    status: str  # "new", "duplicate", "not_article"
-    article_id: int | None = None
-    kind: str | None = None  # "original", "same_url", "exact", "near"
-    similarity: float | None = None
-    reason: str | None = None
-    link: str | None = None  # a new article's clean address (canonical URL, else where it was seen)
-
-
-@dataclass
-class BatchResult:
-    items: list[ItemResult] = field(default_factory=list)
-
-    @property
-    def new_ids(self) -> list[int]:
-        return [r.article_id for r in self.items if r.status == "new" and r.article_id is not None]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """new, same_url, exact, near, not_article."""
-        c = Counter(r.kind if r.status == "duplicate" else r.status for r in self.items)
-        return {k: c.get(k, 0) for k in ("new", "same_url", "exact", "near", "not_article")}
-
-
-@dataclass
-class StoredArticle:
-    id: int
-    url: str
-    canonical_url: str | None
-    source: str
-    title: str | None
-    published: str | None
-    body: str
-    language: str | None
-    contacts: list[dict]
-    fetched_at: str
-    content_hash: str
-    profile: str | None = None
-
-    @property
-    def link(self) -> str:
-        """Where to read it: the clean canonical URL, else where it was seen (a local file)."""
-        return self.canonical_url or self.url
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "link": self.link}
-
-
-@dataclass
-class Sighting:
-    article_id: int
-    url: str
-    canonical_url: str | None
-    source: str
-    kind: str
-    similarity: float | None
-    first_seen: str
-    last_seen: str
-
-    @property
-    def link(self) -> str:
-        return self.canonical_url or self.url
-
-
-@dataclass
-class Translation:
-    language: str
-    url: str
-    article_id: int | None  # the archived article at that URL, if any
-
-
-@dataclass
-class SearchHit:
-    id: int
-    title: str | None
-    published: str | None
-    source: str
-    url: str  # the clean canonical URL (else where it was seen)
-    snippet: str
-
-
-@dataclass
-class ArchiveStats:
-    articles: int
-    sightings: int
-    duplicates_folded: dict[str, int]  # kind -> count
-    per_source: dict[str, int]
-    per_day: dict[str, int]  # published (else fetched) day -> articles
-    last_seen_per_source: dict[str, str]
-    schema_version: int
-
+from storage.records import (
+    ArchiveStats,
+    BatchResult,
+    DedupKeys,
+    Incoming,
+    ItemResult,
+    PreparedBatch,
+    SearchHit,
+    Sighting,
+    StoredArticle,
+    Translation,
+)
 
 _ARTICLE_COLUMNS = (
     "id, url, canonical_url, source, title, published, body, language, contacts, fetched_at, content_hash, profile"
@@ -190,26 +69,6 @@ TRANSLATIONS_SQL = """
 """
 
 
-@dataclass
-class _DedupKeys:
-    seen_url: str
-    seen_at: str
-    tracking_params: tuple[str, ...]
-    canonical: str | None
-    url_key: str | None
-    body: str
-    content_hash: str
-    signature: bytes | None
-
-
-@dataclass
-class PreparedBatch:
-    """A batch with its dedup keys computed (`Archive.prepare`), ready for `Archive.insert`."""
-
-    items: list[Incoming]
-    keys: list[_DedupKeys | None]
-
-
 class Archive(Database):
     def __init__(self, conn: sqlite3.Connection, path: Path, near: dedup.NearConfig):
         super().__init__(conn, path)
@@ -223,14 +82,10 @@ class Archive(Database):
         *,
         near: dedup.NearConfig = dedup.NearConfig(),
         busy_timeout_ms: int = 30_000,
-        for_reading: bool = False,
         read_only: bool = False,
     ) -> Archive:
-        """Open (creating and upgrading if needed) the archive at `path`.
-
-        An archive written by a newer newswatch is refused (ArchiveError), unless
-        `for_reading`: a command that only reads opens it as it is, and `newer_schema` says
-        which version wrote it, so the command can warn.
+        """Open (creating and upgrading if needed) the archive at `path`. An archive written by
+        a newer newswatch is refused (ArchiveError).
 
         `read_only`: for the commands that only read (search, show, sources, browse...): an
         existing newswatch archive of this version or a newer one (`newer_schema`), opened
@@ -252,13 +107,10 @@ class Archive(Database):
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             archive = cls(conn, path, near)
-            archive.newer_schema = schema.newer_than_this_version(archive) if for_reading else None
-            if archive.newer_schema is None:
-                schema.migrate(archive)
+            schema.migrate(archive)
         except sqlite3.DatabaseError as e:
             raise ArchiveError(f"cannot open the archive {path}: {e}") from None
-        if archive.newer_schema is None:
-            archive._check_near_settings()
+        archive._check_near_settings()
         return archive
 
     @classmethod
@@ -350,7 +202,7 @@ class Archive(Database):
             raise RuntimeError("Archive.insert runs inside `with archive.transaction():`")
         return BatchResult([self._add(item, key) for item, key in zip(batch.items, batch.keys, strict=True)])
 
-    def _keys(self, item: Incoming) -> _DedupKeys | None:
+    def _keys(self, item: Incoming) -> DedupKeys | None:
         """What the three dedup layers compare, for one incoming article (None: not an article)."""
         article = item.article
         if not article.is_article:
@@ -358,27 +210,26 @@ class Archive(Database):
         seen_url = item.url or article.url or article.canonical_url
         if not seen_url:
             raise ArchiveError("an article needs the URL (or file) it was seen at")
-        params = item.tracking_params
         body = inert(article.body)  # stored, indexed and hashed without invisible characters
-        canonical = dedup.canonical_url(seen_url, article.canonical_url, params)
-        return _DedupKeys(
+        canonical = item.urls.canonical(seen_url, article.canonical_url)
+        return DedupKeys(
             seen_url,
             item.fetched_at or utc_iso(),
-            params,
+            item.urls,
             canonical,
-            dedup.url_key(canonical),
+            url_key(canonical),
             body,
             *dedup.content_keys(body, min_words=self.near.min_words),
         )
 
-    def _add(self, item: Incoming, key: _DedupKeys | None) -> ItemResult:
+    def _add(self, item: Incoming, key: DedupKeys | None) -> ItemResult:
         article = item.article
         if key is None:
             return ItemResult("not_article", reason=article.reason)
-        seen_url, seen_at, params, canonical, body, chash, signature = (
+        seen_url, seen_at, urls, canonical, body, chash, signature = (
             key.seen_url,
             key.seen_at,
-            key.tracking_params,
+            key.urls,
             key.canonical,
             key.body,
             key.content_hash,
@@ -430,8 +281,8 @@ class Archive(Database):
         translations = []
         for lang, url in sorted(article.translations.items()):
             if lang != article.language and url:
-                link = dedup.canonical_url(url, tracking_params=params)
-                translations.append((article_id, lang, url, link, dedup.url_key(link)))
+                link = urls.canonical(url)
+                translations.append((article_id, lang, url, link, url_key(link)))
         self.conn.executemany(
             "INSERT OR REPLACE INTO translations (article_id, language, url, canonical_url, url_key) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -462,40 +313,38 @@ class Archive(Database):
         *,
         kind: str = "same_url",
         seen_at: str | None = None,
-        tracking_params: tuple[str, ...] = (),
+        urls: UrlPolicy = UrlPolicy(),
     ) -> None:
         """Record that `source` lists the archived article `article_id` at `url` (a page another
         source of the same run fetched: its URL is the same, so `same_url`); commits."""
-        canonical = dedup.canonical_url(url, tracking_params=tracking_params)
+        canonical = urls.canonical(url)
         with self.transaction():
-            self._sighting(
-                article_id, url, (canonical, dedup.url_key(canonical)), source, kind, None, seen_at or utc_iso()
-            )
+            self._sighting(article_id, url, (canonical, url_key(canonical)), source, kind, None, seen_at or utc_iso())
 
     # ------------------------------------------------------------------------------ reading ---
 
-    def known_urls(self, urls: Iterable[str], tracking_params: tuple[str, ...] = ()) -> set[str]:
-        """The given URLs (as given) whose canonical form is already archived or sighted.
-
-        `tracking_params`: the site's own, besides those `dedup.canonical_url` always drops.
-        """
-        by_key: dict[str, list[str]] = {}
-        for url in urls:
-            key = dedup.url_key(dedup.canonical_url(url, tracking_params=tracking_params))
-            if key:
-                by_key.setdefault(key, []).append(url)
+    def known_keys(self, keys: Iterable[str]) -> set[str]:
+        """The given URL keys (`core.urls.url_key`) already archived or sighted."""
+        keys = list(dict.fromkeys(keys))
         known: set[str] = set()
-        keys = list(by_key)
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for (key,) in self.conn.execute(
-                f"SELECT url_key FROM articles WHERE url_key IN ({marks}) "
-                f"UNION SELECT url_key FROM sightings WHERE url_key IN ({marks})",
-                chunk + chunk,
-            ):
-                known.update(by_key.get(key, ()))
+            known.update(
+                key
+                for (key,) in self.conn.execute(
+                    f"SELECT url_key FROM articles WHERE url_key IN ({marks}) "
+                    f"UNION SELECT url_key FROM sightings WHERE url_key IN ({marks})",
+                    chunk + chunk,
+                )
+            )
         return known
+
+    def known_urls(self, urls: Iterable[str], policy: UrlPolicy = UrlPolicy()) -> set[str]:
+        """The given URLs (as given) whose page is already archived or sighted."""
+        keys = {url: policy.key(url) for url in urls}
+        known = self.known_keys(k for k in keys.values() if k)
+        return {url for url, key in keys.items() if key in known}
 
     def get(self, article_id: int) -> StoredArticle | None:
         row = self.conn.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,)).fetchone()

@@ -1,6 +1,6 @@
-"""The three deduplication layers, each a plain function: URL, exact content, near content.
+"""The deduplication layers, each a plain function: URL, exact content, near content.
 
-1. `canonical_url`  — two URLs that name the same page compare equal.
+1. URL              — `core.urls.url_key`: two URLs that name the same page compare equal.
 2. `content_hash`   — two bodies that differ only by typography (Unicode forms, case,
                       whitespace, curly vs straight quotes) hash equal.
 3. `minhash` + `band_keys` + `near_duplicates` — the same story republished with other
@@ -29,97 +29,8 @@ import struct
 import unicodedata
 from array import array
 from dataclasses import dataclass
-from typing import TypeGuard
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
-from courlan import normalize_url
-
-# ---------------------------------------------------------------------------------------------
-# 1. URL
-# ---------------------------------------------------------------------------------------------
-
-# Parameters that never select content on any site; courlan removes the common trackers
-# (utm_*, fbclid, gclid, ...) already, these are the ones seen on news sites besides.
-GLOBAL_TRACKING_PARAMS = frozenset(
-    {
-        "fbclid",
-        "gclid",
-        "dclid",
-        "msclkid",
-        "mc_cid",
-        "mc_eid",
-        "igshid",
-        "_ga",
-        "yclid",
-        "xtor",
-        "at_medium",
-        "at_campaign",
-    }
-)
-
-
-def canonical_url(
-    url: str | None,
-    declared_canonical: str | None = None,
-    tracking_params: tuple[str, ...] | frozenset[str] = (),
-) -> str | None:
-    """The page's clean address: what the archive stores, and what emails, feeds, search,
-    `show` and Datasette link to.
-
-    The page's own `<link rel=canonical>` wins when it is an absolute http(s) URL. Then:
-    lower-case host, no default port, no fragment, no tracking parameters (courlan's list,
-    `GLOBAL_TRACKING_PARAMS`, and the site profile's `tracking_params`), sorted query. The
-    scheme, `www.` and the path are kept as served: a site that serves only http, or only
-    `www.`, must stay reachable from the link. Returns None for anything that is not an
-    http(s) URL (a local file has no web address).
-
-    Two spellings of one page (http/https, with or without `www.` or a trailing slash) get
-    one `url_key`: that, not this, is what deduplication compares.
-    """
-    chosen = declared_canonical if _is_web_url(declared_canonical) else url
-    if not _is_web_url(chosen):
-        return None
-    try:
-        normalized = normalize_url(chosen.strip())
-    except (ValueError, TypeError):
-        normalized = chosen.strip()
-    parts = urlsplit(normalized)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    default = {"http": 80, "https": 443}[scheme]
-    netloc = host if port in (None, default) else f"{host}:{port}"
-    drop = {p.lower() for p in tracking_params} | GLOBAL_TRACKING_PARAMS
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k.lower() not in drop and not k.lower().startswith("utm_")
-    ]
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(sorted(query)), ""))
-
-
-def url_key(canonical: str | None) -> str | None:
-    """The deduplication key of a canonical URL: two addresses of one page compare equal.
-
-    Scheme-free, host without `www.`, no trailing slash: `http://www.x.org/a/` and
-    `https://x.org/a` are one page. Computed from the stored `canonical_url`, so it is the
-    same for canonical URLs written by earlier versions (which forced https and dropped
-    `www.`): archive migration 7 fills it for existing rows.
-    """
-    if not _is_web_url(canonical):
-        return None
-    parts = urlsplit(canonical.strip())
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    port = parts.port
-    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
-    key = netloc + parts.path.rstrip("/")
-    return f"{key}?{parts.query}" if parts.query else key
-
-
-def _is_web_url(url: str | None) -> TypeGuard[str]:
-    return url is not None and urlsplit(url.strip()).scheme.lower() in ("http", "https")
-
 
 # ---------------------------------------------------------------------------------------------
 # 2. Exact content

@@ -169,282 +169,283 @@ class YieldHistory:
     last_warning: str | None
 
 
-class FetchState:
-    """Reads and writes the ingestion state of one archive (an open `storage.archive.Archive`)."""
+# --------------------------------------------------------------------- discovery ---
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.conn = db.conn
 
-    # --------------------------------------------------------------------- discovery ---
+def validators(db: Database, source: str) -> dict[str, tuple[str | None, str | None]]:
+    """url -> (etag, last_modified) of the source's discovery documents."""
+    rows = db.conn.execute("SELECT url, etag, last_modified FROM discovery_documents WHERE source = ?", (source,))
+    return {url: (etag, modified) for url, etag, modified in rows}
 
-    def validators(self, source: str) -> dict[str, tuple[str | None, str | None]]:
-        """url -> (etag, last_modified) of the source's discovery documents."""
-        rows = self.conn.execute("SELECT url, etag, last_modified FROM discovery_documents WHERE source = ?", (source,))
-        return {url: (etag, modified) for url, etag, modified in rows}
 
-    def save_validators(
-        self, source: str, documents: Mapping[str, tuple[str | None, str | None]], now: datetime | None = None
-    ) -> None:
-        checked = utc_iso(now)
-        with self.db.transaction():
-            self.conn.executemany(
-                "INSERT INTO discovery_documents (url, source, etag, last_modified, checked_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET source = excluded.source, "
-                "etag = excluded.etag, last_modified = excluded.last_modified, "
-                "checked_at = excluded.checked_at",
-                [(url, source, etag, modified, checked) for url, (etag, modified) in documents.items()],
+def save_validators(
+    db: Database, source: str, documents: Mapping[str, tuple[str | None, str | None]], now: datetime | None = None
+) -> None:
+    checked = utc_iso(now)
+    with db.transaction():
+        db.conn.executemany(
+            "INSERT INTO discovery_documents (url, source, etag, last_modified, checked_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET source = excluded.source, "
+            "etag = excluded.etag, last_modified = excluded.last_modified, "
+            "checked_at = excluded.checked_at",
+            [(url, source, etag, modified, checked) for url, (etag, modified) in documents.items()],
+        )
+
+
+# ------------------------------------------------------------------------- pages ---
+
+
+def not_due(db: Database, urls: Iterable[str], now: datetime | None = None) -> set[str]:
+    """The URLs not to request this run: never articles, given up, or failing and not due."""
+    now_iso = utc_iso(now)
+    urls = list(urls)
+    skip: set[str] = set()
+    for start in range(0, len(urls), 500):
+        chunk = urls[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        skip.update(
+            url
+            for (url,) in db.conn.execute(
+                f"SELECT url FROM pages WHERE url IN ({marks}) AND (outcome != 'failed' OR next_attempt > ?)",
+                [*chunk, now_iso],
+            )
+        )
+    return skip
+
+
+def record_pages(db: Database, source: str, outcomes: Iterable[PageOutcome], now: datetime | None = None) -> None:
+    moment = now or datetime.now(UTC)
+    with db.transaction():
+        for o in outcomes:
+            row = db.conn.execute("SELECT attempts FROM pages WHERE url = ?", (o.url,)).fetchone()
+            attempts = (row[0] + 1) if row else 1
+            if isinstance(o.error, NotAnArticle):
+                outcome, next_attempt = "not_article", None
+            elif isinstance(o.error, PermanentError) or attempts >= MAX_ATTEMPTS:
+                outcome, next_attempt = "gave_up", None
+            else:
+                wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
+                outcome, next_attempt = "failed", utc_iso(moment + wait)
+            db.conn.execute(
+                "INSERT INTO pages (url, source, outcome, error_kind, error, attempts, first_seen, "
+                "last_attempt, next_attempt, reason, status, found_via) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(url) DO UPDATE SET outcome = excluded.outcome, "
+                "error_kind = excluded.error_kind, error = excluded.error, attempts = excluded.attempts, "
+                "last_attempt = excluded.last_attempt, next_attempt = excluded.next_attempt, "
+                "reason = excluded.reason, status = excluded.status, "
+                "found_via = coalesce(excluded.found_via, pages.found_via)",
+                (
+                    o.url,
+                    source,
+                    outcome,
+                    o.kind,
+                    o.message,
+                    attempts,
+                    utc_iso(moment),
+                    utc_iso(moment),
+                    next_attempt,
+                    o.reason,
+                    o.status,
+                    o.found_via,
+                ),
             )
 
-    # ------------------------------------------------------------------------- pages ---
 
-    def not_due(self, urls: Iterable[str], now: datetime | None = None) -> set[str]:
-        """The URLs not to request this run: never articles, given up, or failing and not due."""
-        now_iso = utc_iso(now)
+def forget_pages(db: Database, urls: Iterable[str]) -> None:
+    """Pages that became articles are no longer failing."""
+    urls = list(urls)
+    with db.transaction():
+        db.conn.executemany("DELETE FROM pages WHERE url = ?", [(u,) for u in urls])
+
+
+def rejected(
+    db: Database,
+    *,
+    urls: Iterable[str] | None = None,
+    source: str | None = None,
+    since: str | None = None,
+    reason: str | None = None,
+    limit: int | None = None,
+) -> list[RejectedPage]:
+    """Pages that did not become articles, newest attempt first. `since`: an ISO date or
+    time (last attempt at or after it); `reason`: one of REASONS' (`not_article` = `not-article`)."""
+    where, params = _rejected_filter(urls, source, since, reason)
+    sql = f"SELECT {', '.join(_REJECTED_COLUMNS)} FROM pages{where} ORDER BY last_attempt DESC, url"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return [RejectedPage(*row) for row in db.conn.execute(sql, params)]
+
+
+def rejected_counts(
+    db: Database, *, source: str | None = None, since: str | None = None, reason: str | None = None
+) -> dict[str, int]:
+    """reason -> pages, most frequent first."""
+    where, params = _rejected_filter(None, source, since, reason)
+    return dict(
+        db.conn.execute(
+            f"SELECT reason, count(*) FROM pages{where} GROUP BY reason ORDER BY count(*) DESC, reason", params
+        )
+    )
+
+
+def _rejected_filter(urls, source, since, reason) -> tuple[str, list]:
+    clauses, params = [], []
+    if urls is not None:
         urls = list(urls)
-        skip: set[str] = set()
-        for start in range(0, len(urls), 500):
-            chunk = urls[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            skip.update(
-                url
-                for (url,) in self.conn.execute(
-                    f"SELECT url FROM pages WHERE url IN ({marks}) AND (outcome != 'failed' OR next_attempt > ?)",
-                    [*chunk, now_iso],
-                )
-            )
-        return skip
+        clauses.append(f"url IN ({','.join('?' * len(urls))})")
+        params += urls
+    if source:
+        clauses.append("source = ?")
+        params.append(source)
+    if since:
+        clauses.append("last_attempt >= ?")
+        params.append(since)
+    if reason:
+        clauses.append("reason = ?")
+        params.append(reason.replace("_", "-"))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
-    def record_pages(self, source: str, outcomes: Iterable[PageOutcome], now: datetime | None = None) -> None:
-        moment = now or datetime.now(UTC)
-        with self.db.transaction():
-            for o in outcomes:
-                row = self.conn.execute("SELECT attempts FROM pages WHERE url = ?", (o.url,)).fetchone()
-                attempts = (row[0] + 1) if row else 1
-                if isinstance(o.error, NotAnArticle):
-                    outcome, next_attempt = "not_article", None
-                elif isinstance(o.error, PermanentError) or attempts >= MAX_ATTEMPTS:
-                    outcome, next_attempt = "gave_up", None
-                else:
-                    wait = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
-                    outcome, next_attempt = "failed", utc_iso(moment + wait)
-                self.conn.execute(
-                    "INSERT INTO pages (url, source, outcome, error_kind, error, attempts, first_seen, "
-                    "last_attempt, next_attempt, reason, status, found_via) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(url) DO UPDATE SET outcome = excluded.outcome, "
-                    "error_kind = excluded.error_kind, error = excluded.error, attempts = excluded.attempts, "
-                    "last_attempt = excluded.last_attempt, next_attempt = excluded.next_attempt, "
-                    "reason = excluded.reason, status = excluded.status, "
-                    "found_via = coalesce(excluded.found_via, pages.found_via)",
-                    (
-                        o.url,
-                        source,
-                        outcome,
-                        o.kind,
-                        o.message,
-                        attempts,
-                        utc_iso(moment),
-                        utc_iso(moment),
-                        next_attempt,
-                        o.reason,
-                        o.status,
-                        o.found_via,
-                    ),
-                )
 
-    def forget_pages(self, urls: Iterable[str]) -> None:
-        """Pages that became articles are no longer failing."""
-        urls = list(urls)
-        with self.db.transaction():
-            self.conn.executemany("DELETE FROM pages WHERE url = ?", [(u,) for u in urls])
+# ----------------------------------------------------------------- waiting pages ---
 
-    def rejected(
-        self,
-        *,
-        urls: Iterable[str] | None = None,
-        source: str | None = None,
-        since: str | None = None,
-        reason: str | None = None,
-        limit: int | None = None,
-    ) -> list[RejectedPage]:
-        """Pages that did not become articles, newest attempt first. `since`: an ISO date or
-        time (last attempt at or after it); `reason`: one of REASONS' (`not_article` = `not-article`)."""
-        where, params = self._rejected_filter(urls, source, since, reason)
-        sql = f"SELECT {', '.join(_REJECTED_COLUMNS)} FROM pages{where} ORDER BY last_attempt DESC, url"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return [RejectedPage(*row) for row in self.conn.execute(sql, params)]
 
-    def rejected_counts(
-        self, *, source: str | None = None, since: str | None = None, reason: str | None = None
-    ) -> dict[str, int]:
-        """reason -> pages, most frequent first."""
-        where, params = self._rejected_filter(None, source, since, reason)
-        return dict(
-            self.conn.execute(
-                f"SELECT reason, count(*) FROM pages{where} GROUP BY reason ORDER BY count(*) DESC, reason", params
-            )
+def waiting(db: Database, source: str) -> list[tuple[str, str | None, str | None]]:
+    """(url, lastmod, title) of the candidates kept for this source's next runs, in order."""
+    return list(
+        db.conn.execute("SELECT url, lastmod, title FROM waiting_pages WHERE source = ? ORDER BY position", (source,))
+    )
+
+
+def keep_waiting(
+    db: Database, source: str, entries: Iterable[tuple[str, str | None, str | None]], now: datetime | None = None
+) -> None:
+    """The source's waiting candidates are now `entries` (url, lastmod, title), in this order."""
+    moment = utc_iso(now)
+    with db.transaction():
+        first_seen = dict(db.conn.execute("SELECT url, first_seen FROM waiting_pages WHERE source = ?", (source,)))
+        db.conn.execute("DELETE FROM waiting_pages WHERE source = ?", (source,))
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO waiting_pages (source, url, lastmod, title, position, first_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (source, url, lastmod, title, i, first_seen.get(url, moment))
+                for i, (url, lastmod, title) in enumerate(entries)
+            ],
         )
 
-    @staticmethod
-    def _rejected_filter(urls, source, since, reason) -> tuple[str, list]:
-        clauses, params = [], []
-        if urls is not None:
-            urls = list(urls)
-            clauses.append(f"url IN ({','.join('?' * len(urls))})")
-            params += urls
-        if source:
-            clauses.append("source = ?")
-            params.append(source)
-        if since:
-            clauses.append("last_attempt >= ?")
-            params.append(since)
-        if reason:
-            clauses.append("reason = ?")
-            params.append(reason.replace("_", "-"))
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
-    # ----------------------------------------------------------------- waiting pages ---
+# ----------------------------------------------------------------------- sources ---
 
-    def waiting(self, source: str) -> list[tuple[str, str | None, str | None]]:
-        """(url, lastmod, title) of the candidates kept for this source's next runs, in order."""
-        return list(
-            self.conn.execute(
-                "SELECT url, lastmod, title FROM waiting_pages WHERE source = ? ORDER BY position", (source,)
-            )
-        )
 
-    def keep_waiting(
-        self, source: str, entries: Iterable[tuple[str, str | None, str | None]], now: datetime | None = None
-    ) -> None:
-        """The source's waiting candidates are now `entries` (url, lastmod, title), in this order."""
-        moment = utc_iso(now)
-        with self.db.transaction():
-            first_seen = dict(
-                self.conn.execute("SELECT url, first_seen FROM waiting_pages WHERE source = ?", (source,))
-            )
-            self.conn.execute("DELETE FROM waiting_pages WHERE source = ?", (source,))
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO waiting_pages (source, url, lastmod, title, position, first_seen) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (source, url, lastmod, title, i, first_seen.get(url, moment))
-                    for i, (url, lastmod, title) in enumerate(entries)
-                ],
-            )
+def record_run(
+    db: Database,
+    source: str,
+    *,
+    started_at: datetime,
+    ok: bool,
+    counts: Mapping[str, int],
+    error: str | None = None,
+    flow_run: str | None = None,
+    finished_at: datetime | None = None,
+    state: str | None = None,
+    warning: str | None = None,
+) -> None:
+    """One row of `source_runs` (commits: never call it inside a transaction)."""
+    Table(db.utils, "source_runs").insert(
+        {
+            "source": source,
+            "flow_run": flow_run,
+            "started_at": utc_iso(started_at),
+            "finished_at": utc_iso(finished_at),
+            "ok": int(ok),
+            "counts": json.dumps(dict(counts)),
+            "error": error,
+            "state": state or ("ok" if ok else "failed"),
+            "warning": warning,
+        }
+    )
 
-    # ----------------------------------------------------------------------- sources ---
 
-    def record_run(
-        self,
-        source: str,
-        *,
-        started_at: datetime,
-        ok: bool,
-        counts: Mapping[str, int],
-        error: str | None = None,
-        flow_run: str | None = None,
-        finished_at: datetime | None = None,
-        state: str | None = None,
-        warning: str | None = None,
-    ) -> None:
-        """One row of `source_runs` (commits: never call it inside a transaction)."""
-        Table(self.db.utils, "source_runs").insert(
-            {
-                "source": source,
-                "flow_run": flow_run,
-                "started_at": utc_iso(started_at),
-                "finished_at": utc_iso(finished_at),
-                "ok": int(ok),
-                "counts": json.dumps(dict(counts)),
-                "error": error,
-                "state": state or ("ok" if ok else "failed"),
-                "warning": warning,
-            }
-        )
+def yield_history(db: Database, source: str) -> YieldHistory:
+    """What the source has yielded so far (this run's stored articles included) and how its
+    last recorded run ended: what a run needs to tell a quiet source from a silent failure."""
+    sightings = db.conn.execute("SELECT count(*) FROM sightings WHERE source = ?", (source,)).fetchone()[0]
+    last = db.conn.execute(
+        "SELECT state, warning FROM source_runs WHERE source = ? ORDER BY finished_at DESC, id DESC LIMIT 1",
+        (source,),
+    ).fetchone()
+    runs = db.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (source,)).fetchone()[0]
+    return YieldHistory(runs, sightings, last[0] if last else None, last[1] if last else None)
 
-    def yield_history(self, source: str) -> YieldHistory:
-        """What the source has yielded so far (this run's stored articles included) and how its
-        last recorded run ended: what a run needs to tell a quiet source from a silent failure."""
-        sightings = self.conn.execute("SELECT count(*) FROM sightings WHERE source = ?", (source,)).fetchone()[0]
-        last = self.conn.execute(
-            "SELECT state, warning FROM source_runs WHERE source = ? ORDER BY finished_at DESC, id DESC LIMIT 1",
-            (source,),
+
+def source_states(db: Database, names: Iterable[str]) -> list[SourceState]:
+    states = []
+    for name in names:
+        last_ok = db.conn.execute(
+            "SELECT max(finished_at) FROM source_runs WHERE source = ? AND ok", (name,)
+        ).fetchone()[0]
+        last_err = db.conn.execute(
+            "SELECT error, finished_at FROM source_runs WHERE source = ? AND error IS NOT NULL "
+            "ORDER BY finished_at DESC, id DESC LIMIT 1",
+            (name,),
         ).fetchone()
-        runs = self.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (source,)).fetchone()[0]
-        return YieldHistory(runs, sightings, last[0] if last else None, last[1] if last else None)
-
-    def source_states(self, names: Iterable[str]) -> list[SourceState]:
-        states = []
-        for name in names:
-            last_ok = self.conn.execute(
-                "SELECT max(finished_at) FROM source_runs WHERE source = ? AND ok", (name,)
-            ).fetchone()[0]
-            last_err = self.conn.execute(
-                "SELECT error, finished_at FROM source_runs WHERE source = ? AND error IS NOT NULL "
-                "ORDER BY finished_at DESC, id DESC LIMIT 1",
-                (name,),
-            ).fetchone()
-            runs = self.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (name,)).fetchone()[0]
-            articles = self.conn.execute("SELECT count(*) FROM articles WHERE source = ?", (name,)).fetchone()[0]
-            failing, rejected = self.conn.execute(
-                "SELECT coalesce(sum(outcome = 'failed'), 0), coalesce(sum(outcome != 'failed'), 0) "
-                "FROM pages WHERE source = ?",
-                (name,),
-            ).fetchone()
-            last = self.conn.execute(
-                "SELECT state, warning FROM source_runs WHERE source = ? ORDER BY finished_at DESC, id DESC LIMIT 1",
-                (name,),
-            ).fetchone() or (None, None)
-            states.append(
-                SourceState(
-                    name,
-                    last_ok,
-                    last_err[0] if last_err else None,
-                    last_err[1] if last_err else None,
-                    runs,
-                    articles,
-                    failing,
-                    rejected,
-                    *last,
-                )
+        runs = db.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (name,)).fetchone()[0]
+        articles = db.conn.execute("SELECT count(*) FROM articles WHERE source = ?", (name,)).fetchone()[0]
+        failing, rejected = db.conn.execute(
+            "SELECT coalesce(sum(outcome = 'failed'), 0), coalesce(sum(outcome != 'failed'), 0) "
+            "FROM pages WHERE source = ?",
+            (name,),
+        ).fetchone()
+        last = db.conn.execute(
+            "SELECT state, warning FROM source_runs WHERE source = ? ORDER BY finished_at DESC, id DESC LIMIT 1",
+            (name,),
+        ).fetchone() or (None, None)
+        states.append(
+            SourceState(
+                name,
+                last_ok,
+                last_err[0] if last_err else None,
+                last_err[1] if last_err else None,
+                runs,
+                articles,
+                failing,
+                rejected,
+                *last,
             )
-        return states
-
-    def recent_runs(self, source: str, limit: int = 10) -> list[dict]:
-        rows = self.conn.execute(
-            "SELECT finished_at, ok, counts, error FROM source_runs WHERE source = ? "
-            "ORDER BY finished_at DESC, id DESC LIMIT ?",
-            (source, limit),
         )
-        return [{"finished_at": f, "ok": bool(ok), "counts": json.loads(c), "error": e} for f, ok, c, e in rows]
+    return states
 
-    # ------------------------------------------------------------------------ leases ---
 
-    def acquire_lease(self, source: str, holder: str, ttl: timedelta = LEASE_TTL, now: datetime | None = None) -> Lease:
-        """Take the source for this run; if a live run already has it, that run's lease
-        (`held_by_other`), and nothing is taken."""
-        moment = now or datetime.now(UTC)
-        me = (holder, socket.gethostname(), os.getpid())
-        with self.db.transaction():
-            row = self.conn.execute(
-                "SELECT holder, host, pid, acquired_at, expires_at FROM source_leases WHERE source = ?", (source,)
-            ).fetchone()
-            if row and (row[0], row[1], row[2]) != me and not _lease_is_stale(row, moment):
-                return Lease(source, row[0], row[1], row[2], row[3], held_by_other=True)
-            self.conn.execute(
-                "INSERT OR REPLACE INTO source_leases (source, holder, host, pid, acquired_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (source, *me, utc_iso(moment), utc_iso(moment + ttl)),
-            )
-        return Lease(source, *me, utc_iso(moment))
+# ------------------------------------------------------------------------ leases ---
 
-    def release_lease(self, source: str, holder: str) -> None:
-        with self.db.transaction():
-            self.conn.execute(
-                "DELETE FROM source_leases WHERE source = ? AND holder = ? AND pid = ?", (source, holder, os.getpid())
-            )
+
+def acquire_lease(
+    db: Database, source: str, holder: str, ttl: timedelta = LEASE_TTL, now: datetime | None = None
+) -> Lease:
+    """Take the source for this run; if a live run already has it, that run's lease
+    (`held_by_other`), and nothing is taken."""
+    moment = now or datetime.now(UTC)
+    me = (holder, socket.gethostname(), os.getpid())
+    with db.transaction():
+        row = db.conn.execute(
+            "SELECT holder, host, pid, acquired_at, expires_at FROM source_leases WHERE source = ?", (source,)
+        ).fetchone()
+        if row and (row[0], row[1], row[2]) != me and not _lease_is_stale(row, moment):
+            return Lease(source, row[0], row[1], row[2], row[3], held_by_other=True)
+        db.conn.execute(
+            "INSERT OR REPLACE INTO source_leases (source, holder, host, pid, acquired_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (source, *me, utc_iso(moment), utc_iso(moment + ttl)),
+        )
+    return Lease(source, *me, utc_iso(moment))
+
+
+def release_lease(db: Database, source: str, holder: str) -> None:
+    with db.transaction():
+        db.conn.execute(
+            "DELETE FROM source_leases WHERE source = ? AND holder = ? AND pid = ?", (source, holder, os.getpid())
+        )
 
 
 @dataclass

@@ -33,8 +33,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from itertools import product
 
+from core.text import inert
 from errors import QuerySyntaxError
-from storage.text import inert
 
 DEFAULT_NEAR = 10
 _MAX_NEAR_COMBINATIONS = 64

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from core.urls import canonical_url, url_key
 from storage import dedup
 from storage.db import Database, run_script, utc_iso
 
@@ -234,21 +235,21 @@ CREATE INDEX translations_url_key ON translations(url_key)
 def _url_keys_v7(db: sqlite_utils.Database) -> None:
     run_script(db.conn, V7_DDL)
     # Storage knows no site profiles: when this step shipped, every profile's tracking
-    # parameters were among those `dedup.canonical_url` always drops, so none is passed.
+    # parameters were among those `core.urls.canonical_url` always drops, so none is passed.
     for table, key in (("articles", "id"), ("sightings", "id"), ("translations", "rowid")):
         rows = db.execute(f"SELECT {key}, url, canonical_url FROM {table}").fetchall()
         updates = []
         for row_id, url, stored in rows:
             canonical = stored
-            fresh = dedup.canonical_url(url)
-            if stored and fresh and dedup.url_key(fresh) == dedup.url_key(stored):
+            fresh = canonical_url(url)
+            if stored and fresh and url_key(fresh) == url_key(stored):
                 canonical = fresh
-            updates.append((canonical, dedup.url_key(canonical), row_id))
+            updates.append((canonical, url_key(canonical), row_id))
         db.conn.executemany(f"UPDATE {table} SET canonical_url = ?, url_key = ? WHERE {key} = ?", updates)
 
 
 # v8: each source's recent pages as paragraph keys, from which its learned template is counted
-# (storage/templates.py, scrapers/template.py).
+# (storage/learned_templates.py, scrapers/template.py).
 V8_DDL = """
 CREATE TABLE source_template_pages (
     source TEXT NOT NULL,

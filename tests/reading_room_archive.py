@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerts.config import AlertRule
+from core.article import Article, Contact
 from errors import NotAnArticle, ServerError
 from flows.pipeline import store_batch
-from scrapers.article import Article, Contact
+from storage import fetchstate
 from storage.archive import Archive, Incoming
-from storage.fetchstate import FetchState, PageOutcome
+from storage.fetchstate import PageOutcome
 
 PASSEURS_TITLE = "L’OIM appelle à protéger les migrants exposés aux réseaux de passeurs en Méditerranée"
 PASSEURS = [
@@ -98,8 +99,9 @@ def build(directory: Path) -> Path:
         store_batch(
             archive, [Incoming(copy, "apr", fetched_at=today), Incoming(frontex, "apr", fetched_at=today)], RULES
         )
-        state = FetchState(archive)
-        state.record_pages(
+        state = archive
+        fetchstate.record_pages(
+            state,
             "apr",
             [
                 PageOutcome("https://www.apr-news.fr/rubrique/societe", NotAnArticle("a listing of 12 links")),
@@ -111,13 +113,18 @@ def build(directory: Path) -> Path:
             ],
         )
         long_ago = now - timedelta(days=2)
-        state.record_run("iom-fr", started_at=long_ago, finished_at=long_ago, ok=True, counts={"new": 1})
-        state.record_run("iom-en", started_at=now, ok=True, counts={"new": 1})
-        state.record_run(
-            "apr", started_at=now - timedelta(hours=3), finished_at=now - timedelta(hours=3), ok=True, counts={"new": 1}
+        fetchstate.record_run(state, "iom-fr", started_at=long_ago, finished_at=long_ago, ok=True, counts={"new": 1})
+        fetchstate.record_run(state, "iom-en", started_at=now, ok=True, counts={"new": 1})
+        fetchstate.record_run(
+            state,
+            "apr",
+            started_at=now - timedelta(hours=3),
+            finished_at=now - timedelta(hours=3),
+            ok=True,
+            counts={"new": 1},
         )
-        state.record_run(
-            "apr", started_at=now, ok=False, counts={"new": 0}, error="https://www.apr-news.fr/rss.xml: HTTP 503"
+        fetchstate.record_run(
+            state, "apr", started_at=now, ok=False, counts={"new": 0}, error="https://www.apr-news.fr/rss.xml: HTTP 503"
         )
     config = directory / "newswatch.yaml"
     config.write_text(CONFIG, encoding="utf-8")

@@ -7,8 +7,8 @@ from smtpserver import closed_port
 
 from alerts.config import AlertRule, SmtpSettings
 from alerts.deliver import deliver_digest, deliver_immediate
+from core.article import Article
 from flows.pipeline import store_batch
-from scrapers.article import Article
 from storage.archive import Archive, Incoming
 from storage.outbox import list_outbox
 

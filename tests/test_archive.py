@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scrapers.article import Article
+from core.article import Article
 from scrapers.clean import clean_page
 from storage.archive import Archive, Incoming
 from storage.schema import LATEST

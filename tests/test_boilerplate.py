@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scrapers.article import Removal
+from core.article import Removal
 from scrapers.boilerplate import single_line_rule
 from scrapers.clean import clean_page
 

@@ -13,8 +13,8 @@ from test_alerts_delivery import filler
 
 from alerts.config import AlertRule
 from alerts.email import render_email
+from core.article import Article
 from flows.pipeline import store_batch
-from scrapers.article import Article
 from storage.archive import Archive, Incoming
 from storage.outbox import list_outbox
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scrapers.article import Contact
+from core.article import Contact
 from scrapers.clean import clean_page
 
 PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"

@@ -14,8 +14,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.article import Article
 from errors import CleanError
-from scrapers.article import Article
 from scrapers.clean import clean_page
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scrapers.article import Contact
+from core.article import Contact
 from scrapers.contacts import extract_contacts, find_phones, parse_contacts, repair_mailto
 
 

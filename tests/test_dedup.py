@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from scrapers.article import Article
+from core.article import Article
+from core.urls import canonical_url, url_key
 from storage import dedup
 from storage.archive import Archive, Incoming
 
@@ -41,7 +42,7 @@ PARAS = [p for p in PAGE.split("\n\n") if p.endswith(".")]  # the article's para
     ],
 )
 def test_canonical_url(url, declared, params, expected):
-    assert dedup.canonical_url(url, declared, params) == expected
+    assert canonical_url(url, declared, params) == expected
 
 
 @pytest.mark.parametrize(
@@ -53,12 +54,12 @@ def test_canonical_url(url, declared, params, expected):
     ],
 )
 def test_spellings_of_one_page_share_a_url_key(a, b):
-    assert dedup.url_key(dedup.canonical_url(a)) == dedup.url_key(dedup.canonical_url(b))
+    assert url_key(canonical_url(a)) == url_key(canonical_url(b))
 
 
 def test_url_key_keeps_what_selects_the_page():
     keys = {
-        dedup.url_key(dedup.canonical_url(u))
+        url_key(canonical_url(u))
         for u in (
             "https://example.com/a",
             "https://example.com/A",

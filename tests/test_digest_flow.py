@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from alerts.config import AlertRule
+from core.article import Article
 from flows.pipeline import store_batch
-from scrapers.article import Article
 from storage.archive import Archive, Incoming
 from storage.outbox import list_outbox
 

@@ -478,8 +478,8 @@ def test_disk_full_on_write_is_a_clear_error_and_the_archive_stays_consistent(tm
     from fake_sites import paragraphs
 
     from alerts.config import AlertRule
+    from core.article import Article
     from flows.pipeline import store_batch
-    from scrapers.article import Article
     from storage.archive import Archive, Incoming
 
     def batch(prefix: str, n: int) -> list[Incoming]:

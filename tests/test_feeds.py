@@ -15,10 +15,10 @@ from test_alerts_delivery import filler
 
 from alerts.config import AlertRule
 from alerts.feeds import feed_file_name, new_articles_feed, render_feed, rule_feed, write_feeds
+from core.article import Article
+from core.files import write_atomically
 from flows.pipeline import store_batch
-from scrapers.article import Article
 from storage.archive import Archive, Incoming
-from storage.files import write_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ def test_hostile_page_text_stays_text(archive):
     data = render_feed(rule_feed(archive, "passeurs"))
     assert b"\x0b" not in data and b"\x01" not in data
     hostile = parse(data).entries[0]
-    # a title, never markup; stored on one line (storage.text.inert_line: the \x0b run is one space)
+    # a title, never markup; stored on one line (core.text.inert_line: the \x0b run is one space)
     assert hostile.title == "<script>alert(1)</script> Passeurs & co"
     assert "&lt;b&gt;arrêtés&lt;/b&gt;" in hostile.summary and "<b>" not in hostile.summary
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from httpserver import LocalServer, Reply, html, redirect
 
+from core.urls import host_key
 from errors import (
     BadUrl,
     ClientError,
@@ -28,7 +29,7 @@ from errors import (
     TooManyRedirects,
 )
 from scrapers.decoding import decode_bytes
-from scrapers.fetch import DISCOVERY_TYPES, Fetcher, FetchSettings, NotModified, Validators, host_key
+from scrapers.fetch import DISCOVERY_TYPES, Fetcher, FetchSettings, NotModified, Validators
 
 UA = "newswatch-test/0.1 (+mailto:test@example.org)"
 

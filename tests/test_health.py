@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fake_sites import paragraphs
 
+from core.article import Article
 from flows.cli import main
-from scrapers.article import Article
+from storage import fetchstate
 from storage.archive import Archive, Incoming
-from storage.fetchstate import FetchState
 from storage.health import EMPTY_RUN_MIN_PAGES, source_health
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -28,7 +28,7 @@ class History:
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
-        self.state = FetchState(archive)
+        self.state = archive
         self.serial = 0
 
     def run(
@@ -57,7 +57,8 @@ class History:
         new = result.counts["new"]
         assert new == len(bodies)
         fetched = new + not_articles
-        self.state.record_run(
+        fetchstate.record_run(
+            self.state,
             source,
             started_at=at,
             finished_at=at + timedelta(seconds=30),
@@ -215,7 +216,8 @@ def test_ingest_artifact_says_the_alerts_sent_once():
 
 def test_a_source_whose_last_run_is_a_warning_yields_nothing(history):
     history.run("empty", T0)
-    history.state.record_run(
+    fetchstate.record_run(
+        history.state,
         "empty",
         started_at=T0 + DAY,
         finished_at=T0 + DAY,
@@ -224,7 +226,8 @@ def test_a_source_whose_last_run_is_a_warning_yields_nothing(history):
         warning="the feed has no items",
         counts={"discovered": 0, "new": 0, "duplicates": 0, "not_articles": 0, "errors": 0},
     )
-    history.state.record_run(
+    fetchstate.record_run(
+        history.state,
         "pages",
         started_at=T0,
         finished_at=T0,
@@ -242,7 +245,8 @@ def test_a_source_whose_last_run_is_a_warning_yields_nothing(history):
 
 
 def _failed_run(history: History, source: str, at: datetime, error: str) -> None:
-    history.state.record_run(
+    fetchstate.record_run(
+        history.state,
         source,
         started_at=at,
         finished_at=at + timedelta(seconds=3),

@@ -12,8 +12,8 @@ from alerts.health_notices import notify_unhealthy
 from errors import AlertConfigError
 from flows.config import parse_config
 from flows.pipeline import send_health_alerts
+from storage import fetchstate
 from storage.archive import Archive
-from storage.fetchstate import FetchState
 from storage.health import source_health
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -27,10 +27,11 @@ class Runs:
 
     def __init__(self, archive: Archive) -> None:
         self.archive = archive
-        self.state = FetchState(archive)
+        self.state = archive
 
     def run(self, source: str, at: datetime, new: int = 0) -> None:
-        self.state.record_run(
+        fetchstate.record_run(
+            self.state,
             source,
             started_at=at,
             finished_at=at + timedelta(seconds=30),

@@ -34,6 +34,7 @@ from hostile_server import (
 )
 from httpserver import Reply, html
 
+from core.urls import host_key
 from errors import (
     AddressNotAllowed,
     BadRedirect,
@@ -44,7 +45,7 @@ from errors import (
     UnsupportedEncoding,
 )
 from scrapers import inflate
-from scrapers.fetch import Fetcher, FetchSettings, host_key
+from scrapers.fetch import Fetcher, FetchSettings
 
 pytestmark = pytest.mark.hostile
 
@@ -639,7 +640,7 @@ FORMAT_CHARACTERS = [chr(c) for c in range(0x110000) if unicodedata.category(chr
 def test_every_format_character_is_dropped_or_kept_on_purpose():
     import re
 
-    from storage.text import KEPT_FORMAT, inert
+    from core.text import KEPT_FORMAT, inert
 
     kept = re.compile(f"[{KEPT_FORMAT}]")
     for ch in FORMAT_CHARACTERS:
@@ -653,8 +654,8 @@ def test_bidi_and_invisible_characters_leave_emails_search_and_the_archive(tmp_p
 
     from alerts.config import AlertRule
     from alerts.deliver import deliver_immediate
+    from core.article import Article
     from flows.pipeline import store_batch
-    from scrapers.article import Article
     from storage.archive import Archive, Incoming
 
     title = "Rapport \u202egnp.exe\u202c sur les mi\u2066gr\u2069ants"
@@ -834,8 +835,8 @@ def test_email_interrupted_after_acceptance_is_sent_again_byte_for_byte(tmp_path
     from alerts.config import AlertRule
     from alerts.deliver import deliver_immediate
     from alerts.email import send_email
+    from core.article import Article
     from flows.pipeline import store_batch
-    from scrapers.article import Article
     from storage.archive import Archive, Incoming
 
     class Killed(BaseException):

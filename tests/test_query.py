@@ -1,7 +1,7 @@
 import pytest
 
+from core.article import Article
 from errors import QuerySyntaxError
-from scrapers.article import Article
 from storage.archive import Archive, Incoming
 from storage.query import parse, word_forms
 

@@ -186,7 +186,7 @@ def test_article_page_renders_the_body_with_contacts_sightings_and_translations(
 
 
 def test_page_text_is_escaped(room, tmp_path):
-    from scrapers.article import Article
+    from core.article import Article
     from storage.archive import Archive, Incoming
 
     db = tmp_path / "hostile.db"

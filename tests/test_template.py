@@ -1,4 +1,4 @@
-"""Learned per-source templates (scrapers/template.py, storage/templates.py, flows/pipeline.py):
+"""Learned per-source templates (scrapers/template.py, storage/learned_templates.py, flows/pipeline.py):
 learned after MIN_PAGES archived pages, explained, capped, independent of arrival order."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import random
 
 import pytest
 
+from core.article import Removal
 from flows.cli import main as cli
 from flows.pipeline import Cleaned, learn_template, load_template, store_pages
 from scrapers import template
-from scrapers.article import Removal
 from scrapers.clean import clean_page
 from scrapers.template import MIN_PAGES, SourceTemplate, page_keys
-from storage import templates
+from storage import learned_templates
 from storage.archive import Archive, BatchResult, Incoming
 
 ABOUT = (
@@ -151,8 +151,8 @@ def test_the_window_keeps_the_last_pages_only(tmp_path):
     path = tmp_path / "archive.db"
     with Archive.open(path) as archive:
         for n in range(3):
-            templates.record(archive, "s", [[n, 100 + n]] * 4, window=5)
-        counts = templates.load(archive, "s", window=5)
+            learned_templates.record(archive, "s", [[n, 100 + n]] * 4, window=5)
+        counts = learned_templates.load(archive, "s", window=5)
     assert (counts.version, counts.pages) == (12, 5)
     assert counts.counts == {1: 1, 101: 1, 2: 4, 102: 4}
 

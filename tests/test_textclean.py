@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scrapers.article import PageMetadata
+from core.article import PageMetadata
 from scrapers.profiles import GENERIC, Profile, get_profile
 from scrapers.textclean import clean_blocks, normalise_space, text_to_blocks
 

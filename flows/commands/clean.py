@@ -45,8 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.article import Removal
     from errors import NewswatchError
-    from scrapers.article import Removal
     from scrapers.clean import clean_page, gunzip_page
     from scrapers.profiles import get_profile
 

@@ -47,12 +47,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from storage.fetchstate import FetchState
+    from storage import fetchstate
 
     with open_archive(args, read_only=True) as archive:
-        state = FetchState(archive)
-        pages = state.rejected(source=args.source, since=args.since, reason=args.reason, limit=args.limit or None)
-        counts = state.rejected_counts(source=args.source, since=args.since, reason=args.reason)
+        state = archive
+        pages = fetchstate.rejected(
+            state, source=args.source, since=args.since, reason=args.reason, limit=args.limit or None
+        )
+        counts = fetchstate.rejected_counts(state, source=args.source, since=args.since, reason=args.reason)
     if args.json:
         for page in pages:
             print(json.dumps(asdict(page), ensure_ascii=False))

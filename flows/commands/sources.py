@@ -105,7 +105,7 @@ def _import_opml(args: argparse.Namespace) -> int:
 
     config = ConfigFile(config_path(args.config))
     taken = set(config.source_names())
-    from storage.dedup import canonical_url, url_key
+    from core.urls import canonical_url, url_key
 
     known = {url_key(canonical_url(u)) for u in config.source_urls()}
     added = 0
@@ -143,8 +143,8 @@ def print_sources(config, *, as_json: bool = False) -> None:
 
     from flows.commands._common import warn_if_newer
     from flows.summary import state_label
+    from storage import fetchstate
     from storage.archive import Archive
-    from storage.fetchstate import FetchState
     from storage.health import source_health
 
     names = [s.name for s in config.sources]
@@ -154,7 +154,7 @@ def print_sources(config, *, as_json: bool = False) -> None:
         print(f"(no archive yet at {config.archive}: no source has run)", file=sys.stderr if as_json else sys.stdout)
         archive = Archive.open(":memory:")
     with archive:
-        states = {s.source: s for s in FetchState(archive).source_states(names)}
+        states = {s.source: s for s in fetchstate.source_states(archive, names)}
         health = {h.source: h for h in source_health(archive, [(s.name, s.expected_interval) for s in config.sources])}
     for source in config.sources:
         st = states[source.name]

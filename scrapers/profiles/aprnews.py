@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from scrapers.profiles import Profile, register
+from scrapers.profiles.base import Profile, register
 
 APRNEWS = register(
     Profile(

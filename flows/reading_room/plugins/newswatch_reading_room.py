@@ -66,8 +66,8 @@ def prepare_connection(conn, database):
 
 
 def _clean(url: str) -> str:
+    from core.urls import canonical_url
     from scrapers.profiles import profile_for_url
-    from storage.dedup import canonical_url
 
     if not url.startswith(("http://", "https://")):
         return url  # a local file: no web address to clean

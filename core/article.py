@@ -47,13 +47,6 @@ class Article:
         d["body"] = self.body
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> Article:
-        d = dict(d)
-        d.pop("body", None)
-        d["contacts"] = [Contact(**c) for c in d.get("contacts") or []]
-        return cls(**d)
-
 
 @dataclass
 class PageMetadata:
