@@ -2,7 +2,7 @@
 
     NewswatchError                  a message for the user: what failed, where, what to do next
     ├── PermanentError              record it and move on: asking again gives the same answer
-    │   ├── ConfigError             the config file (flows/config.py)
+    │   ├── ConfigError             the config file (flows/config/model.py)
     │   │   ├── ProfileError        an unknown or broken site profile
     │   │   └── AlertConfigError    the smtp:, alerts: or health_alerts: section
     │   ├── CleanError              a page that cannot be read at all (empty, binary, corrupt)
@@ -15,7 +15,7 @@
     │   ├── ServeError              `newswatch serve` cannot start or keep serving
     │   └── DeployError             `newswatch deploy` cannot deploy (no server, bad pool)
     ├── TemporaryError              retry later: the same request may succeed then
-    │   ├── CleanCrashed            the process cleaning a page died (flows/streaming.py)
+    │   ├── CleanCrashed            the process cleaning a page died (flows/pipeline/cleaner.py)
     │   └── PrefectApiError         the Prefect server could not be asked (status, checks)
     ├── FetchError                  one URL could not be fetched (each kind below is also
     │   │                           a PermanentError or a TemporaryError)

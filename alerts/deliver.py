@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from alerts.config import SmtpSettings
 from alerts.email import derived_message_id, freeze, message_bytes, render_email, send_email, send_with_retries
+from alerts.settings import SmtpSettings
 from errors import SmtpDeliveryError
 from storage.db import Database
 from storage.outbox import OutboxEntry, archive_id, claim_pending, mark_sent, prepare_email, prepared_email, release

@@ -25,8 +25,8 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 
-from alerts.config import SmtpSettings
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
+from alerts.settings import SmtpSettings
 from core.text import inert_line, inert_url
 from errors import SmtpDeliveryError, SmtpRefused, SmtpUnavailable, SmtpUnreachable
 from storage.outbox import OutboxEntry

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from alerts.config import HealthAlertSettings, SmtpSettings
 from alerts.email import header_safe, send_email, send_with_retries
+from alerts.settings import HealthAlertSettings, SmtpSettings
 from errors import SmtpDeliveryError
 from storage.db import Database
 from storage.health import add_notices, clear_recovered, notified_kinds, problem_kind

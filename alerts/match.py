@@ -1,19 +1,32 @@
-"""Match the new articles of one ingest batch against every alert rule.
+"""Match the new articles of one ingest batch against every alert rule, and record the matches
+in the archive's outbox.
 
 The batch goes into one in-memory FTS5 table (title and cleaned body only: menus and sidebars
 never reach an Article), then each rule's compiled query is one MATCH over it. FTS5's
 `unicode61 remove_diacritics 2` tokenizer makes matching case- and accent-insensitive and
 splits on apostrophes and NBSP; the query compiler adds French singular/plural variants.
+
+`record_matches(db, rules, articles)` matches a batch's new articles against every rule
+(`BatchIndex`) and adds one outbox row per (rule, recipient, story) through `storage.outbox`.
+Call it inside the transaction that stores the articles, so that either both the articles and
+their alerts are stored, or neither; rows already present (same rule, recipient and story) are
+left alone, so a re-run or a folded republication alerts nobody twice. `new_candidates(items,
+result)` turns a stored batch into what is matched.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from contextlib import closing
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from alerts.settings import AlertRule
+from core.text import inert, inert_line
 from errors import QuerySyntaxError
+from storage.archive import BatchResult, Incoming
+from storage.db import Database
+from storage.outbox import NewMatch, OutboxEntry, add_match, has_match
 from storage.query import parse
 from storage.schema import FTS_TOKENIZE
 
@@ -25,7 +38,7 @@ SNIPPET_TOKENS = 32
 
 
 @dataclass(frozen=True)
-class Candidate:
+class BatchArticle:
     """A new article of the batch, as the archive stored it.
 
     `story_id` is the story the article belongs to (its own id unless the archive folded it into
@@ -41,24 +54,6 @@ class Candidate:
     url: str | None = None
 
 
-def check_query(query: str) -> tuple[str, int | None] | None:
-    """None if `query` compiles and FTS5 accepts it, else (what is wrong, 1-based column in
-    the query, or None when the failure has no column). Never raises: a rule this says is
-    usable is matched, any other is set aside."""
-    try:
-        expression = parse(query).fts
-        with closing(sqlite3.connect(":memory:")) as conn:
-            conn.execute(f"CREATE VIRTUAL TABLE q USING fts5(title, body, tokenize = '{FTS_TOKENIZE}')")
-            conn.execute("SELECT rowid FROM q WHERE q MATCH ?", (expression,)).fetchall()
-    except QuerySyntaxError as e:
-        return str(e), e.position
-    except sqlite3.Error as e:
-        return f"the search engine refused it ({e})", None
-    except Exception as e:  # noqa: BLE001 - whatever breaks, the rule alone is set aside
-        return f"the query cannot be used ({type(e).__name__}: {str(e)[:200]})", None
-    return None
-
-
 def _strip_markers(text: str | None) -> str:
     return (text or "").replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "")
 
@@ -69,7 +64,7 @@ class BatchIndex:
     itself, bench/alerts_match.py, and most matches of a re-run or a folded story are not new
     outbox rows)."""
 
-    def __init__(self, candidates: Sequence[Candidate]) -> None:
+    def __init__(self, candidates: Sequence[BatchArticle]) -> None:
         self.candidates = candidates
         self.conn = sqlite3.connect(":memory:")
         self.conn.execute(
@@ -91,7 +86,7 @@ class BatchIndex:
         try:
             expression = parse(rule.query).fts
         except QuerySyntaxError:
-            return None  # alerts.config.load_alert_rules has reported it already
+            return None  # alerts.settings.load_alert_rules has reported it already
         sql, params = " WHERE batch MATCH ?", [expression]
         if rule.sources is not None:
             sql += f" AND source IN ({', '.join('?' * len(rule.sources))})"
@@ -107,7 +102,7 @@ class BatchIndex:
         try:
             return [row[0] for row in self.conn.execute("SELECT rowid FROM batch" + sql + " ORDER BY rowid", params)]
         except sqlite3.Error:
-            return []  # checked when the rules were loaded (check_query); never fails a batch
+            return []  # checked when the rules were loaded (alerts.settings.check_query); never fails a batch
 
     def snippet(self, rule, position: int) -> str:
         """The article's body around what the rule matched, the terms between the markers."""
@@ -120,3 +115,68 @@ class BatchIndex:
             [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, *params, position],
         ).fetchone()
         return (row[0] or "") if row else ""
+
+
+def new_candidates(items: Sequence[Incoming], result: BatchResult) -> list[BatchArticle]:
+    """The articles of a stored batch that are new to the archive, as alerts match them.
+
+    Only new articles are matched: a near-duplicate or republication is folded by the
+    archive into an existing story, so it never alerts again.
+    """
+    return [
+        BatchArticle(
+            article_id=r.article_id,
+            story_id=r.article_id,
+            title=inert_line(item.article.title) or None,
+            body=inert(item.article.body),
+            source=item.source,
+            published=item.article.date,
+            url=r.link or item.url or item.article.url,
+        )
+        for item, r in zip(items, result.items, strict=True)
+        if r.status == "new" and r.article_id is not None
+    ]
+
+
+def record_matches(
+    db: Database, rules: Iterable[AlertRule], candidates: list[BatchArticle], *, now: datetime | None = None
+) -> list[OutboxEntry]:
+    """Match the batch's new articles and add one outbox row per (rule, recipient, story).
+
+    Never commits: call it inside the transaction that writes the articles. Only the rows
+    added now are returned.
+    """
+    rules = list(rules)
+    if not rules or not candidates:
+        return []
+    matched_at = now or datetime.now(UTC)  # one time for the whole batch
+    recorded: list[OutboxEntry] = []
+    with BatchIndex(candidates) as index:
+        for rule in rules:
+            for position in index.match(rule):
+                c = candidates[position]
+                snippet = None  # built once per (rule, article), only if a row is new
+                for recipient in rule.to:
+                    if has_match(db, rule.name, recipient, c.story_id):
+                        continue
+                    if snippet is None:
+                        snippet = index.snippet(rule, position)
+                    entry = add_match(
+                        db,
+                        NewMatch(
+                            rule.name,
+                            recipient,
+                            rule.mode,
+                            c.story_id,
+                            c.article_id,
+                            c.title,
+                            c.source,
+                            c.published,
+                            c.url,
+                            snippet,
+                        ),
+                        now=matched_at,
+                    )
+                    if entry is not None:
+                        recorded.append(entry)
+    return recorded

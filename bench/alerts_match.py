@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.config import AlertRule
-from alerts.match import BatchIndex, Candidate
+from alerts.match import BatchArticle, BatchIndex
+from alerts.settings import AlertRule
 
 WORDS = (
     "migrant passeur frontière réseau traite être humain bateau désert camp réfugié asile "
@@ -45,7 +45,7 @@ def synthetic(rules: int, articles: int, seed: int = 7):
         return rnd.choice(WORDS) if rnd.random() < 0.5 else rnd.choice(vocabulary[:5000])
 
     batch = [
-        Candidate(i, i, text(8).capitalize(), text(400) + ".", rnd.choice(["iom-fr", "apr", "iom-en"]))
+        BatchArticle(i, i, text(8).capitalize(), text(400) + ".", rnd.choice(["iom-fr", "apr", "iom-en"]))
         for i in range(articles)
     ]
     shapes = [

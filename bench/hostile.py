@@ -4,7 +4,7 @@ trickling host, a 10,000-word query; each against a reference measured in the sa
     .venv/bin/python bench/hostile.py                     # all three, this checkout
     .venv/bin/python bench/hostile.py bomb --root /work/main   # another checkout's code ("before")
 
-Every run is `flows.pipeline.ingest_run` (the ingest run without Prefect) in a child process
+Every run is `flows.pipeline.ingest.ingest_run` (the ingest run without Prefect) in a child process
 that imports newswatch from `--root`, against local servers (tests/hostile_server.py,
 tests/httpserver.py) started here:
 - `bomb`: one feed source whose only article is 4 GiB of zeros gzipped twice
@@ -43,8 +43,8 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 limit = int(sys.argv[3])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from flows.config import load_config
-from flows.pipeline import ingest_run
+from flows.config.loader import load_config
+from flows.pipeline.ingest import ingest_run
 start = time.perf_counter()
 try:
     summary = ingest_run(load_config(sys.argv[2]))

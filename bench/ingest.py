@@ -7,8 +7,8 @@
 languages; read from `pages.tar.xz` at bench time, never copied; outside the repository, given
 with --corpus DIR) served by one local server behind
 a sitemap: one source, generic profile, delay 0. The run is `newswatch run`'s own
-(`flows.commands.run.run_ingest_flow`) against a `prefect server start` the bench starts on
-a free port with a temporary PREFECT_HOME (`--prefect none`: `flows.pipeline.ingest_run`
+(`flows.orchestration.ingest_flow.run_ingest_flow`) against a `prefect server start` the bench starts on
+a free port with a temporary PREFECT_HOME (`--prefect none`: `flows.pipeline.ingest.ingest_run`
 without Prefect). The reference, in the same session on the same bytes: bare
 `trafilatura.extract(page, url=url)` over every page, one after the other in this process.
 Each repetition is a fresh archive; runs and references alternate, the best of each is
@@ -40,7 +40,6 @@ import json
 import os
 import re
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -143,14 +142,14 @@ class StageTimes:
 @contextmanager
 def instrumented(times: StageTimes):
     """Time the stage functions the flow's tasks call (the tasks themselves stay as they are)."""
-    import flows.pipeline
+    import flows.pipeline.stages
     import scrapers.fetch
 
     patches = [
-        (flows.pipeline, "discover", "discover"),
-        (flows.pipeline, "clean_page", "clean_page"),
+        (flows.pipeline.stages, "discover", "discover"),
+        (flows.pipeline.stages, "clean_page", "clean_page"),
         (scrapers.fetch.Fetcher, "fetch", "fetch pages"),
-        (flows.pipeline, "store_batch", "dedup + store"),
+        (flows.pipeline.stages, "store_batch", "dedup + store"),
     ]
     originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
     for owner, attr, name in patches:
@@ -222,38 +221,19 @@ def serve_corpus(corpus: Path, count: int | None) -> None:
     server.stop()
 
 
-def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
-    """`prefect server start` on a free port, its own PREFECT_HOME; (process, API URL) once healthy."""
-    import httpx
+def start_prefect_server(home: Path):
+    """`prefect server start` on a free port, its own PREFECT_HOME; the server, once healthy."""
+    from core.ports import free_port
+    from errors import ServeError
+    from flows.orchestration.server import LocalPrefectServer
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PREFECT_HOME": str(home)}
-    env.pop("PREFECT_API_URL", None)
-    log = open(home / "server.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    api = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the Prefect server exited (code {server.returncode}); see {home / 'server.log'}")
-        try:
-            if httpx.get(api + "/health", timeout=5).status_code == 200:
-                return server, api
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    server.terminate()
-    raise SystemExit(f"the Prefect server was not healthy after 180 s; see {home / 'server.log'}")
+    server = LocalPrefectServer.start(free_port(), home / "server.log", home=home)
+    try:
+        server.wait_healthy()
+    except ServeError as e:
+        server.stop()
+        raise SystemExit(str(e)) from None
+    return server
 
 
 def real_config(directory: Path, base: str, name: str, clean_processes: int | None = None) -> Path:
@@ -288,14 +268,14 @@ def real_pages(args: argparse.Namespace) -> int:
         server_start = 0.0
         if args.prefect == "server":
             started = time.perf_counter()
-            prefect_server, api = start_prefect_server(work / "prefect-home")
-            os.environ["PREFECT_API_URL"] = api
+            prefect_server = start_prefect_server(work / "prefect-home")
+            os.environ["PREFECT_API_URL"] = prefect_server.api_url
             server_start = time.perf_counter() - started
         import trafilatura
 
-        from flows.commands.run import run_ingest_flow
-        from flows.config import load_config
-        from flows.pipeline import ingest_run
+        from flows.config.loader import load_config
+        from flows.orchestration.ingest_flow import run_ingest_flow
+        from flows.pipeline.ingest import ingest_run
 
         def one_run(n: int) -> tuple[float, float, float, dict, StageTimes]:
             config = real_config(work, base, f"run-{n}", args.clean_processes)
@@ -331,8 +311,7 @@ def real_pages(args: argparse.Namespace) -> int:
             from prefect.logging.handlers import APILogWorker
 
             APILogWorker.drain_all(timeout=10)  # the run's last log lines, before the server goes
-            prefect_server.terminate()
-            prefect_server.wait(timeout=60)
+            prefect_server.stop()
 
     wall, cpu, workers, summary, times = min(runs, key=lambda r: r[0])
     traf, traf_cpu = min(references)
@@ -340,7 +319,7 @@ def real_pages(args: argparse.Namespace) -> int:
     mode = (
         "newswatch run (run_ingest_flow) against prefect server start"
         if args.prefect == "server"
-        else "flows.pipeline.ingest_run, no Prefect"
+        else "flows.pipeline.ingest.ingest_run, no Prefect"
     )
     print(
         f"ingest of the real-page corpus: {len(pages)} pages ({size / 2**20:.0f} MB), one local source "
@@ -401,7 +380,9 @@ def main() -> int:
         "--clean-processes", type=int, help="--real: the config's clean_processes (default: one per CPU; 0: none)"
     )
     parser.add_argument(
-        "--pool-min-seconds", type=float, help="the cleaning work that starts the worker processes (flows.streaming)"
+        "--pool-min-seconds",
+        type=float,
+        help="the cleaning work that starts the worker processes (flows.pipeline.cleaner)",
     )
     parser.add_argument("--serve", type=int, metavar="PER_SOURCE", help=argparse.SUPPRESS)
     parser.add_argument("--serve-corpus", type=Path, help=argparse.SUPPRESS)
@@ -413,9 +394,9 @@ def main() -> int:
         serve_corpus(args.serve_corpus, args.pages)
         return 0
     if args.pool_min_seconds is not None:
-        import flows.streaming
+        import flows.pipeline.cleaner
 
-        flows.streaming.POOL_MIN_SECONDS = args.pool_min_seconds
+        flows.pipeline.cleaner.POOL_MIN_SECONDS = args.pool_min_seconds
     if args.real:
         if args.corpus is None or not args.corpus.is_dir():
             parser.error("--real needs the extraction-corpus-trafilatura directory: --corpus DIR")
@@ -438,12 +419,12 @@ def small_pages(args: argparse.Namespace) -> int:
         bases = json.loads(child.stdout.readline())
         config = write_config(work, bases)
 
-        from flows.prefect_server import prepare_prefect_environment
+        from flows.orchestration.server import prepare_prefect_environment
 
         prepare_prefect_environment()
         from prefect import flow
 
-        from flows.ingest import ingest
+        from flows.orchestration.ingest_flow import ingest
 
         @flow(name="bench-warm-up")
         def warm_up() -> None:

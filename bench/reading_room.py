@@ -133,7 +133,7 @@ async def timed(client, path: str, repeat: int) -> tuple[float, int, bool]:
 
 
 def measure(size: int, repeat: int) -> None:
-    from flows.config import load_config
+    from flows.config.loader import load_config
     from flows.reading_room import make_datasette
 
     rng = random.Random(size)

@@ -51,9 +51,9 @@ def _imports():
 
         site = REPO / "flows" / "demo" / "site"
     except ImportError:
-        from flows.config import load_config  # type: ignore[no-redef]
-        from flows.localhost import LocalServer, SmtpServer, site_files  # type: ignore[no-redef]
-        from flows.pipeline import ingest_run  # type: ignore[no-redef]
+        from flows.config.loader import load_config  # type: ignore[no-redef]
+        from flows.demo.servers import LocalServer, SmtpServer, site_files  # type: ignore[no-redef]
+        from flows.pipeline.ingest import ingest_run  # type: ignore[no-redef]
 
         site = REPO / "flows" / "demo_site"
     return load_config, ingest_run, LocalServer, SmtpServer, site_files, site

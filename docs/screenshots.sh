@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 export PREFECT_HOME=$WORK/prefect-home DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
-PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(cd "$ROOT" && "$BIN/python" -c 'from core.ports import free_port; print(free_port())')
 API=http://127.0.0.1:$PORT/api
 UI=http://127.0.0.1:$PORT
 
@@ -86,7 +86,7 @@ PY
 shot "$UI/artifacts/artifact/$ARTIFACT_ID" "$OUT/ingest-summary.png"
 
 echo "serving the demo's archive with newswatch browse"
-BROWSE_PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BROWSE_PORT=$(cd "$ROOT" && "$BIN/python" -c 'from core.ports import free_port; print(free_port())')
 ROOM=http://127.0.0.1:$BROWSE_PORT
 "$BIN/newswatch" browse --config "$WORK/demo/newswatch-demo.yaml" --port "$BROWSE_PORT" --no-open \
     >"$WORK/browse.log" 2>&1 &

@@ -16,7 +16,7 @@ that httpx's own timeouts and resolver cannot:
   special-purpose ranges only when the source's own URL resolves into that same range;
   `allow_private_networks` lifts both.
 - **A stop that every wait obeys.** `stop_work()` (set by the run's signal handler, see
-  `flows/stopping.py`) makes every lookup, connect, read and write of the process, and every
+  `flows/pipeline/stopping.py`) makes every lookup, connect, read and write of the process, and every
   polite wait (`pause`), raise `errors.ProcessStopping` within `SLICE` seconds: they wait in
   slices and look at the stop between two. A blocking socket call cannot be interrupted from
   another thread, and a run's threads must end before its process may (Prefect waits for its

@@ -4,7 +4,7 @@ A source is unhealthy when
 - **failing**: its last run failed (not one discovery document could be read, or a stage
   crashed), and so did every run since its last good one: `FAILING_RUNS` in a row or more
   (the reading room's *Source health* query says FAILING on the same count);
-- **yields nothing**: its last run ended in the `warning` state (flows/pipeline.py
+- **yields nothing**: its last run ended in the `warning` state (flows/pipeline/
   `zero_yield`: it has never yielded an article, or it used to and now finds no article link);
 - **silent**: it has produced nothing new for longer than its `expected_interval` (counted
   from its last run that archived something new, else from its first run);

@@ -294,7 +294,7 @@ CREATE INDEX pages_reason ON pages(reason, source)
 """
 
 
-# v11: a source's state after each run (flows/summary.py: ok, unchanged, warning, failed) and,
+# v11: a source's state after each run (flows/pipeline/summary.py: ok, unchanged, warning, failed) and,
 # for a warning, why it yields nothing; `newswatch sources` and health checks read them.
 V11_DDL = """
 ALTER TABLE source_runs ADD COLUMN state TEXT;

@@ -1,9 +1,9 @@
-"""Pytest fixtures for the real HTTP server on 127.0.0.1 of `flows.localhost` (registered by
+"""Pytest fixtures for the real HTTP server on 127.0.0.1 of `flows.demo.servers` (registered by
 tests/conftest.py through `pytest_plugins`):
 - `http_server`: one started server, stopped after the test;
 - `make_http_server`: a factory for more (each one is a distinct host for politeness).
 
-The server, its routes and replies are `flows.localhost`'s, the same the demo serves its site
+The server, its routes and replies are `flows.demo.servers`'s, the same the demo serves its site
 with; they are imported here so tests write `from httpserver import LocalServer, Reply, html`.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from flows.localhost import LocalServer, Reply, Request, Route, html, redirect  # noqa: F401 (re-exported)
+from flows.demo.servers import LocalServer, Reply, Request, Route, html, redirect  # noqa: F401 (re-exported)
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerts.config import AlertRule
+from alerts.settings import AlertRule
 from core.article import Article, Contact
 from errors import NotAnArticle, ServerError
-from flows.pipeline import store_batch
+from flows.pipeline.stages import store_batch
 from storage import fetchstate
 from storage.archive import Archive, Incoming
 from storage.fetchstate import PageOutcome

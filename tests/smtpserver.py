@@ -1,4 +1,4 @@
-"""The `smtp_server` fixture: `flows.localhost.SmtpServer` (a real SMTP server on 127.0.0.1,
+"""The `smtp_server` fixture: `flows.demo.servers.SmtpServer` (a real SMTP server on 127.0.0.1,
 the demo's too) started on a free port, stopped after the test. `closed_port()`: SMTP down.
 """
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.localhost import SmtpServer, closed_port  # noqa: F401 (re-exported)
+from flows.demo.servers import SmtpServer, closed_port  # noqa: F401 (re-exported)
 
 
 @pytest.fixture

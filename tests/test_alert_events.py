@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.ingest import emit_match_events
+from flows.orchestration.events import emit_match_events
 from storage.outbox import OutboxEntry
 
 pytestmark = pytest.mark.flow

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from smtpserver import closed_port
 
-from alerts.config import AlertRule, SmtpSettings
 from alerts.deliver import deliver_digest, deliver_immediate
+from alerts.settings import AlertRule, SmtpSettings
 from core.article import Article
-from flows.pipeline import store_batch
+from flows.pipeline.stages import store_batch
 from storage.archive import Archive, Incoming
 from storage.outbox import list_outbox
 
@@ -235,7 +235,7 @@ def test_claims_of_a_live_delivery_are_left_to_it(archive, smtp_server):
 
 def test_run_summary_says_what_waits_why_and_what_happens_next(archive, smtp_server):
     """SMTP down: the outbox state after the delivery becomes the summary's lines (issue 13)."""
-    from flows.summary import delivery_lines
+    from flows.pipeline.summary import delivery_lines
     from storage.outbox import outbox_state
 
     since = "2000-01-01T00:00:00+00:00"

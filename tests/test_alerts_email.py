@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from smtpserver import closed_port
 
-from alerts.config import SmtpSettings
 from alerts.email import render_email, send_email
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
+from alerts.settings import SmtpSettings
 from errors import SmtpDeliveryError
 from storage.outbox import OutboxEntry
 

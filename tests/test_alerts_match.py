@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.config import AlertRule, load_alert_rules, load_smtp_settings
-from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START, BatchIndex, Candidate
+from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START, BatchArticle, BatchIndex
+from alerts.settings import AlertRule, load_alert_rules, load_smtp_settings
 from errors import AlertConfigError
 from scrapers.clean import clean_page
 
@@ -14,14 +14,14 @@ def rule(query: str, name: str = "r", **extra) -> AlertRule:
     return AlertRule(name=name, query=query, to=["analyst@example.org"], **extra)
 
 
-def matches(rules: list[AlertRule], batch: list[Candidate]) -> list[tuple[str, int, str]]:
+def matches(rules: list[AlertRule], batch: list[BatchArticle]) -> list[tuple[str, int, str]]:
     """(rule, article id, snippet) per match, as record_matches finds and highlights them."""
     with BatchIndex(batch) as index:
         return [(r.name, batch[p].article_id, index.snippet(r, p)) for r in rules for p in index.match(r)]
 
 
 def matched(query: str, title: str | None, body: str, **extra) -> bool:
-    candidate = Candidate(article_id=1, story_id=1, title=title, body=body, source="iom-fr")
+    candidate = BatchArticle(article_id=1, story_id=1, title=title, body=body, source="iom-fr")
     return bool(matches([rule(query, **extra)], [candidate]))
 
 
@@ -78,7 +78,7 @@ leurs soutiens financiers dans la région.</p>
 
 def test_keywords_only_in_navigation_or_sidebar_do_not_match():
     article = clean_page(PAGE, url="https://example.org/agadez")
-    candidate = Candidate(1, 1, article.title, article.body, "iom-fr")
+    candidate = BatchArticle(1, 1, article.title, article.body, "iom-fr")
     rules = [
         rule('"traite des êtres humains"', "nav"),
         rule("Frontex", "nav2"),
@@ -90,8 +90,8 @@ def test_keywords_only_in_navigation_or_sidebar_do_not_match():
 
 def test_rule_sources_restrict_matching_and_snippet_highlights_terms():
     batch = [
-        Candidate(1, 1, "A", "Des passeurs arrêtés.", "iom-fr"),
-        Candidate(2, 2, "B", "Des passeurs condamnés.", "apr"),
+        BatchArticle(1, 1, "A", "Des passeurs arrêtés.", "iom-fr"),
+        BatchArticle(2, 2, "B", "Des passeurs condamnés.", "apr"),
     ]
     found = matches([rule("passeur", sources=["apr"])], batch)
     assert [(article_id, snippet) for _, article_id, snippet in found] == [

@@ -99,10 +99,10 @@ def test_smtp_down_and_a_rule_set_aside_exit_3_then_delivered_exits_0(
 def test_rules_without_an_smtp_section_leave_the_run_needing_attention(
     tmp_path: Path, http_server: LocalServer
 ) -> None:
-    from flows.commands.run import run_exit_status
-    from flows.config import load_config
-    from flows.pipeline import ingest_run
-    from flows.summary import format_summary
+    from flows.cli.run import run_exit_status
+    from flows.config.loader import load_config
+    from flows.pipeline.ingest import ingest_run
+    from flows.pipeline.summary import format_summary
 
     feed_site(http_server, ARTICLES[:1])
     config = write_config(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,14 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.flow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Receiver:
@@ -116,7 +111,7 @@ def newswatch(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 EMIT = """
-from flows.ingest import emit_match_events
+from flows.orchestration.events import emit_match_events
 from prefect.events.worker import EventsWorker
 from storage.outbox import OutboxEntry
 emit_match_events([

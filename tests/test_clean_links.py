@@ -11,10 +11,10 @@ from pathlib import Path
 
 from test_alerts_delivery import filler
 
-from alerts.config import AlertRule
 from alerts.email import render_email
+from alerts.settings import AlertRule
 from core.article import Article
-from flows.pipeline import store_batch
+from flows.pipeline.stages import store_batch
 from storage.archive import Archive, Incoming
 from storage.outbox import list_outbox
 

@@ -107,7 +107,7 @@ def test_browse_without_datasette_says_how_to_install(monkeypatch):
     import importlib.util
 
     from errors import NewswatchError
-    from flows.commands import browse
+    from flows.cli import browse
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(NewswatchError, match=r"\.venv/bin/pip install -c constraints\.txt -e '\.\[browse\]'"):
@@ -116,8 +116,8 @@ def test_browse_without_datasette_says_how_to_install(monkeypatch):
 
 def test_commands_do_not_import_prefect():
     code = (
-        "import sys; import flows.commands.import_, flows.commands.search, flows.commands.export, "
-        "flows.commands.stats, flows.commands.show, flows.commands.browse, storage.archive; "
+        "import sys; import flows.cli.import_, flows.cli.search, flows.cli.export, "
+        "flows.cli.stats, flows.cli.show, flows.cli.browse, storage.archive; "
         "print('prefect' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from flows.cli import build_parser
+from flows.cli.main import build_parser
 
 
 def _commands(parser: argparse.ArgumentParser, path: list[str]):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from errors import ConfigError
-from flows.config import config_path, load_config, parse_config
+from flows.config.loader import config_path, load_config, parse_config
 from scrapers import profiles
 from scrapers.profiles import Profile
 

@@ -13,8 +13,8 @@ import yaml
 from fake_sites import rss_feed
 from httpserver import LocalServer, Reply, html
 
-from flows.config import load_config
-from flows.config_edit import ConfigEditError, ConfigFile, append_item, remove_item
+from flows.config.editor import ConfigEditError, ConfigFile, append_item, remove_item
+from flows.config.loader import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "newswatch.example.yaml").read_text(encoding="utf-8")
@@ -205,8 +205,8 @@ def test_import_opml_adds_each_new_feed_once(config, tmp_path):
 def test_a_missing_smtp_section_is_said_one_way_by_rules_add_alerts_retry_and_digest(tmp_path, capsys, monkeypatch):
     """QA finding 9: rules add said nothing, alerts retry tried localhost:25 (the defaults),
     run said 'no smtp: section'. Now each says the same sentence; nothing is tried."""
-    from alerts.config import NO_SMTP
-    from flows.cli import main
+    from alerts.settings import NO_SMTP
+    from flows.cli.main import main
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     archive = tmp_path / "archive.db"

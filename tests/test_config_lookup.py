@@ -20,7 +20,7 @@ COMMANDS = [["run"], ["serve"], ["deploy"], ["status"], ["digest"], ["sources"],
 
 _PROBE = """
 import contextlib, io, json, sys
-from flows.cli import main
+from flows.cli.main import main
 seen = {}
 for argv in json.loads(sys.argv[1]):
     err = io.StringIO()

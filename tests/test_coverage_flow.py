@@ -211,7 +211,7 @@ class Coverage:
 
 @pytest.fixture(scope="module")
 def coverage(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coverage]:
-    from flows.ingest import ingest
+    from flows.orchestration.ingest_flow import ingest
 
     web, smtp = start_web(), SmtpServer().start()
     try:
@@ -265,8 +265,8 @@ def test_listing_the_profile_rejects_falls_back_to_scoring_and_says_so(coverage:
 
 @pytest.mark.flow
 def test_changed_layout_listing_and_empty_feed_are_warnings_with_their_reason(coverage: Coverage) -> None:
-    from flows.commands.run import run_exit_status
-    from flows.summary import format_summary
+    from flows.cli.run import run_exit_status
+    from flows.pipeline.summary import format_summary
 
     changed, empty = coverage.source("changed"), coverage.source("empty")
     assert changed["warning"].startswith("0 of ")
@@ -306,7 +306,7 @@ def test_warnings_are_in_the_ingest_summary_artifact(coverage: Coverage) -> None
 def test_warnings_are_in_newswatch_sources_and_in_a_health_email(
     coverage: Coverage, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from flows.cli import main
+    from flows.cli.main import main
 
     assert main(["sources", "--config", str(coverage.config)]) == 0
     out = capsys.readouterr().out
@@ -322,7 +322,7 @@ def test_warnings_are_in_newswatch_sources_and_in_a_health_email(
 def test_rejected_pages_are_listed_then_recovered_by_recheck_once_the_page_is_fixed(
     coverage: Coverage, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from flows.cli import main
+    from flows.cli.main import main
 
     broken = coverage.web.url("lexis", LEXIS_BROKEN)
     assert main(["rejected", "--archive", str(coverage.config.parent / "archive.db"), "--source", "lexis"]) == 0

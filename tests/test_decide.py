@@ -252,9 +252,9 @@ def test_every_rejection_says_why():
 
 
 def test_the_ingest_pipeline_passes_the_discovery_kind():
-    """flows/pipeline.py cleans each page with its source's discovery kind (Discovery.kind)."""
+    """flows/pipeline/ cleans each page with its source's discovery kind (Discovery.kind)."""
     from errors import NotAnArticle
-    from flows.pipeline import clean_result
+    from flows.pipeline.stages import clean_result
     from scrapers.fetch import FetchResult
     from storage.archive import Incoming
 

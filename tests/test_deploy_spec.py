@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.commands.serve import ScheduleWarnings, ServerLogErrors
-from flows.config import Schedules, parse_config
-from flows.deployment_status import DeploymentStatus, RunInfo, format_status
-from flows.schedules import (
+from flows.cli.serve import ScheduleWarnings
+from flows.config.loader import parse_config
+from flows.config.model import Schedules
+from flows.orchestration.deployment_status import DeploymentStatus, RunInfo, format_status
+from flows.orchestration.schedules import (
     CHECK_STEP,
     CHECKOUT,
     DEPLOYMENTS,
@@ -23,6 +24,7 @@ from flows.schedules import (
     deploy_file,
     schedule_spec,
 )
+from flows.orchestration.server import ServerLogErrors
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "prefect"
@@ -218,7 +220,7 @@ def _config(directory: Path, schedules: str = "") -> Path:
 
 
 def test_status_problems_name_a_deployment_that_disagrees_with_the_config(tmp_path: Path) -> None:
-    from flows.config import load_config
+    from flows.config.loader import load_config
 
     config = load_config(_config(tmp_path / "mine", "schedules: {ingest: {interval: 1m}}\n"))
     agreeing = _status(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from alerts.config import AlertRule
+from alerts.settings import AlertRule
 from core.article import Article
-from flows.pipeline import store_batch
+from flows.pipeline.stages import store_batch
 from storage.archive import Archive, Incoming
 from storage.outbox import list_outbox
 
@@ -33,7 +33,7 @@ def frontex_article(n: int, place: str) -> Incoming:
 
 
 def test_digest_flow_sends_the_pending_digest_once(tmp_path, smtp_server, prefect_harness):
-    from flows.digest import digest
+    from flows.orchestration.digest_flow import digest
 
     archive_path = tmp_path / "archive.db"
     with Archive.open(archive_path) as archive:

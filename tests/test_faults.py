@@ -1,7 +1,7 @@
 """Fault suite (`pytest -m fault`): the real local HTTP server, SMTP server and SQLite archive.
 
 Ingest runs here are a small driver (this file run as a script, `python tests/test_faults.py
---config X`) that runs the real ingest run, `flows.pipeline.ingest_run` (leases, discover,
+--config X`) that runs the real ingest run, `flows.pipeline.ingest.ingest_run` (leases, discover,
 fetch, clean, store with alert matches, fetch state, run record, delivery), WITHOUT Prefect,
 so a process is cheap to start and to SIGKILL. It prints one line per checkpoint reached, so
 each kill is attributed to the step it interrupted. Figures are printed with `-s`.
@@ -36,12 +36,13 @@ ARTICLES_PER_SOURCE = 10
 
 
 def ingest_once(config_path: str, *, later_minutes: float = 0.0, mark=lambda step: None) -> dict:
-    """One ingest run through `flows.pipeline.ingest_run`, without Prefect; returns counts.
+    """One ingest run through `flows.pipeline.ingest.ingest_run`, without Prefect; returns counts.
     Each checkpoint of the run and each SMTP exchange is marked. `later_minutes` shifts the
     delivery's clock (a later run, after a killed delivery's claim has expired)."""
     from alerts.email import send_email
-    from flows.config import load_config
-    from flows.pipeline import Delivery, Runner, ingest_run
+    from flows.config.loader import load_config
+    from flows.pipeline.ingest import ingest_run
+    from flows.pipeline.runner import Delivery, Runner
 
     class Marking(Runner):
         def checkpoint(self, step: str, source: str | None = None) -> None:
@@ -88,11 +89,11 @@ def _driver_main(argv: list[str] | None = None) -> int:
     if args.pool:
         import logging
 
-        import flows.streaming
+        import flows.pipeline.cleaner
 
-        flows.streaming.POOL_MIN_SECONDS = 0.0
+        flows.pipeline.cleaner.POOL_MIN_SECONDS = 0.0
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)  # says how many pages the workers took
-    import flows.pipeline
+    import flows.pipeline.ingest
     from errors import NewswatchError
 
     print("ready", flush=True)  # imports done: a kill delay counts from here
@@ -477,9 +478,9 @@ def _make_writable(path: Path) -> None:
 def test_disk_full_on_write_is_a_clear_error_and_the_archive_stays_consistent(tmp_path):
     from fake_sites import paragraphs
 
-    from alerts.config import AlertRule
+    from alerts.settings import AlertRule
     from core.article import Article
-    from flows.pipeline import store_batch
+    from flows.pipeline.stages import store_batch
     from storage.archive import Archive, Incoming
 
     def batch(prefix: str, n: int) -> list[Incoming]:
@@ -522,9 +523,9 @@ def test_fuzzed_pages_through_clean_and_store(tmp_path):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from alerts.config import AlertRule
+    from alerts.settings import AlertRule
     from errors import CleanError
-    from flows.pipeline import store_batch
+    from flows.pipeline.stages import store_batch
     from scrapers.clean import clean_page
     from storage.archive import Archive, Incoming
 

@@ -1,4 +1,4 @@
-"""Atom feeds of matches (alerts/feeds.py, `newswatch feed`): valid for feedparser, stable ids,
+"""Atom feeds of matches (alerts/atom.py, `newswatch feed`): valid for feedparser, stable ids,
 clean links, highlighted snippets, atomic files."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import feedparser
 import pytest
 from test_alerts_delivery import filler
 
-from alerts.config import AlertRule
-from alerts.feeds import feed_file_name, new_articles_feed, render_feed, rule_feed, write_feeds
+from alerts.atom import feed_file_name, new_articles_feed, render_feed, rule_feed, write_feeds
+from alerts.settings import AlertRule
 from core.article import Article
 from core.files import write_atomically
-from flows.pipeline import store_batch
+from flows.pipeline.stages import store_batch
 from storage.archive import Archive, Incoming
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +147,7 @@ def test_a_reader_never_sees_a_half_written_feed(tmp_path):
 
 
 def rule_feed_of_size(n: int):
-    from alerts.feeds import Feed
+    from alerts.atom import Feed
     from storage.reading import FeedItem
 
     items = [

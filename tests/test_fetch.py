@@ -11,6 +11,7 @@ import httpx
 import pytest
 from httpserver import LocalServer, Reply, html, redirect
 
+from core.ports import free_port
 from core.urls import host_key
 from errors import (
     BadUrl,
@@ -256,9 +257,7 @@ def test_windows_1252_declared_latin1_comes_back_as_bytes(http_server: LocalServ
 
 
 def test_errors_never_raise_out_of_fetch_many(fetcher: Fetcher) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}/page"
+    closed = f"http://127.0.0.1:{free_port()}/page"  # a port nobody listens on
     results = fetcher.fetch_many(["ftp://example.org/file", closed])
     assert [type(r.error) for r in results] == [BadUrl, ConnectFailed]
     assert "ftp://example.org/file" in str(results[0].error)

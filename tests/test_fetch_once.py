@@ -1,5 +1,5 @@
 """One fetch per URL per run (issue 11, item 6) and `max_new_per_run` (issue 14, item 5): the
-ingest run as plain code (`flows.pipeline.ingest_run`, no Prefect) against local sites."""
+ingest run as plain code (`flows.pipeline.ingest.ingest_run`, no Prefect) against local sites."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from fake_sites import article_page
 from httpserver import LocalServer, Reply, html
 
-from flows.config import load_config
-from flows.pipeline import UrlClaims, ingest_run
-from flows.summary import format_summary
+from flows.config.loader import load_config
+from flows.pipeline.claims import UrlClaims
+from flows.pipeline.ingest import ingest_run
+from flows.pipeline.summary import format_summary
 from scrapers.links import Candidate
 
 SHARED = "/fr/news/loim-et-le-niger-lancent-un-programme-daide-au-retour-volontaire"

@@ -10,7 +10,7 @@ import pytest
 from fake_sites import paragraphs
 
 from core.article import Article
-from flows.cli import main
+from flows.cli.main import main
 from storage import fetchstate
 from storage.archive import Archive, Incoming
 from storage.health import EMPTY_RUN_MIN_PAGES, source_health
@@ -175,8 +175,8 @@ def test_sources_command_shows_health(tmp_path, capsys, history):
 
 
 def test_ingest_artifact_lists_unhealthy_sources():
-    from flows.report import ingest_markdown
-    from flows.summary import IngestSummary, SourceReport
+    from flows.orchestration.artifacts import ingest_markdown
+    from flows.pipeline.summary import IngestSummary, SourceReport
     from storage.health import SourceHealth
 
     summary = IngestSummary(
@@ -198,8 +198,8 @@ def test_ingest_artifact_lists_unhealthy_sources():
 
 def test_ingest_artifact_says_the_alerts_sent_once():
     """QA finding 12: 'Alerts: 1 email(s) sent.' and then '- alerts: 1 email(s) sent'."""
-    from flows.report import ingest_markdown
-    from flows.summary import IngestSummary, SourceReport
+    from flows.orchestration.artifacts import ingest_markdown
+    from flows.pipeline.summary import IngestSummary, SourceReport
 
     summary = IngestSummary(
         started_at="2026-11-22T07:30:00+00:00",

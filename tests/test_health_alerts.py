@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from smtpserver import closed_port
 
-from alerts.config import HealthAlertSettings, SmtpSettings, load_health_alerts
 from alerts.health_notices import notify_unhealthy
+from alerts.settings import HealthAlertSettings, SmtpSettings, load_health_alerts
 from errors import AlertConfigError
-from flows.config import parse_config
-from flows.pipeline import send_health_alerts
+from flows.config.loader import parse_config
+from flows.pipeline.end_of_run import send_health_alerts
 from storage import fetchstate
 from storage.archive import Archive
 from storage.health import source_health
@@ -181,7 +181,7 @@ def test_ingest_flow_emails_a_source_whose_pages_stop_being_articles_once(
     from fake_sites import iom_listing_page, rss_feed
     from httpserver import Reply, html
 
-    from flows.ingest import ingest
+    from flows.orchestration.ingest_flow import ingest
 
     paths = [f"/news/redesigned-{i}" for i in range(4)]
     http_server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")
@@ -228,13 +228,13 @@ def test_ingest_flow_emails_a_source_whose_pages_stop_being_articles_once(
 
 
 def test_a_source_whose_host_is_down_is_unhealthy_in_each_run_and_emailed_once(tmp_path, smtp_server, capsys):
-    """Runs without Prefect (flows.pipeline.ingest_run) against a port nothing listens on:
+    """Runs without Prefect (flows.pipeline.ingest.ingest_run) against a port nothing listens on:
     the run's health says failing, ops get one email for it, `newswatch sources` flags it."""
     import yaml
 
-    from flows.cli import main
-    from flows.config import load_config
-    from flows.pipeline import ingest_run
+    from flows.cli.main import main
+    from flows.config.loader import load_config
+    from flows.pipeline.ingest import ingest_run
 
     config = tmp_path / "newswatch.yaml"
     config.write_text(

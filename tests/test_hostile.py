@@ -94,7 +94,7 @@ with Fetcher(settings) as fetcher:
     warm = fetcher.fetch(args["warm"])  # imports, connection pool, robots.txt: all done before
     assert warm.ok, warm.error
     if args["action"] == "clean":
-        from flows.cli import main
+        from flows.cli.main import main
     limit = vm_size() + args["headroom"]
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if args["action"] == "fetch":
@@ -330,8 +330,9 @@ def zorblax_site(site, count: int):
 def test_stuck_host_does_not_hold_back_the_others_summary_and_alerts(make_hostile_server, make_http_server, tmp_path):
     from smtpserver import SmtpServer
 
-    from flows.config import load_config
-    from flows.pipeline import Delivery, ingest_run
+    from flows.config.loader import load_config
+    from flows.pipeline.ingest import ingest_run
+    from flows.pipeline.runner import Delivery
 
     good = zorblax_site(make_http_server(), 3)
     stuck = make_hostile_server(NO_ROBOTS)
@@ -567,8 +568,8 @@ def test_discovery_documents_have_their_own_cap(make_http_server):
 def test_markdown_artifact_escapes_every_construct():
     from markdown_it import MarkdownIt
 
-    from flows.report import ingest_markdown
-    from flows.summary import IngestSummary, NewArticle, SourceReport
+    from flows.orchestration.artifacts import ingest_markdown
+    from flows.pipeline.summary import IngestSummary, NewArticle, SourceReport
 
     titles = [
         "X](javascript:alert(1)) [Y",
@@ -619,7 +620,7 @@ def test_a_plain_title_is_its_link_text_as_it_is_and_a_hostile_one_is_text_besid
     escaped text beside a link named after the site."""
     from markdown_it import MarkdownIt
 
-    from flows.report import md_link
+    from flows.orchestration.artifacts import md_link
 
     plain = "Mauritanie : Nouakchott et Bruxelles signent un partenariat de 210 millions d'euros (2024), 2/3"
     markdown = md_link(plain, "https://www.apr-news.example/fr/depeches-breves/mauritanie")
@@ -652,10 +653,10 @@ def test_every_format_character_is_dropped_or_kept_on_purpose():
 def test_bidi_and_invisible_characters_leave_emails_search_and_the_archive(tmp_path):
     from smtpserver import SmtpServer
 
-    from alerts.config import AlertRule
     from alerts.deliver import deliver_immediate
+    from alerts.settings import AlertRule
     from core.article import Article
-    from flows.pipeline import store_batch
+    from flows.pipeline.stages import store_batch
     from storage.archive import Archive, Incoming
 
     title = "Rapport \u202egnp.exe\u202c sur les mi\u2066gr\u2069ants"
@@ -719,8 +720,9 @@ def test_deep_or_long_queries_are_one_line_errors_naming_the_limit(tmp_path):
 def test_bad_alert_rules_are_set_aside_whatever_the_error(make_http_server, tmp_path):
     from smtpserver import SmtpServer
 
-    from flows.config import load_config
-    from flows.pipeline import Delivery, ingest_run
+    from flows.config.loader import load_config
+    from flows.pipeline.ingest import ingest_run
+    from flows.pipeline.runner import Delivery
 
     site = zorblax_site(make_http_server(), 2)
     smtp = SmtpServer().start()
@@ -832,11 +834,11 @@ def test_archive_from_a_newer_newswatch_is_refused_for_writing(tmp_path):
 def test_email_interrupted_after_acceptance_is_sent_again_byte_for_byte(tmp_path):
     from smtpserver import SmtpServer
 
-    from alerts.config import AlertRule
     from alerts.deliver import deliver_immediate
     from alerts.email import send_email
+    from alerts.settings import AlertRule
     from core.article import Article
-    from flows.pipeline import store_batch
+    from flows.pipeline.stages import store_batch
     from storage.archive import Archive, Incoming
 
     class Killed(BaseException):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -28,6 +27,8 @@ from pathlib import Path
 import pytest
 from fake_sites import article_page, atom_feed, iom_listing_page, rss_feed, sitemap
 from httpserver import LocalServer, Reply, Request, html, redirect
+
+from core.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSWATCH = ROOT / ".venv" / "bin" / "newswatch"
@@ -182,13 +183,6 @@ def add_one_listing_teaser_and_one_feed_item(sites: Sites) -> None:
     )
 
 
-def free_port() -> int:
-    """A port nothing listens on: bound by the OS to be free, then released."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def write_config(path: Path, archive: Path, sources: list[dict]) -> Path:
     lines = [
         f"archive: {archive}",
@@ -259,7 +253,7 @@ def _rows(archive: Path, sql: str) -> list[dict]:
 
 
 def run_and_record(runs: IngestRuns) -> RunRecord:
-    from flows.ingest import ingest
+    from flows.orchestration.ingest_flow import ingest
 
     marks = {name: len(server.requests()) for name, server in runs.sites.servers.items()}
     summary = ingest(config_path=str(runs.config))
@@ -447,7 +441,7 @@ def test_source_on_a_host_that_is_down_fails_alone_and_the_run_completes(ingest_
 def test_sources_command_shows_last_success_and_last_error(
     ingest_runs: IngestRuns, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from flows.cli import main
+    from flows.cli.main import main
 
     assert main(["sources", "--config", str(ingest_runs.config)]) == 0
     blocks = source_blocks(capsys.readouterr().out)
@@ -568,7 +562,7 @@ def test_newswatch_run_with_an_unwritable_archive_path_fails_with_a_clear_messag
 def test_each_flow_run_is_named_and_tagged_by_its_sources(ingest_runs: IngestRuns) -> None:
     from prefect.client.orchestration import get_client
 
-    from flows.config import load_config
+    from flows.config.loader import load_config
 
     expected = {f"source:{s.name}" for s in load_config(ingest_runs.config).enabled_sources()}
     with get_client(sync_client=True) as client:

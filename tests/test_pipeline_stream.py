@@ -1,5 +1,5 @@
 """A source's stages overlap (issue 15, item 8): the ingest run as plain code
-(`flows.pipeline.ingest_run`, no Prefect) against a local site, the real archive."""
+(`flows.pipeline.ingest.ingest_run`, no Prefect) against a local site, the real archive."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import pytest
 from fake_sites import article_page, sitemap
 from httpserver import LocalServer, Reply, Request, html
 
-import flows.pipeline
-import flows.streaming
-from flows.config import load_config
-from flows.pipeline import ingest_run
-from flows.streaming import Aborted, Channel, StageFailed, overlap
+import flows.pipeline.cleaner
+import flows.pipeline.ingest
+import flows.pipeline.source
+import flows.pipeline.stages
+from flows.config.loader import load_config
+from flows.pipeline.channels import Aborted, Channel, StageFailed, overlap
+from flows.pipeline.ingest import ingest_run
 
 
 def site_config(tmp_path: Path, site: LocalServer, paths: list[str], **extra: object) -> Path:
@@ -55,7 +57,7 @@ def articles(archive: Path) -> int:
 def test_pages_are_stored_while_the_source_is_still_being_fetched(tmp_path: Path, http_server: LocalServer) -> None:
     """The last page is held back until the archive has the first batch: with the stages
     one after the other, it would wait in vain (the store stage would start after it)."""
-    paths = [f"/news/article-{i:03d}" for i in range(flows.pipeline.BATCH_PAGES + 10)]
+    paths = [f"/news/article-{i:03d}" for i in range(flows.pipeline.stages.BATCH_PAGES + 10)]
     http_server.routes.update({p: html(article_page("iom-en", p)) for p in paths[:-1]})
     config = site_config(tmp_path, http_server, paths)
     archive = tmp_path / "archive.db"
@@ -63,7 +65,7 @@ def test_pages_are_stored_while_the_source_is_still_being_fetched(tmp_path: Path
 
     def last_page(request: Request) -> Reply:
         deadline = time.monotonic() + 60
-        while articles(archive) < flows.pipeline.BATCH_PAGES and time.monotonic() < deadline:
+        while articles(archive) < flows.pipeline.stages.BATCH_PAGES and time.monotonic() < deadline:
             time.sleep(0.05)
         stored_first.append(articles(archive))
         return html(article_page("iom-en", paths[-1]))
@@ -71,7 +73,7 @@ def test_pages_are_stored_while_the_source_is_still_being_fetched(tmp_path: Path
     http_server.routes[paths[-1]] = last_page
     summary = ingest_run(load_config(config))
 
-    assert stored_first and stored_first[0] >= flows.pipeline.BATCH_PAGES, stored_first
+    assert stored_first and stored_first[0] >= flows.pipeline.stages.BATCH_PAGES, stored_first
     assert summary.sources[0].new == len(paths) and articles(archive) == len(paths)
 
 
@@ -81,11 +83,11 @@ def test_batches_commit_as_they_fill_and_every_page_is_settled(
     paths = [f"/news/article-{i:03d}" for i in range(23)]
     http_server.routes.update({p: html(article_page("iom-en", p)) for p in paths[:20]})
     http_server.routes.update({p: Reply(status=500) for p in paths[20:]})  # failing: recorded
-    monkeypatch.setattr(flows.pipeline, "BATCH_PAGES", 5)
+    monkeypatch.setattr(flows.pipeline.stages, "BATCH_PAGES", 5)
     batches = []
-    store = flows.pipeline.store_batch
+    store = flows.pipeline.stages.store_batch
     monkeypatch.setattr(
-        flows.pipeline,
+        flows.pipeline.stages,
         "store_batch",
         lambda archive, items, rules, **kw: (batches.append(len(items)), store(archive, items, rules, **kw))[1],
     )
@@ -109,10 +111,10 @@ def test_a_store_failure_stops_the_fetch_and_fails_the_source_alone(
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(flows.pipeline, "store_batch", broken)
-    monkeypatch.setattr(flows.pipeline, "PAGES_WAITING", 1)
-    monkeypatch.setattr(flows.pipeline, "CLEANED_WAITING", 1)
-    monkeypatch.setattr(flows.pipeline, "BATCH_PAGES", 1)
+    monkeypatch.setattr(flows.pipeline.stages, "store_batch", broken)
+    monkeypatch.setattr(flows.pipeline.source, "PAGES_WAITING", 1)
+    monkeypatch.setattr(flows.pipeline.source, "CLEANED_WAITING", 1)
+    monkeypatch.setattr(flows.pipeline.stages, "BATCH_PAGES", 1)
     summary = ingest_run(load_config(site_config(tmp_path, http_server, paths)))
 
     assert summary.sources[0].failed == "store stage failed: RuntimeError: disk on fire"
@@ -127,11 +129,11 @@ def test_a_run_with_enough_work_cleans_in_worker_processes_and_stores_the_same(
     the pages after it can go to them (these small pages clean faster than workers start)."""
     paths = [f"/news/article-{i:03d}" for i in range(60)]
     served: list[str] = []
-    monkeypatch.setattr(flows.streaming, "POOL_MIN_SECONDS", 0.0)
-    cleaners: list[flows.streaming.Cleaner] = []
+    monkeypatch.setattr(flows.pipeline.cleaner, "POOL_MIN_SECONDS", 0.0)
+    cleaners: list[flows.pipeline.cleaner.Cleaner] = []
     pool_pages: list[int] = []
 
-    class Watched(flows.streaming.Cleaner):
+    class Watched(flows.pipeline.cleaner.Cleaner):
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             cleaners.append(self)
@@ -148,7 +150,7 @@ def test_a_run_with_enough_work_cleans_in_worker_processes_and_stores_the_same(
         return html(article_page("iom-en", request.path))
 
     http_server.routes.update({p: page for p in paths})
-    monkeypatch.setattr(flows.pipeline, "Cleaner", Watched)
+    monkeypatch.setattr(flows.pipeline.ingest, "Cleaner", Watched)
     summary = ingest_run(load_config(site_config(tmp_path, http_server, paths, clean_processes=3)))
 
     assert summary.sources[0].new == len(paths)

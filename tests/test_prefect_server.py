@@ -1,4 +1,4 @@
-"""The Prefect server of a command (flows/prefect_server.py): one line when `PREFECT_API_URL`
+"""The Prefect server of a command (flows/orchestration/server.py): one line when `PREFECT_API_URL`
 names a server that is down, and a run stopped by a signal leaves no temporary server behind.
 The commands run in a subprocess, as a cron job runs them; the web is a real local server."""
 
@@ -107,8 +107,8 @@ def test_a_run_stopped_by_sigterm_mid_fetch_is_crashed_and_records_nothing_of_th
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-    from flows.config import load_config
-    from flows.pipeline import ingest_run
+    from flows.config.loader import load_config
+    from flows.pipeline.ingest import ingest_run
 
     source = f"stopped-{os.getpid()}-{time.monotonic_ns()}"
     page = article_page("iom-en", "/news/article-1")

@@ -16,7 +16,7 @@ pytest.importorskip(
 
 from reading_room_archive import FRONTEX, IOM_EN, PASSEURS, PASSEURS_TITLE, build
 
-from flows.config import load_config
+from flows.config.loader import load_config
 from flows.reading_room import make_datasette
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 import pytest
 from reading_room_archive import PASSEURS, PASSEURS_TITLE, build
 from test_reading_room import files_digest
+
+from core.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,12 +40,6 @@ def _require(what: str, how: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing in CI: {how}")
     pytest.skip(f"{what} is not installed: {how}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow  # starts Chromium

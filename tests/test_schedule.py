@@ -26,7 +26,6 @@ import itertools
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +42,8 @@ import pytest
 from fake_sites import article_page, headline, rss_feed
 from httpserver import LocalServer, Reply, Request, html
 
+from core.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 # Only bounds for a hung scenario, never assertions on speed (runs land on the minute).
 SERVER_DEADLINE = 240
@@ -53,12 +54,6 @@ pytestmark = [pytest.mark.schedule, pytest.mark.flow, pytest.mark.timeout(20 * 6
 
 
 # ---------------------------------------------------------------- processes and output ---
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -139,7 +134,7 @@ class Proc:
 def _server_errors(log: Path | Proc | None) -> list[str]:
     """The ERROR records of a Prefect server's log (a file, or a server's output), each with
     its exception line, as `newswatch serve` prints them."""
-    from flows.commands.serve import ServerLogErrors
+    from flows.orchestration.server import ServerLogErrors
 
     if isinstance(log, Proc):
         text = log.text()
@@ -369,7 +364,7 @@ def serve_scenario(s: Scenarios) -> Outcome:
             "--config",
             str(config),
             "--port",
-            str(_free_port()),
+            str(free_port()),
         ],
         _env(home),
     )
@@ -400,7 +395,7 @@ def pool_scenario(s: Scenarios) -> Outcome:
     site = _growing_site()
     s.sites.append(site)
     config = _config(tmp, site, "schedules:\n  ingest: {interval: 1m}\n  digest: {cron: '30 6 * * *', timezone: UTC}\n")
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = _env(tmp / "prefect-home")
     server = s.proc(
@@ -458,7 +453,7 @@ def silent_scheduler_scenario(s: Scenarios) -> Outcome:
     config = _config(tmp, None, "")  # no schedules: section: the defaults
     home = tmp / "prefect-home"
     proc = s.proc(
-        [sys.executable, "-m", "flows.cli", "serve", "--config", str(config), "--port", str(_free_port())],
+        [sys.executable, "-m", "flows.cli", "serve", "--config", str(config), "--port", str(free_port())],
         _env(home, PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false"),
     )
     log = home / "newswatch-serve-server.log"

@@ -1,5 +1,5 @@
 """A source's state run after run (issue 11, item 4): zero yield is a warning, a quiet source is
-not. The ingest run as plain code (`flows.pipeline.ingest_run`, no Prefect) on local sites."""
+not. The ingest run as plain code (`flows.pipeline.ingest.ingest_run`, no Prefect) on local sites."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from fake_sites import article_page
 from httpserver import LocalServer, Reply, html
 
-from flows.config import load_config
-from flows.pipeline import ingest_run
+from flows.config.loader import load_config
+from flows.pipeline.ingest import ingest_run
 
 PATHS = [
     "/actualites/accord-sur-la-cooperation-migratoire-signe-a-rabat",

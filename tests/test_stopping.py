@@ -1,5 +1,5 @@
 """A stopped process stops its network work at once (scrapers/transport.py `stop_work`,
-flows/stopping.py): a fetch waiting for a slow server, a polite wait, a DNS lookup all raise
+flows/pipeline/stopping.py): a fetch waiting for a slow server, a polite wait, a DNS lookup all raise
 `ProcessStopping`; an ingest run stopped that way records nothing about what it interrupted,
 and the next run finishes the job. Real local servers and a real archive; the signal itself
 is sent to a real `newswatch run` in tests/test_prefect_server.py."""
@@ -20,9 +20,9 @@ from fake_sites import article_page, sitemap
 from httpserver import LocalServer, Reply, html
 
 from errors import ProcessStopping
-from flows.config import load_config
-from flows.pipeline import ingest_run
-from flows.stopping import stop_work_on_signals
+from flows.config.loader import load_config
+from flows.pipeline.ingest import ingest_run
+from flows.pipeline.stopping import stop_work_on_signals
 from scrapers import transport
 from scrapers.fetch import Fetcher, FetchSettings
 
@@ -177,7 +177,7 @@ def test_the_signal_handlers_stop_the_work_then_go_on_to_the_previous_ones() -> 
 def test_a_sigterm_with_the_default_handler_ends_the_process_by_sigterm(tmp_path: Path) -> None:
     code = (
         "import os, signal, time\n"
-        "from flows.stopping import stop_work_on_signals\n"
+        "from flows.pipeline.stopping import stop_work_on_signals\n"
         "from scrapers import transport\n"
         "with stop_work_on_signals():\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"

@@ -1,4 +1,4 @@
-"""flows/streaming.py: bounded channels between stages, and the cleaning pool (real worker
+"""flows/pipeline/cleaner.py: bounded channels between stages, and the cleaning pool (real worker
 processes, a real killed run)."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from errors import CleanCrashed
-from flows.streaming import MAX_POOL_STARTS, PAGES_PER_WORKER, Aborted, Channel, Cleaner
+from flows.pipeline.channels import Aborted, Channel
+from flows.pipeline.cleaner import MAX_POOL_STARTS, PAGES_PER_WORKER, Cleaner
 from storage.fetchstate import PageOutcome
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,7 +184,7 @@ def test_workers_exit_when_the_run_is_killed(tmp_path):
         textwrap.dedent(f"""
         import sys, time
         sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
-        from flows.streaming import Cleaner
+        from flows.pipeline.cleaner import Cleaner
         from test_streaming import square_and_pid, wait_for_workers
 
         if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Learned per-source templates (scrapers/template.py, storage/learned_templates.py, flows/pipeline.py):
+"""Learned per-source templates (scrapers/template.py, storage/learned_templates.py, flows/pipeline/):
 learned after MIN_PAGES archived pages, explained, capped, independent of arrival order."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import random
 import pytest
 
 from core.article import Removal
-from flows.cli import main as cli
-from flows.pipeline import Cleaned, learn_template, load_template, store_pages
+from flows.cli.main import main as cli
+from flows.pipeline.stages import Cleaned, learn_template, load_template, store_pages
 from scrapers import template
 from scrapers.clean import clean_page
 from scrapers.template import MIN_PAGES, SourceTemplate, page_keys
@@ -216,8 +216,8 @@ def test_ingest_runs_learn_the_template_and_apply_it_to_later_runs(tmp_path, mak
     from fake_sites import article_page, rss_feed
     from httpserver import Reply, html
 
-    from flows.config import load_config
-    from flows.pipeline import ingest_run
+    from flows.config.loader import load_config
+    from flows.pipeline.ingest import ingest_run
 
     server = make_http_server()
     server.routes["/robots.txt"] = Reply(body="User-agent: *\nAllow: /\n", content_type="text/plain")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from alerts.config import AlertRule
+    from alerts.settings import AlertRule
 
 HERE = Path(__file__).resolve().parent
 PLUGINS_DIR = HERE / "plugins"
@@ -54,14 +54,14 @@ SETTINGS = {
 
 
 def metadata(config=None, database: str = "archive") -> dict:
-    """Datasette metadata for the archive; `config` (flows.config.Config) gives the alert rules
+    """Datasette metadata for the archive; `config` (flows.config.model.Config) gives the alert rules
     and the sources' expected intervals."""
     from storage.reading import canned_queries
 
     rules: list[AlertRule] = []
     sources: list[tuple[str, float | None]] = []
     if config is not None:
-        from alerts.config import load_alert_rules
+        from alerts.settings import load_alert_rules
 
         rules, _errors = load_alert_rules(config.alerts)
         sources = [

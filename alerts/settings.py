@@ -1,0 +1,211 @@
+"""Typed `smtp:`, `alerts:` and `health_alerts:` sections of the config file.
+
+`flows/config/model.py` hands these sections over loosely typed; this module validates them. Rules
+are validated one by one so that one broken rule (bad query, bad address) is reported with its
+name and the others keep working.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from errors import AlertConfigError, QuerySyntaxError
+
+DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+
+# Deliberately loose: the SMTP server is the judge of deliverability; this only catches typos
+# and anything that could smuggle a header (CR/LF, commas, angle brackets).
+_ADDRESS = re.compile(r"^[^@\s,<>;\"]+@[^@\s,<>;\"]+$")
+
+
+class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "localhost"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username: str | None = None
+    # The name of the environment variable holding the password: the file never holds secrets.
+    password_env: str | None = "NEWSWATCH_SMTP_PASSWORD"
+    sender: str = "newswatch@localhost"
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_in_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "smtp.password is not accepted in the config file: put the password in an "
+                "environment variable and name it with smtp.password_env"
+            )
+        return data
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_is_address(cls, value: str) -> str:
+        if not _ADDRESS.match(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.security]
+
+    def password(self) -> str | None:
+        """Read at send time so that a rotated secret is picked up without reloading config."""
+        if not self.password_env:
+            return None
+        return os.environ.get(self.password_env)
+
+    def __repr__(self) -> str:  # keeps the env var name visible, never its value
+        return f"SmtpSettings(host={self.host!r}, port={self.effective_port}, security={self.security!r})"
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _recipients(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [a for a in value if not _ADDRESS.match(a)]
+    if bad:
+        raise ValueError(f"not an email address: {', '.join(map(repr, bad))}")
+    # Recipients are compared case-insensitively by mail servers; the outbox's uniqueness
+    # must agree, or one analyst could be alerted twice under two spellings.
+    return tuple(dict.fromkeys(a.strip().lower() for a in value))
+
+
+class AlertRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1)
+    to: tuple[str, ...] = Field(min_length=1)
+    mode: Literal["immediate", "digest"] = "immediate"
+    sources: tuple[str, ...] | None = None  # None: every source
+
+    _single_address_allowed = field_validator("to", mode="before")(_as_list)
+    _addresses = field_validator("to")(_recipients)
+    _single_source_allowed = field_validator("sources", mode="before")(_as_list)
+
+
+class HealthAlertSettings(BaseModel):
+    """`health_alerts:`: who is emailed when a source becomes unhealthy (storage/health.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: tuple[str, ...] = Field(min_length=1)
+
+    _single_address_allowed = field_validator("to", mode="before")(_as_list)
+    _addresses = field_validator("to")(_recipients)
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """Why one rule of `alerts:` was set aside; `position` is the 1-based column in its query."""
+
+    rule: str
+    message: str
+    position: int | None = None
+
+    def __str__(self) -> str:
+        return f"alert rule {self.rule!r} set aside: {self.message}"
+
+
+def set_aside_notice(error: str) -> str:
+    """A set-aside rule (`str(RuleError)`, as `Config.rule_errors` keeps it) with what it means
+    for the analyst: the run's summary, `newswatch sources`, `status`, `serve` and `deploy` say it."""
+    return (
+        f"{error}; it matches nothing until it is fixed in the config, and the articles archived "
+        "meanwhile will never alert (`newswatch rules test QUERY` shows what a query matches)"
+    )
+
+
+NO_SMTP = "the config has no smtp: section, so no email can be sent: add one (host, port, sender)"
+
+
+def required_smtp_settings(section: dict | None) -> SmtpSettings:
+    """The `smtp:` section of a command that sends emails now (`alerts retry`, `digest`): its
+    absence is an AlertConfigError, never a try at the defaults (localhost:25)."""
+    if section is None:
+        raise AlertConfigError(NO_SMTP)
+    return load_smtp_settings(section)
+
+
+def load_smtp_settings(section: dict | None) -> SmtpSettings:
+    try:
+        return SmtpSettings.model_validate(section or {})
+    except ValidationError as e:
+        raise AlertConfigError(f"smtp: {_first_error(e)}") from None
+
+
+def load_health_alerts(section: dict | None) -> HealthAlertSettings | None:
+    """The `health_alerts:` section, or None when it is absent (no health emails)."""
+    if section is None:
+        return None
+    try:
+        return HealthAlertSettings.model_validate(section)
+    except ValidationError as e:
+        raise AlertConfigError(f"health_alerts: {_first_error(e)}") from None
+
+
+def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleError]]:
+    """Validate each rule on its own, query included: (the usable rules, one error per other)."""
+    rules: list[AlertRule] = []
+    errors: list[RuleError] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(section or []):
+        label = raw.get("name") if isinstance(raw, dict) and raw.get("name") else f"#{index + 1}"
+        try:
+            rule = AlertRule.model_validate(raw)
+        except ValidationError as e:
+            errors.append(RuleError(str(label), _first_error(e)))
+            continue
+        except Exception as e:  # noqa: BLE001 - one broken rule is set aside, whatever broke
+            errors.append(RuleError(str(label), f"{type(e).__name__}: {str(e)[:200]}"))
+            continue
+        if rule.name in seen:
+            errors.append(RuleError(rule.name, "another rule has the same name; names must be unique"))
+            continue
+        problem = check_query(rule.query)
+        if problem is not None:
+            message, position = problem
+            errors.append(RuleError(rule.name, message, position))
+            continue
+        seen.add(rule.name)
+        rules.append(rule)
+    return rules, errors
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def check_query(query: str) -> tuple[str, int | None] | None:
+    """None if `query` compiles and FTS5 accepts it, else (what is wrong, 1-based column in
+    the query, or None when the failure has no column). Never raises: a rule this says is
+    usable is matched, any other is set aside."""
+    from storage.query import parse  # the query language and the archive's tokenizer: only
+    from storage.schema import FTS_TOKENIZE  # when a rule is checked (the config loads without them)
+
+    try:
+        expression = parse(query).fts
+        with closing(sqlite3.connect(":memory:")) as conn:
+            conn.execute(f"CREATE VIRTUAL TABLE q USING fts5(title, body, tokenize = '{FTS_TOKENIZE}')")
+            conn.execute("SELECT rowid FROM q WHERE q MATCH ?", (expression,)).fetchall()
+    except QuerySyntaxError as e:
+        return str(e), e.position
+    except sqlite3.Error as e:
+        return f"the search engine refused it ({e})", None
+    except Exception as e:  # noqa: BLE001 - whatever breaks, the rule alone is set aside
+        return f"the query cannot be used ({type(e).__name__}: {str(e)[:200]})", None
+    return None

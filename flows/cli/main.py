@@ -1,0 +1,94 @@
+"""The `newswatch` command line.
+
+Each command lives in its own module under `flows/cli/` exposing `HELP` (one line),
+`EXAMPLE`, `configure(parser)` and `run(args) -> int`. Modules are imported only when their
+command runs, and must not import Prefect at module level: commands that run no flow start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from types import ModuleType
+
+# name -> module; order is the order shown by `newswatch --help`.
+COMMANDS: dict[str, str] = {
+    "run": "flows.cli.run",
+    "clean": "flows.cli.clean",
+    "import": "flows.cli.import_",
+    "search": "flows.cli.search",
+    "export": "flows.cli.export",
+    "stats": "flows.cli.stats",
+    "browse": "flows.cli.browse",
+    "sources": "flows.cli.sources",
+    "rejected": "flows.cli.rejected",
+    "recheck": "flows.cli.recheck",
+    "show": "flows.cli.show",
+    "rules": "flows.cli.rules",
+    "feed": "flows.cli.feed",
+    "alerts": "flows.cli.alerts",
+    "automations": "flows.cli.automations",
+    "digest": "flows.cli.digest",
+    "serve": "flows.cli.serve",
+    "deploy": "flows.cli.deploy",
+    "status": "flows.cli.status",
+    "demo": "flows.cli.demo",
+}
+
+
+def _available() -> dict[str, ModuleType]:
+    mods = {}
+    for name, modname in COMMANDS.items():
+        try:
+            mods[name] = importlib.import_module(modname)
+        except ModuleNotFoundError as e:
+            if e.name != modname:
+                raise
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newswatch",
+        description="Fetch, clean, deduplicate, archive and alert on news pages.",
+        epilog="Run `newswatch COMMAND --help` for a command's options and an example.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, mod in _available().items():
+        p = sub.add_parser(
+            name,
+            help=mod.HELP,
+            description=mod.HELP,
+            epilog="example:\n  " + "\n  ".join(mod.EXAMPLE.strip().splitlines()),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        mod.configure(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    from errors import NewswatchError
+
+    try:
+        return int(args._run(args) or 0)
+    except NewswatchError as e:
+        # One line per problem (a config file can have several), each naming the command.
+        for line in str(e).splitlines() or [""]:
+            print(f"newswatch {args.command}: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("newswatch: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

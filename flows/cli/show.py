@@ -1,0 +1,66 @@
+"""`newswatch show ID`: one archived article, where it was seen, its translations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from errors import NewswatchError
+from flows.cli.shared import add_archive_option, open_archive
+
+HELP = "show one archived article with its sightings and translations"
+EXAMPLE = """
+newswatch show 42
+newswatch show 42 --json
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", type=int, help="the article id (as printed by search)")
+    parser.add_argument("--json", action="store_true", help="print the article as one JSON object")
+    add_archive_option(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_archive(args, read_only=True) as archive:
+        article = archive.get(args.id)
+        if article is None:
+            raise NewswatchError(f"no article #{args.id} in {archive.path}")
+        sightings = archive.sightings(args.id)
+        translations = archive.translations(args.id)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    **article.to_dict(),
+                    "sightings": [{**s.__dict__, "link": s.link} for s in sightings],
+                    "translations": [t.__dict__ for t in translations],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    print(f"#{article.id}  {article.title or '(no title)'}")
+    print(f"published {article.published or '?'} · language {article.language or '?'} · source {article.source}")
+    print(f"url {article.link}")
+    print()
+    print(article.body)
+    if article.contacts:
+        print("\ncontacts:")
+        for c in article.contacts:
+            print(
+                "  "
+                + " · ".join(
+                    x for x in [c.get("name"), c.get("organisation"), *c.get("emails", []), *c.get("phones", [])] if x
+                )
+            )
+    print("\nseen:")
+    for s in sightings:
+        extra = f" (similarity {s.similarity:.2f})" if s.similarity is not None else ""
+        print(f"  {s.first_seen}  {s.source:<16} {s.kind:<9}{extra} {s.link}")
+    if translations:
+        print("\ntranslations:")
+        for t in translations:
+            print(f"  {t.language}  {t.url}" + (f"  (#{t.article_id})" if t.article_id else "  (not archived)"))
+    return 0

@@ -1,0 +1,141 @@
+"""The configuration file (`newswatch.yaml`): found, read, validated into `flows.config.model.Config`.
+
+Which file: `--config PATH`, else `$NEWSWATCH_CONFIG`, else `./newswatch.yaml`.
+Relative paths inside it (the archive, feeds_dir) are relative to the file's directory, so a
+run started from cron or another directory uses the same archive.
+
+The whole file is checked on load, by every command, before anything starts (Prefect
+included): every problem becomes one line of a `ConfigError` naming the file, the field
+(`sources[2].delay`) and what is expected.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from errors import ConfigError
+from flows.config.model import Config
+
+ENV_VAR = "NEWSWATCH_CONFIG"
+DEFAULT_FILE = "newswatch.yaml"
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The file to read: the argument, else $NEWSWATCH_CONFIG, else ./newswatch.yaml."""
+    if path:
+        return Path(path)
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else Path(DEFAULT_FILE)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    file = config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {file} not found; copy newswatch.example.yaml to {DEFAULT_FILE}, "
+            f"or name one with --config or ${ENV_VAR}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {file}: {e}") from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config:
+    file = Path(file)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{file}: not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{file}: expected a mapping of settings (archive:, sources:, ...) "
+            f"at the top level, got {type(data).__name__}"
+        )
+    problems: list[str] = []
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as e:
+        problems += [_describe(err, data) for err in e.errors()]
+    section_problems, rule_errors = _check_alert_sections(data)
+    problems += section_problems
+    if problems or config is None:  # no config without a problem found
+        # One line per problem, each naming the file, so that all of them can be fixed at once.
+        raise ConfigError("\n".join(f"{file}: {p}" for p in problems))
+    archive = config.archive if config.archive.is_absolute() else file.parent / config.archive
+    feeds_dir = config.feeds_dir
+    if feeds_dir is not None and not feeds_dir.is_absolute():
+        feeds_dir = file.parent / feeds_dir
+    return config.model_copy(
+        update={"archive": archive, "feeds_dir": feeds_dir, "path": file, "rule_errors": rule_errors}
+    )
+
+
+def _check_alert_sections(data: dict) -> tuple[list[str], tuple[str, ...]]:
+    """Problems of smtp: and health_alerts:, and the alert rules set aside. (A section of the
+    wrong type is left to the model's own message.)"""
+    from alerts.settings import AlertConfigError, load_alert_rules, load_health_alerts, load_smtp_settings
+
+    problems: list[str] = []
+    smtp, health, alerts = data.get("smtp"), data.get("health_alerts"), data.get("alerts")
+    for section, load in ((smtp, load_smtp_settings), (health, load_health_alerts)):
+        if isinstance(section, dict):
+            try:
+                load(section)
+            except AlertConfigError as e:
+                problems.append(str(e))
+    if health is not None and smtp is None:
+        problems.append("health_alerts: needs an smtp: section to send its emails")
+    rule_errors = load_alert_rules(alerts)[1] if isinstance(alerts, list) else []
+    return problems, tuple(str(e) for e in rule_errors)
+
+
+def _describe(error: ErrorDetails, data: Any) -> str:
+    loc = _field_path(error["loc"])
+    name = _source_name(error["loc"], data)
+    msg = error["msg"]
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{loc}{name}: unknown setting (a typo?)"
+    if kind == "missing":
+        return f"{loc}{name}: required, missing"
+    msg = msg.removeprefix("Value error, ")
+    if kind not in ("value_error", "assertion_error") and "input" in error:
+        msg = f"{msg} (got {error['input']!r})"
+    return f"{loc}{name}: {msg}" if loc else msg
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" in str(part):
+            continue  # pydantic's internal step names (function-after[...]), not fields
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _source_name(loc: tuple[Any, ...], data: Any) -> str:
+    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
+        try:
+            name = data["sources"][loc[1]].get("name")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return ""
+        if name:
+            return f" (source {name!r})"
+    return ""

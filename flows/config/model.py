@@ -1,0 +1,308 @@
+"""The configuration's typed tree: `Config` and its sections (sources, fetch settings, schedules...).
+
+Read and validated by `flows/config/loader.py`; edited in place by `flows/config/editor.py`.
+`smtp:`, `alerts:` and `health_alerts:` are kept as written (the flows type them with
+`alerts/settings.py`) but validated on load too; an alert rule that cannot be used is set
+aside with its name (`Config.rule_errors`), the others work.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from errors import ConfigError
+from scrapers.discover import SourceSpec
+from scrapers.fetch import FetchSettings, host_key
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Strict):
+    connect: float = Field(10.0, gt=0, description="seconds to open a connection")
+    read: float = Field(30.0, gt=0, description="seconds to wait for data")
+    total: float = Field(
+        120.0,
+        gt=0,
+        description="seconds for a whole exchange: lookup, connect, "
+        "TLS, status line, headers and body; a deadline a slow server cannot stretch",
+    )
+
+
+class Retries(_Strict):
+    attempts: int = Field(3, ge=1, le=10, description="tries per request, the first included")
+    backoff: float = Field(1.0, ge=0, description="seconds before the first retry, then doubled")
+    max_backoff: float = Field(60.0, ge=0)
+    max_retry_after: float = Field(
+        120.0, ge=0, description="longest Retry-After waited; longer ones are recorded as errors"
+    )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _duration(value: Any) -> Any:
+    """ "90m", "6h", "2d" (s, m, h, d, w) -> timedelta; numbers (seconds) are left to pydantic."""
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError('expected a duration such as "90m", "6h", "2d" or seconds')
+        return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+    return value
+
+
+# Today's schedules, used when `schedules:` (or one of its entries) is left out.
+DEFAULT_TIMEZONE = "Europe/Paris"
+MIN_INTERVAL = timedelta(minutes=1)  # the Prefect scheduler's granularity
+
+
+class Schedule(_Strict):
+    """When a flow runs: `interval` ("30m", seconds) or `cron` (5 fields), in `timezone`."""
+
+    interval: timedelta | None = None
+    cron: str | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    enabled: bool = True  # false: the deployment exists (runs on demand) but nothing is scheduled
+
+    _interval_duration = field_validator("interval", mode="before")(_duration)
+
+    @field_validator("interval")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_INTERVAL:
+            raise ValueError("must be at least one minute (1m)")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        from cronsim import CronSim, CronSimError
+
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            CronSim(value, datetime(2024, 1, 1))
+        except CronSimError as e:
+            raise ValueError(
+                f"not a cron expression ({e}): expected 5 fields, minute hour "
+                'day-of-month month day-of-week, e.g. "0 7 * * *"'
+            ) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: expected an IANA name such as Europe/Paris or UTC"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError(
+                'give either interval (e.g. "30m") or cron (e.g. "0 7 * * *"), not '
+                + ("both" if self.cron else "neither")
+            )
+        return self
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "not scheduled (enabled: false)"
+        if self.interval is not None:
+            return f"every {human_duration(self.interval)}"
+        return f"cron {self.cron!r} ({self.timezone})"
+
+
+def human_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+class Schedules(_Strict):
+    """`schedules:`: one per flow; an entry left out keeps its default."""
+
+    ingest: Schedule = Schedule(interval=timedelta(minutes=30))
+    digest: Schedule = Schedule(cron="0 7 * * *")
+
+
+class Source(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str
+    kind: Literal["listing", "feed", "sitemap"] | None = None  # None: detected on fetch
+    profile: str | None = None  # None: inferred from the host
+    delay: float = Field(2.0, ge=0, le=600)
+    max_pages: int = Field(5, ge=1, le=1000)
+    expected_interval: timedelta | None = None  # "6h", "2d", seconds: for health checks
+    enabled: bool = True
+    # Regular expressions searched in a discovered link's path: with `include`, a link must
+    # match one; a link matching an `exclude` is never taken.
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    # New pages fetched per run at most, newest first; the rest wait for the next runs.
+    max_new_per_run: int = Field(200, ge=1, le=100_000)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host name")
+        return value.strip()
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"{pattern!r} is not a regular expression ({e})") from None
+        return value
+
+    _expected_interval_duration = field_validator("expected_interval", mode="before")(_duration)
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str | None) -> str | None:
+        from scrapers.profiles import all_profiles
+
+        known = sorted({p.name for p in all_profiles()} | {"generic"})
+        if value is not None and value not in known:
+            raise ValueError(
+                f"unknown profile {value!r}; known profiles: {', '.join(known)} "
+                "(or leave it out to infer it from the host)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _infer_profile(self) -> Source:
+        from scrapers.profiles import profile_for_url
+
+        if self.profile is None:
+            object.__setattr__(self, "profile", profile_for_url(self.url).name)
+        return self
+
+    @property
+    def host(self) -> str:
+        return host_key(self.url)
+
+    def spec(self) -> SourceSpec:
+        """What discovery needs (`scrapers.discover.discover`)."""
+        from scrapers.profiles import get_profile
+
+        return SourceSpec(
+            name=self.name,
+            url=self.url,
+            kind=self.kind,
+            profile=get_profile(self.profile or "generic"),
+            max_pages=self.max_pages,
+            include=tuple(re.compile(p) for p in self.include),
+            exclude=tuple(re.compile(p) for p in self.exclude),
+        )
+
+
+class Config(_Strict):
+    archive: Path = Path("data/archive.db")
+    user_agent: str = Field(
+        "newswatch/0.1", min_length=1, description="identifies the crawler to sites; put a contact in it"
+    )
+    timeouts: Timeouts = Timeouts()
+    max_page_bytes: int = Field(5_000_000, ge=1024)
+    max_document_bytes: int = Field(50_000_000, ge=1024, description="cap of a listing page, feed or sitemap (decoded)")
+    allow_private_networks: bool = Field(
+        False,
+        description="fetch from private, loopback and link-local addresses wherever "
+        "pages point (default: only the ranges a source's own url is in; never link-local)",
+    )
+    max_redirects: int = Field(5, ge=0, le=30)
+    retries: Retries = Retries()
+    max_parallel_hosts: int = Field(8, ge=1, le=64)
+    # Processes that clean pages when a run has enough of them, the run's own included
+    # (flows/pipeline/cleaner.py); None: one per CPU; 0 or 1: only the run's own process.
+    clean_processes: int | None = Field(None, ge=0, le=64)
+    sources: list[Source] = Field(default_factory=list)
+    # Kept as written, typed by alerts/settings.py where used; checked on load (_check_alert_sections).
+    smtp: dict | None = None
+    alerts: list | None = None
+    health_alerts: dict | None = None
+    schedules: Schedules = Schedules()
+    feeds_dir: Path | None = None  # Atom feeds of matches written here each run (alerts/atom.py)
+    path: Path | None = Field(None, exclude=True)  # the file this came from, set by load_config
+    # "alert rule 'x' set aside: ..." for each rule of alerts: that cannot be used (set on load).
+    rule_errors: tuple[str, ...] = Field((), exclude=True)
+
+    @property
+    def file(self) -> Path:
+        """The file this came from, for commands that hand it on (a config built in code has none)."""
+        if self.path is None:
+            raise ConfigError("this configuration was not loaded from a file (load_config)")
+        return self.path
+
+    @field_validator("user_agent")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if "\n" in value or "\r" in value:
+            raise ValueError("expected a single line")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for i, source in enumerate(self.sources):
+            if source.name in seen:
+                raise ValueError(
+                    f"sources[{i}].name: {source.name!r} is already the name of another source; names must be unique"
+                )
+            seen.add(source.name)
+        return self
+
+    def source(self, name: str) -> Source:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"no source named {name!r} in {self.path}; configured: {known}")
+
+    def enabled_sources(self) -> list[Source]:
+        return [s for s in self.sources if s.enabled]
+
+    def fetch_settings(self) -> FetchSettings:
+        # Two sources on one host (IOM fr/en) share its politeness: the slower delay wins.
+        delays: dict[str, float] = {}
+        for source in self.sources:
+            delays[source.host] = max(delays.get(source.host, 0.0), source.delay)
+        return FetchSettings(
+            user_agent=self.user_agent,
+            connect_timeout=self.timeouts.connect,
+            read_timeout=self.timeouts.read,
+            total_timeout=self.timeouts.total,
+            max_page_bytes=self.max_page_bytes,
+            max_document_bytes=self.max_document_bytes,
+            allow_private_networks=self.allow_private_networks,
+            max_redirects=self.max_redirects,
+            attempts=self.retries.attempts,
+            backoff_base=self.retries.backoff,
+            backoff_max=self.retries.max_backoff,
+            max_retry_after=self.retries.max_retry_after,
+            default_delay=max(delays.values(), default=1.0),
+            host_delays=delays,
+            max_parallel_hosts=self.max_parallel_hosts,
+        )

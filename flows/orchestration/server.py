@@ -1,0 +1,259 @@
+"""The Prefect server a command records its flow runs on, for every command that talks to one
+(`run`, `demo`, `digest`, `automations`, `serve`, `deploy`), and the one newswatch starts:
+
+- `LocalPrefectServer.start(port, log)`: `prefect server start` on 127.0.0.1 in its own
+  session (a Ctrl-C in the terminal reaches newswatch first), its output in a log file;
+  `wait_healthy(timeout)`, `stop()` (SIGTERM, then SIGKILL after a grace period); what
+  `newswatch serve`, the schedule tests and `bench/ingest.py` start;
+- `ServerLogErrors`: copies the ERROR records of that log to our output as they come;
+
+- `prepare_prefect_environment()`: settings that make a temporary server usable on a small,
+  loaded machine;
+- `check_server(api)`: one line (what, what to do) when `PREFECT_API_URL` names a server that
+  does not answer, instead of Prefect's traceback after its retries;
+- `flow_server(command)`: both, for a command that runs a flow: the server it will use, or
+  None (a temporary one is started; said on stderr);
+- `temporary_server_stopped_on_signals()`: a SIGTERM ends the process without running its
+  exit handlers, so the temporary server Prefect started for the run (a uvicorn child) would
+  outlive it; inside this block the signal first stops that server. (The run's own handler,
+  flows/pipeline/stopping.py, first stops its fetches: Prefect waits for its task threads before it
+  hands the signal on.)
+
+Prefect is not imported here until a flow needs it: its settings are read at import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from errors import PrefectApiError, ServeError
+
+SERVER_START_TIMEOUT = 180.0  # seconds: a bound, well above a start on a loaded machine (docs/prefect.md)
+SERVER_STOP_GRACE = 30.0
+
+
+def prepare_prefect_environment() -> None:
+    """Defaults that make a temporary Prefect server usable on a small, loaded machine."""
+    # Prefect's default start-up timeout for the temporary server is too tight on a loaded
+    # machine (docs/prefect.md, "Costs").
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # A temporary server lives for one run: it has nothing to report, and offline it would
+    # log an error for every failed attempt to.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def check_server(api: str, *, wait: float = 0.0, temporary_hint: bool = False) -> None:
+    """Return once the Prefect server at `api` answers its health check (within `wait` seconds,
+    for a server that may be starting); else a PrefectApiError: what and what to do."""
+    import httpx
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            response = httpx.get(api.rstrip("/") + "/health", timeout=10)
+            problem = None if response.status_code == 200 else f"its health check answered {response.status_code}"
+        except httpx.HTTPError as e:
+            problem = str(e) or type(e).__name__
+        if problem is None:
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    other = "; or unset it: the run then starts a temporary server of its own" if temporary_hint else ""
+    raise PrefectApiError(
+        f"no Prefect server at {api} ({problem}): start it (prefect server start) or fix PREFECT_API_URL{other}"
+    )
+
+
+def flow_server(command: str) -> str | None:
+    """For a command about to run a flow: the Prefect API it will record on, checked; None when
+    no server is set, and Prefect will start a temporary one (said on stderr)."""
+    prepare_prefect_environment()
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        check_server(api, temporary_hint=True)
+        return api
+    print(
+        f"newswatch {command}: no PREFECT_API_URL: starting a temporary Prefect server for this run "
+        "(~5 s; see README 'Running on a schedule' to keep one running)",
+        file=sys.stderr,
+    )
+    return None
+
+
+@contextmanager
+def temporary_server_stopped_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM stops Prefect's temporary server(s) of this process before
+    the process ends as SIGTERM ends it (the exit status a supervisor expects). Prefect's own
+    handler during a flow run (which marks the run Crashed) comes first and then hands the
+    signal on to this one. Ctrl-C (SIGINT) needs nothing: it unwinds the stack and the exit
+    handlers stop the server."""
+
+    def stop_then_die(signum, frame) -> None:
+        stop_temporary_servers()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    previous = signal.signal(signal.SIGTERM, stop_then_die)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def stop_temporary_servers() -> None:
+    """Stop the temporary Prefect servers this process started (none: nothing to do)."""
+    server_module = sys.modules.get("prefect.server.api.server")
+    if server_module is None:
+        return
+    for server in list(server_module.SubprocessASGIServer._instances.values()):
+        server.stop()
+
+
+class LocalPrefectServer:
+    """A `prefect server start` this process started on 127.0.0.1: its process, its log (and
+    where this server's lines start in it), its API address."""
+
+    def __init__(self, process: subprocess.Popen, port: int, log: Path, log_start: int) -> None:
+        self.process, self.port, self.log, self.log_start = process, port, log, log_start
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    def start(cls, port: int, log: Path, *, home: Path | None = None) -> LocalPrefectServer:
+        """Start it (appending to `log`); `home`: its PREFECT_HOME (default: the environment's)."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": os.environ.get("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
+        }
+        if home is not None:
+            home.mkdir(parents=True, exist_ok=True)
+            env["PREFECT_HOME"] = str(home)
+        env.pop("PREFECT_API_URL", None)
+        with open(log, "ab") as out:
+            start = out.tell()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        return cls(process, port, log, start)
+
+    def wait_healthy(
+        self, timeout: float = SERVER_START_TIMEOUT, *, stopping: Callable[[], bool] = lambda: False
+    ) -> bool:
+        """Return once its health check answers (True), or when `stopping()` says so (False);
+        a ServeError when it exits first or is not healthy within `timeout` seconds."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        last = ""
+        while not stopping():
+            if self.process.poll() is not None:
+                raise ServeError(
+                    f"the Prefect server exited (code {self.process.returncode}) before it was ready; "
+                    f"see {self.log}:\n{_tail(self.log)}"
+                )
+            try:
+                if httpx.get(self.api_url + "/health", timeout=5).status_code == 200:
+                    return True
+            except httpx.HTTPError as e:
+                last = str(e)
+            if time.monotonic() > deadline:
+                raise ServeError(
+                    f"no healthy Prefect server at {self.api_url} after {timeout:.0f} s "
+                    f"({last or 'not answering'}); see {self.log}"
+                )
+            time.sleep(0.5)
+        return False
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after `SERVER_STOP_GRACE` seconds."""
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(SERVER_STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _tail(log: Path | None, lines: int = 15) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+# "12:01:02.345 | ERROR   | prefect.server.services.scheduler - Unexpected error ..." (Prefect's
+# logging) and "ERROR:    Exception in ASGI application" (uvicorn's).
+_LOG_RECORD = re.compile(r"^\d\d:\d\d:\d\d\.\d+ \| (\w+)\s*\| (.*)$")
+_UVICORN_RECORD = re.compile(r"^(ERROR|CRITICAL|WARNING|INFO|DEBUG):\s+(.*)$")
+_SERIOUS = ("ERROR", "CRITICAL")
+
+
+class ServerLogErrors(threading.Thread):
+    """Copies the ERROR records of the server's log to our output, each with the last line of
+    its traceback (the exception and its message), as they are written."""
+
+    def __init__(self, log: Path, start: int, out=None, *, poll: float = 0.5) -> None:
+        super().__init__(name="newswatch-serve-server-log", daemon=True)
+        self.log, self.position, self.poll = log, start, poll
+        self.out = out or sys.stdout
+        self._record: str | None = None  # an ERROR record whose traceback is being read
+        self._last_detail = ""
+
+    def run(self) -> None:
+        pending = ""
+        while True:
+            try:
+                with open(self.log, "rb") as f:
+                    f.seek(self.position)
+                    chunk = f.read()
+                    self.position = f.tell()
+            except OSError:
+                chunk = b""
+            pending += chunk.decode("utf-8", "replace")
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                self.feed(line)
+            if not chunk:
+                self.flush()  # a traceback is written at once: a quiet moment ends it
+                time.sleep(self.poll)
+
+    def feed(self, line: str) -> None:
+        line = line.rstrip("\r")
+        record = _LOG_RECORD.match(line) or _UVICORN_RECORD.match(line)
+        if record is None:
+            if self._record is not None and line.strip():
+                self._last_detail = line.strip()
+            return
+        self.flush()
+        if record[1] in _SERIOUS:
+            self._record = record[2].strip()
+
+    def flush(self) -> None:
+        if self._record is None:
+            return
+        detail = f" -> {self._last_detail}" if self._last_detail else ""
+        print(f"newswatch serve: Prefect server ERROR: {self._record}{detail}", file=self.out, flush=True)
+        self._record, self._last_detail = None, ""

@@ -1,0 +1,236 @@
+"""One source through every stage (`run_source`): discover, then fetch, clean and store
+overlapping; what it did (`source_report`), and whether a source that yields nothing is a
+warning (`zero_yield`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from alerts.settings import (
+    AlertRule,
+)
+from errors import Gone, NewswatchError, NotAnArticle
+from flows.config.model import Source
+from flows.pipeline.channels import Channel, Stage, StageFailed
+from flows.pipeline.claims import Plan, UrlClaims
+from flows.pipeline.cleaner import Cleaner
+from flows.pipeline.runner import Runner
+from flows.pipeline.stages import (
+    Cleaned,
+    Stored,
+    clean_stream,
+    discover_source,
+    fetch_stream,
+    load_template,
+    plan_source,
+    remember_pages,
+    store_stream,
+)
+from flows.pipeline.summary import SourceReport
+from scrapers.discover import Discovery
+from scrapers.fetch import Fetcher, FetchResult
+from storage import fetchstate
+from storage.archive import Archive, Incoming
+from storage.fetchstate import PageOutcome, YieldHistory
+
+PAGES_WAITING = 8  # fetched pages waiting for the cleaner (each up to max_page_bytes)
+CLEANED_WAITING = 64  # cleaned pages waiting for the store stage
+
+
+def run_source(
+    source: Source,
+    fetcher: Fetcher,
+    archive_path: Path,
+    rules: list[AlertRule],
+    *,
+    recheck: bool = False,
+    runner: Runner | None = None,
+    claims: UrlClaims | None = None,
+    cleaner: Cleaner | None = None,
+) -> SourceReport:
+    """One source through every stage: discover, then fetch, clean and store overlapping. A
+    stage that raises fails this source only: the report names the stage, and the other
+    sources go on. `claims`: the URLs the run's sources share (one fetch per URL per run);
+    `cleaner`: the run's (its worker processes), else one for this source."""
+    runner = runner or Runner()
+    claims = claims if claims is not None else UrlClaims()
+    log = runner.logger()
+    name = source.name
+    fetcher = fetcher.for_source(source.url)  # the networks its fetches may reach
+    with ExitStack() as own:
+        cleaner = cleaner or own.enter_context(Cleaner())
+        try:
+            found, plan, cleaned, stored = _run_stages(
+                source, fetcher, archive_path, rules, recheck, runner, claims, cleaner
+            )
+        except StageFailed as e:  # the source failed; the other sources go on
+            return _failed(runner, name, e.stage, e.error)
+    report = source_report(name, found, cleaned, stored, plan)
+    log.info(
+        "%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)",
+        name,
+        report.new,
+        sum(report.duplicates.values()),
+        report.not_articles,
+        len(report.errors),
+    )
+    if not report.failed:
+        report.warning = zero_yield(report, found, yield_history(archive_path, name))
+        if report.warning:
+            log.warning("%s: WARNING: %s", name, report.warning)
+    return report
+
+
+def _failed(runner: Runner, name: str, stage: str, e: BaseException) -> SourceReport:
+    detail = str(e) if isinstance(e, NewswatchError) else f"{type(e).__name__}: {e}"
+    message = f"{stage} stage failed: {detail}"
+    runner.logger().error("%s: %s", name, message)
+    return SourceReport(source=name, failed=message)
+
+
+def _run_stages(
+    source: Source,
+    fetcher: Fetcher,
+    archive_path: Path,
+    rules: list[AlertRule],
+    recheck: bool,
+    runner: Runner,
+    claims: UrlClaims,
+    cleaner: Cleaner,
+) -> tuple[Discovery, Plan, Cleaned, Stored]:
+    log = runner.logger()
+    name = source.name
+    with _stage("discover"):
+        found = runner.stage("discover", name, discover_source, source, fetcher, archive_path, recheck, claims)
+        log.info(
+            "%s: discover: %d new candidate(s), %d article link(s) of %d link(s) to the site%s%s",
+            name,
+            len(found.candidates),
+            found.seen,
+            found.links,
+            ", unchanged (304)" if found.unchanged else "",
+            f", {len(found.errors)} error(s)" if found.errors else "",
+        )
+        for note in found.notes:
+            log.warning("%s: discover: %s", name, note)
+        runner.checkpoint("discovered", f"{name} {len(found.candidates)}")
+        plan = plan_source(source, found, archive_path, claims, recheck)
+        if plan.shared or plan.waiting:
+            log.info(
+                "%s: plan: %d page(s) to fetch, %d fetched by another source of this run, %d waiting "
+                "(max_new_per_run %d)",
+                name,
+                len(plan.fetch),
+                len(plan.shared),
+                len(plan.waiting),
+                source.max_new_per_run,
+            )
+    with _stage("clean"):
+        learned = load_template(archive_path, name)
+    # Fetch, clean and store at the same time, joined by bounded channels.
+    pages: Channel[FetchResult] = Channel(PAGES_WAITING)
+    outcomes: Channel[tuple[str, Incoming | PageOutcome]] = Channel(CLEANED_WAITING)
+    (fetched, failed), _, (cleaned, stored) = runner.overlap(
+        name,
+        [
+            Stage("fetch", fetch_stream, (fetcher, plan.urls, pages), done="fetched"),
+            Stage(
+                "clean",
+                clean_stream,
+                (source, pages, outcomes, found.kind, learned, cleaner, len(plan.urls)),
+                done="cleaned",
+            ),
+            Stage("store", store_stream, (archive_path, source, outcomes, rules, claims, plan, runner)),
+        ],
+        [pages, outcomes],
+    )
+    log.info("%s: fetch: %d page(s), %d failed", name, fetched - failed, failed)
+    log.info(
+        "%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items), len(cleaned.outcomes)
+    )
+    with _stage("store"):
+        remember_pages(archive_path, source, found, plan.waiting)
+    runner.checkpoint("state", name)
+    return found, plan, cleaned, stored
+
+
+@contextmanager
+def _stage(name: str) -> Iterator[None]:
+    """What raises inside is a failure of stage `name`."""
+    try:
+        yield
+    except Exception as e:
+        raise StageFailed(name, e) from e
+
+
+def yield_history(archive_path: Path, source: str) -> YieldHistory:
+    with Archive.open(archive_path) as archive:
+        return fetchstate.yield_history(archive, source)
+
+
+def zero_yield(report: SourceReport, found: Discovery, history: YieldHistory) -> str | None:
+    """Why a source that yields nothing is not "ok" (None: it is).
+
+    A source that has never yielded an article (its first run, and every run until one comes)
+    is a warning, whatever the reason. One that used to yield articles is a warning when it
+    now finds no article link at all: a quiet source still lists its old articles.
+    """
+    if report.new or report.duplicates:
+        return None
+    if history.articles:
+        why = found.why_no_links()
+        return (
+            (
+                f"{why}, though {history.articles} article(s) came from it before: has the site changed? "
+                "check the profile or the URL"
+            )
+            if why
+            else None
+        )
+    if found.unchanged:
+        return history.last_warning or "no article archived from it yet, and its documents have not changed"
+    why = found.why_no_links()
+    if why:
+        return why + (": check the profile or the URL" if found.links else "")
+    rejected = report.rejected
+    if report.fetched and set(rejected) == {"not-article"}:
+        return f"all {report.fetched} fetched page(s) were not articles"
+    if report.fetched:
+        counts = ", ".join(f"{n} {reason}" for reason, n in rejected.items())
+        return f"none of the {report.fetched} fetched page(s) became an article ({counts})"
+    if found.seen and not found.candidates:
+        return (
+            f"its {found.seen} article link(s) were all rejected or failing in earlier runs: "
+            f"`newswatch rejected --source {report.source}`"
+        )
+    return "no article archived from it yet"
+
+
+def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored, plan: Plan) -> SourceReport:
+    """The source's line of the summary, from what each stage returned."""
+    report = SourceReport(
+        source=name,
+        discovered=len(plan.fetch) + len(plan.shared) + len(plan.waiting),
+        unchanged=found.unchanged,
+        errors=list(found.errors),
+        notes=list(found.notes),
+        waiting=len(plan.waiting),
+    )
+    if found.errors and not found.seen and not found.unchanged:
+        # Not one discovery document could be read: the source is down, not merely quiet.
+        report.failed, report.errors = found.errors[0], found.errors[1:]
+    counts = stored.result.counts
+    report.fetched = len(cleaned.items) + len(cleaned.outcomes)
+    report.new = counts["new"]
+    report.duplicates = {k: counts[k] for k in ("same_url", "exact", "near") if counts[k]}
+    if plan.shared:  # listed by another source of this run too: fetched once, a sighting here
+        report.duplicates["shared"] = len(plan.shared)
+    report.not_articles = sum(1 for o in cleaned.outcomes if isinstance(o.error, NotAnArticle))
+    report.rejected = dict(Counter(o.reason for o in cleaned.outcomes).most_common())
+    # A page that is gone (404, 410) is recorded as such: no error of the source.
+    report.errors += [o.message for o in cleaned.outcomes if not isinstance(o.error, (NotAnArticle, Gone))]
+    report.new_articles = stored.new_articles
+    return report

@@ -1,0 +1,325 @@
+"""The stages of a source, each taking the previous one's output and returning plain data:
+discover, plan, fetch, clean, store (with the alert outbox), then the pages settled and
+remembered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from alerts.match import new_candidates, record_matches
+from alerts.settings import (
+    AlertRule,
+)
+from core.urls import UrlPolicy
+from errors import NewswatchError, NotAnArticle, UnexpectedFetchError
+from flows.config.model import Source
+from flows.pipeline.channels import Channel
+from flows.pipeline.claims import Plan, UrlClaims
+from flows.pipeline.cleaner import Cleaner
+from flows.pipeline.runner import Runner
+from flows.pipeline.summary import NewArticle
+from scrapers import template
+from scrapers.clean import clean_page
+from scrapers.discover import Discovery, discover
+from scrapers.fetch import Fetcher, FetchResult, Validators
+from scrapers.links import Candidate
+from scrapers.template import SourceTemplate
+from storage import fetchstate, learned_templates
+from storage.archive import Archive, BatchResult, Incoming
+from storage.db import Database, utc_iso
+from storage.fetchstate import PageOutcome
+from storage.outbox import OutboxEntry
+
+BATCH_PAGES = 50  # cleaned pages per store transaction...
+BATCH_SECONDS = 2.0  # ...or fewer, once the batch's first page has waited this long
+
+
+@dataclass
+class Cleaned:
+    """The clean stage's output: articles to store, and the pages that did not become one."""
+
+    items: list[Incoming] = field(default_factory=list)
+    outcomes: list[PageOutcome] = field(default_factory=list)
+    item_urls: list[str] = field(default_factory=list)  # the URLs asked for that gave `items` (before redirects)
+
+    def add(self, url: str, out: Incoming | PageOutcome) -> None:
+        """One page's result: `url` is the URL asked for."""
+        if isinstance(out, Incoming):
+            self.items.append(out)
+            self.item_urls.append(url)
+        else:
+            self.outcomes.append(out)
+
+    def extend(self, other: Cleaned) -> None:
+        self.items += other.items
+        self.outcomes += other.outcomes
+        self.item_urls += other.item_urls
+
+
+@dataclass
+class Stored:
+    """The store stage's output: what the archive did with each item, and the outbox rows added."""
+
+    result: BatchResult = field(default_factory=BatchResult)
+    matches: list[OutboxEntry] = field(default_factory=list)
+    new_articles: list[NewArticle] = field(default_factory=list)
+
+    def add(self, items: list[Incoming], result: BatchResult, matches: list[OutboxEntry]) -> None:
+        """One stored batch."""
+        self.result.items += result.items
+        self.matches += matches
+        self.new_articles += [
+            NewArticle(r.article_id, item.article.title, r.link or item.url or "", item.article.date)
+            for item, r in zip(items, result.items, strict=True)
+            if r.status == "new" and r.article_id is not None
+        ]
+
+
+def discover_source(
+    source: Source, fetcher: Fetcher, archive_path: Path, recheck: bool = False, claims: UrlClaims | None = None
+) -> Discovery:
+    """New candidate URLs of one source: not archived, not known as non-articles, not failing.
+    A page another source of this run has taken stays a candidate: it becomes a sighting."""
+    spec = source.spec()
+    params = spec.urls
+    with Archive.open(archive_path) as archive:
+        state = archive
+        stored = {} if recheck else fetchstate.validators(state, source.name)
+        validators = {url: Validators(etag, modified) for url, (etag, modified) in stored.items()}
+
+        def is_known(urls: list[str]) -> set[str]:
+            if recheck:
+                return set()
+            known = archive.known_urls(urls, params) | fetchstate.not_due(state, urls)
+            return known - claims.taken_by_others(source.name, known, params) if claims and known else known
+
+        return discover(spec, fetcher, validators=validators, is_known=is_known)
+
+
+def plan_source(source: Source, found: Discovery, archive_path: Path, claims: UrlClaims, recheck: bool = False) -> Plan:
+    """This run's share of the source's candidates: the new ones and those kept waiting by
+    earlier runs (still unknown), newest first (by the date the feed or sitemap gives; listing
+    order otherwise), up to `max_new_per_run`, less what another source of the run fetches."""
+    spec = source.spec()
+    found_urls = set(found.urls)
+    with Archive.open(archive_path) as archive:
+        state = archive
+        kept = [
+            Candidate(url, lastmod, title)
+            for url, lastmod, title in fetchstate.waiting(state, source.name)
+            if url not in found_urls
+        ]
+        if kept and not recheck:
+            known = archive.known_urls([c.url for c in kept], spec.urls) | fetchstate.not_due(
+                state, [c.url for c in kept]
+            )
+            kept = [c for c in kept if c.url not in known]
+    # A stable sort: undated candidates keep their order (a listing's is newest first), after
+    # the dated ones.
+    candidates = sorted(found.candidates + kept, key=lambda c: c.lastmod or "", reverse=True)
+    return claims.take(source.name, candidates, source.max_new_per_run, spec.urls)
+
+
+def fetch_stream(fetcher: Fetcher, urls: list[str], out: Channel[FetchResult]) -> tuple[int, int]:
+    """The pages, hosts in parallel, politely, each passed on as it arrives; a failure is a
+    result, not a raise. (pages, failed)."""
+    pages = failed = 0
+    with closing(fetcher.stream(urls, buffer=2)) as results:
+        for result in results:
+            pages += 1
+            failed += not result.ok
+            out.put(result)
+    out.close()
+    return pages, failed
+
+
+def clean_stream(
+    source: Source,
+    pages: Channel[FetchResult],
+    out: Channel[tuple[str, Incoming | PageOutcome]],
+    found_via: str | None,
+    learned: SourceTemplate,
+    cleaner: Cleaner,
+    expected: int,
+) -> None:
+    """Each page cleaned as it arrives (`clean_result`; in the run's worker processes once
+    there is enough work for them), passed on in order with the URL asked for."""
+    cleaner.expect(expected)
+    args = (source.name, source.profile, source.spec().urls, utc_iso(), found_via, learned)
+    for result, outcome in cleaner.clean(
+        pages, clean_result, args, local=lambda r: not r.ok, backlog=lambda: pages.waiting
+    ):
+        out.put((result.url, outcome))
+    out.close()
+
+
+def clean_result(
+    result: FetchResult,
+    source: str,
+    profile: str | None,
+    urls: UrlPolicy,
+    fetched_at: str,
+    found_via: str | None = None,
+    template: SourceTemplate | None = None,
+) -> Incoming | PageOutcome:
+    """One fetched page: the article to store, or why it did not become one (plain values in
+    and out, so that it can run in another process). `found_via`: the discovery kind (a page
+    a feed or sitemap announced gets the benefit of the doubt); `template`: the source's
+    learned template."""
+
+    def rejected(error: NewswatchError) -> PageOutcome:
+        return PageOutcome(result.url, error, result.status, found_via)
+
+    if not result.ok or result.body is None:  # an error, or no body at all (a 304 nobody asked for)
+        return rejected(
+            result.error or UnexpectedFetchError(result.url, f"the server sent no page (HTTP {result.status})")
+        )
+    try:
+        article = clean_page(
+            result.body,
+            url=result.final_url,
+            content_type=result.content_type,
+            profile=profile,
+            found_via=found_via,
+            template=template,
+        )
+    except NewswatchError as e:
+        return rejected(e)
+    if not article.is_article:
+        return rejected(NotAnArticle(article.reason or "not an article"))
+    return Incoming(article=article, source=source, url=result.final_url, fetched_at=fetched_at, urls=urls)
+
+
+def load_template(archive_path: Path, source: str) -> SourceTemplate:
+    """The source's learned template as of now: every page of this run is cleaned with it."""
+    with Archive.open(archive_path) as archive:
+        return template_of(archive, source)
+
+
+def template_of(archive: Archive, source: str) -> SourceTemplate:
+    counts = learned_templates.load(archive, source, template.WINDOW)
+    return SourceTemplate(source, counts.version, counts.pages, counts.counts)
+
+
+def clean_pages(
+    source: Source, results: Iterable[FetchResult], found_via: str | None = None, learned: SourceTemplate | None = None
+) -> Cleaned:
+    cleaned = Cleaned()
+    fetched_at = utc_iso()
+    params = source.spec().urls
+    for r in results:
+        cleaned.add(r.url, clean_result(r, source.name, source.profile, params, fetched_at, found_via, learned))
+    return cleaned
+
+
+def store_batch(
+    archive: Archive, items: list[Incoming], rules: list[AlertRule], *, now: datetime | None = None
+) -> tuple[BatchResult, list[OutboxEntry]]:
+    """Dedup and store a batch and record its alert matches, in ONE transaction.
+
+    Only articles new to the archive are matched (a folded duplicate never alerts again);
+    hashing is done before the transaction takes the write lock.
+    """
+    batch = archive.prepare(items)
+    with archive.transaction():
+        result = archive.insert(batch)
+        matches = record_matches(archive, rules, new_candidates(batch.items, result), now=now)
+    return result, matches
+
+
+def store_stream(
+    archive_path: Path,
+    source: Source,
+    pages: Channel[tuple[str, Incoming | PageOutcome]],
+    rules: list[AlertRule],
+    claims: UrlClaims,
+    plan: Plan,
+    runner: Runner,
+) -> tuple[Cleaned, Stored]:
+    """The cleaned pages stored in batches as they come (`BATCH_PAGES`, or what `BATCH_SECONDS`
+    gathered): each batch's articles and alert outbox rows in one transaction (`store_batch`),
+    then its pages settled and the sightings it owes other sources. A crash loses only the
+    batch in hand, which the next run fetches again. Returns every page's outcome and what
+    the archive did."""
+    cleaned, stored = Cleaned(), Stored()
+    with Archive.open(archive_path) as archive:
+        share_sightings(archive, source, claims, {}, plan.settled)
+        for pairs in pages.batches(BATCH_PAGES, BATCH_SECONDS):
+            batch, part = Cleaned(), Stored()
+            for url, out in pairs:
+                batch.add(url, out)
+            if batch.items:
+                result, matches = store_batch(archive, batch.items, rules)
+                learn_template(archive, batch.items, result)
+                part.add(batch.items, result, matches)
+            settle_pages(archive, source.name, batch)
+            outcomes: dict[str, int | None] = {o.url: None for o in batch.outcomes}
+            outcomes.update((url, r.article_id) for url, r in zip(batch.item_urls, part.result.items, strict=True))
+            share_sightings(archive, source, claims, outcomes, [])
+            runner.checkpoint("stored", source.name)
+            if part.matches:
+                runner.matched(part.matches)  # after the commit: never a match a rollback undid
+            cleaned.extend(batch)
+            stored.add(batch.items, part.result, part.matches)
+    return cleaned, stored
+
+
+def store_pages(archive_path: Path, cleaned: Cleaned, rules: list[AlertRule]) -> Stored:
+    stored = Stored()
+    with Archive.open(archive_path) as archive:
+        result, matches = store_batch(archive, cleaned.items, rules)
+        learn_template(archive, cleaned.items, result)
+    stored.add(cleaned.items, result, matches)
+    return stored
+
+
+def learn_template(archive: Archive, items: list[Incoming], result: BatchResult) -> None:
+    """The new articles join their source's learned template (the paragraphs the template
+    removed from them too: the page had them). After the batch's commit, in a transaction of
+    its own: a crash in between only leaves the template a few pages short."""
+    pages: dict[str, list[list[int]]] = {}
+    for item, r in zip(items, result.items, strict=True):
+        if r.status == "new":
+            article = item.article
+            pages.setdefault(item.source, []).append(
+                template.page_keys([*article.paragraphs, *article.template_removed])
+            )
+    for source, keys in pages.items():
+        learned_templates.record(archive, source, keys, template.WINDOW)
+
+
+def remember_pages(archive_path: Path, source: Source, found: Discovery, waiting: Sequence[Candidate] = ()) -> None:
+    """After the last batch is committed: the candidates left for the next runs, and only then
+    the validators that let the next run skip unchanged discovery documents."""
+    with Archive.open(archive_path) as archive:
+        state = archive
+        fetchstate.keep_waiting(state, source.name, [(c.url, c.lastmod, c.title) for c in waiting])
+        fetchstate.save_validators(
+            state, source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()}
+        )
+
+
+def share_sightings(
+    archive: Archive, source: Source, claims: UrlClaims, outcomes: dict[str, int | None], settled: list[tuple[str, int]]
+) -> int:
+    """After a batch's commit: the sightings this source records for pages listed by two
+    sources of the run: its own pages (`outcomes`: URL -> the article each became, None: none)
+    another source listed meanwhile, and `settled`, pages another source stored before this
+    one took them. How many."""
+    params = source.spec().urls
+    sightings = claims.settle(source.name, outcomes, params) if outcomes else []
+    sightings += [(source.name, url, article_id) for url, article_id in settled]
+    for sharer, url, article_id in sightings:
+        archive.add_sighting(article_id, url, sharer, urls=params)
+    return len(sightings)
+
+
+def settle_pages(state: Database, source: str, cleaned: Cleaned) -> None:
+    """Record the pages that did not become articles; forget those that did (a page that
+    failed before and passes now is no longer rejected)."""
+    fetchstate.record_pages(state, source, cleaned.outcomes)
+    fetchstate.forget_pages(state, cleaned.item_urls + [i.url for i in cleaned.items if i.url])
