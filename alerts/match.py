@@ -27,8 +27,7 @@ from errors import QuerySyntaxError
 from storage.archive import BatchResult, Incoming
 from storage.db import Database
 from storage.outbox import NewMatch, OutboxEntry, add_match, has_match
-from storage.query import parse
-from storage.schema import FTS_TOKENIZE
+from storage.query import FTS_TOKENIZE, parse
 
 # Private-use characters: they cannot occur in cleaned text, so they mark highlights
 # unambiguously until rendering turns them into <mark> or *…*.

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.validation import describe
 from errors import AlertConfigError, QuerySyntaxError
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
@@ -130,29 +131,12 @@ def set_aside_notice(error: str) -> str:
 NO_SMTP = "the config has no smtp: section, so no email can be sent: add one (host, port, sender)"
 
 
-def required_smtp_settings(section: dict | None) -> SmtpSettings:
+def require_smtp(smtp: SmtpSettings | None) -> SmtpSettings:
     """The `smtp:` section of a command that sends emails now (`alerts retry`, `digest`): its
     absence is an AlertConfigError, never a try at the defaults (localhost:25)."""
-    if section is None:
+    if smtp is None:
         raise AlertConfigError(NO_SMTP)
-    return load_smtp_settings(section)
-
-
-def load_smtp_settings(section: dict | None) -> SmtpSettings:
-    try:
-        return SmtpSettings.model_validate(section or {})
-    except ValidationError as e:
-        raise AlertConfigError(f"smtp: {_first_error(e)}") from None
-
-
-def load_health_alerts(section: dict | None) -> HealthAlertSettings | None:
-    """The `health_alerts:` section, or None when it is absent (no health emails)."""
-    if section is None:
-        return None
-    try:
-        return HealthAlertSettings.model_validate(section)
-    except ValidationError as e:
-        raise AlertConfigError(f"health_alerts: {_first_error(e)}") from None
+    return smtp
 
 
 def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleError]]:
@@ -165,7 +149,7 @@ def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleEr
         try:
             rule = AlertRule.model_validate(raw)
         except ValidationError as e:
-            errors.append(RuleError(str(label), _first_error(e)))
+            errors.append(RuleError(str(label), describe(e.errors()[0], raw)))
             continue
         except Exception as e:  # noqa: BLE001 - one broken rule is set aside, whatever broke
             errors.append(RuleError(str(label), f"{type(e).__name__}: {str(e)[:200]}"))
@@ -183,19 +167,11 @@ def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleEr
     return rules, errors
 
 
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
-
-
 def check_query(query: str) -> tuple[str, int | None] | None:
     """None if `query` compiles and FTS5 accepts it, else (what is wrong, 1-based column in
     the query, or None when the failure has no column). Never raises: a rule this says is
     usable is matched, any other is set aside."""
-    from storage.query import parse  # the query language and the archive's tokenizer: only
-    from storage.schema import FTS_TOKENIZE  # when a rule is checked (the config loads without them)
+    from storage.query import FTS_TOKENIZE, parse  # the query language: only when a rule is checked
 
     try:
         expression = parse(query).fts

@@ -7,9 +7,10 @@ One offline ingest run without Prefect (`ingest_run`) on the bundled demo site (
 `sys.setprofile` / `threading.setprofile`. Only newswatch's own modules are looked at.
 
 Terms:
-- **the config**: the run's `Config` object and its sections: every non-scalar value of one of
-  its fields (smtp, alerts, health_alerts, schedules, timeouts, retries, the sources list) and
-  every element of a list or tuple field (a source, a rule).
+- **the config**: the run's `Config` object and its sections: every non-scalar, non-empty value
+  of one of its fields (smtp, alerts, health_alerts, schedules, timeouts, retries, the sources
+  list) and every element of a list or tuple field (a source, a rule). Empty containers and
+  scalars are left out: Python shares them (every `()` is one object).
 - a call **carries the config** when one of its arguments is the config, or an object holding
   it (or a section) in an attribute, one level deep (a run object, a context).
 - a **stay**: a maximal sequence of consecutive config-carrying calls, in one thread, made in
@@ -28,6 +29,7 @@ commit (2c4a976) and on the current one, so both can be measured with the same s
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sqlite3
@@ -50,11 +52,11 @@ def _imports():
         from flows.pipeline.ingest import ingest_run
 
         site = REPO / "flows" / "demo" / "site"
-    except ImportError:
-        from flows.config.loader import load_config  # type: ignore[no-redef]
-        from flows.demo.servers import LocalServer, SmtpServer, site_files  # type: ignore[no-redef]
-        from flows.pipeline.ingest import ingest_run  # type: ignore[no-redef]
-
+    except ImportError:  # the layout of 2c4a976, before issue 24 (module names as strings: they are gone)
+        load_config = importlib.import_module("flows.config").load_config
+        servers = importlib.import_module("flows.localhost")
+        LocalServer, SmtpServer, site_files = servers.LocalServer, servers.SmtpServer, servers.site_files
+        ingest_run = importlib.import_module("flows.pipeline").ingest_run
         site = REPO / "flows" / "demo_site"
     return load_config, ingest_run, LocalServer, SmtpServer, site_files, site
 
@@ -83,12 +85,16 @@ alerts:
 """
 
 
+def _empty(value) -> bool:
+    return isinstance(value, (list, tuple, dict, set, frozenset)) and not value
+
+
 def config_parts(config) -> set[int]:
     parts = {id(config)}
     fields = getattr(type(config), "model_fields", {})
     for name in fields:
         value = getattr(config, name, None)
-        if value is None or isinstance(value, (str, int, float, bool, Path)):
+        if value is None or isinstance(value, (str, int, float, bool, Path)) or _empty(value):
             continue
         parts.add(id(value))
         if isinstance(value, (list, tuple)):
@@ -110,14 +116,14 @@ class Tracer:
         local = frame.f_locals
         for name in code.co_varnames[:n]:
             value = local.get(name)
-            if value is None or isinstance(value, (str, int, float, bool, bytes)):
+            if value is None or isinstance(value, (str, int, float, bool, bytes)) or _empty(value):
                 continue
             if id(value) in self.parts:
                 return True
             if isinstance(value, (list, tuple)) and any(id(v) in self.parts for v in value[:50]):
                 return True
             attrs = getattr(value, "__dict__", None)
-            if isinstance(attrs, dict) and any(id(v) in self.parts for v in list(attrs.values())):
+            if isinstance(attrs, dict) and any(id(v) in self.parts for v in list(attrs.values()) if not _empty(v)):
                 return True
         return False
 

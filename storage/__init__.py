@@ -3,21 +3,22 @@
 - `db`: the handle (`Database`: connection, path, `transaction()`), the archive's clock
   format (`utc_iso`) and the dead-holder check (`holder_gone`) the other modules share.
 - `schema`: every table's DDL, as ordered forward migrations.
-- `archive`: articles in, deduplicated (`dedup`), searchable (`query` compiles the search
-  language to FTS5); `reading`: the read-only queries of feeds and the reading room.
+- `archive`: the handle of an archive file (`Archive.open`, `Archive.reopen`) and articles in,
+  deduplicated (`dedup`), searchable (`query` compiles the search language to FTS5);
+  `records`: what it takes and gives; `reading`: the read-only queries of feeds and the
+  reading room; `learned_templates`: the pages each source's learned template is counted from.
 - `fetchstate`: what ingestion remembers between runs (validators, failing pages, source runs,
   leases); `health`: source health, and which health problems were emailed.
 - `outbox`: alert matches waiting for their email, claims, sent emails.
-- `files`: files replaced atomically (feeds).
 
-Other packages call these named functions with the archive handle; none writes SQL. Storage
-imports no other newswatch package but `errors`: an incoming article is any object with the
-fields of `archive.ArticleFields`.
+Other packages call these named functions with the archive handle (the `Archive` handle's own
+methods for articles); none writes SQL. Storage imports no other newswatch package but `core`
+and `errors`: an incoming article is a `core.article.Article`.
 
 sqlite-utils or plain sqlite3: sqlite-utils where it fits, that is schema work and writes that
 stand alone: the FTS5 table and its triggers (`enable_fts`, migration 1), introspection
 (`table.exists()`, `table.count`), a single insert outside any transaction
-(`FetchState.record_run`). Plain sqlite3 everywhere a write is part of a transaction (storing a
+(`fetchstate.record_run`). Plain sqlite3 everywhere a write is part of a transaction (storing a
 batch with its outbox rows, claims, leases, migrations): sqlite-utils' write methods commit
 whatever transaction is open (measured: `Table.insert` inside `BEGIN IMMEDIATE` leaves the
 connection out of the transaction), which would split a batch from its alerts; and on the

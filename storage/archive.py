@@ -32,7 +32,7 @@ from core.text import inert, inert_line
 from core.urls import UrlPolicy, url_key
 from errors import ArchiveError, QuerySyntaxError
 from storage import dedup, schema
-from storage.db import Database, inserted_id, utc_iso
+from storage.db import Database, in_chunks, inserted_id, utc_iso
 from storage.query import Query, parse
 from storage.records import (
     ArchiveStats,
@@ -101,17 +101,30 @@ class Archive(Database):
                 f"cannot create the archive {path}: its directory cannot be created ({e.strerror}: {e.filename})"
             ) from None
         try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            archive = cls(conn, path, near)
+            archive = cls(_connect(path, busy_timeout_ms), path, near)
             schema.migrate(archive)
         except sqlite3.DatabaseError as e:
             raise ArchiveError(f"cannot open the archive {path}: {e}") from None
         archive._check_near_settings()
         return archive
+
+    @classmethod
+    def reopen(
+        cls, path: str | Path, *, near: dedup.NearConfig = dedup.NearConfig(), busy_timeout_ms: int = 30_000
+    ) -> Archive:
+        """Another connection to an archive this process has opened with `open` (migrated, its
+        settings checked): the same pragmas, no migration nor checks again (a run opens one
+        handle per thread that writes)."""
+        path = Path(path)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as e:
+            raise ArchiveError(f"cannot open the archive {path}: {e}") from None
+        return cls(conn, path, near)
 
     @classmethod
     def _open_read_only(cls, path: Path, near: dedup.NearConfig, busy_timeout_ms: int) -> Archive:
@@ -325,11 +338,8 @@ class Archive(Database):
 
     def known_keys(self, keys: Iterable[str]) -> set[str]:
         """The given URL keys (`core.urls.url_key`) already archived or sighted."""
-        keys = list(dict.fromkeys(keys))
         known: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_chunks(dict.fromkeys(keys)):
             known.update(
                 key
                 for (key,) in self.conn.execute(
@@ -437,6 +447,17 @@ class Archive(Database):
             problems.append(f"full-text index out of sync: {e}")
         problems += [f"dangling reference in {r[0]}" for r in self.conn.execute("PRAGMA foreign_key_check")]
         return problems
+
+
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A writing connection: autocommit (this package owns every transaction), WAL, full sync,
+    foreign keys enforced, waiting up to `busy_timeout_ms` for another writer."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
 
 
 def _inert_fields(value: Any) -> Any:

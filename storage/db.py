@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,6 +84,15 @@ def inserted_id(cursor: sqlite3.Cursor) -> int:
     if cursor.lastrowid is None:
         raise RuntimeError("the statement inserted no row")
     return cursor.lastrowid
+
+
+def in_chunks(values: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """`values` in lists of at most `size` (SQLite's parameter limit), each with its `?,?,...`
+    placeholders for an `IN (...)`."""
+    values = list(values)
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def run_script(conn: sqlite3.Connection, ddl: str) -> None:

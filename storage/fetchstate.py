@@ -48,7 +48,7 @@ from errors import (
     TooLarge,
     TooManyRedirects,
 )
-from storage.db import Database, holder_gone, utc_iso
+from storage.db import Database, holder_gone, in_chunks, utc_iso
 
 _REJECTED_COLUMNS = (
     "url",
@@ -198,11 +198,8 @@ def save_validators(
 def not_due(db: Database, urls: Iterable[str], now: datetime | None = None) -> set[str]:
     """The URLs not to request this run: never articles, given up, or failing and not due."""
     now_iso = utc_iso(now)
-    urls = list(urls)
     skip: set[str] = set()
-    for start in range(0, len(urls), 500):
-        chunk = urls[start : start + 500]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(urls):
         skip.update(
             url
             for (url,) in db.conn.execute(

@@ -36,6 +36,8 @@ from itertools import product
 from core.text import inert
 from errors import QuerySyntaxError
 
+# The archive's full-text tokenizer (accents and case folded): queries are compiled for it.
+FTS_TOKENIZE = "unicode61 remove_diacritics 2"
 DEFAULT_NEAR = 10
 _MAX_NEAR_COMBINATIONS = 64
 MAX_QUERY_CHARACTERS = 4000

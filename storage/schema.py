@@ -18,8 +18,8 @@ import sqlite_utils
 from core.urls import canonical_url, url_key
 from storage import dedup
 from storage.db import Database, run_script, utc_iso
+from storage.query import FTS_TOKENIZE
 
-FTS_TOKENIZE = "unicode61 remove_diacritics 2"
 FTS_COLUMNS = ("title", "body")
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START, BatchArticle, BatchIndex
-from alerts.settings import AlertRule, load_alert_rules, load_smtp_settings
-from errors import AlertConfigError
+from alerts.settings import AlertRule, SmtpSettings, load_alert_rules
 from scrapers.clean import clean_page
 
 
@@ -114,10 +114,10 @@ def test_broken_rule_reported_with_name_and_position_others_kept():
 
 
 def test_smtp_password_is_never_read_from_the_file(monkeypatch):
-    with pytest.raises(AlertConfigError, match="password_env"):
-        load_smtp_settings({"host": "mail.example.org", "password": "hunter2"})
+    with pytest.raises(ValidationError, match="password_env"):
+        SmtpSettings.model_validate({"host": "mail.example.org", "password": "hunter2"})
     monkeypatch.setenv("NW_TEST_SMTP_PASSWORD", "s3cret")
-    smtp = load_smtp_settings(
+    smtp = SmtpSettings.model_validate(
         {"host": "mail.example.org", "security": "ssl", "username": "nw", "password_env": "NW_TEST_SMTP_PASSWORD"}
     )
     assert (smtp.effective_port, smtp.password()) == (465, "s3cret")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from alerts.settings import AlertRule, HealthAlertSettings, SmtpSettings
 from errors import ConfigError
 from flows.config.loader import config_path, load_config, parse_config
+from flows.pipeline.context import fetch_settings, source_spec
 from scrapers import profiles
 from scrapers.profiles import Profile
 
@@ -65,7 +67,7 @@ sources:
     assert [s.name for s in config.enabled_sources()] == ["fr", "en"]
     assert config.archive == tmp_path / "data" / "archive.db"
 
-    settings = config.fetch_settings()
+    settings = fetch_settings(config)
     assert settings.user_agent == "nw-test (+mailto:a@b.org)"
     assert (settings.connect_timeout, settings.read_timeout) == (2, 7)
     assert (settings.attempts, settings.backoff_base, settings.max_retry_after) == (4, 0.5, 30)
@@ -88,7 +90,7 @@ sources:
         )
     )
     assert [s.profile for s in config.sources] == ["testsite", "generic", "testsite"]
-    assert config.sources[0].spec().profile.name == "testsite"
+    assert source_spec(config.sources[0]).profile.name == "testsite"
 
 
 def test_unknown_profile_lists_the_known_ones(tmp_path: Path) -> None:
@@ -142,7 +144,9 @@ def test_yaml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
     assert "not valid YAML at line 4, column 4" in message
 
 
-def test_smtp_and_alerts_sections_pass_through(tmp_path: Path) -> None:
+def test_smtp_alerts_and_health_alerts_are_typed_on_load(tmp_path: Path) -> None:
+    """Every section is validated into the objects the code uses (issue 24): nothing is
+    re-parsed where it is used."""
     config = load_config(
         write(
             tmp_path,
@@ -150,11 +154,15 @@ def test_smtp_and_alerts_sections_pass_through(tmp_path: Path) -> None:
 smtp: {host: smtp.example.org, port: 587}
 alerts:
   - {name: expulsions, query: expulsion}
+  - {name: passeurs, query: passeurs, to: A@example.org, mode: digest}
+health_alerts: {to: ops@example.org}
 """,
         )
     )
-    assert config.smtp == {"host": "smtp.example.org", "port": 587}
-    assert config.alerts == [{"name": "expulsions", "query": "expulsion"}]
+    assert config.smtp == SmtpSettings(host="smtp.example.org", port=587)
+    assert config.alerts == [AlertRule(name="passeurs", query="passeurs", to=("a@example.org",), mode="digest")]
+    assert config.rule_errors == ("alert rule 'expulsions' set aside: to: required, missing",)
+    assert config.health_alerts == HealthAlertSettings(to=("ops@example.org",))
 
 
 def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
@@ -265,17 +273,23 @@ schedules: {ingest: {interval: 10s}}
     assert "sources[0].delay (source 'a')" in text
     assert "smtp.password is not accepted in the config file" in text and "smtp.password_env" in text
     assert "hunter2" not in text
-    assert "health_alerts: to: not an email address: 'ops'" in text
+    assert "health_alerts.to: not an email address: 'ops'" in text
     assert "schedules.ingest.interval" in text
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("smtp: {host: mail.example.org, security: tls}\n", "smtp: security:"),
-        ("smtp: {host: mail.example.org, sender: nobody}\n", "smtp: sender: not an email address"),
+        (
+            "smtp: {host: mail.example.org, security: tls}\n",
+            "smtp.security: Input should be 'none', 'starttls' or 'ssl' (got 'tls')",
+        ),
+        ("smtp: {host: mail.example.org, sender: nobody}\n", "smtp.sender: not an email address: 'nobody'"),
         ("smtp: mail.example.org\n", "smtp: Input should be a valid dictionary"),
-        ("smtp: {host: localhost}\nhealth_alerts: {to: [ops@example.org], cc: x@example.org}\n", "health_alerts: cc"),
+        (
+            "smtp: {host: localhost}\nhealth_alerts: {to: [ops@example.org], cc: x@example.org}\n",
+            "health_alerts.cc: unknown setting (a typo?)",
+        ),
         ("health_alerts: {to: [ops@example.org]}\n", "health_alerts: needs an smtp: section"),
         ("alerts: {name: a, query: b}\n", "alerts: Input should be a valid list"),
     ],
@@ -297,7 +311,7 @@ alerts:
 """,
         )
     )
-    assert len(config.alerts) == 3
+    assert [r.name for r in config.alerts] == ["good"]
     assert [e.split(":")[0] for e in config.rule_errors] == [
         "alert rule 'broken' set aside",
         "alert rule 'nobody' set aside",

@@ -10,6 +10,7 @@ import pytest
 from fake_sites import article_page
 from httpserver import LocalServer, Reply, html
 
+from core.urls import UrlPolicy
 from flows.config.loader import load_config
 from flows.pipeline.claims import UrlClaims
 from flows.pipeline.ingest import ingest_run
@@ -77,21 +78,30 @@ def test_a_page_two_sources_list_is_fetched_once_and_sighted_by_both(tmp_path: P
     assert rows(cfg, "SELECT count(*) FROM articles") == [(3,)]
 
 
+def keyed(*urls: str) -> list[tuple[str, Candidate]]:
+    """Candidates with their identity, as a source's UrlLedger gives them to the claims."""
+    return [(UrlPolicy().key(u) or u, Candidate(u)) for u in urls]
+
+
+def key(url: str) -> str:
+    return UrlPolicy().key(url) or url
+
+
 def test_claims_record_the_sighting_whoever_comes_second() -> None:
     claims = UrlClaims()
-    a = claims.take("listing", [Candidate("https://x.org/a"), Candidate("https://x.org/b")], limit=10)
+    a = claims.take("listing", keyed("https://x.org/a", "https://x.org/b"), limit=10)
     assert a.urls == ["https://x.org/a", "https://x.org/b"]
     # Another source takes them while the first one is still fetching: it waits for nothing.
-    b = claims.take("feed", [Candidate("http://www.x.org/a?utm_source=rss")], limit=10)
+    b = claims.take("feed", keyed("http://www.x.org/a?utm_source=rss"), limit=10)
     assert b.urls == [] and [c.url for c in b.shared] == ["http://www.x.org/a?utm_source=rss"] and b.settled == []
     # The first source stores its batch: it records the sighting the second one asked for.
-    assert claims.settle("listing", {"https://x.org/a": 7, "https://x.org/b": None}) == [
+    assert claims.settle("listing", {key("https://x.org/a"): 7, key("https://x.org/b"): None}) == [
         ("feed", "http://www.x.org/a?utm_source=rss", 7)
     ]
     # A third source coming after the batch was stored records its sighting itself.
-    c = claims.take("sitemap", [Candidate("https://x.org/a"), Candidate("https://x.org/b")], limit=10)
+    c = claims.take("sitemap", keyed("https://x.org/a", "https://x.org/b"), limit=10)
     assert c.settled == [("https://x.org/a", 7)] and len(c.shared) == 2  # b became no article: nothing to sight
-    assert claims.settle("listing", {"https://x.org/a": 7}) == []  # once
+    assert claims.settle("listing", {key("https://x.org/a"): 7}) == []  # once
 
 
 def test_max_new_per_run_takes_the_newest_and_keeps_the_rest_for_the_next_runs(

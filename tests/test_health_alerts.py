@@ -8,9 +8,10 @@ import pytest
 from smtpserver import closed_port
 
 from alerts.health_notices import notify_unhealthy
-from alerts.settings import HealthAlertSettings, SmtpSettings, load_health_alerts
-from errors import AlertConfigError
+from alerts.settings import HealthAlertSettings, SmtpSettings
+from errors import ConfigError
 from flows.config.loader import parse_config
+from flows.pipeline.context import Archives
 from flows.pipeline.end_of_run import send_health_alerts
 from storage import fetchstate
 from storage.archive import Archive
@@ -153,22 +154,30 @@ def test_the_ingest_task_reports_smtp_errors_in_the_run_summary(tmp_path, smtp_s
         Runs(archive).run("iom-fr", datetime.now(UTC) - 3 * DAY)
         health = [h.to_dict() for h in source_health(archive, SOURCES)]
     down = SmtpSettings(host="127.0.0.1", port=closed_port(), sender="newswatch@test.example", timeout=5)
-    sent, errors = send_health_alerts(path, down, HealthAlertSettings(to="ops@example.org"), health)
-    assert sent == 0 and errors[0].startswith("health alert to ops@example.org: cannot reach SMTP server")
-    sent, errors = send_health_alerts(path, smtp_server.settings, HealthAlertSettings(to="ops@example.org"), health)
-    assert (sent, errors) == (1, []) and len(smtp_server.messages) == 1
+    archives = Archives(path)
+    try:
+        sent, errors = send_health_alerts(archives, down, HealthAlertSettings(to="ops@example.org"), health)
+        assert sent == 0 and errors[0].startswith("health alert to ops@example.org: cannot reach SMTP server")
+        sent, errors = send_health_alerts(
+            archives, smtp_server.settings, HealthAlertSettings(to="ops@example.org"), health
+        )
+        assert (sent, errors) == (1, []) and len(smtp_server.messages) == 1
+    finally:
+        archives.close()
 
 
 def test_health_alerts_section_is_validated(tmp_path):
     config = parse_config(
         "smtp: {host: localhost}\nhealth_alerts:\n  to: [OPS@example.org]\n", tmp_path / "newswatch.yaml"
     )
-    assert load_health_alerts(config.health_alerts).to == ("ops@example.org",)
-    assert load_health_alerts(parse_config("{}", tmp_path / "n.yaml").health_alerts) is None
-    with pytest.raises(AlertConfigError, match="health_alerts: to: not an email address: 'ops'"):
-        load_health_alerts({"to": "ops"})
-    with pytest.raises(AlertConfigError, match="health_alerts: cc"):
-        load_health_alerts({"to": "ops@example.org", "cc": "x@example.org"})
+    assert config.health_alerts.to == ("ops@example.org",)
+    assert parse_config("{}", tmp_path / "n.yaml").health_alerts is None
+    with pytest.raises(ConfigError, match="health_alerts.to: not an email address: 'ops'"):
+        parse_config("smtp: {host: localhost}\nhealth_alerts: {to: ops}\n", tmp_path / "n.yaml")
+    with pytest.raises(ConfigError, match="health_alerts.cc: unknown setting"):
+        parse_config(
+            "smtp: {host: localhost}\nhealth_alerts: {to: ops@example.org, cc: x@example.org}\n", tmp_path / "n.yaml"
+        )
 
 
 @pytest.mark.flow

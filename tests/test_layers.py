@@ -17,6 +17,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from import_walk import imported_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("flows", "alerts", "storage", "scrapers", "core", "errors")
@@ -39,16 +40,7 @@ def modules() -> list[Path]:
 
 def imported_packages(path: Path) -> set[tuple[str, int]]:
     """(our top-level package, line) for every import statement of the module."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        else:
-            continue  # relative imports stay inside their package
-        found |= {(name.split(".")[0], node.lineno) for name in names if name.split(".")[0] in PACKAGES}
-    return found
+    return {(name.split(".")[0], line) for name, line in imported_modules(path) if name.split(".")[0] in PACKAGES}
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(ROOT)))

@@ -11,7 +11,7 @@ import pytest
 
 from core.article import Removal
 from flows.cli.main import main as cli
-from flows.pipeline.stages import Cleaned, learn_template, load_template, store_pages
+from flows.pipeline.stages import Cleaned, learn_template, store_pages, template_of
 from scrapers import template
 from scrapers.clean import clean_page
 from scrapers.template import MIN_PAGES, SourceTemplate, page_keys
@@ -46,6 +46,12 @@ def release(n: int, *, about: bool = True, once: str | None = None) -> str:
     return "\n\n".join([title, *paragraphs, *([ABOUT] if about else [])])
 
 
+def load_template(path, source: str) -> SourceTemplate:
+    """The source's learned template as a run starts with it."""
+    with Archive.open(path) as archive:
+        return template_of(archive, source)
+
+
 def archive_pages(path, pages: list[str], source: str = "iom-en") -> None:
     items = [
         Incoming(
@@ -55,7 +61,8 @@ def archive_pages(path, pages: list[str], source: str = "iom-en") -> None:
         )
         for page in pages
     ]
-    store_pages(path, Cleaned(items=items), rules=[])
+    with Archive.open(path) as archive:
+        store_pages(archive, Cleaned(items=items), rules=[])
 
 
 def test_no_template_before_min_pages(tmp_path):

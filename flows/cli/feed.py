@@ -33,11 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from alerts.atom import FEED_ENTRIES, new_articles_feed, render_feed, rule_feed, write_feeds
-    from alerts.settings import load_alert_rules
     from flows.config.loader import load_config
 
     config = load_config(args.config)
-    rules, _errors = load_alert_rules(config.alerts)
+    rules = config.alerts
     if args.archive is None:
         args.archive = Path(config.archive)
     with open_archive(args, read_only=True) as archive:

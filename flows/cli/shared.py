@@ -176,10 +176,10 @@ def add_config_option(parser: argparse.ArgumentParser, help: str = CONFIG_HELP) 
 
 def smtp_settings(args: argparse.Namespace):
     """The config's `smtp:` section, for a command that sends emails now (one line if missing)."""
-    from alerts.settings import required_smtp_settings
+    from alerts.settings import require_smtp
     from flows.config.loader import load_config
 
-    return required_smtp_settings(load_config(args.config).smtp)
+    return require_smtp(load_config(args.config).smtp)
 
 
 def reason_name(text: str) -> str:

@@ -7,7 +7,7 @@ so its values are quoted as YAML needs). An item is its lines plus the comment l
 above it (its description): removing a source removes its comment too.
 
 `save()` validates the edited text with the same loader as every command
-(`flows.config.loader.parse_config`, and `alerts.settings.load_alert_rules` for a new rule) and
+(`flows.config.loader.parse_config`, which sets aside a rule that cannot be used) and
 writes it atomically: a file that would not load is never written.
 """
 
@@ -246,11 +246,8 @@ class ConfigFile:
             raise ConfigEditError(f"not saved: the result would not load: {e}") from None
         new_rule = getattr(self, "_new_rule", None)
         if new_rule is not None:
-            from alerts.settings import load_alert_rules
-
-            _rules, errors = load_alert_rules(config.alerts)
-            for error in errors:
-                if error.rule == new_rule:
+            for error in config.rule_errors:  # "alert rule 'NAME' set aside: ..."
+                if error.startswith(f"alert rule {new_rule!r} set aside"):
                     raise ConfigEditError(f"not saved: {error}")
         return config
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
+from core.validation import describe
 from errors import ConfigError
 from flows.config.model import Config
 
@@ -69,9 +68,7 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
-        problems += [_describe(err, data) for err in e.errors()]
-    section_problems, rule_errors = _check_alert_sections(data)
-    problems += section_problems
+        problems += [describe(err, data) for err in e.errors()]
     if problems or config is None:  # no config without a problem found
         # One line per problem, each naming the file, so that all of them can be fixed at once.
         raise ConfigError("\n".join(f"{file}: {p}" for p in problems))
@@ -79,63 +76,4 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
     feeds_dir = config.feeds_dir
     if feeds_dir is not None and not feeds_dir.is_absolute():
         feeds_dir = file.parent / feeds_dir
-    return config.model_copy(
-        update={"archive": archive, "feeds_dir": feeds_dir, "path": file, "rule_errors": rule_errors}
-    )
-
-
-def _check_alert_sections(data: dict) -> tuple[list[str], tuple[str, ...]]:
-    """Problems of smtp: and health_alerts:, and the alert rules set aside. (A section of the
-    wrong type is left to the model's own message.)"""
-    from alerts.settings import AlertConfigError, load_alert_rules, load_health_alerts, load_smtp_settings
-
-    problems: list[str] = []
-    smtp, health, alerts = data.get("smtp"), data.get("health_alerts"), data.get("alerts")
-    for section, load in ((smtp, load_smtp_settings), (health, load_health_alerts)):
-        if isinstance(section, dict):
-            try:
-                load(section)
-            except AlertConfigError as e:
-                problems.append(str(e))
-    if health is not None and smtp is None:
-        problems.append("health_alerts: needs an smtp: section to send its emails")
-    rule_errors = load_alert_rules(alerts)[1] if isinstance(alerts, list) else []
-    return problems, tuple(str(e) for e in rule_errors)
-
-
-def _describe(error: ErrorDetails, data: Any) -> str:
-    loc = _field_path(error["loc"])
-    name = _source_name(error["loc"], data)
-    msg = error["msg"]
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"{loc}{name}: unknown setting (a typo?)"
-    if kind == "missing":
-        return f"{loc}{name}: required, missing"
-    msg = msg.removeprefix("Value error, ")
-    if kind not in ("value_error", "assertion_error") and "input" in error:
-        msg = f"{msg} (got {error['input']!r})"
-    return f"{loc}{name}: {msg}" if loc else msg
-
-
-def _field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif "[" in str(part):
-            continue  # pydantic's internal step names (function-after[...]), not fields
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _source_name(loc: tuple[Any, ...], data: Any) -> str:
-    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
-        try:
-            name = data["sources"][loc[1]].get("name")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            return ""
-        if name:
-            return f" (source {name!r})"
-    return ""
+    return config.model_copy(update={"archive": archive, "feeds_dir": feeds_dir, "path": file})

@@ -16,9 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alerts.settings import AlertRule, HealthAlertSettings, SmtpSettings, load_alert_rules
 from errors import ConfigError
-from scrapers.discover import SourceSpec
-from scrapers.fetch import FetchSettings, host_key
 
 
 class _Strict(BaseModel):
@@ -202,21 +201,9 @@ class Source(_Strict):
 
     @property
     def host(self) -> str:
+        from core.urls import host_key  # courlan comes with it: only when fetch settings are built
+
         return host_key(self.url)
-
-    def spec(self) -> SourceSpec:
-        """What discovery needs (`scrapers.discover.discover`)."""
-        from scrapers.profiles import get_profile
-
-        return SourceSpec(
-            name=self.name,
-            url=self.url,
-            kind=self.kind,
-            profile=get_profile(self.profile or "generic"),
-            max_pages=self.max_pages,
-            include=tuple(re.compile(p) for p in self.include),
-            exclude=tuple(re.compile(p) for p in self.exclude),
-        )
 
 
 class Config(_Strict):
@@ -239,15 +226,25 @@ class Config(_Strict):
     # (flows/pipeline/cleaner.py); None: one per CPU; 0 or 1: only the run's own process.
     clean_processes: int | None = Field(None, ge=0, le=64)
     sources: list[Source] = Field(default_factory=list)
-    # Kept as written, typed by alerts/settings.py where used; checked on load (_check_alert_sections).
-    smtp: dict | None = None
-    alerts: list | None = None
-    health_alerts: dict | None = None
+    smtp: SmtpSettings | None = None  # None: no email can be sent
+    # The usable rules; a rule that cannot be used is set aside on load (`rule_errors`).
+    alerts: list[AlertRule] = Field(default_factory=list)
+    health_alerts: HealthAlertSettings | None = None
     schedules: Schedules = Schedules()
     feeds_dir: Path | None = None  # Atom feeds of matches written here each run (alerts/atom.py)
     path: Path | None = Field(None, exclude=True)  # the file this came from, set by load_config
     # "alert rule 'x' set aside: ..." for each rule of alerts: that cannot be used (set on load).
     rule_errors: tuple[str, ...] = Field((), exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _set_broken_rules_aside(cls, data: Any) -> Any:
+        """Each rule of `alerts:` on its own: the usable ones stay, the others are named in
+        `rule_errors` (a list of another type is left to the field's own message)."""
+        if isinstance(data, dict) and isinstance(data.get("alerts"), list):
+            rules, errors = load_alert_rules(data["alerts"])
+            data = {**data, "alerts": rules, "rule_errors": tuple(str(e) for e in errors)}
+        return data
 
     @property
     def file(self) -> Path:
@@ -284,25 +281,8 @@ class Config(_Strict):
     def enabled_sources(self) -> list[Source]:
         return [s for s in self.sources if s.enabled]
 
-    def fetch_settings(self) -> FetchSettings:
-        # Two sources on one host (IOM fr/en) share its politeness: the slower delay wins.
-        delays: dict[str, float] = {}
-        for source in self.sources:
-            delays[source.host] = max(delays.get(source.host, 0.0), source.delay)
-        return FetchSettings(
-            user_agent=self.user_agent,
-            connect_timeout=self.timeouts.connect,
-            read_timeout=self.timeouts.read,
-            total_timeout=self.timeouts.total,
-            max_page_bytes=self.max_page_bytes,
-            max_document_bytes=self.max_document_bytes,
-            allow_private_networks=self.allow_private_networks,
-            max_redirects=self.max_redirects,
-            attempts=self.retries.attempts,
-            backoff_base=self.retries.backoff,
-            backoff_max=self.retries.max_backoff,
-            max_retry_after=self.retries.max_retry_after,
-            default_delay=max(delays.values(), default=1.0),
-            host_delays=delays,
-            max_parallel_hosts=self.max_parallel_hosts,
-        )
+    @model_validator(mode="after")
+    def _health_alerts_need_smtp(self) -> Config:
+        if self.health_alerts is not None and self.smtp is None:
+            raise ValueError("health_alerts: needs an smtp: section to send its emails")
+        return self

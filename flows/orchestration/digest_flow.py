@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
 from alerts.deliver import deliver_digest
-from alerts.settings import load_smtp_settings
+from alerts.settings import SmtpSettings
 from flows.config.loader import load_config
 from storage.archive import Archive
 
@@ -30,8 +30,8 @@ def _log() -> logging.Logger | logging.LoggerAdapter:
 
 
 @task(name="send-digest", cache_policy=NO_CACHE, persist_result=False)
-def send_digest(archive_path: Path, smtp_section: dict | None) -> dict:
-    smtp = load_smtp_settings(smtp_section)
+def send_digest(archive_path: Path, smtp: SmtpSettings | None) -> dict:
+    smtp = smtp or SmtpSettings()  # a scheduled digest with no smtp: section tries the defaults, as it did
     with Archive.open(archive_path) as archive:
         report = deliver_digest(archive, smtp)
     for line in report.summary().splitlines():

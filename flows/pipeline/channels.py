@@ -14,13 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-R = TypeVar("R")
 
-POOL_MIN_SECONDS = 2.0  # estimated cleaning left in the run that starts the pool
-COLD_PAGES = 2  # a process's first pages load what the cleaner loads lazily: not in the estimate
-MIN_SAMPLE = 6  # pages timed after those before the estimate is trusted
-MAX_POOL_STARTS = 3
-PAGES_PER_WORKER = 8  # pages a worker holds: it never waits while the thread cleans a long page
 _POLL = 0.1  # seconds between two looks at the abort flag while waiting
 
 

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core.urls import UrlPolicy
 from scrapers.links import Candidate
 
 
@@ -35,27 +34,23 @@ class _Claim:
 
 
 class UrlClaims:
-    """The URLs the sources of one run fetch: each one once. The first source to take a URL
-    fetches it; another source listing it records a sighting of what it became instead, and
-    waits for nothing: whichever of the two comes second records the sighting (the fetching
-    source once its batch is stored, or the other one if that happened already). Thread-safe:
-    the sources of a run go in parallel."""
+    """The URLs the sources of one run fetch: each one once, by identity (the key a source's
+    `UrlLedger` computed once per URL). The first source to take a URL fetches it; another
+    source listing it records a sighting of what it became instead, and waits for nothing:
+    whichever of the two comes second records the sighting (the fetching source once its batch
+    is stored, or the other one if that happened already). Thread-safe: the sources of a run
+    go in parallel."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._claims: dict[str, _Claim] = {}
 
-    @staticmethod
-    def key(url: str, urls: UrlPolicy = UrlPolicy()) -> str:
-        return urls.key(url) or url
-
-    def take(self, source: str, candidates: Iterable[Candidate], limit: int, urls: UrlPolicy = UrlPolicy()) -> Plan:
-        """Split `candidates` (newest first) into what `source` fetches (at most `limit`), what
-        another source fetches, and what waits for the next runs."""
+    def take(self, source: str, candidates: Iterable[tuple[str, Candidate]], limit: int) -> Plan:
+        """Split `candidates` ((key, candidate), newest first) into what `source` fetches (at
+        most `limit`), what another source fetches, and what waits for the next runs."""
         plan = Plan()
         with self._lock:
-            for c in candidates:
-                key = self.key(c.url, urls)
+            for key, c in candidates:
                 claim = self._claims.get(key)
                 if claim is not None and claim.source != source:
                     plan.shared.append(c)
@@ -72,20 +67,18 @@ class UrlClaims:
                     plan.waiting.append(c)
         return plan
 
-    def taken_by_others(self, source: str, pages: Iterable[str], urls: UrlPolicy = UrlPolicy()) -> set[str]:
-        """The URLs another source of this run has taken (archived by now, or on their way)."""
+    def taken_by_others(self, source: str, keys: Iterable[str]) -> set[str]:
+        """The keys another source of this run has taken (archived by now, or on their way)."""
         with self._lock:
-            return {url for url in pages if (claim := self._claims.get(self.key(url, urls))) and claim.source != source}
+            return {key for key in keys if (claim := self._claims.get(key)) and claim.source != source}
 
-    def settle(
-        self, source: str, outcomes: dict[str, int | None], urls: UrlPolicy = UrlPolicy()
-    ) -> list[tuple[str, str, int]]:
-        """`source` stored its pages: URL -> the article it became (None: none). Returns the
+    def settle(self, source: str, outcomes: dict[str, int | None]) -> list[tuple[str, str, int]]:
+        """`source` stored its pages: key -> the article it became (None: none). Returns the
         sightings it now records for the sources that listed them meanwhile: (source, url, article id)."""
         sightings = []
         with self._lock:
-            for url, article_id in outcomes.items():
-                claim = self._claims.get(self.key(url, urls))
+            for key, article_id in outcomes.items():
+                claim = self._claims.get(key)
                 if claim is None or claim.source != source or claim.settled:
                     continue
                 claim.settled, claim.article_id = True, article_id

@@ -44,7 +44,6 @@ COLD_PAGES = 2  # a process's first pages load what the cleaner loads lazily: no
 MIN_SAMPLE = 6  # pages timed after those before the estimate is trusted
 MAX_POOL_STARTS = 3
 PAGES_PER_WORKER = 8  # pages a worker holds: it never waits while the thread cleans a long page
-_POLL = 0.1  # seconds between two looks at the abort flag while waiting
 
 
 def default_processes() -> int:

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerts.settings import (
-    AlertRule,
-    HealthAlertSettings,
-    SmtpSettings,
-)
-from flows.config.model import Source
+from alerts.settings import AlertRule, HealthAlertSettings, SmtpSettings
+from flows.pipeline.context import Archives, RunSource
 from flows.pipeline.runner import Delivery
 from storage.archive import Archive
 
 
-def judge_health(archive: Archive, sources: list[Source], log) -> list[dict]:
+def judge_health(archive: Archive, sources: list[RunSource], log) -> list[dict]:
     from storage.health import source_health
 
     health = source_health(archive, [(s.name, s.expected_interval) for s in sources])
@@ -25,42 +21,39 @@ def judge_health(archive: Archive, sources: list[Source], log) -> list[dict]:
     return [h.to_dict() for h in health]
 
 
-def outbox_snapshot(archive_path: Path, since: str, *, sending: bool) -> dict:
+def outbox_snapshot(archives: Archives, since: str, *, sending: bool) -> dict:
     """What waits in the outbox after the run (pending emails and why, digest matches
     queued), for the summary; `sending`: this run could send (smtp: and rules set)."""
     from dataclasses import asdict
 
     from storage.outbox import outbox_state
 
-    with Archive.open(archive_path) as archive:
-        return {**asdict(outbox_state(archive, since=since)), "sending": sending}
+    return {**asdict(outbox_state(archives.here(), since=since)), "sending": sending}
 
 
-def deliver_alerts(archive_path: Path, smtp: SmtpSettings, delivery: Delivery = Delivery()) -> tuple[int, list[str]]:
+def deliver_alerts(archives: Archives, smtp: SmtpSettings, delivery: Delivery = Delivery()) -> tuple[int, list[str]]:
     """Send every pending immediate alert (this run's, and any an earlier run could not send)."""
     from alerts.deliver import deliver_immediate
 
-    with Archive.open(archive_path) as archive:
-        report = deliver_immediate(
-            archive, smtp, send=delivery.send, retry_delay=delivery.retry_delay, now=delivery.now
-        )
+    report = deliver_immediate(
+        archives.here(), smtp, send=delivery.send, retry_delay=delivery.retry_delay, now=delivery.now
+    )
     return len(report.sent), [f"{f.recipient}: {f.error}" for f in report.failed]
 
 
-def write_feeds(archive_path: Path, rules: list[AlertRule], feeds_dir: Path) -> tuple[int, list[str]]:
+def write_feeds(archives: Archives, rules: list[AlertRule], feeds_dir: Path) -> tuple[int, list[str]]:
     """Rewrite the Atom feeds (one per rule, one of all new articles), each atomically."""
     from alerts.atom import write_feeds as write
 
     try:
-        with Archive.open(archive_path) as archive:
-            written = write(archive, rules, feeds_dir)
+        written = write(archives.here(), rules, feeds_dir)
     except OSError as e:
         return 0, [f"feeds: cannot write to {feeds_dir} ({e.strerror or e}): check feeds_dir: in the config"]
     return len(written), []
 
 
 def send_health_alerts(
-    archive_path: Path,
+    archives: Archives,
     smtp: SmtpSettings,
     settings: HealthAlertSettings,
     health: list[dict],
@@ -69,8 +62,7 @@ def send_health_alerts(
     """Email the unhealthy sources not yet notified (one email per recipient), clear the recovered."""
     from alerts.health_notices import notify_unhealthy
 
-    with Archive.open(archive_path) as archive:
-        report = notify_unhealthy(
-            archive, smtp, settings, health, send=delivery.send, retry_delay=delivery.retry_delay, now=delivery.now
-        )
+    report = notify_unhealthy(
+        archives.here(), smtp, settings, health, send=delivery.send, retry_delay=delivery.retry_delay, now=delivery.now
+    )
     return len(report.sent), [f"health alert to {e}" for e in report.errors]

@@ -26,19 +26,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
-from alerts.settings import (
-    AlertRule,
-    HealthAlertSettings,
-    SmtpSettings,
-    load_alert_rules,
-    load_health_alerts,
-    load_smtp_settings,
-)
+from alerts.settings import HealthAlertSettings, SmtpSettings
 from flows.config.model import Config, Source
 from flows.pipeline.claims import UrlClaims
 from flows.pipeline.cleaner import Cleaner
+from flows.pipeline.context import Archives, RunContext, RunSource
 from flows.pipeline.end_of_run import deliver_alerts, judge_health, outbox_snapshot, send_health_alerts, write_feeds
 from flows.pipeline.runner import Delivery, Runner
 from flows.pipeline.source import run_source
@@ -46,27 +39,29 @@ from flows.pipeline.stopping import stop_work_on_signals
 from flows.pipeline.summary import IngestSummary, SourceReport
 from scrapers.fetch import Fetcher
 from storage import fetchstate
-from storage.archive import Archive
 from storage.db import utc_iso
 
 
 @dataclass
 class IngestRun:
-    """One run's settings and state, from `start_run` to `finish_run`."""
+    """One run's context and state, from `start_run` to `finish_run`."""
 
-    config: Config
-    sources: list[Source]  # the sources chosen for this run
+    context: RunContext
     holder: str  # who holds the leases (the flow run, or this process)
-    rules: list[AlertRule]
     smtp: SmtpSettings | None  # for the alert emails; None: no rules or no smtp:
     health_alerts: HealthAlertSettings | None
     summary: IngestSummary
     started: datetime
-    leased: list[Source] = field(default_factory=list)
+    leased: list[RunSource] = field(default_factory=list)
 
     @property
-    def archive_path(self) -> Path:
-        return Path(self.config.archive)
+    def sources(self) -> list[RunSource]:
+        """The sources chosen for this run."""
+        return self.context.chosen
+
+    @property
+    def archives(self) -> Archives:
+        return self.context.archives
 
 
 def selected_sources(config: Config, names: list[str] | None) -> list[Source]:
@@ -75,32 +70,25 @@ def selected_sources(config: Config, names: list[str] | None) -> list[Source]:
     return config.enabled_sources()
 
 
-def start_run(
-    config: Config, names: list[str] | None = None, *, holder: str | None = None, runner: Runner | None = None
-) -> IngestRun:
-    """Validate the alert settings, check the archive can be written, lease the sources."""
+def start_run(context: RunContext, *, holder: str | None = None, runner: Runner | None = None) -> IngestRun:
+    """Check the archive can be written (its first open migrates it), lease the sources."""
     runner = runner or Runner()
     log = runner.logger()
-    rules, rule_errors = load_alert_rules(config.alerts)
-    health_alerts = load_health_alerts(config.health_alerts)
-    if health_alerts is not None and not config.smtp:
+    health_alerts = context.health_alerts
+    if health_alerts is not None and context.smtp is None:
         log.warning("health_alerts: is set but smtp: is not: no health email can be sent")
         health_alerts = None
     started = datetime.now(UTC)
     run = IngestRun(
-        config=config,
-        sources=selected_sources(config, names),
+        context=context,
         holder=holder or f"process:{os.getpid()}",
-        rules=rules,
-        smtp=load_smtp_settings(config.smtp) if config.smtp and rules else None,
+        smtp=context.smtp if context.rules else None,
         health_alerts=health_alerts,
         summary=IngestSummary(started_at=utc_iso(started)),
         started=started,
     )
-    # Opening once up front migrates the archive and fails the run early if it is unwritable.
-    with Archive.open(run.archive_path) as archive:
-        archive.ensure_writable()
-    run.summary.rule_errors = [str(e) for e in rule_errors]
+    context.archives.here()  # opened, migrated and checked writable: a run fails here, early
+    run.summary.rule_errors = list(context.rule_errors)
     for e in run.summary.rule_errors:
         log.warning("alert rule skipped: %s", e)
     _lease(run, log)
@@ -110,39 +98,38 @@ def start_run(
 
 def _lease(run: IngestRun, log) -> None:
     """Lease each source for this run; a source another live run is working on is skipped."""
-    with Archive.open(run.archive_path) as archive:
-        state = archive
-        for source in run.sources:
-            lease = fetchstate.acquire_lease(state, source.name, run.holder)
-            if lease.held_by_other:
-                why = (
-                    f"skipped: another ingest run ({lease.holder}, pid {lease.pid} on {lease.host}) "
-                    f"has been working on it since {lease.acquired_at}"
-                )
-                log.warning("%s: %s", source.name, why)
-                run.summary.sources.append(SourceReport(source=source.name, skipped=why))
-            else:
-                run.leased.append(source)
+    archive = run.archives.here()
+    for source in run.sources:
+        lease = fetchstate.acquire_lease(archive, source.name, run.holder)
+        if lease.held_by_other:
+            why = (
+                f"skipped: another ingest run ({lease.holder}, pid {lease.pid} on {lease.host}) "
+                f"has been working on it since {lease.acquired_at}"
+            )
+            log.warning("%s: %s", source.name, why)
+            run.summary.sources.append(SourceReport(source=source.name, skipped=why))
+        else:
+            run.leased.append(source)
 
 
 def release(run: IngestRun) -> None:
-    with Archive.open(run.archive_path) as archive:
-        state = archive
-        for source in run.leased:
-            fetchstate.release_lease(state, source.name, run.holder)
+    archive = run.archives.here()
+    for source in run.leased:
+        fetchstate.release_lease(archive, source.name, run.holder)
 
 
 def run_sources(run: IngestRun, *, recheck: bool = False, runner: Runner | None = None) -> None:
     """Every leased source through `run_source` (in parallel if the runner does so)."""
     runner = runner or Runner()
     claims = UrlClaims()  # one fetch per URL per run, whichever source lists it
-    with Fetcher(run.config.fetch_settings()) as fetcher, Cleaner(run.config.clean_processes) as cleaner:
+    context = run.context
+    with Fetcher(context.fetch) as fetcher, Cleaner(context.clean_processes) as cleaner:
         run.summary.sources += runner.each_source(
             lambda source: run_source(
                 source,
                 fetcher,
-                run.archive_path,
-                run.rules,
+                context.archives,
+                context.rules,
                 recheck=recheck,
                 runner=runner,
                 claims=claims,
@@ -160,45 +147,45 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
     runner = runner or Runner()
     log = runner.logger()
     summary = run.summary
-    with Archive.open(run.archive_path) as archive:
-        state = archive
-        for report in summary.sources:
-            if not report.skipped:
-                fetchstate.record_run(
-                    state,
-                    report.source,
-                    started_at=run.started,
-                    ok=report.ok,
-                    counts=report.counts(),
-                    error=report.failed or (report.errors[0] if report.errors else None),
-                    flow_run=run.holder,
-                    state=report.state,
-                    warning=report.warning,
-                )
-        summary.health = judge_health(archive, run.sources, log)
+    context = run.context
+    archive = run.archives.here()
+    for report in summary.sources:
+        if not report.skipped:
+            fetchstate.record_run(
+                archive,
+                report.source,
+                started_at=run.started,
+                ok=report.ok,
+                counts=report.counts(),
+                error=report.failed or (report.errors[0] if report.errors else None),
+                flow_run=run.holder,
+                state=report.state,
+                warning=report.warning,
+            )
+    summary.health = judge_health(archive, run.sources, log)
     runner.checkpoint("recorded")
     if run.smtp is not None:
         summary.alerts_sent, summary.alert_errors = runner.stage(
-            "alerts", None, deliver_alerts, run.archive_path, run.smtp, delivery
+            "alerts", None, deliver_alerts, run.archives, run.smtp, delivery
         )
         log.info("alerts: %d email(s) sent, %d failed", summary.alerts_sent, len(summary.alert_errors))
-    if run.config.feeds_dir is not None:
+    if context.feeds_dir is not None:
         summary.feeds_written, summary.feed_errors = runner.stage(
-            "feeds", None, write_feeds, run.archive_path, run.rules, run.config.feeds_dir
+            "feeds", None, write_feeds, run.archives, context.rules, context.feeds_dir
         )
         for error in summary.feed_errors:
             log.error(error)
         if not summary.feed_errors:
-            log.info("feeds: %d Atom feed(s) written to %s", summary.feeds_written, run.config.feeds_dir)
-    if run.health_alerts is not None:
+            log.info("feeds: %d Atom feed(s) written to %s", summary.feeds_written, context.feeds_dir)
+    if run.health_alerts is not None and context.smtp is not None:
         # Only the sources this run worked on: a source another run holds is that run's to report.
         held = {s.name for s in run.leased}
         sent, errors = runner.stage(
             "health-alerts",
             None,
             send_health_alerts,
-            run.archive_path,
-            load_smtp_settings(run.config.smtp),
+            run.archives,
+            context.smtp,
             run.health_alerts,
             [h for h in summary.health if h["source"] in held],
             delivery,
@@ -206,7 +193,7 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
         log.info("health alerts: %d email(s) sent, %d failed", sent, len(errors))
         summary.health_alerts_sent = sent
         summary.alert_errors += errors
-    summary.outbox = outbox_snapshot(run.archive_path, summary.started_at, sending=run.smtp is not None)
+    summary.outbox = outbox_snapshot(run.archives, summary.started_at, sending=run.smtp is not None)
     summary.finished_at = utc_iso()
     return summary
 
@@ -228,10 +215,14 @@ def ingest_run(
     stays, the interrupted fetches are recorded nowhere, the leases are released.
     """
     runner = runner or Runner()
+    context = RunContext.build(config, names)  # the config is read here, and only here
     with stop_work_on_signals():  # a SIGTERM or Ctrl-C stops the fetches in hand at once
-        run = start_run(config, names, holder=holder, runner=runner)
         try:
-            run_sources(run, recheck=recheck, runner=runner)
-            return finish_run(run, runner=runner, delivery=delivery)
+            run = start_run(context, holder=holder, runner=runner)
+            try:
+                run_sources(run, recheck=recheck, runner=runner)
+                return finish_run(run, runner=runner, delivery=delivery)
+            finally:
+                release(run)
         finally:
-            release(run)
+            context.archives.close()

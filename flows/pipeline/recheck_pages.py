@@ -16,9 +16,10 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from alerts.settings import load_alert_rules
+from alerts.settings import AlertRule
 from flows.config.model import Config, Source
-from flows.pipeline.stages import Cleaned, clean_pages, load_template, settle_pages, store_pages
+from flows.pipeline.context import RunContext, RunSource
+from flows.pipeline.stages import Cleaned, clean_pages, settle_pages, store_pages, template_of
 from flows.pipeline.summary import NewArticle
 from scrapers.fetch import Fetcher
 from storage import fetchstate
@@ -46,41 +47,37 @@ def recheck(
     since: str | None = None,
 ) -> RecheckReport:
     report = RecheckReport()
-    with Archive.open(config.archive) as archive:
+    context = RunContext.build(config)
+    try:
+        archive = context.archives.here()
         pages = fetchstate.rejected(archive, urls=urls, source=source, reason=reason, since=since)
-    if urls is not None:
-        found = {p.url for p in pages}
-        report.unknown = [u for u in dict.fromkeys(urls) if u not in found]
-    rules, _errors = load_alert_rules(config.alerts)
-    by_source: dict[str, list[RejectedPage]] = {}
-    for page in pages:
-        by_source.setdefault(page.source, []).append(page)
-    holder = f"recheck:{os.getpid()}"
-    with Fetcher(config.fetch_settings()) as fetcher:
-        for name, group in by_source.items():
-            _recheck_source(config, _source(config, name, group[0].url), group, fetcher, rules, holder, report)
+        if urls is not None:
+            found = {p.url for p in pages}
+            report.unknown = [u for u in dict.fromkeys(urls) if u not in found]
+        by_source: dict[str, list[RejectedPage]] = {}
+        for page in pages:
+            by_source.setdefault(page.source, []).append(page)
+        holder = f"recheck:{os.getpid()}"
+        with Fetcher(context.fetch) as fetcher:
+            for name, group in by_source.items():
+                # The configured source, else (a source removed since) one with the profile of its host.
+                run_source = context.sources.get(name) or RunSource.of(Source(name=name, url=group[0].url))
+                _recheck_source(archive, run_source, group, fetcher, context.rules, holder, report)
+    finally:
+        context.archives.close()
     return report
 
 
-def _source(config: Config, name: str, url: str) -> Source:
-    """The configured source, else (a source removed since) one with the profile of its host."""
-    for s in config.sources:
-        if s.name == name:
-            return s
-    return Source(name=name, url=url)
-
-
 def _recheck_source(
-    config: Config,
-    source: Source,
+    archive: Archive,
+    source: RunSource,
     pages: list[RejectedPage],
     fetcher: Fetcher,
-    rules,
+    rules: list[AlertRule],
     holder: str,
     report: RecheckReport,
 ) -> None:
-    with Archive.open(config.archive) as archive:
-        lease = fetchstate.acquire_lease(archive, source.name, holder)
+    lease = fetchstate.acquire_lease(archive, source.name, holder)
     if lease.held_by_other:
         report.skipped.append(
             f"{source.name}: left alone: an ingest run ({lease.holder}, pid {lease.pid} on "
@@ -91,19 +88,14 @@ def _recheck_source(
         # The networks the source's own url points to, as in an ingest run (transport.NetworkScope).
         scoped = fetcher.for_source(source.url)
         results = dict(zip([p.url for p in pages], scoped.fetch_many(p.url for p in pages), strict=True))
-        learned = load_template(config.archive, source.name)
+        learned = template_of(archive, source.name)
         cleaned = Cleaned()
         for via in dict.fromkeys(p.found_via for p in pages):
-            part = clean_pages(source, [results[p.url] for p in pages if p.found_via == via], via, learned)
-            cleaned.items += part.items
-            cleaned.outcomes += part.outcomes
-            cleaned.item_urls += part.item_urls
-        stored = store_pages(config.archive, cleaned, rules)
-        with Archive.open(config.archive) as archive:
-            settle_pages(archive, source.name, cleaned)
+            cleaned.extend(clean_pages(source, [results[p.url] for p in pages if p.found_via == via], via, learned))
+        stored = store_pages(archive, cleaned, rules)
+        settle_pages(archive, source.name, cleaned)
     finally:
-        with Archive.open(config.archive) as archive:
-            fetchstate.release_lease(archive, source.name, holder)
+        fetchstate.release_lease(archive, source.name, holder)
     report.checked += len(pages)
     report.recovered += [(source.name, a) for a in stored.new_articles]
     report.folded += sum(1 for r in stored.result.items if r.status == "duplicate")

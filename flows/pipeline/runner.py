@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from alerts.email import send_email
-from flows.config.model import Source
 from flows.pipeline.channels import Channel, Stage, overlap
+from flows.pipeline.context import RunSource
 from flows.pipeline.summary import SourceReport
 from storage.outbox import OutboxEntry
 
@@ -32,7 +32,7 @@ class Runner:
         """Run one stage of one source (`source` None: a stage of the whole run)."""
         return fn(*args)
 
-    def each_source(self, fn: Callable[[Source], SourceReport], sources: list[Source]) -> list[SourceReport]:
+    def each_source(self, fn: Callable[[RunSource], SourceReport], sources: list[RunSource]) -> list[SourceReport]:
         return [fn(source) for source in sources]
 
     def overlap(self, source: str, stages: list[Stage], channels: list[Channel]) -> list[Any]:

@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 from alerts.settings import (
     AlertRule,
 )
 from errors import Gone, NewswatchError, NotAnArticle
-from flows.config.model import Source
 from flows.pipeline.channels import Channel, Stage, StageFailed
 from flows.pipeline.claims import Plan, UrlClaims
 from flows.pipeline.cleaner import Cleaner
+from flows.pipeline.context import Archives, RunSource, UrlLedger
 from flows.pipeline.runner import Runner
 from flows.pipeline.stages import (
     Cleaned,
@@ -24,16 +23,16 @@ from flows.pipeline.stages import (
     clean_stream,
     discover_source,
     fetch_stream,
-    load_template,
     plan_source,
     remember_pages,
     store_stream,
+    template_of,
 )
 from flows.pipeline.summary import SourceReport
 from scrapers.discover import Discovery
 from scrapers.fetch import Fetcher, FetchResult
 from storage import fetchstate
-from storage.archive import Archive, Incoming
+from storage.archive import Incoming
 from storage.fetchstate import PageOutcome, YieldHistory
 
 PAGES_WAITING = 8  # fetched pages waiting for the cleaner (each up to max_page_bytes)
@@ -41,9 +40,9 @@ CLEANED_WAITING = 64  # cleaned pages waiting for the store stage
 
 
 def run_source(
-    source: Source,
+    source: RunSource,
     fetcher: Fetcher,
-    archive_path: Path,
+    archives: Archives,
     rules: list[AlertRule],
     *,
     recheck: bool = False,
@@ -64,7 +63,7 @@ def run_source(
         cleaner = cleaner or own.enter_context(Cleaner())
         try:
             found, plan, cleaned, stored = _run_stages(
-                source, fetcher, archive_path, rules, recheck, runner, claims, cleaner
+                source, fetcher, archives, rules, recheck, runner, claims, cleaner
             )
         except StageFailed as e:  # the source failed; the other sources go on
             return _failed(runner, name, e.stage, e.error)
@@ -78,7 +77,7 @@ def run_source(
         len(report.errors),
     )
     if not report.failed:
-        report.warning = zero_yield(report, found, yield_history(archive_path, name))
+        report.warning = zero_yield(report, found, fetchstate.yield_history(archives.here(), name))
         if report.warning:
             log.warning("%s: WARNING: %s", name, report.warning)
     return report
@@ -92,9 +91,9 @@ def _failed(runner: Runner, name: str, stage: str, e: BaseException) -> SourceRe
 
 
 def _run_stages(
-    source: Source,
+    source: RunSource,
     fetcher: Fetcher,
-    archive_path: Path,
+    archives: Archives,
     rules: list[AlertRule],
     recheck: bool,
     runner: Runner,
@@ -103,8 +102,9 @@ def _run_stages(
 ) -> tuple[Discovery, Plan, Cleaned, Stored]:
     log = runner.logger()
     name = source.name
+    ledger = UrlLedger(source, archives, claims, recheck=recheck)  # "is this URL new?", once per URL
     with _stage("discover"):
-        found = runner.stage("discover", name, discover_source, source, fetcher, archive_path, recheck, claims)
+        found = runner.stage("discover", name, discover_source, source, fetcher, archives, ledger, recheck)
         log.info(
             "%s: discover: %d new candidate(s), %d article link(s) of %d link(s) to the site%s%s",
             name,
@@ -117,7 +117,7 @@ def _run_stages(
         for note in found.notes:
             log.warning("%s: discover: %s", name, note)
         runner.checkpoint("discovered", f"{name} {len(found.candidates)}")
-        plan = plan_source(source, found, archive_path, claims, recheck)
+        plan = plan_source(source, found, archives, ledger, claims)
         if plan.shared or plan.waiting:
             log.info(
                 "%s: plan: %d page(s) to fetch, %d fetched by another source of this run, %d waiting "
@@ -129,7 +129,7 @@ def _run_stages(
                 source.max_new_per_run,
             )
     with _stage("clean"):
-        learned = load_template(archive_path, name)
+        learned = template_of(archives.here(), name)
     # Fetch, clean and store at the same time, joined by bounded channels.
     pages: Channel[FetchResult] = Channel(PAGES_WAITING)
     outcomes: Channel[tuple[str, Incoming | PageOutcome]] = Channel(CLEANED_WAITING)
@@ -143,7 +143,7 @@ def _run_stages(
                 (source, pages, outcomes, found.kind, learned, cleaner, len(plan.urls)),
                 done="cleaned",
             ),
-            Stage("store", store_stream, (archive_path, source, outcomes, rules, claims, plan, runner)),
+            Stage("store", store_stream, (archives, source, outcomes, rules, ledger, claims, plan, runner)),
         ],
         [pages, outcomes],
     )
@@ -152,7 +152,7 @@ def _run_stages(
         "%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items), len(cleaned.outcomes)
     )
     with _stage("store"):
-        remember_pages(archive_path, source, found, plan.waiting)
+        remember_pages(archives.here(), name, found, plan.waiting)
     runner.checkpoint("state", name)
     return found, plan, cleaned, stored
 
@@ -164,11 +164,6 @@ def _stage(name: str) -> Iterator[None]:
         yield
     except Exception as e:
         raise StageFailed(name, e) from e
-
-
-def yield_history(archive_path: Path, source: str) -> YieldHistory:
-    with Archive.open(archive_path) as archive:
-        return fetchstate.yield_history(archive, source)
 
 
 def zero_yield(report: SourceReport, found: Discovery, history: YieldHistory) -> str | None:

@@ -35,9 +35,10 @@ class SourceCheck:
 
 
 def check_source(config, source) -> SourceCheck:
+    from flows.pipeline.context import fetch_settings, source_spec
     from scrapers.discover import discover
     from scrapers.fetch import Fetcher
 
-    with Fetcher(config.fetch_settings()) as fetcher:
-        found = discover(source.spec(), fetcher.for_source(source.url))
+    with Fetcher(fetch_settings(config)) as fetcher:
+        found = discover(source_spec(source), fetcher.for_source(source.url))
     return SourceCheck(source.url, found.kind, found.seen, list(found.errors))

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from alerts.match import new_candidates, record_matches
 from alerts.settings import (
@@ -16,10 +15,10 @@ from alerts.settings import (
 )
 from core.urls import UrlPolicy
 from errors import NewswatchError, NotAnArticle, UnexpectedFetchError
-from flows.config.model import Source
 from flows.pipeline.channels import Channel
 from flows.pipeline.claims import Plan, UrlClaims
 from flows.pipeline.cleaner import Cleaner
+from flows.pipeline.context import Archives, RunSource, UrlLedger
 from flows.pipeline.runner import Runner
 from flows.pipeline.summary import NewArticle
 from scrapers import template
@@ -80,48 +79,33 @@ class Stored:
 
 
 def discover_source(
-    source: Source, fetcher: Fetcher, archive_path: Path, recheck: bool = False, claims: UrlClaims | None = None
+    source: RunSource, fetcher: Fetcher, archives: Archives, ledger: UrlLedger, recheck: bool = False
 ) -> Discovery:
-    """New candidate URLs of one source: not archived, not known as non-articles, not failing.
-    A page another source of this run has taken stays a candidate: it becomes a sighting."""
-    spec = source.spec()
-    params = spec.urls
-    with Archive.open(archive_path) as archive:
-        state = archive
-        stored = {} if recheck else fetchstate.validators(state, source.name)
-        validators = {url: Validators(etag, modified) for url, (etag, modified) in stored.items()}
-
-        def is_known(urls: list[str]) -> set[str]:
-            if recheck:
-                return set()
-            known = archive.known_urls(urls, params) | fetchstate.not_due(state, urls)
-            return known - claims.taken_by_others(source.name, known, params) if claims and known else known
-
-        return discover(spec, fetcher, validators=validators, is_known=is_known)
+    """New candidate URLs of one source: not archived, not known as non-articles, not failing
+    (`ledger.known`). A page another source of this run has taken stays a candidate: it
+    becomes a sighting."""
+    stored = {} if recheck else fetchstate.validators(archives.here(), source.name)
+    validators = {url: Validators(etag, modified) for url, (etag, modified) in stored.items()}
+    return discover(source.spec, fetcher, validators=validators, is_known=ledger.known)
 
 
-def plan_source(source: Source, found: Discovery, archive_path: Path, claims: UrlClaims, recheck: bool = False) -> Plan:
+def plan_source(source: RunSource, found: Discovery, archives: Archives, ledger: UrlLedger, claims: UrlClaims) -> Plan:
     """This run's share of the source's candidates: the new ones and those kept waiting by
     earlier runs (still unknown), newest first (by the date the feed or sitemap gives; listing
     order otherwise), up to `max_new_per_run`, less what another source of the run fetches."""
-    spec = source.spec()
     found_urls = set(found.urls)
-    with Archive.open(archive_path) as archive:
-        state = archive
-        kept = [
-            Candidate(url, lastmod, title)
-            for url, lastmod, title in fetchstate.waiting(state, source.name)
-            if url not in found_urls
-        ]
-        if kept and not recheck:
-            known = archive.known_urls([c.url for c in kept], spec.urls) | fetchstate.not_due(
-                state, [c.url for c in kept]
-            )
-            kept = [c for c in kept if c.url not in known]
+    kept = [
+        Candidate(url, lastmod, title)
+        for url, lastmod, title in fetchstate.waiting(archives.here(), source.name)
+        if url not in found_urls
+    ]
+    if kept:
+        known = ledger.known([c.url for c in kept], shared_stay=False)
+        kept = [c for c in kept if c.url not in known]
     # A stable sort: undated candidates keep their order (a listing's is newest first), after
     # the dated ones.
     candidates = sorted(found.candidates + kept, key=lambda c: c.lastmod or "", reverse=True)
-    return claims.take(source.name, candidates, source.max_new_per_run, spec.urls)
+    return claims.take(source.name, [(ledger.key(c.url), c) for c in candidates], source.max_new_per_run)
 
 
 def fetch_stream(fetcher: Fetcher, urls: list[str], out: Channel[FetchResult]) -> tuple[int, int]:
@@ -138,7 +122,7 @@ def fetch_stream(fetcher: Fetcher, urls: list[str], out: Channel[FetchResult]) -
 
 
 def clean_stream(
-    source: Source,
+    source: RunSource,
     pages: Channel[FetchResult],
     out: Channel[tuple[str, Incoming | PageOutcome]],
     found_via: str | None,
@@ -149,7 +133,7 @@ def clean_stream(
     """Each page cleaned as it arrives (`clean_result`; in the run's worker processes once
     there is enough work for them), passed on in order with the URL asked for."""
     cleaner.expect(expected)
-    args = (source.name, source.profile, source.spec().urls, utc_iso(), found_via, learned)
+    args = (source.name, source.profile, source.spec.urls, utc_iso(), found_via, learned)
     for result, outcome in cleaner.clean(
         pages, clean_result, args, local=lambda r: not r.ok, backlog=lambda: pages.waiting
     ):
@@ -194,25 +178,24 @@ def clean_result(
     return Incoming(article=article, source=source, url=result.final_url, fetched_at=fetched_at, urls=urls)
 
 
-def load_template(archive_path: Path, source: str) -> SourceTemplate:
-    """The source's learned template as of now: every page of this run is cleaned with it."""
-    with Archive.open(archive_path) as archive:
-        return template_of(archive, source)
-
-
 def template_of(archive: Archive, source: str) -> SourceTemplate:
+    """The source's learned template as of now: every page of a run is cleaned with it."""
     counts = learned_templates.load(archive, source, template.WINDOW)
     return SourceTemplate(source, counts.version, counts.pages, counts.counts)
 
 
 def clean_pages(
-    source: Source, results: Iterable[FetchResult], found_via: str | None = None, learned: SourceTemplate | None = None
+    source: RunSource,
+    results: Iterable[FetchResult],
+    found_via: str | None = None,
+    learned: SourceTemplate | None = None,
 ) -> Cleaned:
     cleaned = Cleaned()
     fetched_at = utc_iso()
-    params = source.spec().urls
     for r in results:
-        cleaned.add(r.url, clean_result(r, source.name, source.profile, params, fetched_at, found_via, learned))
+        cleaned.add(
+            r.url, clean_result(r, source.name, source.profile, source.spec.urls, fetched_at, found_via, learned)
+        )
     return cleaned
 
 
@@ -232,10 +215,11 @@ def store_batch(
 
 
 def store_stream(
-    archive_path: Path,
-    source: Source,
+    archives: Archives,
+    source: RunSource,
     pages: Channel[tuple[str, Incoming | PageOutcome]],
     rules: list[AlertRule],
+    ledger: UrlLedger,
     claims: UrlClaims,
     plan: Plan,
     runner: Runner,
@@ -246,33 +230,34 @@ def store_stream(
     batch in hand, which the next run fetches again. Returns every page's outcome and what
     the archive did."""
     cleaned, stored = Cleaned(), Stored()
-    with Archive.open(archive_path) as archive:
-        share_sightings(archive, source, claims, {}, plan.settled)
-        for pairs in pages.batches(BATCH_PAGES, BATCH_SECONDS):
-            batch, part = Cleaned(), Stored()
-            for url, out in pairs:
-                batch.add(url, out)
-            if batch.items:
-                result, matches = store_batch(archive, batch.items, rules)
-                learn_template(archive, batch.items, result)
-                part.add(batch.items, result, matches)
-            settle_pages(archive, source.name, batch)
-            outcomes: dict[str, int | None] = {o.url: None for o in batch.outcomes}
-            outcomes.update((url, r.article_id) for url, r in zip(batch.item_urls, part.result.items, strict=True))
-            share_sightings(archive, source, claims, outcomes, [])
-            runner.checkpoint("stored", source.name)
-            if part.matches:
-                runner.matched(part.matches)  # after the commit: never a match a rollback undid
-            cleaned.extend(batch)
-            stored.add(batch.items, part.result, part.matches)
+    archive = archives.here()
+    share_sightings(archive, source, claims, {}, plan.settled)
+    for pairs in pages.batches(BATCH_PAGES, BATCH_SECONDS):
+        batch, part = Cleaned(), Stored()
+        for url, out in pairs:
+            batch.add(url, out)
+        if batch.items:
+            result, matches = store_batch(archive, batch.items, rules)
+            learn_template(archive, batch.items, result)
+            part.add(batch.items, result, matches)
+        settle_pages(archive, source.name, batch)
+        outcomes: dict[str, int | None] = {ledger.key(o.url): None for o in batch.outcomes}
+        outcomes.update(
+            (ledger.key(url), r.article_id) for url, r in zip(batch.item_urls, part.result.items, strict=True)
+        )
+        share_sightings(archive, source, claims, outcomes, [])
+        runner.checkpoint("stored", source.name)
+        if part.matches:
+            runner.matched(part.matches)  # after the commit: never a match a rollback undid
+        cleaned.extend(batch)
+        stored.add(batch.items, part.result, part.matches)
     return cleaned, stored
 
 
-def store_pages(archive_path: Path, cleaned: Cleaned, rules: list[AlertRule]) -> Stored:
+def store_pages(archive: Archive, cleaned: Cleaned, rules: list[AlertRule]) -> Stored:
     stored = Stored()
-    with Archive.open(archive_path) as archive:
-        result, matches = store_batch(archive, cleaned.items, rules)
-        learn_template(archive, cleaned.items, result)
+    result, matches = store_batch(archive, cleaned.items, rules)
+    learn_template(archive, cleaned.items, result)
     stored.add(cleaned.items, result, matches)
     return stored
 
@@ -292,34 +277,33 @@ def learn_template(archive: Archive, items: list[Incoming], result: BatchResult)
         learned_templates.record(archive, source, keys, template.WINDOW)
 
 
-def remember_pages(archive_path: Path, source: Source, found: Discovery, waiting: Sequence[Candidate] = ()) -> None:
+def remember_pages(archive: Archive, source: str, found: Discovery, waiting: Sequence[Candidate] = ()) -> None:
     """After the last batch is committed: the candidates left for the next runs, and only then
     the validators that let the next run skip unchanged discovery documents."""
-    with Archive.open(archive_path) as archive:
-        state = archive
-        fetchstate.keep_waiting(state, source.name, [(c.url, c.lastmod, c.title) for c in waiting])
-        fetchstate.save_validators(
-            state, source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()}
-        )
+    fetchstate.keep_waiting(archive, source, [(c.url, c.lastmod, c.title) for c in waiting])
+    fetchstate.save_validators(archive, source, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
 
 
 def share_sightings(
-    archive: Archive, source: Source, claims: UrlClaims, outcomes: dict[str, int | None], settled: list[tuple[str, int]]
+    archive: Archive,
+    source: RunSource,
+    claims: UrlClaims,
+    outcomes: dict[str, int | None],
+    settled: list[tuple[str, int]],
 ) -> int:
     """After a batch's commit: the sightings this source records for pages listed by two
-    sources of the run: its own pages (`outcomes`: URL -> the article each became, None: none)
-    another source listed meanwhile, and `settled`, pages another source stored before this
-    one took them. How many."""
-    params = source.spec().urls
-    sightings = claims.settle(source.name, outcomes, params) if outcomes else []
+    sources of the run: its own pages (`outcomes`: URL key -> the article each became, None:
+    none) another source listed meanwhile, and `settled`, pages another source stored before
+    this one took them. How many."""
+    sightings = claims.settle(source.name, outcomes) if outcomes else []
     sightings += [(source.name, url, article_id) for url, article_id in settled]
     for sharer, url, article_id in sightings:
-        archive.add_sighting(article_id, url, sharer, urls=params)
+        archive.add_sighting(article_id, url, sharer, urls=source.spec.urls)
     return len(sightings)
 
 
-def settle_pages(state: Database, source: str, cleaned: Cleaned) -> None:
+def settle_pages(archive: Database, source: str, cleaned: Cleaned) -> None:
     """Record the pages that did not become articles; forget those that did (a page that
     failed before and passes now is no longer rejected)."""
-    fetchstate.record_pages(state, source, cleaned.outcomes)
-    fetchstate.forget_pages(state, cleaned.item_urls + [i.url for i in cleaned.items if i.url])
+    fetchstate.record_pages(archive, source, cleaned.outcomes)
+    fetchstate.forget_pages(archive, cleaned.item_urls + [i.url for i in cleaned.items if i.url])

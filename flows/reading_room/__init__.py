@@ -61,9 +61,7 @@ def metadata(config=None, database: str = "archive") -> dict:
     rules: list[AlertRule] = []
     sources: list[tuple[str, float | None]] = []
     if config is not None:
-        from alerts.settings import load_alert_rules
-
-        rules, _errors = load_alert_rules(config.alerts)
+        rules = list(config.alerts)
         sources = [
             (s.name, s.expected_interval.total_seconds() if s.expected_interval else None) for s in config.sources
         ]
