@@ -39,11 +39,16 @@ FAST_MARKERS := not flow and not fault and not hostile and not schedule and not 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n auto -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
-# ruff (lint and format) and mypy, configured in pyproject.toml; each stops with what to run.
+# ruff (lint and format), mypy, configured in pyproject.toml, and vulture (dead code: the tests
+# and benches count as callers, vulture_whitelist.py names what frameworks call); each stops
+# with what to run.
+VULTURE_PATHS := core flows scrapers storage alerts errors.py tests bench vulture_whitelist.py
 lint: $(STAMP)
 	@$(BIN)/ruff check . || { echo "make lint: ruff check found problems above (the safe fixes: $(BIN)/ruff check --fix .)" >&2; exit 1; }
 	@$(BIN)/ruff format --check . || { echo "make lint: files above are not formatted: run $(BIN)/ruff format ." >&2; exit 1; }
 	@$(BIN)/mypy || { echo "make lint: mypy found type errors above ([tool.mypy] in pyproject.toml)" >&2; exit 1; }
+	@dead=$$($(BIN)/vulture $(VULTURE_PATHS) --min-confidence 60 | grep -Ev '^(tests|bench)/'); \
+	  if [ -n "$$dead" ]; then echo "$$dead"; echo "make lint: vulture found code nothing calls (above): delete it, or name it in vulture_whitelist.py if a framework calls it by name" >&2; exit 1; fi
 
 # Regenerate the lock: pyproject.toml's dependencies with all extras, for every platform and
 # Python >= 3.11, from the public package index only (--no-config and no UV_* index variables:

@@ -43,10 +43,6 @@ from scrapers.measure import ENDS_SENTENCE, SENTENCE_END, headline_key, is_prose
 Drop = Callable[[str, str], None]  # (rule, text)
 
 
-def _words(*alternatives: str) -> str:
-    return "(?:" + "|".join(alternatives) + ")"
-
-
 # --- single-line classes ------------------------------------------------------------------
 
 _AD_LABEL = re.compile(

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from fake_sites import rss_feed
 from httpserver import LocalServer, Reply, html
 
 from flows.config.editor import ConfigEditError, ConfigFile, append_item, remove_item
 from flows.config.loader import load_config
+from flows.config.yaml_text import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "newswatch.example.yaml").read_text(encoding="utf-8")
@@ -31,15 +31,15 @@ def test_adding_then_removing_a_source_gives_back_the_same_bytes():
     assert added.startswith(EXAMPLE[: EXAMPLE.index("# E-mail delivery")].rstrip("\n"))
     # the new source is the last of the list, before the commented-out alerts, in the file's style
     assert "\n\n  - name: nouvelle\n    url: https://example.org/rss\n    kind: feed\n\n# E-mail" in added
-    assert [s["name"] for s in yaml.safe_load(added)["sources"]][-2:] == ["infomigrants-fr", "nouvelle"]
+    assert [s["name"] for s in load_yaml(added)["sources"]][-2:] == ["infomigrants-fr", "nouvelle"]
     assert remove_item(added, "sources", 6) == EXAMPLE
 
 
 def test_removing_a_source_takes_its_comment_and_keeps_the_others():
-    names = [s["name"] for s in yaml.safe_load(EXAMPLE)["sources"]]
+    names = [s["name"] for s in load_yaml(EXAMPLE)["sources"]]
     for index, name in enumerate(names):
         removed = remove_item(EXAMPLE, "sources", index)
-        assert [s["name"] for s in yaml.safe_load(removed)["sources"]] == names[:index] + names[index + 1 :]
+        assert [s["name"] for s in load_yaml(removed)["sources"]] == names[:index] + names[index + 1 :]
         lost = set(comments(EXAMPLE)) - set(comments(removed))
         # each source's own description goes with it (infomigrants-fr has none); nothing else
         assert len(lost) == (0 if name == "infomigrants-fr" else 1), (name, lost)
@@ -65,7 +65,7 @@ def test_a_rule_is_appended_as_a_new_alerts_section_when_there_is_none():
         '\nalerts:\n  - name: passeurs\n    query: passeurs OR "réseaux de passeurs"\n'
         "    to: [ana@example.org]\n    mode: digest\n"
     )
-    assert yaml.safe_load(config.text)["alerts"][0]["query"] == 'passeurs OR "réseaux de passeurs"'
+    assert load_yaml(config.text)["alerts"][0]["query"] == 'passeurs OR "réseaux de passeurs"'
     config.validate()
 
 
@@ -160,7 +160,7 @@ def test_sources_remove_and_rules_add(config):
         config=config,
     )
     assert added.returncode == 0, added.stderr
-    rule = yaml.safe_load(config.read_text(encoding="utf-8"))["alerts"][0]
+    rule = load_yaml(config.read_text(encoding="utf-8"))["alerts"][0]
     assert rule == {
         "name": "traite",
         "query": '"traite des êtres humains"',

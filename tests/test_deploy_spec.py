@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
 from flows.cli.serve import ScheduleWarnings
 from flows.config.loader import parse_config
 from flows.config.model import Schedules
+from flows.config.yaml_text import load_yaml
 from flows.orchestration.deployment_status import DeploymentStatus, RunInfo, format_status
 from flows.orchestration.schedules import (
     CHECK_STEP,
@@ -32,7 +32,7 @@ NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
 def _spec() -> dict:
-    return yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    return load_yaml((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
 
 
 def test_prefect_yaml_declares_the_default_schedules_and_runs_the_checkout():

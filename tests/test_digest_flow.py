@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from alerts.settings import AlertRule
 from core.article import Article
+from flows.config.yaml_text import dump_yaml
 from flows.pipeline.stages import store_batch
 from storage.archive import Archive, Incoming
 from storage.outbox import list_outbox
@@ -42,7 +42,7 @@ def test_digest_flow_sends_the_pending_digest_once(tmp_path, smtp_server, prefec
         )
     config = tmp_path / "newswatch.yaml"
     config.write_text(
-        yaml.safe_dump(
+        dump_yaml(
             {
                 "archive": str(archive_path),
                 "smtp": {"host": "127.0.0.1", "port": smtp_server.settings.port, "sender": "newswatch@localhost"},

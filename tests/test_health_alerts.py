@@ -186,10 +186,10 @@ def test_ingest_flow_emails_a_source_whose_pages_stop_being_articles_once(
 ):
     """The whole path under real Prefect: a site redesign makes every page a listing (no
     article), the run's health says so, ops get one email; the next run sends none."""
-    import yaml
     from fake_sites import iom_listing_page, rss_feed
     from httpserver import Reply, html
 
+    from flows.config.yaml_text import dump_yaml
     from flows.orchestration.ingest_flow import ingest
 
     paths = [f"/news/redesigned-{i}" for i in range(4)]
@@ -203,7 +203,7 @@ def test_ingest_flow_emails_a_source_whose_pages_stop_being_articles_once(
         )
     config = tmp_path / "newswatch.yaml"
     config.write_text(
-        yaml.safe_dump(
+        dump_yaml(
             {
                 "archive": str(tmp_path / "archive.db"),
                 "sources": [
@@ -239,15 +239,14 @@ def test_ingest_flow_emails_a_source_whose_pages_stop_being_articles_once(
 def test_a_source_whose_host_is_down_is_unhealthy_in_each_run_and_emailed_once(tmp_path, smtp_server, capsys):
     """Runs without Prefect (flows.pipeline.ingest.ingest_run) against a port nothing listens on:
     the run's health says failing, ops get one email for it, `newswatch sources` flags it."""
-    import yaml
-
     from flows.cli.main import main
     from flows.config.loader import load_config
+    from flows.config.yaml_text import dump_yaml
     from flows.pipeline.ingest import ingest_run
 
     config = tmp_path / "newswatch.yaml"
     config.write_text(
-        yaml.safe_dump(
+        dump_yaml(
             {
                 "archive": str(tmp_path / "archive.db"),
                 "timeouts": {"connect": 2, "read": 2, "total": 10},

@@ -34,10 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
     from errors import DeployError
     from flows.config.loader import load_config
+    from flows.config.yaml_text import dump_yaml
     from flows.orchestration.schedules import CHECKOUT, WORK_POOL, api_url, deploy_file, describe
     from flows.orchestration.server import check_server
     from storage.archive import Archive
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     env = {**os.environ, "PREFECT_API_URL": api}
     with tempfile.TemporaryDirectory(prefix="newswatch-deploy-") as tmp:
         spec_file = Path(tmp) / "prefect.yaml"
-        spec_file.write_text(yaml.safe_dump(deploy_file(config), sort_keys=False), encoding="utf-8")
+        spec_file.write_text(dump_yaml(deploy_file(config)), encoding="utf-8")
         try:
             done = subprocess.run(
                 [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(spec_file)],

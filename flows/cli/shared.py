@@ -34,27 +34,12 @@ def default_archive_path() -> Path:
     env = os.environ.get(ARCHIVE_ENV)
     if env:
         return Path(env)
-    try:
-        from flows.config.loader import config_path, load_config
-    except ImportError:  # the config loader's own dependencies are optional for these commands
-        return _archive_from_yaml(Path(os.environ.get("NEWSWATCH_CONFIG") or "newswatch.yaml"))
+    from flows.config.loader import config_path, load_config
+
     file = config_path()
     if not file.is_file():
         return FALLBACK_ARCHIVE
     return Path(load_config(file).archive)
-
-
-def _archive_from_yaml(file: Path) -> Path:
-    if not file.is_file():
-        return FALLBACK_ARCHIVE
-    import yaml
-
-    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    value = data.get("archive") if isinstance(data, dict) else None
-    if not value:
-        return FALLBACK_ARCHIVE
-    path = Path(value)
-    return path if path.is_absolute() else file.parent / path
 
 
 def add_archive_option(parser: argparse.ArgumentParser) -> None:

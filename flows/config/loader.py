@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from core.validation import describe
 from errors import ConfigError
 from flows.config.model import Config
+from flows.config.yaml_text import YAMLError, load_yaml
 
 ENV_VAR = "NEWSWATCH_CONFIG"
 DEFAULT_FILE = "newswatch.yaml"
@@ -50,8 +50,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config:
     file = Path(file)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+        data = load_yaml(text)
+    except YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]

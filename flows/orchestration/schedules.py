@@ -75,9 +75,9 @@ def describe(config: Config) -> str:
 def deploy_file(config: Config) -> dict:
     """prefect.yaml with the config's schedules and path written in: what `newswatch deploy`
     hands to `prefect deploy --all --prefect-file`."""
-    import yaml
+    from flows.config.yaml_text import load_yaml
 
-    spec = yaml.safe_load((CHECKOUT / "prefect.yaml").read_text(encoding="utf-8"))
+    spec = load_yaml((CHECKOUT / "prefect.yaml").read_text(encoding="utf-8"))
     config_file = str(config.file.resolve())
     schedules = {d.flow: [schedule_spec(d.schedule(config))] for d in DEPLOYMENTS}
     for step in spec["build"]:

@@ -108,7 +108,6 @@ class Archives:
         self._lock = threading.Lock()
         self._open: list[Archive] = []
         self._checked = False
-        self.opened = 0  # handles opened (bench/trace_config.py counts them too)
 
     def here(self) -> Archive:
         archive = getattr(self._local, "archive", None)
@@ -122,7 +121,6 @@ class Archives:
                 else:
                     archive = Archive.reopen(self.path)
                 self._open.append(archive)
-                self.opened += 1
             self._local.archive = archive
         return archive
 

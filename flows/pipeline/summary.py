@@ -101,7 +101,6 @@ class SourceRow(NamedTuple):
 #              articles and now finds no article link at all (the reason says which);
 #   unchanged  every discovery document answered 304;
 #   ok         the rest.
-STATES = ("skipped", "failed", "warning", "unchanged", "ok")
 
 
 def state_label(state: str) -> str:
