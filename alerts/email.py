@@ -25,6 +25,8 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 
+import tenacity
+
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
 from alerts.settings import SmtpSettings
 from core.text import inert_line, inert_url
@@ -267,16 +269,17 @@ def _broken(error: SmtpDeliveryError, connected: bool) -> SmtpDeliveryError:
 
 def send_with_retries(send, smtp: SmtpSettings, message: EmailMessage, attempts: int, delay: float) -> None:
     """`send(smtp, message)`, again after `delay` seconds while the refusal is temporary (a 4xx,
-    a dropped connection), at most `attempts` times; an unreachable server is not retried
-    (every try would wait for the same timeout)."""
-    for attempt in range(1, max(1, attempts) + 1):
-        try:
-            send(smtp, message)
-            return
-        except SmtpDeliveryError as e:
-            if not e.temporary or e.unreachable or attempt >= attempts:
-                raise
-            time.sleep(delay)
+    a dropped connection), at most `attempts` times (tenacity); an unreachable server is not
+    retried (every try would wait for the same timeout)."""
+    tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(max(1, attempts)),
+        wait=tenacity.wait_fixed(delay),
+        retry=tenacity.retry_if_exception(
+            lambda e: isinstance(e, SmtpDeliveryError) and e.temporary and not e.unreachable
+        ),
+        sleep=time.sleep,
+        reraise=True,
+    )(send, smtp, message)
 
 
 def _refusal(server: str, code: int, text: bytes | str, what: str) -> SmtpDeliveryError:
