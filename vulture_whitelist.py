@@ -64,6 +64,10 @@ OutboxState.pending_matches
 OutboxState.digest_queued
 OutboxState.digest_pending
 
+# the email templates (alerts/templates/) read these fields by name
+_.meta_html
+_.snippet_html
+
 # a site profile registers itself on import (scrapers/profiles/base.py: register)
 _.LEXISVEILLE
 

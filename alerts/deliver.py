@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from alerts.email import derived_message_id, freeze, message_bytes, render_email, send_email, send_with_retries
+from alerts.email import freeze, message_bytes, send_email, send_with_retries
+from alerts.render import derived_message_id, render_email
 from alerts.settings import SmtpSettings
 from errors import SmtpDeliveryError
 from storage.db import Database

@@ -3,37 +3,36 @@
 `storage/health.py` judges the sources and remembers, per (source, problem kind, recipient),
 what was already emailed (`health_notices`); this module decides whom to tell, renders and
 sends. One problem emails once, not on every run; when a source no longer has a problem of
-that kind, its notice is cleared, so a later relapse emails again. A notice is recorded only
-after the SMTP server accepted the email; a failure is reported and the next run tries again.
+that kind, its notice is cleared, so a later relapse emails again. Each email goes through the
+outbox like an alert email: recorded before its SMTP transaction, its notices recorded only
+after the SMTP server accepted it; a failure is reported and the next run tries again.
 
 Plain functions, no Prefect: `notify_unhealthy(db, smtp, settings, health)`.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from datetime import datetime
 
-from alerts.email import header_safe, send_email, send_with_retries
+from alerts.email import freeze, message_bytes, send_email, send_with_retries
+from alerts.render import Unhealthy, message_id_for, render_health_email
 from alerts.settings import HealthAlertSettings, SmtpSettings
 from errors import SmtpDeliveryError
 from storage.db import Database
-from storage.health import add_notices, clear_recovered, notified_kinds, problem_kind
+from storage.health import clear_recovered, notified_kinds, problem_kind
+from storage.outbox import (
+    PreparedHealthEmail,
+    archive_id,
+    drop_health_email,
+    health_email_sent,
+    prepare_health_email,
+    prepared_health_emails,
+)
 
 # A problem is recorded as told only once an email about it was accepted.
 NOT_TOLD = "the next run's health check emails these problems again"
-
-
-@dataclass(frozen=True)
-class Unhealthy:
-    """One unhealthy source as emailed: its name and every current problem."""
-
-    source: str
-    problems: tuple[str, ...]
 
 
 @dataclass
@@ -65,42 +64,6 @@ def to_notify(db: Database, health: Iterable, recipient: str) -> list[Unhealthy]
     return out
 
 
-def render_health_email(
-    sources: list[Unhealthy], *, sender: str, recipient: str, now: datetime | None = None
-) -> EmailMessage:
-    """One message listing every unhealthy source and why, text + HTML."""
-    if not sources:
-        raise ValueError("no unhealthy source to render")
-    names = [u.source for u in sources]
-    noun = "source" if len(names) == 1 else "sources"
-    intro = f"{len(names)} newswatch {noun} unhealthy: they may be missing articles."
-    text = [intro, ""]
-    parts = ["<!DOCTYPE html><html><body>", f"<p>{html.escape(intro)}</p>"]
-    for u in sources:
-        text.append(f"== {header_safe(u.source, limit=200)} ==")
-        text += [f"- {header_safe(p, limit=1000)}" for p in u.problems] + [""]
-        parts.append(f"<h2>{html.escape(header_safe(u.source, limit=200))}</h2><ul>")
-        parts += [f"<li>{html.escape(header_safe(p, limit=1000))}</li>" for p in u.problems]
-        parts.append("</ul>")
-    footer = (
-        "Sent once per problem; sent again if a source recovers and relapses. "
-        "See `newswatch sources`; recipients are set in the health_alerts: section of the config."
-    )
-    text.append("-- \n" + footer)
-    parts.append(f"<hr><p><small>{html.escape(footer)}</small></p></body></html>")
-
-    message = EmailMessage()
-    message["Subject"] = header_safe(f"[newswatch] {len(names)} unhealthy {noun}: {', '.join(names)}")
-    message["From"] = sender
-    message["To"] = recipient
-    message["Date"] = format_datetime(now or datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "newswatch")
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content("\n".join(text))
-    message.add_alternative("\n".join(parts), subtype="html")
-    return message
-
-
 def notify_unhealthy(
     db: Database,
     smtp: SmtpSettings,
@@ -113,27 +76,68 @@ def notify_unhealthy(
     send: Callable = send_email,
 ) -> HealthAlertReport:
     """Clear recovered problems, then email each recipient (one email each) the unhealthy
-    sources it was not yet told about; record them once the server accepted the email."""
+    sources it was not yet told about; record them once the server accepted the email.
+
+    Each email is recorded in the outbox before its SMTP transaction (`storage.outbox`): one
+    recorded by an earlier check and maybe accepted (a crash, a dropped connection) is sent
+    again as it is, first."""
     health = list(health)
     report = HealthAlertReport(cleared=clear_recovered(db, dict(_fields(h) for h in health)))
     unhealthy = [h for h in health if _fields(h)[1]]
-    for recipient in settings.to:
-        sources = to_notify(db, unhealthy, recipient)
-        if not sources:
-            continue
-        message = render_health_email(sources, sender=smtp.sender, recipient=recipient, now=now)
+    salt = archive_id(db)
+    for index, recipient in enumerate(settings.to):
+        sent = False
         try:
-            send_with_retries(send, smtp, message, attempts, retry_delay)
+            for prepared in prepared_health_emails(db, recipient):
+                _send_recorded(db, smtp, prepared, send, attempts, retry_delay, now)
+                sent = True
+            sources = to_notify(db, unhealthy, recipient)
+            if sources:
+                told = [(u.source, p) for u in sources for p in u.problems]
+                message_id = message_id_for(salt, "health", recipient, repr(sorted(told)), smtp.sender)
+                message = freeze(
+                    render_health_email(
+                        sources, sender=smtp.sender, recipient=recipient, message_id=message_id, now=now
+                    )
+                )
+                prepared = prepare_health_email(
+                    db,
+                    recipient=recipient,
+                    subject=str(message["Subject"]),
+                    message_id=message_id,
+                    message=message_bytes(message),
+                    problems=told,
+                    now=now,
+                )
+                _send_recorded(db, smtp, prepared, send, attempts, retry_delay, now)
+                sent = True
         except SmtpDeliveryError as e:
             report.errors.append(f"{recipient}: {e}; {NOT_TOLD}")
             if e.unreachable:  # every other recipient would wait for the same timeout
-                report.errors += [
-                    f"{r}: not tried, {e}; {NOT_TOLD}" for r in settings.to[settings.to.index(recipient) + 1 :]
-                ]
+                report.errors += [f"{r}: not tried, {e}; {NOT_TOLD}" for r in settings.to[index + 1 :]]
                 break
             continue
-        add_notices(
-            db, recipient, [(u.source, p) for u in sources for p in u.problems], str(message["Message-ID"]), now
-        )
-        report.sent.append(recipient)
+        if sent:
+            report.sent.append(recipient)
     return report
+
+
+def _send_recorded(
+    db: Database,
+    smtp: SmtpSettings,
+    prepared: PreparedHealthEmail,
+    send: Callable,
+    attempts: int,
+    retry_delay: float,
+    now: datetime | None,
+) -> None:
+    """Send a recorded health email; once accepted, its problems are told. One that cannot have
+    been delivered is forgotten (the next check renders what is still wrong); one that may
+    have been is kept, to be sent again as it is."""
+    try:
+        send_with_retries(send, smtp, freeze(prepared.message), attempts, retry_delay)
+    except SmtpDeliveryError as e:
+        if not e.maybe_accepted:
+            drop_health_email(db, prepared.id)
+        raise
+    health_email_sent(db, prepared, now=now)

@@ -206,11 +206,10 @@ def notified_kinds(db: Database, source: str, recipient: str) -> set[str]:
 def add_notices(
     db: Database, recipient: str, problems: Iterable[tuple[str, str]], message_id: str, now: datetime | None = None
 ) -> None:
-    """Record that `recipient` was emailed these (source, problem) in `message_id` (commits)."""
-    at = utc_iso(now)
-    with db.transaction() as conn:
-        conn.executemany(
-            "INSERT INTO health_notices (source, kind, recipient, problem, message_id, notified_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, kind, recipient) DO NOTHING",
-            [(source, problem_kind(p), recipient, p, message_id, at) for source, p in problems],
-        )
+    """Record that `recipient` was emailed these (source, problem) in `message_id` (never
+    commits: call it inside the transaction that marks the email sent, `outbox.health_email_sent`)."""
+    db.conn.executemany(
+        "INSERT INTO health_notices (source, kind, recipient, problem, message_id, notified_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, kind, recipient) DO NOTHING",
+        [(source, problem_kind(p), recipient, p, message_id, utc_iso(now)) for source, p in problems],
+    )

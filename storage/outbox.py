@@ -11,6 +11,10 @@ accepted it but before `mark_sent` commits, the next delivery finds those rows p
 sends the very same bytes again (`prepared_email`), never a new rendering: a mail system that
 collapses copies by Message-ID shows it once.
 
+Health emails go the same way (`prepare_health_email` before the SMTP transaction,
+`health_email_sent` after it: the notices and the end of the recorded copy in one commit), so a
+crash in between re-sends the very same health email, never a new one.
+
 `add_match` never commits: call it inside the transaction that stores the articles
 (`alerts.outbox.record_matches` does), so articles and their alerts are kept or lost together.
 The delivery bookkeeping (`claim_pending`, `mark_sent`, `release`) commits on its own: it runs
@@ -19,6 +23,7 @@ outside any article transaction and must be durable before and after each SMTP e
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
@@ -322,3 +327,70 @@ def release(db: Database, token: str, entry_ids: list[int], *, error: str | None
             " (SELECT 1 FROM alert_matches WHERE prepared_id = ?)",
             [(p, p) for p in prepared],
         )
+
+
+# ------------------------------------------------------------------------ health emails ---
+
+
+@dataclass(frozen=True)
+class PreparedHealthEmail:
+    """A health email recorded before its SMTP transaction, and the (source, problem) it tells."""
+
+    id: int
+    recipient: str
+    subject: str
+    message_id: str
+    message: bytes
+    problems: list[tuple[str, str]]
+
+
+def prepare_health_email(
+    db: Database,
+    *,
+    recipient: str,
+    subject: str,
+    message_id: str,
+    message: bytes,
+    problems: list[tuple[str, str]],
+    now: datetime | None = None,
+) -> PreparedHealthEmail:
+    """Record the health email before it is handed to SMTP (commits)."""
+    with db.transaction() as conn:
+        prepared_id = inserted_id(
+            conn.execute(
+                "INSERT INTO prepared_health_emails (recipient, subject, message_id, message, problems, prepared_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (recipient, subject, message_id, message, json.dumps(problems), utc_iso(now)),
+            )
+        )
+    return PreparedHealthEmail(prepared_id, recipient, subject, message_id, message, problems)
+
+
+def prepared_health_emails(db: Database, recipient: str) -> list[PreparedHealthEmail]:
+    """The health emails recorded for `recipient` and not known to be sent (oldest first)."""
+    rows = db.conn.execute(
+        "SELECT id, recipient, subject, message_id, message, problems FROM prepared_health_emails"
+        " WHERE recipient = ? ORDER BY id",
+        (recipient,),
+    )
+    return [
+        PreparedHealthEmail(i, r, subject, mid, bytes(message), [tuple(p) for p in json.loads(problems)])
+        for i, r, subject, mid, message, problems in rows
+    ]
+
+
+def health_email_sent(db: Database, prepared: PreparedHealthEmail, *, now: datetime | None = None) -> None:
+    """The SMTP server accepted it: its problems are told (`storage.health` notices) and its
+    recorded copy goes, in one transaction (commits)."""
+    from storage.health import add_notices
+
+    with db.transaction() as conn:
+        add_notices(db, prepared.recipient, prepared.problems, prepared.message_id, now)
+        conn.execute("DELETE FROM prepared_health_emails WHERE id = ?", (prepared.id,))
+
+
+def drop_health_email(db: Database, prepared_id: int) -> None:
+    """Forget a recorded health email that cannot have been delivered (refused, or the server
+    never reached): the next check renders what is still wrong afresh (commits)."""
+    with db.transaction() as conn:
+        conn.execute("DELETE FROM prepared_health_emails WHERE id = ?", (prepared_id,))

@@ -338,6 +338,22 @@ INSERT OR IGNORE INTO archive_meta (key, value) VALUES ('archive_id', lower(hex(
 """
 
 
+# v14: a health email is recorded before its SMTP transaction too (storage/outbox.py), with the
+# (source, problem) pairs it tells: a crash between the server's acceptance and the commit of
+# its notices sends exactly that message again, which mail systems collapse by Message-ID.
+V14_DDL = """
+CREATE TABLE prepared_health_emails (
+    id INTEGER PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    message BLOB NOT NULL,
+    problems TEXT NOT NULL,
+    prepared_at TEXT NOT NULL
+)
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -352,6 +368,7 @@ MIGRATIONS: list[Migration] = [
     Migration(11, "source runs: the state and the warning of each source run", _script(V11_DDL)),
     Migration(12, "waiting pages: candidates beyond max_new_per_run, for the next runs", _script(V12_DDL)),
     Migration(13, "alert emails recorded before sending: prepared_emails", _script(V13_DDL)),
+    Migration(14, "health emails recorded before sending: prepared_health_emails", _script(V14_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from smtpserver import closed_port
 
-from alerts.email import render_email, send_email
+from alerts.email import send_email
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
+from alerts.render import render_email
 from alerts.settings import SmtpSettings
 from errors import SmtpDeliveryError
 from storage.outbox import OutboxEntry
@@ -55,7 +56,8 @@ def test_article_text_is_html_escaped(smtp_server):
     )
     html = received.get_body(("html",)).get_content()
     assert "<script>" not in html and "<img" not in html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in html
+    # Jinja2's autoescape (markupsafe) writes a quote &#34;
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co" in html
     assert "&lt;img src=x onerror=alert(1)&gt; <mark>passeurs</mark>" in html
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from test_alerts_delivery import filler
 
-from alerts.email import render_email
+from alerts.render import render_email
 from alerts.settings import AlertRule
 from core.article import Article
 from flows.pipeline.stages import store_batch

@@ -7,15 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from smtpserver import closed_port
 
+from alerts.email import send_email
 from alerts.health_notices import notify_unhealthy
 from alerts.settings import HealthAlertSettings, SmtpSettings
-from errors import ConfigError
+from errors import ConfigError, SmtpUnavailable
 from flows.config.loader import parse_config
 from flows.pipeline.context import Archives
 from flows.pipeline.end_of_run import send_health_alerts
 from storage import fetchstate
 from storage.archive import Archive
 from storage.health import source_health
+from storage.outbox import prepared_health_emails
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -108,6 +110,52 @@ def test_smtp_down_marks_nothing_and_the_next_run_sends(runs, smtp_server):
     later = notify(runs, smtp_server.settings, T0 + 2 * DAY + timedelta(minutes=30))
     assert later.sent == ["ops@example.org", "oncall@example.org"] and len(smtp_server.messages) == 2
     assert notify(runs, smtp_server.settings, T0 + 3 * DAY).sent == []
+
+
+def test_a_health_email_is_recorded_before_sending_and_sent_again_as_it_was(runs, smtp_server):
+    """Health emails go through the outbox like alert emails (issue 24): recorded before the
+    SMTP transaction; when the connection breaks after the server may have accepted it, the
+    next check sends those very bytes again (same Message-ID), and only then are the problems
+    told. A refused or unreachable email is not kept: the next check renders it afresh."""
+    runs.run("iom-fr", T0)
+    calls = []
+
+    def accepted_then_dropped(smtp, message):
+        calls.append(message)
+        send_email(smtp, message)  # the server has it...
+        error = SmtpUnavailable("SMTP server closed the connection (lost)")
+        error.maybe_accepted = True  # ...but the acceptance never reached us
+        raise error
+
+    ops_only = HealthAlertSettings(to=["ops@example.org"])
+    first = notify_unhealthy(
+        runs.archive,
+        smtp_server.settings,
+        ops_only,
+        runs.health(T0 + 2 * DAY),
+        attempts=1,
+        retry_delay=0,
+        send=accepted_then_dropped,
+        now=T0 + 2 * DAY,
+    )
+    assert first.sent == [] and "closed the connection" in first.errors[0]
+    assert runs.archive.conn.execute("SELECT count(*) FROM health_notices").fetchone()[0] == 0
+    [recorded] = prepared_health_emails(runs.archive, "ops@example.org")
+
+    again = notify_unhealthy(
+        runs.archive, smtp_server.settings, ops_only, runs.health(T0 + 3 * DAY), retry_delay=0, now=T0 + 3 * DAY
+    )
+    assert again.sent == ["ops@example.org"]
+    first_copy, second_copy = smtp_server.raw_messages
+    assert second_copy == first_copy == recorded.message  # the same email, byte for byte
+    assert prepared_health_emails(runs.archive, "ops@example.org") == []
+    assert runs.archive.conn.execute("SELECT count(*) FROM health_notices").fetchone()[0] == 1
+    assert notify(runs, smtp_server.settings, T0 + 3 * DAY).sent == ["oncall@example.org"]  # told once
+
+    down = SmtpSettings(host="127.0.0.1", port=closed_port(), sender="newswatch@test.example", timeout=5)
+    runs.run("apr", T0)
+    notify_unhealthy(runs.archive, down, ops_only, runs.health(T0 + 4 * DAY), retry_delay=0, now=T0 + 4 * DAY)
+    assert prepared_health_emails(runs.archive, "ops@example.org") == []  # never sent: not kept
 
 
 def test_a_refused_recipient_is_retried_alone(runs, smtp_server):

@@ -41,6 +41,7 @@ HIDDEN_TABLES = (
     "health_notices",
     "waiting_pages",
     "prepared_emails",
+    "prepared_health_emails",
 )
 
 SETTINGS = {
