@@ -25,6 +25,13 @@ What is scored (all in this one process, on the same bytes, decompressed before 
                the generic path, as an unknown site gets it.
   trafilatura  `trafilatura.extract(bytes, url=..., include_comments=False, include_tables=True)`
                in its default mode and with `fast=True`.
+Seeds (`--seeds DIR`, the seed sites' text dumps): each is cleaned and compared with its gold
+in `bench/seeds-gold.json` (title, date, verdict, contacts, and every paragraph by its first
+four and last three words): paragraph boundaries as precision / recall of those pairs, and the
+body's words identical or not. A seed is perfect when everything matches.
+`--worst N` lists, per half, the N pages where newswatch loses most against trafilatura's fast
+mode, with what each lost (rejected, empty, missed or extra text): classes of loss, not pages
+to fix one by one.
 Speed: pages/s over each half from the process's CPU time (the machine is shared: wall time
 measured what the neighbours did), the best of --repeat passes; the extractors take turns
 pass by pass. One warm-up page each before the clock.
@@ -35,11 +42,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import itertools
 import json
 import re
 import statistics
 import sys
 import tarfile
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -83,6 +92,7 @@ class Result:
     pages: int
     pages_per_second: float
     rejected_pages: list[tuple[str, str | None]]
+    outputs: list[Output] = field(default_factory=list)
 
 
 def half_of(file_name: str) -> str:
@@ -188,6 +198,100 @@ def snippet_scores(pages: list[Page], outputs: list[Output]) -> tuple[float, flo
 METRICS = {"benchmark": shingle_scores, "trafilatura": snippet_scores}
 
 
+def page_score(corpus: str, page: Page, out: Output) -> tuple[float, str]:
+    """One page's F1 (benchmark: shingles; corpus: its snippets) and what it lost, in words."""
+    if corpus == "benchmark":
+        precision, recall = precision_recall(page.truth, out.text)
+        total = precision + recall
+        return (2 * precision * recall / total if total else 0.0), f"P {precision:.2f} R {recall:.2f}"
+    text = _normalised(out.text)
+    tp = sum(1 for s in page.with_ if _normalised(s) in text)
+    fp = sum(1 for s in page.without if _normalised(s) in text)
+    fn = len(page.with_) - tp
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    return f1, f"{fn} of {len(page.with_)} snippets missed, {fp} of {len(page.without)} unwanted found"
+
+
+def loss_class(out: Output, detail: str) -> str:
+    if out.rejected:
+        return f"rejected ({out.reason})"
+    if not out.text.strip():
+        return "empty body"
+    return detail
+
+
+# --- the seeds: text dumps of the seed sites and their gold ---------------------------------
+
+SEEDS_GOLD = REPO / "bench" / "seeds-gold.json"
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def _rewrapped(text: str, width: int, *, blank: str) -> str:
+    """The dump with every line longer than `width` hard-wrapped; `blank`: "keep" the blank
+    lines, "none" (no blank line at all), "every" (a blank line after every line)."""
+    lines = []
+    for line in text.splitlines():
+        if not line.strip():
+            if blank == "keep":
+                lines.append("")
+            continue
+        for piece in textwrap.wrap(line, width) if len(line) > width else [line]:
+            lines.extend([piece, ""] if blank == "every" else [piece])
+    return "\n".join(lines)
+
+
+# Each seed as it is, then as other dumps of the same page print it: the gold stays the same.
+SEED_VARIANTS: dict[str, Callable[[str], str]] = {
+    "as is": lambda text: text,
+    "wrapped at 72": lambda text: _rewrapped(text, 72, blank="keep"),
+    "wrapped at 64, no blank line": lambda text: _rewrapped(text, 64, blank="none"),
+    "wrapped at 80, blank line after each": lambda text: _rewrapped(text, 80, blank="every"),
+    "CRLF line ends": lambda text: text.replace("\n", "\r\n"),
+}
+
+
+def score_seeds(seed_dir: Path) -> bool:
+    """Print one line per seed and variant; True when every one is perfect."""
+    from scrapers.clean import clean_page
+
+    gold = json.loads(SEEDS_GOLD.read_text(encoding="utf-8"))
+    print("| seed | variant | title | date | verdict | contacts | paragraphs P / R | body words | perfect |")
+    print("|---|---|---|---|---|---|---:|---|---|")
+    perfect_all = True
+    for (name, expected), (variant, rewrite) in itertools.product(sorted(gold.items()), SEED_VARIANTS.items()):
+        path = seed_dir / name
+        if not path.is_file():
+            raise SystemExit(f"error: {path} not found; give the seeds directory with --seeds")
+        article = clean_page(rewrite(path.read_text(encoding="utf-8")))
+        pairs = [[" ".join(_words(p)[:4]), " ".join(_words(p)[-3:])] for p in article.paragraphs]
+        wanted = [tuple(p) for p in expected["paragraphs"]]
+        got = [tuple(p) for p in pairs]
+        common = sum((Counter(wanted) & Counter(got)).values())
+        precision = common / len(got) if got else 0.0
+        recall = common / len(wanted) if wanted else 1.0
+        words = " ".join(_words(article.body))
+        same_words = hashlib.sha256(words.encode("utf-8")).hexdigest() == expected["body_sha256"]
+        checks = {
+            "title": article.title == expected["title"],
+            "date": article.date == expected["date"],
+            "verdict": article.is_article == expected["is_article"],
+            "contacts": [c.name for c in article.contacts] == expected["contacts"],
+        }
+        perfect = all(checks.values()) and got == wanted and same_words
+        perfect_all &= perfect
+        marks = " | ".join("ok" if ok else "WRONG" for ok in checks.values())
+        print(
+            f"| {name} | {variant} | {marks} | {precision:.2f} / {recall:.2f} | "
+            f"{'same' if same_words else 'DIFFERENT'} ({len(_words(article.body))}/{expected['body_words']}) | "
+            f"{'yes' if perfect else 'NO'} |"
+        )
+    print()
+    return perfect_all
+
+
 # --- extractors ----------------------------------------------------------------------------
 
 
@@ -237,7 +341,17 @@ def run_half(
         precision, recall, f1 = METRICS[corpus](pages, outputs[name])
         rejected = [(page.page_id, out.reason) for page, out in zip(pages, outputs[name], strict=True) if out.rejected]
         results.append(
-            Result(name, precision, recall, f1, len(rejected), len(pages), len(pages) / min(timings[name]), rejected)
+            Result(
+                name,
+                precision,
+                recall,
+                f1,
+                len(rejected),
+                len(pages),
+                len(pages) / min(timings[name]),
+                rejected,
+                outputs[name],
+            )
         )
     return results
 
@@ -274,7 +388,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="the extraction-corpus-trafilatura directory (not in the repository; needed unless --only benchmark)",
     )
-    parser.add_argument("--only", choices=("benchmark", "trafilatura"), help="score one corpus only")
+    parser.add_argument(
+        "--seeds", type=Path, metavar="DIR", help="also check the seed dumps in DIR against bench/seeds-gold.json"
+    )
+    parser.add_argument("--only", choices=("benchmark", "trafilatura", "seeds"), help="score one corpus only")
+    parser.add_argument(
+        "--worst",
+        type=int,
+        metavar="N",
+        default=0,
+        help="list the N pages per half where newswatch loses most against trafilatura fast, and how",
+    )
     parser.add_argument("--half", choices=HALVES, help="score one half only (default: both)")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per extractor; the best counts")
     parser.add_argument(
@@ -297,6 +421,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: unknown extractor(s) {unknown}; known: {list(EXTRACTORS)}")
     extractors = {name: EXTRACTORS[name]() for name in names}
     corpora = []
+    if args.only == "seeds" or args.seeds:
+        if args.seeds is None:
+            raise SystemExit("error: give the seeds directory with --seeds DIR")
+        seeds_ok = score_seeds(args.seeds)
+        if args.only == "seeds":
+            return 0 if seeds_ok else 1
     if args.only in (None, "benchmark"):
         if args.benchmark is None:
             raise SystemExit(
@@ -351,7 +481,26 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"\n{corpus} {half}: rejected by newswatch ({len(r.rejected_pages)})")
                     for page_id, reason in r.rejected_pages:
                         print(f"  {page_id}: {reason}")
+    if args.worst:
+        for corpus, half, results in report:
+            by_name = {r.extractor: r for r in results}
+            if ours not in by_name:
+                continue
+            pages = [p for name, _, corpus_pages in corpora if name == corpus for p in corpus_pages if p.half == half]
+            print_worst(corpus, half, pages, by_name[ours], by_name.get("trafilatura.extract fast"), args.worst)
     return 0
+
+
+def print_worst(corpus: str, half: str, pages: list[Page], mine: Result, fast: Result | None, count: int) -> None:
+    rows = []
+    for k, page in enumerate(pages):
+        f1, detail = page_score(corpus, page, mine.outputs[k])
+        theirs = page_score(corpus, page, fast.outputs[k])[0] if fast else 1.0
+        rows.append((f1 - theirs, f1, theirs, page.page_id, loss_class(mine.outputs[k], detail)))
+    rows.sort()
+    print(f"\n{corpus} {half}: the {count} pages where newswatch loses most (F1 newswatch / trafilatura fast)")
+    for delta, f1, theirs, page_id, what in rows[:count]:
+        print(f"  {delta:+.2f}  {f1:.2f} / {theirs:.2f}  {page_id}: {what}")
 
 
 if __name__ == "__main__":
