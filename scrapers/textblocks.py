@@ -211,8 +211,11 @@ def _is_headline_above(lines: list[str], like: list[bool], i: int) -> bool:
     if i > 0 and like[i - 1]:
         return False
     line = lines[i]
-    end = i + 1 + _STRETCH_LOOKAHEAD
-    below = [len(x) for x, wrapped in zip(lines[i + 1 : end], like[i + 1 : end], strict=True) if wrapped]
+    below = []
+    for j in range(i + 1, min(len(lines), i + 1 + _STRETCH_LOOKAHEAD)):
+        if not like[j]:
+            break
+        below.append(len(lines[j]))
     return is_title_case(line) or (bool(below) and len(line) > _HEADLINE_OVER_WIDTH * max(below))
 
 
