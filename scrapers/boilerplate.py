@@ -23,9 +23,7 @@ structural check, so that one word in an article does not remove it:
                     cookies … you agree", "En poursuivant votre navigation, vous acceptez …");
   tag list          "Tags: Migration, Italie", "Mots-clés : …": a label, then a list of short
                     items with no sentence;
-  markup debris     pieces of raw markup inside the text of old CMS pages: attribute soup
-                    (`style="…"`, `onclick="…"`, `class="…"`), inline CSS declarations, image
-                    paths, `"#"` remnants. Removed from the line; a line left without words goes.
+  markup debris     pieces of raw markup inside the text of old CMS pages (`scrapers.debris`).
 
 The cue lexicons cover the languages of the sources (French, English) and of the corpora the
 rules are measured on (German, Spanish, Italian, Portuguese, Polish, Dutch); the structural
@@ -38,7 +36,8 @@ import re
 from collections.abc import Callable
 
 from scrapers.dates import date_line, parse_date
-from scrapers.measure import ENDS_SENTENCE, SENTENCE_END, headline_key, is_prose, units
+from scrapers.debris import drop_markup_debris
+from scrapers.measure import SENTENCE_END, headline_key, is_prose, units
 
 Drop = Callable[[str, str], None]  # (rule, text)
 
@@ -118,29 +117,6 @@ _PROMOTION_OBJECT = re.compile(
 )
 _PROMOTION_MAX_UNITS = 25
 
-# --- markup debris --------------------------------------------------------------------------
-
-_ATTRIBUTE = re.compile(
-    r"""\b(?:style|class|id|onclick|onmouseover|onmouseout|onload|target|href|src|alt|title|width|height"""
-    r"""|align|border|cellpadding|cellspacing|valign|rel|name|data-[\w-]+)\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""",
-    re.I,
-)
-_CSS_DECLARATION = re.compile(
-    r"\b(?:float|width|height|margin|padding|border|font|color|background|text-align|display|position)"
-    r"(?:-[a-z]+)*\s*:\s*[^;\"'<>]{1,40};",
-    re.I,
-)
-_IMAGE_PATH = re.compile(r"(?:https?://\S+|/[\w./%-]*)\.(?:jpe?g|png|gif|webp|svg|bmp)\b\S*", re.I)
-_TAG_REMNANT = re.compile(r"</?[a-z][a-z0-9]*\b[^<>]{0,200}/?>|(?<!\w)\"#\"|(?:^|\s)[\"']?#[\"']?>|/?>", re.I)
-_DEBRIS_CUE = re.compile(r"=\s*[\"']|\.(?:jpe?g|png|gif|webp)\b|\"#\"|</?[a-z]+\b[^<>]*>|\w+\s*:\s*[^;]{1,40};", re.I)
-_DEBRIS_MIN_PIECES = 2
-_RELATED_TAIL = re.compile(
-    r"(?:^|(?<=[.!?…»\"”]))\s*"
-    r"(?:related (?:links?|articles?|stories|content)|liens? (?:connexes?|utiles)|(?:à )?lire aussi"
-    r"|voir aussi|read more|see also|more on this)\s*:?\s*[^.!?…]{0,100}$",
-    re.I,
-)
-
 # --- multi-line classes ---------------------------------------------------------------------
 
 _RELATED_HEADING = re.compile(
@@ -195,7 +171,7 @@ _COMMENTS_AFTER_PROSE_SHARE = 0.5
 
 def drop_boilerplate(lines: list[str], link_keys: frozenset[str], drop: Drop) -> list[str]:
     """Apply every class above, in order; `drop(rule, text)` hears of each line removed."""
-    lines = [_strip_markup_debris(line, drop) for line in lines]
+    lines = drop_markup_debris(lines, drop)
     kept = []
     for line in lines:
         rule = single_line_rule(line)
@@ -264,31 +240,6 @@ def _is_name_like(text: str) -> bool:
         return False
     capitalised = sum(1 for w in words if w[:1].isupper() or w[:1].isdigit())
     return capitalised * 2 > len(words) and words[0][:1].isupper()
-
-
-def _strip_markup_debris(line: str, drop: Drop) -> str:
-    # Every piece of debris holds one of these characters; most lines hold none.
-    if not ("=" in line or "<" in line or ";" in line or "." in line and _IMAGE_PATH.search(line)):
-        return line
-    if not _DEBRIS_CUE.search(line):
-        return line
-    pieces = (
-        len(_ATTRIBUTE.findall(line))
-        + len(_CSS_DECLARATION.findall(line))
-        + len(_IMAGE_PATH.findall(line))
-        + len(_TAG_REMNANT.findall(line))
-    )
-    if pieces < _DEBRIS_MIN_PIECES:
-        return line
-    cleaned = _TAG_REMNANT.sub(" ", _IMAGE_PATH.sub(" ", _CSS_DECLARATION.sub(" ", _ATTRIBUTE.sub(" ", line))))
-    cleaned = " ".join(cleaned.split()).strip(" \"'<>;")
-    # The box the markup drew: its "Related link: <title>" label leaves with the markup.
-    cleaned = _RELATED_TAIL.sub("", cleaned).strip()
-    if not any(c.isalpha() for c in cleaned) or (units(cleaned) <= 2 and not ENDS_SENTENCE.search(cleaned)):
-        drop("markup debris", line)
-        return ""
-    drop("markup debris (removed from the line)", line)
-    return cleaned
 
 
 def _is_headline_like(line: str, link_keys: frozenset[str]) -> bool:

@@ -26,6 +26,7 @@ import unicodedata
 
 from scrapers.boilerplate import single_line_rule
 from scrapers.dates import dated_line
+from scrapers.debris import carries_markup_debris
 from scrapers.measure import ENDS_SENTENCE
 
 # Soft hyphens and zero-width characters are hints for line breaking, not text: left in,
@@ -172,7 +173,9 @@ def _join_where(lines: list[str], joins) -> list[str]:
 
 
 def _stands_alone(line: str) -> bool:
-    return len(line) <= _ALONE_MAX_CHARS and bool(dated_line(line) or single_line_rule(line))
+    return carries_markup_debris(line) or (
+        len(line) <= _ALONE_MAX_CHARS and bool(dated_line(line) or single_line_rule(line))
+    )
 
 
 def _is_wrap_like(line: str) -> bool:

@@ -214,6 +214,44 @@ def test_legacy_related_box_markup_debris_leaves_the_text():
     assert [c.emails for c in article.contacts] == [["adiallo@iom.int"]]
 
 
+@pytest.mark.parametrize(
+    ("name", "link_text", "paragraphs"),
+    [
+        ("iom-en-related-box-debris.txt", "The Sahel in figures", 3),
+        ("iom-fr-related-box-debris.txt", "La migration au Sahel en chiffres", 3),
+    ],
+)
+def test_a_related_box_leaked_as_lines_of_markup_leaves_with_its_link_text(name, link_text, paragraphs):
+    """Lines of inline CSS, an <img> fragment, an onclick fragment and an orphan '">', each
+    one piece of markup on its own line, then the text of the link the box held."""
+    removed: list[Removal] = []
+    article = clean_dump(name, removed=removed)
+    assert article.is_article, article.reason
+    for debris in ("BORDER", "rgb(", "<img", ".gif", "onclick", "window.open", '">', "<span", "Related:"):
+        assert debris not in article.body, debris
+    assert link_text not in article.body
+    assert len(article.paragraphs) == paragraphs
+    # text around the box is whole, its opening quotation mark included
+    assert article.paragraphs[-1].startswith(('"Information is', "« L’information"))
+    rules = {r.text: r.rule for r in removed}
+    assert rules[link_text] == "markup debris (the text of the box's link)"
+    assert sum(rule.startswith("markup debris") for rule in rules.values()) >= 4
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Accueil > Actualités > Monde",
+        "Temperatures were > 40 degrees in the camp; the ministry said width: 3 metres.",
+        "Le ratio x = y a été retenu ; la couleur : rouge.",
+    ],
+)
+def test_text_that_only_looks_like_markup_is_kept(line):
+    from scrapers.debris import drop_markup_debris
+
+    assert drop_markup_debris([line], lambda rule, text: None) == [line]
+
+
 def test_explain_names_the_rule_for_every_removed_line():
     removed: list[Removal] = []
     article = clean_dump("video-page.txt", removed=removed)

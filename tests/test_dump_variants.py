@@ -25,7 +25,12 @@ MENU_DUMPS = {
     ),
     "oim-es-menu-wrapped.txt": dict(
         title="La OIM capacita a funcionarios fronterizos de Ecuador en la identificación de víctimas de trata",
-        openings=["Quito - Cuarenta funcionarios", "El curso de cinco días", "«Los agentes de frontera", "La capacitación"],
+        openings=[
+            "Quito - Cuarenta funcionarios",
+            "El curso de cinco días",
+            "«Los agentes de frontera",
+            "La capacitación",
+        ],
         last="La capacitación forma parte de un programa regional financiado por el Gobierno de Canadá, que llegará "
         "a Colombia y Perú a finales de este año.",
         menu=["Quiénes somos", "NUESTRA MISIÓN", "Dirección", "Qué hacemos", "Dónde trabajamos", "Participe"],
