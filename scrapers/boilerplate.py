@@ -35,11 +35,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from scrapers.dates import date_line, parse_date
 from scrapers.debris import drop_markup_debris
 from scrapers.measure import SENTENCE_END, headline_key, is_prose, units
+from scrapers.page_tail import cut_page_tail
 
 Drop = Callable[[str, str], None]  # (rule, text)
+BYLINE_RULE = "byline (kept as author)"
 
 
 def _words(*alternatives: str) -> str:
@@ -145,29 +146,6 @@ _INLINE_RELATED = re.compile(
 _RELATED_HEADING_MAX_UNITS = 8
 _RELATED_ITEM_MAX_UNITS = 30
 
-_COMMENTS_HEADING = re.compile(
-    r"^(?:\d+\s+)?(?:commentaires?|réactions?|comments?|kommentare?|comentarios?|commenti|komentarze?|reacties"
-    r"|reageren|réagir|réagissez)\b(?:\s*\(\d+\))?\s*:?$"
-    r"|^(?:laisser|laissez|ajouter|écrire|poster|publier|voir|afficher|lire)(?: un| les| vos)?"
-    r" (?:commentaires?|réactions?)\b.{0,30}$"
-    r"|^(?:leave|post|add|write|view|show|load|read|join)(?: a| the| your| all| \d+)?"
-    r" (?:comments?|reply|discussion|conversation)\b.{0,30}$"
-    r"|^(?:schreibe(?:n sie)?|kommentar) (?:einen )?(?:kommentar|verfassen|schreiben)\b.{0,30}$"
-    r"|^(?:deja|dejar|escribe) (?:un |tu )?comentario\b.{0,30}$|^lascia un commento\b.{0,30}$"
-    r"|^dodaj komentarz\b.{0,30}$|^(?:donnez|donner) votre avis\b.{0,30}$"
-    r"|^\d+\s+(?:commentaires?|réactions?|comments?|kommentare?|comentarios|commenti|responses|replies)\b.{0,20}$",
-    re.I,
-)
-# "Marie D., le 12/03/2024 à 10h15", "John Smith says: March 3, 2024 at 10:15 am",
-# "jean-pierre 12 mars 2024 à 10:15": a name, then a date (and time), nothing else.
-_COMMENTER_NAME = re.compile(
-    r"^[\w.'’@\- ]{2,40}?(?:,|\s+(?:says|said|dit|a écrit|schreibt|escribió|scrive)\s*:?)?\s+(?=\S)", re.I
-)
-_COMMENTER_MAX_UNITS = 14
-_COMMENTERS_MIN = 2
-# A comment heading cuts the text only once this share of the running text is behind it.
-_COMMENTS_AFTER_PROSE_SHARE = 0.5
-
 
 def drop_boilerplate(lines: list[str], link_keys: frozenset[str], drop: Drop) -> list[str]:
     """Apply every class above, in order; `drop(rule, text)` hears of each line removed."""
@@ -180,8 +158,7 @@ def drop_boilerplate(lines: list[str], link_keys: frozenset[str], drop: Drop) ->
         elif line:
             kept.append(line)
     kept = _drop_related_runs(kept, link_keys, drop)
-    kept = _cut_comments(kept, drop)
-    return kept
+    return cut_page_tail(kept, drop)
 
 
 def single_line_rule(line: str) -> str | None:
@@ -193,7 +170,7 @@ def single_line_rule(line: str) -> str | None:
         if _DURATION.match(line) or (size <= 16 and _AUTOPLAY.match(line)):
             return "video sidebar (autoplay, duration)"
         if size <= _BYLINE_MAX_UNITS and _is_source_byline(line):
-            return "source byline / credit"
+            return BYLINE_RULE if byline_name(line) else "source byline / credit"
         if _COPYRIGHT.search(line) and not is_prose(line.replace("©", "")):
             return "copyright"
         if size <= _COOKIE_MAX_UNITS and _is_cookie_notice(line):
@@ -230,6 +207,15 @@ def _is_source_byline(line: str) -> bool:
             and (_is_name_like(rest) or bool(_AGENCY_ALONE.match(rest)))
         )
     return bool(_WITH_AGENCY.match(line)) and not SENTENCE_END.search(line)
+
+
+def byline_name(line: str) -> str | None:
+    """Who signed a "par …" / "By …" byline ("By Jane Doe" -> "Jane Doe"); None for a credit
+    or a line that is no byline."""
+    lead = _BYLINE_LEAD.match(line)
+    if not lead or not _is_source_byline(line):
+        return None
+    return line[lead.end() :].strip(" .,;:") or None
 
 
 def _is_name_like(text: str) -> bool:
@@ -283,35 +269,3 @@ def _drop_related_runs(lines: list[str], link_keys: frozenset[str], drop: Drop) 
                 drop("related links (link texts closing the content)", dropped)
             out = out[:end]
     return out
-
-
-def _is_commenter_line(line: str) -> bool:
-    if units(line) > _COMMENTER_MAX_UNITS or is_prose(line.rstrip(".")) or date_line(line):
-        return False
-    name = _COMMENTER_NAME.match(line)
-    if not name or not name.group(0).strip(" ,")[:1].isalpha():
-        return False
-    rest = line[name.end() :]
-    return bool(parse_date(rest)) and not parse_date(name.group(0))
-
-
-def _cut_comments(lines: list[str], drop: Drop) -> list[str]:
-    prose_total = sum(units(line) for line in lines if is_prose(line))
-    if not prose_total:
-        return lines
-    behind = 0
-    for i, line in enumerate(lines):
-        if is_prose(line):
-            behind += units(line)
-            continue
-        if behind < _COMMENTS_AFTER_PROSE_SHARE * prose_total:
-            continue
-        heading = units(line) <= 8 and _COMMENTS_HEADING.match(line)
-        commenters = (
-            _is_commenter_line(line) and sum(_is_commenter_line(x) for x in lines[i + 1 :]) + 1 >= _COMMENTERS_MIN
-        )
-        if heading or commenters:
-            for dropped in lines[i:]:
-                drop("comment section", dropped)
-            return lines[:i]
-    return lines

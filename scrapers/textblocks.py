@@ -28,6 +28,7 @@ from scrapers.boilerplate import single_line_rule
 from scrapers.dates import dated_line
 from scrapers.debris import carries_markup_debris
 from scrapers.measure import ENDS_SENTENCE
+from scrapers.page_tail import ends_with_time_or_date
 
 # Soft hyphens and zero-width characters are hints for line breaking, not text: left in,
 # they split the words keyword alerts look for ("mi\u00adgrants").
@@ -132,8 +133,8 @@ def unwrap(lines: list[str]) -> list[str]:
             if whole:
                 return len(previous) >= _PARAGRAPH_END_SHARE * width
             return i >= 2 and pieces[i - 2] and len(previous) + 1 + len(line.split(" ", 1)[0]) > _width(lines, like, i)
-        if not pieces[i - 1]:
-            return False
+        if not pieces[i - 1] or ends_with_time_or_date(previous):
+            return False  # a list item with its time or date ends there
         if whole:
             return True
         # A line with room left for the next word was not broken by the wrap.

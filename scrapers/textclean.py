@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 
 from scrapers.article import Article, PageMetadata, Removal
-from scrapers.boilerplate import drop_boilerplate
+from scrapers.boilerplate import BYLINE_RULE, drop_boilerplate
+from scrapers.byline import byline_name, take_signature
 from scrapers.contacts import extract_contacts, repair_mailto
 from scrapers.dates import PUBLISHED, UPDATED, dated_line
 from scrapers.decide import decide
@@ -106,6 +107,8 @@ def clean_blocks(
             lambda p: "copy of the headline" if could_be_same_headline(p, title) and headline_key(p) == same else None,
         )
     body = drop_adjacent_duplicates(body, drop)
+    signed, body = take_signature(title, body, drop)
+    author = meta.author or drop.byline or signed
 
     # The decision reads the main content: what follows the headline (menus precede it).
     start = content.index(title) + 1 if title in content else 0
@@ -117,6 +120,7 @@ def clean_blocks(
         title=title,
         date=date,
         paragraphs=body,
+        author=author,
         contacts=contacts,
         language=_language(meta.language, title, body),
         url=url,
@@ -145,8 +149,11 @@ class _Dropper:
     def __init__(self, removed: list[Removal] | None) -> None:
         self.removed = removed
         self.active = removed is not None
+        self.byline: str | None = None  # the first byline dropped: who signed the article
 
     def __call__(self, rule: str, text: str) -> None:
+        if rule == BYLINE_RULE and self.byline is None:
+            self.byline = byline_name(text)
         if self.removed is not None:
             self.removed.append(Removal(rule, text))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scrapers.article import Removal
-from scrapers.boilerplate import single_line_rule
+from scrapers.boilerplate import BYLINE_RULE, byline_name, single_line_rule
 from scrapers.clean import clean_page
 
 DUMPS = Path(__file__).resolve().parent / "fixtures" / "dumps"
@@ -108,7 +108,12 @@ def test_video_page_loses_its_sidebar_and_keeps_its_whole_title():
     ],
 )
 def test_source_bylines_and_credits(line):
-    assert single_line_rule(line) == "source byline / credit"
+    """A byline led by "par", "By", "Von" names who signed the text: it is kept as the author;
+    a credit or an agency tag only leaves."""
+    signed = byline_name(line)
+    assert single_line_rule(line) == (BYLINE_RULE if signed else "source byline / credit")
+    if line.lower().startswith(("par ", "by ", "von ")):
+        assert signed == line.split(" ", 1)[1]
 
 
 @pytest.mark.parametrize(
@@ -256,7 +261,8 @@ def test_explain_names_the_rule_for_every_removed_line():
     removed: list[Removal] = []
     article = clean_dump("video-page.txt", removed=removed)
     rules = {r.text: r.rule for r in removed}
-    assert rules["par France 24"] == "source byline / credit"
+    assert rules["par France 24"] == "byline (kept as author)"
+    assert article.author == "France 24"
     assert rules["Publicité"] == "ad label"
     assert rules["Plus de vidéos"].startswith("related links")
     assert rules["Publié le : 12/03/2024 - 10:15"] == "date line"
