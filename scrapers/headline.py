@@ -79,7 +79,14 @@ def is_heading_like(line: str) -> bool:
         and not LIST_ITEM.match(line)
         and not EMAIL.search(line)
         and not _SENTENCE_END.search(line[:-1])
+        and _has_words(line)
     )
+
+
+def _has_words(line: str) -> bool:
+    """Most of its tokens hold letters: "3 150 000 USD" is an amount, not a headline."""
+    tokens = line.split()
+    return sum(1 for t in tokens if any(c.isalpha() for c in t)) * 2 > len(tokens)
 
 
 def could_be_same_headline(a: str, b: str) -> bool:

@@ -27,6 +27,7 @@ import unicodedata
 from scrapers.boilerplate import single_line_rule
 from scrapers.dates import dated_line
 from scrapers.debris import carries_markup_debris
+from scrapers.decide import is_typed_field_line
 from scrapers.measure import ENDS_SENTENCE
 from scrapers.page_tail import ends_with_time_or_date
 
@@ -174,8 +175,11 @@ def _join_where(lines: list[str], joins) -> list[str]:
 
 
 def _stands_alone(line: str) -> bool:
-    return carries_markup_debris(line) or (
-        len(line) <= _ALONE_MAX_CHARS and bool(dated_line(line) or single_line_rule(line))
+    # a record's "Label: Value" field is a line of its own
+    return (
+        is_typed_field_line(line)
+        or carries_markup_debris(line)
+        or (len(line) <= _ALONE_MAX_CHARS and bool(dated_line(line) or single_line_rule(line)))
     )
 
 
