@@ -20,6 +20,7 @@ _REPLACEMENT_SHARE = 0.25
 _FOREIGN_SHARE = 0.5
 _ASCII_BYTES_SHARE = 0.9
 _SAMPLE = 20000
+_LETTER = re.compile(r"[^\W\d_]")
 _LANG = re.compile(
     rb"""<html[^>]*?\blang\s*=\s*["']?\s*([A-Za-z]{2,3})\b|content-language["']?\s+content\s*=\s*["']?\s*([A-Za-z]{2,3})\b""",
     re.I,
@@ -45,32 +46,35 @@ def check_readable(text: str, raw: bytes, encoding: str) -> None:
     `encoding`, is not readable text (see the module). Text that was valid UTF-8 is judged by
     its replacement characters only: a template's wrong `lang` does not make it unreadable."""
     sample = text[:_SAMPLE]
-    letters = [c for c in sample if c.isalpha() or c == "\ufffd"]
-    if len(letters) < _MIN_LETTERS:
+    replaced = sample.count("\ufffd")
+    if replaced < _MIN_LETTERS and encoding == "utf-8":
+        return  # the common case, decided without looking at every character
+    letters = len(_LETTER.findall(sample)) + replaced
+    if letters < _MIN_LETTERS:
         return
-    replaced = sum(1 for c in letters if c == "\ufffd")
-    if replaced > _REPLACEMENT_SHARE * len(letters):
+    if replaced > _REPLACEMENT_SHARE * letters:
         raise CleanError(
-            f"the text is unreadable: {replaced * 100 // len(letters)}% of its letters are replacement "
+            f"the text is unreadable: {replaced * 100 // letters}% of its letters are replacement "
             f"characters once decoded as {encoding} (the page's charset is wrong or missing)"
         )
     if encoding == "utf-8":
         return  # valid UTF-8 is what the page's author wrote, whatever its declared language
+    scripts = _scripts(sample)
     script = _declared_script(raw)
     if script:
-        foreign = sum(1 for c in letters if c != "\ufffd" and _script(c) not in (script, "COMMON"))
-        if foreign > _FOREIGN_SHARE * len(letters):
+        foreign = letters - replaced - scripts.get(script, 0)
+        if foreign > _FOREIGN_SHARE * letters:
             raise CleanError(
-                f"the text is unreadable: decoded as {encoding}, {foreign * 100 // len(letters)}% of its letters "
+                f"the text is unreadable: decoded as {encoding}, {foreign * 100 // letters}% of its letters "
                 f"are not in the {script.lower()} script its declared language is written in (wrong charset)"
             )
         return
     head = raw[:_SAMPLE]
     ascii_share = sum(1 for b in head if b < 0x80) / max(1, len(head))
-    cjk = sum(1 for c in letters if _script(c) == "CJK")
-    if ascii_share >= _ASCII_BYTES_SHARE and cjk > _FOREIGN_SHARE * len(letters):
+    cjk = scripts.get("CJK", 0)
+    if ascii_share >= _ASCII_BYTES_SHARE and cjk > _FOREIGN_SHARE * letters:
         raise CleanError(
-            f"the text is unreadable: bytes that are {ascii_share:.0%} ASCII came out as {cjk * 100 // len(letters)}% "
+            f"the text is unreadable: bytes that are {ascii_share:.0%} ASCII came out as {cjk * 100 // letters}% "
             f"CJK ideographs once decoded as {encoding} (a wrong UTF-16 declaration)"
         )
 
@@ -81,6 +85,15 @@ def _declared_script(raw: bytes) -> str | None:
         return None
     code = (match.group(1) or match.group(2)).decode("ascii").lower()
     return _SCRIPT_OF_LANGUAGE.get(code)
+
+
+def _scripts(text: str) -> dict[str, int]:
+    """Letters of `text` per script."""
+    counts: dict[str, int] = {}
+    for char in _LETTER.findall(text):
+        script = _script(char)
+        counts[script] = counts.get(script, 0) + 1
+    return counts
 
 
 def _script(char: str) -> str:
