@@ -336,6 +336,12 @@ CREATE INDEX alert_matches_prepared ON alert_matches (prepared_id) WHERE prepare
 INSERT OR IGNORE INTO archive_meta (key, value) VALUES ('archive_id', lower(hex(randomblob(16))))
 """
 
+# v14: who wrote the article, from its metadata, byline or signature (scrapers/byline.py);
+# NULL for articles archived before, and for pages that name nobody.
+V14_DDL = """
+ALTER TABLE articles ADD COLUMN author TEXT
+"""
+
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
@@ -351,6 +357,7 @@ MIGRATIONS: list[Migration] = [
     Migration(11, "source runs: the state and the warning of each source run", _script(V11_DDL)),
     Migration(12, "waiting pages: candidates beyond max_new_per_run, for the next runs", _script(V12_DDL)),
     Migration(13, "alert emails recorded before sending: prepared_emails", _script(V13_DDL)),
+    Migration(14, "articles: author (byline or signature, out of the body)", _script(V14_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version
