@@ -95,14 +95,17 @@ def decide(
     fields, (fields_start, fields_end) = _field_run(content, dates)
     # A short run counts too when it stands ahead of the prose on a page that shows no date
     # line and no article markup: a project or a case record, not a story with a fact box.
+    # A record states its fields first, then describes: a run of fields after running text is
+    # a story's fact box or the page's navigation, not a record.
+    ahead = not any(is_prose(line) for line in content[:fields_end])
     short_record = (
         len(fields) >= _SHORT_RECORD_MIN_FIELDS
-        and not any(is_prose(line) for line in content[:fields_end])
         and not any(d for k, d in enumerate(dates) if not fields_start <= k < fields_end)
         and not _declares_article(declared)
     )
     if (
-        (len(fields) >= _RECORD_MIN_FIELDS or short_record)
+        ahead
+        and (len(fields) >= _RECORD_MIN_FIELDS or short_record)
         and len(fields) >= (2 if announced else 1) * len(prose)
         and len(prose) <= _RECORD_MAX_PARAGRAPHS
         and prose_units <= (_ANNOUNCED_RECORD_MAX_PROSE if announced else _RECORD_MAX_PROSE)
