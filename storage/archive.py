@@ -45,6 +45,8 @@ class ArticleFields(Protocol):
     @property
     def date(self) -> str | None: ...  # ISO date
     @property
+    def author(self) -> str | None: ...  # byline or signature
+    @property
     def language(self) -> str | None: ...
     @property
     def url(self) -> str | None: ...
