@@ -25,6 +25,13 @@ What is scored (all in this one process, on the same bytes, decompressed before 
                the generic path, as an unknown site gets it.
   trafilatura  `trafilatura.extract(bytes, url=..., include_comments=False, include_tables=True)`
                in its default mode and with `fast=True`.
+Seeds (`--seeds DIR`, the seed sites' text dumps): each is cleaned and compared with its gold
+in `bench/seeds-gold.json` (title, date, verdict, contacts, and every paragraph by its first
+four and last three words): paragraph boundaries as precision / recall of those pairs, and the
+body's words identical or not. A seed is perfect when everything matches.
+`--worst N` lists, per half, the N pages where newswatch loses most against trafilatura's fast
+mode, with what each lost (rejected, empty, missed or extra text): classes of loss, not pages
+to fix one by one.
 Speed: pages/s over each half from the process's CPU time (the machine is shared: wall time
 measured what the neighbours did), the best of --repeat passes; the extractors take turns
 pass by pass. One warm-up page each before the clock.
@@ -83,6 +90,7 @@ class Result:
     pages: int
     pages_per_second: float
     rejected_pages: list[tuple[str, str | None]]
+    outputs: list[Output] = field(default_factory=list)
 
 
 def half_of(file_name: str) -> str:
@@ -188,6 +196,28 @@ def snippet_scores(pages: list[Page], outputs: list[Output]) -> tuple[float, flo
 METRICS = {"benchmark": shingle_scores, "trafilatura": snippet_scores}
 
 
+def page_score(corpus: str, page: Page, out: Output) -> tuple[float, str]:
+    """One page's F1 (benchmark: shingles; corpus: its snippets) and what it lost, in words."""
+    if corpus == "benchmark":
+        precision, recall = precision_recall(page.truth, out.text)
+        total = precision + recall
+        return (2 * precision * recall / total if total else 0.0), f"P {precision:.2f} R {recall:.2f}"
+    text = _normalised(out.text)
+    tp = sum(1 for s in page.with_ if _normalised(s) in text)
+    fp = sum(1 for s in page.without if _normalised(s) in text)
+    fn = len(page.with_) - tp
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    return f1, f"{fn} of {len(page.with_)} snippets missed, {fp} of {len(page.without)} unwanted found"
+
+
+def loss_class(out: Output, detail: str) -> str:
+    if out.rejected:
+        return f"rejected ({out.reason})"
+    if not out.text.strip():
+        return "empty body"
+    return detail
+
+
 # --- extractors ----------------------------------------------------------------------------
 
 
@@ -237,7 +267,17 @@ def run_half(
         precision, recall, f1 = METRICS[corpus](pages, outputs[name])
         rejected = [(page.page_id, out.reason) for page, out in zip(pages, outputs[name], strict=True) if out.rejected]
         results.append(
-            Result(name, precision, recall, f1, len(rejected), len(pages), len(pages) / min(timings[name]), rejected)
+            Result(
+                name,
+                precision,
+                recall,
+                f1,
+                len(rejected),
+                len(pages),
+                len(pages) / min(timings[name]),
+                rejected,
+                outputs[name],
+            )
         )
     return results
 
@@ -260,6 +300,12 @@ def profile_newswatch(corpora, half: str | None, top: int) -> int:
     return 0
 
 
+def score_seeds(seed_dir: Path) -> bool:
+    from extraction_seeds import score_seeds as score  # bench/extraction_seeds.py
+
+    return score(seed_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -274,7 +320,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="the extraction-corpus-trafilatura directory (not in the repository; needed unless --only benchmark)",
     )
-    parser.add_argument("--only", choices=("benchmark", "trafilatura"), help="score one corpus only")
+    parser.add_argument(
+        "--seeds", type=Path, metavar="DIR", help="also check the seed dumps in DIR against bench/seeds-gold.json"
+    )
+    parser.add_argument("--only", choices=("benchmark", "trafilatura", "seeds"), help="score one corpus only")
+    parser.add_argument(
+        "--worst",
+        type=int,
+        metavar="N",
+        default=0,
+        help="list the N pages per half where newswatch loses most against trafilatura fast, and how",
+    )
     parser.add_argument("--half", choices=HALVES, help="score one half only (default: both)")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per extractor; the best counts")
     parser.add_argument(
@@ -297,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: unknown extractor(s) {unknown}; known: {list(EXTRACTORS)}")
     extractors = {name: EXTRACTORS[name]() for name in names}
     corpora = []
+    if args.only == "seeds" or args.seeds:
+        if args.seeds is None:
+            raise SystemExit("error: give the seeds directory with --seeds DIR")
+        seeds_ok = score_seeds(args.seeds)
+        if args.only == "seeds":
+            return 0 if seeds_ok else 1
     if args.only in (None, "benchmark"):
         if args.benchmark is None:
             raise SystemExit(
@@ -351,7 +413,26 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"\n{corpus} {half}: rejected by newswatch ({len(r.rejected_pages)})")
                     for page_id, reason in r.rejected_pages:
                         print(f"  {page_id}: {reason}")
+    if args.worst:
+        for corpus, half, results in report:
+            by_name = {r.extractor: r for r in results}
+            if ours not in by_name:
+                continue
+            pages = [p for name, _, corpus_pages in corpora if name == corpus for p in corpus_pages if p.half == half]
+            print_worst(corpus, half, pages, by_name[ours], by_name.get("trafilatura.extract fast"), args.worst)
     return 0
+
+
+def print_worst(corpus: str, half: str, pages: list[Page], mine: Result, fast: Result | None, count: int) -> None:
+    rows = []
+    for k, page in enumerate(pages):
+        f1, detail = page_score(corpus, page, mine.outputs[k])
+        theirs = page_score(corpus, page, fast.outputs[k])[0] if fast else 1.0
+        rows.append((f1 - theirs, f1, theirs, page.page_id, loss_class(mine.outputs[k], detail)))
+    rows.sort()
+    print(f"\n{corpus} {half}: the {count} pages where newswatch loses most (F1 newswatch / trafilatura fast)")
+    for delta, f1, theirs, page_id, what in rows[:count]:
+        print(f"  {delta:+.2f}  {f1:.2f} / {theirs:.2f}  {page_id}: {what}")
 
 
 if __name__ == "__main__":

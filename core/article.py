@@ -26,6 +26,7 @@ class Article:
     title: str | None
     date: str | None  # ISO 8601 date (YYYY-MM-DD) or None
     paragraphs: list[str]
+    author: str | None = None  # from the page's metadata, its byline or its signature
     contacts: list[Contact] = field(default_factory=list)
     language: str | None = None
     url: str | None = None
@@ -58,6 +59,7 @@ class PageMetadata:
 
     title: str | None = None
     date: str | None = None  # ISO 8601 date
+    author: str | None = None
     language: str | None = None
     canonical_url: str | None = None
     translations: dict[str, str] = field(default_factory=dict)

@@ -23,9 +23,7 @@ structural check, so that one word in an article does not remove it:
                     cookies … you agree", "En poursuivant votre navigation, vous acceptez …");
   tag list          "Tags: Migration, Italie", "Mots-clés : …": a label, then a list of short
                     items with no sentence;
-  markup debris     pieces of raw markup inside the text of old CMS pages: attribute soup
-                    (`style="…"`, `onclick="…"`, `class="…"`), inline CSS declarations, image
-                    paths, `"#"` remnants. Removed from the line; a line left without words goes.
+  markup debris     pieces of raw markup inside the text of old CMS pages (`scrapers.debris`).
 
 The cue lexicons cover the languages of the sources (French, English) and of the corpora the
 rules are measured on (German, Spanish, Italian, Portuguese, Polish, Dutch); the structural
@@ -37,10 +35,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from scrapers.dates import date_line, parse_date
-from scrapers.measure import ENDS_SENTENCE, SENTENCE_END, headline_key, is_prose, units
+from scrapers.debris import drop_markup_debris
+from scrapers.measure import SENTENCE_END, headline_key, is_prose, units
+from scrapers.page_tail import cut_page_tail
 
 Drop = Callable[[str, str], None]  # (rule, text)
+BYLINE_RULE = "byline (kept as author)"
 
 
 # --- single-line classes ------------------------------------------------------------------
@@ -114,29 +114,6 @@ _PROMOTION_OBJECT = re.compile(
 )
 _PROMOTION_MAX_UNITS = 25
 
-# --- markup debris --------------------------------------------------------------------------
-
-_ATTRIBUTE = re.compile(
-    r"""\b(?:style|class|id|onclick|onmouseover|onmouseout|onload|target|href|src|alt|title|width|height"""
-    r"""|align|border|cellpadding|cellspacing|valign|rel|name|data-[\w-]+)\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""",
-    re.I,
-)
-_CSS_DECLARATION = re.compile(
-    r"\b(?:float|width|height|margin|padding|border|font|color|background|text-align|display|position)"
-    r"(?:-[a-z]+)*\s*:\s*[^;\"'<>]{1,40};",
-    re.I,
-)
-_IMAGE_PATH = re.compile(r"(?:https?://\S+|/[\w./%-]*)\.(?:jpe?g|png|gif|webp|svg|bmp)\b\S*", re.I)
-_TAG_REMNANT = re.compile(r"</?[a-z][a-z0-9]*\b[^<>]{0,200}/?>|(?<!\w)\"#\"|(?:^|\s)[\"']?#[\"']?>|/?>", re.I)
-_DEBRIS_CUE = re.compile(r"=\s*[\"']|\.(?:jpe?g|png|gif|webp)\b|\"#\"|</?[a-z]+\b[^<>]*>|\w+\s*:\s*[^;]{1,40};", re.I)
-_DEBRIS_MIN_PIECES = 2
-_RELATED_TAIL = re.compile(
-    r"(?:^|(?<=[.!?…»\"”]))\s*"
-    r"(?:related (?:links?|articles?|stories|content)|liens? (?:connexes?|utiles)|(?:à )?lire aussi"
-    r"|voir aussi|read more|see also|more on this)\s*:?\s*[^.!?…]{0,100}$",
-    re.I,
-)
-
 # --- multi-line classes ---------------------------------------------------------------------
 
 _RELATED_HEADING = re.compile(
@@ -165,33 +142,10 @@ _INLINE_RELATED = re.compile(
 _RELATED_HEADING_MAX_UNITS = 8
 _RELATED_ITEM_MAX_UNITS = 30
 
-_COMMENTS_HEADING = re.compile(
-    r"^(?:\d+\s+)?(?:commentaires?|réactions?|comments?|kommentare?|comentarios?|commenti|komentarze?|reacties"
-    r"|reageren|réagir|réagissez)\b(?:\s*\(\d+\))?\s*:?$"
-    r"|^(?:laisser|laissez|ajouter|écrire|poster|publier|voir|afficher|lire)(?: un| les| vos)?"
-    r" (?:commentaires?|réactions?)\b.{0,30}$"
-    r"|^(?:leave|post|add|write|view|show|load|read|join)(?: a| the| your| all| \d+)?"
-    r" (?:comments?|reply|discussion|conversation)\b.{0,30}$"
-    r"|^(?:schreibe(?:n sie)?|kommentar) (?:einen )?(?:kommentar|verfassen|schreiben)\b.{0,30}$"
-    r"|^(?:deja|dejar|escribe) (?:un |tu )?comentario\b.{0,30}$|^lascia un commento\b.{0,30}$"
-    r"|^dodaj komentarz\b.{0,30}$|^(?:donnez|donner) votre avis\b.{0,30}$"
-    r"|^\d+\s+(?:commentaires?|réactions?|comments?|kommentare?|comentarios|commenti|responses|replies)\b.{0,20}$",
-    re.I,
-)
-# "Marie D., le 12/03/2024 à 10h15", "John Smith says: March 3, 2024 at 10:15 am",
-# "jean-pierre 12 mars 2024 à 10:15": a name, then a date (and time), nothing else.
-_COMMENTER_NAME = re.compile(
-    r"^[\w.'’@\- ]{2,40}?(?:,|\s+(?:says|said|dit|a écrit|schreibt|escribió|scrive)\s*:?)?\s+(?=\S)", re.I
-)
-_COMMENTER_MAX_UNITS = 14
-_COMMENTERS_MIN = 2
-# A comment heading cuts the text only once this share of the running text is behind it.
-_COMMENTS_AFTER_PROSE_SHARE = 0.5
-
 
 def drop_boilerplate(lines: list[str], link_keys: frozenset[str], drop: Drop) -> list[str]:
     """Apply every class above, in order; `drop(rule, text)` hears of each line removed."""
-    lines = [_strip_markup_debris(line, drop) for line in lines]
+    lines = drop_markup_debris(lines, drop)
     kept = []
     for line in lines:
         rule = single_line_rule(line)
@@ -200,8 +154,7 @@ def drop_boilerplate(lines: list[str], link_keys: frozenset[str], drop: Drop) ->
         elif line:
             kept.append(line)
     kept = _drop_related_runs(kept, link_keys, drop)
-    kept = _cut_comments(kept, drop)
-    return kept
+    return cut_page_tail(kept, drop)
 
 
 def single_line_rule(line: str) -> str | None:
@@ -213,7 +166,7 @@ def single_line_rule(line: str) -> str | None:
         if _DURATION.match(line) or (size <= 16 and _AUTOPLAY.match(line)):
             return "video sidebar (autoplay, duration)"
         if size <= _BYLINE_MAX_UNITS and _is_source_byline(line):
-            return "source byline / credit"
+            return BYLINE_RULE if byline_name(line) else "source byline / credit"
         if _COPYRIGHT.search(line) and not is_prose(line.replace("©", "")):
             return "copyright"
         if size <= _COOKIE_MAX_UNITS and _is_cookie_notice(line):
@@ -252,6 +205,15 @@ def _is_source_byline(line: str) -> bool:
     return bool(_WITH_AGENCY.match(line)) and not SENTENCE_END.search(line)
 
 
+def byline_name(line: str) -> str | None:
+    """Who signed a "par …" / "By …" byline ("By Jane Doe" -> "Jane Doe"); None for a credit
+    or a line that is no byline."""
+    lead = _BYLINE_LEAD.match(line)
+    if not lead or not _is_source_byline(line):
+        return None
+    return line[lead.end() :].strip(" .,;:") or None
+
+
 def _is_name_like(text: str) -> bool:
     """Names and agencies: most words capitalised ("France 24", "Jean Dupont", "U.S. CUSTOMS
     AND BORDER PROTECTION", "Le Figaro avec AFP"); a sentence fragment is not."""
@@ -260,31 +222,6 @@ def _is_name_like(text: str) -> bool:
         return False
     capitalised = sum(1 for w in words if w[:1].isupper() or w[:1].isdigit())
     return capitalised * 2 > len(words) and words[0][:1].isupper()
-
-
-def _strip_markup_debris(line: str, drop: Drop) -> str:
-    # Every piece of debris holds one of these characters; most lines hold none.
-    if not ("=" in line or "<" in line or ";" in line or "." in line and _IMAGE_PATH.search(line)):
-        return line
-    if not _DEBRIS_CUE.search(line):
-        return line
-    pieces = (
-        len(_ATTRIBUTE.findall(line))
-        + len(_CSS_DECLARATION.findall(line))
-        + len(_IMAGE_PATH.findall(line))
-        + len(_TAG_REMNANT.findall(line))
-    )
-    if pieces < _DEBRIS_MIN_PIECES:
-        return line
-    cleaned = _TAG_REMNANT.sub(" ", _IMAGE_PATH.sub(" ", _CSS_DECLARATION.sub(" ", _ATTRIBUTE.sub(" ", line))))
-    cleaned = " ".join(cleaned.split()).strip(" \"'<>;")
-    # The box the markup drew: its "Related link: <title>" label leaves with the markup.
-    cleaned = _RELATED_TAIL.sub("", cleaned).strip()
-    if not any(c.isalpha() for c in cleaned) or (units(cleaned) <= 2 and not ENDS_SENTENCE.search(cleaned)):
-        drop("markup debris", line)
-        return ""
-    drop("markup debris (removed from the line)", line)
-    return cleaned
 
 
 def _is_headline_like(line: str, link_keys: frozenset[str]) -> bool:
@@ -328,35 +265,3 @@ def _drop_related_runs(lines: list[str], link_keys: frozenset[str], drop: Drop) 
                 drop("related links (link texts closing the content)", dropped)
             out = out[:end]
     return out
-
-
-def _is_commenter_line(line: str) -> bool:
-    if units(line) > _COMMENTER_MAX_UNITS or is_prose(line.rstrip(".")) or date_line(line):
-        return False
-    name = _COMMENTER_NAME.match(line)
-    if not name or not name.group(0).strip(" ,")[:1].isalpha():
-        return False
-    rest = line[name.end() :]
-    return bool(parse_date(rest)) and not parse_date(name.group(0))
-
-
-def _cut_comments(lines: list[str], drop: Drop) -> list[str]:
-    prose_total = sum(units(line) for line in lines if is_prose(line))
-    if not prose_total:
-        return lines
-    behind = 0
-    for i, line in enumerate(lines):
-        if is_prose(line):
-            behind += units(line)
-            continue
-        if behind < _COMMENTS_AFTER_PROSE_SHARE * prose_total:
-            continue
-        heading = units(line) <= 8 and _COMMENTS_HEADING.match(line)
-        commenters = (
-            _is_commenter_line(line) and sum(_is_commenter_line(x) for x in lines[i + 1 :]) + 1 >= _COMMENTERS_MIN
-        )
-        if heading or commenters:
-            for dropped in lines[i:]:
-                drop("comment section", dropped)
-            return lines[:i]
-    return lines

@@ -31,19 +31,20 @@ _INTRO_PHRASE = (
     r"(?:pour\s+(?:de\s+)?plus\s+(?:d['’]\s*)?(?:amples\s+)?informations?"
     r"|pour\s+toutes?\s+(?:informations?|questions?|demandes?)(?:\s+(?:complémentaires|presse))?"
     r"|for\s+(?:more|further|additional)\s+(?:information|details)"
-    r"|for\s+(?:media|press)\s+(?:enquiries|inquiries|information))"
+    r"|for\s+(?:media|press)\s+(?:enquiries|inquiries|information)"
+    r"|para\s+(?:más|mayor)\s+información)"
 )
 # The phrase must lead to a contact ("… please contact", "…:" or nothing after it), so that
 # "For more information, please visit our website" stays in the body.
 _INTRO = re.compile(
-    _INTRO_PHRASE + r"\s*[,:]?\s*(?:(?:please|kindly|veuillez|merci\s+de|n['’]hésitez\s+pas\s+à)\s+)?"
-    r"(?:(?:contacter|contactez|contact)\b\s*:?|:\s*|\s*$)",
+    _INTRO_PHRASE + r"\s*[,:]?\s*(?:(?:please|kindly|veuillez|merci\s+de|n['’]hésitez\s+pas\s+à|por\s+favor)\s+)?"
+    r"(?:(?:contacter|contactez|contact|contacte|contactar)\b(?:\s+a\b)?\s*:?|:\s*|\s*$)",
     re.I,
 )
 _CONTACT_HEADING = re.compile(
     r"^(?:contacts?\s+(?:presse|médias?|media)|(?:press|media)\s+contacts?|contacts?)\s*:?\s*$", re.I
 )
-_INTRO_CUE = re.compile(r"informations?|details|enquiries|inquiries|questions?|demandes?|contact", re.I)
+_INTRO_CUE = re.compile(r"informations?|información|details|enquiries|inquiries|questions?|demandes?|contact", re.I)
 _SENTENCE_END_BEFORE = re.compile(r"(?:^|[.!?…:)»”\"]\s*)$")
 
 _FIELD_LABEL = re.compile(

@@ -31,6 +31,27 @@ for _number, _names in enumerate(
 ):
     for _name in _names:
         _MONTHS[_name] = _number
+# Full month names of the other languages of the sources' neighbours and of the corpora
+# (Spanish, Italian, Portuguese, German): "5 de noviembre de 2023", "5. November 2023".
+for _number, _names in enumerate(
+    (
+        ("enero", "gennaio", "janeiro", "januar", "jänner"),
+        ("febrero", "febbraio", "fevereiro", "februar"),
+        ("marzo", "março", "märz"),
+        ("abril", "aprile"),
+        ("mayo", "maggio", "maio"),
+        ("junio", "giugno", "junho", "juni"),
+        ("julio", "luglio", "julho", "juli"),
+        ("agosto",),
+        ("septiembre", "setiembre", "settembre", "setembro"),
+        ("octubre", "ottobre", "outubro", "oktober"),
+        ("noviembre", "novembro"),
+        ("diciembre", "dicembre", "dezembro", "dezember"),
+    ),
+    start=1,
+):
+    for _name in _names:
+        _MONTHS[_name] = _number
 
 # Longest names first so that "juillet" is not read as "juil" + "let".
 _MONTH = "(?P<month>" + "|".join(sorted(map(re.escape, _MONTHS), key=len, reverse=True)) + r")\.?"
@@ -42,7 +63,9 @@ _WEEKDAY = (
 _DAY = r"(?P<day>[0-3]?\d)(?:er|st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 
-_DAY_MONTH_YEAR = re.compile(rf"(?<!\w)(?:{_WEEKDAY}\s+)?{_DAY}\s+{_MONTH}\s*,?\s+{_YEAR}(?!\d)", re.I)
+_DAY_MONTH_YEAR = re.compile(
+    rf"(?<!\w)(?:{_WEEKDAY}\s+)?{_DAY}\.?\s+(?:de\s+)?{_MONTH}\s*,?\s+(?:de\s+)?{_YEAR}(?!\d)", re.I
+)
 _MONTH_DAY_YEAR = re.compile(rf"(?<!\w)(?:{_WEEKDAY}\s+)?{_MONTH}\s+{_DAY}\s*,\s*{_YEAR}(?!\d)", re.I)
 _ISO = re.compile(r"(?<!\d)(?P<year>(?:19|20)\d\d)-(?P<month>[01]\d)-(?P<day>[0-3]\d)(?![\d])")
 _NUMERIC = re.compile(r"(?<![\d/.])(?P<a>[0-3]?\d)([/.])(?P<b>[0-3]?\d)\2(?P<year>(?:19|20)\d\d)(?![\d/])")
@@ -65,9 +88,11 @@ _DATE_LINE_LEAD = re.compile(
 )
 _UPDATE = re.compile(rf"^(?:{_UPDATE_LEAD})$", re.I)
 _DATE_LINE_TAIL = re.compile(
-    r"^[\s,.\-–—|]*(?:(?:à|at|a|um|-|–)\s*)?(?:\d{1,2}\s*[h:]\s*\d{2}(?:\s*(?:am|pm|uhr))?)?"
+    r"^[\s,.\-–—|]*(?:(?:à|at|a las|a la|alle|às|om|a|um|-|–)\s*)?(?:\d{1,2}\s*[h:]\s*\d{2}(?:\s*(?:am|pm|uhr|h))?)?"
     r"\s*(?:[A-Z]{2,4}|UTC[+-]?\d*|GMT[+-]?\d*)?\s*[.)]?"
-    r"(?:\s*[,|–—-]?\s*(?:par|by|von|por|di)\s+[^\W\d][\w.'’\- ]{0,40})?\s*$",
+    r"(?:\s*[,|–—-]?\s*(?:par|by|von|por|di)\s+[^\W\d][\w.'’\- ]{0,40})?"
+    # the page's other facts about the article after a bar: "| Rubrique : Société"
+    r"(?:\s*[|•·]\s*[^|•·]{1,40}){0,3}\s*$",
     re.I,
 )
 # Where a second dated part starts in one line: "Publié le …, mis à jour le …".

@@ -33,7 +33,9 @@ _COLLECTION_TYPES = {"collectionpage", "itemlist", "searchresultspage", "listing
 _FIELD_VALUE = re.compile(r"^(?P<label>[^\W\d_][^:：]{0,38}?)\s*[:：]\s*(?P<value>\S.{0,80})$")
 _FIELD_LABEL_MAX_UNITS = 4
 _FIELD_VALUE_MAX_UNITS = 12
+_TYPED_VALUE_MAX_UNITS = 3
 _RECORD_MIN_FIELDS = 4
+_SHORT_RECORD_MIN_FIELDS = 3
 _RECORD_MIN_NUMERIC = 2  # values that are numbers, amounts or dates
 _RECORD_NUMERIC_SHARE = 1 / 3
 _NUMERIC_VALUE = re.compile(r"\d")
@@ -90,9 +92,20 @@ def decide(
     if not announced and declared in _COLLECTION_TYPES and prose_units < total / 2:
         return Verdict(False, f"the page declares itself a {meta.page_type}, not an article")
 
-    fields = _field_run(content, dates)
+    fields, (fields_start, fields_end) = _field_run(content, dates)
+    # A short run counts too when it stands ahead of the prose on a page that shows no date
+    # line and no article markup: a project or a case record, not a story with a fact box.
+    # A record states its fields first, then describes: a run of fields after running text is
+    # a story's fact box or the page's navigation, not a record.
+    ahead = not any(is_prose(line) for line in content[:fields_end])
+    short_record = (
+        len(fields) >= _SHORT_RECORD_MIN_FIELDS
+        and not any(d for k, d in enumerate(dates) if not fields_start <= k < fields_end)
+        and not _declares_article(declared)
+    )
     if (
-        len(fields) >= _RECORD_MIN_FIELDS
+        ahead
+        and (len(fields) >= _RECORD_MIN_FIELDS or short_record)
         and len(fields) >= (2 if announced else 1) * len(prose)
         and len(prose) <= _RECORD_MAX_PARAGRAPHS
         and prose_units <= (_ANNOUNCED_RECORD_MAX_PROSE if announced else _RECORD_MAX_PROSE)
@@ -134,21 +147,24 @@ def _declares_article(page_type: str | None) -> bool:
     return kind == "article" or kind.endswith(("article", "posting"))
 
 
-def _field_run(content: list[str], dates: list[str | None]) -> list[str]:
-    """The labels of the longest run of consecutive field/value lines: "Label: value" on one
-    line, or a label line then its value line (a <dl> flattened). A run of a record repeats
-    no label and some of its values are numbers, amounts or dates; it starts at its first
-    such value (a menu of short lines just before it pairs up too, but without numbers)."""
+def _field_run(content: list[str], dates: list[str | None]) -> tuple[list[str], tuple[int, int]]:
+    """The labels of the longest run of consecutive field/value lines ("Label: value" on one
+    line, or a label line then its value line: a <dl> flattened) and the run's span. A run of
+    a record repeats no label and some of its values are numbers, amounts or dates; it starts
+    at its first such value (a menu of short lines just before it pairs up too, but without
+    numbers)."""
     best: list[str] = []
+    best_span = (0, 0)
     run: list[tuple[str, bool]] = []
+    start = 0
 
-    def close() -> None:
-        nonlocal best, run
+    def close(end: int) -> None:
+        nonlocal best, best_span, run
         first = next((k for k, (_, numeric) in enumerate(run) if numeric), len(run))
         labels = [label for label, _ in run[first:]]
         numbers = sum(numeric for _, numeric in run)
         if len(labels) > len(best) and numbers >= max(_RECORD_MIN_NUMERIC, len(labels) * _RECORD_NUMERIC_SHARE):
-            best = labels
+            best, best_span = labels, (start, end)
         run = []
 
     i = 0
@@ -159,19 +175,33 @@ def _field_run(content: list[str], dates: list[str | None]) -> list[str]:
             pair = _two_line_field(content[i], content[i + 1], dates[i], dates[i + 1])
             step = 2
         if pair is None or any(pair[0] == label for label, _ in run):
-            close()
+            close(i)
             if pair is None:
                 i += 1
                 continue
+        if not run:
+            start = i
         run.append(pair)
         i += step
-    close()
-    return best
+    close(i)
+    return best, best_span
 
 
 def is_field_line(line: str) -> bool:
     """A "Label: value" line of a record."""
     return _inline_field(line) is not None
+
+
+def is_typed_field_line(line: str) -> bool:
+    """A "Label: Value" line whose value is a number, a code, a date or a word or two
+    ("Budget: USD 3,150,000", "Status: Completed"), not the rest of a sentence."""
+    match = _FIELD_VALUE.match(line)
+    if not match or not is_field_line(line) or not match["label"][:1].isupper():
+        return False
+    value = match["value"]
+    return (value[:1].isupper() or value[:1].isdigit()) and (
+        bool(_NUMERIC_VALUE.search(value)) or units(value) <= _TYPED_VALUE_MAX_UNITS
+    )
 
 
 def _inline_field(line: str) -> tuple[str, bool] | None:

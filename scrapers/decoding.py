@@ -1,7 +1,12 @@
 """Bytes of a saved or fetched page -> text, and a cheap "is this HTML?" test.
 
-Order of evidence: byte-order mark, then the HTTP Content-Type charset, then a
-`<meta charset>` / `http-equiv` declaration near the top of the page. UTF-8 is always
+Charsets are read as browsers read them (WHATWG Encoding Standard, through `webencodings`).
+Order of evidence: byte-order mark (UTF-8, UTF-16), then the HTTP Content-Type charset, then
+a `<meta charset>` / `http-equiv` declaration near the top of the page. A label browsers do
+not know (UTF-7, UTF-32) declares nothing; one they map to "replacement" makes the page
+unreadable; a `<meta>` saying UTF-16 means UTF-8, an HTTP header saying UTF-16 without a BOM
+means UTF-16LE/BE as declared. A decoded text that is not readable (`scrapers.readable`) is
+refused with its reason, never archived. UTF-8 is always
 tried strictly first when it is declared or nothing is declared, because French pages
 served in windows-1252 but declared as UTF-8 are common on the sites we follow: strict
 UTF-8 fails on them and windows-1252 is the right fallback. Latin-1 / ASCII declarations
@@ -14,11 +19,13 @@ from __future__ import annotations
 import codecs
 import re
 
-from errors import CleanError
+import webencodings
 
+from errors import CleanError
+from scrapers.readable import check_readable
+
+# The byte-order marks browsers honour (WHATWG Encoding, "BOM sniff"): no UTF-32.
 _BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same bytes
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
@@ -40,21 +47,6 @@ _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
 _CONTENT_TYPE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
 
-# Whatever the declaration says, these are read as windows-1252, a superset that maps
-# 0x80-0x9F to printable characters instead of C1 controls.
-_READ_AS_CP1252 = {
-    "iso-8859-1",
-    "latin-1",
-    "latin1",
-    "iso8859-1",
-    "l1",
-    "ascii",
-    "us-ascii",
-    "windows-1252",
-    "cp1252",
-    "iso-8859-15",
-    "latin-9",
-}
 
 # UTF-8 lead byte read as cp1252 ("Ã", "Â", "Å", "â€") followed by a continuation
 # byte read as cp1252: the fingerprint of double-encoded text.
@@ -70,16 +62,29 @@ _LONE_A_GRAVE = re.compile(r"(?<![^\W\d_])Ã (?=\s)")
 
 
 def decode_bytes(data: bytes, content_type: str | None = None) -> str:
-    """Decode a page's bytes to text; raise CleanError for empty or binary input."""
+    """Decode a page's bytes to text as browsers do (WHATWG Encoding Standard); raise
+    CleanError for empty, binary or unreadable input (a charset browsers refuse, text that is
+    mostly replacement characters or in a script its language is not written in)."""
     if not data or not data.strip():
         raise CleanError("the page is empty: there is nothing to clean (check the file or the download)")
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return _repair_mojibake(data[len(bom) :].decode(encoding, errors="replace"))
+            text = data[len(bom) :].decode(encoding, errors="replace")
+            check_readable(text, data, encoding)
+            return _repair_mojibake(text)
+    from_http = _charset_from_content_type(content_type)
+    if from_http in ("utf-16-le", "utf-16-be"):
+        # Declared by the HTTP header without a BOM: browsers decode it as declared.
+        text = data.decode(from_http, errors="replace")
+        check_readable(text, data, from_http)
+        return text
     _refuse_binary(data)
-
-    declared = _charset_from_content_type(content_type) or _charset_from_meta(data[:_HEAD_BYTES])
-    text = _decode_declared(data, declared)
+    # A <meta> that says UTF-16 was read by an ASCII-compatible prescan, so the page is not
+    # UTF-16: browsers read it as UTF-8 (HTML, "prescan a byte stream").
+    from_meta = _charset_from_meta(data[:_HEAD_BYTES])
+    declared = from_http or ("utf-8" if from_meta in ("utf-16-le", "utf-16-be") else from_meta)
+    text, encoding = _decode_declared(data, declared)
+    check_readable(text, data, encoding)
     return _repair_mojibake(text)
 
 
@@ -131,34 +136,34 @@ def _charset_from_meta(head: bytes) -> str | None:
 
 
 def _normalise_charset(name: str) -> str | None:
-    name = name.strip().lower()
-    if not name:
+    """The Python codec of a charset label, by the WHATWG Encoding Standard's label table: a
+    label browsers do not know (UTF-7, UTF-32, a typo) is no declaration at all; one they map
+    to the "replacement" encoding (ISO-2022-KR, HZ-GB-2312…) makes the page unreadable."""
+    encoding = webencodings.lookup(name.strip())
+    if encoding is None:
         return None
-    if name in _READ_AS_CP1252:
+    if encoding.name == "replacement":
+        raise CleanError(
+            f"the page declares the charset {name.strip()!r}, which browsers refuse to decode "
+            "(WHATWG Encoding: replacement): it is unreadable"
+        )
+    # latin-1, ascii and their aliases are windows-1252 for browsers (0x80-0x9F hold ’ “ ” € œ)
+    if encoding.name in ("windows-1252", "x-user-defined"):
         return "cp1252"
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None  # an unknown label is no evidence: fall back to the undeclared path
+    return encoding.codec_info.name
 
 
-def _decode_declared(data: bytes, declared: str | None) -> str:
-    if declared in (None, "utf-8"):
+def _decode_declared(data: bytes, declared: str | None) -> tuple[str, str]:
+    """(text, the codec it was decoded with)."""
+    if declared in (None, "utf-8", "cp1252"):
+        # UTF-8 is tried strictly first: French pages served in windows-1252 but declared as
+        # UTF-8 fail it, and a page declared latin-1 but really UTF-8 passes it (a real
+        # cp1252 page almost never does: its accented letters are not valid UTF-8).
         try:
-            return data.decode("utf-8")
+            return data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            return data.decode("cp1252", errors="replace")
-    if declared == "cp1252":
-        # A page declared latin-1 but really UTF-8 decodes cleanly as UTF-8; a real cp1252
-        # page almost never does (its accented letters are not valid UTF-8 sequences).
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("cp1252", errors="replace")
-    try:
-        return data.decode(declared, errors="replace")
-    except LookupError:  # pragma: no cover - _normalise_charset only returns known codecs
-        return data.decode("cp1252", errors="replace")
+            return data.decode("cp1252", errors="replace"), "cp1252"
+    return data.decode(declared, errors="replace"), declared
 
 
 def _repair_mojibake(text: str) -> str:

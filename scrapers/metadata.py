@@ -48,6 +48,7 @@ def extract_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     return PageMetadata(
         title=_title(tree, metas, json_ld),
         date=_date(tree, metas, json_ld),
+        author=_author(metas, json_ld),
         language=_language(tree, metas),
         canonical_url=_canonical(tree, base),
         translations=_translations(tree, base, url),
@@ -142,6 +143,27 @@ def _strip_site_suffix(title: str) -> str:
         return title
     # The site name is the short side; the headline is the longest part.
     return max(parts, key=len)
+
+
+def _author(metas: dict[str, str], json_ld: list[dict[str, Any]]) -> str | None:
+    """The author the page names: JSON-LD author.name, else a meta tag that holds a name
+    (article:author is often a profile URL)."""
+    for candidate in (
+        _first_json_ld_value(json_ld, "author", "name"),
+        metas.get("author"),
+        metas.get("article:author"),
+        metas.get("dc.creator"),
+        metas.get("byl"),
+    ):
+        if candidate and not candidate.startswith(("http://", "https://", "/")):
+            name = " ".join(candidate.split())
+            name = re.sub(r"^(?:par|by|von|por)\s+", "", name, flags=re.I)
+            if 0 < len(name) <= _AUTHOR_MAX_CHARS:
+                return name
+    return None
+
+
+_AUTHOR_MAX_CHARS = 80
 
 
 def _date(tree: HtmlElement, metas: dict[str, str], json_ld: list[dict[str, Any]]) -> str | None:

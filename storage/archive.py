@@ -273,7 +273,7 @@ class Archive(Database):
 
         cursor = self.conn.execute(
             "INSERT INTO articles (url, canonical_url, url_key, source, title, published, body, language, "
-            "contacts, fetched_at, content_hash, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "contacts, fetched_at, content_hash, profile, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 seen_url,
                 canonical,
@@ -287,6 +287,7 @@ class Archive(Database):
                 seen_at,
                 chash,
                 article.profile,
+                inert_line(article.author) or None,
             ),
         )
         article_id = inserted_id(cursor)
@@ -428,8 +429,10 @@ class Archive(Database):
             ),
             per_day=dict(
                 self.conn.execute(
-                    "SELECT coalesce(published, substr(fetched_at, 1, 10)) AS day, count(*) FROM articles "
-                    "GROUP BY day ORDER BY day DESC"
+                    # An undated article is counted as undated, never on the day it was fetched
+                    # (it would count as "today" and sort as the newest).
+                    "SELECT coalesce(published, 'undated') AS day, count(*) FROM articles "
+                    "GROUP BY day ORDER BY day = 'undated', day DESC"
                 )
             ),
             last_seen_per_source=dict(

@@ -91,7 +91,9 @@ ARTICLE_PAGE_SQL = (
 ARTICLE_RULES_SQL = "SELECT DISTINCT rule FROM alert_matches WHERE story_id = :id ORDER BY rule"
 
 _LINK = "coalesce(a.canonical_url, a.url) AS link"
-_NEWEST = "ORDER BY coalesce(a.published, substr(a.fetched_at, 1, 10)) DESC, a.id DESC"
+# Newest by publication date; undated articles after the dated ones (an undated article is
+# not today's news because it was fetched today).
+_NEWEST = "ORDER BY a.published IS NULL, a.published DESC, a.id DESC"
 _SNIPPET = "snippet(articles_fts, -1, '[', ']', '…', 24) AS snippet"
 
 

@@ -108,7 +108,7 @@ class ArchiveStats:
     sightings: int
     duplicates_folded: dict[str, int]  # kind -> count
     per_source: dict[str, int]
-    per_day: dict[str, int]  # published (else fetched) day -> articles
+    per_day: dict[str, int]  # published day -> articles; "undated" last
     last_seen_per_source: dict[str, str]
     schema_version: int
 

@@ -337,7 +337,6 @@ CREATE INDEX alert_matches_prepared ON alert_matches (prepared_id) WHERE prepare
 INSERT OR IGNORE INTO archive_meta (key, value) VALUES ('archive_id', lower(hex(randomblob(16))))
 """
 
-
 # v14: a health email is recorded before its SMTP transaction too (storage/outbox.py), with the
 # (source, problem) pairs it tells: a crash between the server's acceptance and the commit of
 # its notices sends exactly that message again, which mail systems collapse by Message-ID.
@@ -351,6 +350,12 @@ CREATE TABLE prepared_health_emails (
     problems TEXT NOT NULL,
     prepared_at TEXT NOT NULL
 )
+"""
+
+# v15: who wrote the article, from its metadata, byline or signature (scrapers/byline.py);
+# NULL for articles archived before, and for pages that name nobody.
+V15_DDL = """
+ALTER TABLE articles ADD COLUMN author TEXT
 """
 
 
@@ -369,6 +374,7 @@ MIGRATIONS: list[Migration] = [
     Migration(12, "waiting pages: candidates beyond max_new_per_run, for the next runs", _script(V12_DDL)),
     Migration(13, "alert emails recorded before sending: prepared_emails", _script(V13_DDL)),
     Migration(14, "health emails recorded before sending: prepared_health_emails", _script(V14_DDL)),
+    Migration(15, "articles: author (byline or signature, out of the body)", _script(V15_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

@@ -288,3 +288,26 @@ def test_pages_and_source_runs_of_an_older_archive_get_their_reason_and_state(tm
         "https://x/slow": "failing",
         "https://x/empty": "unreadable",
     }
+
+
+def test_an_undated_article_is_counted_apart_never_as_today(tmp_path):
+    """stats' per-day counts go by the publication date: an article without one is "undated",
+    listed last, not counted on the day it was fetched."""
+    dated, undated = _synthetic(1), _synthetic(2)
+    undated.date = None
+    with Archive.open(tmp_path / "archive.db") as archive:
+        archive.add_batch([Incoming(dated, "test"), Incoming(undated, "test")])
+        per_day = archive.stats().per_day
+    assert per_day == {"2024-01-01": 1, "undated": 1}
+    assert list(per_day)[-1] == "undated"
+
+
+def test_the_author_is_stored_apart_from_the_body(tmp_path):
+    article = _synthetic(3)
+    article.author = "Marie D.\n<b>"
+    with Archive.open(tmp_path / "archive.db") as archive:
+        archive.add_batch([Incoming(article, "test")])
+    with sqlite3.connect(tmp_path / "archive.db") as conn:
+        author, body = conn.execute("SELECT author, body FROM articles").fetchone()
+    assert author.startswith("Marie D.") and "\n" not in author
+    assert "Marie" not in body

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.article import Removal
-from scrapers.boilerplate import single_line_rule
+from scrapers.boilerplate import BYLINE_RULE, byline_name, single_line_rule
 from scrapers.clean import clean_page
 
 DUMPS = Path(__file__).resolve().parent / "fixtures" / "dumps"
@@ -108,7 +108,12 @@ def test_video_page_loses_its_sidebar_and_keeps_its_whole_title():
     ],
 )
 def test_source_bylines_and_credits(line):
-    assert single_line_rule(line) == "source byline / credit"
+    """A byline led by "par", "By", "Von" names who signed the text: it is kept as the author;
+    a credit or an agency tag only leaves."""
+    signed = byline_name(line)
+    assert single_line_rule(line) == (BYLINE_RULE if signed else "source byline / credit")
+    if line.lower().startswith(("par ", "by ", "von ")):
+        assert signed == line.split(" ", 1)[1]
 
 
 @pytest.mark.parametrize(
@@ -214,11 +219,50 @@ def test_legacy_related_box_markup_debris_leaves_the_text():
     assert [c.emails for c in article.contacts] == [["adiallo@iom.int"]]
 
 
+@pytest.mark.parametrize(
+    ("name", "link_text", "paragraphs"),
+    [
+        ("iom-en-related-box-debris.txt", "The Sahel in figures", 3),
+        ("iom-fr-related-box-debris.txt", "La migration au Sahel en chiffres", 3),
+    ],
+)
+def test_a_related_box_leaked_as_lines_of_markup_leaves_with_its_link_text(name, link_text, paragraphs):
+    """Lines of inline CSS, an <img> fragment, an onclick fragment and an orphan '">', each
+    one piece of markup on its own line, then the text of the link the box held."""
+    removed: list[Removal] = []
+    article = clean_dump(name, removed=removed)
+    assert article.is_article, article.reason
+    for debris in ("BORDER", "rgb(", "<img", ".gif", "onclick", "window.open", '">', "<span", "Related:"):
+        assert debris not in article.body, debris
+    assert link_text not in article.body
+    assert len(article.paragraphs) == paragraphs
+    # text around the box is whole, its opening quotation mark included
+    assert article.paragraphs[-1].startswith(('"Information is', "« L’information"))
+    rules = {r.text: r.rule for r in removed}
+    assert rules[link_text] == "markup debris (the text of the box's link)"
+    assert sum(rule.startswith("markup debris") for rule in rules.values()) >= 4
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Accueil > Actualités > Monde",
+        "Temperatures were > 40 degrees in the camp; the ministry said width: 3 metres.",
+        "Le ratio x = y a été retenu ; la couleur : rouge.",
+    ],
+)
+def test_text_that_only_looks_like_markup_is_kept(line):
+    from scrapers.debris import drop_markup_debris
+
+    assert drop_markup_debris([line], lambda rule, text: None) == [line]
+
+
 def test_explain_names_the_rule_for_every_removed_line():
     removed: list[Removal] = []
     article = clean_dump("video-page.txt", removed=removed)
     rules = {r.text: r.rule for r in removed}
-    assert rules["par France 24"] == "source byline / credit"
+    assert rules["par France 24"] == "byline (kept as author)"
+    assert article.author == "France 24"
     assert rules["Publicité"] == "ad label"
     assert rules["Plus de vidéos"].startswith("related links")
     assert rules["Publié le : 12/03/2024 - 10:15"] == "date line"

@@ -110,3 +110,27 @@ def test_the_article_date_is_the_publication_date_not_the_update():
         assert article.date == "2024-03-12"
     only_update = clean_page("Un plan d’accueil pour les déplacés des inondations\nMis à jour le 13/03/2024\n" + prose)
     assert only_update.date == "2024-03-13"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Publié le 05/11/2023 à 14h30 | Rubrique : Société", ("2023-11-05", "published")),
+        ("Mis à jour le 06/11/2023 à 09h00", ("2023-11-06", "updated")),
+        ("Publicado el 5 de noviembre de 2023 a las 14:30 | Sección: Sociedad", ("2023-11-05", "published")),
+        ("Actualizado el 6 de noviembre de 2023", ("2023-11-06", "updated")),
+        ("5. November 2023 um 14:30 Uhr", ("2023-11-05", None)),
+        ("Pubblicato il 5 novembre 2023 alle 14:30", ("2023-11-05", "published")),
+        ("Le 5 novembre 2023 | 3 commentaires", ("2023-11-05", None)),
+    ],
+)
+def test_press_date_lines_of_several_languages(line, expected):
+    from scrapers.dates import dated_line
+
+    assert dated_line(line) == expected
+
+
+def test_a_long_sentence_after_a_bar_is_not_part_of_a_date_line():
+    from scrapers.dates import dated_line
+
+    assert dated_line("Publié le 05/11/2023 | La mairie a décidé de prolonger la convention pour tout l'hiver") is None

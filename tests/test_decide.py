@@ -5,6 +5,8 @@ Pages written here for the purpose, in the shapes the corpora showed (never copi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from scrapers.clean import clean_page
@@ -264,3 +266,41 @@ def test_the_ingest_pipeline_passes_the_discovery_kind():
     from_listing = clean_result(fetched, "courrier", None, (), "2024-03-12T10:00:00+00:00", found_via="listing")
     assert isinstance(from_feed, Incoming)
     assert isinstance(from_listing.error, NotAnArticle) and "words" in str(from_listing.error)
+
+
+# --- record pages in any language: label/value runs ahead of the prose ------------------------
+
+RECORD_DUMPS = Path(__file__).resolve().parent / "fixtures" / "dumps"
+
+
+@pytest.mark.parametrize("name", ["oim-fr-projet.txt", "oim-es-proyecto.txt", "iom-en-project.txt"])
+def test_a_project_record_is_not_an_article_in_any_language(name):
+    """Three label/value pairs (an end date, a status, a budget) ahead of a short description,
+    no date line, no article markup: the French twin of the English project page, and a
+    Spanish one with "Label: value" lines and a project code."""
+    article = clean_page((RECORD_DUMPS / name).read_bytes())
+    assert not article.is_article
+    assert article.reason.startswith("looks like a database record")
+    assert article.title != "3 150 000 USD"
+
+
+FACT_BOX_STORY = {
+    "fr": (
+        "Un centre d'accueil ouvre ses portes à Agadez\nPublié le 12/03/2024 à 10h15\n"
+        "Capacité\n400 places\nOuverture\nmars 2024\nBudget\n2,4 millions d'euros\n"
+        "Le centre d'Agadez accueille depuis mardi les migrants refoulés ou secourus dans le désert, "
+        "qui arrivent souvent sans eau ni papiers, a indiqué l'organisation qui le gère."
+    ),
+    "en": (
+        "A reception centre opens its doors in Agadez\nPublished 12 March 2024\n"
+        "Capacity\n400 places\nOpening\nMarch 2024\nBudget\n2.4 million euros\n"
+        "The Agadez centre has been receiving since Tuesday migrants turned back or rescued in the desert, "
+        "who often arrive without water or papers, the organisation running it said."
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(FACT_BOX_STORY))
+def test_a_dated_story_with_a_short_fact_box_stays_an_article(language):
+    article = clean_page(FACT_BOX_STORY[language])
+    assert article.is_article, article.reason

@@ -111,3 +111,90 @@ def test_html_is_recognised(text):
 )
 def test_text_dumps_are_not_html(text):
     assert not looks_like_html(text)
+
+
+# --- charsets by the WHATWG Encoding Standard -------------------------------------------------
+
+PAGES = {
+    "fr": (
+        "fr",
+        "Le centre d’accueil ouvre à Agadez",
+        "Le centre d’accueil de l’OIM à Agadez reçoit depuis mardi les migrants secourus dans le désert, "
+        "qui arrivent souvent sans eau ni papiers.",
+    ),
+    "en": (
+        "en",
+        "A reception centre opens in Agadez",
+        "IOM's reception centre in Agadez has been receiving migrants rescued in the desert since Tuesday, "
+        "who often arrive without water or papers.",
+    ),
+}
+
+
+def _page(language: str, charset: str, title: str | None = None) -> str:
+    lang, headline, text = PAGES[language]
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="{charset}"><title>{title or headline}</title>'
+        f"</head><body><h1>{headline}</h1><p>{text}</p><p>{text}</p></body></html>"
+    )
+
+
+@pytest.mark.parametrize("language", sorted(PAGES))
+def test_utf7_is_never_honoured(language):
+    """Browsers do not know UTF-7: the label declares nothing, and '+ADw-script+AD4-' stays
+    inert text instead of becoming a <script> tag in the title."""
+    page = _page(language, "utf-7", title="+ADw-script+AD4-alert(1)+ADw-/script+AD4-")
+    for content_type in (None, "text/html; charset=utf-7"):
+        text = decode_bytes(page.encode("ascii", errors="xmlcharrefreplace"), content_type)
+        assert "<script>" not in text
+        assert "+ADw-script+AD4-" in text
+
+
+@pytest.mark.parametrize("language", sorted(PAGES))
+def test_a_meta_declaring_utf16_on_utf8_bytes_is_read_as_utf8(language):
+    page = _page(language, "utf-16")
+    assert decode_bytes(page.encode("utf-8")) == page
+
+
+@pytest.mark.parametrize("language", sorted(PAGES))
+def test_utf16_declared_by_http_without_a_bom_is_decoded_as_declared(language):
+    page = _page(language, "utf-16")
+    assert decode_bytes(page.encode("utf-16-le"), "text/html; charset=utf-16") == page
+    assert decode_bytes(page.encode("utf-16-be"), "text/html; charset=UTF-16BE") == page
+
+
+@pytest.mark.parametrize("language", sorted(PAGES))
+def test_utf8_bytes_declared_utf16_by_http_are_unreadable_not_cjk_garbage(language):
+    with pytest.raises(CleanError, match="unreadable.*CJK|unreadable.*script"):
+        decode_bytes(_page(language, "utf-8").encode("utf-8"), "text/html; charset=utf-16")
+
+
+@pytest.mark.parametrize("label", ["iso-2022-kr", "csiso2022kr", "hz-gb-2312", "iso-2022-cn"])
+def test_a_charset_browsers_replace_is_unreadable(label):
+    with pytest.raises(CleanError, match="browsers refuse"):
+        decode_bytes(_page("fr", label).encode("utf-8"))
+
+
+@pytest.mark.parametrize("language", sorted(PAGES))
+def test_text_mostly_made_of_replacement_characters_is_unreadable(language):
+    lang, headline, _text = PAGES[language]
+    replaced = "\ufffd" * 300
+    page = f'<html lang="{lang}"><body><h1>{headline}</h1><p>{replaced}</p></body></html>'
+    with pytest.raises(CleanError, match="replacement characters"):
+        decode_bytes(page.encode("utf-8"))
+
+
+@pytest.mark.parametrize("language", sorted(PAGES))
+def test_a_legacy_charset_that_makes_another_script_is_unreadable(language):
+    """Latin text read as Shift_JIS or KOI8-R comes out in a script its declared language
+    is not written in."""
+    page = _page(language, "koi8-r").replace(PAGES[language][2], "é à è ù ç ô î œ " * 40)
+    with pytest.raises(CleanError, match="script"):
+        decode_bytes(page.encode("cp1252"))
+
+
+def test_valid_utf8_in_another_script_than_the_declared_language_is_kept():
+    """A template's wrong lang="en" on a Russian page: valid UTF-8 is what its author wrote."""
+    text = "Мигранты прибыли в лагерь на границе, сообщили местные власти во вторник. " * 5
+    page = f'<html lang="en"><head><meta charset="utf-8"></head><body><p>{text}</p></body></html>'
+    assert text in decode_bytes(page.encode("utf-8"))

@@ -92,6 +92,7 @@ def render(article, path: str) -> str:
         f"== {path}",
         f"title:    {article.title or '-'}",
         f"date:     {article.date or '-'}",
+        f"author:   {article.author or '-'}",
         f"language: {article.language or '-'}",
         f"url:      {article.url or '-'}",
         f"article:  {status}  [profile {article.profile}]",
