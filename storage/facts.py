@@ -24,6 +24,7 @@ vocabulary; a line set in Title Case or capitals (a headline, a menu) gives no n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -154,28 +155,44 @@ def fold(text: str) -> str:
 
 def _fold_in_place(text: str) -> str:
     """`fold` character by character, keeping every offset: `décembre` -> `decembre`, so the
-    cue words match and the spans found point into the original text."""
-    return "".join(_FOLDED.get(c) or _fold_char(c) for c in text)
+    cue words match and the spans found point into the original text. Only the non-ASCII
+    characters are looked up (most of a text is ASCII)."""
+    return _NON_ASCII.sub(_fold_run, text).lower()
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _FOLDED: dict[str, str] = {}
+
+
+def _fold_run(match: re.Match) -> str:
+    return "".join(_FOLDED.get(c) or _fold_char(c) for c in match.group())
 
 
 def _fold_char(c: str) -> str:
     folded = fold(c)
-    result = folded if len(folded) == 1 else c.lower() if len(c.lower()) == 1 else c
+    result = folded if len(folded) == 1 else c.lower() if len(c.lower()) == 1 else "?"
     _FOLDED[c] = result
     return result
 
 
 # -------------------------------------------------------------------------------- dates ----
 
-_MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
-_DAY_MONTH = re.compile(
-    rf"\b(\d{{1,2}})(?:st|nd|rd|th|er|º|°|\.)?(?:\s+|\s*-\s*)(?:de\s+)?({_MONTH_RE})\.?\b(?:,?\s+(?:de\s+|del\s+)?(\d{{4}}))?",
-    re.IGNORECASE,
-)
-_MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}}))?", re.IGNORECASE)
+_LOWER_WORD = re.compile(r"[a-z]+")
+
+
+@functools.lru_cache(maxsize=256)
+def _date_patterns(months: frozenset[str]) -> tuple[re.Pattern, re.Pattern]:
+    """The day-month and month-day patterns for the month names a text has (an alternation
+    of every name, tried at every word, was most of the cost of reading dates)."""
+    names = "|".join(sorted(months, key=len, reverse=True))
+    day_month = re.compile(
+        rf"\b(\d{{1,2}})(?:st|nd|rd|th|er|º|°|\.)?(?:\s+|\s*-\s*)(?:de\s+)?({names})\.?\b"
+        rf"(?:,?\s+(?:de\s+|del\s+)?(\d{{4}}))?"
+    )
+    month_day = re.compile(rf"\b({names})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}}))?")
+    return day_month, month_day
+
+
 _ISO_DATE = re.compile(r"\b((?:19|20)\d\d)-(\d\d)-(\d\d)\b")
 _NUMERIC_DATE = re.compile(r"\b(\d{1,2})[/.](\d{1,2})[/.]((?:19|20)\d\d)\b")
 
@@ -196,9 +213,13 @@ def _dates(text: str, facts: dict[int, Fact], spans: list[tuple[int, int]]) -> N
         first, second = int(m.group(1)), int(m.group(2))
         day, month = (second, first) if second > 12 >= first else (first, second)
         add(day, month if 1 <= month <= 12 else None, m)
-    for m in _DAY_MONTH.finditer(text):
+    months = frozenset(w for w in set(_LOWER_WORD.findall(text)) if w in MONTHS)
+    if not months:
+        return
+    day_month, month_day = _date_patterns(months)
+    for m in day_month.finditer(text):
         add(int(m.group(1)), _month(m.group(2)), m)
-    for m in _MONTH_DAY.finditer(text):
+    for m in month_day.finditer(text):
         if not _overlaps(m.span(), spans):
             add(int(m.group(2)), _month(m.group(1)), m)
 
@@ -278,6 +299,7 @@ def _add_number(facts: dict[int, Fact], value: Decimal, written: str) -> None:
 # -------------------------------------------------------------------------------- names ----
 
 _WORD = re.compile(r"[^\W\d_]+(?:[-'’][^\W\d_]+)*")
+_POSSESSIVE = re.compile(r"['’]s$")  # Kong's, IOM’s
 _ELISION = re.compile(r"^[^\W\d_]{1,2}['’]")  # l'OIM, d'Agadez, dell'Unione
 _SENTENCE_END = re.compile(r"[.!?:;…\"«»“”„()\[\]|•*–—]|-\s")
 
@@ -289,22 +311,27 @@ def _names(text: str, facts: dict[int, Fact]) -> None:
     mid_sentence: set[str] = set()
     previous_end = 0
     for m in _WORD.finditer(text):
-        gap = text[previous_end : m.start()]
+        start, written = m.start(), m.group()
+        gap = text[previous_end:start]
         previous_end = m.end()
-        if m.start() in breaks:
+        at_break = start in breaks
+        if at_break:
             tokens.append(("", "", False, True, False))
-            if breaks[m.start()]:
+            if breaks[start]:
                 continue  # a headline or a menu line: its capitals say nothing
-        word = _ELISION.sub("", m.group())
-        elided = word != m.group()
-        initial = not tokens or bool(_SENTENCE_END.search(gap)) or (m.start() in breaks and not elided)
-        if elided:
+        word = _ELISION.sub("", _POSSESSIVE.sub("", written)) if ("'" in written or "’" in written) else written
+        if word != written:
             initial = False  # l'Organisation: the capital after an elision is the word's own
+        else:
+            initial = not tokens or at_break or (gap != " " and bool(_SENTENCE_END.search(gap)))
         capital = word[:1].isupper()
-        folded = fold(word)
-        if capital and not initial and len(folded) >= 2:
+        if not capital:
+            tokens.append((word, word, False, initial, gap == " " and not initial))
+            continue
+        folded = _fold_word(word)
+        if not initial and len(folded) >= 2:
             mid_sentence.add(folded)
-        tokens.append((folded, word, capital, initial, gap in (" ", "\u00a0") and not initial))
+        tokens.append((folded, word, True, initial, gap in (" ", "\u00a0") and not initial))
     run: list[tuple[str, str]] = []
     particle: tuple[str, str] | None = None
     for folded, word, capital, initial, joined in tokens:
@@ -331,6 +358,11 @@ def _names(text: str, facts: dict[int, Fact]) -> None:
     _flush(run, facts)
 
 
+@functools.lru_cache(maxsize=65536)
+def _fold_word(word: str) -> str:
+    return fold(word)
+
+
 def _line_breaks(text: str) -> dict[int, bool]:
     """The offset of the first word of each line (a line starts a sentence: a capital there
     says nothing), mapped to True when the line is set in Title Case or capitals (a headline,
@@ -348,6 +380,8 @@ def _line_breaks(text: str) -> dict[int, bool]:
 
 
 def _flush(run: list[tuple[str, str]], facts: dict[int, Fact]) -> None:
+    if len(run) < 2:
+        return
     names = [(f, w) for f, w in run if f not in NAME_PARTICLES]
     for (f1, w1), (f2, w2) in zip(names, names[1:], strict=False):
         _add(facts, Fact("pair", f"{f1} {f2}", f"{w1} {w2}"))
@@ -365,9 +399,12 @@ def _headline_case(words: list[re.Match]) -> bool:
 # ------------------------------------------------------------------------------- public ----
 
 
+MAX_CHARS = 15_000  # a longer text is read to here: its event is told in the first pages
+
+
 def extract(body: str, title: str | None = None) -> dict[int, Fact]:
     """Every fact of the article, by `Fact.id` (the first spelling of each is kept)."""
-    text = "\n".join(part for part in (title, body) if part)
+    text = "\n".join(part for part in (title, body) if part)[:MAX_CHARS]
     text = _URLS.sub(" ", text)
     text = _PHONES.sub(" ", text)
     folded = _fold_in_place(text)

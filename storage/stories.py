@@ -37,7 +37,7 @@ import math
 import sqlite3
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -161,6 +161,8 @@ class Explanation:
     verdict: Verdict | None  # what the facts alone say of the pair
     overrides: list[str]  # the human decisions that apply, in words
     translation: bool  # one declares the other as its translation
+    # How each of the two came into its story: (article, how, the facts that decided then)
+    joined: list[tuple[int, str, dict | None]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         head = (
@@ -172,9 +174,17 @@ class Explanation:
         out += self.overrides
         if self.translation:
             out.append("one declares the other as its translation (hreflang)")
+        for article_id, how, evidence in self.joined:
+            if how == "facts" and evidence:
+                facts_text = ", ".join(f"{kind} {text!r} ({weight:.2f})" for kind, _, text, weight in evidence["facts"])
+                out.append(
+                    f"article {article_id} joined its story on shared facts weighing {evidence['score']}: {facts_text}"
+                )
+            elif how == "translation":
+                out.append(f"article {article_id} joined its story as a declared translation")
         if self.verdict:
             v = self.verdict
-            out.append(f"facts: {v.reason}")
+            out.append(f"facts of the two alone: {v.reason}")
             for s in sorted(v.shared, key=lambda s: -s.weight):
                 mark = "*" if s.strong else " "
                 out.append(f"  {mark} {s.fact.kind:<6} {s.fact.text!r} weight {s.weight:.2f}")
@@ -292,14 +302,19 @@ def judge(
     weights: Mapping[int, tuple[float, float]],
     other: set[int],
     days_apart: int,
+    elsewhere: Set[int] = frozenset(),
 ) -> Verdict:
     """Does an article with facts `found` belong with the facts `other` (another article's, or
     the union of a story's versions) `days_apart` days away? The one rule, shared by the
-    assignment and `explain`."""
+    assignment and `explain`. `elsewhere`: the facts two other stories of the window have
+    too (a background paragraph's figures): the article's figures that are neither shared
+    nor elsewhere are its own news, which a version of the same event would share."""
     shared = [Shared(f, *weights[i]) for i, f in found.items() if i in other]
     score = sum(s.weight for s in shared)
-    strong = sum(s.strong for s in shared)
-    own_figures = sum(weights[i][0] for i, f in found.items() if f.kind in ("num", "pct"))
+    strong = _independent(s.fact for s in shared if s.strong)
+    own_figures = sum(
+        weights[i][0] for i, f in found.items() if f.kind in ("num", "pct") and (i in other or i not in elsewhere)
+    )
     other_figures = sum(1 for i in other if factlib.kind_of(i) in ("num", "pct"))
     shared_figures = sum(s.weight for s in shared if s.fact.kind in ("num", "pct"))
     share = shared_figures / own_figures if own_figures >= 1.0 and other_figures >= 2 else None
@@ -321,6 +336,22 @@ def judge(
         )
         joins = True
     return Verdict(joins, score, strong, share, shared, days_apart, reason)
+
+
+def _independent(strong: Iterable[Fact]) -> int:
+    """How many strong facts, counting once the pairs of one name ("Proyecto Migrantes" and
+    "Migrantes Desaparecidos" are one name, one sentence)."""
+    count = 0
+    seen_words: set[str] = set()
+    for fact in sorted(strong, key=lambda f: (f.kind, f.key)):
+        if fact.kind != "pair":
+            count += 1
+            continue
+        words = set(fact.key.split())
+        if not words & seen_words:
+            count += 1
+        seen_words |= words
+    return count
 
 
 # ------------------------------------------------------------------------------ assigning ---
@@ -375,7 +406,7 @@ def assign(conn: sqlite3.Connection, article_id: int, found: Mapping[int, Fact],
             [m for m, _ in members],
         ):
             union.update(array("i", blob))
-        verdict = judge(found, weights, union, nearest)
+        verdict = judge(found, weights, union, nearest, around.elsewhere - union)
         if TRACE is not None:
             TRACE.append((article_id, story_id, verdict))
         if verdict.joins and _span_ok(conn, story_id, day) and (best is None or verdict.score > best[0]):
@@ -416,6 +447,7 @@ class _Neighbourhood:
 
     weights: dict[int, tuple[float, float]]
     candidates: list[tuple[int, list[tuple[int, int]]]]
+    elsewhere: set[int]  # the facts two stories or more of the window have (background)
 
 
 def _neighbourhood(conn: sqlite3.Connection, article_id: int, found: Mapping[int, Fact], day: int) -> _Neighbourhood:
@@ -466,7 +498,7 @@ def _neighbourhood(conn: sqlite3.Connection, article_id: int, found: Mapping[int
         ).fetchall()
         if members:
             candidates.append((story_id, [(m, d) for m, d in members]))
-    return _Neighbourhood(weights, candidates)
+    return _Neighbourhood(weights, candidates, {f for f, found_in in spread.items() if len(found_in) >= 2})
 
 
 def _span_ok(conn: sqlite3.Connection, story_id: int, day: int) -> bool:
@@ -821,8 +853,13 @@ def explain(db: Database, a: int, b: int) -> Explanation:
         # The later of the two is judged against the earlier, as the assignment did.
         (found, day), (other, other_day) = (first, second) if first[1] >= second[1] else (second, first)
         later = a if first[1] >= second[1] else b
-        weights = _neighbourhood(conn, later, found, day).weights
-        verdict = judge(found, weights, set(other), abs(day - other_day))
+        around = _neighbourhood(conn, later, found, day)
+        verdict = judge(found, around.weights, set(other), abs(day - other_day), around.elsewhere - set(other))
+    joined = []
+    for article_id in (a, b):
+        row = conn.execute("SELECT how, evidence FROM story_members WHERE article_id = ?", (article_id,)).fetchone()
+        if row:
+            joined.append((article_id, row[0], json.loads(row[1]) if row[1] else None))
     return Explanation(
-        a, b, story_a, story_b, story_a is not None and story_a == story_b, verdict, overrides, translation
+        a, b, story_a, story_b, story_a is not None and story_a == story_b, verdict, overrides, translation, joined
     )
