@@ -12,6 +12,7 @@ from flows.demo.servers import _Handler, _Server
 from flows.pipeline.summary import IngestSummary
 from storage.health import SourceHealth
 from storage.outbox import OutboxState
+from storage.stories import StorySummary
 
 # pydantic: model settings and validators, found by their decorators
 SmtpSettings.model_config
@@ -73,3 +74,8 @@ _.LEXISVEILLE
 
 # context managers' __exit__ arguments
 _.exc
+
+# storage.stories.StorySummary: a record handed to callers whole (its fields read by name)
+
+StorySummary.first_day
+StorySummary.last_day

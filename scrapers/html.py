@@ -18,8 +18,8 @@ import lxml.etree
 import lxml.html
 from lxml.html import HtmlElement
 
-from errors import ProfileError
 from core.article import PageMetadata, Removal
+from errors import ProfileError
 from scrapers.dates import PUBLISHED, dated_line
 from scrapers.htmltext import (
     NOT_XML_TEXT,

@@ -31,7 +31,7 @@ from urllib.parse import quote
 from core.text import inert, inert_line
 from core.urls import UrlPolicy, url_key
 from errors import ArchiveError, QuerySyntaxError
-from storage import dedup, schema
+from storage import dedup, schema, stories
 from storage.db import Database, in_chunks, inserted_id, utc_iso
 from storage.query import Query, parse
 from storage.records import (
@@ -265,6 +265,7 @@ class Archive(Database):
             matches = dedup.near_duplicates(
                 self.conn, signature, threshold=self.near.threshold, language=article.language
             )
+            matches = [m for m in matches if stories.same_figures(self.conn, m.article_id, body, article.title)]
             if matches:
                 best = matches[0]
                 return self._sighting(
@@ -303,6 +304,9 @@ class Archive(Database):
             translations,
         )
         self._sighting(article_id, seen_url, where, item.source, "original", None, seen_at)
+        stories.add_article(
+            self.conn, article_id, title=article.title, body=body, published=article.date, fetched_at=seen_at
+        )
         return ItemResult("new", article_id, "original", link=canonical or seen_url)
 
     def _sighting(self, article_id, url, where, source, kind, similarity, seen_at) -> ItemResult:

@@ -359,6 +359,63 @@ ALTER TABLE articles ADD COLUMN author TEXT
 """
 
 
+# v16: stories (storage/stories.py): every article in one story, the facts index it is found
+# by (postings: fact -> day -> article; document frequencies), and the human decisions
+# (splits keep articles apart, merges pin them). A story's id is the id of the article that
+# started it. Articles already archived get their stories by `stories.backfill`, oldest first
+# and resumable: the step only records which ids are to do.
+V16_DDL = """
+CREATE TABLE stories (
+    id INTEGER PRIMARY KEY,
+    first_day INTEGER NOT NULL,
+    last_day INTEGER NOT NULL,
+    title_article_id INTEGER,
+    size INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX stories_last_day ON stories(last_day);
+CREATE TABLE story_members (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    story_id INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    how TEXT NOT NULL CHECK (how IN ('first', 'facts', 'translation', 'split', 'merge')),
+    score REAL,
+    evidence TEXT,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    assigned_at TEXT NOT NULL
+);
+CREATE INDEX story_members_story ON story_members(story_id, day);
+CREATE TABLE story_article_facts (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    day INTEGER NOT NULL,
+    facts BLOB NOT NULL
+);
+CREATE TABLE story_postings (
+    fact INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    article_id INTEGER NOT NULL,
+    PRIMARY KEY (fact, day, article_id)
+) WITHOUT ROWID;
+CREATE TABLE story_fact_df (fact INTEGER PRIMARY KEY, df INTEGER NOT NULL);
+CREATE TABLE story_apart (
+    article_id INTEGER NOT NULL,
+    other_id INTEGER NOT NULL,
+    PRIMARY KEY (article_id, other_id)
+) WITHOUT ROWID;
+CREATE TABLE story_overrides (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('split', 'merge')),
+    article_id INTEGER,
+    from_story INTEGER,
+    to_story INTEGER,
+    at TEXT NOT NULL
+);
+INSERT INTO archive_meta (key, value)
+    SELECT 'stories_backfill', min(id) || ' ' || max(id) FROM articles HAVING count(*) > 0
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -375,6 +432,7 @@ MIGRATIONS: list[Migration] = [
     Migration(13, "alert emails recorded before sending: prepared_emails", _script(V13_DDL)),
     Migration(14, "health emails recorded before sending: prepared_health_emails", _script(V14_DDL)),
     Migration(15, "articles: author (byline or signature, out of the body)", _script(V15_DDL)),
+    Migration(16, "stories: one event across outlets and languages, facts index, splits, merges", _script(V16_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

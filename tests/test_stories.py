@@ -1,0 +1,284 @@
+"""Stories: the versions of one event are one story, other events are not (storage/stories.py).
+
+The pages are the invented events of tests/fixtures/stories/ (make_stories.py wrote them,
+manifest.json says which event each tells and when it was published), imported the way
+`newswatch import` does (clean_page, Archive.add_batch) into real archive files.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from core.article import Article
+from scrapers.clean import clean_page
+from storage import facts, schema, stories
+from storage.archive import Archive, Incoming
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stories"
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))
+
+
+def docs(*events: str) -> list[dict]:
+    return [d for d in MANIFEST["documents"] if d["event"] in events]
+
+
+def import_docs(archive: Archive, documents: list[dict]) -> dict[str, int]:
+    """Import the documents day by day, as they were published; file -> the article id it
+    became (a version the near-duplicate layer folds is a sighting of the article it copies)."""
+    ids = {}
+    for day in sorted({d["published"] for d in documents}):
+        batch = [d for d in documents if d["published"] == day]
+        items = []
+        for d in batch:
+            name = Path(d["file"]).stem
+            url = f"https://{d['style']}-{d['lang']}.example.org/news/{name}"
+            article = clean_page((FIXTURES / d["file"]).read_bytes(), url=url)
+            items.append(
+                Incoming(article, source=f"{d['style']}-{d['lang']}", url=url, fetched_at=f"{day}T09:00:00+00:00")
+            )
+        result = archive.add_batch(items)
+        for d, item in zip(batch, result.items, strict=True):
+            assert item.article_id is not None, (d["file"], item)
+            ids[d["file"]] = item.article_id
+    return ids
+
+
+DEV = [d for d in MANIFEST["documents"] if d["part"] == "dev"]
+
+
+@pytest.fixture(scope="module")
+def dev_archive(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    """The 91 versions of the 26 dev events imported day by day: each test reads a copy."""
+    path = tmp_path_factory.mktemp("stories") / "dev.db"
+    with Archive.open(path) as archive:
+        ids = import_docs(archive, DEV)
+    return path, ids
+
+
+@pytest.fixture
+def archive(dev_archive, tmp_path):
+    path, _ = dev_archive
+    copy = tmp_path / "archive.db"
+    source = sqlite3.connect(path)
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    source.close()
+    target.close()
+    with Archive.open(copy) as opened:
+        yield opened
+
+
+@pytest.fixture
+def ids(dev_archive) -> dict[str, int]:
+    return dev_archive[1]
+
+
+def test_a_release_in_three_languages_and_two_press_rewrites_are_one_story(archive, ids):
+    event = docs("dev-office-01")
+    assert {(d["lang"], d["style"]) for d in event} == {
+        ("en", "release"),
+        ("es", "regional"),
+        ("fr", "regional"),
+        ("it", "press"),
+        ("es", "press"),
+    }
+    # Among the other events: another office opened in the same state four days later (same
+    # donor, amount and chief of mission), and the unrelated stories of the same days.
+    others = [d for d in DEV if d["event"] != "dev-office-01"]
+
+    story = {stories.story_of(archive, ids[d["file"]]) for d in event}
+    assert len(story) == 1
+    story_id = story.pop()
+    members = stories.members(archive, story_id)
+    assert sorted(m.article_id for m in members) == sorted(ids[d["file"]] for d in event)
+    assert len({m.language for m in members}) >= 3  # as clean_page detected them
+    assert all(m.sightings == [m.link] for m in members)
+    assert not {stories.story_of(archive, ids[d["file"]]) for d in others} & {story_id}
+    # The story is listed once, titled by its earliest version, with its languages and outlets.
+    listed = {s.id: s for s in stories.list_stories(archive)}
+    assert listed[story_id].size == 5
+    assert listed[story_id].languages == sorted({m.language for m in members if m.language})
+    assert listed[story_id].title == archive.get(ids[event[0]["file"]]).title
+    by_italian_press = stories.list_stories(archive, source="press-it")
+    assert story_id in [s.id for s in by_italian_press]
+    assert all("press-it" in s.sources for s in by_italian_press)
+
+
+def test_a_weekly_series_of_one_template_stays_apart(archive, ids):
+    weeks = [f"dev-tally-0{n}" for n in range(1, 6)]
+    per_week = [{stories.story_of(archive, ids[d["file"]]) for d in docs(week)} for week in weeks]
+    # each week's release and its copies are one story, and no two weeks share one
+    assert all(len(found) == 1 for found in per_week)
+    assert len(set().union(*per_week)) == 5
+    # the releases are near-identical texts: before stories, deduplication folded them
+    releases = [ids[d["file"]] for d in docs(*weeks) if d["style"] == "release"]
+    assert len(set(releases)) == 5
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["61,517", "61 517", "61\u00a0517", "61\u202f517", "61.517", "61517", "61'517"],
+)
+def test_a_figure_written_in_each_format_is_one_fact(written):
+    found = facts.extract(f"Sea arrivals reached {written} this year.")
+    assert [f.key for f in found.values() if f.kind == "num"] == ["61517"]
+
+
+@pytest.mark.parametrize(
+    "text, kind, key",
+    [
+        ("un programme de 3,1 millions de dollars", "num", "3100000"),
+        ("a USD 3.1 million programme", "num", "3100000"),
+        ("dos millones de personas", "num", "2000000"),
+        ("due milioni di persone", "num", "2000000"),
+        ("10 mil personas", "num", "10000"),
+        ("up 12.5% on last year", "pct", "12.5"),
+        ("en hausse de 12,5 %", "pct", "12.5"),
+        ("un 12,5 por ciento", "pct", "12.5"),
+        ("il 12,5 per cento", "pct", "12.5"),
+        ("on 4 March 2024", "date", "03-04"),
+        ("on March 4, 2024", "date", "03-04"),
+        ("le 4 mars", "date", "03-04"),
+        ("el 4 de marzo de 2024", "date", "03-04"),
+        ("il 4 marzo", "date", "03-04"),
+        ("2024-03-04", "date", "03-04"),
+    ],
+)
+def test_figures_percentages_and_days_are_read_in_every_cue_language(text, kind, key):
+    assert key in {f.key for f in facts.extract(text).values() if f.kind == kind}
+
+
+def test_years_phones_and_small_counts_are_not_figures():
+    found = facts.extract("In 2023, 7 boats left. Call +41 22 717 9111 or write to press@iom.int.")
+    assert not [f for f in found.values() if f.kind == "num"]
+
+
+def test_names_are_capitalised_words_accent_and_case_folded():
+    found = facts.extract(
+        "Le maire d'Agadès, Moussa Traoré, a reçu l'OIM.\nPOUR EN SAVOIR PLUS SUR LES MIGRATIONS AU SAHEL"
+    )
+    names = {f.key for f in found.values() if f.kind == "name"}
+    pairs = {f.key for f in found.values() if f.kind == "pair"}
+    assert {"agades", "moussa", "traore", "oim"} <= names
+    assert "moussa traore" in pairs
+    assert "le" not in names  # the first word of a sentence says nothing
+    assert not names & {"savoir", "migrations", "sahel"}  # a line in capitals is no name
+
+
+def test_split_and_merge_survive_a_new_assignment(archive, ids):
+    office = [ids[d["file"]] for d in docs("dev-office-01")]
+    other_office = [ids[d["file"]] for d in docs("dev-office-02")]
+    story = stories.story_of(archive, office[0])
+    other = stories.story_of(archive, other_office[0])
+    assert story != other
+
+    wrong = office[-1]
+    alone = stories.split(archive, wrong)
+    assert stories.story_of(archive, wrong) == alone != story
+    merged = stories.merge(archive, story, other)
+    assert merged == story
+
+    before = {a: stories.story_of(archive, a) for a in ids.values()}
+    stories.reassign(archive)  # what a re-run decides for every article not pinned
+    after = {a: stories.story_of(archive, a) for a in ids.values()}
+    assert after == before
+    assert after[wrong] == alone
+    assert {after[a] for a in office[:-1] + other_office} == {story}
+    kinds = [r[0] for r in archive.conn.execute("SELECT kind FROM story_overrides ORDER BY id")]
+    assert kinds == ["split", "merge"]
+
+    # The split article is kept apart from the versions it left, even when its own story is
+    # re-assigned from scratch: a pinned article is never moved, and none joins it again.
+    archive.conn.execute("UPDATE story_members SET pinned = 0 WHERE article_id = ?", (wrong,))
+    stories.reassign(archive, [wrong])
+    assert stories.story_of(archive, wrong) not in {story}
+
+
+def test_the_explanation_says_which_shared_facts_decided(archive, ids):
+    release, press = ids["dev/dev-office-01-1-en-release.txt"], ids["dev/dev-office-01-3-it-press.txt"]
+    explained = stories.explain(archive, release, press)
+    assert explained.same_story
+    lines = explained.lines()
+    assert lines[0] == f"articles {release} and {press} are one story ({explained.story_a})"
+    # the press rewrite joined the story on facts it shares with the versions already there:
+    # the explanation names them, each with its weight
+    joined = [line for line in lines if line.startswith(f"article {press} joined its story on shared facts")]
+    assert joined and "pair 'Ibrahim Traoré'" in joined[0]
+    assert explained.verdict is not None  # and what the two alone share
+    assert any(line.startswith("facts of the two alone: ") for line in lines)
+
+    other = ids["dev/dev-office-02-1-es-release.txt"]
+    apart = stories.explain(archive, release, other)
+    assert not apart.same_story and apart.verdict and not apart.verdict.joins
+    assert "are in different stories" in apart.lines()[0]
+    assert f"facts of the two alone: {apart.verdict.reason}" in apart.lines()
+
+
+def test_a_declared_translation_joins_its_original_story_without_shared_facts(tmp_path):
+    archive = Archive.open(tmp_path / "archive.db")
+    original = Article(
+        title="A new office",
+        date="2024-05-02",
+        paragraphs=["IOM opened an office today to help people on the move in the region."],
+        language="en",
+        url="https://www.iom.int/news/office",
+        translations={"fr": "https://www.iom.int/fr/news/bureau"},
+    )
+    translation = Article(
+        title="Un nouveau bureau",
+        date="2024-05-03",
+        paragraphs=["L'organisation a ouvert un bureau pour aider les personnes en déplacement."],
+        language="fr",
+        url="https://www.iom.int/fr/news/bureau",
+    )
+    result = archive.add_batch([Incoming(original, "iom-en"), Incoming(translation, "iom-fr")])
+    first, second = result.new_ids
+    assert stories.story_of(archive, first) == stories.story_of(archive, second) == first
+    assert stories.members(archive, first)[1].how == "translation"
+    assert stories.explain(archive, first, second).translation
+    archive.close()
+
+
+def test_an_archive_from_before_stories_gets_them_by_a_resumable_backfill(tmp_path, dev_archive):
+    path = tmp_path / "old.db"
+    source, target = sqlite3.connect(dev_archive[0]), sqlite3.connect(path)
+    source.backup(target)
+    source.close()
+    target.close()
+    # The same archive as schema v15 left it: no story tables.
+    conn = sqlite3.connect(path)
+    for table in ("stories", "story_members", "story_article_facts", "story_postings", "story_fact_df"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP TABLE story_apart")
+    conn.execute("DROP TABLE story_overrides")
+    conn.execute("DELETE FROM archive_meta WHERE key LIKE 'stories_%'")
+    conn.execute("DELETE FROM schema_version WHERE version = 16")
+    conn.commit()
+    conn.close()
+
+    with Archive.open(path) as archive:
+        assert archive.schema_version == schema.LATEST
+        total = archive.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        assert stories.pending_backfill(archive) == total
+        remaining = stories.backfill(archive, limit=20)  # a crash after this keeps these 20
+        assert remaining == total - 20
+        while remaining:
+            remaining = stories.backfill(archive, limit=20)
+        assert archive.conn.execute("SELECT count(*) FROM story_members").fetchone()[0] == total
+        office = {
+            stories.story_of(archive, a)
+            for (a,) in archive.conn.execute("SELECT article_id FROM sightings WHERE url LIKE '%office-01%'")
+        }
+        assert len(office) == 1
+        assert archive.check() == []
+
+
+def test_the_day_of_an_article_is_its_publication_else_its_fetch():
+    assert stories.day_text(stories.day_of("2024-03-04", "2024-05-01T10:00:00+00:00")) == "2024-03-04"
+    assert stories.day_text(stories.day_of(None, "2024-05-01T10:00:00+00:00")) == "2024-05-01"
+    assert stories.day_of("not a date", None) == date.today().toordinal() - date(1970, 1, 1).toordinal()
