@@ -27,7 +27,7 @@ from errors import QuerySyntaxError
 from storage.archive import BatchResult, Incoming
 from storage.db import Database
 from storage.outbox import NewMatch, OutboxEntry, add_match, has_match
-from storage.query import FTS_TOKENIZE, parse
+from storage.query import FTS_TOKENIZE, parse, register_functions
 
 # Private-use characters: they cannot occur in cleaned text, so they mark highlights
 # unambiguously until rendering turns them into <mark> or *…*.
@@ -67,11 +67,13 @@ class BatchIndex:
         self.candidates = candidates
         self.conn = sqlite3.connect(":memory:")
         self.conn.execute(
-            f"CREATE VIRTUAL TABLE batch USING fts5(title, body, source UNINDEXED, tokenize = '{FTS_TOKENIZE}')"
+            "CREATE VIRTUAL TABLE batch USING fts5(title, body, source UNINDEXED, url UNINDEXED,"
+            f" tokenize = '{FTS_TOKENIZE}')"
         )
+        register_functions(self.conn)  # site: and source: in a rule's query
         self.conn.executemany(
-            "INSERT INTO batch (rowid, title, body, source) VALUES (?, ?, ?, ?)",
-            [(i, _strip_markers(c.title), _strip_markers(c.body), c.source) for i, c in enumerate(candidates)],
+            "INSERT INTO batch (rowid, title, body, source, url) VALUES (?, ?, ?, ?, ?)",
+            [(i, _strip_markers(c.title), _strip_markers(c.body), c.source, c.url) for i, c in enumerate(candidates)],
         )
 
     def __enter__(self) -> BatchIndex:
@@ -83,10 +85,13 @@ class BatchIndex:
     @staticmethod
     def _where(rule) -> tuple[str, list] | None:
         try:
-            expression = parse(rule.query).fts
+            query = parse(rule.query)
         except QuerySyntaxError:
             return None  # alerts.settings.load_alert_rules has reported it already
-        sql, params = " WHERE batch MATCH ?", [expression]
+        sql, params = " WHERE batch MATCH ?", [query.fts]
+        if query.restriction:
+            sql += " AND newswatch_admits(?, source, url)"
+            params.append(query.text)
         if rule.sources is not None:
             sql += f" AND source IN ({', '.join('?' * len(rule.sources))})"
             params += list(rule.sources)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from collections.abc import Collection
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -139,8 +140,12 @@ def require_smtp(smtp: SmtpSettings | None) -> SmtpSettings:
     return smtp
 
 
-def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleError]]:
-    """Validate each rule on its own, query included: (the usable rules, one error per other)."""
+def load_alert_rules(
+    section: list | None, source_names: Collection[str] | None = None
+) -> tuple[list[AlertRule], list[RuleError]]:
+    """Validate each rule on its own, query included: (the usable rules, one error per other).
+    `source_names`: the configured sources; a rule limited (`sources:` or `source:` in its
+    query) to a source not among them is set aside: it would watch nothing, or less than it says."""
     rules: list[AlertRule] = []
     errors: list[RuleError] = []
     seen: set[str] = set()
@@ -158,6 +163,8 @@ def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleEr
             errors.append(RuleError(rule.name, "another rule has the same name; names must be unique"))
             continue
         problem = check_query(rule.query)
+        if problem is None and source_names is not None:
+            problem = check_sources(rule, source_names)
         if problem is not None:
             message, position = problem
             errors.append(RuleError(rule.name, message, position))
@@ -165,6 +172,33 @@ def load_alert_rules(section: list | None) -> tuple[list[AlertRule], list[RuleEr
         seen.add(rule.name)
         rules.append(rule)
     return rules, errors
+
+
+def check_sources(rule: AlertRule, source_names: Collection[str]) -> tuple[str, int | None] | None:
+    """None if every source the rule names (`sources:`, `source:` in its query) is configured,
+    else (what is wrong, the column in the query or None)."""
+    from storage.query import parse
+
+    configured = f"configured: {', '.join(source_names)}" if source_names else "no source is configured"
+    if rule.sources is not None and not rule.sources:
+        return "sources: is empty, so the rule would watch nothing; leave sources: out to watch every source", None
+    unknown = [name for name in rule.sources or () if name not in source_names]
+    if unknown:
+        return (
+            f"sources: names {_names(unknown)}, not configured ({configured}); "
+            "the rule would watch " + ("nothing" if len(unknown) == len(rule.sources or ()) else "less than it says"),
+            None,
+        )
+    restriction = parse(rule.query).restriction
+    for name in (*restriction.sources, *restriction.not_sources):
+        if name not in source_names:
+            column = rule.query.find(f"source:{name}")
+            return f"source:{name} is not a configured source ({configured})", column + 1 if column >= 0 else None
+    return None
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
 
 
 def check_query(query: str) -> tuple[str, int | None] | None:

@@ -33,7 +33,7 @@ from core.urls import UrlPolicy, url_key
 from errors import ArchiveError, QuerySyntaxError
 from storage import dedup, schema, stories
 from storage.db import Database, in_chunks, inserted_id, utc_iso
-from storage.query import Query, parse
+from storage.query import Query, parse, register_functions
 from storage.records import (
     ArchiveStats,
     BatchResult,
@@ -392,6 +392,10 @@ class Archive(Database):
             "WHERE articles_fts MATCH ?"
         )
         params: list = [highlight[0], highlight[1], q.fts]
+        if q.restriction:  # site: and source: (storage.query.Restriction)
+            register_functions(self.conn)
+            sql += " AND newswatch_admits(?, a.source, coalesce(a.canonical_url, a.url))"
+            params.append(q.text)
         if since:
             sql += " AND coalesce(a.published, substr(a.fetched_at, 1, 10)) >= ?"
             params.append(since)

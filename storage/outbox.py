@@ -394,3 +394,14 @@ def drop_health_email(db: Database, prepared_id: int) -> None:
     never reached): the next check renders what is still wrong afresh (commits)."""
     with db.transaction() as conn:
         conn.execute("DELETE FROM prepared_health_emails WHERE id = ?", (prepared_id,))
+
+
+def rule_activity(db: Database, *, since: str) -> dict[str, dict]:
+    """rule -> {"recent": stories matched since `since` (an ISO time), "last": its last match
+    (ISO time), "pending": matches not sent yet} (`newswatch rules list`)."""
+    rows = db.conn.execute(
+        "SELECT rule, count(DISTINCT CASE WHEN matched_at >= ? THEN story_id END), max(matched_at),"
+        " coalesce(sum(email_id IS NULL), 0) FROM alert_matches GROUP BY rule",
+        (since,),
+    )
+    return {rule: {"recent": recent, "last": last, "pending": pending} for rule, recent, last, pending in rows}

@@ -110,7 +110,9 @@ NEW_TODAY_SQL = (
 SEARCH_SQL = (
     f"SELECT a.id, a.title, a.source, a.published, {_LINK}, {_SNIPPET}"
     " FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
-    f" WHERE articles_fts MATCH newswatch_query(:q) {_NEWEST} LIMIT 500"
+    " WHERE articles_fts MATCH newswatch_query(:q)"
+    " AND newswatch_admits(:q, a.source, coalesce(a.canonical_url, a.url))"
+    f" {_NEWEST} LIMIT 500"
 )
 
 NEAR_DUPLICATES_SQL = (  # driven by the partial index sightings_folded (schema v9)
@@ -143,7 +145,10 @@ REJECTED_PAGES_SQL = (
 def rule_matches_sql(rule: str, query: str, sources) -> str:
     """The archived articles an alert rule's query matches (whether or not they were alerted:
     `alerted` says), newest first."""
-    where = f"articles_fts MATCH newswatch_query({_literal(query)})"
+    where = (
+        f"articles_fts MATCH newswatch_query({_literal(query)})"
+        f" AND newswatch_admits({_literal(query)}, a.source, coalesce(a.canonical_url, a.url))"
+    )
     if sources:
         where += f" AND a.source IN ({', '.join(_literal(s) for s in sources)})"
     return (
@@ -210,7 +215,8 @@ def canned_queries(rules, sources) -> dict:
             "title": "Search (newswatch query language)",
             "sql": SEARCH_SQL,
             "description": 'The language of `newswatch search` and alert rules: words, "phrases", '
-            "OR, NOT or -word, prefix*, NEAR(a b, 10); accents and case ignored.",
+            "OR, NOT or -word, prefix*, NEAR(a b, 10), title:word, site:host, source:name; "
+            "accents and case ignored.",
         },
     }
     for name, query, only in rules:

@@ -8,11 +8,12 @@ import sys
 
 from flows.cli.shared import add_archive_option, iso_date, open_archive
 
-HELP = 'search the archive (words, "phrases", OR, NOT/-, prefix*, NEAR(a b, N))'
+HELP = 'search the archive (words, "phrases", OR, NOT/-, prefix*, NEAR(a b, N), title:, site:, source:)'
 EXAMPLE = """
 newswatch search naufrage Manche                  # both words
 newswatch search 'passeurs NEAR(Manche traversée, 15) -Darmanin' --since 2021-01-01
 newswatch search '"traite des êtres humains" OR trafic*' --source iom-fr --json
+newswatch search 'title:Frontex site:iom.int -source:apr'
 """
 
 

@@ -34,6 +34,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_config_option(add)
     remove = sub.add_parser("remove", help="remove a source (and its comment lines) from the config")
     remove.add_argument("name", help="the name of the source to remove (its articles stay in the archive)")
+    remove.add_argument(
+        "--force",
+        action="store_true",
+        help="remove it even if alert rules name it: it is taken out of their sources: (and said which are left empty)",
+    )
     add_config_option(remove)
     opml = sub.add_parser("import-opml", help="add the feeds of an OPML file (a feed reader's export) as sources")
     opml.add_argument("file", help="the OPML file")
@@ -84,13 +89,53 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from flows.config.editor import ConfigFile
+    """A source named by alert rules is removed only with --force, which takes it out of their
+    `sources:` too: a rule left with none is set aside (it would watch nothing), said here."""
+    from errors import QuerySyntaxError
+    from flows.config.editor import ConfigEditError, ConfigFile
     from flows.config.loader import config_path
+    from storage.query import parse
 
     config = ConfigFile(config_path(args.config))
-    config.remove_source(args.name)
+    config.remove_source(args.name)  # no such source: said before anything else
+    listed, queried = [], []
+    for rule in config.rules():
+        name, sources = str(rule.get("name")), rule.get("sources")
+        sources = [sources] if isinstance(sources, str) else list(sources or [])
+        if args.name in sources:
+            listed.append((name, sources))
+        try:
+            restriction = parse(str(rule.get("query") or "")).restriction
+        except QuerySyntaxError:
+            continue
+        if args.name in (*restriction.sources, *restriction.not_sources):
+            queried.append(name)
+    if (listed or queried) and not args.force:
+        named = [f"{n} (sources: {', '.join(sources)})" for n, sources in listed]
+        named += [f"{n} (its query says source:{args.name})" for n in queried]
+        raise ConfigEditError(
+            f"source {args.name} not removed: alert rule(s) name it: {'; '.join(named)}; take it out of "
+            "them first (or `newswatch rules remove NAME`), or remove it with --force, which takes it out "
+            "of their sources: and says which rules are left with none"
+        )
+    listed = [(name, [s for s in sources if s != args.name]) for name, sources in listed]
+    for name, rest in listed:
+        config.set_rule_sources(name, rest)
     config.save()
     print(f"removed source {args.name} from {config.path} (its articles stay in the archive)")
+    for name, rest in listed:
+        if rest:
+            print(f"alert rule {name} now watches {', '.join(rest)}")
+        else:
+            print(
+                f"alert rule {name} is left with no source (sources: []): it is set aside, and `newswatch run` "
+                f"exits 3, until you give it sources or remove it (`newswatch rules remove {name}`)"
+            )
+    for name in queried:
+        print(
+            f"alert rule {name} says source:{args.name} in its query: it is set aside, and `newswatch run` exits 3, "
+            "until its query is changed"
+        )
     return 0
 
 

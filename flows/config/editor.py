@@ -1,10 +1,12 @@
-"""Edit `newswatch.yaml` in place: add or remove a source, add an alert rule.
+"""Edit `newswatch.yaml` in place: add or remove a source, add or remove an alert rule, change
+the sources an alert rule watches.
 
 The rest of the file stays byte for byte as it was: comments, blank lines, key order,
 quoting. ruamel.yaml (round-trip mode) tells where each item of a block list starts; the edit
 itself is a splice of whole lines, and only the new item's lines are generated (by ruamel,
 so its values are quoted as YAML needs). An item is its lines plus the comment lines right
-above it (its description): removing a source removes its comment too.
+above it (its description): removing a source removes its comment too. Changing a rule's
+`sources:` writes the rule's item anew (its own lines; the comment lines above it stay).
 
 `save()` validates the edited text with the same loader as every command
 (`flows.config.loader.parse_config`, which sets aside a rule that cannot be used) and
@@ -166,6 +168,30 @@ def append_item(text: str, key: str, item: dict) -> str:
     return _join(new, text.endswith("\n"))
 
 
+def replace_item(text: str, key: str, index: int, item: dict) -> str:
+    """`text` with item `index` of the top-level block list `key` written anew as `item` (its
+    comment lines above it kept; comments inside the item are not)."""
+    lines = text.splitlines()
+    found = _block_list(text, key)
+    if found is None or not 0 <= index < len(found.items):
+        raise ConfigEditError(f"{key}: has no item {index}")
+    line = found.items[index]
+    end = _item_end(lines, line, found.dash_col)
+    while end > line + 1 and _is_comment(lines[end - 1]):
+        end -= 1  # the next item's description stays where it is
+    new = lines[:line] + _render_item(item, found.dash_col) + lines[end:]
+    return _join(new, text.endswith("\n"))
+
+
+def _plain(value):
+    """A value loaded by ruamel as plain data (its scalars keep their quoting style)."""
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def remove_item(text: str, key: str, index: int) -> str:
     """`text` without item `index` of the top-level block list `key`, and its comment lines."""
     lines = text.splitlines()
@@ -231,6 +257,30 @@ class ConfigFile:
         if name not in names:
             raise ConfigEditError(f"no source named {name!r} in {self.path}; configured: {', '.join(names) or 'none'}")
         self.text = remove_item(self.text, "sources", names.index(name))
+
+    def rules(self) -> list[dict]:
+        """The alert rules as written (set-aside ones included), in order."""
+        found = _block_list(self.text, "alerts")
+        return [_plain(v) if hasattr(v, "items") else {} for v in found.values] if found else []
+
+    def remove_rule(self, name: str) -> dict:
+        """Take rule `name` out (and its comment lines); the rule as it was written."""
+        names = self._names("alerts")
+        if name not in names:
+            raise ConfigEditError(
+                f"no alert rule named {name!r} in {self.path}; configured: {', '.join(names) or 'none'}"
+            )
+        rule = self.rules()[names.index(name)]
+        self.text = remove_item(self.text, "alerts", names.index(name))
+        return rule
+
+    def set_rule_sources(self, name: str, sources: list[str]) -> None:
+        """Rule `name` now watches `sources` (an empty list: nothing, and it is set aside on load)."""
+        names = self._names("alerts")
+        index = names.index(name)
+        rule = self.rules()[index]
+        rule["sources"] = list(sources)
+        self.text = replace_item(self.text, "alerts", index, rule)
 
     def add_rule(self, rule: dict) -> None:
         if rule["name"] in self._names("alerts"):

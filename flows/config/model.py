@@ -242,7 +242,10 @@ class Config(_Strict):
         """Each rule of `alerts:` on its own: the usable ones stay, the others are named in
         `rule_errors` (a list of another type is left to the field's own message)."""
         if isinstance(data, dict) and isinstance(data.get("alerts"), list):
-            rules, errors = load_alert_rules(data["alerts"])
+            listed = data.get("sources")
+            sources: list = listed if isinstance(listed, list) else []
+            names = [str(s["name"]) for s in sources if isinstance(s, dict) and s.get("name")]
+            rules, errors = load_alert_rules(data["alerts"], names)
             data = {**data, "alerts": rules, "rule_errors": tuple(str(e) for e in errors)}
         return data
 

@@ -2,7 +2,8 @@
 (its `--plugins-dir`), never by other Datasette instances of the same environment.
 
 - every connection is `query_only`: browsing cannot write to the archive, whatever is asked;
-- `newswatch_query(text)` in SQL compiles `newswatch search`'s query language to FTS5;
+- `newswatch_query(text)` in SQL compiles `newswatch search`'s query language to FTS5, and
+  `newswatch_admits(text, source, url)` applies its `site:` and `source:` filters;
 - links show the clean canonical URL (no tracking parameters, scheme as served);
 - the articles table opens on title, source, date, language and link, each title linking to
   the article page; the article page (templates/row.html) gets its body, contacts, sightings,
@@ -61,8 +62,11 @@ def _query_error(query: list[tuple[str, str]]) -> str | None:
 def prepare_connection(conn, database):
     if database == "_internal":  # Datasette's own in-memory catalogue, not the archive
         return
+    from storage.query import register_functions
+
     conn.execute("PRAGMA query_only = 1")
     conn.create_function("newswatch_query", 1, _compile_query, deterministic=True)
+    register_functions(conn)  # newswatch_admits: the query's site: and source:
 
 
 def _clean(url: str) -> str:
