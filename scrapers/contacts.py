@@ -77,9 +77,10 @@ def repair_mailto(text: str) -> str:
 def _mailto_address(match: re.Match) -> str:
     shown = match["text"] or ""
     address = shown if "@" in shown else match["href"]
-    # The anchor separated the address from the text before it: keep them apart.
+    # The anchor separated the address from the text around it: keep them apart.
     before = match.string[match.start() - 1] if match.start() else " "
-    return address if before.isspace() else " " + address
+    after = match.string[match.end()] if match.end() < len(match.string) else " "
+    return ("" if before.isspace() else " ") + address + (" " if after.isalnum() else "")
 
 
 def find_phones(text: str) -> list[str]:
