@@ -416,6 +416,25 @@ def extract(body: str, title: str | None = None) -> dict[int, Fact]:
     return facts
 
 
+LEDE_WORDS = 15  # the lede is the first paragraph of at least this many words (not a dateline)
+FIGURE_KINDS = frozenset({"num", "pct"})
+
+
+def lede(body: str) -> str:
+    """The article's first paragraph of running text: what a news article leads with (a
+    dateline, a kicker or a label before it is skipped)."""
+    for paragraph in body.split("\n\n")[:8]:
+        if len(paragraph.split()) >= LEDE_WORDS:
+            return paragraph
+    return body[:400]
+
+
+def lead_figures(body: str, title: str | None = None) -> dict[int, Fact]:
+    """The figures (and their roundings) of the article's title and lede: the news it tells.
+    Background (the totals since January, the member states) comes later in a news article."""
+    return {i: f for i, f in extract(lede(body), title).items() if f.kind in FIGURE_KINDS or f.kind == "approx"}
+
+
 def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
     return any(start < span[1] and span[0] < end for start, end in spans)
 

@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import date
 
+from core.urls import url_key
 from storage import facts as factlib
 from storage.db import Database, utc_iso
 from storage.facts import Fact
@@ -133,10 +134,21 @@ class Member:
     pinned: bool
     evidence: dict | None
     sightings: list[str] = field(default_factory=list)  # every URL it was seen at
+    seen: list[Seen] = field(default_factory=list)  # the same, with the source and when
 
     @property
     def link(self) -> str:
         return self.canonical_url or self.url
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One place a version was seen: a sighting (its own page, or a copy folded into it)."""
+
+    url: str
+    source: str
+    first_seen: str
+    last_seen: str
 
 
 @dataclass
@@ -149,6 +161,9 @@ class StorySummary:
     languages: list[str]
     sources: list[str]
     article_ids: list[int]
+    outlets: list[str] = field(default_factory=list)  # the sources of the versions and of their copies
+    first_seen: str | None = None  # when newswatch first saw a version (sightings)
+    last_seen: str | None = None
 
 
 @dataclass
@@ -242,13 +257,14 @@ def _dfs(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, int]:
     return found
 
 
-def _facts_of(conn: sqlite3.Connection, article_id: int) -> tuple[dict[int, Fact], int] | None:
+def _facts_of(conn: sqlite3.Connection, article_id: int) -> tuple[dict[int, Fact], int, dict[int, Fact]] | None:
+    """An archived article's facts, its day, and the figures it leads with."""
     row = conn.execute("SELECT title, body, published, fetched_at FROM articles WHERE id = ?", (article_id,)).fetchone()
     if row is None:
         return None
     title, body, published, fetched_at = row
     day = day_of(published, fetched_at)
-    return facts_of_text(title, body, day), day
+    return facts_of_text(title, body, day), day, factlib.lead_figures(body, title)
 
 
 # ------------------------------------------------------------------------------ the index ---
@@ -303,12 +319,15 @@ def judge(
     other: set[int],
     days_apart: int,
     elsewhere: Set[int] = frozenset(),
+    lead: Mapping[int, Fact] | None = None,
 ) -> Verdict:
     """Does an article with facts `found` belong with the facts `other` (another article's, or
     the union of a story's versions) `days_apart` days away? The one rule, shared by the
     assignment and `explain`. `elsewhere`: the facts two other stories of the window have
     too (a background paragraph's figures): the article's figures that are neither shared
-    nor elsewhere are its own news, which a version of the same event would share."""
+    nor elsewhere are its own news, which a version of the same event would share. `lead`: the
+    figures of the article's title and lede (`facts.lead_figures`): a version of the same event
+    tells at least one of them, whatever background the two repeat."""
     shared = [Shared(f, *weights[i]) for i, f in found.items() if i in other]
     score = sum(s.weight for s in shared)
     strong = _independent(s.fact for s in shared if s.strong)
@@ -329,6 +348,10 @@ def judge(
         joins = False
     elif share is not None and share < MIN_SHARE:
         reason = f"only {share:.0%} of the article's figures are shared (at least {MIN_SHARE:.0%} join)"
+        joins = False
+    elif lead and any(f.kind in factlib.FIGURE_KINDS for f in lead.values()) and not set(lead) & other:
+        written = ", ".join(sorted({f.text for f in lead.values() if f.kind in factlib.FIGURE_KINDS}))
+        reason = f"none of the figures it leads with ({written}) is in the other"
         joins = False
     else:
         reason = f"shared facts weigh {score:.2f}, {strong} strong" + (
@@ -373,7 +396,7 @@ def add_article(
     day = day_of(published, fetched_at)
     found = facts_of_text(title, body, day)
     index_article(conn, article_id, found, day)
-    return assign(conn, article_id, found, day)
+    return assign(conn, article_id, found, day, factlib.lead_figures(body, title))
 
 
 def facts_of_text(title: str | None, body: str, day: int) -> dict[int, Fact]:
@@ -386,8 +409,15 @@ def facts_of_text(title: str | None, body: str, day: int) -> dict[int, Fact]:
     return found
 
 
-def assign(conn: sqlite3.Connection, article_id: int, found: Mapping[int, Fact], day: int) -> Assignment:
-    """Put an indexed article without a story into the best story it joins, or a new one."""
+def assign(
+    conn: sqlite3.Connection,
+    article_id: int,
+    found: Mapping[int, Fact],
+    day: int,
+    lead: Mapping[int, Fact] | None = None,
+) -> Assignment:
+    """Put an indexed article without a story into the best story it joins, or a new one
+    (`lead`: the figures it leads with, `facts.lead_figures`)."""
     linked = _translation_story(conn, article_id)
     if linked is not None:
         _join(conn, article_id, linked, day, "translation", None, None)
@@ -406,7 +436,7 @@ def assign(conn: sqlite3.Connection, article_id: int, found: Mapping[int, Fact],
             [m for m, _ in members],
         ):
             union.update(array("i", blob))
-        verdict = judge(found, weights, union, nearest, around.elsewhere - union)
+        verdict = judge(found, weights, union, nearest, around.elsewhere - union, lead)
         if TRACE is not None:
             TRACE.append((article_id, story_id, verdict))
         if verdict.joins and _span_ok(conn, story_id, day) and (best is None or verdict.score > best[0]):
@@ -614,9 +644,9 @@ def _backfill_step(conn: sqlite3.Connection, limit: int) -> None:
         extracted = _facts_of(conn, article_id)
         if extracted is None:
             continue
-        found, day = extracted
+        found, day, lead = extracted
         index_article(conn, article_id, found, day)
-        assign(conn, article_id, found, day)
+        assign(conn, article_id, found, day, lead)
     if len(rows) < limit:
         conn.execute("DELETE FROM archive_meta WHERE key = ?", (META_BACKFILL,))
     else:
@@ -774,24 +804,35 @@ def members(db: Database, story_id: int) -> list[Member]:
             pinned=bool(r[11]),
             evidence=json.loads(r[12]) if r[12] else None,
         )
-        member.sightings = [
-            s[0]
+        member.seen = [
+            Seen(*s)
             for s in db.conn.execute(
-                "SELECT coalesce(canonical_url, url) FROM sightings WHERE article_id = ? ORDER BY first_seen, id",
+                "SELECT coalesce(canonical_url, url), source, first_seen, last_seen FROM sightings"
+                " WHERE article_id = ? ORDER BY first_seen, id",
                 (member.article_id,),
             )
         ]
+        member.sightings = [s.url for s in member.seen]
         out.append(member)
     return out
 
 
 def list_stories(
-    db: Database, *, since: str | None = None, source: str | None = None, limit: int | None = None
+    db: Database,
+    *,
+    since: str | None = None,
+    source: str | None = None,
+    limit: int | None = None,
+    story_id: int | None = None,
 ) -> list[StorySummary]:
     """Stories, latest first: those with a version on or after `since` (ISO date) and, with
-    `source`, a version from that source (an article or one of its sightings)."""
+    `source`, a version from that source (an article or one of its sightings); `story_id`:
+    that one only."""
     sql = "SELECT s.id, s.first_day, s.last_day, s.size, s.title_article_id FROM stories s WHERE 1"
     params: list = []
+    if story_id is not None:
+        sql += " AND s.id = ?"
+        params.append(story_id)
     if since:
         sql += " AND s.last_day >= ?"
         params.append(day_of(since, None))
@@ -813,6 +854,11 @@ def list_stories(
             (story_id,),
         ).fetchall()
         title = next((r[3] for r in rows if r[0] == title_id), None) or next((r[3] for r in rows if r[3]), None)
+        seen = db.conn.execute(
+            "SELECT g.source, g.first_seen, g.last_seen"
+            " FROM story_members m JOIN sightings g ON g.article_id = m.article_id WHERE m.story_id = ?",
+            (story_id,),
+        ).fetchall()
         out.append(
             StorySummary(
                 story_id,
@@ -823,9 +869,47 @@ def list_stories(
                 sorted({r[1] for r in rows if r[1]}),
                 sorted({r[2] for r in rows}),
                 [r[0] for r in rows],
+                sorted({g[0] for g in seen} | {r[2] for r in rows}),
+                min((g[1] for g in seen), default=None),
+                max((g[2] for g in seen), default=None),
             )
         )
     return out
+
+
+def find_story(db: Database, ident: int) -> int | None:
+    """The story `ident` names: the story of that id, else the story of the article of that id
+    (a story's id is the id of the article that started it, which a split or a merge may
+    have moved since)."""
+    if db.conn.execute("SELECT 1 FROM stories WHERE id = ?", (ident,)).fetchone():
+        return ident
+    return story_of(db, ident)
+
+
+def member_at(db: Database, story_id: int, url: str) -> int | None:
+    """The version of story `story_id` seen at `url` (its own address, its canonical URL, or a
+    copy folded into it; compared as the archive compares pages: `core.urls.url_key`)."""
+    key = url_key(url.strip())
+    row = db.conn.execute(
+        "SELECT m.article_id FROM story_members m JOIN sightings g ON g.article_id = m.article_id"
+        " WHERE m.story_id = :story AND (g.url = :url OR g.canonical_url = :url OR g.url_key = :key)"
+        " UNION ALL SELECT m.article_id FROM story_members m JOIN articles a ON a.id = m.article_id"
+        " WHERE m.story_id = :story AND (a.url = :url OR a.canonical_url = :url OR a.url_key = :key) LIMIT 1",
+        {"story": story_id, "url": url.strip(), "key": key},
+    ).fetchone()
+    return row[0] if row else None
+
+
+def complete_backfill(db: Database, chunk: int = 500, progress=None) -> int:
+    """Give every archived article still without a story its story (`backfill` until none is
+    left), `chunk` per transaction; `progress(left)` after each. Returns how many were left."""
+    left = pending_backfill(db)
+    before = left
+    while left:
+        left = backfill(db, chunk)
+        if progress is not None:
+            progress(left)
+    return before
 
 
 def explain(db: Database, a: int, b: int) -> Explanation:
@@ -837,7 +921,9 @@ def explain(db: Database, a: int, b: int) -> Explanation:
     for article_id, story_id in ((a, story_a), (b, story_b)):
         row = conn.execute("SELECT how FROM story_members WHERE article_id = ? AND pinned", (article_id,)).fetchone()
         if row:
-            overrides.append(f"article {article_id} was put in story {story_id} by hand ({row[0]})")
+            # Only a split or a merge pins (a merge's first version keeps how = 'first').
+            by = "a split" if row[0] == "split" else "a merge"
+            overrides.append(f"article {article_id} was put in story {story_id} by hand ({by})")
     if conn.execute("SELECT 1 FROM story_apart WHERE article_id = ? AND other_id = ?", (a, b)).fetchone():
         overrides.append(f"a split keeps articles {a} and {b} apart")
     translation = bool(
@@ -851,10 +937,10 @@ def explain(db: Database, a: int, b: int) -> Explanation:
     first, second = _facts_of(conn, a), _facts_of(conn, b)
     if first and second:
         # The later of the two is judged against the earlier, as the assignment did.
-        (found, day), (other, other_day) = (first, second) if first[1] >= second[1] else (second, first)
+        (found, day, lead), (other, other_day, _) = (first, second) if first[1] >= second[1] else (second, first)
         later = a if first[1] >= second[1] else b
         around = _neighbourhood(conn, later, found, day)
-        verdict = judge(found, around.weights, set(other), abs(day - other_day), around.elsewhere - set(other))
+        verdict = judge(found, around.weights, set(other), abs(day - other_day), around.elsewhere - set(other), lead)
     joined = []
     for article_id in (a, b):
         row = conn.execute("SELECT how, evidence FROM story_members WHERE article_id = ?", (article_id,)).fetchone()

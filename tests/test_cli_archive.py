@@ -117,7 +117,7 @@ def test_browse_without_datasette_says_how_to_install(monkeypatch):
 def test_commands_do_not_import_prefect():
     code = (
         "import sys; import flows.cli.import_, flows.cli.search, flows.cli.export, "
-        "flows.cli.stats, flows.cli.show, flows.cli.browse, storage.archive; "
+        "flows.cli.stats, flows.cli.show, flows.cli.stories, flows.cli.browse, storage.archive; "
         "print('prefect' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
@@ -152,6 +152,8 @@ READ_ONLY_COMMANDS = [
     ["export", "--format", "csv"],
     ["rejected"],
     ["alerts", "list"],
+    ["stories"],
+    ["stories", "--explain", "1", "2"],
     ["browse", "--no-open", "--port", "0"],
 ]
 
@@ -163,7 +165,11 @@ def _one_line(done: subprocess.CompletedProcess, command: str) -> str:
     return line
 
 
-@pytest.mark.parametrize("command", READ_ONLY_COMMANDS, ids=lambda c: c[0] + (f"-{c[1]}" if c[0] == "alerts" else ""))
+def _command_id(command: list[str]) -> str:
+    return "-".join(command[:2]) if command[0] in ("alerts", "stories") and len(command) > 1 else command[0]
+
+
+@pytest.mark.parametrize("command", READ_ONLY_COMMANDS, ids=_command_id)
 def test_read_only_commands_never_create_nor_take_over_an_archive(tmp_path, command):
     """QA finding 6: a missing archive stays missing, an empty file (or any file that is not a
     newswatch archive) stays as it was, and a directory is one line, not a traceback (finding 7)."""

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "rejected": "flows.cli.rejected",
     "recheck": "flows.cli.recheck",
     "show": "flows.cli.show",
+    "stories": "flows.cli.stories",
     "rules": "flows.cli.rules",
     "feed": "flows.cli.feed",
     "alerts": "flows.cli.alerts",

@@ -42,14 +42,11 @@ def default_archive_path() -> Path:
     return Path(load_config(file).archive)
 
 
+ARCHIVE_HELP = f"the SQLite archive (default: ${ARCHIVE_ENV}, else the config file's archive:, else {FALLBACK_ARCHIVE})"
+
+
 def add_archive_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--archive",
-        metavar="PATH",
-        type=Path,
-        default=None,
-        help=f"the SQLite archive (default: ${ARCHIVE_ENV}, else the config file's archive:, else {FALLBACK_ARCHIVE})",
-    )
+    parser.add_argument("--archive", metavar="PATH", type=Path, default=None, help=ARCHIVE_HELP)
 
 
 def archive_path(args: argparse.Namespace) -> Path:
@@ -243,3 +240,39 @@ def print_sources(config, *, as_json: bool = False) -> None:
         print()
     for error in config.rule_errors:
         print(f"PROBLEM: {set_aside_notice(error)}", file=sys.stderr if as_json else sys.stdout)
+
+
+# ------------------------------------------------------------------ stories (stories, show) ---
+
+
+def backfill_warning(archive, command: str) -> None:
+    """Say on stderr that stories are incomplete while articles of an upgraded archive wait for
+    theirs (a read-only command does not write them)."""
+    from storage.stories import pending_backfill
+
+    left = pending_backfill(archive)
+    if left:
+        print(
+            f"newswatch {command}: warning: {left:,} archived article(s) have no story yet (the archive was "
+            "upgraded): stories may lack versions until `newswatch stories backfill` (or the next runs) "
+            "gives them theirs",
+            file=sys.stderr,
+        )
+
+
+def version_json(m) -> dict:
+    return {
+        "id": m.article_id,
+        "title": m.title,
+        "source": m.source,
+        "language": m.language,
+        "published": m.published,
+        "url": m.link,
+        "how": m.how,
+        "pinned": m.pinned,
+        "seen": [{"url": s.url, "source": s.source, "first_seen": s.first_seen} for s in m.seen],
+    }
+
+
+def version_line(m) -> str:
+    return f"#{m.article_id}  {m.published or '----------'}  {m.language or '??'}  {m.source}  {m.link}"

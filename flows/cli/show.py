@@ -1,4 +1,5 @@
-"""`newswatch show ID`: one archived article, where it was seen, its translations."""
+"""`newswatch show ID`: one archived article, where it was seen, its translations, and its story
+(the other versions of the event)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import argparse
 import json
 
 from errors import NewswatchError
-from flows.cli.shared import add_archive_option, open_archive
+from flows.cli.shared import add_archive_option, backfill_warning, open_archive, version_json, version_line
 
-HELP = "show one archived article with its sightings and translations"
+HELP = "show one archived article with its sightings, translations and story"
 EXAMPLE = """
 newswatch show 42
 newswatch show 42 --json
@@ -22,12 +23,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from storage import stories
+
     with open_archive(args, read_only=True) as archive:
         article = archive.get(args.id)
         if article is None:
             raise NewswatchError(f"no article #{args.id} in {archive.path}")
         sightings = archive.sightings(args.id)
         translations = archive.translations(args.id)
+        story_id = stories.story_of(archive, args.id)
+        story = stories.list_stories(archive, story_id=story_id)[0] if story_id is not None else None
+        versions = stories.members(archive, story_id) if story_id is not None else []
+        backfill_warning(archive, "show")
+    others = [m for m in versions if m.article_id != args.id]
     if args.json:
         print(
             json.dumps(
@@ -35,6 +43,16 @@ def run(args: argparse.Namespace) -> int:
                     **article.to_dict(),
                     "sightings": [{**s.__dict__, "link": s.link} for s in sightings],
                     "translations": [t.__dict__ for t in translations],
+                    "story": None
+                    if story is None
+                    else {
+                        "id": story.id,
+                        "title": story.title,
+                        "size": story.size,
+                        "languages": story.languages,
+                        "outlets": story.outlets,
+                        "other_versions": [version_json(m) for m in others],
+                    },
                 },
                 ensure_ascii=False,
                 indent=2,
@@ -63,4 +81,17 @@ def run(args: argparse.Namespace) -> int:
         print("\ntranslations:")
         for t in translations:
             print(f"  {t.language}  {t.url}" + (f"  (#{t.article_id})" if t.article_id else "  (not archived)"))
+    if story is None:
+        print("\nstory: none yet (see the warning above)")
+        return 0
+    print(f"\nstory {story.id}: {story.title or '(no title)'}")
+    if not others:
+        print("  no other version so far")
+    else:
+        noun = "version" if len(others) == 1 else "versions"
+        print(
+            f"  {len(others)} other {noun} ({', '.join(story.languages) or '??'}; outlets {', '.join(story.outlets)}):"
+        )
+        for m in others:
+            print(f"  {version_line(m)}")
     return 0
