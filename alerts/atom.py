@@ -1,4 +1,5 @@
-"""Atom feeds of matches: one per alert rule, one of all new articles.
+"""Atom feeds of matches: one per alert rule (one entry per story it alerted, the later versions
+it matched listed inside: "Also in" with their outlet and language), one of all new articles.
 
 `render_feed` is pure (items in, Atom XML bytes out); `write_feeds` writes every feed of a
 config into `feeds_dir`, each file atomically (a temporary file in the same directory, then
@@ -99,6 +100,17 @@ def _summary_html(item: FeedItem, highlighted: bool) -> str:
         parts.append(
             f"<p><small>Also published by {html.escape(_xml_text(', '.join(item.also_published_by)))}</small></p>"
         )
+    if item.versions:
+        parts.append("<p><small>Also in:</small></p><ul>")
+        for v in item.versions:
+            outlet = html.escape(_xml_text(v.source)) + (
+                f" ({html.escape(_xml_text(v.language))})" if v.language else ""
+            )
+            title = html.escape(_xml_text(v.title) or "(untitled)")
+            if urlsplit(v.link).scheme in ("http", "https"):
+                title = f'<a href="{html.escape(_xml_text(v.link))}">{title}</a>'
+            parts.append(f"<li>{outlet}: {title}</li>")
+        parts.append("</ul>")
     return "".join(parts)
 
 

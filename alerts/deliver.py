@@ -34,7 +34,8 @@ class SentEmail:
     recipient: str
     subject: str
     message_id: str
-    match_count: int
+    match_count: int  # alerts
+    versions: int = 0  # later versions of stories, listed "also in"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,11 @@ class DeliveryReport:
         if not self.sent and not self.failed:
             return f"{self.mode} alerts: nothing pending"
         lines = [f"{self.mode} alerts: {len(self.sent)} email(s) sent, {len(self.failed)} failed"]
-        lines += [f"  sent to {s.recipient}: {s.match_count} match(es)" for s in self.sent]
+        lines += [
+            f"  sent to {s.recipient}: {s.match_count} match(es)"
+            + (f" and {s.versions} later version(s) of their stories" if s.versions else "")
+            for s in self.sent
+        ]
         lines += [f"  NOT sent to {f.recipient} ({f.pending} match(es) kept pending): {f.error}" for f in self.failed]
         return "\n".join(lines)
 
@@ -147,7 +152,8 @@ def deliver_pending(
             now=now,
             prepared_id=recorded.id,
         )
-        report.sent.append(SentEmail(recipient, recorded.subject, recorded.message_id, len(ids)))
+        versions = sum(e.also_in is not None for e in items)
+        report.sent.append(SentEmail(recipient, recorded.subject, recorded.message_id, len(ids) - versions, versions))
     return report
 
 

@@ -7,11 +7,14 @@ never reach an Article), then each rule's compiled query is one MATCH over it. F
 splits on apostrophes and NBSP; the query compiler adds French singular/plural variants.
 
 `record_matches(db, rules, articles)` matches a batch's new articles against every rule
-(`BatchIndex`) and adds one outbox row per (rule, recipient, story) through `storage.outbox`.
-Call it inside the transaction that stores the articles, so that either both the articles and
-their alerts are stored, or neither; rows already present (same rule, recipient and story) are
-left alone, so a re-run or a folded republication alerts nobody twice. `new_candidates(items,
-result)` turns a stored batch into what is matched.
+(`BatchIndex`) and adds one outbox row per (rule, recipient, article) through `storage.outbox`.
+A rule alerts once per story (`per: story`, the default): the first version of a story it
+matches is the alert; a later version (the French copy, a press rewrite) is recorded `also_in`
+that alert, and the next email of the rule lists it ("also in …") without making one of its
+own. With `per: article` every article is alerted on its own. Call it inside the transaction
+that stores the articles, so that either both the articles and their alerts are stored, or
+neither; rows already present are left alone, so a re-run or a folded republication alerts
+nobody twice. `new_candidates(items, result)` turns a stored batch into what is matched.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from core.text import inert, inert_line
 from errors import QuerySyntaxError
 from storage.archive import BatchResult, Incoming
 from storage.db import Database
-from storage.outbox import NewMatch, OutboxEntry, add_match, has_match
+from storage.outbox import NewMatch, OutboxEntry, add_match, has_match, story_alert
 from storage.query import FTS_TOKENIZE, parse, register_functions
 
 # Private-use characters: they cannot occur in cleaned text, so they mark highlights
@@ -40,8 +43,8 @@ SNIPPET_TOKENS = 32
 class BatchArticle:
     """A new article of the batch, as the archive stored it.
 
-    `story_id` is the story the article belongs to (its own id unless the archive folded it into
-    an earlier story as a near-duplicate): alerts are unique per story.
+    `story_id` is the story the archive put the article in (`storage.stories`: the versions of
+    one event across outlets and languages): a `per: story` rule alerts it once.
     """
 
     article_id: int
@@ -130,7 +133,7 @@ def new_candidates(items: Sequence[Incoming], result: BatchResult) -> list[Batch
     return [
         BatchArticle(
             article_id=r.article_id,
-            story_id=r.article_id,
+            story_id=r.story_id if r.story_id is not None else r.article_id,
             title=inert_line(item.article.title) or None,
             body=inert(item.article.body),
             source=item.source,
@@ -145,7 +148,8 @@ def new_candidates(items: Sequence[Incoming], result: BatchResult) -> list[Batch
 def record_matches(
     db: Database, rules: Iterable[AlertRule], candidates: list[BatchArticle], *, now: datetime | None = None
 ) -> list[OutboxEntry]:
-    """Match the batch's new articles and add one outbox row per (rule, recipient, story).
+    """Match the batch's new articles and add one outbox row per (rule, recipient, article):
+    the story's alert, or (`per: story`) a later version `also_in` it.
 
     Never commits: call it inside the transaction that writes the articles. Only the rows
     added now are returned.
@@ -159,9 +163,13 @@ def record_matches(
         for rule in rules:
             for position in index.match(rule):
                 c = candidates[position]
+                story_id = c.story_id if rule.per == "story" else c.article_id
                 snippet = None  # built once per (rule, article), only if a row is new
                 for recipient in rule.to:
-                    if has_match(db, rule.name, recipient, c.story_id):
+                    also_in = None
+                    if rule.per == "story":
+                        also_in = story_alert(db, rule.name, recipient, story_id)
+                    elif has_match(db, rule.name, recipient, story_id):
                         continue
                     if snippet is None:
                         snippet = index.snippet(rule, position)
@@ -171,13 +179,14 @@ def record_matches(
                             rule.name,
                             recipient,
                             rule.mode,
-                            c.story_id,
+                            story_id,
                             c.article_id,
                             c.title,
                             c.source,
                             c.published,
                             c.url,
                             snippet,
+                            also_in,
                         ),
                         now=matched_at,
                     )

@@ -84,6 +84,15 @@ def message_id_for(salt: str, kind: str, recipient: str, listed: str, sender: st
 
 
 @dataclass(frozen=True)
+class _Version:
+    """A later version of an alerted story, as "also in" lists it: its outlet and language."""
+
+    outlet: str  # the source, and the article's language in parentheses
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
 class _Item:
     """One outbox entry as the alert templates show it."""
 
@@ -94,9 +103,15 @@ class _Item:
     snippet: str  # the highlighted terms between *...*
     snippet_html: Markup  # escaped, the highlighted terms in <mark>
     also: str  # the other sources that published it
+    versions: tuple[_Version, ...] = ()  # the story's later versions this email lists
 
 
-def _item(e: OutboxEntry) -> _Item:
+def _version(e: OutboxEntry) -> _Version:
+    outlet = header_safe(e.source or "?", limit=200) + (f" ({header_safe(e.language, limit=20)})" if e.language else "")
+    return _Version(outlet, header_safe(e.title or "(untitled)", limit=500), inert_url(e.url) if e.url else "")
+
+
+def _item(e: OutboxEntry, versions: Iterable[OutboxEntry] = ()) -> _Item:
     snippet = header_safe(e.snippet, limit=1000) if e.snippet else ""
     return _Item(
         title=header_safe(e.title or "(untitled)", limit=500),
@@ -108,7 +123,26 @@ def _item(e: OutboxEntry) -> _Item:
         .replace(HIGHLIGHT_START, Markup("<mark>"))
         .replace(HIGHLIGHT_END, Markup("</mark>")),
         also=", ".join(e.also_published_by),
+        versions=tuple(_version(v) for v in versions),
     )
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    """A story alerted by an earlier email, and its versions that came since."""
+
+    title: str
+    versions: tuple[_Version, ...]
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One rule's part of an email: its alerts (with their versions), then the stories it
+    alerted before that are now also in other outlets or languages."""
+
+    rule: str
+    items: list[_Item]
+    earlier: list[_Earlier]
 
 
 def _group_by_rule(entries: Iterable[OutboxEntry]) -> dict[str, list[OutboxEntry]]:
@@ -118,14 +152,37 @@ def _group_by_rule(entries: Iterable[OutboxEntry]) -> dict[str, list[OutboxEntry
     return groups
 
 
+def _group(rule: str, entries: list[OutboxEntry]) -> _Group:
+    alerts = [e for e in entries if e.also_in is None]
+    here = {e.id for e in alerts}
+    later: dict[int, list[OutboxEntry]] = {}
+    for e in sorted(entries, key=lambda e: (e.published or "", e.id)):  # each story's versions as they came
+        if e.also_in is not None:
+            later.setdefault(e.also_in, []).append(e)
+    earlier = [
+        _Earlier(header_safe(versions[0].story_title or "(untitled)", limit=500), tuple(map(_version, versions)))
+        for alert, versions in later.items()
+        if alert not in here
+    ]
+    return _Group(rule, [_item(e, later.get(e.id, ())) for e in alerts], earlier)
+
+
+def _alerted(entries: list[OutboxEntry]) -> list[OutboxEntry]:
+    """The alerts of an email (its other rows are later versions of stories, listed "also in")."""
+    return [e for e in entries if e.also_in is None]
+
+
 def subject_for(entries: list[OutboxEntry], kind: str) -> str:
     rules = list(_group_by_rule(entries))
-    count = len({e.story_id for e in entries})
-    noun = "article" if count == 1 else "articles"
+    alerts = _alerted(entries)
+    count = len({e.story_id for e in alerts})
     prefix = "[newswatch digest]" if kind == "digest" else "[newswatch]"
+    if not alerts:  # only versions of stories already sent (an email recorded as such is sent again)
+        return header_safe(f"{prefix} {len(entries)} more version(s) of stories already sent for {', '.join(rules)}")
+    noun = "article" if count == 1 else "articles"
     subject = f"{prefix} {count} new {noun} for {', '.join(rules)}"
-    if count == 1 and entries[0].title:
-        subject += f": {entries[0].title}"
+    if count == 1 and alerts[0].title:
+        subject += f": {alerts[0].title}"
     return header_safe(subject)
 
 
@@ -149,13 +206,13 @@ def render_email(
 
     if not entries:
         raise ValueError("no outbox entries to render")
-    count = len({e.story_id for e in entries})
+    count = len({e.story_id for e in _alerted(entries)})
     intro = (
         f"Digest: {count} article(s) matched your newswatch rules since the last digest."
         if kind == "digest"
         else f"{count} new article(s) matched your newswatch rules."
     )
-    groups = [(rule, [_item(e) for e in items]) for rule, items in _group_by_rule(entries).items()]
+    groups = [_group(rule, items) for rule, items in _group_by_rule(entries).items()]
     return compose(
         "alert",
         {"intro": intro, "groups": groups, "footer": ALERT_FOOTER},

@@ -91,6 +91,9 @@ class AlertRule(BaseModel):
     to: tuple[str, ...] = Field(min_length=1)
     mode: Literal["immediate", "digest"] = "immediate"
     sources: tuple[str, ...] | None = None  # None: every source
+    # story: one alert per story, its later versions listed "also in" by the rule's next email;
+    # article: every article alerted on its own.
+    per: Literal["story", "article"] = "story"
 
     _single_address_allowed = field_validator("to", mode="before")(_as_list)
     _addresses = field_validator("to")(_recipients)

@@ -304,10 +304,10 @@ class Archive(Database):
             translations,
         )
         self._sighting(article_id, seen_url, where, item.source, "original", None, seen_at)
-        stories.add_article(
+        assignment = stories.add_article(
             self.conn, article_id, title=article.title, body=body, published=article.date, fetched_at=seen_at
         )
-        return ItemResult("new", article_id, "original", link=canonical or seen_url)
+        return ItemResult("new", article_id, "original", link=canonical or seen_url, story_id=assignment.story_id)
 
     def _sighting(self, article_id, url, where, source, kind, similarity, seen_at) -> ItemResult:
         canonical, key = where

@@ -1,9 +1,14 @@
 """The alert outbox tables (`alert_matches`, `sent_emails`): every statement on them.
 
-A match row is unique per (rule, recipient, story): recording the same story again (a re-run,
-a near-duplicate folded into an already-alerted story) is a no-op, so nobody is alerted twice.
-A row stays pending (`email_id IS NULL`) until the SMTP server has accepted the email that
-lists it; only then is it linked to its `sent_emails` row.
+A rule alerts a story once per recipient (`per: story`; `per: article`: each article is its own
+story): one row per (rule, recipient, story) with `also_in` NULL, the alert. A later version of
+an alerted story that the rule matches is a row `also_in` that alert (`story_alert` finds it,
+whatever split or merge renamed the story since): it makes no email of its own, and is listed
+("also in …") by the next email that carries an alert of the same rule to the same recipient
+(`claim_pending`). Recording an article again (a re-run) is a no-op: rows are unique per
+(rule, recipient, article), and a near-duplicate is folded into its article, so nobody is
+alerted twice. A row stays pending (`email_id IS NULL`) until the SMTP server has accepted the
+email that lists it; only then is it linked to its `sent_emails` row.
 
 Before the SMTP transaction the email is recorded (`prepare_email`): its rendered bytes, its
 Message-ID, and which rows it lists (`prepared_id`). If the process dies after the server
@@ -53,6 +58,7 @@ class NewMatch:
     published: str | None
     url: str | None
     snippet: str | None
+    also_in: int | None = None  # a later version: the row of its story's alert (same rule and recipient)
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class OutboxEntry(NewMatch):
     """A row of the outbox, as stored: the match, its id, whether and when it was sent."""
 
     id: int = 0
+    language: str | None = None  # the article's
+    story_title: str | None = None  # a later version: the title of its story's alert
     prepared_id: int | None = None  # the recorded email listing it, not yet marked sent
     also_published_by: list[str] = field(default_factory=list)
     matched_at: str = ""
@@ -82,13 +90,26 @@ def has_match(db: Database, rule: str, recipient: str, story_id: int) -> bool:
     )
 
 
+def story_alert(db: Database, rule: str, recipient: str, story_id: int) -> int | None:
+    """The row of the alert `rule` sent (or will send) `recipient` for story `story_id`: the
+    alert recorded under that story id, or the alert of any of the story's versions (a split or
+    a merge may have renamed the story since). None: the story was never alerted."""
+    row = db.conn.execute(
+        "SELECT coalesce(m.also_in, m.id) FROM alert_matches m WHERE m.rule = :rule AND m.recipient = :recipient"
+        " AND (m.story_id = :story OR m.article_id IN (SELECT article_id FROM story_members WHERE story_id = :story))"
+        " ORDER BY m.also_in IS NOT NULL, m.id LIMIT 1",
+        {"rule": rule, "recipient": recipient, "story": story_id},
+    ).fetchone()
+    return row[0] if row else None
+
+
 def add_match(db: Database, match: NewMatch, *, now: datetime | None = None) -> OutboxEntry | None:
     """Add one pending row and return it; None when it was there already (never commits)."""
     matched_at = utc_iso(now)
-    cur = db.conn.execute(  # the unique (rule, recipient, story) stays the guard
+    cur = db.conn.execute(  # the unique (rule, recipient, article) and (rule, recipient, story) alert stay the guards
         "INSERT OR IGNORE INTO alert_matches (rule, recipient, story_id, article_id, mode,"
-        " title, source, published, url, snippet, matched_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " title, source, published, url, snippet, also_in, matched_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             match.rule,
             match.recipient,
@@ -100,6 +121,7 @@ def add_match(db: Database, match: NewMatch, *, now: datetime | None = None) -> 
             match.published,
             match.url,
             match.snippet,
+            match.also_in,
             matched_at,
         ),
     )
@@ -112,19 +134,22 @@ def add_match(db: Database, match: NewMatch, *, now: datetime | None = None) -> 
 # email is rendered, so a digest lists the republications that came after the match too.
 _ENTRY_COLUMNS = (  # NewMatch's fields in order, then the rest of OutboxEntry's
     "m.rule, m.recipient, m.mode, m.story_id, m.article_id, m.title, m.source, m.published,"
-    " m.url, m.snippet, m.id, m.prepared_id,"
+    " m.url, m.snippet, m.also_in, m.id, (SELECT a.language FROM articles a WHERE a.id = m.article_id),"
+    " (SELECT t.title FROM alert_matches t WHERE t.id = m.also_in), m.prepared_id,"
     " (SELECT group_concat(source, char(31)) FROM (SELECT DISTINCT s.source FROM sightings s"
-    "   WHERE s.article_id = m.story_id AND s.source IS NOT m.source ORDER BY s.source)),"
+    "   WHERE s.article_id = m.article_id AND s.source IS NOT m.source ORDER BY s.source)),"
     " m.matched_at, e.sent_at, m.attempts, m.last_error"
 )
 
 
 def _entry(row) -> OutboxEntry:
-    match = NewMatch(*row[:10])
-    entry_id, prepared_id, also, matched_at, sent_at, attempts, last_error = row[10:]
+    match = NewMatch(*row[:11])
+    entry_id, language, story_title, prepared_id, also, matched_at, sent_at, attempts, last_error = row[11:]
     return OutboxEntry(
         **vars(match),
         id=entry_id,
+        language=language,
+        story_title=story_title,
         prepared_id=prepared_id,
         also_published_by=also.split("\x1f") if also else [],
         matched_at=matched_at,
@@ -149,7 +174,7 @@ class OutboxState:
     """What is waiting in the outbox, for a run's summary."""
 
     pending_emails: int  # recipients with immediate matches not sent: one email each
-    pending_matches: int
+    pending_matches: int  # alerts (a later version of an alerted story waits for the next one)
     last_error: str | None  # the latest delivery error of a pending immediate match
     digest_queued: int  # digest matches recorded since `since`, waiting for the digest
     digest_pending: int  # every digest match waiting for the next digest
@@ -157,8 +182,10 @@ class OutboxState:
 
 def outbox_state(db: Database, *, since: str) -> OutboxState:
     """The outbox now; `since` is an ISO time like `matched_at` (a run's start)."""
+    # A later version of an alerted story makes no email: it waits for the next alert of its rule.
     emails, matches = db.conn.execute(
         "SELECT count(DISTINCT recipient), count(*) FROM alert_matches WHERE email_id IS NULL AND mode = 'immediate'"
+        " AND (also_in IS NULL OR prepared_id IS NOT NULL)"
     ).fetchone()
     error = db.conn.execute(
         "SELECT last_error FROM alert_matches WHERE email_id IS NULL AND mode = 'immediate'"
@@ -166,7 +193,7 @@ def outbox_state(db: Database, *, since: str) -> OutboxState:
     ).fetchone()
     queued, pending = db.conn.execute(
         "SELECT coalesce(sum(matched_at >= ?), 0), count(*) FROM alert_matches"
-        " WHERE email_id IS NULL AND mode = 'digest'",
+        " WHERE email_id IS NULL AND mode = 'digest' AND (also_in IS NULL OR prepared_id IS NOT NULL)",
         (since,),
     ).fetchone()
     return OutboxState(emails, matches, error[0] if error else None, queued, pending)
@@ -189,11 +216,21 @@ def claim_pending(db: Database, mode: str, *, now: datetime | None = None) -> tu
             (mode, stale),
         ).fetchall()
         dead = [claim for claim, host, pid in held if holder_gone(host, pid)]
-        conn.execute(
+        claimable = (
             "UPDATE alert_matches SET claim = ?, claimed_at = ?, claim_host = ?, claim_pid = ?"
             " WHERE email_id IS NULL AND mode = ? AND (claim IS NULL OR claimed_at < ?"
-            f" OR claim IN ({','.join('?' * len(dead))}))",
-            (token, utc_iso(moment), socket.gethostname(), os.getpid(), mode, stale, *dead),
+            f" OR claim IN ({','.join('?' * len(dead))}))"
+        )
+        values = (token, utc_iso(moment), socket.gethostname(), os.getpid(), mode, stale, *dead)
+        # The alerts, and the later versions an email already recorded lists (sent again as they are)...
+        conn.execute(claimable + " AND (also_in IS NULL OR prepared_id IS NOT NULL)", values)
+        # ...then the later versions that wait for an email: they ride with a new email of their
+        # rule to their recipient, never make one of their own.
+        conn.execute(
+            claimable + " AND also_in IS NOT NULL AND prepared_id IS NULL AND EXISTS (SELECT 1 FROM alert_matches a"
+            " WHERE a.claim = ? AND a.also_in IS NULL AND a.prepared_id IS NULL"
+            " AND a.rule = alert_matches.rule AND a.recipient = alert_matches.recipient)",
+            (*values, token),
         )
     rows = db.conn.execute(
         f"SELECT {_ENTRY_COLUMNS} FROM alert_matches m LEFT JOIN sent_emails e ON e.id = m.email_id"

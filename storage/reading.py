@@ -8,14 +8,27 @@ named constants and builders, with the rest of the archive's SQL.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from storage.db import Database
 
 
 @dataclass(frozen=True)
+class FeedVersion:
+    """A later version of a story in a rule's feed: another outlet or language."""
+
+    article_id: int
+    title: str | None
+    source: str
+    language: str | None
+    link: str
+
+
+@dataclass(frozen=True)
 class FeedItem:
-    """One article as a feed entry. `updated`: when it entered this feed (ISO 8601 UTC)."""
+    """One article as a feed entry (in a rule's feed: the story it alerted, with the later
+    versions the rule matched). `updated`: when it, or its latest version, entered this feed
+    (ISO 8601 UTC)."""
 
     article_id: int
     content_hash: str
@@ -26,6 +39,7 @@ class FeedItem:
     updated: str
     summary: str  # a highlighted snippet (alert markers) for a rule, the opening text otherwise
     also_published_by: tuple[str, ...] = ()
+    versions: tuple[FeedVersion, ...] = ()
 
 
 _ALSO = (
@@ -50,17 +64,34 @@ def _item(row) -> FeedItem:
 
 
 def rule_feed_items(db: Database, rule: str, limit: int = 50) -> list[FeedItem]:
-    """The articles alert rule `rule` matched (one per story, whatever the recipients), newest
-    match first, with the highlighted snippet recorded in the outbox."""
+    """The stories alert rule `rule` alerted (one entry per story, whatever the recipients:
+    the article that alerted it, with the highlighted snippet recorded in the outbox, and the
+    later versions the rule matched), the story first alerted most recently first."""
     rows = db.conn.execute(
         "SELECT a.id, a.content_hash, a.title, a.source, a.published, coalesce(a.canonical_url, a.url),"
         " min(m.matched_at), coalesce(max(m.snippet), ''), "
         + _ALSO
-        + " FROM alert_matches m JOIN articles a ON a.id = m.article_id WHERE m.rule = ?"
+        + " FROM alert_matches m JOIN articles a ON a.id = m.article_id WHERE m.rule = ? AND m.also_in IS NULL"
         " GROUP BY a.id ORDER BY min(m.matched_at) DESC, a.id DESC LIMIT ?",
         (rule, int(limit)),
-    )
-    return [_item(r) for r in rows]
+    ).fetchall()
+    items = []
+    for row in rows:
+        item = _item(row)
+        versions = db.conn.execute(
+            "SELECT a.id, a.title, a.source, a.language, coalesce(a.canonical_url, a.url), min(v.matched_at)"
+            " FROM alert_matches v JOIN alert_matches f ON f.id = v.also_in JOIN articles a ON a.id = v.article_id"
+            " WHERE v.rule = ? AND f.article_id = ? GROUP BY a.id ORDER BY min(v.matched_at), a.id",
+            (rule, item.article_id),
+        ).fetchall()
+        if versions:
+            item = replace(
+                item,
+                versions=tuple(FeedVersion(*v[:5]) for v in versions),
+                updated=max(item.updated, *(v[5] for v in versions)),
+            )
+        items.append(item)
+    return items
 
 
 def new_article_items(db: Database, limit: int = 50, summary_chars: int = 600) -> list[FeedItem]:

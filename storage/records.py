@@ -28,6 +28,7 @@ class ItemResult:
     similarity: float | None = None
     reason: str | None = None
     link: str | None = None  # a new article's clean address (canonical URL, else where it was seen)
+    story_id: int | None = None  # a new article's story (storage/stories.py)
 
 
 @dataclass

@@ -416,6 +416,53 @@ INSERT INTO archive_meta (key, value)
 """
 
 
+# v17: alerts once per story (alerts/match.py). A rule with `per: story` alerts the first version
+# of a story it matches; each later version it matches is recorded as a row `also_in` the story's
+# alert (the id of that row), listed as "also in" by the next email of the rule, never an email
+# of its own. So a story has several rows per rule and recipient: the unique key becomes the
+# article (a rule matches an article once per recipient), and a partial unique index keeps one
+# alert per story (`story_id` is the story for `per: story`, the article for `per: article`).
+# SQLite cannot drop a table's UNIQUE constraint: the table is rebuilt (nothing references it).
+V17_DDL = """
+CREATE TABLE alert_matches_v17 (
+    id INTEGER PRIMARY KEY,
+    rule TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    story_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    mode TEXT NOT NULL CHECK (mode IN ('immediate', 'digest')),
+    title TEXT,
+    source TEXT,
+    published TEXT,
+    url TEXT,
+    snippet TEXT,
+    matched_at TEXT NOT NULL,
+    email_id INTEGER REFERENCES sent_emails(id),
+    claim TEXT,
+    claimed_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    claim_host TEXT,
+    claim_pid INTEGER,
+    prepared_id INTEGER REFERENCES prepared_emails(id),
+    also_in INTEGER,
+    UNIQUE (rule, recipient, article_id)
+);
+INSERT INTO alert_matches_v17 (id, rule, recipient, story_id, article_id, mode, title, source, published, url,
+    snippet, matched_at, email_id, claim, claimed_at, attempts, last_error, claim_host, claim_pid, prepared_id)
+SELECT id, rule, recipient, story_id, article_id, mode, title, source, published, url,
+    snippet, matched_at, email_id, claim, claimed_at, attempts, last_error, claim_host, claim_pid, prepared_id
+FROM alert_matches;
+DROP TABLE alert_matches;
+ALTER TABLE alert_matches_v17 RENAME TO alert_matches;
+CREATE UNIQUE INDEX alert_matches_story ON alert_matches (rule, recipient, story_id) WHERE also_in IS NULL;
+CREATE INDEX alert_matches_also_in ON alert_matches (also_in) WHERE also_in IS NOT NULL;
+CREATE INDEX alert_matches_pending ON alert_matches (mode, recipient) WHERE email_id IS NULL;
+CREATE INDEX alert_matches_email ON alert_matches (email_id);
+CREATE INDEX alert_matches_prepared ON alert_matches (prepared_id) WHERE prepared_id IS NOT NULL
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -433,6 +480,7 @@ MIGRATIONS: list[Migration] = [
     Migration(14, "health emails recorded before sending: prepared_health_emails", _script(V14_DDL)),
     Migration(15, "articles: author (byline or signature, out of the body)", _script(V15_DDL)),
     Migration(16, "stories: one event across outlets and languages, facts index, splits, merges", _script(V16_DDL)),
+    Migration(17, "alerts once per story: later versions also_in the story's alert", _script(V17_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

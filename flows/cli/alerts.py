@@ -52,6 +52,9 @@ def _list(args: argparse.Namespace) -> int:
         state = f"sent {e.sent_at}" if e.sent_at else f"PENDING ({e.attempts} attempt(s))"
         print(f"{e.matched_at}  {e.mode:<9}  {e.rule}  -> {e.recipient}  {state}")
         print(f"    #{e.article_id} {e.source or '?'}  {e.title or '(no title)'}")
+        if e.also_in is not None:
+            told = "listed" if e.sent_at else "to be listed"
+            print(f"    a later version of {e.story_title or '(no title)'}: {told} as also in by the rule's next email")
         if e.last_error and not e.sent_at:
             print(f"    last error: {e.last_error}")
     print(f"{len(entries)} match(es){' pending' if args.pending else ''}", file=sys.stderr)

@@ -70,6 +70,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="only this configured source (repeatable, or comma-separated; default all)",
     )
+    add.add_argument(
+        "--per",
+        choices=("story", "article"),
+        default="story",
+        help="story: one alert per story, its later versions listed as 'also in' by the next email; "
+        "article: every article alerted (default: story)",
+    )
     add_config_option(add)
     remove = sub.add_parser("remove", help="take an alert rule (and its comment lines) out of the config file")
     remove.add_argument("name", help="the rule's name (`newswatch rules list` shows them)")
@@ -87,6 +94,8 @@ def _add(args: argparse.Namespace) -> int:
         rule["mode"] = args.mode
     if args.source:
         rule["sources"] = list(dict.fromkeys(s.strip() for group in args.source for s in group.split(",")))
+    if args.per != "story":
+        rule["per"] = args.per
     config.add_rule(rule)
     config.save()
     print(f"added alert rule {args.name} to {config.path}")

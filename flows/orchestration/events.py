@@ -1,4 +1,5 @@
-"""newswatch's Prefect events: one `newswatch.alert.matched` per (rule, article) recorded, for
+"""newswatch's Prefect events: one `newswatch.alert.matched` per alert recorded (a rule and the
+article that first told a story; a later version of an alerted story is no new alert), for
 Prefect automations (the webhook of `flows/orchestration/webhooks.py`, or any a user adds).
 
 The article is the event's resource, the rule and the source its related resources, and its
@@ -13,12 +14,14 @@ MATCH_EVENT = "newswatch.alert.matched"
 
 
 def emit_match_events(matches: list[OutboxEntry]) -> int:
-    """Emit one Prefect event `newswatch.alert.matched` per (rule, article) just recorded, for
+    """Emit one Prefect event `newswatch.alert.matched` per (rule, article) just alerted, for
     Prefect automations; how many were emitted. Called after the commit that stored them."""
     from prefect.events import emit_event
 
     seen: set[tuple[str, int]] = set()
     for m in matches:
+        if m.also_in is not None:
+            continue  # a later version of a story the rule alerted: no new alert, no event
         if (m.rule, m.article_id) in seen:
             continue
         seen.add((m.rule, m.article_id))
