@@ -435,10 +435,12 @@ def drop_health_email(db: Database, prepared_id: int) -> None:
 
 def rule_activity(db: Database, *, since: str) -> dict[str, dict]:
     """rule -> {"recent": stories matched since `since` (an ISO time), "last": its last match
-    (ISO time), "pending": matches not sent yet} (`newswatch rules list`)."""
+    (ISO time), "pending": matches not sent yet (a later version of a story already alerted,
+    which waits for the rule's next alert, is not one)} (`newswatch rules list`)."""
     rows = db.conn.execute(
         "SELECT rule, count(DISTINCT CASE WHEN matched_at >= ? THEN story_id END), max(matched_at),"
-        " coalesce(sum(email_id IS NULL), 0) FROM alert_matches GROUP BY rule",
+        " coalesce(sum(email_id IS NULL AND (also_in IS NULL OR prepared_id IS NOT NULL)), 0)"
+        " FROM alert_matches GROUP BY rule",
         (since,),
     )
     return {rule: {"recent": recent, "last": last, "pending": pending} for rule, recent, last, pending in rows}

@@ -119,7 +119,7 @@ ARTICLE_PAGE_SQL = (
     " coalesce(canonical_url, url) AS link FROM articles WHERE id = :id"
 )
 
-ARTICLE_RULES_SQL = "SELECT DISTINCT rule FROM alert_matches WHERE story_id = :id ORDER BY rule"
+ARTICLE_RULES_SQL = "SELECT DISTINCT rule FROM alert_matches WHERE article_id = :id ORDER BY rule"
 
 _LINK = "coalesce(a.canonical_url, a.url) AS link"
 # Newest by publication date; undated articles after the dated ones (an undated article is
@@ -184,7 +184,7 @@ def rule_matches_sql(rule: str, query: str, sources) -> str:
         where += f" AND a.source IN ({', '.join(_literal(s) for s in sources)})"
     return (
         f"SELECT a.id, a.title, a.source, a.published, {_LINK}, {_SNIPPET},"
-        f" EXISTS (SELECT 1 FROM alert_matches m WHERE m.story_id = a.id AND m.rule = {_literal(rule)}) AS alerted"
+        f" EXISTS (SELECT 1 FROM alert_matches m WHERE m.article_id = a.id AND m.rule = {_literal(rule)}) AS alerted"
         f" FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid WHERE {where} {_NEWEST}"
     )
 

@@ -108,7 +108,7 @@ def test_show_names_the_story_and_its_other_versions(archive, ids, capsys):
     code, out, err = newswatch(capsys, "show", str(office[1]), "--archive", str(archive))
     assert code == 0
     story_part = out[out.index("\nstory ") :]
-    assert "4 other versions" in story_part
+    assert "\n  5 versions (" in story_part and story_part.splitlines()[2].endswith("; the others:")
     assert all(f"#{a} " in story_part for a in office if a != office[1]) and f"#{office[1]} " not in story_part
     code, out, err = newswatch(capsys, "show", str(office[1]), "--archive", str(archive), "--json")
     shown = json.loads(out)

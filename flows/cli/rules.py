@@ -169,6 +169,7 @@ def _list(args: argparse.Namespace) -> int:
             "name": name,
             "query": str(raw.get("query") or ""),
             "mode": str(raw.get("mode") or "immediate"),
+            "per": str(raw.get("per") or "story"),
             "to": [to] if isinstance(to, str) else list(to or []),
             "sources": None if sources is None else ([sources] if isinstance(sources, str) else list(sources)),
             f"matches_{RECENT_DAYS}d": seen.get("recent", 0),
@@ -182,6 +183,7 @@ def _list(args: argparse.Namespace) -> int:
         print(
             f"  {row['mode']} to {', '.join(row['to']) or '-'}; sources: "
             + ("all" if row["sources"] is None else ", ".join(row["sources"]) or "none")
+            + ("" if row["per"] == "story" else f"; per {row['per']}")
         )
         recent = row[f"matches_{RECENT_DAYS}d"]
         print(f"  {recent} match(es) in the last {RECENT_DAYS} days, last {row['last_match'] or 'never'}")

@@ -84,14 +84,12 @@ def run(args: argparse.Namespace) -> int:
     if story is None:
         print("\nstory: none yet (see the warning above)")
         return 0
-    print(f"\nstory {story.id}: {story.title or '(no title)'}")
-    if not others:
-        print("  no other version so far")
-    else:
-        noun = "version" if len(others) == 1 else "versions"
-        print(
-            f"  {len(others)} other {noun} ({', '.join(story.languages) or '??'}; outlets {', '.join(story.outlets)}):"
-        )
-        for m in others:
-            print(f"  {version_line(m)}")
+    noun = "version" if story.size == 1 else "versions"
+    print(
+        f"\nstory {story.id}: {story.title or '(no title)'}\n  {story.size} {noun} "
+        f"({', '.join(story.languages) or '??'}; outlets {', '.join(story.outlets)})"
+        + (", no other so far" if not others else "; the others:")
+    )
+    for m in others:
+        print(f"  {version_line(m)}")
     return 0
