@@ -11,6 +11,9 @@ invisible "tag" characters that smuggle text past a reader, and terminal escape 
 - `inert_line(text)`: the same on one line (titles, subjects): whitespace runs become one space.
 - `inert_url(url)`: a link as characters that cannot reorder or hide anything: whitespace,
   controls and those format characters percent-encoded.
+- `shorten(text, limit)`: at most `limit` characters, an ellipsis where it was cut: what a
+  summary line, a log line or an artifact entry shows of a value of any length (one link
+  was 2 MB).
 
 `tests/test_hostile.py` checks that every Cf character of the running Python's Unicode is
 either dropped or kept on purpose.
@@ -64,3 +67,17 @@ def inert_url(url: str | None) -> str:
     if not url:
         return ""
     return _URL_UNSAFE.sub(lambda m: quote(m.group(), safe=""), url)
+
+
+ELLIPSIS = "…"
+LINE_MAX = 500  # a line of the run's summary, its log or an artifact entry, at most
+
+
+def shorten(text: str | None, limit: int = LINE_MAX) -> str:
+    """`text` if it has at most `limit` characters, else its start and an ellipsis (`limit`
+    characters in all)."""
+    if not text:
+        return ""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)] + ELLIPSIS

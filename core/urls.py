@@ -43,6 +43,9 @@ GLOBAL_TRACKING_PARAMS = frozenset(
     }
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Longer links are refused (`resolve` gives None): browsers, servers and sitemaps.org stop at
+# about this, and one 2 MB link once filled a summary line, an artifact and the archive.
+MAX_URL_LENGTH = 2048
 
 
 def is_web_url(url: str | None) -> TypeGuard[str]:
@@ -114,7 +117,7 @@ def resolve(href: str | None, base: str, tracking_params: Iterable[str] = ()) ->
     """An href made absolute, without fragment nor the site's tracking parameters (the rest
     of the query kept as written: this is the address fetched); None when it is not an
     http(s) link."""
-    if not href:
+    if not href or len(href) > MAX_URL_LENGTH:
         return None
     href = href.strip()
     if not href or href.startswith(("javascript:", "mailto:", "tel:", "data:", "#")):
@@ -129,7 +132,8 @@ def resolve(href: str | None, base: str, tracking_params: Iterable[str] = ()) ->
     drop = {p.lower() for p in tracking_params}
     if query and drop:
         query = urlencode(_without_params(query, drop))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
+    return url if len(url) <= MAX_URL_LENGTH else None
 
 
 @dataclass(frozen=True)

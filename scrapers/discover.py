@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from core.urls import UrlPolicy
+from core.urls import MAX_URL_LENGTH, UrlPolicy
 from errors import ClientError, FeedError, SitemapError
 from scrapers import inflate
 from scrapers.feeds import parse_feed
@@ -168,8 +168,17 @@ class _Run:
         self._seen: set[str] = set()  # article links taken
         self._links: set[str] = set()  # pages of the site found
         self._fallbacks: dict[str, tuple[set[str], set[str]]] = {}  # listing page -> (its links, scoring's)
+        self._too_long = 0  # links refused for their length
 
     # ---- fetching and bookkeeping
+
+    def _resolve(self, href: str | None, base: str) -> str | None:
+        """A link made absolute (`UrlPolicy.resolve`); one longer than `MAX_URL_LENGTH` is
+        refused and counted (the run's summary says how many)."""
+        if href and len(href.strip()) > MAX_URL_LENGTH:
+            self._too_long += 1
+            return None
+        return self.source.urls.resolve(href, base)
 
     def _get(self, url: str) -> FetchResult | None:
         """The document's result, or None when it failed or is unchanged (nothing to read)."""
@@ -237,7 +246,7 @@ class _Run:
         self.result.entries += len(entries) if items is None else items
         details: dict[str, Candidate] = {}
         for c in entries:
-            url = self.source.urls.resolve(c.url, base)
+            url = self._resolve(c.url, base)
             if url is not None and c.is_page:
                 details.setdefault(url, c)
         pages = self._site_pages(details, site_url)
@@ -246,6 +255,13 @@ class _Run:
     # ---- the three kinds
 
     def start(self) -> None:
+        self._discover()
+        if self._too_long:
+            self.result.notes.append(
+                f"{self._too_long} link(s) longer than {MAX_URL_LENGTH:,} characters refused (not web page addresses)"
+            )
+
+    def _discover(self) -> None:
         first = self._get(self.source.url)
         if first is None:
             return
@@ -299,7 +315,7 @@ class _Run:
         """The article links of one listing page: those the profile's `article_path` accepts;
         if it accepts none of them (or the profile has none), the generic link scoring's."""
         profile = self.source.profile
-        anchors = [(self.source.urls.resolve(a.url, page_url), a) for a in listing.anchors]
+        anchors = [(self._resolve(a.url, page_url), a) for a in listing.anchors]
         self.result.entries += len(anchors)
         pages = set(self._site_pages(url for url, _ in anchors))
         pages.discard(next_url)
@@ -369,7 +385,7 @@ class _Run:
         # Newest child sitemaps first; stop at the first one holding nothing new.
         children = sorted(root.entries, key=lambda c: c.lastmod or "", reverse=True)
         for child in children[: self.source.max_pages]:
-            url = self.source.urls.resolve(child.url, first.final_url)
+            url = self._resolve(child.url, first.final_url)
             if url is None or not same_site(url, self.source.url):
                 continue
             document = self._get(url)

@@ -39,7 +39,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from core.urls import DEFAULT_PORTS, host_key
+from core.urls import DEFAULT_PORTS, MAX_URL_LENGTH, host_key
 from errors import BadRedirect, BadUrl, FetchError, RedirectLoop, TooManyRedirects, UnexpectedFetchError
 from scrapers import inflate
 from scrapers import transport as net
@@ -282,6 +282,14 @@ class Fetcher:
                         final_url=current,
                     )
                 target = urljoin(current, location).split("#", 1)[0]
+                if len(target) > MAX_URL_LENGTH:
+                    raise BadRedirect(
+                        url,
+                        f"redirect {response.status} from {current} to an address of {len(target):,} "
+                        f"characters (at most {MAX_URL_LENGTH:,}); the URL is skipped",
+                        status=response.status,
+                        final_url=current,
+                    )
                 target_parts = urlsplit(target)
                 if target_parts.scheme not in ("http", "https") or not target_parts.hostname:
                     raise BadRedirect(

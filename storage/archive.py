@@ -110,14 +110,21 @@ class Archive(Database):
 
     @classmethod
     def reopen(
-        cls, path: str | Path, *, near: dedup.NearConfig = dedup.NearConfig(), busy_timeout_ms: int = 30_000
+        cls,
+        path: str | Path,
+        *,
+        near: dedup.NearConfig = dedup.NearConfig(),
+        busy_timeout_ms: int = 30_000,
+        shared: bool = False,
     ) -> Archive:
         """Another connection to an archive this process has opened with `open` (migrated, its
-        settings checked): the same pragmas, no migration nor checks again (a run opens one
-        handle per thread that writes)."""
+        settings checked): the same pragmas, no migration nor checks again (a run's writer,
+        its readers). `shared`: usable from one thread at a time, whichever (a pool's)."""
         path = Path(path)
         try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+            conn = sqlite3.connect(
+                path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=not shared
+            )
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")

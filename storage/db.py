@@ -29,14 +29,21 @@ class Database:
         self.conn = conn
         self.path = path
         self.utils = sqlite_utils.Database(conn)
+        self._savepoints = 0  # savepoints opened, for their names
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error: all of it is written, or none.
 
         IMMEDIATE takes the write lock at once, so two writers queue (busy timeout) instead
-        of failing halfway on a lock upgrade.
+        of failing halfway on a lock upgrade. Inside a transaction already (the run's writer
+        groups several sources' writes in one: `flows/pipeline/writer.py`), it is a savepoint:
+        an error undoes this block only, and the outer transaction decides the commit.
         """
+        if self.conn.in_transaction:
+            with self._savepoint():
+                yield self.conn
+            return
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -46,6 +53,20 @@ class Database:
                 self.conn.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"nested_{self._savepoints}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
     def close(self) -> None:
         self.conn.close()
 
@@ -54,6 +75,17 @@ class Database:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+MESSAGE_MAX = 2_000  # characters of an error or warning message the archive keeps
+
+
+def stored_message(message: str | None) -> str | None:
+    """A message as the archive keeps it: at most `MESSAGE_MAX` characters (one stored error
+    quoted a 2 MB link twice)."""
+    from core.text import shorten
+
+    return shorten(message, MESSAGE_MAX) if message else message
 
 
 def utc_iso(moment: datetime | None = None) -> str:

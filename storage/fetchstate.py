@@ -29,8 +29,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlite_utils.db import Table
-
 from errors import (
     BadRedirect,
     BadUrl,
@@ -48,7 +46,7 @@ from errors import (
     TooLarge,
     TooManyRedirects,
 )
-from storage.db import Database, holder_gone, in_chunks, utc_iso
+from storage.db import Database, holder_gone, in_chunks, stored_message, utc_iso
 
 _REJECTED_COLUMNS = (
     "url",
@@ -237,7 +235,7 @@ def record_pages(db: Database, source: str, outcomes: Iterable[PageOutcome], now
                     source,
                     outcome,
                     o.kind,
-                    o.message,
+                    stored_message(o.message),
                     attempts,
                     utc_iso(moment),
                     utc_iso(moment),
@@ -348,20 +346,23 @@ def record_run(
     state: str | None = None,
     warning: str | None = None,
 ) -> None:
-    """One row of `source_runs` (commits: never call it inside a transaction)."""
-    Table(db.utils, "source_runs").insert(
-        {
-            "source": source,
-            "flow_run": flow_run,
-            "started_at": utc_iso(started_at),
-            "finished_at": utc_iso(finished_at),
-            "ok": int(ok),
-            "counts": json.dumps(dict(counts)),
-            "error": error,
-            "state": state or ("ok" if ok else "failed"),
-            "warning": warning,
-        }
-    )
+    """One row of `source_runs` (in a transaction of its own, or the caller's)."""
+    with db.transaction():
+        db.conn.execute(
+            "INSERT INTO source_runs (source, flow_run, started_at, finished_at, ok, counts, error, state, warning) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                source,
+                flow_run,
+                utc_iso(started_at),
+                utc_iso(finished_at),
+                int(ok),
+                json.dumps(dict(counts)),
+                stored_message(error),
+                state or ("ok" if ok else "failed"),
+                stored_message(warning),
+            ),
+        )
 
 
 def yield_history(db: Database, source: str) -> YieldHistory:
@@ -438,10 +439,22 @@ def acquire_lease(
     return Lease(source, *me, utc_iso(moment))
 
 
-def release_lease(db: Database, source: str, holder: str) -> None:
+def acquire_leases(db: Database, sources: Iterable[str], holder: str, ttl: timedelta = LEASE_TTL) -> list[Lease]:
+    """`acquire_lease` for each source, in one transaction (a run of a thousand sources
+    commits once, not a thousand times)."""
     with db.transaction():
-        db.conn.execute(
-            "DELETE FROM source_leases WHERE source = ? AND holder = ? AND pid = ?", (source, holder, os.getpid())
+        return [acquire_lease(db, source, holder, ttl) for source in sources]
+
+
+def release_lease(db: Database, source: str, holder: str) -> None:
+    release_leases(db, [source], holder)
+
+
+def release_leases(db: Database, sources: Iterable[str], holder: str) -> None:
+    with db.transaction():
+        db.conn.executemany(
+            "DELETE FROM source_leases WHERE source = ? AND holder = ? AND pid = ?",
+            [(source, holder, os.getpid()) for source in sources],
         )
 
 

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "search": "flows.cli.search",
     "export": "flows.cli.export",
     "stats": "flows.cli.stats",
+    "backup": "flows.cli.backup",
     "browse": "flows.cli.browse",
     "sources": "flows.cli.sources",
     "rejected": "flows.cli.rejected",

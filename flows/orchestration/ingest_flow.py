@@ -6,11 +6,14 @@ module only makes them visible in Prefect: the flow run (named after its start, 
 `fetch-…`, `clean-…`, `store-…` running at the same time), the end-of-run tasks (`alerts`, `feeds`, `health-alerts`),
 an event per alert match, and the run's artifacts. Tens of task runs per run, never one per
 article or request: the Prefect server records task runs slowly (docs/prefect.md);
-per-article detail goes into the artifacts.
+per-article detail goes into the artifacts. A run of more than `PER_SOURCE_TASKS` sources
+has no per-source tags nor tasks: `SHARDS` tasks (`sources-1-of-8`...) each work on a share
+of the hosts, with one log line per source.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import sys
@@ -27,22 +30,42 @@ from prefect.exceptions import MissingContextError  # noqa: E402
 from prefect.utilities.annotations import opaque  # noqa: E402
 
 from flows.config.loader import load_config  # noqa: E402
+from flows.pipeline.groups import host_groups, run_groups, shards, workers_per_shard  # noqa: E402
 from flows.pipeline.ingest import ingest_run, selected_sources  # noqa: E402
 from flows.pipeline.runner import Runner  # noqa: E402
-from flows.pipeline.summary import SourceReport  # noqa: E402
+from flows.pipeline.summary import SourceReport, source_line_of  # noqa: E402
 from storage.outbox import OutboxEntry  # noqa: E402
+
+# Up to this many sources, a run shows one task per source and stage, and its flow run is
+# tagged `source:NAME` per source; beyond, one task per shard of sources (see `each_source`):
+# the Prefect server records 25-30 task runs a second, and a flow run may have at most 100
+# related resources (its tags among them).
+PER_SOURCE_TASKS = 20
+SHARDS = 8  # tasks of a larger run's sources
+
+# Inside a shard's task: the sources' stages run as plain calls, their per-stage lines go to
+# DEBUG (the source's summary line, its warnings and errors stay).
+_in_shard: contextvars.ContextVar[bool] = contextvars.ContextVar("newswatch_in_shard", default=False)
 
 
 class PrefectRunner(Runner):
-    """Each stage a Prefect task; the sources in parallel, one task each, on the flow's task runner."""
+    """Each stage a Prefect task; the sources in parallel, one task each, on the flow's task
+    runner; a run of more than `PER_SOURCE_TASKS` sources in `SHARDS` tasks."""
+
+    def __init__(self, parallel_hosts: int = 8) -> None:
+        self.parallel_hosts = parallel_hosts
 
     def stage(self, name, source, fn, *args):
+        if source and _in_shard.get():
+            return fn(*args)
         task_name = f"{name}-{source}" if source else name
         # `opaque`: Prefect does not walk the arguments (a thousand pages, the fetcher) looking
         # for futures to resolve.
         return _task(fn).with_options(name=task_name)(*[opaque(a) for a in args])
 
     def each_source(self, fn, sources) -> list[SourceReport]:
+        if len(sources) > PER_SOURCE_TASKS:
+            return self._in_shards(fn, sources)
         # Task runs carry no tags: Prefect asks the server for a concurrency slot per tag of
         # every task run, and those requests serialised the sources (bench/ingest.py). The
         # flow run is tagged instead.
@@ -57,16 +80,64 @@ class PrefectRunner(Runner):
                 reports.append(SourceReport(source=source.name, failed=message))
         return reports
 
+    def _in_shards(self, fn, sources) -> list[SourceReport]:
+        """One task per shard (`flows.pipeline.groups`: a host's sources in one shard), each
+        working on `parallel_hosts / SHARDS` hosts at a time; the reports in source order."""
+        parts = shards(host_groups(sources), SHARDS)
+        workers = workers_per_shard(self.parallel_hosts, len(parts))
+        futures = [
+            _task(_shard)
+            .with_options(name=f"sources-{i + 1}-of-{len(parts)}")
+            .submit(opaque(fn), opaque(part), workers, opaque(self.logger()))
+            for i, part in enumerate(parts)
+        ]
+        by_name: dict[str, SourceReport] = {}
+        for part, future in zip(parts, futures, strict=True):
+            try:
+                reports = future.result()
+            except Exception as e:  # noqa: BLE001 - a shard's task failed (a bug): its sources are reported failed
+                reports = [
+                    SourceReport(source=s.name, failed=f"its shard's task failed: {type(e).__name__}: {e}")
+                    for group in part
+                    for s in group
+                ]
+            by_name.update((r.source, r) for r in reports)
+        return [by_name[s.name] for s in sources]
+
     def logger(self) -> logging.Logger | logging.LoggerAdapter:
         try:
-            return get_run_logger()
+            log = get_run_logger()
         except MissingContextError:
-            return super().logger()
+            log = super().logger()
+        return _Detail(log) if _in_shard.get() else log
 
     def matched(self, matches: list[OutboxEntry]) -> None:
         from flows.orchestration.events import emit_match_events
 
         emit_match_events(matches)
+
+
+def _shard(fn, groups, workers: int, log) -> list[SourceReport]:
+    """A shard's task: its host groups, `workers` at a time; one line per source in its log."""
+    _in_shard.set(True)
+
+    def source_line(source) -> SourceReport:
+        report = fn(source)
+        log.info("%s", source_line_of(report))
+        return report
+
+    return run_groups(source_line, groups, workers)
+
+
+class _Detail(logging.LoggerAdapter):
+    """A source's per-stage lines inside a shard: INFO becomes DEBUG (a thousand sources would
+    send five thousand lines to the Prefect API); warnings and errors stay as they are."""
+
+    def log(self, level, msg, *args, **kwargs):
+        self.logger.log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
+
+    def info(self, msg, *args, **kwargs):
+        self.log(logging.INFO, msg, *args, **kwargs)
 
 
 @functools.cache
@@ -85,13 +156,15 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None, rec
     from prefect.runtime import flow_run
 
     config = load_config(config_path)
-    _tag_run_with_sources([s.name for s in selected_sources(config, sources)])
+    names = [s.name for s in selected_sources(config, sources)]
+    if len(names) <= PER_SOURCE_TASKS:
+        _tag_run_with_sources(names)
     summary = ingest_run(
         config,
         sources,
         recheck=recheck,
         holder=f"flow-run:{flow_run.id}" if flow_run.id else None,
-        runner=PrefectRunner(),
+        runner=PrefectRunner(config.max_parallel_hosts),
     )
     from flows.orchestration.artifacts import publish_ingest_artifacts
 

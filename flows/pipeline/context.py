@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -100,35 +101,61 @@ def fetch_settings(config: Config) -> FetchSettings:
 
 
 class Archives:
-    """The run's archive: `here()` is this thread's handle, opened on its first use."""
+    """The run's archive: `here()` is this thread's handle, opened on its first use (the run's
+    own thread, the end of the run); `reading()` lends a handle for reads from any thread
+    (the sources' stages: a thousand sources do not open a thousand connections); the
+    sources' writes go through the run's `ArchiveWriter`."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: list[Archive] = []
+        self._idle: list[Archive] = []  # handles for `reading`, not lent now
         self._checked = False
 
     def here(self) -> Archive:
         archive = getattr(self._local, "archive", None)
         if archive is None:
-            with self._lock:
-                if not self._checked:
-                    # The first open migrates the archive and fails the run early if it is unwritable.
-                    archive = Archive.open(self.path)
-                    archive.ensure_writable()
-                    self._checked = True
-                else:
-                    archive = Archive.reopen(self.path)
-                self._open.append(archive)
+            archive = self._open_one()
             self._local.archive = archive
+        return archive
+
+    @contextmanager
+    def reading(self) -> Iterator[Archive]:
+        """A handle for this thread until the block ends (then lent to another): for reads.
+        A block reads what was committed when it started reading."""
+        with self._lock:
+            archive = self._idle.pop() if self._idle else None
+        if archive is None:
+            archive = self._open_one(shared=True)
+        try:
+            yield archive
+        finally:
+            with self._lock:
+                self._idle.append(archive)
+
+    def _open_one(self, *, shared: bool = False) -> Archive:
+        with self._lock:
+            if not self._checked:
+                # The first open migrates the archive and fails the run early if it is unwritable.
+                archive = Archive.open(self.path)
+                archive.ensure_writable()
+                self._checked = True
+                if shared:  # a handle of the first open stays with its thread; lend another
+                    self._open.append(archive)
+                    self._local.archive = archive
+                    archive = Archive.reopen(self.path, shared=True)
+            else:
+                archive = Archive.reopen(self.path, shared=shared)
+            self._open.append(archive)
         return archive
 
     def close(self) -> None:
         """Close every handle of the run (at its end; a thread's handle is closed from here:
         sqlite3 allows closing from another thread once the owner is done with it)."""
         with self._lock:
-            handles, self._open = self._open, []
+            handles, self._open, self._idle = self._open, [], []
         for archive in handles:
             try:
                 archive.close()
@@ -192,10 +219,10 @@ class UrlLedger:
         urls = list(urls)
         if self.recheck or not urls:
             return set()
-        archive = self.archives.here()
         keys = {url: self.key(url) for url in urls}
-        archived = archive.known_keys(keys.values())
-        known = {url for url, key in keys.items() if key in archived} | fetchstate.not_due(archive, urls)
+        with self.archives.reading() as archive:
+            archived = archive.known_keys(keys.values())
+            known = {url for url, key in keys.items() if key in archived} | fetchstate.not_due(archive, urls)
         if not shared_stay or not known:
             return known
         others = self.claims.taken_by_others(self.source.name, [keys[u] for u in known])

@@ -32,11 +32,13 @@ from flows.config.model import Config, Source
 from flows.pipeline.claims import UrlClaims
 from flows.pipeline.cleaner import Cleaner
 from flows.pipeline.context import Archives, RunContext, RunSource
+from flows.pipeline.early_alerts import AlertsAsCommitted
 from flows.pipeline.end_of_run import deliver_alerts, judge_health, outbox_snapshot, send_health_alerts, write_feeds
 from flows.pipeline.runner import Delivery, Runner
 from flows.pipeline.source import run_source
 from flows.pipeline.stopping import stop_work_on_signals
 from flows.pipeline.summary import IngestSummary, SourceReport
+from flows.pipeline.writer import ArchiveWriter
 from scrapers.fetch import Fetcher
 from storage import fetchstate
 from storage.db import utc_iso
@@ -97,10 +99,11 @@ def start_run(context: RunContext, *, holder: str | None = None, runner: Runner 
 
 
 def _lease(run: IngestRun, log) -> None:
-    """Lease each source for this run; a source another live run is working on is skipped."""
+    """Lease each source for this run (one transaction); a source another live run is working
+    on is skipped."""
     archive = run.archives.here()
-    for source in run.sources:
-        lease = fetchstate.acquire_lease(archive, source.name, run.holder)
+    leases = fetchstate.acquire_leases(archive, [s.name for s in run.sources], run.holder)
+    for source, lease in zip(run.sources, leases, strict=True):
         if lease.held_by_other:
             why = (
                 f"skipped: another ingest run ({lease.holder}, pid {lease.pid} on {lease.host}) "
@@ -113,17 +116,25 @@ def _lease(run: IngestRun, log) -> None:
 
 
 def release(run: IngestRun) -> None:
-    archive = run.archives.here()
-    for source in run.leased:
-        fetchstate.release_lease(archive, source.name, run.holder)
+    fetchstate.release_leases(run.archives.here(), [s.name for s in run.leased], run.holder)
 
 
-def run_sources(run: IngestRun, *, recheck: bool = False, runner: Runner | None = None) -> None:
-    """Every leased source through `run_source` (in parallel if the runner does so)."""
+def run_sources(
+    run: IngestRun, *, recheck: bool = False, runner: Runner | None = None, delivery: Delivery = Delivery()
+) -> None:
+    """Every leased source through `run_source` (in parallel if the runner does so), their
+    writes through the run's one `ArchiveWriter`, immediate alerts sent as their matches are
+    committed (`AlertsAsCommitted`)."""
     runner = runner or Runner()
     claims = UrlClaims()  # one fetch per URL per run, whichever source lists it
     context = run.context
-    with Fetcher(context.fetch) as fetcher, Cleaner(context.clean_processes) as cleaner:
+    log = runner.logger()
+    with (
+        Fetcher(context.fetch) as fetcher,
+        Cleaner(context.clean_processes) as cleaner,
+        ArchiveWriter(context.archives.path) as writer,
+        AlertsAsCommitted(context.archives.path, run.smtp, delivery, log) as alerts,
+    ):
         run.summary.sources += runner.each_source(
             lambda source: run_source(
                 source,
@@ -134,11 +145,14 @@ def run_sources(run: IngestRun, *, recheck: bool = False, runner: Runner | None 
                 runner=runner,
                 claims=claims,
                 cleaner=cleaner,
+                writer=writer,
+                committed=alerts.committed,
             ),
             run.leased,
         )
+    run.summary.alerts_sent += alerts.sent
     if cleaner.started:
-        runner.logger().info("clean: %d page(s) cleaned in %d worker process(es)", cleaner.pool_pages, cleaner.workers)
+        log.info("clean: %d page(s) cleaned in %d worker process(es)", cleaner.pool_pages, cleaner.workers)
 
 
 def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delivery = Delivery()) -> IngestSummary:
@@ -149,26 +163,26 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
     summary = run.summary
     context = run.context
     archive = run.archives.here()
-    for report in summary.sources:
-        if not report.skipped:
-            fetchstate.record_run(
-                archive,
-                report.source,
-                started_at=run.started,
-                ok=report.ok,
-                counts=report.counts(),
-                error=report.failed or (report.errors[0] if report.errors else None),
-                flow_run=run.holder,
-                state=report.state,
-                warning=report.warning,
-            )
+    with archive.transaction():  # one commit for every source of the run
+        for report in summary.sources:
+            if not report.skipped:
+                fetchstate.record_run(
+                    archive,
+                    report.source,
+                    started_at=run.started,
+                    ok=report.ok,
+                    counts=report.counts(),
+                    error=report.failed or (report.errors[0] if report.errors else None),
+                    flow_run=run.holder,
+                    state=report.state,
+                    warning=report.warning,
+                )
     summary.health = judge_health(archive, run.sources, log)
     runner.checkpoint("recorded")
     if run.smtp is not None:
-        summary.alerts_sent, summary.alert_errors = runner.stage(
-            "alerts", None, deliver_alerts, run.archives, run.smtp, delivery
-        )
-        log.info("alerts: %d email(s) sent, %d failed", summary.alerts_sent, len(summary.alert_errors))
+        sent, summary.alert_errors = runner.stage("alerts", None, deliver_alerts, run.archives, run.smtp, delivery)
+        summary.alerts_sent += sent
+        log.info("alerts: %d email(s) sent, %d failed", sent, len(summary.alert_errors))
     if context.feeds_dir is not None:
         summary.feeds_written, summary.feed_errors = runner.stage(
             "feeds", None, write_feeds, run.archives, context.rules, context.feeds_dir
@@ -220,7 +234,7 @@ def ingest_run(
         try:
             run = start_run(context, holder=holder, runner=runner)
             try:
-                run_sources(run, recheck=recheck, runner=runner)
+                run_sources(run, recheck=recheck, runner=runner, delivery=delivery)
                 return finish_run(run, runner=runner, delivery=delivery)
             finally:
                 release(run)

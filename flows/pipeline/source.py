@@ -5,7 +5,7 @@ warning (`zero_yield`)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from alerts.settings import (
@@ -29,11 +29,13 @@ from flows.pipeline.stages import (
     template_of,
 )
 from flows.pipeline.summary import SourceReport
+from flows.pipeline.writer import ArchiveWriter
 from scrapers.discover import Discovery
 from scrapers.fetch import Fetcher, FetchResult
 from storage import fetchstate
 from storage.archive import Incoming
 from storage.fetchstate import PageOutcome, YieldHistory
+from storage.outbox import OutboxEntry
 
 PAGES_WAITING = 8  # fetched pages waiting for the cleaner (each up to max_page_bytes)
 CLEANED_WAITING = 64  # cleaned pages waiting for the store stage
@@ -49,11 +51,15 @@ def run_source(
     runner: Runner | None = None,
     claims: UrlClaims | None = None,
     cleaner: Cleaner | None = None,
+    writer: ArchiveWriter | None = None,
+    committed: Callable[[list[OutboxEntry]], None] | None = None,
 ) -> SourceReport:
     """One source through every stage: discover, then fetch, clean and store overlapping. A
     stage that raises fails this source only: the report names the stage, and the other
     sources go on. `claims`: the URLs the run's sources share (one fetch per URL per run);
-    `cleaner`: the run's (its worker processes), else one for this source."""
+    `cleaner`: the run's (its worker processes), else one for this source; `writer`: the
+    run's one writer of the archive, else one for this source; `committed(matches)`: told
+    of the alert matches of each committed batch."""
     runner = runner or Runner()
     claims = claims if claims is not None else UrlClaims()
     log = runner.logger()
@@ -61,9 +67,10 @@ def run_source(
     fetcher = fetcher.for_source(source.url)  # the networks its fetches may reach
     with ExitStack() as own:
         cleaner = cleaner or own.enter_context(Cleaner())
+        writer = writer or own.enter_context(ArchiveWriter(archives.path))
         try:
             found, plan, cleaned, stored = _run_stages(
-                source, fetcher, archives, rules, recheck, runner, claims, cleaner
+                source, fetcher, archives, rules, recheck, runner, claims, cleaner, writer, committed
             )
         except StageFailed as e:  # the source failed; the other sources go on
             return _failed(runner, name, e.stage, e.error)
@@ -77,7 +84,9 @@ def run_source(
         len(report.errors),
     )
     if not report.failed:
-        report.warning = zero_yield(report, found, fetchstate.yield_history(archives.here(), name))
+        with archives.reading() as archive:
+            history = fetchstate.yield_history(archive, name)
+        report.warning = zero_yield(report, found, history)
         if report.warning:
             log.warning("%s: WARNING: %s", name, report.warning)
     return report
@@ -99,6 +108,8 @@ def _run_stages(
     runner: Runner,
     claims: UrlClaims,
     cleaner: Cleaner,
+    writer: ArchiveWriter,
+    committed: Callable[[list[OutboxEntry]], None] | None,
 ) -> tuple[Discovery, Plan, Cleaned, Stored]:
     log = runner.logger()
     name = source.name
@@ -128,12 +139,12 @@ def _run_stages(
                 len(plan.waiting),
                 source.max_new_per_run,
             )
-    with _stage("clean"):
-        learned = template_of(archives.here(), name)
+    with _stage("clean"), archives.reading() as archive:
+        learned = template_of(archive, name)
     # Fetch, clean and store at the same time, joined by bounded channels.
     pages: Channel[FetchResult] = Channel(PAGES_WAITING)
     outcomes: Channel[tuple[str, Incoming | PageOutcome]] = Channel(CLEANED_WAITING)
-    (fetched, failed), _, (cleaned, stored) = runner.overlap(
+    (fetched, failed), _, (cleaned, stored, owed) = runner.overlap(
         name,
         [
             Stage("fetch", fetch_stream, (fetcher, plan.urls, pages), done="fetched"),
@@ -143,7 +154,7 @@ def _run_stages(
                 (source, pages, outcomes, found.kind, learned, cleaner, len(plan.urls)),
                 done="cleaned",
             ),
-            Stage("store", store_stream, (archives, source, outcomes, rules, ledger, claims, plan, runner)),
+            Stage("store", store_stream, (writer, source, outcomes, rules, ledger, claims, plan, runner, committed)),
         ],
         [pages, outcomes],
     )
@@ -152,7 +163,7 @@ def _run_stages(
         "%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items), len(cleaned.outcomes)
     )
     with _stage("store"):
-        remember_pages(archives.here(), name, found, plan.waiting)
+        writer.call(remember_pages, source, found, plan.waiting, owed)
     runner.checkpoint("state", name)
     return found, plan, cleaned, stored
 

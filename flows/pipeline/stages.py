@@ -4,7 +4,7 @@ remembered."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +21,7 @@ from flows.pipeline.cleaner import Cleaner
 from flows.pipeline.context import Archives, RunSource, UrlLedger
 from flows.pipeline.runner import Runner
 from flows.pipeline.summary import NewArticle
+from flows.pipeline.writer import ArchiveWriter
 from scrapers import template
 from scrapers.clean import clean_page
 from scrapers.discover import Discovery, discover
@@ -28,7 +29,7 @@ from scrapers.fetch import Fetcher, FetchResult, Validators
 from scrapers.links import Candidate
 from scrapers.template import SourceTemplate
 from storage import fetchstate, learned_templates
-from storage.archive import Archive, BatchResult, Incoming
+from storage.archive import Archive, BatchResult, Incoming, PreparedBatch
 from storage.db import Database, utc_iso
 from storage.fetchstate import PageOutcome
 from storage.outbox import OutboxEntry
@@ -84,7 +85,8 @@ def discover_source(
     """New candidate URLs of one source: not archived, not known as non-articles, not failing
     (`ledger.known`). A page another source of this run has taken stays a candidate: it
     becomes a sighting."""
-    stored = {} if recheck else fetchstate.validators(archives.here(), source.name)
+    with archives.reading() as archive:
+        stored = {} if recheck else fetchstate.validators(archive, source.name)
     validators = {url: Validators(etag, modified) for url, (etag, modified) in stored.items()}
     return discover(source.spec, fetcher, validators=validators, is_known=ledger.known)
 
@@ -94,11 +96,9 @@ def plan_source(source: RunSource, found: Discovery, archives: Archives, ledger:
     earlier runs (still unknown), newest first (by the date the feed or sitemap gives; listing
     order otherwise), up to `max_new_per_run`, less what another source of the run fetches."""
     found_urls = set(found.urls)
-    kept = [
-        Candidate(url, lastmod, title)
-        for url, lastmod, title in fetchstate.waiting(archives.here(), source.name)
-        if url not in found_urls
-    ]
+    with archives.reading() as archive:
+        waiting = fetchstate.waiting(archive, source.name)
+    kept = [Candidate(url, lastmod, title) for url, lastmod, title in waiting if url not in found_urls]
     if kept:
         known = ledger.known([c.url for c in kept], shared_stay=False)
         kept = [c for c in kept if c.url not in known]
@@ -200,22 +200,53 @@ def clean_pages(
 
 
 def store_batch(
-    archive: Archive, items: list[Incoming], rules: list[AlertRule], *, now: datetime | None = None
+    archive: Archive,
+    items: list[Incoming],
+    rules: list[AlertRule],
+    *,
+    now: datetime | None = None,
+    prepared: PreparedBatch | None = None,
 ) -> tuple[BatchResult, list[OutboxEntry]]:
     """Dedup and store a batch and record its alert matches, in ONE transaction.
 
     Only articles new to the archive are matched (a folded duplicate never alerts again);
-    hashing is done before the transaction takes the write lock.
+    hashing is done before the transaction takes the write lock (`prepared`: done already,
+    by the source's thread, while the run's writer wrote other sources' batches).
     """
-    batch = archive.prepare(items)
+    batch = prepared if prepared is not None else archive.prepare(items)
     with archive.transaction():
         result = archive.insert(batch)
         matches = record_matches(archive, rules, new_candidates(batch.items, result), now=now)
     return result, matches
 
 
+# (the source that records it, the URL it listed, the article that page became)
+Sighting = tuple[str, str, int]
+
+
+def write_batch(
+    archive: Archive,
+    source: RunSource,
+    batch: Cleaned,
+    prepared: PreparedBatch | None,
+    rules: list[AlertRule],
+    sightings: list[Sighting],
+) -> tuple[BatchResult, list[OutboxEntry]]:
+    """Everything one batch of a source writes, as one write of the run's `ArchiveWriter`:
+    its articles with their alert matches (`store_batch`), the learned template, the pages
+    settled, and the sightings owed to the sources that listed the same pages."""
+    result = BatchResult()
+    matches: list[OutboxEntry] = []
+    if batch.items:
+        result, matches = store_batch(archive, batch.items, rules, prepared=prepared)
+        learn_template(archive, batch.items, result)
+    settle_pages(archive, source.name, batch)
+    record_sightings(archive, source, sightings)
+    return result, matches
+
+
 def store_stream(
-    archives: Archives,
+    writer: ArchiveWriter,
     source: RunSource,
     pages: Channel[tuple[str, Incoming | PageOutcome]],
     rules: list[AlertRule],
@@ -223,35 +254,41 @@ def store_stream(
     claims: UrlClaims,
     plan: Plan,
     runner: Runner,
-) -> tuple[Cleaned, Stored]:
+    committed: Callable[[list[OutboxEntry]], None] | None = None,
+) -> tuple[Cleaned, Stored, list[Sighting]]:
     """The cleaned pages stored in batches as they come (`BATCH_PAGES`, or what `BATCH_SECONDS`
-    gathered): each batch's articles and alert outbox rows in one transaction (`store_batch`),
-    then its pages settled and the sightings it owes other sources. A crash loses only the
-    batch in hand, which the next run fetches again. Returns every page's outcome and what
-    the archive did."""
+    gathered), each batch one write of the run's writer (`write_batch`: its articles and alert
+    outbox rows in one transaction, its pages settled, the sightings it owes other sources).
+    Hashing happens here, in the source's thread. A crash loses only the batches not
+    committed, which the next run fetches again. Returns every page's outcome, what the
+    archive did, and the sightings still owed (for the source's last write).
+    `committed(matches)`: called with each committed batch's outbox rows."""
     cleaned, stored = Cleaned(), Stored()
-    archive = archives.here()
-    share_sightings(archive, source, claims, {}, plan.settled)
+    owed: list[Sighting] = [(source.name, url, article_id) for url, article_id in plan.settled]
     for pairs in pages.batches(BATCH_PAGES, BATCH_SECONDS):
-        batch, part = Cleaned(), Stored()
+        batch = Cleaned()
         for url, out in pairs:
             batch.add(url, out)
-        if batch.items:
-            result, matches = store_batch(archive, batch.items, rules)
-            learn_template(archive, batch.items, result)
-            part.add(batch.items, result, matches)
-        settle_pages(archive, source.name, batch)
+        prepared = prepare(batch.items, ledger) if batch.items else None
+        result, matches = writer.call(write_batch, source, batch, prepared, rules, owed)
         outcomes: dict[str, int | None] = {ledger.key(o.url): None for o in batch.outcomes}
-        outcomes.update(
-            (ledger.key(url), r.article_id) for url, r in zip(batch.item_urls, part.result.items, strict=True)
-        )
-        share_sightings(archive, source, claims, outcomes, [])
+        outcomes.update((ledger.key(url), r.article_id) for url, r in zip(batch.item_urls, result.items, strict=True))
+        owed = claims.settle(source.name, outcomes) if outcomes else []
         runner.checkpoint("stored", source.name)
-        if part.matches:
-            runner.matched(part.matches)  # after the commit: never a match a rollback undid
+        if matches:
+            runner.matched(matches)  # after the commit: never a match a rollback undid
+            if committed is not None:
+                committed(matches)
         cleaned.extend(batch)
-        stored.add(batch.items, part.result, part.matches)
-    return cleaned, stored
+        stored.add(batch.items, result, matches)
+    return cleaned, stored, owed
+
+
+def prepare(items: list[Incoming], ledger: UrlLedger) -> PreparedBatch:
+    """What deduplication compares for a batch (URL keys, content hash, MinHash): the costly
+    part of storing, done in the source's thread."""
+    with ledger.archives.reading() as archive:
+        return archive.prepare(items)
 
 
 def store_pages(archive: Archive, cleaned: Cleaned, rules: list[AlertRule]) -> Stored:
@@ -277,29 +314,24 @@ def learn_template(archive: Archive, items: list[Incoming], result: BatchResult)
         learned_templates.record(archive, source, keys, template.WINDOW)
 
 
-def remember_pages(archive: Archive, source: str, found: Discovery, waiting: Sequence[Candidate] = ()) -> None:
-    """After the last batch is committed: the candidates left for the next runs, and only then
-    the validators that let the next run skip unchanged discovery documents."""
-    fetchstate.keep_waiting(archive, source, [(c.url, c.lastmod, c.title) for c in waiting])
-    fetchstate.save_validators(archive, source, {url: (v.etag, v.last_modified) for url, v in found.documents.items()})
+def remember_pages(
+    archive: Archive, source: RunSource, found: Discovery, waiting: Sequence[Candidate], sightings: list[Sighting]
+) -> None:
+    """The source's last write, after its last batch is committed: the sightings still owed,
+    the candidates left for the next runs, and only then the validators that let the next
+    run skip unchanged discovery documents."""
+    record_sightings(archive, source, sightings)
+    fetchstate.keep_waiting(archive, source.name, [(c.url, c.lastmod, c.title) for c in waiting])
+    fetchstate.save_validators(
+        archive, source.name, {url: (v.etag, v.last_modified) for url, v in found.documents.items()}
+    )
 
 
-def share_sightings(
-    archive: Archive,
-    source: RunSource,
-    claims: UrlClaims,
-    outcomes: dict[str, int | None],
-    settled: list[tuple[str, int]],
-) -> int:
-    """After a batch's commit: the sightings this source records for pages listed by two
-    sources of the run: its own pages (`outcomes`: URL key -> the article each became, None:
-    none) another source listed meanwhile, and `settled`, pages another source stored before
-    this one took them. How many."""
-    sightings = claims.settle(source.name, outcomes) if outcomes else []
-    sightings += [(source.name, url, article_id) for url, article_id in settled]
+def record_sightings(archive: Archive, source: RunSource, sightings: list[Sighting]) -> None:
+    """Pages listed by two sources of the run: `(sharer, url, article)` each records that
+    `sharer` lists `article` at `url` (the other source fetched it, once)."""
     for sharer, url, article_id in sightings:
         archive.add_sighting(article_id, url, sharer, urls=source.spec.urls)
-    return len(sightings)
 
 
 def settle_pages(archive: Database, source: str, cleaned: Cleaned) -> None:

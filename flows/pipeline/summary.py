@@ -7,8 +7,11 @@ printed at the end of `newswatch run` (plain text, one line per source).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
+
+from core.text import shorten
 
 
 @dataclass
@@ -184,12 +187,57 @@ def source_findings(s: dict, *, with_state: bool = True) -> list[str]:
     return lines
 
 
+TABLE_ROWS = 20  # a summary with more sources shows counts, then the rows of those that need attention
+FINDINGS_MAX = 50  # lines about sources (failures, notes, rejections), errors: at most this many each
+NEW_ARTICLES_SHOWN = 30
+
+
+def needs_attention(row: SourceRow) -> bool:
+    return row.state in ("skipped", "failed", "warning")
+
+
+def state_counts(rows: list[SourceRow]) -> str:
+    """`998 ok, 1 unchanged, 1 FAILED`: the sources by state, in the order states are judged."""
+    counts = Counter(r.state for r in rows)
+    order = ("ok", "unchanged", "failed", "warning", "skipped")
+    return ", ".join(f"{counts[state]} {state_label(state)}" for state in order if counts[state])
+
+
+def totals_line(rows: list[SourceRow]) -> str:
+    dups = sum(sum(r.duplicates.values()) for r in rows)
+    return (
+        f"{len(rows)} sources ({state_counts(rows)}): {sum(r.discovered for r in rows)} discovered, "
+        f"{sum(r.new for r in rows)} new, {dups} duplicate(s), {sum(r.not_articles for r in rows)} not article(s), "
+        f"{sum(r.errors for r in rows)} error(s)"
+    )
+
+
+def source_line_of(report: SourceReport) -> str:
+    """One line for a source's run (a large run's log has one per source)."""
+    row = source_rows([asdict(report)])[0]
+    counts = (
+        f"{row.discovered} discovered, {row.new} new, {sum(row.duplicates.values())} duplicate(s), "
+        f"{row.not_articles} not article(s), {row.errors} error(s)"
+    )
+    state = state_label(row.state) + (f": {row.detail}" if row.detail else "")
+    return shorten(f"{row.source}: {counts}: {state}")
+
+
 def format_summary(summary: dict) -> str:
-    rows = [("source", "discovered", "new", "dupl.", "not art.", "errors", "state")]
-    for r in source_rows(summary["sources"]):
-        rows.append(
+    """The summary `newswatch run` prints. Up to `TABLE_ROWS` sources: one row each; more:
+    the counts, then the rows of the sources that need attention (every row is in `run
+    --json` and the run's `ingest-sources` artifact). Every line is shortened to `LINE_MAX`."""
+    all_rows = source_rows(summary["sources"])
+    rows = all_rows
+    lines: list[str] = []
+    if len(all_rows) > TABLE_ROWS:
+        lines.append(totals_line(all_rows))
+        rows = [r for r in all_rows if needs_attention(r)]
+    table = [("source", "discovered", "new", "dupl.", "not art.", "errors", "state")]
+    for r in rows[:TABLE_ROWS]:
+        table.append(
             (
-                r.source,
+                shorten(r.source, 60),
                 str(r.discovered),
                 str(r.new),
                 str(sum(r.duplicates.values())),
@@ -198,11 +246,17 @@ def format_summary(summary: dict) -> str:
                 state_label(r.state),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-        for r in rows
-    ]
+    if rows or len(all_rows) <= TABLE_ROWS:
+        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+        lines += [
+            "  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            for r in table
+        ]
+    if len(rows) > TABLE_ROWS:
+        lines.append(
+            f"... and {len(rows) - TABLE_ROWS} more source(s) that need attention "
+            "(`newswatch run --json` and the run's ingest-sources artifact list every source)"
+        )
     # Failures and warnings first, then what discovery noted and what was rejected.
     states = [
         line
@@ -214,14 +268,20 @@ def format_summary(summary: dict) -> str:
     errors = [(s["source"], e) for s in summary["sources"] for e in s["errors"]]
     if findings or errors:
         lines.append("")
-        lines += findings
-        lines += [f"{src}: {msg}" for src, msg in errors[:50]]
-        if len(errors) > 50:
-            lines.append(f"... and {len(errors) - 50} more errors (newswatch sources shows the state per source)")
+        lines += findings[:FINDINGS_MAX]
+        if len(findings) > FINDINGS_MAX:
+            lines.append(f"... and {len(findings) - FINDINGS_MAX} more line(s) about sources (`newswatch run --json`)")
+        lines += [f"{src}: {msg}" for src, msg in errors[:FINDINGS_MAX]]
+        if len(errors) > FINDINGS_MAX:
+            lines.append(
+                f"... and {len(errors) - FINDINGS_MAX} more errors (newswatch sources shows the state per source)"
+            )
     new = [a for s in summary["sources"] for a in s["new_articles"]]
     if new:
         lines += ["", f"{len(new)} new article(s):"]
-        lines += [f"  #{a['id']} {a['title'] or a['url']}" for a in new[:30]]
+        lines += [f"  #{a['id']} {a['title'] or a['url']}" for a in new[:NEW_ARTICLES_SHOWN]]
+        if len(new) > NEW_ARTICLES_SHOWN:
+            lines.append(f"  ... and {len(new) - NEW_ARTICLES_SHOWN} more (`newswatch search`, the reading room)")
     lines += delivery_lines(summary)
     if summary.get("feeds_written"):
         lines.append(f"feeds: {summary['feeds_written']} Atom feed(s) rewritten")
@@ -233,7 +293,8 @@ def format_summary(summary: dict) -> str:
         lines += ["", f"this run in the Prefect UI: {summary['ui_url']}"]
     from core.text import inert
 
-    return "\n".join(inert(line) for line in lines)  # page text cannot drive the terminal
+    # Page text cannot drive the terminal, nor fill it: a 2 MB link is one short line.
+    return "\n".join(shorten(inert(line)) for line in lines)
 
 
 def delivery_lines(summary: dict) -> list[str]:
