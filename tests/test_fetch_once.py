@@ -4,6 +4,8 @@ ingest run as plain code (`flows.pipeline.ingest.ingest_run`, no Prefect) agains
 from __future__ import annotations
 
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from core.urls import UrlPolicy
 from flows.config.loader import load_config
 from flows.pipeline.claims import UrlClaims
 from flows.pipeline.ingest import ingest_run
+from flows.pipeline.runner import Runner
 from flows.pipeline.summary import format_summary
 from scrapers.links import Candidate
 
@@ -149,3 +152,163 @@ def test_max_new_per_run_is_checked_in_the_config(tmp_path: Path) -> None:
         load_config(
             config(tmp_path / "newswatch.yaml", [("a", "http://127.0.0.1:9/rss", "feed", "generic")], max_new_per_run=0)
         )
+
+
+# ------------------------------------------------------------ nothing lost behind a claim ---
+
+LOST = "/fr/news/loim-et-le-niger-lancent-un-programme-daide-au-retour-volontaire"
+OTHER = "/fr/news/au-tchad-loim-ouvre-trois-centres-daccueil"
+
+
+def test_claims_hand_a_failed_page_to_another_spelling() -> None:
+    claims = UrlClaims()
+    assert claims.take("rss", keyed("https://x.org/a", "https://x.org/b"), limit=10, found_via="feed").urls == [
+        "https://x.org/a",
+        "https://x.org/b",
+    ]
+    # The listing plans while the feed is fetching: its spellings are shares of the feed's claims.
+    listing = claims.take("listing", keyed("http://x.org/a", "http://x.org/b"), limit=10, found_via="listing")
+    assert listing.urls == [] and len(listing.shared) == 2
+    failure = "https://x.org/a: cannot connect"
+    assert (
+        claims.settle(
+            "rss", {key("https://x.org/a"): None, key("https://x.org/b"): None}, {key("https://x.org/a"): failure}
+        )
+        == []
+    )
+    # a failed: the listing's spelling is tried, for the listing; b was read and is no article: nothing to try.
+    [rescue] = claims.rescues()
+    assert (rescue.source, rescue.url, rescue.found_via, rescue.failed) == (
+        "listing",
+        "http://x.org/a",
+        "listing",
+        failure,
+    )
+    # A source planning while the listing fetches it shares it, as before.
+    later = claims.take("sitemap", keyed("http://www.x.org/a/"), limit=10)
+    assert later.urls == [] and len(later.shared) == 1
+    assert claims.settle("listing", {key("http://x.org/a"): 9}) == [("sitemap", "http://www.x.org/a/", 9)]
+    assert claims.rescues() == []
+    assert [(s.url, s.state) for s in claims.shares_of("listing")] == [("http://x.org/b", "not-article")]
+    assert [(s.url, s.state) for s in claims.shares_of("sitemap")] == [("http://www.x.org/a/", "article")]
+    assert claims.tried(key("http://x.org/a")) == {"https://x.org/a"}
+    # After a failure, a new spelling is this source's to fetch at once.
+    claims.take("rss", keyed("https://x.org/c"), limit=10)
+    claims.settle("rss", {key("https://x.org/c"): None}, {key("https://x.org/c"): "gone"})
+    assert claims.take("listing", keyed("http://x.org/c"), limit=10).urls == ["http://x.org/c"]
+    assert claims.take("sitemap", keyed("https://x.org/c"), limit=10).urls == []  # the spelling that failed: shared
+
+
+def lost_claim_site(site: LocalServer) -> Path:
+    """The issue's case: a feed lists a page under https:// (which this site does not serve),
+    the listing of the same site links it over http://."""
+    from fake_sites import iom_listing_page, rss_feed
+
+    site.routes.update({p: html(article_page("iom-fr", p)) for p in (LOST, OTHER)})
+    site.routes["/fr/news"] = html(iom_listing_page([(p, p) for p in (OTHER, LOST)]))
+    https = site.base.replace("http://", "https://")
+    site.routes["/fr/rss.xml"] = Reply(
+        body=rss_feed(site.base, [(OTHER, OTHER)]).replace(
+            "</channel>", f"<item><title>t</title><link>{https}{LOST}</link></item></channel>"
+        ),
+        content_type="application/rss+xml",
+    )
+    return site
+
+
+def test_a_page_whose_claimed_fetch_fails_is_fetched_by_the_source_that_lists_it_next(
+    tmp_path: Path, http_server: LocalServer
+) -> None:
+    """The feed runs first and fails on its https:// spelling; the listing, planning after that,
+    fetches its http:// spelling itself in the same run. The counts add up."""
+    site = lost_claim_site(http_server)
+    cfg = config(
+        tmp_path / "newswatch.yaml",
+        [("iom-rss", site.url("/fr/rss.xml"), "feed", "iom"), ("iom-fr", site.url("/fr/news"), "listing", "iom")],
+    )
+    summary = ingest_run(load_config(cfg)).to_dict()
+    rss, listing = summary["sources"]
+    assert (rss["discovered"], rss["new"], rss["duplicates"], len(rss["errors"])) == (2, 1, {}, 1)
+    assert "https://127.0.0.1" in rss["errors"][0]
+    assert (listing["discovered"], listing["new"], listing["duplicates"], listing["errors"]) == (
+        2,
+        1,
+        {"shared": 1},
+        [],
+    )
+    assert sorted(rows(cfg, "SELECT source, url FROM articles")) == [
+        ("iom-fr", site.url(LOST)),
+        ("iom-rss", site.url(OTHER)),
+    ]
+    assert [r.path for r in site.requests(LOST)] == [LOST]
+
+
+class InterleavedRunner(Runner):
+    """The sources in parallel, in this order: the feed plans (takes the page), the listing
+    plans (its spelling becomes a share of the feed's claim), then the feed stores (settles
+    the claim): the listing takes the page while the feed's fetch of it is still unsettled."""
+
+    def __init__(self) -> None:
+        self.planned = {"iom-rss": threading.Event(), "iom-fr": threading.Event()}
+
+    def each_source(self, fn, sources):
+        with ThreadPoolExecutor(len(sources)) as pool:
+            return list(pool.map(fn, sources))
+
+    def stage(self, name, source, fn, *args):
+        if name == "fetch":
+            self.planned[source].set()
+        if name == "discover" and source == "iom-fr":
+            assert self.planned["iom-rss"].wait(20)
+        if name == "store" and source == "iom-rss":
+            assert self.planned["iom-fr"].wait(20)
+        return fn(*args)
+
+
+def test_a_page_lost_behind_a_claim_is_rescued_in_the_same_run_and_the_counts_add_up(
+    tmp_path: Path, http_server: LocalServer
+) -> None:
+    """QA's case: the listing planned while the feed held the page, the feed's https:// fetch
+    failed; the listing's http:// spelling is fetched in the same run, for the listing, and the
+    listing's line no longer counts a duplicate that was never archived."""
+    site = lost_claim_site(http_server)
+    cfg = config(
+        tmp_path / "newswatch.yaml",
+        [("iom-rss", site.url("/fr/rss.xml"), "feed", "iom"), ("iom-fr", site.url("/fr/news"), "listing", "iom")],
+    )
+    summary = ingest_run(load_config(cfg), runner=InterleavedRunner()).to_dict()
+    rss, listing = summary["sources"]
+    assert (rss["discovered"], rss["new"], rss["duplicates"], len(rss["errors"])) == (2, 1, {}, 1)
+    # OTHER: the listing's sighting of the feed's article; LOST: its own, rescued.
+    assert (listing["discovered"], listing["new"], listing["duplicates"], listing["errors"]) == (
+        2,
+        1,
+        {"shared": 1},
+        [],
+    )
+    assert listing["fetched"] == 1 and [a["url"] for a in listing["new_articles"]] == [site.url(LOST)]
+    assert rows(cfg, "SELECT source FROM articles WHERE url = ?", site.url(LOST)) == [("iom-fr",)]
+    # The https:// spelling that failed is no failing page any more: the page is archived.
+    assert rows(cfg, "SELECT count(*) FROM pages") == [(0,)]
+    text = format_summary(summary)
+    assert "iom-rss" in text and "2 new article(s)" in text
+
+
+def test_a_page_every_spelling_of_which_fails_is_an_error_not_a_duplicate(
+    tmp_path: Path, http_server: LocalServer
+) -> None:
+    site = lost_claim_site(http_server)
+    site.routes[LOST] = Reply(status=500, body=b"down", content_type="text/plain")
+    cfg = config(
+        tmp_path / "newswatch.yaml",
+        [("iom-rss", site.url("/fr/rss.xml"), "feed", "iom"), ("iom-fr", site.url("/fr/news"), "listing", "iom")],
+    )
+    summary = ingest_run(load_config(cfg), runner=InterleavedRunner()).to_dict()
+    rss, listing = summary["sources"]
+    assert listing["duplicates"] == {"shared": 1}  # OTHER only
+    assert len(listing["errors"]) == 1 and site.url(LOST) in listing["errors"][0]
+    assert listing["discovered"] == listing["new"] + sum(listing["duplicates"].values()) + len(listing["errors"])
+    assert rows(cfg, "SELECT source, reason FROM pages ORDER BY source") == [
+        ("iom-fr", "failing"),
+        ("iom-rss", "failing"),
+    ]

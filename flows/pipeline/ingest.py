@@ -34,6 +34,7 @@ from flows.pipeline.cleaner import Cleaner
 from flows.pipeline.context import Archives, RunContext, RunSource
 from flows.pipeline.early_alerts import AlertsAsCommitted
 from flows.pipeline.end_of_run import deliver_alerts, judge_health, outbox_snapshot, send_health_alerts, write_feeds
+from flows.pipeline.rescue import count_shares, rescue_claims
 from flows.pipeline.runner import Delivery, Runner
 from flows.pipeline.source import run_source
 from flows.pipeline.stopping import stop_work_on_signals
@@ -150,6 +151,21 @@ def run_sources(
             ),
             run.leased,
         )
+        # Nothing lost behind a claim: a page whose fetch failed is tried under the other
+        # sources' spellings of it, then every source counts the pages others took for it.
+        rescue_claims(
+            claims,
+            context.sources,
+            run.summary.sources,
+            fetcher,
+            context.archives,
+            context.rules,
+            runner,
+            writer,
+            alerts.committed,
+        )
+    for report in run.summary.sources:
+        count_shares(report, claims, context.archives)
     run.summary.alerts_sent += alerts.sent
     if cleaner.started:
         log.info("clean: %d page(s) cleaned in %d worker process(es)", cleaner.pool_pages, cleaner.workers)

@@ -228,15 +228,23 @@ def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored,
     if found.errors and not found.seen and not found.unchanged:
         # Not one discovery document could be read: the source is down, not merely quiet.
         report.failed, report.errors = found.errors[0], found.errors[1:]
-    counts = stored.result.counts
-    report.fetched = len(cleaned.items) + len(cleaned.outcomes)
-    report.new = counts["new"]
-    report.duplicates = {k: counts[k] for k in ("same_url", "exact", "near") if counts[k]}
+    count_pages(report, cleaned, stored)
     if plan.shared:  # listed by another source of this run too: fetched once, a sighting here
         report.duplicates["shared"] = len(plan.shared)
-    report.not_articles = sum(1 for o in cleaned.outcomes if isinstance(o.error, NotAnArticle))
-    report.rejected = dict(Counter(o.reason for o in cleaned.outcomes).most_common())
+    return report
+
+
+def count_pages(report: SourceReport, cleaned: Cleaned, stored: Stored) -> None:
+    """Add pages the source fetched, cleaned and stored to its report."""
+    counts = stored.result.counts
+    report.fetched += len(cleaned.items) + len(cleaned.outcomes)
+    report.new += counts["new"]
+    for kind in ("same_url", "exact", "near"):
+        if counts[kind]:
+            report.duplicates[kind] = report.duplicates.get(kind, 0) + counts[kind]
+    report.not_articles += sum(1 for o in cleaned.outcomes if isinstance(o.error, NotAnArticle))
+    rejected = Counter(report.rejected) + Counter(o.reason for o in cleaned.outcomes)
+    report.rejected = dict(rejected.most_common())
     # A page that is gone (404, 410) is recorded as such: no error of the source.
     report.errors += [o.message for o in cleaned.outcomes if not isinstance(o.error, (NotAnArticle, Gone))]
-    report.new_articles = stored.new_articles
-    return report
+    report.new_articles += stored.new_articles

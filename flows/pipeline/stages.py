@@ -14,7 +14,7 @@ from alerts.settings import (
     AlertRule,
 )
 from core.urls import UrlPolicy
-from errors import NewswatchError, NotAnArticle, UnexpectedFetchError
+from errors import FetchError, NewswatchError, NotAnArticle, UnexpectedFetchError
 from flows.pipeline.channels import Channel
 from flows.pipeline.claims import Plan, UrlClaims
 from flows.pipeline.cleaner import Cleaner
@@ -105,7 +105,9 @@ def plan_source(source: RunSource, found: Discovery, archives: Archives, ledger:
     # A stable sort: undated candidates keep their order (a listing's is newest first), after
     # the dated ones.
     candidates = sorted(found.candidates + kept, key=lambda c: c.lastmod or "", reverse=True)
-    return claims.take(source.name, [(ledger.key(c.url), c) for c in candidates], source.max_new_per_run)
+    return claims.take(
+        source.name, [(ledger.key(c.url), c) for c in candidates], source.max_new_per_run, found_via=found.kind
+    )
 
 
 def fetch_stream(fetcher: Fetcher, urls: list[str], out: Channel[FetchResult]) -> tuple[int, int]:
@@ -271,9 +273,8 @@ def store_stream(
             batch.add(url, out)
         prepared = prepare(batch.items, ledger) if batch.items else None
         result, matches = writer.call(write_batch, source, batch, prepared, rules, owed)
-        outcomes: dict[str, int | None] = {ledger.key(o.url): None for o in batch.outcomes}
-        outcomes.update((ledger.key(url), r.article_id) for url, r in zip(batch.item_urls, result.items, strict=True))
-        owed = claims.settle(source.name, outcomes) if outcomes else []
+        outcomes, failed = claim_outcomes(batch, result, ledger.key)
+        owed = claims.settle(source.name, outcomes, failed) if outcomes else []
         runner.checkpoint("stored", source.name)
         if matches:
             runner.matched(matches)  # after the commit: never a match a rollback undid
@@ -282,6 +283,18 @@ def store_stream(
         cleaned.extend(batch)
         stored.add(batch.items, result, matches)
     return cleaned, stored, owed
+
+
+def claim_outcomes(
+    cleaned: Cleaned, result: BatchResult, key: Callable[[str], str]
+) -> tuple[dict[str, int | None], dict[str, str]]:
+    """What a stored batch's pages became, for the run's claims: URL key -> the archived
+    article (None: none), and the keys whose fetch failed, with the error (another source's
+    spelling of those pages is tried in the same run: `UrlClaims`)."""
+    outcomes: dict[str, int | None] = {key(o.url): None for o in cleaned.outcomes}
+    failed = {key(o.url): o.message for o in cleaned.outcomes if isinstance(o.error, FetchError)}
+    outcomes.update((key(url), r.article_id) for url, r in zip(cleaned.item_urls, result.items, strict=True))
+    return outcomes, failed
 
 
 def prepare(items: list[Incoming], ledger: UrlLedger) -> PreparedBatch:
