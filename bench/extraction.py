@@ -22,7 +22,9 @@ the dev half only; the held-out half decides whether they generalise.
 
 What is scored (all in this one process, on the same bytes, decompressed before the clock):
   newswatch    `clean_page(bytes, url=...)`: its `body` (the ground truths hold no headline);
-               the generic path, as an unknown site gets it.
+               the generic path, as an unknown site gets it. `--found-via feed` (or sitemap,
+               listing) cleans every page as if discovery had found it that way: a feed's or
+               sitemap's entry gets the benefit of the doubt (scrapers/decide.py).
   trafilatura  `trafilatura.extract(bytes, url=..., include_comments=False, include_tables=True)`
                in its default mode and with `fast=True`.
 Seeds (`--seeds DIR`, the seed sites' text dumps): each is cleaned and compared with its gold
@@ -221,11 +223,11 @@ def loss_class(out: Output, detail: str) -> str:
 # --- extractors ----------------------------------------------------------------------------
 
 
-def newswatch_extractor() -> Callable[[Page], Output]:
+def newswatch_extractor(found_via: str | None = None) -> Callable[[Page], Output]:
     from scrapers.clean import clean_page
 
     def extract(page: Page) -> Output:
-        article = clean_page(page.data, url=page.url)
+        article = clean_page(page.data, url=page.url, found_via=found_via)
         if not article.is_article:
             return Output("", True, article.reason)
         return Output(article.body, False)
@@ -338,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rejected", action="store_true", help="list the pages newswatch rejected, with the reason")
     parser.add_argument(
+        "--found-via",
+        choices=("feed", "sitemap", "listing"),
+        help="clean every page as found through this kind of discovery document (default: none said)",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         metavar="N",
@@ -351,7 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in EXTRACTORS]
     if unknown:
         raise SystemExit(f"error: unknown extractor(s) {unknown}; known: {list(EXTRACTORS)}")
-    extractors = {name: EXTRACTORS[name]() for name in names}
+    extractors = {
+        name: newswatch_extractor(args.found_via) if name == "newswatch clean_page" else EXTRACTORS[name]()
+        for name in names
+    }
     corpora = []
     if args.only == "seeds" or args.seeds:
         if args.seeds is None:

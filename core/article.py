@@ -65,6 +65,10 @@ class PageMetadata:
     translations: dict[str, str] = field(default_factory=dict)
     site_name: str | None = None
     page_type: str | None = None  # og:type / JSON-LD @type, e.g. "article", "website"
+    og_type: str | None = None  # og:type alone, lower-case ("website", "profile", "article")
+    # Every schema.org type the page declares (JSON-LD @type, microdata itemtype), as named:
+    # "NewsArticle", "AboutPage", "WebSite"...
+    schema_types: tuple[str, ...] = ()
     # Headline keys (casefolded words) of the page's link texts: a line of the main content
     # that is a link's whole text is a teaser headline or navigation, not running text.
     link_keys: frozenset[str] = frozenset()

@@ -14,13 +14,21 @@ Chinese, Japanese and Thai count like spaced languages.
 
 A page found through a feed or a sitemap was announced as content by its site: it gets the
 benefit of the doubt (no listing rule, a record must be mostly fields, fewer words suffice).
-Every rejection returns a reason that names the evidence, for the rejected-pages record.
+It is trusted on size, not against explicit evidence: a page that declares itself no article
+is rejected whoever announced it, on language-free evidence that must all hold (`_not_news`):
+og:type `website` or `profile` (or a schema.org WebSite, AboutPage, ContactPage or ProfilePage),
+no date anywhere (metadata, date lines, text), no article markup (og:type article, a schema.org
+Article, NewsArticle, BlogPosting...), and an address that is one of the site's top-level pages
+(a section, about, contact or legal page: after a language prefix, at most one segment, of at
+most three words, and no digits). Every rejection returns a reason that names the evidence, for the
+rejected-pages record.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from core.article import PageMetadata
 from scrapers.dates import parse_date
@@ -76,12 +84,16 @@ def decide(
     dates: list[str | None],
     meta: PageMetadata,
     found_via: str | None = None,
+    url: str | None = None,
 ) -> Verdict:
     """`body`: the article paragraphs left by the text rules; `content`: the main content's
     lines before dates and contacts were taken out, `dates[i]` the date `content[i]` is (a
-    date line) or None; `meta.link_keys`: headline keys of the page's link texts."""
+    date line) or None; `meta.link_keys`: headline keys of the page's link texts; `url`: where
+    the page was fetched."""
     if not body:
         return Verdict(False, "nothing left once menus, labels and boilerplate are removed")
+    if why := _not_news(body, dates, meta, url):
+        return Verdict(False, why)
     announced = found_via in TRUSTED_DISCOVERY  # a feed or a sitemap listed it as content
     sizes = [units(p) for p in body]
     total = sum(sizes)
@@ -140,6 +152,64 @@ def decide(
     if total < minimum:
         return Verdict(False, f"no running text: {len(prose)} sentence-like paragraph(s), {total} words")
     return ARTICLE
+
+
+_NOT_ARTICLE_OG_TYPES = frozenset({"website", "profile"})
+_NOT_ARTICLE_SCHEMA_TYPES = frozenset({"WebSite", "AboutPage", "ContactPage", "ProfilePage"})
+# A language code as a site's first path segment: /fr/, /en-gb/, /pt_BR/.
+_LANGUAGE_SEGMENT = re.compile(r"^[a-z]{2}(?:[-_][a-z]{2})?$", re.I)
+_PAGE_EXTENSION = re.compile(r"\.(?:s?html?|php|aspx?|jsp)$", re.I)
+_TOP_LEVEL_WORDS = 3
+
+
+def _not_news(body: list[str], dates: list[str | None], meta: PageMetadata, url: str | None) -> str | None:
+    """Why the page declares itself no article (None: it does not), when all the evidence
+    holds: a declared non-article type, no article markup, no date anywhere, a top-level
+    address. Cheapest checks first; the text's dates last."""
+    declared = []
+    if meta.og_type in _NOT_ARTICLE_OG_TYPES:
+        declared.append(f"og:type {meta.og_type}")
+    declared += [f"schema.org {t}" for t in meta.schema_types if t in _NOT_ARTICLE_SCHEMA_TYPES]
+    if not declared:
+        return None
+    if _declares_article(meta.og_type) or any(_declares_article(t) for t in meta.schema_types):
+        return None
+    if meta.date or meta.page_date or any(dates):
+        return None
+    path = _top_level_path(url)
+    if path is None:
+        return None
+    if (meta.title and parse_date(meta.title)) or any(parse_date(p) for p in body):
+        return None
+    return (
+        f"the page declares itself no article: {', '.join(declared)}, no date anywhere (metadata, date lines, "
+        "text), no article markup (og:type article, schema.org Article, NewsArticle, BlogPosting), and "
+        f"{path} is a top-level page of the site (a section, about, contact or legal page)"
+    )
+
+
+def _top_level_path(url: str | None) -> str | None:
+    """The URL's path when it is one of a site's top-level pages: the home page, a section, an
+    about, contact or legal page (after an optional language segment, at most one segment of
+    at most three words, no digits: an article's address has a slug, an id, a date or a
+    section above it); else None."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    segments = [s for s in parts.path.split("/") if s]
+    if segments and _LANGUAGE_SEGMENT.match(segments[0]):
+        segments = segments[1:]
+    if segments:
+        segments[-1] = _PAGE_EXTENSION.sub("", segments[-1])
+    # One segment: a page under a section (/about/team, /societe/questions) may be a story.
+    if len(segments) > 1 or any(c.isdigit() for c in parts.path + parts.query):
+        return None
+    if segments and len([w for w in re.split(r"[-_.+~]+", segments[0]) if w]) > _TOP_LEVEL_WORDS:
+        return None  # a slug (/plan-d-accueil-des-deplaces): a story's address
+    return parts.path or "/"
 
 
 def _declares_article(page_type: str | None) -> bool:

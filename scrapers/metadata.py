@@ -54,6 +54,8 @@ def extract_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         translations=_translations(tree, base, url),
         site_name=metas.get("og:site_name") or _first_json_ld_value(json_ld, "publisher", "name"),
         page_type=_page_type(metas, json_ld),
+        og_type=(metas.get("og:type") or "").strip().lower() or None,
+        schema_types=_schema_types(tree, json_ld),
     )
 
 
@@ -288,6 +290,20 @@ def _translations(tree: HtmlElement, base: str | None, url: str | None) -> dict[
             continue
         translations.setdefault(lang, href)
     return translations
+
+
+_MAX_ITEMTYPES = 50
+
+
+def _schema_types(tree: HtmlElement, json_ld: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The schema.org types a page declares: JSON-LD `@type`s and microdata `itemtype`s (the
+    last segment of the type's URL), in order, once each."""
+    types = [t.rsplit("/", 1)[-1] for obj in json_ld for t in _types(obj)]
+    for element in tree.iterfind(".//*[@itemtype]"):
+        types += [t.rstrip("/").rsplit("/", 1)[-1] for t in (element.get("itemtype") or "").split()]
+        if len(types) > _MAX_ITEMTYPES:
+            break
+    return tuple(dict.fromkeys(t for t in types if t))
 
 
 def _page_type(metas: dict[str, str], json_ld: list[dict[str, Any]]) -> str | None:

@@ -112,7 +112,7 @@ def clean_blocks(
 
     # The decision reads the main content: what follows the headline (menus precede it).
     start = content.index(title) + 1 if title in content else 0
-    verdict = decide(body, content=content[start:], dates=dates[start:], meta=meta, found_via=found_via)
+    verdict = decide(body, content=content[start:], dates=dates[start:], meta=meta, found_via=found_via, url=url)
     # The template comes last and never decides: whether the page is an article was judged
     # on what the rules left.
     body, template_removed = template.apply(body, drop) if template else (body, [])
