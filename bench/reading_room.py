@@ -5,8 +5,8 @@
 
 Builds a real archive (storage.schema, FTS triggers on) in a temporary directory with N
 synthetic articles (~150 words from a 20,000-word vocabulary, 8 sources, 3 languages,
-published over 3 years, one sighting each and a near-duplicate copy for 1 in 50), plus
-rejected pages and source runs; then serves it with `flows.reading_room.make_datasette` (the
+published over 3 years, one sighting each and a near-duplicate copy for 1 in 50, stories of
+three versions), plus rejected pages and source runs; then serves it with `flows.reading_room.make_datasette` (the
 `newswatch browse` instance) and times each page through Datasette's in-process client, HTML
 as a reader gets it (median of 5 after one warm-up). Reference in the same run: the trivial
 page `/-/versions.json` (Datasette's own overhead), so `ratio` = page / reference. Datasette's
@@ -44,6 +44,8 @@ PAGES = [
     ("near duplicates", "/archive/near_duplicates"),
     ("rejected pages", "/archive/rejected_pages"),
     ("source health", "/archive/source_health"),
+    ("stories", "/archive/stories"),
+    ("story", "/archive/story?id={mid}"),
 ]
 CONFIG = (
     """archive: archive.db
@@ -95,6 +97,11 @@ def build(directory: Path, size: int, rng: random.Random) -> Path:
             " last_seen) VALUES (?, ?, ?, ?, ?, 'original', ?, ?)",
             (i, url, url, url.split("://", 1)[1], source, fetched, fetched),
         )
+        # stories of three versions: articles i, i+1, i+2 (the first one's id names it)
+        conn.execute(
+            "INSERT INTO story_members (article_id, story_id, day, how, assigned_at) VALUES (?, ?, ?, ?, ?)",
+            (i, i - (i - 1) % 3, (start + timedelta(days=i % 1000) - date(1970, 1, 1)).days, "facts", fetched),
+        )
         if i % 50 == 0:
             copy = f"https://copy.example.net/{i}"
             conn.execute(
@@ -108,6 +115,10 @@ def build(directory: Path, size: int, rng: random.Random) -> Path:
                 " VALUES (?, ?, 'not_article', 'not_article', 'a listing', ?, ?)",
                 (f"https://{source}.example.org/list/{i}", source, fetched, fetched),
             )
+    conn.execute(
+        "INSERT INTO stories (id, first_day, last_day, title_article_id, size, created_at, updated_at)"
+        " SELECT story_id, min(day), max(day), min(article_id), count(*), '', '' FROM story_members GROUP BY story_id"
+    )
     for s in SOURCES:
         for day in range(30):
             moment = (date.today() - timedelta(days=day)).isoformat() + "T08:00:00+00:00"

@@ -173,6 +173,40 @@ REJECTED_PAGES_SQL = (
 )
 
 
+# Stories (storage/stories.py): one row per story, latest first, its versions inside (a JSON
+# list of [article id, language, source, title] the plugin renders as links); a story's page
+# lists its versions. A story's day is a day number (days since 1970-01-01).
+STORIES_SQL = (
+    "SELECT s.id AS story, coalesce(t.title, '(untitled)') AS title, s.size AS size,"
+    " (SELECT json_group_array(json_array(v.id, v.language, v.source, v.title)) FROM"
+    "   (SELECT a.id, a.language, a.source, a.title FROM story_members m JOIN articles a ON a.id = m.article_id"
+    "     WHERE m.story_id = s.id ORDER BY m.day, m.article_id) v) AS versions,"
+    " (SELECT group_concat(DISTINCT a.language) FROM story_members m JOIN articles a ON a.id = m.article_id"
+    "   WHERE m.story_id = s.id) AS languages,"
+    " (SELECT group_concat(DISTINCT g.source) FROM story_members m JOIN sightings g ON g.article_id = m.article_id"
+    "   WHERE m.story_id = s.id) AS outlets,"
+    " date(s.first_day * 86400, 'unixepoch') AS first_day, date(s.last_day * 86400, 'unixepoch') AS last_day"
+    " FROM stories s LEFT JOIN articles t ON t.id = s.title_article_id"
+    " ORDER BY s.last_day DESC, s.id DESC LIMIT 200"
+)  # index stories_last_day
+
+STORY_SQL = (
+    "SELECT a.id AS article, a.title, a.language, a.source, a.published, coalesce(a.canonical_url, a.url) AS link,"
+    " m.how AS joined, m.pinned AS by_hand,"
+    " (SELECT group_concat(coalesce(g.canonical_url, g.url) || ' (' || g.source || ')', ' · ') FROM sightings g"
+    "   WHERE g.article_id = a.id AND g.kind != 'original') AS also_seen_at"
+    " FROM story_members m JOIN articles a ON a.id = m.article_id"
+    " WHERE m.story_id = (SELECT coalesce((SELECT id FROM stories WHERE id = :id),"
+    "   (SELECT story_id FROM story_members WHERE article_id = :id)))"
+    " ORDER BY m.day, m.article_id"
+)
+
+ARTICLE_STORY_SQL = (
+    "SELECT s.id AS story, s.size, coalesce(t.title, '(untitled)') AS title FROM story_members m"
+    " JOIN stories s ON s.id = m.story_id LEFT JOIN articles t ON t.id = s.title_article_id WHERE m.article_id = :id"
+)
+
+
 def rule_matches_sql(rule: str, query: str, sources) -> str:
     """The archived articles an alert rule's query matches (whether or not they were alerted:
     `alerted` says), newest first."""
@@ -257,6 +291,20 @@ def canned_queries(rules, sources) -> dict:
             "description": f"What the rule {name!r} ({query}) matches in the archive, newest first; "
             "`alerted`: it was recorded for alerting (it came after the rule was set).",
         }
+    queries["stories"] = {
+        "title": "Stories",
+        "sql": STORIES_SQL,
+        "description": "One row per story (the versions of one event across outlets and languages), latest "
+        "first, its versions inside; open a story to see where each version was seen "
+        "(`newswatch stories` lists them too, and says why two articles are or are not one story).",
+    }
+    queries["story"] = {
+        "title": "Story",
+        "sql": STORY_SQL,
+        "description": "The versions of one story (its id, or the id of one of its articles), earliest first: "
+        "how each joined it (first, facts, translation, or by hand: split, merge) and the other URLs "
+        "it was seen at.",
+    }
     queries["near_duplicates"] = {
         "title": "Near-duplicate groups",
         "sql": NEAR_DUPLICATES_SQL,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -143,6 +144,8 @@ def test_one_canned_query_per_alert_rule_from_the_config(room):
         "search",
         "rule_passeurs",
         "rule_frontex_apr",
+        "stories",
+        "story",
         "near_duplicates",
         "rejected_pages",
         "source_health",
@@ -185,6 +188,40 @@ def test_article_page_renders_the_body_with_contacts_sightings_and_translations(
     assert "<h1" in (other := room.get("/archive/sightings/1").text) and "sightings: 1" in other
 
 
+def test_stories_one_row_per_story_with_its_versions_inside(room):
+    rows = {r["story"]: r for r in room.rows("/archive/stories.json")}
+    assert sorted(rows) == [1, 3]  # the French release with its English translation; Frontex
+    story = rows[1]
+    assert (story["title"], story["size"], story["first_day"], story["last_day"]) == (
+        PASSEURS_TITLE,
+        2,
+        "2024-03-12",
+        "2024-03-12",
+    )
+    assert sorted(story["languages"].split(",")) == ["en", "fr"]
+    assert sorted(story["outlets"].split(",")) == ["apr", "iom-en", "iom-fr"]  # the folded copy's too
+    assert [v[:3] for v in json.loads(story["versions"])] == [[1, "fr", "iom-fr"], [2, "en", "iom-en"]]
+    page = room.get("/archive/stories").text
+    assert '<a href="/archive/story?id=1">story 1</a>' in page
+    assert '<li><a href="/archive/articles/2">IOM calls to protect migrants from smuggling networks</a>' in page
+
+    versions = room.rows("/archive/story.json?id=1")
+    assert [(v["article"], v["joined"], v["language"]) for v in versions] == [
+        (1, "first", "fr"),
+        (2, "translation", "en"),
+    ]
+    assert versions[0]["also_seen_at"] == "https://www.apr-news.fr/actualites/oim-passeurs (apr)"
+    assert room.rows("/archive/story.json?id=2") == versions  # by the id of one of its articles too
+    assert '<a href="/archive/articles/2">#2</a>' in room.get("/archive/story?id=1").text
+
+
+def test_the_article_page_names_its_story_and_links_the_other_versions(room):
+    page = room.get("/archive/articles/2").text
+    assert 'One of 2 versions of <a href="/archive/story?id=1">story 1</a>: ' + PASSEURS_TITLE.replace("’", "’") in page
+    assert '<li><a href="/archive/articles/1">' + PASSEURS_TITLE in page and "iom-fr · fr · 2024-03-12" in page
+    assert "No other version so far." in room.get("/archive/articles/3").text
+
+
 def test_page_text_is_escaped(room, tmp_path):
     from core.article import Article
     from storage.archive import Archive, Incoming
@@ -225,6 +262,8 @@ def test_browsing_never_writes_to_the_archive(room):
         "/archive/search?q=passeurs",
         "/archive/rule_passeurs",
         "/archive/source_health",
+        "/archive/stories",
+        "/archive/story?id=1",
         "/archive/articles.json?_search=frontex",
     ):
         room.get(path)

@@ -11,8 +11,9 @@ What it sets up:
   archive's own FTS5 index (`unicode61 remove_diacritics 2`: the accent folding of
   `newswatch search`); the internal tables hidden;
 - canned queries (SQL in `storage/reading.py`): new today, a `newswatch search`-language
-  search, one query per alert rule of the config, near-duplicate groups, rejected pages by
-  reason, source health;
+  search, one query per alert rule of the config, the stories (one row per story, its versions
+  inside) and a story's versions, near-duplicate groups, rejected pages by reason, source
+  health;
 - the plugin (`plugins/`) and templates (`templates/`) of this package.
 """
 
@@ -42,6 +43,13 @@ HIDDEN_TABLES = (
     "waiting_pages",
     "prepared_emails",
     "prepared_health_emails",
+    # stories: the saved queries Stories and Story show them (storage/stories.py keeps these)
+    "stories",
+    "story_members",
+    "story_article_facts",
+    "story_postings",
+    "story_fact_df",
+    "story_apart",
 )
 
 SETTINGS = {
@@ -82,6 +90,11 @@ def metadata(config=None, database: str = "archive") -> dict:
         "and the copies folded into it (same URL, exact, near).",
         "facets": ["source", "kind"],
         "sort_desc": "last_seen",
+    }
+    tables["story_overrides"] = {
+        "description": "The stories' splits and merges made by hand (newswatch stories split / merge): "
+        "later runs never undo them.",
+        "sort_desc": "id",
     }
     tables["pages"] = {
         "description": "URLs fetched that did not become an article, and why.",

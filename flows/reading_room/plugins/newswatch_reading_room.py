@@ -78,6 +78,28 @@ def _clean(url: str) -> str:
     return canonical_url(url, tracking_params=profile_for_url(url).tracking_params) or url
 
 
+def _story_versions(value: str, database: str, datasette) -> Markup | None:
+    """The `versions` of the Stories query ([[id, language, source, title], ...]) as links to
+    the articles' pages."""
+    try:
+        versions = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(versions, list):
+        return None
+    items = []
+    for version in versions:
+        if not (isinstance(version, list) and len(version) == 4):
+            return None
+        article_id, language, source, title = version
+        target = datasette.urls.row(database, "articles", str(article_id))
+        items.append(
+            f'<li><a href="{escape(target)}">{escape(title or "(untitled)")}</a>'
+            f" <small>{escape(language or '??')} · {escape(source or '?')}</small></li>"
+        )
+    return Markup("<ul>" + "".join(items) + "</ul>")
+
+
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     if column in LINK_COLUMNS and isinstance(value, str) and value.startswith(("http://", "https://")):
@@ -86,6 +108,13 @@ def render_cell(row, value, column, table, database, datasette):
     if table == "articles" and column == "title" and "id" in row.keys():
         target = datasette.urls.row(database, "articles", str(row["id"]))
         return Markup(f'<a href="{escape(target)}">{escape(value or "(untitled)")}</a>')
+    if table is None and column == "story" and isinstance(value, int):  # the Stories and Story queries
+        target = f"{datasette.urls.database(database)}/story?{urlencode({'id': value})}"
+        return Markup(f'<a href="{escape(target)}">story {value}</a>')
+    if table is None and column == "article" and isinstance(value, int):
+        return Markup(f'<a href="{escape(datasette.urls.row(database, "articles", str(value)))}">#{value}</a>')
+    if table is None and column == "versions" and isinstance(value, str) and value.startswith("["):
+        return _story_versions(value, database, datasette)
     return None
 
 
@@ -160,7 +189,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         from datasette.utils import tilde_decode
 
         from storage.archive import SIGHTINGS_SQL, TRANSLATIONS_SQL
-        from storage.reading import ARTICLE_PAGE_SQL, ARTICLE_RULES_SQL
+        from storage.reading import ARTICLE_PAGE_SQL, ARTICLE_RULES_SQL, ARTICLE_STORY_SQL, STORY_SQL
 
         db = datasette.get_database(database)
         try:
@@ -179,6 +208,16 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         translations = await _rows(db, TRANSLATIONS_SQL, {"id": article_id})
         for t in translations:
             t["page"] = datasette.urls.row(database, "articles", str(t["article_id"])) if t["article_id"] else None
+        story = None
+        for found_story in await _rows(db, ARTICLE_STORY_SQL, {"id": article_id}):
+            others = [v for v in await _rows(db, STORY_SQL, {"id": found_story["story"]}) if v["article"] != article_id]
+            for v in others:
+                v["page"] = datasette.urls.row(database, "articles", str(v["article"]))
+            story = {
+                **found_story,
+                "page": f"{datasette.urls.database(database)}/story?{urlencode({'id': found_story['story']})}",
+                "others": others,
+            }
         return {
             "newswatch_article": {
                 **a,
@@ -188,6 +227,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
                 "sightings": [{**s, "link": _clean(s["canonical_url"] or s["url"])} for s in sightings],
                 "translations": translations,
                 "rules": [r["rule"] for r in await _rows(db, ARTICLE_RULES_SQL, {"id": article_id})],
+                "story": story,
             }
         }
 
