@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= newswatch.yaml
-# The whole dependency tree, every package pinned (README "Dependencies: the lock"). Every
+# The whole dependency tree, every package pinned (docs/internals.md "Dependencies: the lock"). Every
 # install goes through it; `make lock` regenerates it from pyproject.toml.
 LOCK   := constraints.txt
 UV     := uv==0.13.9
@@ -63,7 +63,7 @@ lock:
 	  --no-config --quiet --custom-compile-command 'make lock' \
 	  $(if $(UPGRADE),--upgrade) $(addprefix --upgrade-package ,$(UPGRADE_PACKAGE)) -o $(LOCK)
 
-# The extraction benchmark (README "Benchmarks"). Its two corpora are not in the repository:
+# The extraction benchmark (docs/benchmarks.md). Its two corpora are not in the repository:
 # `make bench CORPORA=DIR`, DIR holding extraction-benchmark/ and extraction-corpus-trafilatura/.
 bench: $(STAMP)
 	@test -n "$(CORPORA)" || { echo "make bench: give the directory holding extraction-benchmark/ and extraction-corpus-trafilatura/ (not in the repository): make bench CORPORA=DIR" >&2; exit 2; }

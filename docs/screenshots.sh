@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Screenshots for the README, after one `newswatch demo` run:
+# Screenshots for docs/ (docs/img/), after one `newswatch demo` run:
 #   docs/img/flow-run.png               the ingest flow run in the Prefect UI (task runs, logs)
 #   docs/img/ingest-summary.png         its `ingest-summary` markdown artifact
 #   docs/img/reading-room-home.png      `newswatch browse` on the demo's archive: the home page

@@ -112,7 +112,7 @@ _GENERIC_PRUNE_TAGS = (
 )
 
 
-# Chosen with bench/extraction.py (see README, Benchmarks) on the development halves:
+# Chosen with bench/extraction.py (see docs/benchmarks.md) on the development halves:
 # keyword arguments of trafilatura's bare_extraction (favor_precision=True...).
 GENERIC_EXTRACTOR_SETTINGS: dict[str, Any] = {}
 

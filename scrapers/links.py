@@ -38,7 +38,7 @@ _NOT_PAGES = re.compile(
 
 
 # tld loads the suffix list on first use without a lock: sources discovering in parallel
-# each loaded it (README, bench/ingest.py). Cached per host: every link of a page asks.
+# each loaded it (docs/benchmarks.md, bench/ingest.py). Cached per host: every link of a page asks.
 _TLD_LOAD = threading.Lock()
 
 

@@ -7,7 +7,7 @@
    boilerplate or an edited sentence: MinHash over word shingles, LSH band keys stored in an
    indexed table so a lookup reads a handful of index entries, whatever the archive size.
 
-Thresholds (documented in the README, "The archive"):
+Thresholds (documented in docs/internals.md, "The archive"):
   NearConfig.threshold  estimated Jaccard similarity of word 3-shingles at or above which a
                         new text is folded into an existing article (default 0.7).
   NearConfig.min_words  texts shorter than this skip the near layer: on a few words the

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from storage.db import Database, utc_iso
 
-# Thresholds (module constants so tests and the README can name them).
+# Thresholds (module constants so tests and docs/user-guide.md can name them).
 EMPTY_RUN_MIN_PAGES = 3  # a run that fetched at least this many pages and got no article
 TINY_RATIO = 0.25  # last run's median body below this fraction of the history's median
 MIN_HISTORY = 5  # earlier articles needed before the body-length check means anything

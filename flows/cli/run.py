@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return run_exit_status(summary)
 
 
-EXIT_ATTENTION = 3  # the run completed and needs attention (flows.summary.attention; README "Exit status")
+EXIT_ATTENTION = 3  # the run completed and needs attention (flows.summary.attention; docs/operations.md "Exit status")
 
 
 def run_exit_status(summary: dict) -> int:

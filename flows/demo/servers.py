@@ -171,7 +171,7 @@ def _make_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out in separate writes: with Nagle's algorithm on, the client's
-        # delayed ACK stalls every keep-alive response (README, bench/ingest.py).
+        # delayed ACK stalls every keep-alive response (docs/benchmarks.md, bench/ingest.py).
         disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:

@@ -84,7 +84,7 @@ def deploy_file(config: Config) -> dict:
         if CHECK_STEP in step:
             step[CHECK_STEP].update(config_path=config_file, **schedules)
     for deployment in spec["deployments"]:
-        # Deployments added by hand (README "Scale beyond one machine") keep what they declare.
+        # Deployments added by hand (docs/operations.md "Beyond one machine") keep what they declare.
         if deployment["name"] in schedules:
             deployment.setdefault("parameters", {})["config_path"] = config_file
             deployment["schedules"] = schedules[deployment["name"]]

@@ -84,7 +84,7 @@ def flow_server(command: str) -> str | None:
         return api
     print(
         f"newswatch {command}: no PREFECT_API_URL: starting a temporary Prefect server for this run "
-        "(~5 s; see README 'Running on a schedule' to keep one running)",
+        "(~5 s; see docs/operations.md 'Running on a schedule' to keep one running)",
         file=sys.stderr,
     )
     return None

@@ -8,7 +8,7 @@ workers have `PAGES_PER_WORKER` in hand each), results still in page order. The 
 run's pages still to clean are estimated at `POOL_MIN_SECONDS` or more of cleaning (from the
 time the pages cleaned so far took) and pages are waiting for the cleaner (it is the
 bottleneck, not a polite fetch); the thread goes on cleaning while they start.
-bench/ingest.py --real measured the threshold (README, "Ingestion end to end").
+bench/ingest.py --real measured the threshold (docs/benchmarks.md, "Ingestion end to end").
 
 The workers are started with `spawn` (a fresh interpreter: the run's process has threads,
 Prefect's among them, which `fork` would copy in whatever state they are in). They exit by
