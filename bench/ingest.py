@@ -424,7 +424,7 @@ def small_pages(args: argparse.Namespace) -> int:
         prepare_prefect_environment()
         from prefect import flow
 
-        from flows.orchestration.ingest_flow import ingest
+        from flows.orchestration.ingest_flow import ingest, summary_of
 
         @flow(name="bench-warm-up")
         def warm_up() -> None:
@@ -438,7 +438,8 @@ def small_pages(args: argparse.Namespace) -> int:
         times = StageTimes()
         with instrumented(times):
             wall, cpu = time.perf_counter(), time.process_time()
-            summary = ingest(config_path=str(config))
+            summary = summary_of(ingest(config_path=str(config), return_state=True))
+            assert summary is not None, "the run could not complete"
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         rss_peak = max_rss_mb()
         new = sum(s["new"] for s in summary["sources"])

@@ -5,9 +5,10 @@ from pathlib import Path
 # Fixture modules, registered here rather than imported into each test module:
 # tests/httpserver.py: a real local HTTP server (`http_server`, `make_http_server` fixtures).
 # tests/prefect_harness.py: one temporary Prefect server per session (`prefect_harness`).
+# tests/prefect_server.py: one real `prefect server start`, services on, per session (`prefect_server`).
 # tests/smtpserver.py: a real local SMTP server (`smtp_server`).
 # tests/hostile_server.py: raw-socket hostile answers (`make_hostile_server`).
-pytest_plugins = ["httpserver", "prefect_harness", "smtpserver", "hostile_server"]
+pytest_plugins = ["httpserver", "prefect_harness", "prefect_server", "smtpserver", "hostile_server"]
 
 # Prefect must never phone home nor touch the user's ~/.prefect during tests.
 os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -211,12 +211,13 @@ class Coverage:
 
 @pytest.fixture(scope="module")
 def coverage(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coverage]:
-    from flows.orchestration.ingest_flow import ingest
+    from flows.orchestration.ingest_flow import ingest, summary_of
 
     web, smtp = start_web(), SmtpServer().start()
     try:
         config = write_config(tmp_path_factory.mktemp("coverage"), web, smtp)
-        summary = ingest(config_path=str(config))
+        summary = summary_of(ingest(config_path=str(config), return_state=True))
+        assert summary is not None
         requests = {name: server.paths() for name, server in web.servers.items()}
         yield Coverage(web, smtp, config, summary, requests)
     finally:

@@ -253,10 +253,11 @@ def _rows(archive: Path, sql: str) -> list[dict]:
 
 
 def run_and_record(runs: IngestRuns) -> RunRecord:
-    from flows.orchestration.ingest_flow import ingest
+    from flows.orchestration.ingest_flow import ingest, summary_of
 
     marks = {name: len(server.requests()) for name, server in runs.sites.servers.items()}
-    summary = ingest(config_path=str(runs.config))
+    summary = summary_of(ingest(config_path=str(runs.config), return_state=True))  # its source down: Failed
+    assert summary is not None
     record = RunRecord(
         summary=summary,
         requests={name: server.requests()[marks[name] :] for name, server in runs.sites.servers.items()},

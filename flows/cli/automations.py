@@ -8,10 +8,14 @@ from urllib.parse import urlsplit
 
 from errors import NewswatchError
 
-HELP = "post every alert match (rule, title, link) to a webhook, through a Prefect automation"
+HELP = (
+    "post every alert match (rule, title, link), or every run that needs attention (--failed-runs), "
+    "to a webhook, through a Prefect automation"
+)
 EXAMPLE = """
 PREFECT_API_URL=http://127.0.0.1:4200/api newswatch automations install --webhook https://hooks.slack.com/services/T/B/X
 newswatch automations install --webhook http://127.0.0.1:9000/hook --rule passeurs --name passeurs-to-chat
+newswatch automations install --webhook https://hooks.slack.com/services/T/B/Y --failed-runs
 newswatch automations list
 newswatch automations remove --name passeurs-to-chat
 """
@@ -22,7 +26,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     install = sub.add_parser("install", help="create (or replace) the automation and its webhook block")
     install.add_argument("--webhook", required=True, metavar="URL", help="the URL to POST each match to")
     install.add_argument("--rule", help="only this alert rule's matches (default: every rule)")
-    install.add_argument("--name", default=None, help="the automation's name (default: newswatch-webhook)")
+    install.add_argument(
+        "--failed-runs",
+        action="store_true",
+        help="post the ingest and digest runs that end Failed (a run that needs attention: `newswatch run` "
+        "would exit 3) or Crashed, with the reasons, instead of the alert matches",
+    )
+    install.add_argument(
+        "--name", default=None, help="the automation's name (default: newswatch-webhook, newswatch-failed-runs)"
+    )
     sub.add_parser("list", help="the automations on newswatch's event")
     remove = sub.add_parser("remove", help="delete an automation (its webhook block stays)")
     remove.add_argument("--name", default=None, help="the automation's name (default: newswatch-webhook)")
@@ -39,11 +51,22 @@ def run(args: argparse.Namespace) -> int:
     check_server(os.environ["PREFECT_API_URL"])
     from flows.orchestration import webhooks
 
-    name = getattr(args, "name", None) or webhooks.DEFAULT_NAME
+    failed_runs = getattr(args, "failed_runs", False)
+    name = getattr(args, "name", None) or (webhooks.FAILED_RUNS_NAME if failed_runs else webhooks.DEFAULT_NAME)
     if args.action == "install":
         parts = urlsplit(args.webhook)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise NewswatchError(f"--webhook {args.webhook!r} is not an http(s) URL")
+        if failed_runs:
+            if args.rule:
+                raise NewswatchError("--rule is for alert matches: --failed-runs posts every run that needs attention")
+            done = webhooks.install_failed_runs_webhook(args.webhook, name=name)
+            print(
+                f"automation {done.automation_name} ({done.automation_id}): every ingest or digest run that ends "
+                f"Failed (needs attention) or Crashed -> POST {parts.scheme}://{parts.netloc}/… "
+                f"(webhook block {done.block_name})"
+            )
+            return 0
         done = webhooks.install_webhook(args.webhook, name=name, rule=args.rule)
         what = f"matches of rule {args.rule}" if args.rule else "every alert match"
         print(

@@ -9,6 +9,15 @@ article or request: the Prefect server records task runs slowly (docs/prefect.md
 per-article detail goes into the artifacts. A run of more than `PER_SOURCE_TASKS` sources
 has no per-source tags nor tasks: `SHARDS` tasks (`sources-1-of-8`...) each work on a share
 of the hosts, with one log line per source.
+
+States that mean what they say (README "Run states in Prefect"): a source's task run ends
+`Failed` when the source FAILED or yields nothing (WARNING), its one-line reason the state's
+message; a shard's when one of its sources does; the `alerts`, `health-alerts` and `feeds`
+tasks when an email was not sent or a feed not written; the flow run ends `Failed`, with
+"needs attention: ..." as its message and the summary as its result, whenever `newswatch run`
+exits 3 (`flows.pipeline.summary.attention`). The artifacts are written first, whatever the
+state. A task that returns a `Failed` state hands its report to the flow through a dict, not
+the state's data: Prefect's log line of a failed task would print the data whole.
 """
 
 from __future__ import annotations
@@ -27,13 +36,15 @@ prepare_prefect_environment()  # before Prefect is imported: it reads its settin
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.exceptions import MissingContextError  # noqa: E402
+from prefect.states import Failed, State  # noqa: E402
 from prefect.utilities.annotations import opaque  # noqa: E402
 
+from core.text import shorten  # noqa: E402
 from flows.config.loader import load_config  # noqa: E402
 from flows.pipeline.groups import host_groups, run_groups, shards, workers_per_shard  # noqa: E402
 from flows.pipeline.ingest import ingest_run, selected_sources  # noqa: E402
 from flows.pipeline.runner import Runner  # noqa: E402
-from flows.pipeline.summary import SourceReport, source_line_of  # noqa: E402
+from flows.pipeline.summary import SourceReport, needs_attention_line, source_line_of  # noqa: E402
 from storage.outbox import OutboxEntry  # noqa: E402
 
 # Up to this many sources, a run shows one task per source and stage, and its flow run is
@@ -42,6 +53,24 @@ from storage.outbox import OutboxEntry  # noqa: E402
 # related resources (its tags among them).
 PER_SOURCE_TASKS = 20
 SHARDS = 8  # tasks of a larger run's sources
+# End-of-run stages that return (sent or written, errors): their task run fails on an error.
+END_STAGES = {
+    "alerts": "alert email(s) not sent",
+    "health-alerts": "health email(s) not sent",
+    "feeds": "feed error(s)",
+}
+
+
+class _ReturnedStateLine(logging.Filter):
+    """Drops Prefect's "Task run failed with state: Failed(...)" record, and its "NoneType:
+    None" (a traceback of no exception), for a task that returned its Failed state: the next
+    record, "Finished in state Failed('...')", says the same in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Task run failed with state: ")
+
+
+logging.getLogger("prefect.task_runs").addFilter(_ReturnedStateLine())
 
 # Inside a shard's task: the sources' stages run as plain calls, their per-stage lines go to
 # DEBUG (the source's summary line, its warnings and errors stay).
@@ -61,6 +90,12 @@ class PrefectRunner(Runner):
         task_name = f"{name}-{source}" if source else name
         # `opaque`: Prefect does not walk the arguments (a thousand pages, the fetcher) looking
         # for futures to resolve.
+        if source is None and name in END_STAGES:
+            done: list = []
+            state = _task(_end_stage).with_options(name=task_name)(
+                opaque(fn), opaque(args), opaque(done), name, return_state=True
+            )
+            return done[0] if done else state.result()  # what the stage raised, raised
         return _task(fn).with_options(name=task_name)(*[opaque(a) for a in args])
 
     def each_source(self, fn, sources) -> list[SourceReport]:
@@ -69,15 +104,24 @@ class PrefectRunner(Runner):
         # Task runs carry no tags: Prefect asks the server for a concurrency slot per tag of
         # every task run, and those requests serialised the sources (bench/ingest.py). The
         # flow run is tagged instead.
-        futures = [_task(fn).with_options(name=f"source-{s.name}").submit(opaque(s)) for s in sources]
+        done: dict[str, SourceReport] = {}
+        futures = [
+            _task(_source).with_options(name=f"source-{s.name}").submit(opaque(fn), opaque(s), opaque(done))
+            for s in sources
+        ]
         reports = []
         for source, future in zip(sources, futures, strict=True):
+            future.wait()
+            if source.name in done:  # its task run Completed, or Failed on the source's state
+                reports.append(done[source.name])
+                continue
             try:
-                reports.append(future.result())
+                future.result()
+                message = "the source's task returned no report"
             except Exception as e:  # noqa: BLE001 - run_source reports its stages' failures; this is a bug
                 message = f"the source's task failed: {type(e).__name__}: {e}"
-                self.logger().error("%s: %s", source.name, message)
-                reports.append(SourceReport(source=source.name, failed=message))
+            self.logger().error("%s: %s", source.name, message)
+            reports.append(SourceReport(source=source.name, failed=message))
         return reports
 
     def _in_shards(self, fn, sources) -> list[SourceReport]:
@@ -85,21 +129,25 @@ class PrefectRunner(Runner):
         working on `parallel_hosts / SHARDS` hosts at a time; the reports in source order."""
         parts = shards(host_groups(sources), SHARDS)
         workers = workers_per_shard(self.parallel_hosts, len(parts))
+        done: dict[int, list[SourceReport]] = {}
         futures = [
             _task(_shard)
             .with_options(name=f"sources-{i + 1}-of-{len(parts)}")
-            .submit(opaque(fn), opaque(part), workers, opaque(self.logger()))
+            .submit(opaque(fn), opaque(part), workers, opaque(self.logger()), i, opaque(done))
             for i, part in enumerate(parts)
         ]
         by_name: dict[str, SourceReport] = {}
-        for part, future in zip(parts, futures, strict=True):
-            try:
-                reports = future.result()
-            except Exception as e:  # noqa: BLE001 - a shard's task failed (a bug): its sources are reported failed
+        for i, (part, future) in enumerate(zip(parts, futures, strict=True)):
+            future.wait()
+            reports = done.get(i)
+            if reports is None:
+                try:
+                    future.result()
+                    problem = "returned no report"
+                except Exception as e:  # noqa: BLE001 - a shard's task failed (a bug): its sources are reported failed
+                    problem = f"failed: {type(e).__name__}: {e}"
                 reports = [
-                    SourceReport(source=s.name, failed=f"its shard's task failed: {type(e).__name__}: {e}")
-                    for group in part
-                    for s in group
+                    SourceReport(source=s.name, failed=f"its shard's task {problem}") for group in part for s in group
                 ]
             by_name.update((r.source, r) for r in reports)
         return [by_name[s.name] for s in sources]
@@ -117,8 +165,19 @@ class PrefectRunner(Runner):
         emit_match_events(matches)
 
 
-def _shard(fn, groups, workers: int, log) -> list[SourceReport]:
-    """A shard's task: its host groups, `workers` at a time; one line per source in its log."""
+def _source(fn, source, done: dict[str, SourceReport]) -> SourceReport | State:
+    """A source's task: its report, in `done` too; a Failed state when it needs attention."""
+    report = fn(source)
+    done[source.name] = report
+    line = needs_attention_line(report)
+    return Failed(message=line) if line else report
+
+
+def _shard(
+    fn, groups, workers: int, log, index: int, done: dict[int, list[SourceReport]]
+) -> list[SourceReport] | State:
+    """A shard's task: its host groups, `workers` at a time; one line per source in its log.
+    Its reports go in `done[index]`; a Failed state when one of its sources needs attention."""
     _in_shard.set(True)
 
     def source_line(source) -> SourceReport:
@@ -126,7 +185,23 @@ def _shard(fn, groups, workers: int, log) -> list[SourceReport]:
         log.info("%s", source_line_of(report))
         return report
 
-    return run_groups(source_line, groups, workers)
+    reports = run_groups(source_line, groups, workers)
+    done[index] = reports
+    lines = [line for line in map(needs_attention_line, reports) if line]
+    if lines:
+        return Failed(message=shorten(f"{len(lines)} of {len(reports)} source(s) need attention: " + "; ".join(lines)))
+    return reports
+
+
+def _end_stage(fn, args: tuple, done: list, name: str) -> tuple[int, list[str]] | State:
+    """An end-of-run stage's task (`END_STAGES`): its result, in `done` too; a Failed state
+    with the first error when there is one."""
+    result = fn(*args)
+    done.append(result)
+    _, errors = result
+    if errors:
+        return Failed(message=shorten(f"{len(errors)} {END_STAGES[name]}: {errors[0]}"))
+    return result
 
 
 class _Detail(logging.LoggerAdapter):
@@ -151,8 +226,10 @@ def _run_name() -> str:
 
 
 @flow(name="ingest", flow_run_name=_run_name, persist_result=False, log_prints=False)
-def ingest(config_path: str | None = None, sources: list[str] | None = None, recheck: bool = False) -> dict:
-    """One ingestion run of the configured sources; returns the summary (see IngestSummary)."""
+def ingest(config_path: str | None = None, sources: list[str] | None = None, recheck: bool = False) -> dict | State:
+    """One ingestion run of the configured sources; returns the summary (see IngestSummary),
+    as the data of a Failed state ("needs attention: ...") when the run needs attention
+    (`summary_of` gives it back from the flow run's state)."""
     from prefect.runtime import flow_run
 
     config = load_config(config_path)
@@ -168,8 +245,29 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None, rec
     )
     from flows.orchestration.artifacts import publish_ingest_artifacts
 
-    publish_ingest_artifacts(summary)
-    return summary.to_dict()
+    publish_ingest_artifacts(summary)  # first: what worked stays visible, whatever the state
+    data = summary.to_dict()
+    if data["attention"]:
+        return Failed(message=attention_message(data["attention"]), data=data)
+    return data
+
+
+def attention_message(reasons: list[str]) -> str:
+    """The message of the Failed state of a run that needs attention."""
+    return shorten("needs attention: " + "; ".join(reasons))
+
+
+def summary_of(state: State) -> dict | None:
+    """The summary of an `ingest` flow run from its final state: a Completed run's result, or
+    the data of the Failed state of one that needs attention; None when the run could not
+    complete (crashed, cancelled, failed on an exception)."""
+    if state.is_completed():
+        return state.result()
+    if state.is_failed():
+        data = state.result(raise_on_failure=False)
+        if isinstance(data, dict) and "attention" in data:
+            return data
+    return None
 
 
 def _tag_run_with_sources(names: list[str]) -> None:
@@ -195,10 +293,10 @@ def run_ingest_flow(command: str, config_path: str, **params) -> tuple[dict | No
 
     with temporary_server_stopped_on_signals():
         state = ingest(config_path=config_path, return_state=True, **params)
-    if not state.is_completed():
+    summary = summary_of(state)
+    if summary is None:
         try:
             state.result()
         except Exception as e:  # noqa: BLE001 - whatever failed the flow run, it is said in one line
             print(f"newswatch {command}: the run could not complete: {e}", file=sys.stderr)
-        return None, state.state_details.flow_run_id
-    return state.result(), state.state_details.flow_run_id
+    return summary, state.state_details.flow_run_id

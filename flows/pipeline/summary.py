@@ -212,6 +212,15 @@ def totals_line(rows: list[SourceRow]) -> str:
     )
 
 
+def needs_attention_line(report: SourceReport) -> str | None:
+    """`NAME: FAILED: reason` or `NAME: WARNING: reason` for a source that needs attention (the
+    message of its Prefect task run's Failed state); None for the others."""
+    data = asdict(report)
+    if source_state(data) not in ("failed", "warning"):
+        return None
+    return shorten(source_findings(data)[0])
+
+
 def source_line_of(report: SourceReport) -> str:
     """One line for a source's run (a large run's log has one per source)."""
     row = source_rows([asdict(report)])[0]

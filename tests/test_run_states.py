@@ -1,0 +1,156 @@
+"""Run states that mean what they say (issue 20, item 1), read back from the Prefect API of a real
+`prefect server start` (the session's `prefect_server`, services on): a source that fails or yields
+nothing ends its task run Failed with its one-line reason, an `alerts` task whose emails did not
+go out ends Failed, and the flow run of a run `newswatch run` exits 3 for ends Failed ("needs
+attention: ..."), its artifacts written all the same; a run that needs nothing stays Completed.
+The automation `newswatch automations install --failed-runs` posts the failed run to a webhook,
+and not the green one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from httpserver import LocalServer
+from prefect_server import Receiver
+from smtpserver import closed_port
+from test_attention import feed_site
+from test_attention import write_config as attention_config
+
+ROOT = Path(__file__).resolve().parent.parent
+NEWSWATCH = ROOT / ".venv" / "bin" / "newswatch"
+ARTICLE = "/actualites/accord-sur-la-cooperation-migratoire"
+
+
+def newswatch(env: dict, cwd: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([str(NEWSWATCH), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def write_config(directory: Path, server: LocalServer, *, down_port: int | None, smtp_port: int | None) -> Path:
+    """test_attention's config (source apr on `server`), with a source `down` on `down_port`,
+    and a rule alerting every article through the SMTP server on `smtp_port`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rules = "  - {name: all-news, query: 'a*', to: ana@example.org}\n" if smtp_port is not None else "  []\n"
+    path = attention_config(directory, server, smtp_port=smtp_port, rules=rules)
+    if down_port is not None:
+        text = path.read_text(encoding="utf-8")
+        apr = text.index("\n", text.index("  - {name: apr")) + 1
+        down = f"  - {{name: down, url: 'http://127.0.0.1:{down_port}/rss.xml', delay: 0}}\n"
+        path.write_text(text[:apr] + down + text[apr:], encoding="utf-8")
+    return path
+
+
+def flow_run_of(api: str, summary: dict) -> dict:
+    run_id = summary["ui_url"].rstrip("/").rsplit("/", 1)[1]
+    return httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+
+
+def task_states(api: str, flow_run_id: str) -> dict[str, dict]:
+    body = {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200}
+    runs = httpx.post(f"{api}/task_runs/filter", json=body, timeout=10).json()
+    # A task run is named after its task and a suffix Prefect adds: source-apr-4f2.
+    return {r["name"].rsplit("-", 1)[0]: r["state"] for r in runs}
+
+
+@pytest.mark.flow
+def test_a_run_that_needs_attention_is_failed_in_prefect_and_its_automation_posts_it(
+    tmp_path: Path, http_server: LocalServer, prefect_server: dict
+) -> None:
+    api = prefect_server["PREFECT_API_URL"]
+    feed_site(http_server, [ARTICLE])
+    receiver = Receiver()
+    try:
+        installed = newswatch(
+            prefect_server, tmp_path, "automations", "install", "--webhook", receiver.url + "/failed", "--failed-runs"
+        )
+        assert installed.returncode == 0, installed.stderr
+        assert installed.stdout.startswith("automation newswatch-failed-runs (")
+        listed = newswatch(prefect_server, tmp_path, "automations", "list")
+        assert "newswatch-failed-runs" in listed.stdout
+
+        # A run that needs nothing: exit 0, everything Completed.
+        green = newswatch(
+            prefect_server,
+            tmp_path,
+            "run",
+            "--json",
+            "--config",
+            str(write_config(tmp_path / "green", http_server, down_port=None, smtp_port=None)),
+        )
+        assert green.returncode == 0, green.stdout + green.stderr
+        green_summary = json.loads(green.stdout)
+        green_run = flow_run_of(api, green_summary)
+        assert green_run["state"]["type"] == "COMPLETED"
+        green_tasks = task_states(api, green_run["id"])
+        assert green_tasks["source-apr"]["type"] == "COMPLETED"
+
+        # A source down, alert emails that cannot go out: exit 3, and Prefect says so.
+        config = write_config(tmp_path / "red", http_server, down_port=closed_port(), smtp_port=closed_port())
+        red = newswatch(prefect_server, tmp_path, "run", "--json", "--config", str(config))
+        assert red.returncode == 3, red.stdout + red.stderr
+        assert "Traceback" not in red.stderr
+        summary = json.loads(red.stdout)
+        assert summary["attention"][0] == "down: FAILED" and "1 email(s) not sent" in summary["attention"]
+        run = flow_run_of(api, summary)
+        assert run["state"]["type"] == "FAILED" and run["state"]["name"] == "Failed"
+        assert run["state"]["message"] == "needs attention: " + "; ".join(summary["attention"])
+        tasks = task_states(api, run["id"])
+        assert tasks["source-apr"]["type"] == "COMPLETED"
+        down = tasks["source-down"]
+        assert down["type"] == "FAILED" and down["message"].startswith("down: FAILED: ")
+        assert "cannot connect" in down["message"]
+        assert tasks["alerts"]["type"] == "FAILED"
+        assert tasks["alerts"]["message"].startswith("1 alert email(s) not sent: ana@example.org: ")
+        # What worked stays visible: the summary artifacts are written.
+        body = {"flow_runs": {"id": {"any_": [run["id"]]}}}
+        keys = {a["key"] for a in httpx.post(f"{api}/artifacts/filter", json=body, timeout=10).json()}
+        assert {"ingest-summary", "ingest-new-articles"} <= keys, keys
+
+        [post] = receiver.wait_for("/failed", 1)
+        assert post["flow"] == "ingest" and post["flow_run"] == run["name"] and post["state"] == "Failed"
+        assert post["message"] == run["state"]["message"]
+        assert post["url"].endswith(f"/runs/flow-run/{run['id']}")
+        assert post["text"].startswith(f"newswatch: ingest run {run['name']} Failed: needs attention: down: FAILED")
+        # The green run posted nothing (its Completed event came first and matched no trigger).
+        assert [p for p, _ in receiver.posts] == ["/failed"]
+    finally:
+        receiver.server.shutdown()
+        newswatch(prefect_server, tmp_path, "automations", "remove", "--name", "newswatch-failed-runs")
+
+
+def test_a_shard_with_a_source_that_needs_attention_returns_a_failed_state() -> None:
+    from flows.orchestration.ingest_flow import _end_stage, _shard
+    from flows.pipeline.summary import SourceReport
+
+    class Source:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    reports = {"a": SourceReport(source="a", new=1), "b": SourceReport(source="b", failed="cannot connect")}
+    done: dict = {}
+    import logging
+
+    state = _shard(lambda s: reports[s.name], [[Source("a")], [Source("b")]], 1, logging.getLogger("t"), 3, done)
+    assert state.is_failed() and state.message == "1 of 2 source(s) need attention: b: FAILED: cannot connect"
+    assert [r.source for r in done[3]] == ["a", "b"]
+    box: list = []
+    state = _end_stage(lambda: (0, ["x@example.org: refused"]), (), box, "alerts")
+    assert state.is_failed() and state.message == "1 alert email(s) not sent: x@example.org: refused"
+    assert box == [(0, ["x@example.org: refused"])]
+    assert _end_stage(lambda: (2, []), (), box, "feeds") == (2, [])
+
+
+def test_the_failed_runs_automation_needs_a_server_and_takes_no_rule() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run(
+        [str(NEWSWATCH), "automations", "install", "--webhook", "http://127.0.0.1:9/h", "--failed-runs"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "PREFECT_API_URL is not set" in done.stderr
