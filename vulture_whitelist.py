@@ -49,6 +49,7 @@ _.connect_unix_socket
 _.prepare_connection
 _.render_cell
 _.asgi_wrapper
+_.handle_exception
 _.extra_template_vars
 
 # ruamel.yaml's settings, read by its dumper and loader

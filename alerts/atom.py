@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree as ET
 
 from alerts.match import HIGHLIGHT_END, HIGHLIGHT_START
@@ -121,11 +121,14 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def render_feed(feed: Feed, *, now: datetime | None = None) -> bytes:
-    """The feed as Atom 1.0 (RFC 4287) XML, UTF-8."""
+def render_feed(feed: Feed, *, now: datetime | None = None, self_url: str | None = None) -> bytes:
+    """The feed as Atom 1.0 (RFC 4287) XML, UTF-8; `self_url`: where it is read from (its
+    rel="self" link, which feed readers and validators expect)."""
     root = ET.Element(f"{{{ATOM}}}feed")
     _sub(root, "id", feed.feed_id)
     _sub(root, "title", _xml_text(feed.title))
+    if self_url:
+        _sub(root, "link", rel="self", type="application/atom+xml", href=_xml_text(self_url))
     # A feed's `updated` is its newest entry's, so an unchanged feed is rewritten byte for byte.
     newest = max((_rfc3339(i.updated) or "" for i in feed.items), default="")
     _sub(root, "updated", newest or _rfc3339((now or datetime.now(UTC)).isoformat()))
@@ -158,11 +161,21 @@ def all_feeds(db, rules) -> list[Feed]:
     return [new_articles_feed(db)] + [rule_feed(db, name) for name in names]
 
 
-def write_feeds(db, rules, feeds_dir: Path, *, now: datetime | None = None) -> list[Path]:
+def feed_location(key: str, feeds_dir: Path | None, feeds_url: str | None) -> str | None:
+    """Where the feed `key` is read from: under `feeds_url` (the config's, where feeds_dir is
+    served), else its file in `feeds_dir` (file://), else unknown (None)."""
+    if feeds_url:
+        return feeds_url.rstrip("/") + "/" + quote(f"{key}.atom")
+    if feeds_dir is not None:
+        return (Path(feeds_dir) / f"{key}.atom").resolve().as_uri()
+    return None
+
+
+def write_feeds(db, rules, feeds_dir: Path, *, now: datetime | None = None, feeds_url: str | None = None) -> list[Path]:
     """Write every feed into `feeds_dir` (atomically, each); returns the paths written."""
     written = []
     for feed in all_feeds(db, rules):
         path = Path(feeds_dir) / f"{feed.key}.atom"
-        write_atomically(path, render_feed(feed, now=now))
+        write_atomically(path, render_feed(feed, now=now, self_url=feed_location(feed.key, feeds_dir, feeds_url)))
         written.append(path)
     return written

@@ -25,17 +25,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from alerts.settings import AlertRule
-from core.text import inert, inert_line
+from core.text import MARK_END, MARK_START, inert, inert_line, snippet_around
 from errors import QuerySyntaxError
 from storage.archive import BatchResult, Incoming
 from storage.db import Database
 from storage.outbox import NewMatch, OutboxEntry, add_match, has_match, story_alert
 from storage.query import FTS_TOKENIZE, parse, register_functions
 
-# Private-use characters: they cannot occur in cleaned text, so they mark highlights
-# unambiguously until rendering turns them into <mark> or *…*.
-HIGHLIGHT_START = "\ue000"
-HIGHLIGHT_END = "\ue001"
+# The match markers of core.text: rendering turns them into <mark> or *…*.
+HIGHLIGHT_START = MARK_START
+HIGHLIGHT_END = MARK_END
 SNIPPET_TOKENS = 32
 
 
@@ -112,16 +111,17 @@ class BatchIndex:
             return []  # checked when the rules were loaded (alerts.settings.check_query); never fails a batch
 
     def snippet(self, rule, position: int) -> str:
-        """The article's body around what the rule matched, the terms between the markers."""
+        """The article's body around what the rule matched, the terms between the markers: one
+        line, a matched phrase never cut (core.text.snippet_around)."""
         where = self._where(rule)
         if where is None:
             return ""
         sql, params = where
         row = self.conn.execute(
-            "SELECT snippet(batch, 1, ?, ?, '…', ?) FROM batch" + sql + " AND rowid = ?",
-            [HIGHLIGHT_START, HIGHLIGHT_END, SNIPPET_TOKENS, *params, position],
+            "SELECT highlight(batch, 1, ?, ?) FROM batch" + sql + " AND rowid = ?",
+            [HIGHLIGHT_START, HIGHLIGHT_END, *params, position],
         ).fetchone()
-        return (row[0] or "") if row else ""
+        return snippet_around(row[0], SNIPPET_TOKENS) if row else ""
 
 
 def new_candidates(items: Sequence[Incoming], result: BatchResult) -> list[BatchArticle]:

@@ -81,3 +81,49 @@ def shorten(text: str | None, limit: int = LINE_MAX) -> str:
     if len(text) <= limit:
         return text
     return text[: max(0, limit - 1)] + ELLIPSIS
+
+
+# Private-use characters: they cannot occur in cleaned text, so they mark a search's matches
+# unambiguously until a snippet is shown ([…], *…* or <mark>).
+MARK_START = "\ue000"
+MARK_END = "\ue001"
+
+
+def snippet_around(highlighted: str | None, words: int = 24, start: str = MARK_START, end: str = MARK_END) -> str:
+    """A one-line excerpt of `highlighted` (a whole text whose matches are marked between
+    `start` and `end`, as SQLite FTS5's `highlight()` marks them) where most of its matches
+    are: about `words` words, never a marked match cut (a phrase that matched stays whole, even when
+    longer than the window), every whitespace run (newlines included) one space, and `…` where
+    the text goes on. A text with no mark gives its opening words."""
+    tokens = (highlighted or "").split()
+    if not tokens:
+        return ""
+    began: list[int | None] = []  # per token: where the match open before it began (None: none open)
+    opened_at = None
+    for i, token in enumerate(tokens):
+        began.append(opened_at)
+        for ch in token:
+            if ch == start:
+                opened_at = i
+            elif ch == end:
+                opened_at = None
+    marked = [i for i, token in enumerate(tokens) if start in token]
+    term = {i: tokens[i].split(start, 1)[1].split(end, 1)[0].casefold() for i in marked}
+
+    def score(i: int) -> tuple[int, int, int]:  # distinct terms, then matches, then the earliest
+        inside = [j for j in marked if i <= j < i + words - words // 3]
+        return len({term[j] for j in inside}), len(inside), -i
+
+    # The window with the best score, a third of it before its first match.
+    first = max(marked, key=score, default=None)
+    lo = 0 if first is None else max(0, first - words // 3)
+    opened = began[lo]
+    if opened is not None:
+        lo = opened  # never start inside a match
+    hi = min(len(tokens), max(lo + words, (first or 0) + 1))
+    while hi < len(tokens) and began[hi] is not None:
+        hi += 1  # never end inside a match: take it whole
+    excerpt = " ".join(tokens[lo:hi])
+    if hi == len(tokens) and opened_at is not None:
+        excerpt += end  # the text ended inside a mark
+    return (ELLIPSIS if lo > 0 else "") + excerpt + (ELLIPSIS if hi < len(tokens) else "")

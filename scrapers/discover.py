@@ -74,6 +74,8 @@ class Discovery:
     documents: dict[str, Validators] = field(default_factory=dict)  # to store, see module doc
     fetches: list[FetchResult] = field(default_factory=list)  # bodies dropped
     errors: list[str] = field(default_factory=list)
+    # A page read through the feed it advertises: which feed, and why that one (`sources add` says it).
+    feed_choice: str = ""
 
     @property
     def ok(self) -> bool:
@@ -351,8 +353,9 @@ class _Run:
     def _feed(self, first: FetchResult, detected: Kind | None) -> None:
         document = first
         if detected == "listing":
-            feeds = parse_listing(first.body or b"", first.content_type, first.final_url).feeds
-            if not feeds:
+            page = parse_listing(first.body or b"", first.content_type, first.final_url)
+            best = page.best_feed()
+            if best is None:
                 self.result.errors.append(
                     f"{self.source.url}: an HTML page without a <link rel=alternate> RSS/Atom "
                     f"feed; give the feed's own URL, or set `kind: listing` for source "
@@ -362,7 +365,11 @@ class _Run:
             # The page itself is read in full each run (its validators are not kept) so that
             # the feed's address is always known; the feed is asked conditionally.
             self.result.documents.pop(self.source.url, None)
-            feed_document = self._get(feeds[0])
+            others = [f for f in page.feeds if f != best[0]]
+            self.result.feed_choice = f"read through the feed {best[0]}: {best[1]}" + (
+                f" (not {', '.join(others)})" if others else ""
+            )
+            feed_document = self._get(best[0])
             if feed_document is None:
                 return
             document = feed_document

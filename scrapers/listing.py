@@ -72,10 +72,31 @@ class ListingPage:
     anchors: list[Anchor] = field(default_factory=list)  # in page order
     next_url: str | None = None  # the next page of the listing, when the page shows one
     feeds: list[str] = field(default_factory=list)  # <link rel=alternate> RSS/Atom feeds
+    feed_languages: list[str | None] = field(default_factory=list)  # each feed's hreflang, if declared
+    language: str | None = None  # the page's <html lang>, primary subtag
 
     @property
     def links(self) -> list[str]:
         return [a.url for a in self.anchors]
+
+    def best_feed(self) -> tuple[str, str] | None:
+        """The advertised feed that lists this page's articles, and why it was taken: the only
+        one; else the first in the page's language (its hreflang, else a language segment of
+        its path such as /en/); else the first without another language; else the first."""
+        if not self.feeds:
+            return None
+        if len(self.feeds) == 1:
+            return self.feeds[0], "the only feed the page advertises"
+        many = f"the page advertises {len(self.feeds)} feeds"
+        languages = [_language_of(url, lang) for url, lang in zip(self.feeds, self.feed_languages, strict=True)]
+        if self.language:
+            for url, lang in zip(self.feeds, languages, strict=True):
+                if lang == self.language:
+                    return url, f"{many}; this one is in the page's language ({self.language})"
+            for url, lang in zip(self.feeds, languages, strict=True):
+                if lang is None:
+                    return url, f"{many}, none in the page's language ({self.language}); the first in no other"
+        return self.feeds[0], f"{many}; the first of them (no language told them apart)"
 
 
 def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPage:
@@ -105,6 +126,7 @@ def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPag
         if el.name == "link":
             if "alternate" in rel and _attr(el, "type").lower().strip() in FEED_TYPES:
                 page.feeds.append(target)
+                page.feed_languages.append(_primary(_attr(el, "hreflang")))
             continue
         words = _anchor_text(el)
         if worded_next is None and _says_next(el, words):
@@ -113,7 +135,23 @@ def parse_listing(body: bytes, content_type: str | None, url: str) -> ListingPag
         repeated, teaser = series.of(el, words)
         page.anchors.append(Anchor(target, words, chrome, main, repeated, teaser))
     page.next_url = rel_next or worded_next or _numbered_next(url, page.anchors)
+    html = soup.find("html")
+    page.language = _primary(_attr(html, "lang")) if html is not None else None
     return page
+
+
+def _primary(tag: str | None) -> str | None:
+    """The primary subtag of a language tag (`en-GB` -> `en`), None if there is none."""
+    primary = (tag or "").strip().lower().replace("_", "-").split("-")[0]
+    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None
+
+
+def _language_of(url: str, declared: str | None) -> str | None:
+    """A feed's language: its declared hreflang, else a two-letter segment of its path (/fr/)."""
+    if declared:
+        return declared
+    segments = [s.lower() for s in urlsplit(url).path.split("/") if s]
+    return next((s for s in segments if re.fullmatch(r"[a-z]{2}", s)), None)
 
 
 # ----------------------------------------------------------------------- where a link sits ---

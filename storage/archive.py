@@ -33,7 +33,7 @@ from core.urls import UrlPolicy, url_key
 from errors import ArchiveError, QuerySyntaxError
 from storage import dedup, schema, stories
 from storage.db import Database, in_chunks, inserted_id, utc_iso
-from storage.query import Query, parse, register_functions
+from storage.query import SNIPPET_MARKS, Query, parse, register_functions
 from storage.records import (
     ArchiveStats,
     BatchResult,
@@ -394,13 +394,13 @@ class Archive(Database):
         q = query if isinstance(query, Query) else parse(query)
         sql = (
             "SELECT a.id, a.title, a.published, a.source, coalesce(a.canonical_url, a.url), "
-            "snippet(articles_fts, -1, ?, ?, '…', 16) "
+            f"newswatch_snippet(highlight(articles_fts, 1, {SNIPPET_MARKS}), 16, ?, ?) "
             "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
             "WHERE articles_fts MATCH ?"
         )
         params: list = [highlight[0], highlight[1], q.fts]
-        if q.restriction:  # site: and source: (storage.query.Restriction)
-            register_functions(self.conn)
+        register_functions(self.conn)  # newswatch_snippet, and site: and source: (storage.query.Restriction)
+        if q.restriction:
             sql += " AND newswatch_admits(?, a.source, coalesce(a.canonical_url, a.url))"
             params.append(q.text)
         if since:

@@ -49,7 +49,7 @@ from functools import lru_cache
 from itertools import product
 from urllib.parse import urlsplit
 
-from core.text import inert
+from core.text import MARK_END, MARK_START, inert, snippet_around
 from errors import QuerySyntaxError
 
 # The archive's full-text tokenizer (accents and case folded): queries are compiled for it.
@@ -593,9 +593,22 @@ def admits_sql(text: str | None, source: str | None, url: str | None) -> int:
     return 1 if query is None or query.admits(source, url) else 0
 
 
+# What SNIPPET_SQL highlights with: core.text's private-use markers, as SQL literals.
+SNIPPET_MARKS = f"char({ord(MARK_START)}), char({ord(MARK_END)})"
+
+
+def snippet_sql(highlighted: str | None, words: int, start: str, end: str) -> str:
+    """`newswatch_snippet(highlight(fts, column, <SNIPPET_MARKS>), words, start, end)` in SQL:
+    the text around its first match on one line, a matched phrase never cut, the match between
+    `start` and `end` (core.text.snippet_around). FTS5's own snippet() cuts a phrase at the
+    window's edge and keeps the text's newlines."""
+    return snippet_around(highlighted, int(words)).replace(MARK_START, start).replace(MARK_END, end)
+
+
 def register_functions(conn) -> None:
-    """The query language's SQL functions on a connection: `newswatch_admits`."""
+    """The query language's SQL functions on a connection: `newswatch_admits`, `newswatch_snippet`."""
     conn.create_function("newswatch_admits", 3, admits_sql, deterministic=True)
+    conn.create_function("newswatch_snippet", 4, snippet_sql, deterministic=True)
 
 
 # ------------------------------------------------------------------------------ compiling ---

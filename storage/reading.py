@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, replace
 
 from storage.db import Database
+from storage.query import SNIPPET_MARKS
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,8 @@ _LINK = "coalesce(a.canonical_url, a.url) AS link"
 # Newest by publication date; undated articles after the dated ones (an undated article is
 # not today's news because it was fetched today).
 _NEWEST = "ORDER BY a.published IS NULL, a.published DESC, a.id DESC"
-_SNIPPET = "snippet(articles_fts, -1, '[', ']', '…', 24) AS snippet"
+# The body around the first match, one line, a matched phrase whole (storage.query.snippet_sql).
+_SNIPPET = f"newswatch_snippet(highlight(articles_fts, 1, {SNIPPET_MARKS}), 24, '[', ']') AS snippet"
 
 
 def _literal(text: str) -> str:

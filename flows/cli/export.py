@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 
@@ -12,7 +13,8 @@ from flows.cli.shared import add_archive_option, iso_date, open_archive
 HELP = "stream the archived articles as JSON lines or CSV"
 EXAMPLE = """
 newswatch export > archive.jsonl
-newswatch export --format csv --since 2024-01-01 > recent.csv
+newswatch export --format csv --since 2024-01-01 > recent.csv     # opens in a spreadsheet as it is
+newswatch export --format csv --no-bom > for-a-script.csv
 """
 FIELDS = (
     "id",
@@ -32,6 +34,11 @@ FIELDS = (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="default: jsonl")
+    parser.add_argument(
+        "--no-bom",
+        action="store_true",
+        help="CSV without the UTF-8 byte order mark that spreadsheets (Excel, LibreOffice) read the encoding from",
+    )
     parser.add_argument("--since", type=iso_date, metavar="DATE", help="only articles from this day on (YYYY-MM-DD)")
     add_archive_option(parser)
 
@@ -44,10 +51,19 @@ def run(args: argparse.Namespace) -> int:
             for article in articles:
                 out.write(json.dumps({k: getattr(article, k) for k in FIELDS}, ensure_ascii=False) + "\n")
         else:
-            writer = csv.writer(out)
-            writer.writerow(FIELDS)
-            for article in articles:
-                row = article.to_dict()
-                row["contacts"] = json.dumps(row["contacts"], ensure_ascii=False)
-                writer.writerow([row[k] for k in FIELDS])
+            # UTF-8 whatever the locale, with a byte order mark unless --no-bom: without it a
+            # spreadsheet reads the file in the machine's legacy encoding (é shown as Ã©).
+            # Rows end in CRLF (RFC 4180); a body's own line breaks stay inside its quoted cell.
+            sys.stdout.flush()
+            text = io.TextIOWrapper(out.buffer, encoding="utf-8" if args.no_bom else "utf-8-sig", newline="")
+            try:
+                writer = csv.writer(text)
+                writer.writerow(FIELDS)
+                for article in articles:
+                    row = article.to_dict()
+                    row["contacts"] = json.dumps(row["contacts"], ensure_ascii=False)
+                    writer.writerow([row[k] for k in FIELDS])
+            finally:
+                text.flush()
+                text.detach()  # sys.stdout's buffer stays open
     return 0

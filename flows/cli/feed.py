@@ -32,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alerts.atom import FEED_ENTRIES, new_articles_feed, render_feed, rule_feed, write_feeds
+    from alerts.atom import FEED_ENTRIES, feed_location, new_articles_feed, render_feed, rule_feed, write_feeds
     from flows.config.loader import load_config
 
     config = load_config(args.config)
@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if args.write:
             if config.feeds_dir is None:
                 raise NewswatchError(f"{config.path} has no feeds_dir: add `feeds_dir: feeds` to write the feeds")
-            for path in write_feeds(archive, rules, config.feeds_dir):
+            feeds_url = str(config.feeds_url) if config.feeds_url else None
+            for path in write_feeds(archive, rules, config.feeds_dir, feeds_url=feeds_url):
                 print(path)
             return 0
         limit = args.limit or FEED_ENTRIES
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 known = ", ".join(r.name for r in rules) or "none"
                 raise NewswatchError(f"no alert rule named {args.rule!r} in {config.path}; rules: {known}")
             feed = rule_feed(archive, args.rule, limit)
-    sys.stdout.buffer.write(render_feed(feed))
+    where = feed_location(feed.key, config.feeds_dir, str(config.feeds_url) if config.feeds_url else None)
+    sys.stdout.buffer.write(render_feed(feed, self_url=where))
     sys.stdout.flush()
     return 0

@@ -247,9 +247,27 @@ class ConfigFile:
         found = _block_list(self.text, "sources")
         return [str(v.get("url")) for v in found.values if hasattr(v, "get")] if found else []
 
+    def source_named_for(self, url: str) -> str | None:
+        """The configured source whose URL is this page (any spelling: scheme, `www.`, tracking
+        parameters, trailing slash), if any."""
+        from core.urls import canonical_url, url_key
+
+        key = url_key(canonical_url(url) or url)
+        found = _block_list(self.text, "sources")
+        for v in found.values if found else []:
+            if hasattr(v, "get") and v.get("url") and url_key(canonical_url(str(v["url"])) or str(v["url"])) == key:
+                return str(v.get("name"))
+        return None
+
     def add_source(self, source: dict) -> None:
         if source["name"] in self.source_names():
             raise ConfigEditError(f"a source named {source['name']!r} is already in {self.path}")
+        other = self.source_named_for(str(source["url"]))
+        if other is not None:
+            raise ConfigEditError(
+                f"{source['url']} is already configured as source {other!r} in {self.path}: "
+                f"one source per address (two would fetch and count the same pages twice)"
+            )
         self.text = append_item(self.text, "sources", source)
 
     def remove_source(self, name: str) -> None:

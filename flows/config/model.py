@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from alerts.settings import AlertRule, HealthAlertSettings, SmtpSettings, load_alert_rules
 from errors import ConfigError
@@ -234,6 +234,8 @@ class Config(_Strict):
     health_alerts: HealthAlertSettings | None = None
     schedules: Schedules = Schedules()
     feeds_dir: Path | None = None  # Atom feeds of matches written here each run (alerts/atom.py)
+    # Where feeds_dir is served (http://host/feeds/): each feed's rel="self" link; else its file:// URI.
+    feeds_url: HttpUrl | None = None
     path: Path | None = Field(None, exclude=True)  # the file this came from, set by load_config
     # "alert rule 'x' set aside: ..." for each rule of alerts: that cannot be used (set on load).
     rule_errors: tuple[str, ...] = Field((), exclude=True)

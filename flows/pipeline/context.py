@@ -178,6 +178,7 @@ class RunContext:
     smtp: SmtpSettings | None = None  # for the alert and health emails; None: no smtp: section
     health_alerts: HealthAlertSettings | None = None
     feeds_dir: Path | None = None
+    feeds_url: str | None = None  # where feeds_dir is served: the feeds' rel="self" links
 
     @classmethod
     def build(cls, config: Config, names: list[str] | None = None) -> RunContext:
@@ -194,6 +195,7 @@ class RunContext:
             smtp=config.smtp,
             health_alerts=config.health_alerts,
             feeds_dir=config.feeds_dir,
+            feeds_url=str(config.feeds_url) if config.feeds_url else None,
         )
 
 

@@ -41,12 +41,14 @@ def deliver_alerts(archives: Archives, smtp: SmtpSettings, delivery: Delivery = 
     return len(report.sent), [f"{f.recipient}: {f.error}" for f in report.failed]
 
 
-def write_feeds(archives: Archives, rules: list[AlertRule], feeds_dir: Path) -> tuple[int, list[str]]:
+def write_feeds(
+    archives: Archives, rules: list[AlertRule], feeds_dir: Path, feeds_url: str | None = None
+) -> tuple[int, list[str]]:
     """Rewrite the Atom feeds (one per rule, one of all new articles), each atomically."""
     from alerts.atom import write_feeds as write
 
     try:
-        written = write(archives.here(), rules, feeds_dir)
+        written = write(archives.here(), rules, feeds_dir, feeds_url=feeds_url)
     except OSError as e:
         return 0, [f"feeds: cannot write to {feeds_dir} ({e.strerror or e}): check feeds_dir: in the config"]
     return len(written), []

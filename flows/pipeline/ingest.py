@@ -201,7 +201,7 @@ def finish_run(run: IngestRun, *, runner: Runner | None = None, delivery: Delive
         log.info("alerts: %d email(s) sent, %d failed", sent, len(summary.alert_errors))
     if context.feeds_dir is not None:
         summary.feeds_written, summary.feed_errors = runner.stage(
-            "feeds", None, write_feeds, run.archives, context.rules, context.feeds_dir
+            "feeds", None, write_feeds, run.archives, context.rules, context.feeds_dir, context.feeds_url
         )
         for error in summary.feed_errors:
             log.error(error)

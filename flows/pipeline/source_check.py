@@ -15,6 +15,7 @@ class SourceCheck:
     kind: str | None  # as configured, else as detected
     links: int  # article links of the source seen in its discovery documents
     errors: list[str]
+    feed_choice: str = ""  # a page read through the feed it advertises: which, and why
 
     @property
     def problem(self) -> str | None:
@@ -30,6 +31,9 @@ class SourceCheck:
 
     def describe(self) -> str:
         lines = [f"checked {self.url}: {self.kind or 'kind unknown'}, {self.links} article link(s)"]
+        if self.feed_choice:
+            lines.append(f"  an HTML page {self.feed_choice}")
+            lines.append("  (to read the page's own links instead: --kind listing; another feed: add its own URL)")
         lines += [f"  error: {e}" for e in self.errors]
         return "\n".join(lines)
 
@@ -41,4 +45,4 @@ def check_source(config, source) -> SourceCheck:
 
     with Fetcher(fetch_settings(config)) as fetcher:
         found = discover(source_spec(source), fetcher.for_source(source.url))
-    return SourceCheck(source.url, found.kind, found.seen, list(found.errors))
+    return SourceCheck(source.url, found.kind, found.seen, list(found.errors), found.feed_choice)

@@ -100,6 +100,15 @@ def _story_versions(value: str, database: str, datasette) -> Markup | None:
     return Markup("<ul>" + "".join(items) + "</ul>")
 
 
+def _article_id(row) -> int | None:
+    """The article id of a saved query's row (its `id` column), None if it has none."""
+    try:
+        value = row["id"]
+    except (IndexError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     if column in LINK_COLUMNS and isinstance(value, str) and value.startswith(("http://", "https://")):
@@ -108,6 +117,12 @@ def render_cell(row, value, column, table, database, datasette):
     if table == "articles" and column == "title" and "id" in row.keys():
         target = datasette.urls.row(database, "articles", str(row["id"]))
         return Markup(f'<a href="{escape(target)}">{escape(value or "(untitled)")}</a>')
+    # The saved queries' rows are articles (their `id`: New today, Search, an alert rule's matches,
+    # Near-duplicate groups): the title and the id lead to the article page.
+    if table is None and column in ("title", "id") and _article_id(row) is not None:
+        target = datasette.urls.row(database, "articles", str(_article_id(row)))
+        text = f"#{value}" if column == "id" else value or "(untitled)"
+        return Markup(f'<a href="{escape(target)}">{escape(text)}</a>')
     if table is None and column == "story" and isinstance(value, int):  # the Stories and Story queries
         target = f"{datasette.urls.database(database)}/story?{urlencode({'id': value})}"
         return Markup(f'<a href="{escape(target)}">story {value}</a>')
@@ -232,3 +247,67 @@ def extra_template_vars(template, database, table, view_name, request, datasette
         }
 
     return article
+
+
+# What an error page says next, by status: a reader who followed a stale link or typed an
+# address should know where to go (Datasette's own page says "Error 404" and the exception's words).
+_ERROR_HINTS = {
+    404: "Nothing here: the page, table or article does not exist (an article's number may have"
+    " been mistyped, or it was taken out of the archive).",
+    400: "The request could not be read: check the address, or the query's words.",
+    403: "This reading room does not allow that.",
+}
+
+
+def _without_datasette_error_handler() -> None:
+    """Datasette's own error hook prints a rich traceback, with every frame's locals, for any
+    error, a 404 included (~150 lines on the terminal of `newswatch browse`); every hook's
+    answer is computed, so ours alone cannot keep it quiet: it is unregistered, and ours
+    (below) answers every error."""
+    from datasette.plugins import pm
+
+    if pm.get_plugin("datasette.handle_exception") is not None:
+        pm.unregister(name="datasette.handle_exception")
+
+
+_without_datasette_error_handler()
+
+
+@hookimpl
+def handle_exception(datasette, request, exception):
+    """Errors are pages (or JSON for .json), never a traceback on the terminal: a 4xx is one
+    line on stderr; an unexpected error one line with where it happened."""
+    import sys
+    import traceback
+
+    from datasette import Response
+    from datasette.utils.asgi import Base400
+    from datasette.views.base import DatasetteError
+
+    if isinstance(exception, Base400 | DatasetteError):
+        status = exception.status
+        message = exception.args[0] if isinstance(exception, Base400) else exception.message
+        print(f"reading room: {status} {request.path}: {message}", file=sys.stderr)
+    else:
+        status, message = 500, f"{type(exception).__name__}: {exception}"
+        frames = traceback.extract_tb(exception.__traceback__)
+        where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+        print(f"reading room: 500 {request.path}: {message}{where}", file=sys.stderr)
+
+    async def inner():
+        info = {"ok": False, "error": str(message), "status": status, "title": f"Error {status}"}
+        if request.path.endswith(".json"):
+            return Response.json(info, status=status)
+        template = datasette.jinja_env.select_template(["newswatch_error.html"])
+        html = await template.render_async(
+            dict(
+                info,
+                hint=_ERROR_HINTS.get(status, "The reading room could not show this page."),
+                urls=datasette.urls,
+                app_css_hash=datasette.app_css_hash(),
+                menu_links=lambda: [],
+            )
+        )
+        return Response.html(html, status=status)
+
+    return inner
