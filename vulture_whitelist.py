@@ -80,3 +80,6 @@ _.exc
 
 StorySummary.first_day
 StorySummary.last_day
+
+# smtplib.SMTP.connect calls _get_socket by name (alerts/email.py: the watched connection)
+_._get_socket

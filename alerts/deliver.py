@@ -14,6 +14,7 @@ with the same Message-ID, which mail systems show once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +23,7 @@ from typing import Literal
 from alerts.email import freeze, message_bytes, send_email, send_with_retries
 from alerts.render import derived_message_id, render_email
 from alerts.settings import SmtpSettings
-from errors import SmtpDeliveryError
+from errors import SmtpDeliveryError, SmtpUnreachable
 from storage.db import Database
 from storage.outbox import OutboxEntry, archive_id, claim_pending, mark_sent, prepare_email, prepared_email, release
 
@@ -91,10 +92,12 @@ def deliver_pending(
 
     `db` is the archive, used outside any article transaction. A temporary refusal (4xx,
     disconnect) is retried `attempts` times, `retry_delay` seconds apart; if the server cannot
-    be reached at all, the remaining recipients are not tried this time (each would wait for
-    the same timeout).
+    be reached at all or timed out, the remaining recipients are not tried this time (each
+    would wait for the same timeout). The whole delivery has `smtp.delivery_timeout` seconds:
+    each email's exchange is cut to what is left, and what is not tried by then stays pending.
     """
     report = DeliveryReport(mode)
+    until = time.monotonic() + smtp.delivery_timeout
     token, entries = claim_pending(db, mode, now=now)
     # Emails recorded by an earlier delivery first (one per recorded email), then one new
     # email per recipient for the rest.
@@ -104,6 +107,11 @@ def deliver_pending(
     unreachable: SmtpDeliveryError | None = None
     for (recipient, prepared_id), items in groups.items():
         ids = [e.id for e in items]
+        if unreachable is None and time.monotonic() >= until:
+            unreachable = SmtpUnreachable(
+                f"not tried: this delivery used up smtp.delivery_timeout ({smtp.delivery_timeout:g} s) "
+                f"on SMTP server {smtp.host}:{smtp.effective_port}"
+            )
         if unreachable is not None:
             release(db, token, ids, error=None)
             report.failed.append(DeliveryFailure(recipient, f"{unreachable}; {STAY_PENDING[mode]}", len(ids), True))
@@ -129,7 +137,7 @@ def deliver_pending(
             )
         message = freeze(recorded.message)
         try:
-            send_with_retries(send, smtp, message, attempts, retry_delay)
+            send_with_retries(send, smtp, message, attempts, retry_delay, until=until)
         except SmtpDeliveryError as e:
             error = f"{e}; {STAY_PENDING[mode]}"
             release(db, token, ids, error=error, not_sent=not e.maybe_accepted)

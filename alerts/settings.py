@@ -37,7 +37,14 @@ class SmtpSettings(BaseModel):
     # The name of the environment variable holding the password: the file never holds secrets.
     password_env: str | None = "NEWSWATCH_SMTP_PASSWORD"
     sender: str = "newswatch@localhost"
+    # seconds to wait for any one answer of the server (connect, greeting, each reply)
     timeout: float = Field(default=30.0, gt=0)
+    # seconds for one email's whole exchange: connect, greeting, TLS, login and every command,
+    # as timeouts.total is for a page: a deadline a server answering a byte at a time cannot stretch
+    total_timeout: float = Field(default=60.0, gt=0)
+    # seconds for one delivery (every email of a run's outbox, retries included): what is not
+    # tried by then stays pending for the next delivery
+    delivery_timeout: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod

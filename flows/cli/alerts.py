@@ -32,12 +32,14 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(args)
     from alerts.deliver import deliver_digest, deliver_immediate
+    from alerts.email import OncePerRun, send_email
 
     smtp = smtp_settings(args)
+    send = OncePerRun(send_email)  # a server that timed out is not tried again by the digest part
     with open_archive(args) as archive:
-        reports = [deliver_immediate(archive, smtp)]
+        reports = [deliver_immediate(archive, smtp, send=send)]
         if args.include_digest:
-            reports.append(deliver_digest(archive, smtp))
+            reports.append(deliver_digest(archive, smtp, send=send))
     for report in reports:
         print(report.summary())
     return 0 if all(r.ok for r in reports) else 1

@@ -245,6 +245,7 @@ def ingest_run(
     stays, the interrupted fetches are recorded nowhere, the leases are released.
     """
     runner = runner or Runner()
+    delivery = delivery.for_run()  # an SMTP server that times out is tried once per run
     context = RunContext.build(config, names)  # the config is read here, and only here
     with stop_work_on_signals():  # a SIGTERM or Ctrl-C stops the fetches in hand at once
         try:

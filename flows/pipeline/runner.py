@@ -7,11 +7,11 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from alerts.email import send_email
+from alerts.email import OncePerRun, send_email
 from flows.pipeline.channels import Channel, Stage, overlap
 from flows.pipeline.context import RunSource
 from flows.pipeline.summary import SourceReport
@@ -65,3 +65,8 @@ class Delivery:
     send: Callable = send_email
     retry_delay: float = 5.0
     now: datetime | None = None
+
+    def for_run(self) -> Delivery:
+        """This delivery for one run: an SMTP server that times out or cannot be reached is
+        tried once in the run, not again by each later email (`alerts.email.OncePerRun`)."""
+        return replace(self, send=OncePerRun(self.send))
