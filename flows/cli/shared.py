@@ -28,21 +28,28 @@ _FILE_KINDS = (
 )
 
 
-def default_archive_path() -> Path:
-    """$NEWSWATCH_ARCHIVE, else the config file's `archive:` (when there is a config file),
-    else data/archive.db."""
+def default_archive_path(config: Path | None = None) -> Path:
+    """The archive of a command given no --archive: the `archive:` of the config given with
+    --config (one config, one archive: never ./newswatch.yaml's for another config's
+    settings), else $NEWSWATCH_ARCHIVE, else the default config file's `archive:` (when there
+    is one), else data/archive.db."""
+    from flows.config.loader import config_path, load_config
+
+    if config is not None:
+        return Path(load_config(config).archive)
     env = os.environ.get(ARCHIVE_ENV)
     if env:
         return Path(env)
-    from flows.config.loader import config_path, load_config
-
     file = config_path()
     if not file.is_file():
         return FALLBACK_ARCHIVE
     return Path(load_config(file).archive)
 
 
-ARCHIVE_HELP = f"the SQLite archive (default: ${ARCHIVE_ENV}, else the config file's archive:, else {FALLBACK_ARCHIVE})"
+ARCHIVE_HELP = (
+    f"the SQLite archive (default: the archive: of --config when given, else ${ARCHIVE_ENV}, "
+    f"else the config file's archive:, else {FALLBACK_ARCHIVE})"
+)
 
 
 def add_archive_option(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +57,7 @@ def add_archive_option(parser: argparse.ArgumentParser) -> None:
 
 
 def archive_path(args: argparse.Namespace) -> Path:
-    return args.archive or default_archive_path()
+    return args.archive or default_archive_path(getattr(args, "config", None))
 
 
 def open_archive(args: argparse.Namespace, *, must_exist: bool = True, read_only: bool = False):
