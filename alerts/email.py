@@ -79,6 +79,11 @@ class _Deadline:
     def remaining(self) -> float:
         return max(0.001, self.end - time.monotonic())
 
+    @property
+    def passed(self) -> bool:
+        """Expired, or about to: a connect given what was left of it may time out first."""
+        return self.expired or time.monotonic() >= self.end - 0.05
+
     def watch(self, sock: socket.socket) -> None:
         """The exchange's TCP connection: a duplicate of it, to shut down at the deadline (the
         shutdown reaches the connection whatever wraps it since, TLS included)."""
@@ -140,11 +145,11 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> None:
     try:
         _exchange(smtp, message, deadline, state)
     except SmtpDeliveryError as e:
-        if deadline.expired:
+        if deadline.passed:
             raise _timed_out(smtp, deadline, state["data"]) from None
         raise e from None
     except Exception as e:  # noqa: BLE001 - every failure becomes an SmtpDeliveryError (or is re-raised)
-        if deadline.expired or _is_timeout(e):
+        if deadline.passed or _is_timeout(e):
             raise _timed_out(smtp, deadline, state["data"]) from None
         raise _failure(smtp, message, e, state["data"]) from None
     finally:
@@ -156,7 +161,7 @@ def _exchange(smtp: SmtpSettings, message: EmailMessage, deadline: _Deadline, st
     base = _BoundedSSL if smtp.security == "ssl" else _Bounded
     kind = type("BoundedSMTP", (base,), {"deadline": deadline})
     options = {"context": ssl.create_default_context()} if smtp.security == "ssl" else {}
-    client = kind(smtp.host, smtp.effective_port, timeout=min(smtp.timeout, deadline.remaining()), **options)
+    client = kind(smtp.host, smtp.effective_port, timeout=smtp.timeout, **options)
     try:
         if smtp.security == "starttls":
             client.starttls(context=ssl.create_default_context())
@@ -194,7 +199,7 @@ def _is_timeout(e: BaseException) -> bool:
 
 def _timed_out(smtp: SmtpSettings, deadline: _Deadline, data_started: bool) -> SmtpDeliveryError:
     server = f"{smtp.host}:{smtp.effective_port}"
-    if deadline.expired:
+    if deadline.passed:
         what = f"the exchange did not end within smtp.total_timeout ({deadline.seconds:g} s)"
     else:
         what = f"no answer within smtp.timeout ({smtp.timeout:g} s)"
