@@ -141,9 +141,20 @@ class FetchError(NewswatchError):
         where = f" (redirected to {self.final_url})" if self.final_url != url else ""
         super().__init__(f"{url}{where}: {message}")
 
+    def __reduce__(self):
+        # Pickled whole (a Dask worker's results, the cleaner's processes): the class, its
+        # arguments and what was set on it since.
+        return (_fetch_error, (type(self), self.url, self.message, self.status, self.final_url), self.__dict__)
+
     def again(self, url: str, message: str | None = None) -> FetchError:
         """The same error, reported for `url` (the URL asked for, not the hop that failed)."""
         return type(self)(url, message or self.message, status=self.status, final_url=self.final_url)
+
+
+def _fetch_error(
+    cls: type[FetchError], url: str, message: str, status: int | None, final_url: str | None
+) -> FetchError:
+    return cls(url, message, status=status, final_url=final_url)
 
 
 class ConnectFailed(FetchError, TemporaryError):

@@ -7,7 +7,7 @@ calls: delete it. (vulture reads this file as code that uses these names.)
 # ruff: noqa: B018, F821 - each line only names something, for vulture (`_`: any object)
 
 from alerts.settings import AlertRule, HealthAlertSettings, SmtpSettings
-from flows.config.model import Config, Schedule, Source
+from flows.config.model import Config, Execution, Schedule, Source
 from flows.demo.servers import _Handler, _Server
 from flows.pipeline.summary import IngestSummary
 from storage.health import SourceHealth
@@ -32,6 +32,7 @@ Source._infer_profile
 Config._set_broken_rules_aside
 Config._unique_names
 Config._health_alerts_need_smtp
+Execution._scheduler_address
 
 # the standard library's servers: class settings and handlers called by name
 _Server.daemon_threads

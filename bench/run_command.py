@@ -3,6 +3,7 @@ Prefect server, against bare `trafilatura.extract(fast=True)` on the same pages 
 
     .venv/bin/python bench/run_command.py sitemap --corpus /work/shared/extraction-corpus-trafilatura
     .venv/bin/python bench/run_command.py sources --corpus /work/shared/extraction-corpus-trafilatura [--sources 1000]
+    .venv/bin/python bench/run_command.py sources --corpus ... --dask-workers 2   # local, then on Dask
 
 Cases:
   sitemap   the 487 real pages of `extraction-corpus-trafilatura/` behind one local sitemap:
@@ -11,15 +12,19 @@ Cases:
             address (127.0.x.y, one port): the corpus pages in turn (a page served twice is
             folded as a duplicate the second time, as a republication would be).
 The servers run in a child process. The Prefect server is a `prefect server start` on a free
-port with its own PREFECT_HOME, started before the clock, with one warm-up run of one
-source (the flow's registration); each measured run is a fresh archive. Runs and references
-alternate (`--repeat`); each run's figures are printed, the best of each compared.
+port with its own PREFECT_HOME, started before the clock, with one warm-up run of four
+sources (the flow's registration; on Dask, the workers' imports); each measured run is a
+fresh archive. Runs and references alternate (`--repeat`); each run's figures are printed, the best of each compared.
 
 Per run: exit status, wall time of the command (start-up and imports included), peak RSS of
 the `newswatch run` process (its own, from wait4) and of its process tree (the cleaning
 workers included, sampled every 0.1 s), the flow run's final state read back from the Prefect
 API, the counts of the summary (`run --json`). `--profile` writes the run's cProfile (the
 command under `python -m cProfile`) and prints the top functions by cumulative time.
+
+`--dask-workers N`: a `dask scheduler` and N `dask worker` processes (`--dask-threads` each)
+on 127.0.0.1 are started before the clock (tests/dask_cluster.py), and each repetition runs
+the same sources twice, locally then with `execution: {dask: ADDRESS}`, each on a fresh archive.
 """
 
 from __future__ import annotations
@@ -147,7 +152,7 @@ def flow_run_state(api: str, flow_run_id: str | None) -> str:
     return f"{state.get('type')} ({state.get('name')}), {len(data.get('tags') or [])} tag(s)"
 
 
-def one_run(config: Path, api: str, profile: Path | None = None) -> dict:
+def one_run(config: Path, api: str, profile: Path | None = None, cluster: list[int] = ()) -> dict:
     env = {**os.environ, "PREFECT_API_URL": api}
     command = [str(NEWSWATCH), "run", "--config", str(config), "--json"]
     if profile is not None:
@@ -156,6 +161,9 @@ def one_run(config: Path, api: str, profile: Path | None = None) -> dict:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     sampler = TreeRss(process.pid)
     sampler.start()
+    workers = [TreeRss(pid) for pid in cluster]  # the Dask processes (their peak during the run)
+    for w in workers:
+        w.start()
     out: list[str] = []
     err: list[str] = []
     readers = [
@@ -170,6 +178,7 @@ def one_run(config: Path, api: str, profile: Path | None = None) -> dict:
     for reader in readers:
         reader.join()
     tree = sampler.stop()
+    cluster_rss = sum(w.stop() for w in workers)
     stdout, stderr = "".join(out), "".join(err)
     try:
         summary = json.loads(stdout)
@@ -182,6 +191,7 @@ def one_run(config: Path, api: str, profile: Path | None = None) -> dict:
         "wall": wall,
         "rss": usage.ru_maxrss * 1024,
         "tree_rss": tree,
+        "cluster_rss": cluster_rss,
         "state": flow_run_state(api, ui.group(1) if ui else None),
         "sources": len(sources),
         "new": sum(s["new"] for s in sources),
@@ -212,6 +222,8 @@ def main() -> int:
     parser.add_argument("--sources", type=int, default=1000, help="sources: how many (default 1,000)")
     parser.add_argument("--repeat", type=int, default=1, help="runs and references, alternating")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="cProfile the (last) run into FILE")
+    parser.add_argument("--dask-workers", type=int, default=0, help="also run on a local Dask cluster of N workers")
+    parser.add_argument("--dask-threads", type=int, default=2, help="threads per Dask worker (default 2)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -233,7 +245,7 @@ def main() -> int:
         str(args.sources),
     ]
     child = subprocess.Popen(serve, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    prefect_server = None
+    prefect_server = cluster = None
     try:
         urls = json.loads(child.stdout.readline())["urls"]
         kind = "sitemap" if args.case == "sitemap" else "feed"
@@ -241,9 +253,18 @@ def main() -> int:
 
         prefect_server = start_prefect_server(home)
         api = prefect_server.api_url
-        extra = ""
-        warm = one_run(write_config(work, "warm-up", urls[:1], kind, extra), api)
-        print(f"warm-up run (one source): exit {warm['exit']}, {warm['wall']:.1f} s")
+        modes = {"local": ""}
+        if args.dask_workers:
+            from dask_cluster import Cluster
+
+            cluster = Cluster(
+                work, {**os.environ, "PREFECT_API_URL": api}, workers=args.dask_workers, threads=args.dask_threads
+            ).start()
+            modes["dask"] = f'execution: {{dask: "{cluster.address}"}}'
+            print(f"dask: scheduler {cluster.address}, {args.dask_workers} worker(s) of {args.dask_threads} thread(s)")
+        for mode, setting in modes.items():  # the flow's registration; the workers' imports
+            warm = one_run(write_config(work, f"warm-up-{mode}", urls[:4], kind, setting), api)
+            print(f"warm-up run ({mode}, four sources): exit {warm['exit']}, {warm['wall']:.1f} s")
         pages = corpus_pages(args.corpus)
         if args.case == "sitemap":
             base = urls[0].rsplit("/", 1)[0]
@@ -252,33 +273,43 @@ def main() -> int:
             served = [
                 (urls[i].replace("/feed.xml", f"/news/article-{i}"), pages[i % len(pages)][1]) for i in range(len(urls))
             ]
-        runs, references = [], []
+        runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+        references = []
         for n in range(args.repeat):
             references.append(reference(served))
             last = n == args.repeat - 1
-            runs.append(one_run(write_config(work, f"run-{n}", urls, kind, extra), api, args.profile if last else None))
-            r = runs[-1]
-            print(
-                f"run {n + 1}: exit {r['exit']}, {r['wall']:.2f} s, peak RSS {r['rss'] / 2**20:.0f} MB "
-                f"(process tree {r['tree_rss'] / 2**20:.0f} MB), flow run {r['state']}; "
-                f"{r['sources']} source(s): {r['new']} new, {r['duplicates']} duplicate(s), "
-                f"{r['not_articles']} not article(s), {r['failed']} FAILED, {r['errors']} error(s); "
-                f"stderr {r['stderr_lines']} line(s), {r['tracebacks']} traceback(s); attention {r['attention']}"
-            )
-            if r["stderr_tail"]:
-                print(r["stderr_tail"])
+            for mode, setting in modes.items():
+                config = write_config(work, f"run-{mode}-{n}", urls, kind, setting)
+                pids = [p.pid for p in cluster.processes] if cluster is not None and mode == "dask" else []
+                runs[mode].append(one_run(config, api, args.profile if last and mode == "local" else None, pids))
+                r = runs[mode][-1]
+                print(
+                    f"run {n + 1} ({mode}): exit {r['exit']}, {r['wall']:.2f} s, peak RSS {r['rss'] / 2**20:.0f} MB "
+                    f"(process tree {r['tree_rss'] / 2**20:.0f} MB"
+                    + (f"; Dask scheduler and workers {r['cluster_rss'] / 2**20:.0f} MB" if pids else "")
+                    + f"), flow run {r['state']}; "
+                    f"{r['sources']} source(s): {r['new']} new, {r['duplicates']} duplicate(s), "
+                    f"{r['not_articles']} not article(s), {r['failed']} FAILED, {r['errors']} error(s); "
+                    f"stderr {r['stderr_lines']} line(s), {r['tracebacks']} traceback(s); attention {r['attention']}"
+                )
+                if r["stderr_tail"]:
+                    print(r["stderr_tail"])
             print(f"reference {n + 1}: trafilatura.extract(fast=True) x {len(served)}: {references[-1]:.2f} s")
     finally:
         child.stdin.close()
         child.wait(timeout=60)
+        if cluster is not None:
+            cluster.stop()
         if prefect_server is not None:
             prefect_server.stop()
-    best, ref = min(r["wall"] for r in runs), min(references)
-    where = "one machine"
-    print(
-        f"{args.case} ({len(served)} pages, {where}): best run {best:.2f} s, best reference {ref:.2f} s: "
-        f"ratio x{best / ref:.2f} (goal <= x1.25); load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
-    )
+    ref = min(references)
+    for mode, done in runs.items():
+        best = min(r["wall"] for r in done)
+        where = "one process" if mode == "local" else f"{args.dask_workers} Dask worker(s) on this machine"
+        print(
+            f"{args.case} ({len(served)} pages, {where}): best run {best:.2f} s, best reference {ref:.2f} s: "
+            f"ratio x{best / ref:.2f} (goal <= x1.25); load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        )
     if args.profile:
         import pstats
 

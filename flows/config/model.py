@@ -208,6 +208,33 @@ class Source(_Strict):
         return host_key(self.url)
 
 
+class Execution(_Strict):
+    """`execution:`: where the sources' discovery, fetching and cleaning run. Left out: in the
+    run's own process. `dask: "tcp://HOST:8786"`: on that Dask scheduler's workers, through
+    Prefect's Dask task runner (flows/orchestration/dask_runner.py); the run's process stays
+    the only writer of the archive."""
+
+    dask: str | None = None
+
+    @field_validator("dask")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None or parts.path not in ("", "/"):
+            raise ValueError(
+                f"{value!r} is not a Dask scheduler address: expected tcp://HOST:PORT (or tls://HOST:PORT), "
+                'e.g. "tcp://10.0.0.5:8786", as `dask scheduler` prints it'
+            )
+        return value.rstrip("/")
+
+
 class Config(_Strict):
     archive: Path = Path("data/archive.db")
     user_agent: str = Field(
@@ -236,6 +263,7 @@ class Config(_Strict):
     feeds_dir: Path | None = None  # Atom feeds of matches written here each run (alerts/atom.py)
     # Where feeds_dir is served (http://host/feeds/): each feed's rel="self" link; else its file:// URI.
     feeds_url: HttpUrl | None = None
+    execution: Execution = Execution()
     path: Path | None = Field(None, exclude=True)  # the file this came from, set by load_config
     # "alert rule 'x' set aside: ..." for each rule of alerts: that cannot be used (set on load).
     rule_errors: tuple[str, ...] = Field((), exclude=True)

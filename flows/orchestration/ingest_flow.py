@@ -152,6 +152,25 @@ class PrefectRunner(Runner):
             by_name.update((r.source, r) for r in reports)
         return [by_name[s.name] for s in sources]
 
+    def on_cluster(self, address, remote) -> list[SourceReport]:
+        """The sources' discovery, fetching and cleaning on the Dask cluster at `address`: one
+        task per shard of whole host groups (`flows/orchestration/dask_runner.py`), each
+        shard's pages stored here as its task completes; a large run's sources one line each."""
+        from flows.orchestration.dask_runner import on_dask
+
+        many = len(remote.sources) > PER_SOURCE_TASKS
+        log = self.logger()
+
+        def stored(work, worked) -> list[SourceReport]:
+            _in_shard.set(many)
+            reports = remote.store(worked)
+            if many:
+                for report in reports:
+                    log.info("%s", source_line_of(report))
+            return reports
+
+        return on_dask(address, remote, log, _task(_remote_shard), stored)
+
     def logger(self) -> logging.Logger | logging.LoggerAdapter:
         try:
             log = get_run_logger()
@@ -202,6 +221,15 @@ def _end_stage(fn, args: tuple, done: list, name: str) -> tuple[int, list[str]] 
     if errors:
         return Failed(message=shorten(f"{len(errors)} {END_STAGES[name]}: {errors[0]}"))
     return result
+
+
+def _remote_shard(work, desk: str, detail: bool):
+    """A shard's task, on a Dask worker (`flows.orchestration.dask_runner.work_on_worker`); a
+    large run's per-stage lines at DEBUG."""
+    from flows.orchestration.dask_runner import work_on_worker
+
+    log = get_run_logger()
+    return work_on_worker(work, desk, _Detail(log) if detail else log)
 
 
 class _Detail(logging.LoggerAdapter):

@@ -179,6 +179,7 @@ class RunContext:
     health_alerts: HealthAlertSettings | None = None
     feeds_dir: Path | None = None
     feeds_url: str | None = None  # where feeds_dir is served: the feeds' rel="self" links
+    dask: str | None = None  # the Dask scheduler the sources' work goes to (`execution: {dask: ...}`)
 
     @classmethod
     def build(cls, config: Config, names: list[str] | None = None) -> RunContext:
@@ -196,6 +197,7 @@ class RunContext:
             health_alerts=config.health_alerts,
             feeds_dir=config.feeds_dir,
             feeds_url=str(config.feeds_url) if config.feeds_url else None,
+            dask=config.execution.dask,
         )
 
 

@@ -15,12 +15,14 @@ import contextvars
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from core.urls import host_key
 from flows.pipeline.context import RunSource
 from flows.pipeline.summary import SourceReport
 
 Group = list[RunSource]  # the sources of one host, in config order
+R = TypeVar("R")
 
 
 def host_groups(sources: list[RunSource]) -> list[Group]:
@@ -44,14 +46,21 @@ def shards(groups: list[Group], count: int) -> list[list[Group]]:
     return [b for b in bins if b]
 
 
-def run_groups(fn: Callable[[RunSource], SourceReport], groups: list[Group], workers: int) -> list[SourceReport]:
+def run_groups(
+    fn: Callable[[RunSource], R],
+    groups: list[Group],
+    workers: int,
+    failed: Callable[[RunSource, Exception], R] | None = None,
+) -> list[R]:
     """Each group's sources one after the other, `workers` groups at a time (threads that
-    start with the caller's context: Prefect finds its task run there); the reports in
+    start with the caller's context: Prefect finds its task run there); the results in
     source order. A source whose call raises (a bug: `run_source` reports its stages'
-    failures) gets a failed report; its group goes on."""
+    failures) gets `failed(source, error)` (by default a failed `SourceReport`); its group
+    goes on."""
+    on_error: Callable[[RunSource, Exception], Any] = failed or _failed_report
 
-    def one_group(group: Group) -> list[SourceReport]:
-        return [_report(fn, source) for source in group]
+    def one_group(group: Group) -> list[R]:
+        return [_result(fn, source, on_error) for source in group]
 
     if not groups:
         return []
@@ -60,11 +69,15 @@ def run_groups(fn: Callable[[RunSource], SourceReport], groups: list[Group], wor
         return [report for future in futures for report in future.result()]
 
 
-def _report(fn: Callable[[RunSource], SourceReport], source: RunSource) -> SourceReport:
+def _result(fn: Callable[[RunSource], R], source: RunSource, failed: Callable[[RunSource, Exception], R]) -> R:
     try:
         return fn(source)
     except Exception as e:  # noqa: BLE001 - one source's bug must not end the others
-        return SourceReport(source=source.name, failed=f"the source's run failed: {type(e).__name__}: {e}")
+        return failed(source, e)
+
+
+def _failed_report(source: RunSource, e: Exception) -> SourceReport:
+    return SourceReport(source=source.name, failed=f"the source's run failed: {type(e).__name__}: {e}")
 
 
 def workers_per_shard(parallel: int, shard_count: int) -> int:

@@ -34,6 +34,7 @@ from flows.pipeline.cleaner import Cleaner
 from flows.pipeline.context import Archives, RunContext, RunSource
 from flows.pipeline.early_alerts import AlertsAsCommitted
 from flows.pipeline.end_of_run import deliver_alerts, judge_health, outbox_snapshot, send_health_alerts, write_feeds
+from flows.pipeline.remote import Desk, RemoteRun
 from flows.pipeline.rescue import count_shares, rescue_claims
 from flows.pipeline.runner import Delivery, Runner
 from flows.pipeline.source import run_source
@@ -136,21 +137,33 @@ def run_sources(
         ArchiveWriter(context.archives.path) as writer,
         AlertsAsCommitted(context.archives.path, run.smtp, delivery, log) as alerts,
     ):
-        run.summary.sources += runner.each_source(
-            lambda source: run_source(
-                source,
-                fetcher,
-                context.archives,
+        if context.dask:
+            remote = RemoteRun(
+                run.leased,
+                Desk(context.sources, context.archives, claims, recheck),
+                context.fetch,
                 context.rules,
-                recheck=recheck,
-                runner=runner,
-                claims=claims,
-                cleaner=cleaner,
-                writer=writer,
-                committed=alerts.committed,
-            ),
-            run.leased,
-        )
+                writer,
+                runner,
+                alerts.committed,
+            )
+            run.summary.sources += runner.on_cluster(context.dask, remote)
+        else:
+            run.summary.sources += runner.each_source(
+                lambda source: run_source(
+                    source,
+                    fetcher,
+                    context.archives,
+                    context.rules,
+                    recheck=recheck,
+                    runner=runner,
+                    claims=claims,
+                    cleaner=cleaner,
+                    writer=writer,
+                    committed=alerts.committed,
+                ),
+                run.leased,
+            )
         # Nothing lost behind a claim: a page whose fetch failed is tried under the other
         # sources' spellings of it, then every source counts the pages others took for it.
         rescue_claims(

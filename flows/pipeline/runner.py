@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from alerts.email import OncePerRun, send_email
 from flows.pipeline.channels import Channel, Stage, overlap
@@ -18,6 +18,12 @@ from flows.pipeline.summary import SourceReport
 from storage.outbox import OutboxEntry
 
 T = TypeVar("T")
+
+
+class Remote(Protocol):
+    """The run's side of remote work (`flows.pipeline.remote.RemoteRun`)."""
+
+    def in_process(self, log: logging.Logger | logging.LoggerAdapter) -> list[SourceReport]: ...
 
 
 class Runner:
@@ -47,6 +53,13 @@ class Runner:
             return result
 
         return overlap([(s.name, functools.partial(call, s)) for s in stages], channels)
+
+    def on_cluster(self, address: str, remote: Remote) -> list[SourceReport]:
+        """The sources' discovery, fetching and cleaning on the Dask cluster at `address`, their
+        storing here (`flows.pipeline.remote.RemoteRun`). This one: the same path, in this
+        process (no cluster; for tests); `flows/orchestration/ingest_flow.py` sends the shards
+        to the cluster as Prefect tasks."""
+        return remote.in_process(self.logger())
 
     def logger(self) -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger("newswatch.ingest")

@@ -62,7 +62,6 @@ def run_source(
     of the alert matches of each committed batch."""
     runner = runner or Runner()
     claims = claims if claims is not None else UrlClaims()
-    log = runner.logger()
     name = source.name
     fetcher = fetcher.for_source(source.url)  # the networks its fetches may reach
     with ExitStack() as own:
@@ -74,6 +73,15 @@ def run_source(
             )
         except StageFailed as e:  # the source failed; the other sources go on
             return _failed(runner, name, e.stage, e.error)
+    return reported(runner, archives, name, found, plan, cleaned, stored)
+
+
+def reported(
+    runner: Runner, archives: Archives, name: str, found: Discovery, plan: Plan, cleaned: Cleaned, stored: Stored
+) -> SourceReport:
+    """The source's report once its stages are done, logged; a source that yields nothing is
+    a warning (`zero_yield`)."""
+    log = runner.logger()
     report = source_report(name, found, cleaned, stored, plan)
     log.info(
         "%s: store: %d new, %d duplicate(s), %d not article(s), %d error(s)",
@@ -93,8 +101,16 @@ def run_source(
 
 
 def _failed(runner: Runner, name: str, stage: str, e: BaseException) -> SourceReport:
+    return failed_report(runner, name, stage_failure(stage, e))
+
+
+def stage_failure(stage: str, e: BaseException) -> str:
+    """What the summary says of a stage that raised `e`."""
     detail = str(e) if isinstance(e, NewswatchError) else f"{type(e).__name__}: {e}"
-    message = f"{stage} stage failed: {detail}"
+    return f"{stage} stage failed: {detail}"
+
+
+def failed_report(runner: Runner, name: str, message: str) -> SourceReport:
     runner.logger().error("%s: %s", name, message)
     return SourceReport(source=name, failed=message)
 
@@ -114,32 +130,13 @@ def _run_stages(
     log = runner.logger()
     name = source.name
     ledger = UrlLedger(source, archives, claims, recheck=recheck)  # "is this URL new?", once per URL
-    with _stage("discover"):
+    with stage_of("discover"):
         found = runner.stage("discover", name, discover_source, source, fetcher, archives, ledger, recheck)
-        log.info(
-            "%s: discover: %d new candidate(s), %d article link(s) of %d link(s) to the site%s%s",
-            name,
-            len(found.candidates),
-            found.seen,
-            found.links,
-            ", unchanged (304)" if found.unchanged else "",
-            f", {len(found.errors)} error(s)" if found.errors else "",
-        )
-        for note in found.notes:
-            log.warning("%s: discover: %s", name, note)
+        log_discovery(log, name, found)
         runner.checkpoint("discovered", f"{name} {len(found.candidates)}")
         plan = plan_source(source, found, archives, ledger, claims)
-        if plan.shared or plan.waiting:
-            log.info(
-                "%s: plan: %d page(s) to fetch, %d fetched by another source of this run, %d waiting "
-                "(max_new_per_run %d)",
-                name,
-                len(plan.fetch),
-                len(plan.shared),
-                len(plan.waiting),
-                source.max_new_per_run,
-            )
-    with _stage("clean"), archives.reading() as archive:
+        log_plan(log, source, plan)
+    with stage_of("clean"), archives.reading() as archive:
         learned = template_of(archive, name)
     # Fetch, clean and store at the same time, joined by bounded channels.
     pages: Channel[FetchResult] = Channel(PAGES_WAITING)
@@ -162,14 +159,40 @@ def _run_stages(
     log.info(
         "%s: clean: %d article(s), %d not article(s) or unreadable", name, len(cleaned.items), len(cleaned.outcomes)
     )
-    with _stage("store"):
+    with stage_of("store"):
         writer.call(remember_pages, source, found, plan.waiting, owed)
     runner.checkpoint("state", name)
     return found, plan, cleaned, stored
 
 
+def log_discovery(log, name: str, found: Discovery) -> None:
+    log.info(
+        "%s: discover: %d new candidate(s), %d article link(s) of %d link(s) to the site%s%s",
+        name,
+        len(found.candidates),
+        found.seen,
+        found.links,
+        ", unchanged (304)" if found.unchanged else "",
+        f", {len(found.errors)} error(s)" if found.errors else "",
+    )
+    for note in found.notes:
+        log.warning("%s: discover: %s", name, note)
+
+
+def log_plan(log, source: RunSource, plan: Plan) -> None:
+    if plan.shared or plan.waiting:
+        log.info(
+            "%s: plan: %d page(s) to fetch, %d fetched by another source of this run, %d waiting (max_new_per_run %d)",
+            source.name,
+            len(plan.fetch),
+            len(plan.shared),
+            len(plan.waiting),
+            source.max_new_per_run,
+        )
+
+
 @contextmanager
-def _stage(name: str) -> Iterator[None]:
+def stage_of(name: str) -> Iterator[None]:
     """What raises inside is a failure of stage `name`."""
     try:
         yield
