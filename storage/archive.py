@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -31,7 +32,7 @@ from urllib.parse import quote
 from core.text import inert, inert_line
 from core.urls import UrlPolicy, url_key
 from errors import ArchiveError, QuerySyntaxError
-from storage import dedup, schema, stories
+from storage import dedup, integrity, schema, stories
 from storage.db import Database, in_chunks, inserted_id, utc_iso
 from storage.query import SNIPPET_MARKS, Query, parse, register_functions
 from storage.records import (
@@ -74,6 +75,14 @@ class Archive(Database):
         super().__init__(conn, path)
         self.near = near
         self.newer_schema: int | None = None  # the version of a newer newswatch that wrote it
+        self._marks_clean = False  # opened for writing by `open`: its close leaves the clean marker
+        self.busy_timeout_ms = 30_000
+
+    def close(self) -> None:
+        super().close()
+        if self._marks_clean:
+            self._marks_clean = False
+            integrity.mark_clean(self.path)
 
     @classmethod
     def open(
@@ -83,29 +92,45 @@ class Archive(Database):
         near: dedup.NearConfig = dedup.NearConfig(),
         busy_timeout_ms: int = 30_000,
         read_only: bool = False,
+        damaged_ok: bool = False,
     ) -> Archive:
         """Open (creating and upgrading if needed) the archive at `path`. An archive written by
-        a newer newswatch is refused (ArchiveError).
+        a newer newswatch is refused (ArchiveError), and so is a damaged one (ArchiveDamaged:
+        `storage.integrity` says when it is checked).
 
         `read_only`: for the commands that only read (search, show, sources, browse...): an
         existing newswatch archive of this version or a newer one (`newer_schema`), opened
         read-only; nothing is created or upgraded, anything else is an ArchiveError.
+        `damaged_ok` (read-only): no integrity check, for `export` to salvage what it can.
         """
         path = Path(path)
         if read_only:
-            return cls._open_read_only(path, near, busy_timeout_ms)
+            return cls._open_read_only(path, near, busy_timeout_ms, check=not damaged_ok)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:  # a file in the way, no permission, read-only file system
             raise ArchiveError(
                 f"cannot create the archive {path}: its directory cannot be created ({e.strerror}: {e.filename})"
             ) from None
+        existed = path.exists() and path.stat().st_size > 0
         try:
             archive = cls(_connect(path, busy_timeout_ms), path, near)
-            schema.migrate(archive)
         except sqlite3.DatabaseError as e:
-            raise ArchiveError(f"cannot open the archive {path}: {e}") from None
-        archive._check_near_settings()
+            raise integrity.archive_error(path, e, waited=busy_timeout_ms / 1000) from None
+        archive.busy_timeout_ms = busy_timeout_ms
+        try:
+            if existed and not integrity.closed_cleanly(path):
+                integrity.quick_check(archive.conn, path)
+            integrity.mark_in_use(path)
+            archive._marks_clean = True
+            schema.migrate(archive)
+            archive._check_near_settings()
+        except sqlite3.DatabaseError as e:
+            archive.close()
+            raise integrity.archive_error(path, e, waited=busy_timeout_ms / 1000) from None
+        except BaseException:
+            archive.close()
+            raise
         return archive
 
     @classmethod
@@ -134,7 +159,7 @@ class Archive(Database):
         return cls(conn, path, near)
 
     @classmethod
-    def _open_read_only(cls, path: Path, near: dedup.NearConfig, busy_timeout_ms: int) -> Archive:
+    def _open_read_only(cls, path: Path, near: dedup.NearConfig, busy_timeout_ms: int, check: bool = True) -> Archive:
         if path.is_dir():
             raise ArchiveError(f"{path} is a directory, not a newswatch archive: give the archive file (--archive)")
         if not path.exists():
@@ -142,16 +167,21 @@ class Archive(Database):
                 f"no archive at {path}: `newswatch run` (or `newswatch import PATH`) makes it; or give --archive"
             )
         try:
-            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout_ms / 1000)
-            archive = cls(conn, path, near)
             try:
-                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-                version = schema.current_version(archive)
-            except BaseException:
-                archive.close()
-                raise
+                archive, version = cls._read_only_connection(path, near, busy_timeout_ms, check, "mode=ro")
+            except sqlite3.OperationalError as e:
+                # A read-only folder: SQLite cannot make the -shm file WAL readers share. With no
+                # -wal file there is nothing uncommitted and no writer can start (it would need
+                # to create one): the file is read as it is (immutable).
+                wal = path.with_name(path.name + "-wal")
+                if "unable to open" not in str(e) or not integrity.folder_read_only(path.parent):
+                    raise
+                if wal.exists():
+                    raise integrity.archive_error(path, e) from None
+                archive, version = cls._read_only_connection(path, near, busy_timeout_ms, check, "mode=ro&immutable=1")
         except sqlite3.DatabaseError as e:
+            if integrity.is_damage(e, path):
+                raise integrity.archive_error(path, e) from None
             raise ArchiveError(f"{path} is not a newswatch archive ({e})") from None
         if version < schema.LATEST:
             archive.close()
@@ -167,6 +197,22 @@ class Archive(Database):
             archive._check_near_settings()
         return archive
 
+    @classmethod
+    def _read_only_connection(
+        cls, path: Path, near: dedup.NearConfig, busy_timeout_ms: int, check: bool, mode: str
+    ) -> tuple[Archive, int]:
+        uri = f"file:{quote(str(path.resolve()))}?{mode}"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout_ms / 1000)
+        archive = cls(conn, path, near)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            if check and integrity.check_before_reading(path):
+                integrity.quick_check(conn, path)
+            return archive, schema.current_version(archive)
+        except BaseException:
+            archive.close()
+            raise
+
     def _check_near_settings(self) -> None:
         stored = dict(self.conn.execute("SELECT key, value FROM archive_meta WHERE key LIKE 'near_%'"))
         expected = {
@@ -180,20 +226,34 @@ class Archive(Database):
                 f"this version uses {expected}: the near-duplicate index needs a rebuild"
             )
 
-    def ensure_writable(self) -> None:
+    def ensure_writable(self, *, wait: float = 30.0, waiting=None) -> None:
         """Raise ArchiveError, naming the file, if the archive cannot be written (a read-only
-        file or directory): opening succeeds on such a file, the first write would not."""
+        file or folder, a full disk): opening succeeds on such a file, the first write would
+        not. Locked by another process: `waiting(message)` is told who holds it and how long
+        this waits (`wait` seconds at most), then an ArchiveError names the holders."""
+        started = time.monotonic()
+        try:
+            try:
+                self._probe_write(0)
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if waiting is not None:
+                    waiting(integrity.waiting_message(self.path, wait))
+                self._probe_write(wait)
+        except sqlite3.OperationalError as e:
+            raise integrity.archive_error(self.path, e, waited=round(time.monotonic() - started)) from None
+
+    def _probe_write(self, wait: float) -> None:
+        self.conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 self.conn.execute("INSERT OR REPLACE INTO archive_meta (key, value) VALUES ('write_probe', '')")
             finally:
                 self.conn.execute("ROLLBACK")  # a probe: never kept, so not `transaction()`
-        except sqlite3.OperationalError as e:
-            raise ArchiveError(
-                f"cannot write to the archive {self.path}: {e}; check that the file, "
-                "its directory and its -wal/-shm files are writable"
-            ) from None
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
 
     @property
     def schema_version(self) -> int:
@@ -427,6 +487,44 @@ class Archive(Database):
             params = (since,)
         for row in self.conn.execute(sql + " ORDER BY id", params):
             yield _stored(row)
+
+    def salvage_articles(self, since: str | None = None, skipped: list[int] | None = None) -> Iterator[StoredArticle]:
+        """`iter_articles` for a damaged archive: every article that can still be read, oldest
+        id first; the ids that cannot (a damaged page) are appended to `skipped` and passed over
+        (a point lookup per id past the damage, then the scan goes on)."""
+        where = " AND coalesce(published, substr(fetched_at, 1, 10)) >= ?" if since else ""
+        extra: tuple = (since,) if since else ()
+        sql = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id > ?{where} ORDER BY id"
+        last = 0
+        try:
+            top = self.conn.execute("SELECT max(id) FROM articles").fetchone()[0] or 0
+        except sqlite3.DatabaseError:
+            top = None
+        while True:
+            try:
+                for row in self.conn.execute(sql, (last, *extra)):
+                    last = row[0]
+                    yield _stored(row)
+                return
+            except sqlite3.DatabaseError:
+                if top is None:
+                    raise
+            # past the damage, one id at a time, until a row reads again
+            while last < top:
+                last += 1
+                try:
+                    row = self.conn.execute(
+                        f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?{where}", (last, *extra)
+                    ).fetchone()
+                except sqlite3.DatabaseError:
+                    if skipped is not None:
+                        skipped.append(last)
+                    continue
+                if row is not None:
+                    yield _stored(row)
+                    break
+            else:
+                return
 
     def stats(self) -> ArchiveStats:
         return ArchiveStats(

@@ -45,8 +45,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = sys.stdout
-    with open_archive(args, read_only=True) as archive:
-        articles = archive.iter_articles(since=args.since)
+    skipped: list[int] = []
+    # A damaged archive too: export is how what can still be read is salvaged from it.
+    with open_archive(args, read_only=True, damaged_ok=True) as archive:
+        articles = archive.salvage_articles(since=args.since, skipped=skipped)
         if args.format == "jsonl":
             for article in articles:
                 out.write(json.dumps({k: getattr(article, k) for k in FIELDS}, ensure_ascii=False) + "\n")
@@ -66,4 +68,12 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 text.flush()
                 text.detach()  # sys.stdout's buffer stays open
+    if skipped:
+        ids = f"#{skipped[0]}" if len(skipped) == 1 else f"#{skipped[0]} to #{skipped[-1]}"
+        print(
+            f"newswatch export: {archive.path} is damaged: {len(skipped)} article id(s) could not be read "
+            f"({ids}) and are not in the export; every other article is",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from types import ModuleType
 
@@ -84,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         # One line per problem (a config file can have several), each naming the command.
         for line in str(e).splitlines() or [""]:
             print(f"newswatch {args.command}: {line}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as e:
+        # SQLite met damage, a lock, a read-only folder or a full disk on the way: one line
+        # naming the archive and what to do (storage/integrity.py), never a traceback.
+        from flows.cli.shared import archive_of
+        from storage.integrity import archive_error
+
+        print(f"newswatch {args.command}: {archive_error(archive_of(args), e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("newswatch: interrupted", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from flows.cli.shared import add_config_option
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             "(newswatch sources add NAME URL) or enable one"
         )
     with Archive.open(config.archive) as archive:
-        archive.ensure_writable()
+        archive.ensure_writable(waiting=lambda line: print(f"newswatch run: {line}", file=sys.stderr, flush=True))
     api = flow_server("run")  # a server that does not answer: one line, before Prefect's start
     from flows.orchestration.ingest_flow import run_ingest_flow
 

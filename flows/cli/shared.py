@@ -60,7 +60,21 @@ def archive_path(args: argparse.Namespace) -> Path:
     return args.archive or default_archive_path(getattr(args, "config", None))
 
 
-def open_archive(args: argparse.Namespace, *, must_exist: bool = True, read_only: bool = False):
+def archive_of(args: argparse.Namespace) -> Path:
+    """The archive a command works on, for a message (`--archive`, else its config's)."""
+    try:
+        if hasattr(args, "archive"):
+            return archive_path(args)
+        from flows.config.loader import load_config
+
+        return Path(load_config(getattr(args, "config", None)).archive)
+    except Exception:  # noqa: BLE001 - only for a message: the default place will do
+        return FALLBACK_ARCHIVE
+
+
+def open_archive(
+    args: argparse.Namespace, *, must_exist: bool = True, read_only: bool = False, damaged_ok: bool = False
+):
     """The archive of `--archive` (or its default). `read_only`: the command only reads, so the
     archive is opened read-only (`Archive.open(read_only=True)`: never created nor upgraded;
     one from a newer newswatch is read with a warning)."""
@@ -68,7 +82,7 @@ def open_archive(args: argparse.Namespace, *, must_exist: bool = True, read_only
 
     path = archive_path(args)
     if read_only:
-        return warn_if_newer(Archive.open(path, read_only=True), getattr(args, "command", ""))
+        return warn_if_newer(Archive.open(path, read_only=True, damaged_ok=damaged_ok), getattr(args, "command", ""))
     if must_exist and not path.exists():
         raise NewswatchError(f"no archive at {path}: import pages first (newswatch import PATH) or give --archive")
     return Archive.open(path)

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from errors import ArchiveError
 from scrapers import transport
+from storage import integrity
 from storage.archive import Archive
 
 T = TypeVar("T")
@@ -165,15 +166,11 @@ class ArchiveWriter:
             except sqlite3.OperationalError as e:
                 if "locked" in str(e) and time.monotonic() < deadline:
                     continue  # BEGIN waited busy_timeout for another process; wait again
-                failure: BaseException = ArchiveError(
-                    f"cannot write to the archive {self.path}: {e}"
-                    + (
-                        f" (for more than {LOCKED_FOR:.0f} s another process held its write lock; "
-                        "`fuser FILE` names it)"
-                        if "locked" in str(e)
-                        else ""
-                    )
+                failure: BaseException = integrity.archive_error(
+                    self.path, e, waited=round(time.monotonic() - deadline + LOCKED_FOR)
                 )
+            except sqlite3.DatabaseError as e:  # damaged, disk full on COMMIT: one line naming the file
+                failure = integrity.archive_error(self.path, e)
             except Exception as e:  # noqa: BLE001 - the commit itself failed (disk full...): every write of it
                 failure = e
             for write in group:
