@@ -140,6 +140,17 @@ NEW_TODAY_SQL = (
     " WHERE a.fetched_at >= date('now') ORDER BY a.fetched_at DESC, a.id DESC"
 )  # index articles_fetched_at
 
+# The home's picture of the last 30 days (flows/reading_room/charts.py): by the day an article
+# was archived (a source's activity, whatever the dates its pages give), and the day a rule matched.
+ARTICLES_PER_DAY_SQL = (
+    "SELECT substr(fetched_at, 1, 10) AS day, source, count(*) AS articles FROM articles"
+    " WHERE fetched_at >= date('now', '-29 days') GROUP BY day, source"
+)  # index articles_fetched_at
+MATCHES_PER_DAY_SQL = (
+    "SELECT substr(matched_at, 1, 10) AS day, rule, count(DISTINCT article_id) AS matches FROM alert_matches"
+    " WHERE matched_at >= date('now', '-29 days') GROUP BY day, rule"
+)
+
 SEARCH_SQL = (
     f"SELECT a.id, a.title, a.source, a.published, {_LINK}, {_SNIPPET}"
     " FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"

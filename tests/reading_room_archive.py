@@ -129,3 +129,47 @@ def build(directory: Path) -> Path:
     config = directory / "newswatch.yaml"
     config.write_text(CONFIG, encoding="utf-8")
     return config
+
+
+# Words for the history's articles: each article a different draw, so none is a near-duplicate.
+_WORDS = (
+    "migrants frontière accueil centre départ retour traversée naufrage sauvetage programme "
+    "financement rapport chiffres conseil ministre accord coopération camp réfugiés déplacés "
+    "inondations sécheresse visa asile demandeurs police tribunal décision organisation mission"
+).split()
+
+
+def add_history(directory: Path, days: int = 30) -> None:
+    """Give the archive of `build(directory)` a month behind it, as daily runs would have left
+    it: iom-en an article every other day, apr one to three a day, iom-fr one a day until 12
+    days ago, then silence (build's own run of 2 days ago aside), `passeurs` matching one in
+    three: the picture of the reading room's home (tests/test_reading_room_browser.py, whose
+    screenshot is docs/img/reading-room-picture.png)."""
+    import random
+
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    plan = {"iom-en": lambda d: d % 2 == 0, "apr": lambda d: True, "iom-fr": lambda d: d >= 12}
+    n = 0
+    with Archive.open(directory / "archive.db") as archive:
+        for day in range(days - 1, 0, -1):
+            when = now - timedelta(days=day)
+            for source, publishes in plan.items():
+                if not publishes(day):
+                    continue
+                items = []
+                for _ in range(rng.randint(1, 3) if source == "apr" else 1):
+                    n += 1
+                    words = rng.sample(_WORDS, 12) + (["passeurs"] if n % 3 == 0 else [])
+                    text = f"Note {n} du {when.date()} : " + " ".join(words) + f", {n * 37} personnes."
+                    article = Article(
+                        title=f"{source} {n}: {' '.join(words[:5])}",
+                        date=when.date().isoformat(),
+                        paragraphs=[text, " ".join(rng.sample(_WORDS, 20)) + f" ({n * 11} cas)."],
+                        language="fr",
+                        url=None,
+                    )
+                    url = f"https://{source}.example.org/news/{n}"
+                    items.append(Incoming(article, source, url, when.isoformat(timespec="seconds")))
+                store_batch(archive, items, RULES, now=when)
+                fetchstate.record_run(archive, source, started_at=when, finished_at=when, ok=True, counts={"new": 1})

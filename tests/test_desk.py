@@ -228,3 +228,39 @@ def test_reading_room_errors_are_pages_not_tracebacks(room, capfd):
     err = capfd.readouterr().err
     assert "Traceback" not in err and "locals" not in err
     assert err.count("reading room: 404 ") == 4, err
+
+
+# ------------------------------------------------------ the picture of the archive (item 7) ---
+
+
+def test_the_charts_cover_the_last_30_days_with_a_row_for_every_source():
+    from datetime import date
+
+    from flows.reading_room.charts import articles_chart
+
+    rows = [
+        {"day": "2026-12-07", "source": "iom-fr", "articles": 3},
+        {"day": "2026-11-08", "source": "apr", "articles": 1},
+        {"day": "2026-11-07", "source": "apr", "articles": 9},  # 31 days ago: outside
+    ]
+    spec = articles_chart(rows, ["iom-fr", "apr", "quiet"], {"apr": "FAILING"}, date(2026, 12, 7))
+    days = spec["encoding"]["x"]["scale"]["domain"]
+    assert len(days) == 30 and (days[0], days[-1]) == ("2026-11-08", "2026-12-07")
+    assert spec["encoding"]["y"]["scale"]["domain"] == ["iom-fr", "apr", "quiet"]  # quiet: an empty row
+    assert [r["articles"] for r in spec["data"]["values"]] == [3, 1]
+    assert "FAILING" in spec["encoding"]["y"]["axis"]["labelExpr"]
+
+
+def test_the_home_shows_the_last_30_days_and_the_sources_in_trouble(room):
+    from datetime import UTC, datetime
+
+    page = room.get("/").text
+    today = datetime.now(UTC).date().isoformat()
+    assert page.count('<figure class="nw-chart"><svg') == 2
+    # every article of the fixture was archived today: one cell per source, one per rule
+    for label in (f"day: {today}; source: iom-fr; articles: 1", f"day: {today}; source: apr; articles: 1"):
+        assert f'aria-label="{label}"' in page
+    assert f'aria-label="day: {today}; rule: passeurs; matches: 1"' in page
+    trouble = page.split('<div class="nw-trouble"', 1)[1].split("</div>", 1)[0]
+    assert "2 sources need attention" in trouble
+    assert "<strong>apr</strong> FAILING" in trouble and "<strong>iom-fr</strong> SILENT" in trouble

@@ -109,6 +109,8 @@ def metadata(config=None, database: str = "archive") -> dict:
     return {
         "title": "newswatch reading room",
         "description": "The newswatch archive, read-only.",
+        # The home's picture of the last 30 days: a row per configured source and per rule.
+        "plugins": {"newswatch": {"sources": [name for name, _ in sources], "rules": [r.name for r in rules]}},
         "databases": {
             database: {
                 "tables": tables,
