@@ -5,10 +5,9 @@ served with."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+from helpers import newswatch
 from test_alerts_delivery import filler
 
 from alerts.render import render_email
@@ -45,9 +44,7 @@ def test_email_search_and_show_link_to_the_clean_url(tmp_path):
 
     env = {**os.environ, "NEWSWATCH_ARCHIVE": str(db)}
     for args in (["search", "passeurs"], ["search", "passeurs", "--json"], ["show", "1"], ["show", "1", "--json"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-        )
+        done = newswatch(*args, cwd=ROOT, env=env)
         assert done.returncode == 0, done.stderr
         assert CLEAN in done.stdout, args
         shown = done.stdout.replace('"url": "' + SEEN + '"', "")  # show --json keeps where it was first seen

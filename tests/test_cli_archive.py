@@ -7,16 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import newswatch as run_newswatch
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
 
 
 def newswatch(*args, archive, cwd=ROOT):
-    env = {**os.environ, "NEWSWATCH_ARCHIVE": str(archive)}
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_newswatch(*args, cwd=cwd, env={**os.environ, "NEWSWATCH_ARCHIVE": str(archive)})
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,14 @@
-"""`newswatch clean`, run as the user runs it: a subprocess on the fixture page dumps."""
+"""`newswatch clean` on the fixture page dumps, through the command's entry point (a process for -X importtime)."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from helpers import newswatch as run_newswatch
+from helpers import newswatch_process
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
@@ -14,14 +16,10 @@ APRNEWS = PAGES / "aprnews-fr-saisonniers.txt"
 IOM = PAGES / "iom-fr-wrapped-haiti.txt"
 
 
-def newswatch(*args: str, python_flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *python_flags, "-m", "flows.cli", "clean", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def newswatch(*args: str | Path, python_flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    if python_flags:
+        return newswatch_process("clean", *args, python_flags=python_flags)
+    return run_newswatch("clean", *args, cwd=ROOT)
 
 
 def json_lines(stdout: str) -> list[dict]:

@@ -3,13 +3,12 @@ comments and order kept, validated before saving."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from fake_sites import rss_feed
+from helpers import newswatch as run_newswatch
 from httpserver import LocalServer, Reply, html
 
 from flows.config.editor import ConfigEditError, ConfigFile, append_item, remove_item
@@ -91,14 +90,7 @@ def test_an_invalid_result_is_refused_before_saving(tmp_path):
 
 
 def newswatch(*args: str, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args, "--config", str(config)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ},
-    )
+    return run_newswatch(*args, "--config", config, cwd=ROOT)
 
 
 @pytest.fixture

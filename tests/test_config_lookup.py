@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import newswatch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,14 +118,7 @@ def test_run_with_no_source_to_run_is_one_line_and_starts_nothing(tmp_path: Path
     config = tmp_path / "newswatch.yaml"
     config.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSWATCH_", "PREFECT_API_URL"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = newswatch("run", "--config", config, cwd=tmp_path, env=env)
     assert done.returncode == 1 and done.stdout == "", done
     (line,) = done.stderr.splitlines()
     assert line.startswith(f"newswatch run: {config} has {what}") and "newswatch sources add NAME URL" in line

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import feedparser
 import pytest
+from helpers import newswatch as run_newswatch
 from test_alerts_delivery import filler
 
 from alerts.atom import feed_file_name, new_articles_feed, render_feed, rule_feed, write_feeds
@@ -158,13 +158,8 @@ def rule_feed_of_size(n: int):
 
 
 def newswatch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        env={**os.environ, "NEWSWATCH_CONFIG": str(cwd / "newswatch.yaml")},
-        timeout=120,
-    )
+    env = {**os.environ, "NEWSWATCH_CONFIG": str(cwd / "newswatch.yaml")}
+    return run_newswatch(*args, cwd=ROOT, env=env, text=False)
 
 
 def test_feed_command_prints_what_write_writes(archive, tmp_path):

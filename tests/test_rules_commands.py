@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import newswatch as run_newswatch
 
 from core.article import Article
-from flows.cli.main import main
 from flows.config.loader import load_config
 from flows.config.yaml_text import load_yaml
 from storage.archive import Archive, Incoming
@@ -47,17 +47,16 @@ def config(tmp_path) -> Path:
     return path
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    status = main(list(args))
-    out, err = capsys.readouterr()
-    return status, out, err
+def cli(*args: str) -> tuple[int, str, str]:
+    done = run_newswatch(*args)
+    return done.returncode, done.stdout, done.stderr
 
 
 def comments(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip().startswith("#")]
 
 
-def test_rules_add_refuses_what_cannot_work_and_says_where(config, capsys):
+def test_rules_add_refuses_what_cannot_work_and_says_where(config):
     cases = [
         ("r5", "site:iom passeurs", [], "column 6: 'iom' is not a host name"),
         ("r6", "passeurs or traite", [], "column 10: 'or' in lower case"),
@@ -68,17 +67,14 @@ def test_rules_add_refuses_what_cannot_work_and_says_where(config, capsys):
         ("r11", "passeurs source:nosuch", [], "source:nosuch is not a configured source"),
     ]
     for name, query, extra, says in cases:
-        status, _, err = cli(
-            capsys, "rules", "add", name, query, "--to", "ana@example.org", *extra, "--config", str(config)
-        )
+        status, _, err = cli("rules", "add", name, query, "--to", "ana@example.org", *extra, "--config", str(config))
         assert status == 1 and says in err, (query, err)
         assert "not saved" in err
     assert config.read_text(encoding="utf-8") == CONFIG
 
 
-def test_rules_add_takes_operators_comma_separated_recipients_and_sources(config, capsys):
+def test_rules_add_takes_operators_comma_separated_recipients_and_sources(config):
     status, out, err = cli(
-        capsys,
         "rules",
         "add",
         "r5",
@@ -116,7 +112,7 @@ def test_a_rule_naming_a_source_not_configured_is_set_aside_at_load(tmp_path):
     assert "sources: is empty" in load_config(path).rule_errors[0]
 
 
-def test_rules_list_says_what_each_rule_matched_lately(config, capsys):
+def test_rules_list_says_what_each_rule_matched_lately(config):
     now = datetime.now(UTC)
     with Archive.open(config.parent / "archive.db") as archive:
         ids = archive.add_batch(
@@ -133,7 +129,7 @@ def test_rules_list_says_what_each_rule_matched_lately(config, capsys):
                     "passeurs", "ana@example.org", "immediate", article_id, article_id, "t", "apr", None, "u", ""
                 )
                 add_match(archive, match, now=now - timedelta(days=days))
-    status, out, _ = cli(capsys, "rules", "list", "--config", str(config))
+    status, out, _ = cli("rules", "list", "--config", str(config))
     assert status == 0
     last = (now - timedelta(days=1)).isoformat(timespec="seconds")[:16]
     lines = out.splitlines()
@@ -146,26 +142,26 @@ def test_rules_list_says_what_each_rule_matched_lately(config, capsys):
         "  0 match(es) in the last 30 days, last never",
     ]
     assert lines[6:8] == ["lexis-iom  OIM source:lexis", "  immediate to ana@example.org; sources: lexis, iom-fr"]
-    status, out, _ = cli(capsys, "rules", "list", "--json", "--config", str(config))
+    status, out, _ = cli("rules", "list", "--json", "--config", str(config))
     assert '"matches_30d": 2' in out.splitlines()[0]
 
 
-def test_rules_remove_edits_the_file_in_place(config, capsys):
-    status, out, _ = cli(capsys, "rules", "remove", "frontex", "--config", str(config))
+def test_rules_remove_edits_the_file_in_place(config):
+    status, out, _ = cli("rules", "remove", "frontex", "--config", str(config))
     assert status == 0 and out.startswith("removed alert rule frontex from")
     text = config.read_text(encoding="utf-8")
     assert [r["name"] for r in load_yaml(text)["alerts"]] == ["passeurs", "lexis-iom"]
     assert "# the press only" not in text and comments(text) == ["# the team's watch", "# smugglers, from every source"]
-    status, _, err = cli(capsys, "rules", "remove", "frontex", "--config", str(config))
+    status, _, err = cli("rules", "remove", "frontex", "--config", str(config))
     assert status == 1 and "no alert rule named 'frontex'" in err and "configured: passeurs, lexis-iom" in err
 
 
-def test_sources_remove_refuses_a_source_rules_name_and_force_says_which_rules_it_empties(config, capsys):
-    status, _, err = cli(capsys, "sources", "remove", "apr", "--config", str(config))
+def test_sources_remove_refuses_a_source_rules_name_and_force_says_which_rules_it_empties(config):
+    status, _, err = cli("sources", "remove", "apr", "--config", str(config))
     assert status == 1
     assert "source apr not removed: alert rule(s) name it: frontex (sources: apr)" in err and "--force" in err
     assert config.read_text(encoding="utf-8") == CONFIG
-    status, out, _ = cli(capsys, "sources", "remove", "apr", "--force", "--config", str(config))
+    status, out, _ = cli("sources", "remove", "apr", "--force", "--config", str(config))
     assert status == 0, out
     assert "alert rule frontex is left with no source (sources: []): it is set aside" in out
     loaded = load_config(config)
@@ -174,16 +170,16 @@ def test_sources_remove_refuses_a_source_rules_name_and_force_says_which_rules_i
     assert "sources: is empty" in loaded.rule_errors[0]
     assert "# the press only" in config.read_text(encoding="utf-8")  # the rule's comment stays
 
-    status, out, _ = cli(capsys, "sources", "remove", "iom-fr", "--force", "--config", str(config))
+    status, out, _ = cli("sources", "remove", "iom-fr", "--force", "--config", str(config))
     assert status == 0 and "alert rule lexis-iom now watches lexis" in out
     assert load_config(config).alerts[-1].sources == ("lexis",)
-    status, out, _ = cli(capsys, "sources", "remove", "lexis", "--force", "--config", str(config))
+    status, out, _ = cli("sources", "remove", "lexis", "--force", "--config", str(config))
     assert "alert rule lexis-iom is left with no source" in out
     assert "alert rule lexis-iom says source:lexis in its query: it is set aside" in out
 
 
-def test_search_refuses_an_operator_it_does_not_know(tmp_path, capsys):
+def test_search_refuses_an_operator_it_does_not_know(tmp_path):
     archive = tmp_path / "archive.db"
     Archive.open(archive).close()
-    status, _, err = cli(capsys, "search", "inurl:news", "passeurs", "--archive", str(archive))
+    status, _, err = cli("search", "inurl:news", "passeurs", "--archive", str(archive))
     assert status == 1 and err.startswith("newswatch search: bad query at column 1: unknown operator inurl:")

@@ -9,9 +9,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import newswatch as run_newswatch
 from test_stories import DEV, docs, import_docs
 
-from flows.cli.main import main
 from storage import stories
 from storage.archive import Archive
 
@@ -42,15 +42,14 @@ def ids(dev_archive) -> dict[str, int]:
     return dev_archive[1]
 
 
-def newswatch(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+def newswatch(*args: str) -> tuple[int, str, str]:
+    done = run_newswatch(*args)
+    return done.returncode, done.stdout, done.stderr
 
 
-def test_stories_lists_each_story_once_with_every_version_and_where_it_was_seen(archive, ids, capsys):
+def test_stories_lists_each_story_once_with_every_version_and_where_it_was_seen(archive, ids):
     office = docs("dev-office-01")
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "--json", "--limit", "100")
+    code, out, err = newswatch("stories", "--archive", str(archive), "--json", "--limit", "100")
     assert code == 0 and "warning" not in err
     listed = json.loads(out)
     assert listed["pending_backfill"] == 0
@@ -71,52 +70,52 @@ def test_stories_lists_each_story_once_with_every_version_and_where_it_was_seen(
     every = [v["id"] for s in listed["stories"] for v in s["versions"]]
     assert sorted(every) == sorted(set(ids.values()))
 
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "--source", "press-it")
+    code, out, err = newswatch("stories", "--archive", str(archive), "--source", "press-it")
     assert code == 0
     assert f"story {story_id}  5 versions" in out
     assert "press-it" in out and all("press-it" in block for block in out.split("\n\n") if block.strip())
     later = max(d["published"] for d in DEV)
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "--since", later, "--json")
+    code, out, err = newswatch("stories", "--archive", str(archive), "--since", later, "--json")
     assert {s["last_day"] for s in json.loads(out)["stories"]} == {later}
 
 
-def test_stories_limit_says_there_are_more(archive, capsys):
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "--limit", "2")
+def test_stories_limit_says_there_are_more(archive):
+    code, out, err = newswatch("stories", "--archive", str(archive), "--limit", "2")
     assert code == 0 and out.count("\nstory ") + out.startswith("story ") == 2
     assert err.strip() == "2 stories (more: --limit)"
 
 
-def test_explain_says_why_two_articles_are_or_are_not_one_story(archive, ids, capsys):
+def test_explain_says_why_two_articles_are_or_are_not_one_story(archive, ids):
     release, press = ids["dev/dev-office-01-1-en-release.txt"], ids["dev/dev-office-01-3-it-press.txt"]
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "--explain", str(release), str(press))
+    code, out, err = newswatch("stories", "--archive", str(archive), "--explain", str(release), str(press))
     lines = out.splitlines()
     assert code == 0 and lines[0].startswith(f"articles {release} and {press} are one story")
     assert any(line.startswith(f"article {press} joined its story on shared facts weighing") for line in lines)
     assert any("'Ibrahim Traoré'" in line for line in lines)
 
     other = ids["dev/dev-office-02-1-es-release.txt"]  # another office, same state, donor and chief
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "--explain", str(release), str(other))
+    code, out, err = newswatch("stories", "--archive", str(archive), "--explain", str(release), str(other))
     assert "are in different stories" in out.splitlines()[0]
     assert "facts of the two alone: " in out
 
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "--explain", str(release), "99999")
+    code, out, err = newswatch("stories", "--archive", str(archive), "--explain", str(release), "99999")
     assert code == 1 and err.strip() == f"newswatch stories: no article #99999 in {archive}"
 
 
-def test_show_names_the_story_and_its_other_versions(archive, ids, capsys):
+def test_show_names_the_story_and_its_other_versions(archive, ids):
     office = [ids[d["file"]] for d in docs("dev-office-01")]
-    code, out, err = newswatch(capsys, "show", str(office[1]), "--archive", str(archive))
+    code, out, err = newswatch("show", str(office[1]), "--archive", str(archive))
     assert code == 0
     story_part = out[out.index("\nstory ") :]
     assert "\n  5 versions (" in story_part and story_part.splitlines()[2].endswith("; the others:")
     assert all(f"#{a} " in story_part for a in office if a != office[1]) and f"#{office[1]} " not in story_part
-    code, out, err = newswatch(capsys, "show", str(office[1]), "--archive", str(archive), "--json")
+    code, out, err = newswatch("show", str(office[1]), "--archive", str(archive), "--json")
     shown = json.loads(out)
     assert shown["story"]["size"] == 5
     assert sorted(v["id"] for v in shown["story"]["other_versions"]) == sorted(a for a in office if a != office[1])
 
 
-def test_split_by_url_and_merge_are_remembered_by_later_assignments(archive, ids, capsys):
+def test_split_by_url_and_merge_are_remembered_by_later_assignments(archive, ids):
     office = docs("dev-office-01")
     press = next(d for d in office if d["style"] == "press" and d["lang"] == "it")
     press_url = f"https://press-it.example.org/news/{Path(press['file']).stem}"
@@ -124,7 +123,7 @@ def test_split_by_url_and_merge_are_remembered_by_later_assignments(archive, ids
     with Archive.open(archive, read_only=True) as opened:
         story = stories.story_of(opened, release)
 
-    code, out, err = newswatch(capsys, "stories", "split", str(story), press_url, "--archive", str(archive))
+    code, out, err = newswatch("stories", "split", str(story), press_url, "--archive", str(archive))
     assert code == 0, err
     assert out.strip() == (
         f"article #{ids[press['file']]} is now story {ids[press['file']]} on its own, kept apart from the 4 other "
@@ -134,7 +133,7 @@ def test_split_by_url_and_merge_are_remembered_by_later_assignments(archive, ids
     with Archive.open(archive) as opened:
         weeks = sorted({stories.story_of(opened, a) for a in tally})
     assert len(weeks) == 2
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "merge", str(weeks[0]), str(weeks[1]))
+    code, out, err = newswatch("stories", "--archive", str(archive), "merge", str(weeks[0]), str(weeks[1]))
     assert code == 0, err
     assert out.startswith(f"stories {weeks[0]} and {weeks[1]} are now story {weeks[0]} (")
 
@@ -149,24 +148,22 @@ def test_split_by_url_and_merge_are_remembered_by_later_assignments(archive, ids
     assert after[ids[press["file"]]] == ids[press["file"]]
     assert {after[a] for a in tally} == {weeks[0]}
 
-    code, out, err = newswatch(
-        capsys, "stories", "--explain", str(release), str(ids[press["file"]]), "--archive", str(archive)
-    )
+    code, out, err = newswatch("stories", "--explain", str(release), str(ids[press["file"]]), "--archive", str(archive))
     assert f"a split keeps articles {release} and {ids[press['file']]} apart" in out
 
 
-def test_a_wrong_split_or_merge_is_one_line_and_changes_nothing(archive, ids, capsys):
+def test_a_wrong_split_or_merge_is_one_line_and_changes_nothing(archive, ids):
     release = ids["dev/dev-office-01-1-en-release.txt"]
     before = archive.read_bytes()
     code, out, err = newswatch(
-        capsys, "stories", "split", str(release), "https://elsewhere.example.org/x", "--archive", str(archive)
+        "stories", "split", str(release), "https://elsewhere.example.org/x", "--archive", str(archive)
     )
     assert code == 1 and out == ""
     (line,) = err.splitlines()
     assert line.startswith(
         f"newswatch stories: story {release} has no version seen at https://elsewhere.example.org/x: its versions are #"
     )
-    code, out, err = newswatch(capsys, "stories", "merge", "99999", str(release), "--archive", str(archive))
+    code, out, err = newswatch("stories", "merge", "99999", str(release), "--archive", str(archive))
     assert (
         code == 1
         and err.strip()
@@ -177,7 +174,7 @@ def test_a_wrong_split_or_merge_is_one_line_and_changes_nothing(archive, ids, ca
     assert archive.read_bytes() == before
 
 
-def test_reading_commands_say_when_stories_wait_for_a_backfill_and_backfill_completes_them(archive, ids, capsys):
+def test_reading_commands_say_when_stories_wait_for_a_backfill_and_backfill_completes_them(archive, ids):
     # The archive as an upgrade to the stories schema leaves it: every article waits for its story.
     with sqlite3.connect(archive) as conn:
         for table in ("stories", "story_members", "story_article_facts", "story_postings", "story_fact_df"):
@@ -192,15 +189,15 @@ def test_reading_commands_say_when_stories_wait_for_a_backfill_and_backfill_comp
         f"warning: {total} archived article(s) have no story yet (the archive was upgraded): stories may lack "
         "versions until `newswatch stories backfill` (or the next runs) gives them theirs"
     )
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "--json")
+    code, out, err = newswatch("stories", "--archive", str(archive), "--json")
     assert code == 0 and json.loads(out) == {"stories": [], "pending_backfill": total}
     assert err.splitlines()[0] == f"newswatch stories: {warning}"
-    code, out, err = newswatch(capsys, "show", str(min(ids.values())), "--archive", str(archive))
+    code, out, err = newswatch("show", str(min(ids.values())), "--archive", str(archive))
     assert f"newswatch show: {warning}" in err and "story: none yet (see the warning above)" in out
 
-    code, out, err = newswatch(capsys, "stories", "backfill", "--archive", str(archive), "--chunk", "40")
+    code, out, err = newswatch("stories", "backfill", "--archive", str(archive), "--chunk", "40")
     assert code == 0 and out.strip() == f"every archived article has its story ({total} given theirs now)"
-    code, out, err = newswatch(capsys, "stories", "--archive", str(archive), "--json", "--limit", "1000")
+    code, out, err = newswatch("stories", "--archive", str(archive), "--json", "--limit", "1000")
     listed = json.loads(out)
     assert "warning" not in err and listed["pending_backfill"] == 0
     assert sum(s["size"] for s in listed["stories"]) == total
