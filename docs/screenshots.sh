@@ -2,6 +2,7 @@
 # Screenshots for docs/ (docs/img/), after one `newswatch demo` run:
 #   docs/img/flow-run.png               the ingest flow run in the Prefect UI (task runs, logs)
 #   docs/img/ingest-summary.png         its `ingest-summary` markdown artifact
+#   docs/img/runs-needs-attention.png   the runs list with a run that needs attention (Failed)
 #   docs/img/reading-room-home.png      `newswatch browse` on the demo's archive: the home page
 #   docs/img/reading-room-search.png    a search in the articles, with facets
 #   docs/img/reading-room-article.png   an article page: text, contacts, sightings
@@ -84,6 +85,18 @@ PY
 )
 [ -n "$ARTIFACT_ID" ] || { echo "screenshots.sh: the run published no ingest-summary artifact" >&2; exit 1; }
 shot "$UI/artifacts/artifact/$ARTIFACT_ID" "$OUT/ingest-summary.png"
+
+# A run that needs attention (a source whose host does not answer): its flow run ends Failed,
+# and the runs list shows it red next to the demo's green one.
+echo "running a source that is down against it (exit 3 expected)"
+printf 'archive: %s\nsources:\n  - {name: iom-fr, url: "http://127.0.0.1:9/fr/news", profile: iom, delay: 0}\n' \
+    "$WORK/down.db" >"$WORK/down.yaml"
+set +e
+PREFECT_API_URL=$API "$BIN/newswatch" run --config "$WORK/down.yaml" >"$WORK/down.out" 2>"$WORK/down.err"
+status=$?
+set -e
+[ "$status" = 3 ] || { echo "screenshots.sh: the run of a source that is down exited $status, not 3" >&2; cat "$WORK/down.out" "$WORK/down.err" >&2; exit 1; }
+shot "$UI/runs" "$OUT/runs-needs-attention.png" 1600,1000
 
 echo "serving the demo's archive with newswatch browse"
 BROWSE_PORT=$(cd "$ROOT" && "$BIN/python" -c 'from core.ports import free_port; print(free_port())')

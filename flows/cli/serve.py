@@ -8,6 +8,8 @@
   `prefect server start --host 127.0.0.1 --port N`, its own session so that a Ctrl-C in the
   terminal reaches newswatch first) and stopped on exit; its log goes to a file, and its
   ERROR lines (with the exception that ends each traceback) are copied to our output.
+- While it serves, a state file (flows/orchestration/serve_state.py) tells `newswatch status`
+  which server to read; it is removed on exit.
 - Once a minute the deployments are checked on the server: a schedule that is active but has
   no run scheduled, or a run that is late, is a warning in our output when it appears, again
   each hour while it lasts, and its end is said. (With SQLAlchemy 2.1
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from core.ports import free_port, port_is_free
     from flows.config.loader import load_config
     from flows.orchestration.schedules import describe
+    from flows.orchestration.serve_state import remove_state, write_state
     from flows.orchestration.server import SERVER_START_TIMEOUT, LocalPrefectServer, ServerLogErrors, check_server
     from storage.archive import Archive
 
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _note_signal)
     server: LocalPrefectServer | None = None
     log: Path | None = None
+    state_file: Path | None = None  # where `newswatch status` finds this serve (serve_state.py)
     try:
         api_url = os.environ.get("PREFECT_API_URL")
         if api_url:
@@ -107,11 +111,14 @@ def run(args: argparse.Namespace) -> int:
             server.wait_healthy(SERVER_START_TIMEOUT, stopping=lambda: _stop_signal is not None)
             os.environ["PREFECT_API_URL"] = api_url
         if _stop_signal is None:
+            state_file = write_state(api_url, config_file, server.pid if server else None)
             ui = api_url.rstrip("/").removesuffix("/api")
             print(f"newswatch serve: Prefect UI at {ui}", flush=True)
             print(f"newswatch serve: {describe(config)}, config {config_file}; Ctrl-C to stop", flush=True)
             _serve(config, config_file, api_url, log, run_now=args.run_now)
     finally:
+        if state_file is not None:
+            remove_state(state_file)
         if server is not None:
             server.stop()
             print("newswatch serve: Prefect server stopped", flush=True)

@@ -196,9 +196,11 @@ def reason_name(text: str) -> str:
     return name
 
 
-def print_sources(config, *, as_json: bool = False) -> None:
+def print_sources(config, *, as_json: bool = False) -> list[str]:
     """Each configured source: its state in the archive and its health; then each alert rule set
-    aside (a PROBLEM line; on stderr with `as_json`). Also `newswatch status`."""
+    aside (a PROBLEM line; on stderr with `as_json`). Also `newswatch status`. Returns what
+    needs attention, one short reason each: an enabled source whose last run FAILED or is in
+    WARNING, or that is UNHEALTHY; an alert rule set aside."""
     import json
     from dataclasses import asdict
     from pathlib import Path
@@ -217,8 +219,13 @@ def print_sources(config, *, as_json: bool = False) -> None:
     with archive:
         states = {s.source: s for s in fetchstate.source_states(archive, names)}
         health = {h.source: h for h in source_health(archive, [(s.name, s.expected_interval) for s in config.sources])}
+    attention = []
     for source in config.sources:
         st = states[source.name]
+        h = health[source.name]
+        if source.enabled and (st.last_state in ("failed", "warning") or h.problems):
+            worst = st.last_state if st.last_state in ("failed", "warning") else "unhealthy"
+            attention.append(f"{source.name}: {worst.upper()}")
         if as_json:
             print(
                 json.dumps(
@@ -248,7 +255,6 @@ def print_sources(config, *, as_json: bool = False) -> None:
         print(f"  last success: {st.last_success or 'never'}")
         if st.last_error:
             print(f"  last error:   {st.last_error_at}: {st.last_error}")
-        h = health[source.name]
         if not h.runs:
             print("  health: not judged yet (never run)")
         elif h.healthy:
@@ -261,6 +267,9 @@ def print_sources(config, *, as_json: bool = False) -> None:
         print()
     for error in config.rule_errors:
         print(f"PROBLEM: {set_aside_notice(error)}", file=sys.stderr if as_json else sys.stdout)
+    if config.rule_errors:
+        attention.append(f"{len(config.rule_errors)} alert rule(s) set aside")
+    return attention
 
 
 # ------------------------------------------------------------------ stories (stories, show) ---

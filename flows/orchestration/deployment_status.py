@@ -22,7 +22,8 @@ from flows.orchestration.schedules import CHECKOUT, DEPLOYMENTS, FlowDeployment,
 # A scheduled run still waiting this long after its time is late: a runner or worker polls
 # every ~10 s, so a run that nobody picked up within a minute will not be picked up by itself.
 LATE_AFTER = timedelta(minutes=1)
-FINAL_OR_ACTIVE = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED", "RUNNING", "PENDING", "CANCELLING", "PAUSED"]
+FINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]
+FINAL_OR_ACTIVE = [*FINAL, "RUNNING", "PENDING", "CANCELLING", "PAUSED"]
 
 
 @dataclass
@@ -31,15 +32,20 @@ class RunInfo:
     state: str  # the state's name: Completed, Failed, Scheduled, Late...
     time: datetime | None  # start time, else expected start time
     auto_scheduled: bool
+    type: str = ""  # the state's type: COMPLETED, FAILED, CRASHED, SCHEDULED...
+    message: str = ""  # the state's message ("needs attention: ..." for an ingest run)
 
     @classmethod
     def from_api(cls, run: dict) -> RunInfo:
         when = run.get("start_time") or run.get("expected_start_time")
+        state = run.get("state") or {}
         return cls(
             name=run["name"],
-            state=(run.get("state") or {}).get("name") or "?",
+            state=state.get("name") or "?",
             time=_parse_time(when),
             auto_scheduled=bool(run.get("auto_scheduled")),
+            type=state.get("type") or "",
+            message=state.get("message") or "",
         )
 
 
@@ -53,6 +59,7 @@ class DeploymentStatus:
     polled: bool = False  # something (serve, a worker) polls for its runs (status READY)
     work_pool: str | None = None
     last_run: RunInfo | None = None
+    last_finished: RunInfo | None = None  # the last run that ended (Completed, Failed, Crashed, Cancelled)
     next_runs: list[RunInfo] = field(default_factory=list)  # scheduled, not yet late, earliest first
     late_runs: list[RunInfo] = field(default_factory=list)  # earliest first
     late_count: int = 0
@@ -92,6 +99,15 @@ class DeploymentStatus:
                 )
             )
         return out
+
+    def last_run_problem(self) -> str | None:
+        """The last run that ended needs attention: it ended Failed (an ingest run that needs
+        attention, or one that failed on an error) or Crashed; None otherwise."""
+        run = self.last_finished
+        if run is None or run.type not in ("FAILED", "CRASHED"):
+            return None
+        why = f": {run.message}" if run.message else ""
+        return f"{self.deployment.flow}: its last run {run.name} ended {run.state} at {local_time(run.time)}{why}"
 
     def disagreements(self, config: Config) -> list[tuple[str, str]]:
         """(key, line) per way the deployment is not what the config says."""
@@ -175,6 +191,8 @@ def _status(client: httpx.Client, deployment: FlowDeployment, now: datetime) -> 
     scheduled = {"type": {"any_": ["SCHEDULED"]}}
     last = runs({"state": {"type": {"any_": FINAL_OR_ACTIVE}}}, "EXPECTED_START_TIME_DESC", 1)
     status.last_run = RunInfo.from_api(last[0]) if last else None
+    ended = runs({"state": {"type": {"any_": FINAL}}}, "END_TIME_DESC", 1)
+    status.last_finished = RunInfo.from_api(ended[0]) if ended else None
     status.next_runs = [
         RunInfo.from_api(r)
         for r in runs(
@@ -210,7 +228,9 @@ def format_status(
             lines.append(f"  next run:  {nxt.name} at {local_time(nxt.time)}" if nxt else "  next run:  none scheduled")
             if s.late_count:
                 lines.append(f"  late runs: {s.late_count}, the first due at {local_time(s.late_runs[0].time)}")
-        lines += [f"  PROBLEM: {p.split(': ', 1)[1]}" for p in s.problems(now=now, config=config)]
+        last_run = s.last_run_problem()
+        problems = s.problems(now=now, config=config) + ([last_run] if last_run else [])
+        lines += [f"  PROBLEM: {p.split(': ', 1)[1]}" for p in problems]
     return "\n".join(lines)
 
 

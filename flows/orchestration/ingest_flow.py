@@ -14,7 +14,7 @@ States that mean what they say (README "Run states in Prefect"): a source's task
 `Failed` when the source FAILED or yields nothing (WARNING), its one-line reason the state's
 message; a shard's when one of its sources does; the `alerts`, `health-alerts` and `feeds`
 tasks when an email was not sent or a feed not written; the flow run ends `Failed`, with
-"needs attention: ..." as its message and the summary as its result, whenever `newswatch run`
+"needs attention: ..." as its message, whenever `newswatch run`
 exits 3 (`flows.pipeline.summary.attention`). The artifacts are written first, whatever the
 state. A task that returns a `Failed` state hands its report to the flow through a dict, not
 the state's data: Prefect's log line of a failed task would print the data whole.
@@ -53,6 +53,7 @@ from storage.outbox import OutboxEntry  # noqa: E402
 # related resources (its tags among them).
 PER_SOURCE_TASKS = 20
 SHARDS = 8  # tasks of a larger run's sources
+ATTENTION_PREFIX = "needs attention: "  # the message of a flow run that ended Failed for it
 # End-of-run stages that return (sent or written, errors): their task run fails on an error.
 END_STAGES = {
     "alerts": "alert email(s) not sent",
@@ -71,6 +72,26 @@ class _ReturnedStateLine(logging.Filter):
 
 
 logging.getLogger("prefect.task_runs").addFilter(_ReturnedStateLine())
+
+
+class _AttentionIsNoCrash(logging.Filter):
+    """In a deployment run's process (`serve`, a worker), Prefect's engine takes the flow
+    run's result, raises the FailedRun of a Failed state and logs it as "Engine execution
+    exited with unexpected exception" with a 30-line traceback. For a run that ended Failed
+    because it needs attention that is no crash: the line "Finished in state Failed('needs
+    attention: ...')" before it says all; the record is dropped (other exceptions stay)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (
+            "exited with unexpected exception" in str(record.msg)
+            and type(error).__name__ == "FailedRun"
+            and str(error).startswith(ATTENTION_PREFIX)
+        )
+
+
+for _name in ("prefect.flow_runs", "prefect.engine"):  # the run's logger, then the engine's
+    logging.getLogger(_name).addFilter(_AttentionIsNoCrash())
 
 # Inside a shard's task: the sources' stages run as plain calls, their per-stage lines go to
 # DEBUG (the source's summary line, its warnings and errors stay).
@@ -256,8 +277,8 @@ def _run_name() -> str:
 @flow(name="ingest", flow_run_name=_run_name, persist_result=False, log_prints=False)
 def ingest(config_path: str | None = None, sources: list[str] | None = None, recheck: bool = False) -> dict | State:
     """One ingestion run of the configured sources; returns the summary (see IngestSummary),
-    as the data of a Failed state ("needs attention: ...") when the run needs attention
-    (`summary_of` gives it back from the flow run's state)."""
+    or a Failed state ("needs attention: ...") when the run needs attention (`summary_of`
+    gives the summary from the flow run's final state, in this process)."""
     from prefect.runtime import flow_run
 
     config = load_config(config_path)
@@ -276,25 +297,30 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None, rec
     publish_ingest_artifacts(summary)  # first: what worked stays visible, whatever the state
     data = summary.to_dict()
     if data["attention"]:
-        return Failed(message=attention_message(data["attention"]), data=data)
+        # Not the state's data: Prefect resolves a Failed state's data into an exception (a
+        # deployment run's process printed a TypeError traceback for a dict).
+        _needing_attention[str(flow_run.id)] = data
+        return Failed(message=attention_message(data["attention"]))
     return data
+
+
+# The summaries of this process's flow runs that ended Failed for needing attention, by id.
+_needing_attention: dict[str, dict] = {}
 
 
 def attention_message(reasons: list[str]) -> str:
     """The message of the Failed state of a run that needs attention."""
-    return shorten("needs attention: " + "; ".join(reasons))
+    return shorten(ATTENTION_PREFIX + "; ".join(reasons))
 
 
 def summary_of(state: State) -> dict | None:
-    """The summary of an `ingest` flow run from its final state: a Completed run's result, or
-    the data of the Failed state of one that needs attention; None when the run could not
-    complete (crashed, cancelled, failed on an exception)."""
+    """The summary of an `ingest` flow run of this process from its final state: a Completed
+    run's result, or the summary of one that ended Failed for needing attention; None when the
+    run could not complete (crashed, cancelled, failed on an exception)."""
     if state.is_completed():
         return state.result()
     if state.is_failed():
-        data = state.result(raise_on_failure=False)
-        if isinstance(data, dict) and "attention" in data:
-            return data
+        return _needing_attention.pop(str(state.state_details.flow_run_id), None)
     return None
 
 

@@ -2,7 +2,8 @@
 (`run`, `demo`, `digest`, `automations`, `serve`, `deploy`), and the one newswatch starts:
 
 - `LocalPrefectServer.start(port, log)`: `prefect server start` on 127.0.0.1 in its own
-  session (a Ctrl-C in the terminal reaches newswatch first), its output in a log file;
+  session (a Ctrl-C in the terminal reaches newswatch first), its output in a log file, its
+  UI pointed at its own API whatever the port (`PREFECT_UI_API_URL`);
   `wait_healthy(timeout)`, `stop()` (SIGTERM, then SIGKILL after a grace period); what
   `newswatch serve`, the schedule tests and `bench/ingest.py` start;
 - `ServerLogErrors`: copies the ERROR records of that log to our output as they come;
@@ -141,6 +142,12 @@ class LocalPrefectServer:
         env = {
             **os.environ,
             "PREFECT_SERVER_ANALYTICS_ENABLED": os.environ.get("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
+            # The UI this server serves asks its /ui-settings for the API to talk to: left to
+            # itself it says port 4200, whatever --port (another server's runs, or none).
+            # Its own address, then: it listens on 127.0.0.1 only. PREFECT_UI_URL makes the
+            # links the server renders (automations' `ui_url`) point at it too.
+            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
         }
         if home is not None:
             home.mkdir(parents=True, exist_ok=True)
