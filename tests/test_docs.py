@@ -12,8 +12,9 @@ What this checks, and what it does not (keep in step with docs/internals.md "Dev
 - the console blocks of some sections (RUNNABLE below) are run, in order, in a temporary
   directory with a fresh archive, and each command's shown output must appear in what it
   prints, line by line and in order (whitespace folded; `…` and `[...]` in a shown line stand for
-  any text; lines `[… N more …]` are not compared). Those are the commands that need no network,
-  no Prefect and no server. The rest of the outputs shown (runs, `demo`, `serve`, `status`,
+  any text; lines `[… N more …]` are not compared; `127.0.0.1:PORT` matches any port). Those
+  are the commands that need no network, no Prefect and no server but a local web site
+  (`_site`, for `sources add`). The rest of the outputs shown (runs, `demo`, `serve`, `status`,
   emails, Prefect UI pages) are real runs' transcripts, not re-run here.
 """
 
@@ -280,6 +281,7 @@ RUNNABLE = {
         "setup": [
             "cat > newswatch.yaml <<'EOF'\n"
             "archive: archive.db\n"
+            "allow_private_networks: true\n"  # the site is a local server
             "smtp: {host: 127.0.0.1, port: 2525, sender: newswatch@example.org}\n"
             "sources:\n"
             "  - name: iom-fr\n"
@@ -302,15 +304,42 @@ RUNNABLE = {
             "</body></opml>\n"
             "EOF",
         ],
-        # its check fetches the feed: a local server's, whose port the transcript shows
-        "skip": ["newswatch sources add apr-local", "newswatch sources add site-en"],
+        # `sources add` checks its URL: the site is a local server (`_site`), on another port
+        # than the transcript's (ports are compared as PORT)
+        "site": True,
+        "skip": [],
     },
 }
 
 
+def _site():
+    """The local site the sources-and-rules transcript adds: an RSS feed of two articles, and an
+    English listing page advertising a French and an English feed."""
+    from fake_sites import rss_feed
+    from httpserver import LocalServer, Reply, html
+
+    server = LocalServer().start()
+    rss = "application/rss+xml; charset=utf-8"
+    server.routes["/international/rss.xml"] = Reply(
+        body=rss_feed(server.base, [(f"/actualites/article-{i}", f"Article {i}") for i in range(2)]), content_type=rss
+    )
+    server.routes["/en/news"] = html(
+        '<!doctype html><html lang="en"><head><title>News</title>'
+        '<link rel="alternate" type="application/rss+xml" href="/fr/rss.xml">'
+        '<link rel="alternate" type="application/rss+xml" href="/en/rss.xml"></head><body></body></html>'
+    )
+    for lang, n in (("fr", 2), ("en", 3)):
+        entries = [(f"/{lang}/news/article-{i}", f"Article {lang} {i}") for i in range(n)]
+        server.routes[f"/{lang}/rss.xml"] = Reply(body=rss_feed(server.base, entries), content_type=rss)
+    return server
+
+
+LOCAL = re.compile(r"127\.0\.0\.1:\d+")
+
+
 def _shown(line: str) -> re.Pattern[str] | None:
     """A shown output line as a pattern (None: not compared)."""
-    line = " ".join(line.split())
+    line = " ".join(LOCAL.sub("127.0.0.1:PORT", line).split())
     if not line or line.startswith("[…") or line in ("…", "..."):
         return None
     parts = re.split(r"…|\[\.\.\.\]", line)
@@ -319,7 +348,7 @@ def _shown(line: str) -> re.Pattern[str] | None:
 
 def _compare(shown: list[str], printed: str) -> list[str]:
     """The shown lines not found in what was printed, in order."""
-    actual = [" ".join(line.split()) for line in printed.splitlines()]
+    actual = [" ".join(LOCAL.sub("127.0.0.1:PORT", line).split()) for line in printed.splitlines()]
     missing, at = [], 0
     for line in shown:
         pattern = _shown(line)
@@ -356,27 +385,32 @@ def test_the_outputs_shown_are_what_the_commands_print(doc, section, tmp_path):
     env.pop("PREFECT_API_URL", None)
     for line in spec["setup"]:
         subprocess.run(line, shell=True, cwd=tmp_path, check=True)
+    site = _site() if spec.get("site") else None
     failures, compared = [], 0
-    for command in commands:
-        if any(command.text.startswith(s) for s in spec["skip"]):
-            continue  # parsed by the test above, its output not compared
-        done = subprocess.run(
-            ["bash", "-c", command.text],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=120,
-        )
-        compared += len([line for line in command.output if _shown(line)])
-        missing = _compare(command.output, done.stdout)
-        if missing:
-            failures.append(
-                f"{command.where()}: $ {command.text}\n  shown, not printed:\n"
-                + "\n".join("    " + line for line in missing)
-                + "\n  printed:\n"
-                + "\n".join("    " + line for line in done.stdout.splitlines()[:40])
-            )
+    try:
+        for command in commands:
+            if any(command.text.startswith(s) for s in spec["skip"]):
+                continue  # parsed by the test above, its output not compared
+            text = LOCAL.sub(site.base.removeprefix("http://"), command.text) if site else command.text
+            compared += _run_and_compare(command, text, tmp_path, env, failures)
+    finally:
+        if site:
+            site.stop()
     assert compared >= 5, compared
     assert not failures, "\n\n".join(failures)
+
+
+def _run_and_compare(command: Command, text: str, cwd: Path, env: dict, failures: list[str]) -> int:
+    """Run one command line; note what of its shown output it did not print. The lines compared."""
+    done = subprocess.run(
+        ["bash", "-c", text], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120
+    )
+    missing = _compare(command.output, done.stdout)
+    if missing:
+        failures.append(
+            f"{command.where()}: $ {command.text}\n  shown, not printed:\n"
+            + "\n".join("    " + line for line in missing)
+            + "\n  printed:\n"
+            + "\n".join("    " + line for line in done.stdout.splitlines()[:40])
+        )
+    return len([line for line in command.output if _shown(line)])
