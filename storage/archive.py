@@ -34,6 +34,7 @@ from core.urls import UrlPolicy, url_key
 from errors import ArchiveError, QuerySyntaxError
 from storage import dedup, integrity, schema, stories
 from storage.db import Database, in_chunks, inserted_id, utc_iso
+from storage.forget import NOT_FORGOTTEN
 from storage.query import SNIPPET_MARKS, Query, parse, register_functions
 from storage.records import (
     ArchiveStats,
@@ -456,7 +457,7 @@ class Archive(Database):
             "SELECT a.id, a.title, a.published, a.source, coalesce(a.canonical_url, a.url), "
             f"newswatch_snippet(highlight(articles_fts, 1, {SNIPPET_MARKS}), 16, ?, ?) "
             "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
-            "WHERE articles_fts MATCH ?"
+            f"WHERE articles_fts MATCH ? AND {NOT_FORGOTTEN}"
         )
         params: list = [highlight[0], highlight[1], q.fts]
         register_functions(self.conn)  # newswatch_snippet, and site: and source: (storage.query.Restriction)

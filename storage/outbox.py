@@ -185,7 +185,7 @@ def outbox_state(db: Database, *, since: str) -> OutboxState:
     # A later version of an alerted story makes no email: it waits for the next alert of its rule.
     emails, matches = db.conn.execute(
         "SELECT count(DISTINCT recipient), count(*) FROM alert_matches WHERE email_id IS NULL AND mode = 'immediate'"
-        " AND (also_in IS NULL OR prepared_id IS NOT NULL)"
+        " AND (also_in IS NULL OR prepared_id IS NOT NULL) AND article_id NOT IN (SELECT article_id FROM forgotten)"
     ).fetchone()
     error = db.conn.execute(
         "SELECT last_error FROM alert_matches WHERE email_id IS NULL AND mode = 'immediate'"
@@ -193,7 +193,8 @@ def outbox_state(db: Database, *, since: str) -> OutboxState:
     ).fetchone()
     queued, pending = db.conn.execute(
         "SELECT coalesce(sum(matched_at >= ?), 0), count(*) FROM alert_matches"
-        " WHERE email_id IS NULL AND mode = 'digest' AND (also_in IS NULL OR prepared_id IS NOT NULL)",
+        " WHERE email_id IS NULL AND mode = 'digest' AND (also_in IS NULL OR prepared_id IS NOT NULL)"
+        " AND article_id NOT IN (SELECT article_id FROM forgotten)",
         (since,),
     ).fetchone()
     return OutboxState(emails, matches, error[0] if error else None, queued, pending)
@@ -220,6 +221,8 @@ def claim_pending(db: Database, mode: str, *, now: datetime | None = None) -> tu
             "UPDATE alert_matches SET claim = ?, claimed_at = ?, claim_host = ?, claim_pid = ?"
             " WHERE email_id IS NULL AND mode = ? AND (claim IS NULL OR claimed_at < ?"
             f" OR claim IN ({','.join('?' * len(dead))}))"
+            # a forgotten article (storage/forget.py) is alerted by no email while it is forgotten
+            " AND article_id NOT IN (SELECT article_id FROM forgotten)"
         )
         values = (token, utc_iso(moment), socket.gethostname(), os.getpid(), mode, stale, *dead)
         # The alerts, and the later versions an email already recorded lists (sent again as they are)...

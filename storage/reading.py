@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, replace
 
 from storage.db import Database
+from storage.forget import NOT_FORGOTTEN
 from storage.query import SNIPPET_MARKS
 
 
@@ -73,7 +74,7 @@ def rule_feed_items(db: Database, rule: str, limit: int = 50) -> list[FeedItem]:
         " min(m.matched_at), coalesce(max(m.snippet), ''), "
         + _ALSO
         + " FROM alert_matches m JOIN articles a ON a.id = m.article_id WHERE m.rule = ? AND m.also_in IS NULL"
-        " GROUP BY a.id ORDER BY min(m.matched_at) DESC, a.id DESC LIMIT ?",
+        f" AND {NOT_FORGOTTEN} GROUP BY a.id ORDER BY min(m.matched_at) DESC, a.id DESC LIMIT ?",
         (rule, int(limit)),
     ).fetchall()
     items = []
@@ -81,8 +82,10 @@ def rule_feed_items(db: Database, rule: str, limit: int = 50) -> list[FeedItem]:
         item = _item(row)
         versions = db.conn.execute(
             "SELECT a.id, a.title, a.source, a.language, coalesce(a.canonical_url, a.url), min(v.matched_at)"
-            " FROM alert_matches v JOIN alert_matches f ON f.id = v.also_in JOIN articles a ON a.id = v.article_id"
-            " WHERE v.rule = ? AND f.article_id = ? GROUP BY a.id ORDER BY min(v.matched_at), a.id",
+            " FROM alert_matches v JOIN alert_matches f ON f.id = v.also_in"
+            " JOIN articles a ON a.id = v.article_id"
+            f" WHERE v.rule = ? AND f.article_id = ? AND {NOT_FORGOTTEN}"
+            " GROUP BY a.id ORDER BY min(v.matched_at), a.id",
             (rule, item.article_id),
         ).fetchall()
         if versions:
@@ -99,7 +102,9 @@ def new_article_items(db: Database, limit: int = 50, summary_chars: int = 600) -
     """The last `limit` articles archived, newest first, with the opening of their body."""
     rows = db.conn.execute(
         "SELECT a.id, a.content_hash, a.title, a.source, a.published, coalesce(a.canonical_url, a.url),"
-        " a.fetched_at, substr(a.body, 1, ?), " + _ALSO + " FROM articles a ORDER BY a.id DESC LIMIT ?",
+        " a.fetched_at, substr(a.body, 1, ?), "
+        + _ALSO
+        + f" FROM articles a WHERE {NOT_FORGOTTEN} ORDER BY a.id DESC LIMIT ?",
         (int(summary_chars), int(limit)),
     )
     return [_item(r) for r in rows]
@@ -117,7 +122,10 @@ HOME_COUNTS_SQL = (
 
 ARTICLE_PAGE_SQL = (
     "SELECT id, title, source, published, language, fetched_at, body, contacts, profile,"
-    " coalesce(canonical_url, url) AS link FROM articles WHERE id = :id"
+    " coalesce(canonical_url, url) AS link,"
+    " (SELECT forgotten_at FROM forgotten WHERE article_id = :id) AS forgotten_at,"
+    " (SELECT reason FROM forgotten WHERE article_id = :id) AS forgotten_reason"
+    " FROM articles WHERE id = :id"
 )
 
 ARTICLE_RULES_SQL = "SELECT DISTINCT rule FROM alert_matches WHERE article_id = :id ORDER BY rule"
@@ -137,7 +145,7 @@ def _literal(text: str) -> str:
 
 NEW_TODAY_SQL = (
     f"SELECT a.id, a.title, a.source, a.published, a.language, {_LINK}, a.fetched_at FROM articles a"
-    " WHERE a.fetched_at >= date('now') ORDER BY a.fetched_at DESC, a.id DESC"
+    f" WHERE a.fetched_at >= date('now') AND {NOT_FORGOTTEN} ORDER BY a.fetched_at DESC, a.id DESC"
 )  # index articles_fetched_at
 
 # The home's picture of the last 30 days (flows/reading_room/charts.py): by the day an article
@@ -156,7 +164,7 @@ SEARCH_SQL = (
     " FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
     " WHERE articles_fts MATCH newswatch_query(:q)"
     " AND newswatch_admits(:q, a.source, coalesce(a.canonical_url, a.url))"
-    f" {_NEWEST} LIMIT 500"
+    f" AND {NOT_FORGOTTEN} {_NEWEST} LIMIT 500"
 )
 
 NEAR_DUPLICATES_SQL = (  # driven by the partial index sightings_folded (schema v9)
@@ -166,7 +174,7 @@ NEAR_DUPLICATES_SQL = (  # driven by the partial index sightings_folded (schema 
     "     || coalesce(' ' || round(similarity, 2), '') || ')', ', ') AS folded_copies,"
     "   max(last_seen) AS last_seen"
     "   FROM sightings WHERE kind != 'original' GROUP BY article_id) g"
-    " JOIN articles a ON a.id = g.article_id ORDER BY g.last_seen DESC, a.id DESC LIMIT 200"
+    f" JOIN articles a ON a.id = g.article_id WHERE {NOT_FORGOTTEN} ORDER BY g.last_seen DESC, a.id DESC LIMIT 200"
 )
 
 # Every URL fetched that did not become an article is in `pages` with its `reason`
@@ -193,7 +201,7 @@ STORIES_SQL = (
     "SELECT s.id AS story, coalesce(t.title, '(untitled)') AS title, s.size AS size,"
     " (SELECT json_group_array(json_array(v.id, v.language, v.source, v.title)) FROM"
     "   (SELECT a.id, a.language, a.source, a.title FROM story_members m JOIN articles a ON a.id = m.article_id"
-    "     WHERE m.story_id = s.id ORDER BY m.day, m.article_id) v) AS versions,"
+    f"     WHERE m.story_id = s.id AND {NOT_FORGOTTEN} ORDER BY m.day, m.article_id) v) AS versions,"
     " (SELECT group_concat(DISTINCT a.language) FROM story_members m JOIN articles a ON a.id = m.article_id"
     "   WHERE m.story_id = s.id) AS languages,"
     " (SELECT group_concat(DISTINCT g.source) FROM story_members m JOIN sightings g ON g.article_id = m.article_id"
@@ -210,7 +218,7 @@ STORY_SQL = (
     "   WHERE g.article_id = a.id AND g.kind != 'original') AS also_seen_at"
     " FROM story_members m JOIN articles a ON a.id = m.article_id"
     " WHERE m.story_id = (SELECT coalesce((SELECT id FROM stories WHERE id = :id),"
-    "   (SELECT story_id FROM story_members WHERE article_id = :id)))"
+    f"   (SELECT story_id FROM story_members WHERE article_id = :id))) AND {NOT_FORGOTTEN}"
     " ORDER BY m.day, m.article_id"
 )
 
@@ -227,6 +235,7 @@ def rule_matches_sql(rule: str, query: str, sources) -> str:
         f"articles_fts MATCH newswatch_query({_literal(query)})"
         f" AND newswatch_admits({_literal(query)}, a.source, coalesce(a.canonical_url, a.url))"
     )
+    where += f" AND {NOT_FORGOTTEN}"
     if sources:
         where += f" AND a.source IN ({', '.join(_literal(s) for s in sources)})"
     return (

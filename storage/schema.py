@@ -463,6 +463,19 @@ CREATE INDEX alert_matches_prepared ON alert_matches (prepared_id) WHERE prepare
 """
 
 
+# v18: articles taken out by hand (`newswatch forget`): kept in the archive, left out of alerts,
+# digests, feeds, search and the reading room's lists; `forget --undo` (or `recheck`) deletes
+# the row. The page is also recorded in `pages` (reason 'forgotten'), so `rejected` lists it.
+V18_DDL = """
+CREATE TABLE forgotten (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    reason TEXT,
+    forgotten_at TEXT NOT NULL
+)
+"""
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "articles, sightings, full-text search", _v1, transactional=False),
     Migration(2, "near-duplicate index, translations, archive settings", _v2),
@@ -481,6 +494,7 @@ MIGRATIONS: list[Migration] = [
     Migration(15, "articles: author (byline or signature, out of the body)", _script(V15_DDL)),
     Migration(16, "stories: one event across outlets and languages, facts index, splits, merges", _script(V16_DDL)),
     Migration(17, "alerts once per story: later versions also_in the story's alert", _script(V17_DDL)),
+    Migration(18, "forgotten articles: taken out of alerts, feeds, search by hand", _script(V18_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

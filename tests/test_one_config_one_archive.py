@@ -38,6 +38,7 @@ ARGS: dict[str, list[str]] = {
     "sources import-opml": ["OPML"],
     "rejected": [],
     "recheck": ["http://127.0.0.1:9/x"],
+    "forget": ["1"],
     "show": ["1"],
     "stories split": ["1", "1"],
     "stories merge": ["1", "2"],

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "sources": "flows.cli.sources",
     "rejected": "flows.cli.rejected",
     "recheck": "flows.cli.recheck",
+    "forget": "flows.cli.forget",
     "show": "flows.cli.show",
     "stories": "flows.cli.stories",
     "rules": "flows.cli.rules",

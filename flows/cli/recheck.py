@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.source:
         config.source(args.source)  # a typo is an error, not "0 pages"
     report = recheck(config, urls=args.urls or None, source=args.source, reason=args.reason, since=args.since)
+    for record in report.restored:
+        print(f"brought back #{record.article_id} ({record.title or record.url}): it was forgotten, not rejected")
     for url in report.unknown:
         print(f"{url}: not a rejected page of the archive (newswatch rejected lists them); skipped")
     for line in report.skipped:

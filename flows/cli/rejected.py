@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=reason_name,
         metavar="REASON",
         help="only this reason: not-article, unreadable, too-large, not-html, gone, client-error, "
-        "robots, redirect, bad-url, failing",
+        "robots, redirect, bad-url, failing, forgotten (newswatch forget)",
     )
     parser.add_argument(
         "--limit", type=int, default=200, metavar="N", help="at most N pages, newest first (default 200; 0: all)"

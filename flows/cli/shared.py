@@ -190,7 +190,9 @@ def reason_name(text: str) -> str:
     from storage.fetchstate import REASONS
 
     name = text.strip().lower().replace("_", "-")
-    known = list(dict.fromkeys(reason for _, reason in REASONS))
+    from storage.forget import REASON as FORGOTTEN
+
+    known = [*dict.fromkeys(reason for _, reason in REASONS), FORGOTTEN]
     if name not in known:
         raise argparse.ArgumentTypeError(f"unknown reason {text!r}; reasons: {', '.join(known)}")
     return name

@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
         story = stories.list_stories(archive, story_id=story_id)[0] if story_id is not None else None
         versions = stories.members(archive, story_id) if story_id is not None else []
         backfill_warning(archive, "show")
+        from storage.forget import forgotten
+
+        taken_out = forgotten(archive, args.id)
     others = [m for m in versions if m.article_id != args.id]
     if args.json:
         print(
@@ -62,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"#{article.id}  {article.title or '(no title)'}")
     print(f"published {article.published or '?'} · language {article.language or '?'} · source {article.source}")
     print(f"url {article.link}")
+    if taken_out is not None:
+        why = f" ({taken_out.reason})" if taken_out.reason else ""
+        print(
+            f"FORGOTTEN on {taken_out.forgotten_at}{why}: out of alerts, digests, feeds and search; "
+            f"`newswatch forget --undo {article.id}` brings it back"
+        )
     print()
     print(article.body)
     if article.contacts:

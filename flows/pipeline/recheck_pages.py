@@ -22,7 +22,7 @@ from flows.pipeline.context import RunContext, RunSource
 from flows.pipeline.stages import Cleaned, clean_pages, settle_pages, store_pages, template_of
 from flows.pipeline.summary import NewArticle
 from scrapers.fetch import Fetcher
-from storage import fetchstate
+from storage import fetchstate, forget
 from storage.archive import Archive
 from storage.fetchstate import RejectedPage
 
@@ -36,6 +36,7 @@ class RecheckReport:
     matches: int = 0  # alert matches recorded for the recovered articles
     skipped: list[str] = field(default_factory=list)  # one line per source left alone
     unknown: list[str] = field(default_factory=list)  # URLs asked for that are not rejected pages
+    restored: list = field(default_factory=list)  # forgotten articles brought back (storage.forget.Forgotten)
 
 
 def recheck(
@@ -54,6 +55,9 @@ def recheck(
         if urls is not None:
             found = {p.url for p in pages}
             report.unknown = [u for u in dict.fromkeys(urls) if u not in found]
+        # A forgotten article's page is archived already: a recheck brings the article back.
+        report.restored = forget.undo_urls(archive, [p.url for p in pages if p.reason == forget.REASON])
+        pages = [p for p in pages if p.reason != forget.REASON]
         by_source: dict[str, list[RejectedPage]] = {}
         for page in pages:
             by_source.setdefault(page.source, []).append(page)
