@@ -256,6 +256,7 @@ def test_an_archive_from_before_stories_gets_them_by_a_resumable_backfill(tmp_pa
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DROP TABLE story_apart")
     conn.execute("DROP TABLE story_overrides")
+    conn.execute("DROP TABLE forgotten")  # v18
     conn.execute("DELETE FROM archive_meta WHERE key LIKE 'stories_%'")
     conn.execute("DELETE FROM schema_version WHERE version >= 16")
     conn.commit()
