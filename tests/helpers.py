@@ -68,16 +68,19 @@ def newswatch(
     env: Mapping[str, str] | None = None,
     input: str | None = None,
     text: bool = True,
+    stderr_to_stdout: bool = False,
 ) -> subprocess.CompletedProcess:
     """`newswatch ARGS` in this process: its exit status, stdout and stderr as a subprocess's.
 
     `env` replaces the whole environment for the call (as subprocess's env= does); `cwd`
     is the working directory during the call. argparse's exits (usage errors, --help) give
-    their status like the command would."""
+    their status like the command would. `stderr_to_stdout` interleaves both in stdout, as
+    a terminal shows them (`2>&1`)."""
     from flows.cli.main import main
 
     argv = [str(a) for a in args]
-    out, err = _stream(), _stream()
+    out = _stream()
+    err = out if stderr_to_stdout else _stream()
     saved = sys.stdin, sys.stdout, sys.stderr
     sys.stdin = io.StringIO(input or "")
     sys.stdout, sys.stderr = out, err
@@ -91,7 +94,8 @@ def newswatch(
                     print(e.code, file=sys.stderr)
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved
-    return subprocess.CompletedProcess(["newswatch", *argv], code, _read(out, text), _read(err, text))
+    stderr = "" if stderr_to_stdout else _read(err, text)
+    return subprocess.CompletedProcess(["newswatch", *argv], code, _read(out, text), stderr)
 
 
 def newswatch_process(
