@@ -155,7 +155,10 @@ def flow_run_state(api: str, flow_run_id: str | None) -> str:
 def one_run(config: Path, api: str, profile: Path | None = None, cluster: list[int] = ()) -> dict:
     env = {**os.environ, "PREFECT_API_URL": api}
     command = [str(NEWSWATCH), "run", "--config", str(config), "--json"]
-    if profile is not None:
+    if profile is not None and profile.suffix == ".spy":  # py-spy: every thread, the cleaning workers too
+        spy = [str(REPO / ".venv" / "bin" / "py-spy"), "record", "--subprocesses", "--rate", "50"]
+        command = [*spy, "--format", "raw", "--output", str(profile), "--", *command]
+    elif profile is not None:
         command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "flows.cli", *command[1:]]
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
@@ -204,6 +207,39 @@ def one_run(config: Path, api: str, profile: Path | None = None, cluster: list[i
         "tracebacks": stderr.count("Traceback"),
         "stderr_tail": stderr[-2000:] if summary is None else "",
     }
+
+
+def print_spy(path: Path, top: int = 40) -> None:
+    """py-spy's raw samples (one line per stack: frames separated by `;`, then a count) as the
+    share of samples in which each newswatch function, and each library, is on the stack, by
+    process (CPU samples only: a thread waiting is not sampled)."""
+    from collections import Counter
+
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        seen = set()
+        for frame in frames:
+            name, _, where = frame.partition(" (")
+            where = where.rstrip(")")
+            if "/site-packages/" in where:
+                key = "lib " + where.split("/site-packages/", 1)[1].split("/", 1)[0]
+            elif "/work/" in where or where.startswith(("flows", "scrapers", "storage", "alerts", "core")):
+                key = f"{name} ({where.rsplit('/', 2)[-2]}/{where.rsplit('/', 1)[-1].split(':')[0]})"
+            else:
+                continue
+            if key not in seen:
+                seen.add(key)
+                inclusive[key] += n
+    print(f"py-spy: {total} CPU samples (all threads and processes); on the stack in:")
+    for key, n in inclusive.most_common(top):
+        print(f"  {100 * n / total:5.1f}%  {key}")
 
 
 def reference(pages: list[tuple[str, bytes]]) -> float:
@@ -310,7 +346,9 @@ def main() -> int:
             f"{args.case} ({len(served)} pages, {where}): best run {best:.2f} s, best reference {ref:.2f} s: "
             f"ratio x{best / ref:.2f} (goal <= x1.25); load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
-    if args.profile:
+    if args.profile and args.profile.suffix == ".spy":
+        print_spy(args.profile)
+    elif args.profile:
         import pstats
 
         pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(40)

@@ -11,8 +11,10 @@ between would make the next run see 304 and never see those candidates again.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
@@ -20,13 +22,22 @@ from urllib.parse import urlsplit
 from core.urls import MAX_URL_LENGTH, UrlPolicy
 from errors import ClientError, FeedError, SitemapError
 from scrapers import inflate
-from scrapers.feeds import parse_feed
+from scrapers.feeds import STREAM_BYTES, iter_feed, parse_feed
 from scrapers.fetch import Fetcher, FetchResult, Validators
 from scrapers.links import Candidate, profile_article, same_site, site_page
 from scrapers.linkscore import article_links
 from scrapers.listing import ListingPage, pager_for, parse_listing
 from scrapers.profiles import GENERIC, Profile, excluded_path
-from scrapers.sitemaps import parse_sitemap
+from scrapers.sitemaps import iter_sitemap
+
+# New links a source's discovery keeps per run, newest first (`SourceSpec.max_entries`, the
+# source's `max_entries:`): the others are counted, left for later runs, and the documents
+# read again in full next run. Memory follows this, not the documents' size.
+MAX_ENTRIES = 10_000
+CHUNK = 2_000  # entries of a feed or sitemap checked against the archive at a time
+# A listing page larger than this is read up to here (the links of a listing are at its top;
+# a 48 MB page took 2 GB parsed whole): the rest is left, and said.
+LISTING_BYTES = 2_000_000
 
 Kind = Literal["listing", "feed", "sitemap"]
 IsKnown = Callable[[list[str]], set[str]]
@@ -41,6 +52,7 @@ class SourceSpec:
     kind: Kind | None = None  # None: detected from the first document
     profile: Profile = GENERIC
     max_pages: int = 5  # listing pages, or child sitemaps of an index, read per run
+    max_entries: int = MAX_ENTRIES  # new links kept per run, newest first (see MAX_ENTRIES)
     # The source's own narrowing (`include:` / `exclude:` in newswatch.yaml): regular
     # expressions searched in a link's path. With `include`, a link must match one of them.
     include: tuple[re.Pattern, ...] = ()
@@ -74,6 +86,7 @@ class Discovery:
     documents: dict[str, Validators] = field(default_factory=dict)  # to store, see module doc
     fetches: list[FetchResult] = field(default_factory=list)  # bodies dropped
     errors: list[str] = field(default_factory=list)
+    beyond_cap: int = 0  # new links past `max_entries`: left for later runs (counted as waiting)
     # A page read through the feed it advertises: which feed, and why that one (`sources add` says it).
     feed_choice: str = ""
 
@@ -167,8 +180,11 @@ class _Run:
         self.validators = validators
         self.is_known = is_known
         self.result = Discovery(source=source.name, kind=source.kind)
-        self._seen: set[str] = set()  # article links taken
-        self._links: set[str] = set()  # pages of the site found
+        # hash(url): a set of ints, not of 859,000 URLs (64-bit hashes: a collision is unlikely)
+        self._seen: set[int] = set()  # article links taken
+        self._links: set[int] = set()  # pages of the site found
+        self._kept: list[tuple[str, int, Candidate]] = []  # heap of (lastmod, -order, candidate)
+        self._order = itertools.count()
         self._fallbacks: dict[str, tuple[set[str], set[str]]] = {}  # listing page -> (its links, scoring's)
         self._too_long = 0  # links refused for their length
 
@@ -212,19 +228,30 @@ class _Run:
 
     def _add(self, urls: Iterable[str], details: Mapping[str, Candidate] | None = None) -> int:
         """Article links found: keep those the source's include/exclude allow and not taken
-        before; add the unknown ones to the candidates; how many were added."""
+        before; add the unknown ones to the candidates (`_keep`); how many were new."""
         fresh: list[Candidate] = []
         for url in urls:
-            if url in self._seen or not self.source.allows(url):
+            if hash(url) in self._seen or not self.source.allows(url):
                 continue
-            self._seen.add(url)
+            self._seen.add(hash(url))
             c = details.get(url) if details else None
             fresh.append(Candidate(url, c.lastmod, c.title) if c else Candidate(url))
         self.result.seen += len(fresh)
         known = self.is_known([c.url for c in fresh]) if fresh else set()
         new = [c for c in fresh if c.url not in known]
-        self.result.candidates.extend(new)
+        for c in new:
+            self._keep(c)
         return len(new)
+
+    def _keep(self, candidate: Candidate) -> None:
+        """At most `max_entries` candidates, the newest (by the date the document gives; the
+        first listed among equals): past that, the oldest is counted and dropped."""
+        item = (candidate.lastmod or "", -next(self._order), candidate)
+        if len(self._kept) < self.source.max_entries:
+            heapq.heappush(self._kept, item)
+        else:
+            heapq.heappushpop(self._kept, item)
+            self.result.beyond_cap += 1
 
     def _site_pages(self, urls: Iterable[str | None], site_url: str | None = None) -> list[str]:
         """The source site's pages among `urls` (absolute, clean), each once, counted."""
@@ -234,30 +261,43 @@ class _Run:
                 continue
             if site_page(url, self.source.url) or site_url and same_site(site_url, url) and site_page(url, site_url):
                 pages.append(url)
-                if url not in self._links:
-                    self._links.add(url)
+                if hash(url) not in self._links:
+                    self._links.add(hash(url))
                     self.result.links += 1
         return pages
 
     def _listed(
-        self, entries: list[Candidate], base: str, site_url: str | None = None, items: int | None = None
+        self, entries: Iterable[Candidate], base: str, site_url: str | Callable[[], str | None] | None = None
     ) -> int:
-        """A feed's or a sitemap's entries: every page of the site, except what the profile
-        excludes (tag, category, author, search pages) and what is declared as no web page."""
+        """A feed's or a sitemap's entries, read `CHUNK` at a time: every page of the site,
+        except what the profile excludes (tag, category, author, search pages) and what is
+        declared as no web page. How many new links. (`result.entries` is the caller's.)"""
         profile = self.source.profile
-        self.result.entries += len(entries) if items is None else items
-        details: dict[str, Candidate] = {}
-        for c in entries:
-            url = self._resolve(c.url, base)
-            if url is not None and c.is_page:
-                details.setdefault(url, c)
-        pages = self._site_pages(details, site_url)
-        return self._add([u for u in pages if not excluded_path(profile, urlsplit(u).path or "/")], details)
+        new = 0
+        for chunk in _chunks(entries, CHUNK):
+            details: dict[str, Candidate] = {}
+            for c in chunk:
+                url = self._resolve(c.url, base)
+                if url is not None and c.is_page:
+                    details.setdefault(url, c)
+            pages = self._site_pages(details, site_url() if callable(site_url) else site_url)
+            new += self._add([u for u in pages if not excluded_path(profile, urlsplit(u).path or "/")], details)
+        return new
 
     # ---- the three kinds
 
     def start(self) -> None:
         self._discover()
+        kept = sorted(self._kept, key=lambda item: -item[1])  # in the order they were found
+        self.result.candidates = [c for _, _, c in kept]
+        if self.result.beyond_cap:
+            cap = self.source.max_entries
+            self.result.notes.append(
+                f"{self.result.beyond_cap:,} new link(s) past max_entries ({cap:,}): the newest {cap:,} taken, "
+                "the others left for later runs"
+            )
+            # The documents are read again in full next run: the links left are in them.
+            self.result.documents.clear()
         if self._too_long:
             self.result.notes.append(
                 f"{self._too_long} link(s) longer than {MAX_URL_LENGTH:,} characters refused (not web page addresses)"
@@ -303,7 +343,7 @@ class _Run:
         for index in range(self.source.max_pages):
             if page is None:
                 return
-            listing = parse_listing(page.body or b"", page.content_type, page.final_url)
+            listing = parse_listing(self._bounded(page), page.content_type, page.final_url)
             next_url = pager.url(self.source.url, index + 1) if pager else listing.next_url
             new = self._add(self._listing_articles(listing, page.final_url, next_url))
             if new == 0 or index + 1 >= self.source.max_pages:
@@ -312,6 +352,18 @@ class _Run:
                 return
             visited.add(next_url)
             page = self._get(next_url)
+
+    def _bounded(self, page: FetchResult) -> bytes:
+        """A listing page's body up to `LISTING_BYTES` (cut before a tag), said in the notes."""
+        body = page.body or b""
+        if len(body) <= LISTING_BYTES:
+            return body
+        cut = body.rfind(b"<", 0, LISTING_BYTES)
+        self.result.notes.append(
+            f"{page.final_url}: a listing page of {len(body):,} bytes: its links were read from the first "
+            f"{LISTING_BYTES:,} bytes only"
+        )
+        return body[: cut if cut > 0 else LISTING_BYTES]
 
     def _listing_articles(self, listing: ListingPage, page_url: str, next_url: str | None) -> list[str]:
         """The article links of one listing page: those the profile's `article_path` accepts;
@@ -373,24 +425,34 @@ class _Run:
             if feed_document is None:
                 return
             document = feed_document
+        body = document.body or b""
         try:
-            feed = parse_feed(document.body or b"", document.content_type, document.final_url)
+            if len(body) > STREAM_BYTES:  # read as a stream: memory follows what is kept
+                stream = iter_feed(body, document.final_url)
+                # Its channel's link is read before its items: asked for once a chunk is read.
+                self._listed(stream.entries, document.final_url, lambda: stream.site_url)
+                self.result.entries += stream.items
+                return
+            feed = parse_feed(body, document.content_type, document.final_url)
         except FeedError as e:
             self.result.errors.append(f"{e}; check the source's url")
             return
-        self._listed(feed.entries, document.final_url, feed.site_url, feed.items)
+        self.result.entries += feed.items
+        self._listed(feed.entries, document.final_url, feed.site_url)
 
     def _sitemap(self, first: FetchResult) -> None:
         try:
-            root = parse_sitemap(first.body or b"", first.final_url)
+            root = iter_sitemap(first.body or b"", first.final_url)
+            if not root.is_index:
+                self._listed(self._counted(root.entries), first.final_url)
+                return
+            children = list(root.entries)  # child sitemaps: a few hundred at most
         except SitemapError as e:
             self.result.errors.append(f"{e}; check the source's url")
             return
-        if not root.is_index:
-            self._listed(root.entries, first.final_url)
-            return
+        self.result.entries += len(children)
         # Newest child sitemaps first; stop at the first one holding nothing new.
-        children = sorted(root.entries, key=lambda c: c.lastmod or "", reverse=True)
+        children = sorted(children, key=lambda c: c.lastmod or "", reverse=True)
         for child in children[: self.source.max_pages]:
             url = self._resolve(child.url, first.final_url)
             if url is None or not same_site(url, self.source.url):
@@ -399,12 +461,24 @@ class _Run:
             if document is None:
                 return
             try:
-                sitemap = parse_sitemap(document.body or b"", document.final_url)
+                sitemap = iter_sitemap(document.body or b"", document.final_url)
+                new = self._listed(self._counted(sitemap.entries), document.final_url)
             except SitemapError as e:
                 self.result.errors.append(f"{e}; check the source's url")
                 return
-            if self._listed(sitemap.entries, document.final_url) == 0:
+            if new == 0:
                 return
+
+    def _counted(self, entries: Iterable[Candidate]) -> Iterator[Candidate]:
+        for entry in entries:
+            self.result.entries += 1
+            yield entry
+
+
+def _chunks(items: Iterable[Candidate], size: int) -> Iterator[list[Candidate]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _rule(source: SourceSpec, kind: Kind) -> str:

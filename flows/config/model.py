@@ -157,6 +157,9 @@ class Source(_Strict):
     exclude: list[str] = Field(default_factory=list)
     # New pages fetched per run at most, newest first; the rest wait for the next runs.
     max_new_per_run: int = Field(200, ge=1, le=100_000)
+    # New links one run's discovery keeps, newest first (a sitemap of 859,000 URLs, a feed
+    # of 300,000 items): the others are counted as waiting and found again by later runs.
+    max_entries: int = Field(10_000, ge=1, le=1_000_000)
 
     @field_validator("url")
     @classmethod

@@ -70,6 +70,7 @@ def source_spec(source: Source) -> SourceSpec:
         kind=source.kind,
         profile=get_profile(source.profile or "generic"),
         max_pages=source.max_pages,
+        max_entries=source.max_entries,
         include=tuple(re.compile(p) for p in source.include),
         exclude=tuple(re.compile(p) for p in source.exclude),
     )
@@ -223,7 +224,8 @@ class UrlLedger:
         urls = list(urls)
         if self.recheck or not urls:
             return set()
-        keys = {url: self.key(url) for url in urls}
+        # Not kept in `_keys`: a sitemap of 859,000 URLs would keep them all for the run.
+        keys = {url: self._keys.get(url) or self.source.spec.urls.key(url) or url for url in urls}
         with self.archives.reading() as archive:
             archived = archive.known_keys(keys.values())
             known = {url for url, key in keys.items() if key in archived} | fetchstate.not_due(archive, urls)

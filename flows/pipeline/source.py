@@ -242,11 +242,12 @@ def source_report(name: str, found: Discovery, cleaned: Cleaned, stored: Stored,
     """The source's line of the summary, from what each stage returned."""
     report = SourceReport(
         source=name,
-        discovered=len(plan.fetch) + len(plan.shared) + len(plan.waiting),
+        # `beyond_cap`: new links past max_entries, left for later runs as those past max_new_per_run
+        discovered=len(plan.fetch) + len(plan.shared) + len(plan.waiting) + found.beyond_cap,
         unchanged=found.unchanged,
         errors=list(found.errors),
         notes=list(found.notes),
-        waiting=len(plan.waiting),
+        waiting=len(plan.waiting) + found.beyond_cap,
     )
     if found.errors and not found.seen and not found.unchanged:
         # Not one discovery document could be read: the source is down, not merely quiet.
