@@ -76,14 +76,14 @@ class Archive(Database):
         super().__init__(conn, path)
         self.near = near
         self.newer_schema: int | None = None  # the version of a newer newswatch that wrote it
-        self._marks_clean = False  # opened for writing by `open`: its close leaves the clean marker
+        self._writing = False  # a writing connection (`open`, `reopen`): counted in integrity.Writers
         self.busy_timeout_ms = 30_000
 
     def close(self) -> None:
         super().close()
-        if self._marks_clean:
-            self._marks_clean = False
-            integrity.mark_clean(self.path)
+        if self._writing:
+            self._writing = False
+            integrity.WRITERS.closed(self.path)  # the last one leaves the clean marker
 
     @classmethod
     def open(
@@ -120,10 +120,10 @@ class Archive(Database):
             raise integrity.archive_error(path, e, waited=busy_timeout_ms / 1000) from None
         archive.busy_timeout_ms = busy_timeout_ms
         try:
-            if existed and not integrity.closed_cleanly(path):
+            if existed and integrity.check_before_writing(path):
                 integrity.quick_check(archive.conn, path)
-            integrity.mark_in_use(path)
-            archive._marks_clean = True
+            integrity.WRITERS.opened(path)
+            archive._writing = True
             schema.migrate(archive)
             archive._check_near_settings()
         except sqlite3.DatabaseError as e:
@@ -157,7 +157,10 @@ class Archive(Database):
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as e:
             raise ArchiveError(f"cannot open the archive {path}: {e}") from None
-        return cls(conn, path, near)
+        archive = cls(conn, path, near)
+        integrity.WRITERS.opened(path)
+        archive._writing = True
+        return archive
 
     @classmethod
     def _open_read_only(cls, path: Path, near: dedup.NearConfig, busy_timeout_ms: int, check: bool = True) -> Archive:

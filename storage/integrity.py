@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from errors import ArchiveError
@@ -51,6 +52,12 @@ def _marker(path: Path) -> dict | None:
         return None
 
 
+def check_before_writing(path: Path) -> bool:
+    """Whether a writer's open checks the file: not when this process has it open for writing
+    already (checked then), nor when the last clean close left it as it is."""
+    return not WRITERS.active(path) and not closed_cleanly(path)
+
+
 def closed_cleanly(path: Path) -> bool:
     """The marker is there and the file is as the last clean close left it."""
     marker = _marker(path)
@@ -64,8 +71,42 @@ def check_before_reading(path: Path) -> bool:
     marker). No marker while a writer works on it: no check (the writer checked it)."""
     marker = _marker(path)
     if marker is None:
-        return not holders(path)
+        return not WRITERS.active(path) and not holders(path)
     return marker != _fingerprint(path)
+
+
+class Writers:
+    """The archive's writing connections open in this process (`Archive.open`, `reopen`): the
+    marker goes when the first opens, and is left when the last one closes (the close that
+    checkpoints the write-ahead log into the file, so the marker sees the file as it stays)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def active(self, path: Path) -> bool:
+        """This process has a writing connection open on it (so it was checked on that open)."""
+        with self._lock:
+            return self._open.get(str(Path(path).resolve()), 0) > 0
+
+    def opened(self, path: Path) -> None:
+        key = str(Path(path).resolve())
+        with self._lock:
+            self._open[key] = self._open.get(key, 0) + 1
+            if self._open[key] == 1:
+                mark_in_use(Path(path))
+
+    def closed(self, path: Path) -> None:
+        key = str(Path(path).resolve())
+        with self._lock:
+            self._open[key] = self._open.get(key, 1) - 1
+            if self._open[key] > 0:
+                return
+            del self._open[key]
+            mark_clean(Path(path))
+
+
+WRITERS = Writers()
 
 
 def mark_in_use(path: Path) -> None:

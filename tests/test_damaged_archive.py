@@ -280,3 +280,33 @@ def test_a_run_on_a_full_disk_says_so_and_keeps_what_was_stored(tmp_path, tiny_d
         assert opened.check() == []
     again = ingest_run(load_config(config))  # space again: the run stores what it could not
     assert again.sources[0].new == 60
+
+
+def test_after_a_run_the_next_open_needs_no_check(tmp_path, make_http_server, monkeypatch):
+    """A run's many connections (the writer, the readers, the early alerts): the last one to
+    close leaves the marker, so the next run's open costs no quick_check."""
+    from test_hostile import zorblax_site
+
+    from flows.config.loader import load_config
+    from flows.pipeline.ingest import ingest_run
+
+    site = zorblax_site(make_http_server(), 5)
+    config = tmp_path / "newswatch.yaml"
+    config.write_text(
+        textwrap.dedent(f"""\
+        archive: archive.db
+        user_agent: marker-test
+        sources:
+          - {{name: good, url: '{site.url("/feed.xml")}', kind: feed, profile: aprnews, delay: 0}}
+        alerts:
+          - {{name: z, query: zorblax, to: [a@test.example]}}
+        """)
+    )
+    checks = []
+    real = integrity.quick_check
+    monkeypatch.setattr(integrity, "quick_check", lambda conn, path: checks.append(path) or real(conn, path))
+    assert ingest_run(load_config(config)).sources[0].new == 5
+    assert integrity.closed_cleanly(tmp_path / "archive.db")
+    assert ingest_run(load_config(config)).sources[0].new == 0
+    Archive.open(tmp_path / "archive.db").close()
+    assert checks == []
