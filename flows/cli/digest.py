@@ -19,13 +19,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from alerts.settings import require_smtp
     from flows.config.loader import load_config
-    from flows.orchestration.server import flow_server, temporary_server_stopped_on_signals
+    from flows.orchestration.server import flow_server, prefect_for_this_run
 
     # The config first: a missing or bad file is one line, before Prefect's ~10 s start.
     config = load_config(args.config)
     require_smtp(config.smtp)
     flow_server("digest")
-    with temporary_server_stopped_on_signals():
+    with prefect_for_this_run():
         from flows.orchestration.digest_flow import digest  # runs a Prefect flow: imported only here
 
         result = digest(str(config.path))

@@ -47,7 +47,12 @@ newswatch serve --config newswatch.yaml          # starts a local Prefect server
 newswatch serve --no-run-now                     # wait for the first scheduled run
 PREFECT_API_URL=http://127.0.0.1:4200/api newswatch serve   # use a server already running"""
 
-RUNNER_STOP_GRACE = 60.0  # seconds for Prefect's runner to cancel its loops and pause schedules
+# A signal ends serve within 10 s in every phase: the runner gets this long to cancel its
+# runs and pause the schedules, the client to send its last events, the server to stop (then
+# SIGKILL).
+RUNNER_STOP_GRACE = 5.0
+DRAIN_TIMEOUT = 1.5
+SERVER_STOP_GRACE = 2.5
 POLL_EVERY = 0.2
 CHECK_EVERY = 60.0  # seconds between two checks that the schedules produce runs
 
@@ -77,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
     from flows.config.loader import load_config
     from flows.orchestration.schedules import describe
     from flows.orchestration.serve_state import remove_state, write_state
-    from flows.orchestration.server import SERVER_START_TIMEOUT, LocalPrefectServer, ServerLogErrors, check_server
+    from flows.orchestration.server import (
+        SERVER_START_TIMEOUT,
+        LocalPrefectServer,
+        ServerLogErrors,
+        check_server,
+        drain_prefect_client,
+    )
     from storage.archive import Archive
 
     # Fail fast on what would make every scheduled run fail.
@@ -120,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
         if state_file is not None:
             remove_state(state_file)
         if server is not None:
-            server.stop()
+            # Prefect's client sends its pending events at exit: to a server already stopped,
+            # that blocked for minutes, deaf to signals. Sent (or given up) now, then the stop.
+            drain_prefect_client(timeout=DRAIN_TIMEOUT)
+            server.stop(SERVER_STOP_GRACE)
             print("newswatch serve: Prefect server stopped", flush=True)
     print("newswatch serve: stopped", flush=True)
     return 0

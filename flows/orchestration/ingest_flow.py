@@ -341,11 +341,12 @@ def _tag_run_with_sources(names: list[str]) -> None:
 
 def run_ingest_flow(command: str, config_path: str, **params) -> tuple[dict | None, UUID | None]:
     """The `ingest` flow through Prefect: (its summary, its flow run id). The summary is None,
-    and why is printed as `newswatch COMMAND: ...`, when the run could not complete. A SIGTERM
-    meanwhile stops the temporary Prefect server, if one was started, before the process ends."""
-    from flows.orchestration.server import temporary_server_stopped_on_signals
+    and why is printed as `newswatch COMMAND: ...`, when the run could not complete. Prefect's
+    temporary server, when one is needed, is this process's child (`prefect_for_this_run`: it
+    dies with it, a SIGTERM stops it first, it is stopped after the client's last events)."""
+    from flows.orchestration.server import prefect_for_this_run
 
-    with temporary_server_stopped_on_signals():
+    with prefect_for_this_run():
         state = ingest(config_path=config_path, return_state=True, **params)
     summary = summary_of(state)
     if summary is None:

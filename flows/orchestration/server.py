@@ -25,6 +25,7 @@ Prefect is not imported here until a flow needs it: its settings are read at imp
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -111,6 +112,81 @@ def temporary_server_stopped_on_signals() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def prefect_for_this_run() -> Iterator[None]:
+    """The Prefect side of a command that runs a flow (`run`, `demo`, `digest`), around it:
+    - SIGTERM stops the temporary server first (`temporary_server_stopped_on_signals`);
+    - without PREFECT_API_URL, Prefect's temporary server is started now, from the main
+      thread, as a child that the kernel stops when this process dies, even by SIGKILL
+      (`PR_SET_PDEATHSIG`: a child of a thread gets it when that thread ends, hence the
+      main thread; Prefect would start it lazily from whichever thread first needs it);
+    - at the end, however it ends: the client's pending events and logs are sent and its
+      workers stopped while the server is still up, then the temporary server is stopped.
+      (At interpreter exit Prefect flushed them towards a server its own exit handler had
+      already stopped: `Error flushing … events` tracebacks, or a hang.)"""
+    with temporary_server_stopped_on_signals():
+        if not os.environ.get("PREFECT_API_URL"):
+            start_temporary_server()
+        try:
+            yield
+        finally:
+            drain_prefect_client()
+            stop_temporary_servers()
+
+
+def start_temporary_server() -> None:
+    """Prefect's temporary server, started now as a child that dies with this process."""
+    from prefect.server.api import server as prefect_server
+
+    prefect_server.subprocess = _ChildrenDieWithUs()  # type: ignore[assignment]  # that module's only
+    prefect_server.SubprocessASGIServer().start()  # the one the client then finds (one per port, None here)
+
+
+class _ChildrenDieWithUs:
+    """`subprocess` as Prefect's server module sees it: a Popen whose child gets SIGTERM when
+    the thread that started it (the main thread: the process) ends."""
+
+    def __getattr__(self, name: str):
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args, **kwargs) -> subprocess.Popen:
+        parent = os.getpid()
+        kwargs.setdefault("preexec_fn", functools.partial(die_with_parent, parent))
+        return subprocess.Popen(*args, **kwargs)
+
+
+def die_with_parent(parent: int) -> None:
+    """In a child between fork and exec: SIGTERM when the parent ends (Linux); if the parent is
+    already gone, now. Elsewhere nothing (the exit handlers and signal handlers still stop it)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def drain_prefect_client(timeout: float = 10.0) -> None:
+    """Send the events and log records Prefect's client still holds, and stop its workers
+    (within `timeout` seconds each), while the server is up. Nothing to do when Prefect's
+    client never started them."""
+    for module, name in (("prefect.events.worker", "EventsWorker"), ("prefect.logging.handlers", "APILogWorker")):
+        worker = getattr(sys.modules.get(module), name, None)
+        if worker is None:
+            continue
+        try:
+            worker.drain_all(timeout=timeout)
+        except Exception as e:  # noqa: BLE001 - a flush that fails must not stop the server's stop
+            print(f"newswatch: could not send Prefect's last {name} records: {e}", file=sys.stderr)
+
+
 def stop_temporary_servers() -> None:
     """Stop the temporary Prefect servers this process started (none: nothing to do)."""
     server_module = sys.modules.get("prefect.server.api.server")
@@ -162,6 +238,8 @@ class LocalPrefectServer:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                # It never outlives us, even after a SIGKILL (see `prefect_for_this_run`).
+                preexec_fn=functools.partial(die_with_parent, os.getpid()),
             )
         return cls(process, port, log, start)
 
@@ -193,13 +271,13 @@ class LocalPrefectServer:
             time.sleep(0.5)
         return False
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after `SERVER_STOP_GRACE` seconds."""
+    def stop(self, grace: float = SERVER_STOP_GRACE) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds."""
         if self.process.poll() is not None:
             return
         self.process.terminate()
         try:
-            self.process.wait(SERVER_STOP_GRACE)
+            self.process.wait(grace)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
