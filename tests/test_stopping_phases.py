@@ -81,27 +81,40 @@ def test_a_command_stopped_while_its_prefect_server_starts_ends_within_10_s(
 
 
 @pytest.mark.fault
-@pytest.mark.parametrize("phase", ["server starting", "run in flight"])
-def test_serve_stopped_while_its_server_starts_or_a_run_is_in_flight_ends_within_10_s(
-    tmp_path: Path, http_server: LocalServer, phase: str
+@pytest.mark.parametrize(
+    ("phase", "signum"),
+    [
+        ("server starting", signal.SIGTERM),
+        ("idle", signal.SIGTERM),
+        ("run starting", signal.SIGINT),
+        ("run in flight", signal.SIGINT),
+    ],
+    ids=["server-starting-SIGTERM", "idle-SIGTERM", "run-starting-SIGINT", "run-in-flight-SIGINT"],
+)
+def test_serve_stopped_in_each_phase_ends_within_10_s(
+    tmp_path: Path, http_server: LocalServer, phase: str, signum: int
 ) -> None:
     http_server.routes["/feed.xml"] = Reply(body="<rss/>", content_type="application/rss+xml", delay=120)
     config = write_config(tmp_path, http_server.url("/feed.xml"))
-    proc = Proc(
-        [str(NEWSWATCH), "serve", "--port", "0", "--config", str(config)], _env(tmp_path / "home"), cwd=tmp_path
-    )
+    now = [] if phase.startswith("run") else ["--no-run-now"]
+    args = [str(NEWSWATCH), "serve", "--port", "0", *now, "--config", str(config)]
+    proc = Proc(args, _env(tmp_path / "home"), cwd=tmp_path)
     deadline = time.monotonic() + 240
+    flow_runs: list[int] = []
     try:
         started = proc.wait_for(r"started a local Prefect server \(pid (\d+)", deadline)
         assert started, proc.text()
         server = int(started[1])
-        signum = signal.SIGTERM
-        if phase == "run in flight":  # serve's run-now run is fetching the feed that hangs
+        if phase == "idle":
+            assert proc.wait_for(r"serving the deployments", deadline), proc.text()
+        elif phase == "run starting":  # the run-now run was just created: the runner picks it up
+            assert proc.wait_for(r"ingest: one run now", deadline), proc.text()
+        elif phase == "run in flight":  # serve's run-now run is fetching the feed that hangs
             while not http_server.requests("/feed.xml") and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert http_server.requests("/feed.xml"), proc.text()
             flow_runs = [c for c, cmd in children(proc.popen.pid).items() if "prefect" in cmd and c != server]
-            signum = signal.SIGINT
+            assert flow_runs, children(proc.popen.pid)  # the flow run's own process
         took = _stop_and_time(proc.popen, signum)
     finally:
         if proc.popen.poll() is None:
@@ -109,8 +122,7 @@ def test_serve_stopped_while_its_server_starts_or_a_run_is_in_flight_ends_within
     assert took < STOP_WITHIN, f"serve took {took:.1f} s to stop ({phase}):\n{proc.text(30)}"
     assert proc.popen.returncode == 0, proc.text(30)
     assert _gone_within(server, STOP_WITHIN), f"serve's Prefect server outlived it ({phase})"
-    if phase == "run in flight":
-        assert all(_gone_within(pid, STOP_WITHIN) for pid in flow_runs), "a flow run's process outlived serve"
+    assert all(_gone_within(pid, STOP_WITHIN) for pid in flow_runs), "a flow run's process outlived serve"
     assert not list((tmp_path / "home" / "newswatch-serve").glob("*.json"))  # nothing half-written stays
     assert "Traceback" not in proc.text(), proc.text()
 
