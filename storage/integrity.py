@@ -28,6 +28,8 @@ from pathlib import Path
 
 from errors import ArchiveError
 
+DEFAULT_BUSY_SECONDS = 30  # Archive.open's busy timeout: how long a write waits for the lock
+
 
 class ArchiveDamaged(ArchiveError):
     """The archive file is damaged: nothing more may be written to it."""
@@ -186,7 +188,7 @@ def holders(path: Path) -> list[str]:
             fds = list((entry / "fd").iterdir())
             if not any(os.readlink(fd) in names for fd in fds):
                 continue
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            command = " ".join((entry / "cmdline").read_bytes().decode("utf-8", "replace").replace("\0", " ").split())
         except OSError:
             continue
         found.append(f"pid {entry.name} ({command[:120] or '?'})")
@@ -259,7 +261,8 @@ def archive_error(path: Path, e: sqlite3.Error, *, waited: float | None = None) 
     if "file is not a database" in lower:
         return ArchiveError(f"{path} is not a newswatch archive (not an SQLite database): give the archive file")
     if "locked" in lower or "busy" in lower:
-        return ArchiveError(locked_message(path, waited if waited is not None else 0))
+        # no wait given: the connection's busy timeout, storage.archive's default
+        return ArchiveError(locked_message(path, waited if waited is not None else DEFAULT_BUSY_SECONDS))
     if "readonly" in lower or "read-only" in lower or "unable to open database file" in lower:
         return ArchiveError(read_only_message(path, text))
     if "disk is full" in lower or "disk full" in lower:

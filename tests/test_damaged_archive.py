@@ -310,3 +310,17 @@ def test_after_a_run_the_next_open_needs_no_check(tmp_path, make_http_server, mo
     assert ingest_run(load_config(config)).sources[0].new == 0
     Archive.open(tmp_path / "archive.db").close()
     assert checks == []
+
+
+def test_a_lock_met_by_any_command_is_one_line_naming_the_holder(archive):
+    """What flows/cli/main.py prints when a command's write waited out its busy timeout: the
+    holder's command line (newlines and all) kept on one line."""
+    holder = hold_lock(archive, 30)
+    try:
+        message = str(integrity.archive_error(archive, sqlite3.OperationalError("database is locked")))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "\n" not in message
+    assert message.startswith(f"the archive {archive} is locked by pid {holder.pid} ({sys.executable} -c import")
+    assert ": waited 30 s for its write lock; try again once it is done" in message
