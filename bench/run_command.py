@@ -13,7 +13,7 @@ Cases:
             folded as a duplicate the second time, as a republication would be).
 The servers run in a child process. The Prefect server is a `prefect server start` on a free
 port with its own PREFECT_HOME, started before the clock, with one warm-up run of four
-sources (the flow's registration; on Dask, the workers' imports); each measured run is a
+pages (the flow's registration; on Dask, the workers' imports); each measured run is a
 fresh archive. Runs and references alternate (`--repeat`); each run's figures are printed, the best of each compared.
 
 Per run: exit status, wall time of the command (start-up and imports included), peak RSS of
@@ -66,7 +66,11 @@ def serve_sitemap(corpus: Path) -> None:
     server.routes["/sitemap.xml"] = Reply(
         body=sitemap(server.base, [path for path, _ in pages]), content_type="application/xml"
     )
-    print(json.dumps({"urls": [f"{server.base}/sitemap.xml"]}), flush=True)
+    # The warm-up run's: four pages, not the whole corpus.
+    server.routes["/warm-up.xml"] = Reply(
+        body=sitemap(server.base, [path for path, _ in pages[:4]]), content_type="application/xml"
+    )
+    print(json.dumps({"urls": [f"{server.base}/sitemap.xml"], "warm": [f"{server.base}/warm-up.xml"]}), flush=True)
     sys.stdin.read()
     server.stop()
 
@@ -156,7 +160,7 @@ def one_run(config: Path, api: str, profile: Path | None = None, cluster: list[i
     env = {**os.environ, "PREFECT_API_URL": api}
     command = [str(NEWSWATCH), "run", "--config", str(config), "--json"]
     if profile is not None and profile.suffix == ".spy":  # py-spy: every thread, the cleaning workers too
-        spy = [str(REPO / ".venv" / "bin" / "py-spy"), "record", "--subprocesses", "--rate", "50"]
+        spy = [str(REPO / ".venv" / "bin" / "py-spy"), "record", "--subprocesses", "--gil", "--rate", "50"]
         command = [*spy, "--format", "raw", "--output", str(profile), "--", *command]
     elif profile is not None:
         command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "flows.cli", *command[1:]]
@@ -212,7 +216,7 @@ def one_run(config: Path, api: str, profile: Path | None = None, cluster: list[i
 def print_spy(path: Path, top: int = 40) -> None:
     """py-spy's raw samples (one line per stack: frames separated by `;`, then a count) as the
     share of samples in which each newswatch function, and each library, is on the stack, by
-    process (CPU samples only: a thread waiting is not sampled)."""
+    library (samples of the thread holding the GIL: where the Python CPU time goes)."""
     from collections import Counter
 
     inclusive: Counter[str] = Counter()
@@ -227,13 +231,16 @@ def print_spy(path: Path, top: int = 40) -> None:
         seen = set()
         for frame in frames:
             name, _, where = frame.partition(" (")
-            where = where.rstrip(")")
-            if "/site-packages/" in where:
-                key = "lib " + where.split("/site-packages/", 1)[1].split("/", 1)[0]
-            elif "/work/" in where or where.startswith(("flows", "scrapers", "storage", "alerts", "core")):
-                key = f"{name} ({where.rsplit('/', 2)[-2]}/{where.rsplit('/', 1)[-1].split(':')[0]})"
+            where = where.rstrip(")").split(":")[0]
+            head = where.split("/", 1)[0]
+            if "/" not in where and not where.endswith(".py"):
+                continue  # the process line
+            if head in ("flows", "scrapers", "storage", "alerts", "core"):
+                key = f"{name} ({where})"
+            elif "/" in where:
+                key = f"lib {head}"
             else:
-                continue
+                key = f"stdlib {where}"
             if key not in seen:
                 seen.add(key)
                 inclusive[key] += n
@@ -283,7 +290,9 @@ def main() -> int:
     child = subprocess.Popen(serve, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     prefect_server = cluster = None
     try:
-        urls = json.loads(child.stdout.readline())["urls"]
+        served_urls = json.loads(child.stdout.readline())
+        urls = served_urls["urls"]
+        warm_urls = served_urls.get("warm") or urls[:4]
         kind = "sitemap" if args.case == "sitemap" else "feed"
         from ingest import start_prefect_server
 
@@ -299,8 +308,8 @@ def main() -> int:
             modes["dask"] = f'execution: {{dask: "{cluster.address}"}}'
             print(f"dask: scheduler {cluster.address}, {args.dask_workers} worker(s) of {args.dask_threads} thread(s)")
         for mode, setting in modes.items():  # the flow's registration; the workers' imports
-            warm = one_run(write_config(work, f"warm-up-{mode}", urls[:4], kind, setting), api)
-            print(f"warm-up run ({mode}, four sources): exit {warm['exit']}, {warm['wall']:.1f} s")
+            warm = one_run(write_config(work, f"warm-up-{mode}", warm_urls, kind, setting), api)
+            print(f"warm-up run ({mode}, four pages): exit {warm['exit']}, {warm['wall']:.1f} s")
         pages = corpus_pages(args.corpus)
         if args.case == "sitemap":
             base = urls[0].rsplit("/", 1)[0]
