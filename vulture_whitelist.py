@@ -50,6 +50,7 @@ _.connect_unix_socket
 _.prepare_connection
 _.render_cell
 _.asgi_wrapper
+_.filters_from_request
 _.handle_exception
 _.extra_template_vars
 

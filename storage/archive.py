@@ -531,8 +531,11 @@ class Archive(Database):
                 return
 
     def stats(self) -> ArchiveStats:
+        """The archive's counts; a forgotten article (`newswatch forget`) is in `forgotten` only
+        (its sightings stay: the sources did publish it)."""
+        forgotten = self.conn.execute("SELECT count(*) FROM forgotten").fetchone()[0]
         return ArchiveStats(
-            articles=self.utils["articles"].count,
+            articles=self.utils["articles"].count - forgotten,
             sightings=self.utils["sightings"].count,
             duplicates_folded=dict(
                 self.conn.execute(
@@ -541,14 +544,15 @@ class Archive(Database):
             ),
             per_source=dict(
                 self.conn.execute(
-                    "SELECT source, count(*) FROM articles GROUP BY source ORDER BY count(*) DESC, source"
+                    f"SELECT source, count(*) FROM articles a WHERE {NOT_FORGOTTEN}"
+                    " GROUP BY source ORDER BY count(*) DESC, source"
                 )
             ),
             per_day=dict(
                 self.conn.execute(
                     # An undated article is counted as undated, never on the day it was fetched
                     # (it would count as "today" and sort as the newest).
-                    "SELECT coalesce(published, 'undated') AS day, count(*) FROM articles "
+                    f"SELECT coalesce(published, 'undated') AS day, count(*) FROM articles a WHERE {NOT_FORGOTTEN} "
                     "GROUP BY day ORDER BY day = 'undated', day DESC"
                 )
             ),
@@ -556,6 +560,7 @@ class Archive(Database):
                 self.conn.execute("SELECT source, max(last_seen) FROM sightings GROUP BY source ORDER BY source")
             ),
             schema_version=self.schema_version,
+            forgotten=forgotten,
         )
 
     def check(self) -> list[str]:

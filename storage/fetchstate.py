@@ -47,6 +47,7 @@ from errors import (
     TooManyRedirects,
 )
 from storage.db import Database, holder_gone, in_chunks, stored_message, utc_iso
+from storage.forget import NOT_FORGOTTEN
 
 _REJECTED_COLUMNS = (
     "url",
@@ -389,7 +390,9 @@ def source_states(db: Database, names: Iterable[str]) -> list[SourceState]:
             (name,),
         ).fetchone()
         runs = db.conn.execute("SELECT count(*) FROM source_runs WHERE source = ?", (name,)).fetchone()[0]
-        articles = db.conn.execute("SELECT count(*) FROM articles WHERE source = ?", (name,)).fetchone()[0]
+        articles = db.conn.execute(  # a forgotten one (storage/forget.py) not counted
+            f"SELECT count(*) FROM articles a WHERE source = ? AND {NOT_FORGOTTEN}", (name,)
+        ).fetchone()[0]
         failing, rejected = db.conn.execute(
             "SELECT coalesce(sum(outcome = 'failed'), 0), coalesce(sum(outcome != 'failed'), 0) "
             "FROM pages WHERE source = ?",

@@ -25,6 +25,8 @@ REASON = "forgotten"  # pages.reason of a forgotten article's page
 
 # SQL: the article `a` is not forgotten.
 NOT_FORGOTTEN = "NOT EXISTS (SELECT 1 FROM forgotten f WHERE f.article_id = a.id)"
+# SQL: the story member `m` (story_members) is not a forgotten article.
+MEMBER_NOT_FORGOTTEN = "m.article_id NOT IN (SELECT article_id FROM forgotten)"
 
 
 @dataclass(frozen=True)
@@ -123,3 +125,13 @@ def undo_urls(db: Database, urls: list[str]) -> list[Forgotten]:
         else []
     )
     return [record for record in (undo(db, i) for i in ids) if record is not None]
+
+
+def forgotten_ids(db: Database) -> set[int] | None:
+    """The ids of the forgotten articles; None when a damaged archive cannot say (`export`)."""
+    import sqlite3
+
+    try:
+        return {i for (i,) in db.conn.execute("SELECT article_id FROM forgotten")}
+    except sqlite3.DatabaseError:
+        return None

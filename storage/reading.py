@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, replace
 
 from storage.db import Database
+from storage.forget import MEMBER_NOT_FORGOTTEN as _KEPT
 from storage.forget import NOT_FORGOTTEN
 from storage.query import SNIPPET_MARKS
 
@@ -113,11 +114,12 @@ def new_article_items(db: Database, limit: int = 50, summary_chars: int = 600) -
 # ------------------------------------------------------------------ the reading room (Datasette) ---
 # SQL that Datasette runs itself (the plugin's pages and the canned queries). Named parameters.
 
+# A forgotten article (storage/forget.py) is in none of the counts, charts and lists below.
 HOME_COUNTS_SQL = (
-    "SELECT (SELECT count(*) FROM articles) AS articles,"
-    " (SELECT count(DISTINCT source) FROM articles) AS sources,"
-    " (SELECT max(fetched_at) FROM articles) AS latest,"
-    " (SELECT count(*) FROM articles WHERE fetched_at >= date('now')) AS today"
+    "SELECT (SELECT count(*) FROM articles) - (SELECT count(*) FROM forgotten) AS articles,"
+    f" (SELECT count(DISTINCT source) FROM articles a WHERE {NOT_FORGOTTEN}) AS sources,"
+    f" (SELECT max(fetched_at) FROM articles a WHERE {NOT_FORGOTTEN}) AS latest,"
+    f" (SELECT count(*) FROM articles a WHERE fetched_at >= date('now') AND {NOT_FORGOTTEN}) AS today"
 )
 
 ARTICLE_PAGE_SQL = (
@@ -151,12 +153,13 @@ NEW_TODAY_SQL = (
 # The home's picture of the last 30 days (flows/reading_room/charts.py): by the day an article
 # was archived (a source's activity, whatever the dates its pages give), and the day a rule matched.
 ARTICLES_PER_DAY_SQL = (
-    "SELECT substr(fetched_at, 1, 10) AS day, source, count(*) AS articles FROM articles"
-    " WHERE fetched_at >= date('now', '-29 days') GROUP BY day, source"
+    "SELECT substr(fetched_at, 1, 10) AS day, source, count(*) AS articles FROM articles a"
+    f" WHERE fetched_at >= date('now', '-29 days') AND {NOT_FORGOTTEN} GROUP BY day, source"
 )  # index articles_fetched_at
 MATCHES_PER_DAY_SQL = (
     "SELECT substr(matched_at, 1, 10) AS day, rule, count(DISTINCT article_id) AS matches FROM alert_matches"
-    " WHERE matched_at >= date('now', '-29 days') GROUP BY day, rule"
+    " WHERE matched_at >= date('now', '-29 days') AND article_id NOT IN (SELECT article_id FROM forgotten)"
+    " GROUP BY day, rule"
 )
 
 SEARCH_SQL = (
@@ -194,20 +197,29 @@ REJECTED_PAGES_SQL = (
 )
 
 
+# A story's title: its title article's, else (that one forgotten) its first version's not forgotten.
+_KEPT_TITLE_ARTICLE = "t.id NOT IN (SELECT article_id FROM forgotten)"
+_KEPT_TITLE = (
+    "(SELECT a.title FROM story_members m JOIN articles a ON a.id = m.article_id"
+    f" WHERE m.story_id = s.id AND {_KEPT} AND a.title IS NOT NULL ORDER BY m.day, m.article_id LIMIT 1)"
+)
+
 # Stories (storage/stories.py): one row per story, latest first, its versions inside (a JSON
 # list of [article id, language, source, title] the plugin renders as links); a story's page
 # lists its versions. A story's day is a day number (days since 1970-01-01).
 STORIES_SQL = (
-    "SELECT s.id AS story, coalesce(t.title, '(untitled)') AS title, s.size AS size,"
+    f"SELECT s.id AS story, coalesce(t.title, {_KEPT_TITLE}, '(untitled)') AS title,"
+    f" (SELECT count(*) FROM story_members m WHERE m.story_id = s.id AND {_KEPT}) AS size,"
     " (SELECT json_group_array(json_array(v.id, v.language, v.source, v.title)) FROM"
     "   (SELECT a.id, a.language, a.source, a.title FROM story_members m JOIN articles a ON a.id = m.article_id"
     f"     WHERE m.story_id = s.id AND {NOT_FORGOTTEN} ORDER BY m.day, m.article_id) v) AS versions,"
     " (SELECT group_concat(DISTINCT a.language) FROM story_members m JOIN articles a ON a.id = m.article_id"
-    "   WHERE m.story_id = s.id) AS languages,"
+    f"   WHERE m.story_id = s.id AND {_KEPT}) AS languages,"
     " (SELECT group_concat(DISTINCT g.source) FROM story_members m JOIN sightings g ON g.article_id = m.article_id"
-    "   WHERE m.story_id = s.id) AS outlets,"
+    f"   WHERE m.story_id = s.id AND {_KEPT}) AS outlets,"
     " date(s.first_day * 86400, 'unixepoch') AS first_day, date(s.last_day * 86400, 'unixepoch') AS last_day"
-    " FROM stories s LEFT JOIN articles t ON t.id = s.title_article_id"
+    f" FROM stories s LEFT JOIN articles t ON t.id = s.title_article_id AND {_KEPT_TITLE_ARTICLE}"
+    f" WHERE EXISTS (SELECT 1 FROM story_members m WHERE m.story_id = s.id AND {_KEPT})"
     " ORDER BY s.last_day DESC, s.id DESC LIMIT 200"
 )  # index stories_last_day
 
@@ -223,8 +235,10 @@ STORY_SQL = (
 )
 
 ARTICLE_STORY_SQL = (
-    "SELECT s.id AS story, s.size, coalesce(t.title, '(untitled)') AS title FROM story_members m"
-    " JOIN stories s ON s.id = m.story_id LEFT JOIN articles t ON t.id = s.title_article_id WHERE m.article_id = :id"
+    f"SELECT s.id AS story, (SELECT count(*) FROM story_members m WHERE m.story_id = s.id AND {_KEPT}) AS size,"
+    f" coalesce(t.title, {_KEPT_TITLE}, '(untitled)') AS title"
+    " FROM story_members me JOIN stories s ON s.id = me.story_id"
+    f" LEFT JOIN articles t ON t.id = s.title_article_id AND {_KEPT_TITLE_ARTICLE} WHERE me.article_id = :id"
 )
 
 
@@ -275,7 +289,7 @@ def source_health_sql(sources) -> str:
         f"   WHEN coalesce(f.failed_in_a_row, 0) >= {int(FAILING_RUNS)} THEN 'FAILING' ELSE 'ok' END AS state,"
         " r.runs, coalesce(f.failed_in_a_row, 0) AS failed_in_a_row, r.last_run, r.last_success, r.last_new,"
         " round(c.expected_seconds / 3600.0, 1) AS expected_every_hours,"
-        " (SELECT count(*) FROM articles a WHERE a.source = c.source) AS articles,"
+        f" (SELECT count(*) FROM articles a WHERE a.source = c.source AND {NOT_FORGOTTEN}) AS articles,"
         " (SELECT count(*) FROM pages p WHERE p.source = c.source AND p.outcome = 'failed') AS failing_pages,"
         " (SELECT count(*) FROM pages p WHERE p.source = c.source AND p.outcome != 'failed') AS rejected_pages,"
         " (SELECT error FROM source_runs s WHERE s.source = c.source AND s.error IS NOT NULL"

@@ -112,6 +112,8 @@ class ArchiveStats:
     per_day: dict[str, int]  # published day -> articles; "undated" last
     last_seen_per_source: dict[str, str]
     schema_version: int
+    # Taken out by hand (`newswatch forget`): not in `articles`, `per_source` nor `per_day`.
+    forgotten: int = 0
 
 
 @dataclass

@@ -45,6 +45,7 @@ from core.urls import url_key
 from storage import facts as factlib
 from storage.db import Database, utc_iso
 from storage.facts import Fact
+from storage.forget import MEMBER_NOT_FORGOTTEN as _KEPT  # readers leave a forgotten version out
 
 WINDOW_DAYS = 4  # a version joins a story with a version at most this many days apart
 SPAN_DAYS = 10  # the first and last versions of a story are at most this many days apart
@@ -776,15 +777,17 @@ def story_of(db: Database, article_id: int) -> int | None:
     return row[0] if row else None
 
 
-def members(db: Database, story_id: int) -> list[Member]:
-    """The versions of a story, earliest first, with every URL each was seen at."""
+def members(db: Database, story_id: int, *, forgotten: bool = False) -> list[Member]:
+    """The versions of a story, earliest first, with every URL each was seen at; the forgotten
+    ones (`newswatch forget`) too with `forgotten` only (the corrections, `show` of one)."""
     rows = db.conn.execute(
         """
         SELECT m.article_id, m.story_id, a.title, a.url, a.canonical_url, a.source, a.language, a.published,
                a.fetched_at, m.how, m.score, m.pinned, m.evidence
           FROM story_members m JOIN articles a ON a.id = m.article_id
-         WHERE m.story_id = ? ORDER BY m.day, m.article_id
-        """,
+         WHERE m.story_id = ? """
+        + ("" if forgotten else f"AND {_KEPT} ")
+        + "ORDER BY m.day, m.article_id",
         (story_id,),
     ).fetchall()
     out = []
@@ -824,22 +827,31 @@ def list_stories(
     source: str | None = None,
     limit: int | None = None,
     story_id: int | None = None,
+    forgotten: bool = False,
 ) -> list[StorySummary]:
     """Stories, latest first: those with a version on or after `since` (ISO date) and, with
     `source`, a version from that source (an article or one of its sightings); `story_id`:
-    that one only."""
-    sql = "SELECT s.id, s.first_day, s.last_day, s.size, s.title_article_id FROM stories s WHERE 1"
+    that one only. A forgotten version (`newswatch forget`) is left out, and a story of
+    forgotten versions only, unless `forgotten` (`show` of a forgotten article)."""
+    kept = "" if forgotten else f" AND {_KEPT}"
+    sql = (
+        "SELECT s.id, s.first_day, s.last_day, s.size, s.title_article_id FROM stories s"
+        f" WHERE EXISTS (SELECT 1 FROM story_members m WHERE m.story_id = s.id{kept})"
+    )
     params: list = []
     if story_id is not None:
         sql += " AND s.id = ?"
         params.append(story_id)
     if since:
-        sql += " AND s.last_day >= ?"
-        params.append(day_of(since, None))
+        sql += (
+            " AND s.last_day >= ?"
+            f" AND EXISTS (SELECT 1 FROM story_members m WHERE m.story_id = s.id{kept} AND m.day >= ?)"
+        )
+        params += [day_of(since, None)] * 2
     if source:
         sql += (
             " AND EXISTS (SELECT 1 FROM story_members m JOIN sightings g ON g.article_id = m.article_id "
-            "WHERE m.story_id = s.id AND g.source = ?)"
+            f"WHERE m.story_id = s.id AND g.source = ?{kept})"
         )
         params.append(source)
     sql += " ORDER BY s.last_day DESC, s.id DESC"
@@ -849,16 +861,18 @@ def list_stories(
     out = []
     for story_id, first, last, size, title_id in db.conn.execute(sql, params).fetchall():
         rows = db.conn.execute(
-            "SELECT a.id, a.language, a.source, a.title FROM story_members m JOIN articles a ON a.id = m.article_id "
-            "WHERE m.story_id = ? ORDER BY m.day, m.article_id",
+            "SELECT a.id, a.language, a.source, a.title, m.day FROM story_members m JOIN articles a"
+            f" ON a.id = m.article_id WHERE m.story_id = ?{kept} ORDER BY m.day, m.article_id",
             (story_id,),
         ).fetchall()
         title = next((r[3] for r in rows if r[0] == title_id), None) or next((r[3] for r in rows if r[3]), None)
         seen = db.conn.execute(
             "SELECT g.source, g.first_seen, g.last_seen"
-            " FROM story_members m JOIN sightings g ON g.article_id = m.article_id WHERE m.story_id = ?",
+            f" FROM story_members m JOIN sightings g ON g.article_id = m.article_id WHERE m.story_id = ?{kept}",
             (story_id,),
         ).fetchall()
+        if len(rows) < size:  # a forgotten version: the story as it reads without it
+            first, last, size = rows[0][4], max(r[4] for r in rows), len(rows)
         out.append(
             StorySummary(
                 story_id,

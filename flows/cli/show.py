@@ -31,13 +31,16 @@ def run(args: argparse.Namespace) -> int:
             raise NewswatchError(f"no article #{args.id} in {archive.path}")
         sightings = archive.sightings(args.id)
         translations = archive.translations(args.id)
-        story_id = stories.story_of(archive, args.id)
-        story = stories.list_stories(archive, story_id=story_id)[0] if story_id is not None else None
-        versions = stories.members(archive, story_id) if story_id is not None else []
-        backfill_warning(archive, "show")
         from storage.forget import forgotten
 
         taken_out = forgotten(archive, args.id)
+        # The story as the other commands read it: without its forgotten versions, but for
+        # the one shown when it is forgotten itself.
+        every = taken_out is not None
+        story_id = stories.story_of(archive, args.id)
+        story = stories.list_stories(archive, story_id=story_id, forgotten=every)[0] if story_id is not None else None
+        versions = stories.members(archive, story_id, forgotten=every) if story_id is not None else []
+        backfill_warning(archive, "show")
     others = [m for m in versions if m.article_id != args.id]
     if args.json:
         print(

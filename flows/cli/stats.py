@@ -33,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{path}: {stats.articles} articles, {stats.sightings} sightings, {folded} duplicates folded "
         f"({by_reason}), schema v{stats.schema_version}"
+        + (
+            f"; {stats.forgotten} forgotten article(s) not counted (`newswatch rejected --reason forgotten`)"
+            if stats.forgotten
+            else ""
+        )
     )
     print("\nper source                      articles  last seen")
     for source in sorted(set(stats.per_source) | set(stats.last_seen_per_source)):

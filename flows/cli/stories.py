@@ -175,7 +175,7 @@ def _split(archive, args: argparse.Namespace) -> int:
     from storage import stories
 
     story_id = _story(archive, args.story)
-    versions = stories.members(archive, story_id)
+    versions = stories.members(archive, story_id, forgotten=True)  # a correction: every version
     article_id = None
     if args.version.isdigit() and int(args.version) in {m.article_id for m in versions}:
         article_id = int(args.version)
@@ -203,6 +203,6 @@ def _merge(archive, args: argparse.Namespace) -> int:
         print(f"{args.keep} and {args.other} are one story already ({keep}): nothing to merge")
         return 0
     stories.merge(archive, keep, other)
-    size = len(stories.members(archive, keep))
+    size = len(stories.members(archive, keep, forgotten=True))
     print(f"stories {keep} and {other} are now story {keep} ({size} versions): later runs will not separate them")
     return 0

@@ -9,7 +9,9 @@ What it sets up:
 - metadata: articles first (title, source, date, language, link), newest first, facets by
   source, language and publication date, full-text search over title and body through the
   archive's own FTS5 index (`unicode61 remove_diacritics 2`: the accent folding of
-  `newswatch search`); the internal tables hidden;
+  `newswatch search`); the internal tables hidden; the forgotten articles (`newswatch forget`)
+  left out of the articles and sightings tables by the plugin (a table's rows cannot be hidden
+  by metadata; the raw SQL page still reads everything);
 - canned queries (SQL in `storage/reading.py`): new today, a `newswatch search`-language
   search, one query per alert rule of the config, the stories (one row per story, its versions
   inside) and a story's versions, near-duplicate groups, rejected pages by reason, source
@@ -90,6 +92,12 @@ def metadata(config=None, database: str = "archive") -> dict:
         "and the copies folded into it (same URL, exact, near).",
         "facets": ["source", "kind"],
         "sort_desc": "last_seen",
+    }
+    tables["forgotten"] = {
+        "description": "The articles taken out by hand (newswatch forget ID --reason ...): left out of the "
+        "articles and sightings tables, the saved queries and the counts; `newswatch forget --undo ID` "
+        "brings one back.",
+        "sort_desc": "forgotten_at",
     }
     tables["story_overrides"] = {
         "description": "The stories' splits and merges made by hand (newswatch stories split / merge): "

@@ -6,8 +6,9 @@
   `newswatch_admits(text, source, url)` applies its `site:` and `source:` filters;
 - links show the clean canonical URL (no tracking parameters, scheme as served);
 - the articles table opens on title, source, date, language and link, each title linking to
-  the article page; the article page (templates/row.html) gets its body, contacts, sightings,
-  translations and matched rules from `extra_template_vars`.
+  the article page; it (and sightings) leaves the forgotten articles out (`filters_from_request`);
+  the article page (templates/row.html) gets its body, contacts, sightings, translations and
+  matched rules from `extra_template_vars`.
 """
 
 from __future__ import annotations
@@ -131,6 +132,25 @@ def render_cell(row, value, column, table, database, datasette):
     if table is None and column == "versions" and isinstance(value, str) and value.startswith("["):
         return _story_versions(value, database, datasette)
     return None
+
+
+# The tables whose rows are articles, or the places they were seen: a forgotten article's rows are
+# left out of their pages, JSON, facets and counts (storage/forget.py). Its own page stays (it says
+# "Forgotten"), and the table `forgotten` lists them.
+FORGOTTEN_LEFT_OUT = {"articles": "id", "sightings": "article_id"}
+
+
+@hookimpl
+def filters_from_request(request, database, table, datasette):
+    from datasette.filters import FilterArguments
+
+    column = FORGOTTEN_LEFT_OUT.get(table)
+    if column is None or database == "_internal":
+        return None
+    return FilterArguments(
+        [f"{column} NOT IN (SELECT article_id FROM forgotten)"],
+        human_descriptions=["not forgotten (newswatch forget: the table forgotten lists them)"],
+    )
 
 
 @hookimpl
