@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -73,7 +74,9 @@ def on_dask(
                 except Exception as e:  # noqa: BLE001 - the shard's task failed for good (its workers died)
                     message = f"its task on the Dask cluster failed: {type(e).__name__}: {e}"
                     return remote.failed(work, message)
-                return stored(work, worked)
+                reports = stored(work, worked)
+                _failed_if_attention(future, reports, log)
+                return reports
 
             with ThreadPoolExecutor(max_workers=len(works), thread_name_prefix="dask-results") as pool:
                 parts = [
@@ -82,6 +85,42 @@ def on_dask(
                 ]
                 by_name = {r.source: r for part in parts for r in part.result()}
     return [by_name[s.name] for s in remote.sources]
+
+
+def _failed_if_attention(future: Any, reports: list[SourceReport], log: logging.Logger | logging.LoggerAdapter) -> None:
+    """A shard's task ran on a worker and ended Completed; what its sources did is known once
+    stored here. A shard with a source that FAILED or yields nothing is then set Failed, with
+    the message a local shard's task would have (flows/orchestration/ingest_flow.py)."""
+    from flows.pipeline.summary import shard_attention
+
+    message = shard_attention(reports)
+    if message is None:
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Failed
+
+    try:
+        with get_client(sync_client=True) as client:
+            # The server records a task run from its events, a moment after its future
+            # resolved: its Completed state is waited for, then replaced.
+            deadline = time.monotonic() + RECORDED_WITHIN
+            while True:
+                try:
+                    recorded = client.read_task_run(future.task_run_id)
+                except ObjectNotFound:
+                    recorded = None
+                if (recorded is not None and recorded.state is not None and recorded.state.is_final()) or (
+                    time.monotonic() > deadline
+                ):
+                    break
+                time.sleep(0.2)
+            client.set_task_run_state(future.task_run_id, Failed(message=message), force=True)
+    except Exception as e:  # noqa: BLE001 - the run goes on; its summary and flow run state say it all the same
+        log.warning("dask: could not set the state of the task of %s: %s", ", ".join(r.source for r in reports), e)
+
+
+RECORDED_WITHIN = 15.0  # seconds for the server to record a shard's task run from its events
 
 
 def work_on_worker(work: ShardWork, desk: str, log: logging.Logger | logging.LoggerAdapter) -> list[Worked]:

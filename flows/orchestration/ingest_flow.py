@@ -44,7 +44,7 @@ from flows.config.loader import load_config  # noqa: E402
 from flows.pipeline.groups import host_groups, run_groups, shards, workers_per_shard  # noqa: E402
 from flows.pipeline.ingest import ingest_run, selected_sources  # noqa: E402
 from flows.pipeline.runner import Runner  # noqa: E402
-from flows.pipeline.summary import SourceReport, needs_attention_line, source_line_of  # noqa: E402
+from flows.pipeline.summary import SourceReport, needs_attention_line, shard_attention, source_line_of  # noqa: E402
 from storage.outbox import OutboxEntry  # noqa: E402
 
 # Up to this many sources, a run shows one task per source and stage, and its flow run is
@@ -227,10 +227,8 @@ def _shard(
 
     reports = run_groups(source_line, groups, workers)
     done[index] = reports
-    lines = [line for line in map(needs_attention_line, reports) if line]
-    if lines:
-        return Failed(message=shorten(f"{len(lines)} of {len(reports)} source(s) need attention: " + "; ".join(lines)))
-    return reports
+    attention = shard_attention(reports)
+    return Failed(message=attention) if attention else reports
 
 
 def _end_stage(fn, args: tuple, done: list, name: str) -> tuple[int, list[str]] | State:

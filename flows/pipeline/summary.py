@@ -221,6 +221,15 @@ def needs_attention_line(report: SourceReport) -> str | None:
     return shorten(source_findings(data)[0])
 
 
+def shard_attention(reports: list[SourceReport]) -> str | None:
+    """`N of M source(s) need attention: a: FAILED: ...; b: WARNING: ...` for a shard of a
+    large run (the message of its task run's Failed state); None when none does."""
+    lines = [line for line in map(needs_attention_line, reports) if line]
+    if not lines:
+        return None
+    return shorten(f"{len(lines)} of {len(reports)} source(s) need attention: " + "; ".join(lines))
+
+
 def source_line_of(report: SourceReport) -> str:
     """One line for a source's run (a large run's log has one per source)."""
     row = source_rows([asdict(report)])[0]
