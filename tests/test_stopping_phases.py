@@ -123,8 +123,32 @@ def test_serve_stopped_in_each_phase_ends_within_10_s(
     assert proc.popen.returncode == 0, proc.text(30)
     assert _gone_within(server, STOP_WITHIN), f"serve's Prefect server outlived it ({phase})"
     assert all(_gone_within(pid, STOP_WITHIN) for pid in flow_runs), "a flow run's process outlived serve"
+    # Nothing of serve's outlives it: no process left with its PREFECT_HOME (a flow run's
+    # process started by the runner as it stopped did, before).
+    deadline = time.monotonic() + STOP_WITHIN
+    while _processes_with(tmp_path / "home") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _processes_with(tmp_path / "home")
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of serve outlived it ({phase}): {left}"
     assert not list((tmp_path / "home" / "newswatch-serve").glob("*.json"))  # nothing half-written stays
     assert "Traceback" not in proc.text(), proc.text()
+
+
+def _processes_with(home: Path) -> dict[int, str]:
+    """The live processes whose environment has PREFECT_HOME=`home`: their command lines."""
+    wanted = f"PREFECT_HOME={home}".encode()
+    found = {}
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if wanted in environ.read_bytes().split(b"\0") and alive(int(environ.parent.name)):
+                found[int(environ.parent.name)] = (
+                    (environ.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                )
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def _quiet_runs(tmp_path: Path, http_server: LocalServer, env: dict, count: int = 3) -> None:

@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if state_file is not None:
             remove_state(state_file)
+        _stop_children(keep=server.pid if server is not None else None)
         if server is not None:
             # Prefect's client sends its pending events at exit: to a server already stopped,
             # that blocked for minutes, deaf to signals. Sent (or given up) now, then the stop.
@@ -280,6 +281,45 @@ def _stop_runner(runner, loop: asyncio.AbstractEventLoop | None, thread: threadi
             f"newswatch serve: Prefect's runner did not stop within {RUNNER_STOP_GRACE:.0f} s; exiting without it",
             flush=True,
         )
+
+
+def _stop_children(keep: int | None, grace: float = 1.0) -> None:
+    """Stop this process's children but `keep` (the server): a flow run's process that Prefect's
+    runner started while it was being stopped outlived serve (found still running minutes
+    later, retrying towards the server serve had stopped). SIGTERM, then SIGKILL."""
+    me = os.getpid()
+    mine = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == me and int(stat.parent.name) != keep:
+                mine.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    for pid in mine:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while mine and time.monotonic() < deadline:
+        mine = [pid for pid in mine if _reaped(pid) is False]
+        time.sleep(0.05)
+    for pid in mine:
+        _signal(pid, signal.SIGKILL)
+        _reaped(pid)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _reaped(pid: int) -> bool:
+    """Whether child `pid` has ended (reaped now if so)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not ours to wait for (or already reaped): gone?
+        return not Path(f"/proc/{pid}").exists()
+    return done == pid
 
 
 def _note_signal(signum, frame) -> None:
