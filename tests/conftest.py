@@ -1,4 +1,5 @@
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,13 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="newswatch-prefect-home-"))
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A pytest started in the background by a non-interactive shell (`make test &`, some CI
+# runners) inherits SIGINT ignored, and so would every command the tests start: the tests of
+# Ctrl-C would then see nothing happen. Python's own handler here gives the children SIGINT's
+# default action again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # Property tests explore new inputs on a developer's machine, but CI replays a fixed sequence,

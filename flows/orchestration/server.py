@@ -125,7 +125,7 @@ def prefect_for_this_run() -> Iterator[None]:
       (At interpreter exit Prefect flushed them towards a server its own exit handler had
       already stopped: `Error flushing … events` tracebacks, or a hang.)"""
     with temporary_server_stopped_on_signals():
-        if not os.environ.get("PREFECT_API_URL"):
+        if not prefect_api_url_set():
             start_temporary_server()
         try:
             yield
@@ -134,12 +134,33 @@ def prefect_for_this_run() -> Iterator[None]:
             stop_temporary_servers()
 
 
+# The temporary servers newswatch started in this process: the only ones it stops. Prefect's
+# SubprocessASGIServer is one object per port, shared with whoever else started it in this
+# process (a test harness, an embedding program), and theirs is not ours to stop.
+_STARTED: list = []
+
+
+def prefect_api_url_set() -> bool:
+    """A Prefect API is set for this process: in the environment, the Prefect profile, or the
+    settings a caller entered (Prefect's own test harness sets it there, not in os.environ)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
 def start_temporary_server() -> None:
-    """Prefect's temporary server, started now as a child that dies with this process."""
+    """Prefect's temporary server, started now as a child that dies with this process (none
+    when one is already running in this process: the client finds that one)."""
     from prefect.server.api import server as prefect_server
 
+    server = prefect_server.SubprocessASGIServer()  # the one the client then finds (one per port, None here)
+    if server.running:
+        return
     prefect_server.subprocess = _ChildrenDieWithUs()  # type: ignore[assignment]  # that module's only
-    prefect_server.SubprocessASGIServer().start()  # the one the client then finds (one per port, None here)
+    server.start()
+    _STARTED.append(server)
 
 
 class _ChildrenDieWithUs:
@@ -188,12 +209,9 @@ def drain_prefect_client(timeout: float = 10.0) -> None:
 
 
 def stop_temporary_servers() -> None:
-    """Stop the temporary Prefect servers this process started (none: nothing to do)."""
-    server_module = sys.modules.get("prefect.server.api.server")
-    if server_module is None:
-        return
-    for server in list(server_module.SubprocessASGIServer._instances.values()):
-        server.stop()
+    """Stop the temporary Prefect servers newswatch started in this process (none: nothing to do)."""
+    while _STARTED:
+        _STARTED.pop().stop()
 
 
 class LocalPrefectServer:
