@@ -27,10 +27,10 @@ from datetime import UTC, datetime
 from alerts.settings import AlertRule
 from core.text import MARK_END, MARK_START, inert, inert_line, snippet_around
 from errors import QuerySyntaxError
-from storage.archive import BatchResult, Incoming
 from storage.db import Database
 from storage.outbox import NewMatch, OutboxEntry, add_match, has_match, story_alert
 from storage.query import FTS_TOKENIZE, parse, register_functions
+from storage.records import BatchResult, Incoming
 
 # The match markers of core.text: rendering turns them into <mark> or *…*.
 HIGHLIGHT_START = MARK_START

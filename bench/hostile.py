@@ -164,7 +164,8 @@ def bench_trickle(root: Path, memory_limit: int) -> None:
 def bench_query(root: Path) -> None:
     sys.path.insert(0, str(root))
     from core.article import Article
-    from storage.archive import Archive, Incoming
+    from storage.archive import Archive
+    from storage.records import Incoming
 
     rng = random.Random(14)
     words = ["".join(rng.choice(string.ascii_lowercase) for _ in range(7)) for _ in range(10_000)]

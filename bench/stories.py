@@ -6,15 +6,15 @@
 Archived articles are synthetic entries of the story index, in a real archive made by
 storage.schema: each has a day (1,000 articles a day, as a busy archive gets), 60 facts
 drawn from skewed vocabularies (a few facts in a large share of the articles, most in a
-handful: `--skew`), its fact set, its postings (`stories.MAX_POSTINGS`), its story, and the
+handful: `--skew`), its fact set, its postings (`story_decision.MAX_POSTINGS`), its story, and the
 document frequencies are counted from them. The assignment reads only these tables.
 
 The new articles are the invented events of tests/fixtures/stories/dev (text dumps cleaned
 by clean_page): each event's first version is planted (added through the real path,
-`stories.add_article`) in the middle of the synthetic days, then every later version is
+`story_assignment.add_article`) in the middle of the synthetic days, then every later version is
 timed as it is added (must join the planted story: "joined"), and the first versions of the
 other events, added on a day of their own, must start stories ("apart"). Per article:
-`stories.add_article` in full (fact extraction, index writes, candidate lookup, decision;
+`story_assignment.add_article` in full (fact extraction, index writes, candidate lookup, decision;
 inside the transaction, whose commit a batch shares) and, apart, the fact extraction alone.
 Reference in the same run: one primary-key lookup. The archive goes to a temporary
 directory and is deleted; its size is reported.
@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from scrapers.clean import clean_page  # noqa: E402
-from storage import facts, stories  # noqa: E402
+from storage import facts, story_assignment, story_decision  # noqa: E402
 from storage.archive import Archive  # noqa: E402
 from storage.db import utc_iso  # noqa: E402
 
@@ -73,7 +73,7 @@ def build(path: Path, size: int, skew: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
     now = utc_iso()
     chunk = 50_000
-    posted = stories.MAX_POSTINGS
+    posted = story_decision.MAX_POSTINGS
     for start in range(1, size + 1, chunk):
         ids = np.arange(start, min(start + chunk, size + 1))
         days = FIRST_DAY + (ids - 1) // PER_DAY
@@ -106,7 +106,9 @@ def build(path: Path, size: int, skew: float, seed: int) -> None:
     # Document frequencies from the fact sets would need every set read back; the posted
     # facts are most of them, and the rest are the rarer kinds: counted from the postings.
     conn.execute("INSERT INTO story_fact_df (fact, df) SELECT fact, count(*) FROM postings_load GROUP BY fact")
-    conn.execute("INSERT OR REPLACE INTO archive_meta (key, value) VALUES (?, ?)", (stories.META_COUNT, str(size)))
+    conn.execute(
+        "INSERT OR REPLACE INTO archive_meta (key, value) VALUES (?, ?)", (story_decision.META_COUNT, str(size))
+    )
     conn.execute("COMMIT")
     conn.close()
 
@@ -133,10 +135,10 @@ def events() -> dict[str, list[tuple[int, str | None, str]]]:
 
 def add(
     conn: sqlite3.Connection, article_id: int, day: int, title: str | None, body: str
-) -> tuple[stories.Assignment, float]:
+) -> tuple[story_assignment.Assignment, float]:
     """An article row and its story, in one transaction, as Archive.insert does; and the
-    seconds `stories.add_article` took (the commit is the batch's, shared by its articles)."""
-    published = stories.day_text(day)
+    seconds `story_assignment.add_article` took (the commit is the batch's, shared by its articles)."""
+    published = story_decision.day_text(day)
     conn.execute("BEGIN IMMEDIATE")
     conn.execute(
         "INSERT INTO articles (id, url, source, title, published, body, fetched_at, content_hash) "
@@ -144,7 +146,9 @@ def add(
         (article_id, f"https://bench.example.org/{article_id}", title, published, body, published, f"h{article_id}"),
     )
     started = time.perf_counter()
-    result = stories.add_article(conn, article_id, title=title, body=body, published=published, fetched_at=None)
+    result = story_assignment.add_article(
+        conn, article_id, title=title, body=body, published=published, fetched_at=None
+    )
     spent = time.perf_counter() - started
     conn.execute("COMMIT")
     return result, spent

@@ -41,8 +41,9 @@ sys.path.insert(1, str(REPO / "bench"))
 from extraction import load_benchmark, load_trafilatura_corpus  # noqa: E402
 
 from scrapers.clean import clean_page  # noqa: E402
-from storage import stories  # noqa: E402
-from storage.archive import Archive, Incoming  # noqa: E402
+from storage import stories, story_assignment  # noqa: E402
+from storage.archive import Archive  # noqa: E402
+from storage.records import Incoming  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "stories"
 CORPUS_HALF = {"dev": "dev", "heldout": "held-out"}
@@ -213,7 +214,7 @@ def main() -> int:
         if path.exists():
             path.unlink()
         if args.decisions:
-            stories.TRACE = []
+            story_assignment.TRACE = []
         predicted, articles, spent = build(pages, path)
     events = {p.event for p in pages if not p.key.startswith("distractor:")}
     distractors = sum(p.key.startswith("distractor:") for p in pages)
@@ -229,7 +230,7 @@ def main() -> int:
     print(report("stories", result))
     invented = {k: v for k, v in truth.items() if not k.startswith("distractor:")}
     print(report("stories, invented only", score(invented, predicted, negatives)))
-    if args.decisions and stories.TRACE is not None:
+    if args.decisions and story_assignment.TRACE is not None:
         event_of_article: dict[int, set[str]] = defaultdict(set)
         for key, article in articles.items():
             event_of_article[article].add(truth[key])
@@ -238,7 +239,7 @@ def main() -> int:
             founder_event.setdefault(article, truth[key])
         print("\ncandidates judged (right: the article's event is the story founder's):")
         print(f"{'right':>5} {'joins':>5} {'score':>6} {'strong':>6} {'share':>6} {'days':>4}  article -> story")
-        for article, story, v in stories.TRACE:
+        for article, story, v in story_assignment.TRACE:
             right = founder_event.get(story) in event_of_article[article]
             share = "-" if v.share is None else f"{v.share:.2f}"
             print(

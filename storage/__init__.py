@@ -2,11 +2,15 @@
 
 - `db`: the handle (`Database`: connection, path, `transaction()`), the archive's clock
   format (`utc_iso`) and the dead-holder check (`holder_gone`) the other modules share.
-- `schema`: every table's DDL, as ordered forward migrations.
-- `archive`: the handle of an archive file (`Archive.open`, `Archive.reopen`) and articles in,
-  deduplicated (`dedup`), searchable (`query` compiles the search language to FTS5);
+- `schema`: the ordered forward migrations and the version checks; `migrations`: every
+  table's DDL, one step per version.
+- `archive`: the handle of an archive file (`Archive.open`, `Archive.reopen`); articles in
+  (`archive_writes`), deduplicated (`dedup`), and read (`archive_reads`), searchable (`query`
+  parses the search language, `query_lexer` its tokens, `query_fts` compiles it to FTS5);
   `records`: what it takes and gives; `reading`: the read-only queries of feeds and the
   reading room; `learned_templates`: the pages each source's learned template is counted from.
+- `stories`: the stories read, explained, split and merged; `story_decision`: the facts index
+  and the rule (`facts` reads the facts); `story_assignment`: each new article into its story.
 - `fetchstate`: what ingestion remembers between runs (validators, failing pages, source runs,
   leases); `health`: source health, and which health problems were emailed.
 - `outbox`: alert matches waiting for their email, claims, sent emails.

@@ -1,6 +1,6 @@
 """Per-source learned templates (scrapers/template.py): the line keys of each source's recent pages.
 
-Table `source_template_pages` (schema v8, storage/schema.py). One row per archived page of a
+Table `source_template_pages` (schema v8, storage/migrations.py). One row per archived page of a
 source, in arrival order (`seq`), holding the page's paragraph keys (64-bit integers, packed);
 only the last `window` pages of a source are kept, so the table stays small (~200 rows of a
 few hundred bytes per source) and a site redesign is learnt within one window. The template

@@ -12,8 +12,9 @@ from core.article import Article, Contact
 from errors import NotAnArticle, ServerError
 from flows.pipeline.stages import store_batch
 from storage import fetchstate
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
 from storage.fetchstate import PageOutcome
+from storage.records import Incoming
 
 PASSEURS_TITLE = "L’OIM appelle à protéger les migrants exposés aux réseaux de passeurs en Méditerranée"
 PASSEURS = [

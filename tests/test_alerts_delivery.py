@@ -9,8 +9,9 @@ from alerts.deliver import deliver_digest, deliver_immediate
 from alerts.settings import AlertRule, SmtpSettings
 from core.article import Article
 from flows.pipeline.stages import store_batch
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
 from storage.outbox import list_outbox
+from storage.records import Incoming
 
 VOCABULARY = (
     "autorités opération services région organisations assistance médicale juridique "

@@ -20,9 +20,10 @@ from errors import SmtpUnavailable
 from flows.cli.main import main
 from flows.pipeline.stages import store_batch
 from scrapers.clean import clean_page
-from storage import schema, stories
-from storage.archive import Archive, Incoming
+from storage import migrations, schema, stories
+from storage.archive import Archive
 from storage.outbox import list_outbox, outbox_state
+from storage.records import Incoming
 
 PAGES = Path(__file__).resolve().parent / "fixtures" / "story_pages"
 MANIFEST = {p["path"]: p for p in json.loads((PAGES / "manifest.json").read_text(encoding="utf-8"))["pages"]}
@@ -159,7 +160,7 @@ def test_an_archive_upgraded_from_one_alert_per_article_keeps_its_outbox(tmp_pat
         columns = "id, rule, recipient, story_id, article_id, mode, title, source, published, url, snippet, matched_at"
         rows = conn.execute(f"SELECT {columns} FROM alert_matches").fetchall()
         conn.execute("DROP TABLE alert_matches")
-        for ddl in (schema.V3_DDL, schema.V5_DDL, schema.V13_DDL):
+        for ddl in (migrations.V3_DDL, migrations.V5_DDL, migrations.V13_DDL):
             for statement in ddl.split(";"):
                 if "alert_matches" in statement and "sent_emails (" not in statement:
                     conn.execute(statement)

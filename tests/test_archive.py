@@ -9,7 +9,8 @@ import pytest
 
 from core.article import Article
 from scrapers.clean import clean_page
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
+from storage.records import Incoming
 from storage.schema import LATEST
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,8 @@ def test_an_exception_mid_batch_writes_nothing(tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
+from storage.records import Incoming
 sys.path.insert(0, {tests!r})
 from test_archive import _synthetic
 BATCH = {batch}

@@ -12,7 +12,8 @@ from httpserver import Reply, html
 
 from core.article import Article
 from flows.pipeline.stages import store_batch
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
+from storage.records import Incoming
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWSWATCH = ROOT / ".venv" / "bin" / "newswatch"

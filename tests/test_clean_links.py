@@ -14,8 +14,9 @@ from alerts.render import render_email
 from alerts.settings import AlertRule
 from core.article import Article
 from flows.pipeline.stages import store_batch
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
 from storage.outbox import list_outbox
+from storage.records import Incoming
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEN = "http://www.example.org/news/passeurs-arretes?utm_source=rss&utm_medium=feed&fbclid=x1"

@@ -258,7 +258,7 @@ def test_the_ingest_pipeline_passes_the_discovery_kind():
     from errors import NotAnArticle
     from flows.pipeline.stages import clean_result
     from scrapers.fetch import FetchResult
-    from storage.archive import Incoming
+    from storage.records import Incoming
 
     url = "https://courrier.example/videos/crue-tillaberi"
     fetched = FetchResult(url, url, 200, "text/html; charset=utf-8", VIDEO_CAPTION)

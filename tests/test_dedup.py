@@ -5,7 +5,8 @@ import pytest
 from core.article import Article
 from core.urls import canonical_url, url_key
 from storage import dedup
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
+from storage.records import Incoming
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

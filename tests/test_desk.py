@@ -23,7 +23,8 @@ from core.text import snippet_around
 from flows.cli.main import main
 from flows.config.loader import load_config
 from flows.pipeline.stages import store_batch
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
+from storage.records import Incoming
 
 ROOT = Path(__file__).resolve().parent.parent
 PHRASE_RULE = AlertRule(name="passeurs", query='passeurs OR "réseaux de passeurs"', to=["ana@example.org"])

@@ -8,8 +8,9 @@ from alerts.settings import AlertRule
 from core.article import Article
 from flows.config.yaml_text import dump_yaml
 from flows.pipeline.stages import store_batch
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
 from storage.outbox import list_outbox
+from storage.records import Incoming
 
 pytestmark = pytest.mark.flow
 

@@ -481,7 +481,8 @@ def test_disk_full_on_write_is_a_clear_error_and_the_archive_stays_consistent(tm
     from alerts.settings import AlertRule
     from core.article import Article
     from flows.pipeline.stages import store_batch
-    from storage.archive import Archive, Incoming
+    from storage.archive import Archive
+    from storage.records import Incoming
 
     def batch(prefix: str, n: int) -> list[Incoming]:
         return [
@@ -527,7 +528,8 @@ def test_fuzzed_pages_through_clean_and_store(tmp_path):
     from errors import CleanError
     from flows.pipeline.stages import store_batch
     from scrapers.clean import clean_page
-    from storage.archive import Archive, Incoming
+    from storage.archive import Archive
+    from storage.records import Incoming
 
     fixtures = [p.read_bytes() for p in sorted((ROOT / "tests" / "fixtures" / "html").glob("*.html"))]
     tags = [

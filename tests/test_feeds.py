@@ -18,7 +18,8 @@ from alerts.settings import AlertRule
 from core.article import Article
 from core.files import write_atomically
 from flows.pipeline.stages import store_batch
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
+from storage.records import Incoming
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -155,7 +155,7 @@ def test_rejected_pages_keep_their_reason_status_and_discovery_kind(state):
 
 def test_yield_history_counts_what_a_source_archived_and_its_last_state(state):
     from core.article import Article
-    from storage.archive import Incoming
+    from storage.records import Incoming
 
     assert fetchstate.yield_history(state, "apr") == fetchstate.yield_history(state, "apr").__class__(0, 0, None, None)
     fetchstate.record_run(

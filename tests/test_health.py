@@ -12,8 +12,9 @@ from fake_sites import paragraphs
 from core.article import Article
 from flows.cli.main import main
 from storage import fetchstate
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
 from storage.health import EMPTY_RUN_MIN_PAGES, source_health
+from storage.records import Incoming
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

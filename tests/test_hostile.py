@@ -657,7 +657,8 @@ def test_bidi_and_invisible_characters_leave_emails_search_and_the_archive(tmp_p
     from alerts.settings import AlertRule
     from core.article import Article
     from flows.pipeline.stages import store_batch
-    from storage.archive import Archive, Incoming
+    from storage.archive import Archive
+    from storage.records import Incoming
 
     title = "Rapport \u202egnp.exe\u202c sur les mi\u2066gr\u2069ants"
     body = [
@@ -692,7 +693,8 @@ def test_bidi_and_invisible_characters_leave_emails_search_and_the_archive(tmp_p
 
 
 def test_deep_or_long_queries_are_one_line_errors_naming_the_limit(tmp_path):
-    from storage.query import MAX_DEPTH, MAX_QUERY_CHARACTERS, MAX_TERMS, parse
+    from storage.query import parse
+    from storage.query_lexer import MAX_DEPTH, MAX_QUERY_CHARACTERS, MAX_TERMS
 
     cases = {
         "(" * 400 + "a" + ")" * 400: f"nested more than {MAX_DEPTH} deep",
@@ -839,7 +841,8 @@ def test_email_interrupted_after_acceptance_is_sent_again_byte_for_byte(tmp_path
     from alerts.settings import AlertRule
     from core.article import Article
     from flows.pipeline.stages import store_batch
-    from storage.archive import Archive, Incoming
+    from storage.archive import Archive
+    from storage.records import Incoming
 
     class Killed(BaseException):
         pass

@@ -2,8 +2,10 @@ import pytest
 
 from core.article import Article
 from errors import QuerySyntaxError
-from storage.archive import Archive, Incoming
-from storage.query import parse, word_forms
+from storage.archive import Archive
+from storage.query import parse
+from storage.query_fts import word_forms
+from storage.records import Incoming
 
 DOCS = [
     (
@@ -274,7 +276,7 @@ def test_ligatures_oe_ae_match_both_ways(ligature_archive, query, expected):
 
 
 def test_ligature_variants_stay_few():
-    from storage.query import ligature_variants
+    from storage.query_fts import ligature_variants
 
     assert ligature_variants("oeuvre") == ["oeuvre", "œuvre"]
     assert ligature_variants("œuvre") == ["œuvre", "oeuvre"]

@@ -224,7 +224,8 @@ def test_the_article_page_names_its_story_and_links_the_other_versions(room):
 
 def test_page_text_is_escaped(room, tmp_path):
     from core.article import Article
-    from storage.archive import Archive, Incoming
+    from storage.archive import Archive
+    from storage.records import Incoming
 
     db = tmp_path / "hostile.db"
     with Archive.open(db) as archive:

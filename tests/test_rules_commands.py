@@ -12,8 +12,9 @@ from helpers import newswatch as run_newswatch
 from core.article import Article
 from flows.config.loader import load_config
 from flows.config.yaml_text import load_yaml
-from storage.archive import Archive, Incoming
+from storage.archive import Archive
 from storage.outbox import NewMatch, add_match
+from storage.records import Incoming
 
 CONFIG = """\
 # the team's watch

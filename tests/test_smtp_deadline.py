@@ -89,7 +89,7 @@ def pending_alerts(archive: Archive, recipients: tuple[str, ...]) -> None:
     """Two pending immediate alerts, one per recipient, stored as a run stores them."""
     from core.article import Article
     from flows.pipeline.stages import store_batch
-    from storage.archive import Incoming
+    from storage.records import Incoming
 
     rule = AlertRule(name="zorblax", query="zorblax", to=list(recipients))
     body = ["Le dossier zorblax est suivi de près par les autorités de la région.", "Deuxième paragraphe " * 20]

@@ -16,8 +16,9 @@ import pytest
 
 from core.article import Article
 from scrapers.clean import clean_page
-from storage import facts, schema, stories
-from storage.archive import Archive, Incoming
+from storage import facts, schema, stories, story_assignment, story_decision
+from storage.archive import Archive
+from storage.records import Incoming
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stories"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))
@@ -184,7 +185,7 @@ def test_split_and_merge_survive_a_new_assignment(archive, ids):
     assert merged == story
 
     before = {a: stories.story_of(archive, a) for a in ids.values()}
-    stories.reassign(archive)  # what a re-run decides for every article not pinned
+    story_assignment.reassign(archive)  # what a re-run decides for every article not pinned
     after = {a: stories.story_of(archive, a) for a in ids.values()}
     assert after == before
     assert after[wrong] == alone
@@ -195,7 +196,7 @@ def test_split_and_merge_survive_a_new_assignment(archive, ids):
     # The split article is kept apart from the versions it left, even when its own story is
     # re-assigned from scratch: a pinned article is never moved, and none joins it again.
     archive.conn.execute("UPDATE story_members SET pinned = 0 WHERE article_id = ?", (wrong,))
-    stories.reassign(archive, [wrong])
+    story_assignment.reassign(archive, [wrong])
     assert stories.story_of(archive, wrong) not in {story}
 
 
@@ -265,11 +266,11 @@ def test_an_archive_from_before_stories_gets_them_by_a_resumable_backfill(tmp_pa
     with Archive.open(path) as archive:
         assert archive.schema_version == schema.LATEST
         total = archive.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
-        assert stories.pending_backfill(archive) == total
-        remaining = stories.backfill(archive, limit=20)  # a crash after this keeps these 20
+        assert story_assignment.pending_backfill(archive) == total
+        remaining = story_assignment.backfill(archive, limit=20)  # a crash after this keeps these 20
         assert remaining == total - 20
         while remaining:
-            remaining = stories.backfill(archive, limit=20)
+            remaining = story_assignment.backfill(archive, limit=20)
         assert archive.conn.execute("SELECT count(*) FROM story_members").fetchone()[0] == total
         office = {
             stories.story_of(archive, a)
@@ -280,9 +281,9 @@ def test_an_archive_from_before_stories_gets_them_by_a_resumable_backfill(tmp_pa
 
 
 def test_the_day_of_an_article_is_its_publication_else_its_fetch():
-    assert stories.day_text(stories.day_of("2024-03-04", "2024-05-01T10:00:00+00:00")) == "2024-03-04"
-    assert stories.day_text(stories.day_of(None, "2024-05-01T10:00:00+00:00")) == "2024-05-01"
-    assert stories.day_of("not a date", None) == date.today().toordinal() - date(1970, 1, 1).toordinal()
+    assert story_decision.day_text(story_decision.day_of("2024-03-04", "2024-05-01T10:00:00+00:00")) == "2024-03-04"
+    assert story_decision.day_text(story_decision.day_of(None, "2024-05-01T10:00:00+00:00")) == "2024-05-01"
+    assert story_decision.day_of("not a date", None) == date.today().toordinal() - date(1970, 1, 1).toordinal()
 
 
 STORY_PAGES = Path(__file__).resolve().parent / "fixtures" / "story_pages"
@@ -313,7 +314,7 @@ def test_a_young_archive_keeps_apart_an_event_that_repeats_another_ones_backgrou
             verdict = stories.explain(archive, rosso_id, release).verdict
             assert verdict is not None and not verdict.joins
             assert verdict.reason == "none of the figures it leads with (1,480) is in the other"
-            assert verdict.score >= stories.JOIN_SCORE  # it shares enough to join, but not its news
+            assert verdict.score >= story_decision.JOIN_SCORE  # it shares enough to join, but not its news
 
 
 def test_the_lead_is_the_title_and_the_first_paragraph_of_running_text():

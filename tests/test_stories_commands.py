@@ -12,7 +12,7 @@ import pytest
 from helpers import newswatch as run_newswatch
 from test_stories import DEV, docs, import_docs
 
-from storage import stories
+from storage import stories, story_assignment
 from storage.archive import Archive
 
 
@@ -139,7 +139,7 @@ def test_split_by_url_and_merge_are_remembered_by_later_assignments(archive, ids
 
     with Archive.open(archive) as opened:
         before = {a: stories.story_of(opened, a) for a in ids.values()}
-        stories.reassign(opened)  # what a re-run decides for every article not pinned
+        story_assignment.reassign(opened)  # what a re-run decides for every article not pinned
         after = {a: stories.story_of(opened, a) for a in ids.values()}
         # the same pages fetched again (a re-run): duplicates, and the corrections stay
         import_docs(opened, docs("dev-office-01", "dev-tally-01"))

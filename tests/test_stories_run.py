@@ -26,7 +26,7 @@ from flows.cli.main import main
 from flows.config.loader import load_config
 from flows.pipeline.ingest import ingest_run
 from flows.pipeline.runner import Delivery
-from storage import stories
+from storage import stories, story_assignment
 from storage.archive import Archive
 
 PAGES = Path(__file__).resolve().parent / "fixtures" / "story_pages"
@@ -244,7 +244,7 @@ def test_a_split_and_a_merge_survive_the_next_runs(config, site, smtp_server, tm
     site.publish(*pages("weekly-1"))
     run(config, site)  # a new article arrives
     with Archive.open(tmp_path / "archive.db") as archive:
-        stories.reassign(archive)  # every decision not made by hand taken again
+        story_assignment.reassign(archive)  # every decision not made by hand taken again
     assert assignment() == decided
 
     assert main(["stories", "--archive", archive_path, "--json"]) == 0

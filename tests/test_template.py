@@ -16,7 +16,8 @@ from scrapers import template
 from scrapers.clean import clean_page
 from scrapers.template import MIN_PAGES, SourceTemplate, page_keys
 from storage import learned_templates
-from storage.archive import Archive, BatchResult, Incoming
+from storage.archive import Archive
+from storage.records import BatchResult, Incoming
 
 ABOUT = (
     "About IOM: Established in 1951, IOM is the leading inter-governmental organization in the field of "

@@ -54,7 +54,8 @@ class ImportReport:
 def run(args: argparse.Namespace) -> int:
     from flows.pipeline.stages import learn_template, template_of
     from scrapers.clean import clean_page, gunzip_page
-    from storage.archive import Archive, Incoming
+    from storage.archive import Archive
+    from storage.records import Incoming
 
     files = page_files(args.paths)
     if args.url and len(files) != 1:

@@ -280,7 +280,7 @@ def print_sources(config, *, as_json: bool = False) -> list[str]:
 def backfill_warning(archive, command: str) -> None:
     """Say on stderr that stories are incomplete while articles of an upgraded archive wait for
     theirs (a read-only command does not write them)."""
-    from storage.stories import pending_backfill
+    from storage.story_assignment import pending_backfill
 
     left = pending_backfill(archive)
     if left:

@@ -94,7 +94,8 @@ def _story_json(summary, members) -> dict:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from storage.stories import list_stories, members, pending_backfill
+    from storage.stories import list_stories, members
+    from storage.story_assignment import pending_backfill
 
     limit = max(1, args.limit)
     with open_archive(args, read_only=True) as archive:
@@ -146,14 +147,14 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace) -> int:
-    from storage import stories
+    from storage import story_assignment
 
     with open_archive(args) as archive:
-        left = stories.pending_backfill(archive)
+        left = story_assignment.pending_backfill(archive)
         if left:
             # A correction applies to whole stories: the articles still without one get theirs first.
             print(f"giving {left:,} archived article(s) their story first…", file=sys.stderr)
-            stories.complete_backfill(archive)
+            story_assignment.complete_backfill(archive)
         if args.action == "backfill":
             print(f"every archived article has its story ({left:,} given theirs now)")
             return 0

@@ -33,9 +33,9 @@ from flows.pipeline.writer import ArchiveWriter
 from scrapers.discover import Discovery
 from scrapers.fetch import Fetcher, FetchResult
 from storage import fetchstate
-from storage.archive import Incoming
 from storage.fetchstate import PageOutcome, YieldHistory
 from storage.outbox import OutboxEntry
+from storage.records import Incoming
 
 PAGES_WAITING = 8  # fetched pages waiting for the cleaner (each up to max_page_bytes)
 CLEANED_WAITING = 64  # cleaned pages waiting for the store stage

@@ -29,10 +29,11 @@ from scrapers.fetch import Fetcher, FetchResult, Validators
 from scrapers.links import Candidate
 from scrapers.template import SourceTemplate
 from storage import fetchstate, learned_templates
-from storage.archive import Archive, BatchResult, Incoming, PreparedBatch
+from storage.archive import Archive
 from storage.db import Database, utc_iso
 from storage.fetchstate import PageOutcome
 from storage.outbox import OutboxEntry
+from storage.records import BatchResult, Incoming, PreparedBatch
 
 BATCH_PAGES = 50  # cleaned pages per store transaction...
 BATCH_SECONDS = 2.0  # ...or fewer, once the batch's first page has waited this long

@@ -257,7 +257,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
     async def article():
         from datasette.utils import tilde_decode
 
-        from storage.archive import SIGHTINGS_SQL, TRANSLATIONS_SQL
+        from storage.archive_reads import SIGHTINGS_SQL, TRANSLATIONS_SQL
         from storage.reading import ARTICLE_PAGE_SQL, ARTICLE_RULES_SQL, ARTICLE_STORY_SQL, STORY_SQL
 
         db = datasette.get_database(database)
