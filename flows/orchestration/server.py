@@ -80,7 +80,7 @@ def flow_server(command: str) -> str | None:
     """For a command about to run a flow: the Prefect API it will record on, checked; None when
     no server is set, and Prefect will start a temporary one (said on stderr)."""
     prepare_prefect_environment()
-    api = os.environ.get("PREFECT_API_URL")
+    api = configured_prefect_api()
     if api:
         check_server(api, temporary_hint=True)
         return api
@@ -125,7 +125,7 @@ def prefect_for_this_run() -> Iterator[None]:
       (At interpreter exit Prefect flushed them towards a server its own exit handler had
       already stopped: `Error flushing … events` tracebacks, or a hang.)"""
     with temporary_server_stopped_on_signals():
-        if not prefect_api_url_set():
+        if not configured_prefect_api():
             start_temporary_server()
         try:
             yield
@@ -140,14 +140,15 @@ def prefect_for_this_run() -> Iterator[None]:
 _STARTED: list = []
 
 
-def prefect_api_url_set() -> bool:
-    """A Prefect API is set for this process: in the environment, the Prefect profile, or the
-    settings a caller entered (Prefect's own test harness sets it there, not in os.environ)."""
+def configured_prefect_api() -> str | None:
+    """The Prefect API set for this process, if any: in the environment, the Prefect profile, or
+    the settings a caller entered (Prefect's own test harness sets it there, not in os.environ).
+    Prefect's client records there; only without one does a run need a temporary server."""
     if os.environ.get("PREFECT_API_URL"):
-        return True
+        return os.environ["PREFECT_API_URL"]
     from prefect.settings import get_current_settings
 
-    return bool(get_current_settings().api.url)
+    return str(get_current_settings().api.url or "") or None
 
 
 def start_temporary_server() -> None:
