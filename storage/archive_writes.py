@@ -18,8 +18,31 @@ from core.text import inert, inert_line
 from core.urls import UrlPolicy, url_key
 from errors import ArchiveError
 from storage import dedup, story_assignment, story_decision
+from storage import facts as factlib
 from storage.db import Database, inserted_id, utc_iso
-from storage.records import BatchResult, DedupKeys, Incoming, ItemResult, PreparedBatch
+from storage.records import BatchResult, DedupKeys, Derived, Incoming, ItemResult, PreparedBatch
+
+
+def derive(item: Incoming, min_words: int = dedup.NearConfig.min_words) -> Derived | None:
+    """What storing `item` needs of the article alone (`Incoming.derived`): the costly half of
+    storing (MinHash, story facts), which the cleaning processes compute in parallel while the
+    archive's one writer compares and inserts. None for a page that is not an article, or one
+    without the time it was fetched (its day would be the writer's)."""
+    article = item.article
+    if not article.is_article or not item.fetched_at:
+        return None
+    body = inert(article.body)  # stored, indexed and hashed without invisible characters
+    content_hash, signature = dedup.content_keys(body, min_words=min_words)
+    day = story_decision.day_of(article.date, item.fetched_at)
+    return Derived(
+        body,
+        content_hash,
+        signature,
+        min_words,
+        day,
+        story_decision.facts_of_text(article.title, body, day),
+        factlib.lead_figures(body, article.title),
+    )
 
 
 class ArchiveWrites(Database):
@@ -56,17 +79,23 @@ class ArchiveWrites(Database):
         seen_url = item.url or article.url or article.canonical_url
         if not seen_url:
             raise ArchiveError("an article needs the URL (or file) it was seen at")
-        body = inert(article.body)  # stored, indexed and hashed without invisible characters
         canonical = item.urls.canonical(seen_url, article.canonical_url)
+        derived = self._derived(item)
+        if derived is not None:
+            body, text_keys = derived.body, (derived.content_hash, derived.signature)
+        else:
+            body = inert(article.body)  # stored, indexed and hashed without invisible characters
+            text_keys = dedup.content_keys(body, min_words=self.near.min_words)
         return DedupKeys(
-            seen_url,
-            item.fetched_at or utc_iso(),
-            item.urls,
-            canonical,
-            url_key(canonical),
-            body,
-            *dedup.content_keys(body, min_words=self.near.min_words),
+            seen_url, item.fetched_at or utc_iso(), item.urls, canonical, url_key(canonical), body, *text_keys
         )
+
+    def _derived(self, item: Incoming) -> Derived | None:
+        """`item.derived` when it was made with this archive's settings for this article."""
+        derived = item.derived
+        if derived is None or derived.min_words != self.near.min_words or not item.fetched_at:
+            return None
+        return derived
 
     def _add(self, item: Incoming, key: DedupKeys | None) -> ItemResult:
         article = item.article
@@ -137,8 +166,15 @@ class ArchiveWrites(Database):
             translations,
         )
         self._sighting(article_id, seen_url, where, item.source, "original", None, seen_at)
+        derived = self._derived(item)
         assignment = story_assignment.add_article(
-            self.conn, article_id, title=article.title, body=body, published=article.date, fetched_at=seen_at
+            self.conn,
+            article_id,
+            title=article.title,
+            body=body,
+            published=article.date,
+            fetched_at=seen_at,
+            facts=(derived.day, derived.facts, derived.lead) if derived is not None else None,
         )
         return ItemResult("new", article_id, "original", link=canonical or seen_url, story_id=assignment.story_id)
 

@@ -18,6 +18,10 @@ class Incoming:
     url: str | None = None  # where it was seen; defaults to article.url
     fetched_at: str | None = None  # ISO 8601 UTC; defaults to now
     urls: UrlPolicy = UrlPolicy()  # how the source's addresses compare (its tracking parameters)
+    # What storing derives from the article alone (`storage.archive_writes.derive`), computed
+    # where the page was cleaned (a worker process) so that the run's one writer only compares
+    # and inserts; None: the archive derives it itself.
+    derived: Derived | None = None
 
 
 @dataclass
@@ -114,6 +118,21 @@ class ArchiveStats:
     schema_version: int
     # Taken out by hand (`newswatch forget`): not in `articles`, `per_source` nor `per_day`.
     forgotten: int = 0
+
+
+@dataclass
+class Derived:
+    """What an article's storing needs that depends on the article only: its body as stored, the
+    dedup keys of its text, and its story facts (`storage.story_decision.facts_of_text`) and lead
+    figures for its day."""
+
+    body: str
+    content_hash: str
+    signature: bytes | None
+    min_words: int  # the near-duplicate setting the signature was made with
+    day: int
+    facts: dict
+    lead: dict
 
 
 @dataclass

@@ -62,15 +62,20 @@ def add_article(
     body: str,
     published: str | None,
     fetched_at: str | None,
+    facts: tuple[int, Mapping[int, Fact], Mapping[int, Fact]] | None = None,
 ) -> Assignment:
     """Give a newly archived article its story: the hook `Archive` calls for every new row,
-    inside the transaction that inserts it. Backfills a few older articles first."""
+    inside the transaction that inserts it. Backfills a few older articles first. `facts`:
+    `(day, facts_of_text(...), lead_figures(...))` already computed for this article
+    (`storage.archive_writes.derive`)."""
     if _meta(conn, META_BACKFILL) is not None:
         _backfill_step(conn, BACKFILL_PER_ARTICLE)
-    day = day_of(published, fetched_at)
-    found = facts_of_text(title, body, day)
+    if facts is None:
+        day = day_of(published, fetched_at)
+        facts = (day, facts_of_text(title, body, day), factlib.lead_figures(body, title))
+    day, found, lead = facts
     index_article(conn, article_id, found, day)
-    return assign(conn, article_id, found, day, factlib.lead_figures(body, title))
+    return assign(conn, article_id, found, day, lead)
 
 
 def assign(

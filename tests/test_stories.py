@@ -321,3 +321,73 @@ def test_the_lead_is_the_title_and_the_first_paragraph_of_running_text():
     body = "Press Release\n\nGENEVA – 6 March 2024\n\n" + "GENEVA – IOM said 1,480 people arrived this week, " * 2
     body += "\n\nSince January 61,517 people arrived."
     assert {f.key for f in facts.lead_figures(body, "12 dead off Lampedusa").values()} == {"12", "1480", "1500"}
+
+
+def _story_tables(path: Path) -> dict[str, list[tuple]]:
+    with sqlite3.connect(path) as conn:
+        return {
+            table: conn.execute(f"SELECT {columns} FROM {table} ORDER BY 1, 2").fetchall()
+            for table, columns in (
+                ("articles", "id, content_hash, body, title, url_key"),
+                ("near_signatures", "article_id, signature"),
+                ("story_postings", "fact, article_id, day"),
+                ("story_members", "article_id, story_id, how, score, evidence"),
+                ("story_article_facts", "article_id, facts"),
+                ("sightings", "article_id, url, kind"),
+            )
+        }
+
+
+def test_what_the_cleaning_process_derives_stores_the_same_archive_as_the_writer_would(tmp_path, monkeypatch):
+    """A run's cleaning processes compute each article's body, dedup keys and story facts
+    (`Incoming.derived`), so that the run's one writer only compares and inserts: the archive
+    must be the one the writer makes deriving them itself, versions folded and stories alike."""
+    from storage.archive_writes import derive
+
+    documents = docs(*sorted({d["event"] for d in DEV})[:8])
+    with Archive.open(tmp_path / "writer.db") as archive:
+        import_docs(archive, documents)
+    derived_by_cleaner = []
+
+    def add_batch(self, items):
+        items = list(items)
+        for item in items:
+            item.derived = derive(item)
+            derived_by_cleaner.append(item.derived)
+        return original(self, items)
+
+    original = Archive.add_batch
+    monkeypatch.setattr(Archive, "add_batch", add_batch)
+    with Archive.open(tmp_path / "cleaner.db") as archive:
+        import_docs(archive, documents)
+    assert len(derived_by_cleaner) == len(documents) and all(d is not None for d in derived_by_cleaner)
+    made_by_writer, made_by_cleaner = _story_tables(tmp_path / "writer.db"), _story_tables(tmp_path / "cleaner.db")
+    assert made_by_writer["story_members"] and made_by_writer["near_signatures"]
+    assert made_by_cleaner == made_by_writer
+
+
+def test_derived_values_made_with_other_settings_are_not_used(tmp_path):
+    """A signature made for another `near.min_words`, or for an article without its fetch
+    time, is recomputed by the archive, never stored as is."""
+    from storage import dedup
+    from storage.archive_writes import derive
+
+    document = DEV[0]
+    url = f"https://{document['style']}-{document['lang']}.example.org/news/x"
+    article = clean_page((FIXTURES / document["file"]).read_bytes(), url=url)
+    item = Incoming(article, source="s", url=url, fetched_at=f"{document['published']}T09:00:00+00:00")
+    item.derived = derive(item, min_words=10_000)  # too long for any signature
+    assert item.derived is not None and item.derived.signature is None
+    with Archive.open(tmp_path / "a.db", near=dedup.NearConfig(min_words=30)) as archive:
+        [result] = archive.add_batch([item]).items
+        signature = archive.conn.execute(
+            "SELECT signature FROM near_signatures WHERE article_id = ?", (result.article_id,)
+        ).fetchone()
+    assert signature is not None and signature[0] == dedup.minhash(archive_body(article.body))
+    assert derive(Incoming(article, source="s", url=url)) is None  # no fetch time: the writer's day
+
+
+def archive_body(body: str) -> str:
+    from core.text import inert
+
+    return inert(body)

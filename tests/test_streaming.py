@@ -150,6 +150,53 @@ def test_enough_work_goes_to_the_worker_processes_in_order():
     assert {pid for _, (_, pid) in out} - {os.getpid()}
 
 
+def busy_and_pid(page: int, seconds: float) -> tuple[int, int]:
+    """A cleaning function that takes `seconds` of CPU, as a real page does."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+    return page, os.getpid()
+
+
+def one_page_sources(cleaner: Cleaner, count: int, *, at_once: int, wait_from: int | None = None) -> list:
+    """`count` sources of one page each, `at_once` of them cleaning at a time (a run's hosts):
+    no source ever has a page waiting. From source `wait_from` on, each waits (a while at most)
+    for the workers to be up, so that the test does not depend on how fast they start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cleaner.expect_sources(count)
+
+    def source(i: int) -> list:
+        if wait_from is not None and i >= wait_from:
+            deadline = time.monotonic() + 120
+            while cleaner.started and not cleaner.pool_ready and time.monotonic() < deadline:
+                time.sleep(0.05)
+        cleaner.expect(1)
+        return list(cleaner.clean([i], busy_and_pid, (0.02,), backlog=lambda: 0))
+
+    with ThreadPoolExecutor(at_once) as threads:
+        return [r for results in threads.map(source, range(count)) for r in results]
+
+
+def test_many_one_page_sources_cleaning_at_once_start_the_workers():
+    """A thousand one-page sources never have a page waiting, yet their threads all wait for
+    this process's one interpreter: the workers start, and the later pages go to them."""
+    with Cleaner(2, min_pool_seconds=0.5) as cleaner:
+        out = one_page_sources(cleaner, 120, at_once=8, wait_from=60)
+    assert sorted(page for page, _ in out) == list(range(120))
+    assert cleaner.started and cleaner.pool_pages > 0
+    assert {pid for _, (_, pid) in out} - {os.getpid()}
+
+
+def test_sources_one_at_a_time_with_nothing_waiting_stay_in_this_process():
+    """One source at a time and no page waiting: the pages come slower than this thread
+    cleans them (a polite delay), and workers would only wait with it."""
+    with Cleaner(2, min_pool_seconds=0.5) as cleaner:
+        out = one_page_sources(cleaner, 60, at_once=1)
+    assert sorted(page for page, _ in out) == list(range(60))
+    assert not cleaner.started and {pid for _, (_, pid) in out} == {os.getpid()}
+
+
 def test_local_pages_never_leave_this_process():
     with Cleaner(2, min_pool_seconds=0.0) as cleaner:
         cleaner.expect(300)
@@ -172,9 +219,9 @@ def test_a_dying_worker_fails_only_the_pages_it_had_and_the_run_goes_on():
     assert all(
         isinstance(r.error, CleanCrashed) and "tried again on a later run" in r.message for r in crashed.values()
     )
-    # A new worker starts after each death (3 at most), and each death costs only the pages
-    # that worker had in hand; the thread cleans the rest.
-    assert len(crashed) <= MAX_POOL_STARTS * PAGES_PER_WORKER
+    # A new pool starts after each death (3 at most), and each death costs only the pages
+    # the pool had in hand; the thread cleans the rest.
+    assert len(crashed) <= MAX_POOL_STARTS * PAGES_PER_WORKER * cleaner.workers
     assert all(r == page for page, r in out if page not in crashed)
 
 

@@ -254,8 +254,8 @@ class Config(_Strict):
     max_redirects: int = Field(5, ge=0, le=30)
     retries: Retries = Retries()
     max_parallel_hosts: int = Field(8, ge=1, le=64)
-    # Processes that clean pages when a run has enough of them, the run's own included
-    # (flows/pipeline/cleaner.py); None: one per CPU; 0 or 1: only the run's own process.
+    # Worker processes that clean pages when a run has enough of them (flows/pipeline/cleaner.py);
+    # None: one per CPU; 0 or 1: none, the run's own process cleans every page.
     clean_processes: int | None = Field(None, ge=0, le=64)
     sources: list[Source] = Field(default_factory=list)
     smtp: SmtpSettings | None = None  # None: no email can be sent

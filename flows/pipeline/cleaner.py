@@ -3,18 +3,25 @@ worth it, in worker processes too (the stages and their channels: `flows/pipelin
 
 `Cleaner` cleans pages in the clean stage's thread until worker processes are worth their
 start (a fresh interpreter each, importing the cleaner and warming its caches), then in the
-workers and in the thread together, one CPU each (the thread takes a page whenever the
-workers have `PAGES_PER_WORKER` in hand each), results still in page order. The workers start when the
+workers, one per CPU, results still in page order. The thread takes a page only when every
+worker has `PAGES_PER_WORKER` in hand: it shares its process's one interpreter with the
+run's fetching, storing and Prefect, so a worker on each CPU keeps every CPU cleaning
+(1,000 one-page sources, 8 hosts at a time, never fill one worker: with one worker fewer
+than CPUs, a CPU stayed idle). The workers start when the
 run's pages still to clean are estimated at `POOL_MIN_SECONDS` or more of cleaning (from the
-time the pages cleaned so far took) and pages are waiting for the cleaner (it is the
-bottleneck, not a polite fetch); the thread goes on cleaning while they start.
+time the pages cleaned so far took; the sources yet to start counted at the pages per source
+so far) and the cleaner is the bottleneck, not a polite fetch: pages are waiting for it, or
+other sources' threads are cleaning at the same time (a thousand one-page sources never have
+a page waiting, yet all of them queue for this process's one interpreter). The thread goes
+on cleaning while the workers start.
 bench/ingest.py --real measured the threshold (docs/benchmarks.md, "Ingestion end to end").
 
 The workers are started with `spawn` (a fresh interpreter: the run's process has threads,
 Prefect's among them, which `fork` would copy in whatever state they are in). They exit by
 themselves when the run's process is gone, even killed; Ctrl-C is the run's to handle.
 A worker that dies (a crash in a C library, the kernel's out-of-memory killer) fails only
-the pages it had in hand, as `errors.CleanCrashed` (retried on a later run); the pool is
+the pages the pool had in hand (a dead worker breaks its pool: `PAGES_PER_WORKER` a worker
+at most), as `errors.CleanCrashed` (retried on a later run); the pool is
 started again for the rest of the run (at most `MAX_POOL_STARTS` times, then the thread
 cleans).
 """
@@ -63,17 +70,20 @@ class Cleaner:
     One per run, shared by its sources: `clean(pages, fn, args)` yields `(page, fn(page,
     *args))` in page order. `fn` must be a module-level function and `args` picklable (they
     are sent once per worker, not once per page). `expect(n)`: a source announces n pages,
-    for the estimate of the work left. `processes`: the processes that clean, the run's own
-    included (it keeps cleaning when the workers have enough in hand): one per CPU by default;
-    1 or less: no worker.
+    for the estimate of the work left; `expect_sources(n)`: n more sources will.
+    `processes`: the worker processes (the thread cleans while they start, and when they all
+    have enough in hand): one per CPU by default; 1 or less: no worker, the thread cleans
+    every page.
     """
 
     def __init__(self, processes: int | None = None, *, min_pool_seconds: float | None = None) -> None:
         self.processes = default_processes() if processes is None else processes
-        self.workers = max(0, self.processes - 1)
+        self.workers = self.processes if self.processes > 1 else 0
         self.min_pool_seconds = POOL_MIN_SECONDS if min_pool_seconds is None else min_pool_seconds
         self._lock = threading.Lock()
         self._expected = 0  # pages announced by the sources
+        self._announced = 0  # sources that announced their pages
+        self._sources_to_come = 0  # sources yet to announce theirs (`expect_sources`)
         self._taken = 0  # pages cleaned in a thread or sent to the pool
         self._cleaned_here = 0  # timed pages cleaned in a thread, the cold ones included
         self._sampled = 0
@@ -82,6 +92,7 @@ class Cleaner:
         self._warming: list[Future] = []
         self._starts = 0
         self._in_pool = 0  # pages sent to the workers and not done yet
+        self._busy_here = 0  # threads cleaning a page in this process now
         self.pool_pages = 0  # pages the workers cleaned (for the bench and the log)
 
     def __enter__(self) -> Cleaner:
@@ -99,6 +110,14 @@ class Cleaner:
     def expect(self, pages: int) -> None:
         with self._lock:
             self._expected += pages
+            self._announced += 1
+            self._sources_to_come = max(0, self._sources_to_come - 1)
+
+    def expect_sources(self, sources: int) -> None:
+        """`sources` will each `expect` their pages later (a run's sources, a few hosts at a
+        time): the estimate counts them at the pages per source announced so far."""
+        with self._lock:
+            self._sources_to_come += sources
 
     @property
     def started(self) -> bool:
@@ -150,8 +169,17 @@ class Cleaner:
     # ---- in this thread
 
     def _here(self, fn: Callable[..., R], page: T, args: tuple, *, timed: bool, backlog: Callable[[], int]) -> R:
+        with self._lock:
+            self._busy_here += 1
         started = time.thread_time()
-        result = fn(page, *args)
+        try:
+            result = fn(page, *args)
+        finally:
+            with self._lock:
+                # Other sources' threads cleaning meanwhile: they wait for this process's one
+                # interpreter, however few pages each source has waiting.
+                crowded = self._busy_here > 1
+                self._busy_here -= 1
         with self._lock:
             self._taken += 1
             if timed:
@@ -160,7 +188,7 @@ class Cleaner:
                     self._spent += time.thread_time() - started
                     self._sampled += 1
             worth = timed and self._worth_a_pool()
-        if worth and backlog() > 0:
+        if worth and (crowded or backlog() > 0):
             self._start_pool()
         return result
 
@@ -169,7 +197,10 @@ class Cleaner:
             return False
         if self._sampled < MIN_SAMPLE:
             return False
-        left = (self._expected - self._taken) * self._spent / self._sampled
+        pages: float = self._expected - self._taken
+        if self._announced:
+            pages += self._sources_to_come * self._expected / self._announced
+        left = pages * self._spent / self._sampled
         return left >= self.min_pool_seconds
 
     # ---- in the pool

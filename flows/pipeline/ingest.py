@@ -149,6 +149,7 @@ def run_sources(
             )
             run.summary.sources += runner.on_cluster(context.dask, remote)
         else:
+            cleaner.expect_sources(len(run.leased))
             run.summary.sources += runner.each_source(
                 lambda source: run_source(
                     source,

@@ -30,6 +30,7 @@ from scrapers.links import Candidate
 from scrapers.template import SourceTemplate
 from storage import fetchstate, learned_templates
 from storage.archive import Archive
+from storage.archive_writes import derive
 from storage.db import Database, utc_iso
 from storage.fetchstate import PageOutcome
 from storage.outbox import OutboxEntry
@@ -178,7 +179,9 @@ def clean_result(
         return rejected(e)
     if not article.is_article:
         return rejected(NotAnArticle(article.reason or "not an article"))
-    return Incoming(article=article, source=source, url=result.final_url, fetched_at=fetched_at, urls=urls)
+    incoming = Incoming(article=article, source=source, url=result.final_url, fetched_at=fetched_at, urls=urls)
+    incoming.derived = derive(incoming)  # here, in the cleaning process: the writer is one thread
+    return incoming
 
 
 def template_of(archive: Archive, source: str) -> SourceTemplate:
