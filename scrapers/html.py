@@ -174,6 +174,7 @@ _DATED_ELEMENTS = (
     "h6",
 )
 _DATE_CLASS = re.compile(r"date|time|publi|posted|byline|meta|datum|fecha|data", re.I)
+_DIGIT = re.compile(r"\d")
 
 
 def date_in_page_text(tree: HtmlElement) -> str | None:
@@ -186,7 +187,7 @@ def date_in_page_text(tree: HtmlElement) -> str | None:
         if len(element) > 4:
             continue
         text = element.text_content()
-        if not 6 <= len(text) <= 160 or not any(c.isdigit() for c in text):
+        if not 6 <= len(text) <= 160 or not _DIGIT.search(text):
             continue
         dated = dated_line(" ".join(text.split()))
         if dated is None:
