@@ -20,7 +20,8 @@ methods for articles); none writes SQL. Storage imports no other newswatch packa
 and `errors`: an incoming article is a `core.article.Article`.
 
 sqlite-utils or plain sqlite3: sqlite-utils where it fits, that is schema work and writes that
-stand alone: the FTS5 table and its triggers (`enable_fts`, migration 1), introspection
+stand alone: the FTS5 table and its triggers (`enable_fts`, migration 1; migration 19 makes the
+table again, in SQL, with prefix indexes), introspection
 (`table.exists()`, `table.count`), a single insert outside any transaction
 (`fetchstate.record_run`). Plain sqlite3 everywhere a write is part of a transaction (storing a
 batch with its outbox rows, claims, leases, migrations): sqlite-utils' write methods commit

@@ -463,3 +463,25 @@ CREATE TABLE forgotten (
     forgotten_at TEXT NOT NULL
 )
 """
+
+
+# v19: FTS5 answered `word*` by merging the postings of every word that starts with it: at a
+# million articles (bench/million.py) counting the matches of `mot12*` took 2.3 s (its search
+# 2.6-4.1 s; `mot1*` 19 s). On real pages (extraction corpora, extrapolated to a million articles)
+# the slowest 2-, 3-, 4- and 5-character prefixes would take 2.1, 1.2, 0.55 and 0.25 s, and 6
+# characters 0.05 s: prefix indexes of 2 to 5 characters read one list instead (`mot12*`
+# counted in 53 ms). Their price, measured: the file 3.41 -> 4.28 GiB, a run's store stage of 50
+# articles about 150 -> 300 ms, this step 356 s at a million articles (23 s at 100,000).
+# FTS5 cannot change the `prefix` option of a table: it is made again and rebuilt from
+# `articles`, its content table (forgotten articles stay in it, as before); the triggers name
+# it and stay as they are.
+V19_DDL = """
+DROP TABLE articles_fts;
+CREATE VIRTUAL TABLE [articles_fts] USING FTS5 (
+    [title], [body],
+    tokenize='unicode61 remove_diacritics 2',
+    content=[articles],
+    prefix='2 3 4 5'
+);
+INSERT INTO articles_fts (articles_fts) VALUES ('rebuild')
+"""

@@ -33,6 +33,7 @@ from storage.migrations import (
     V16_DDL,
     V17_DDL,
     V18_DDL,
+    V19_DDL,
     _script,
     _url_keys_v7,
     _v1,
@@ -67,6 +68,7 @@ MIGRATIONS: list[Migration] = [
     Migration(16, "stories: one event across outlets and languages, facts index, splits, merges", _script(V16_DDL)),
     Migration(17, "alerts once per story: later versions also_in the story's alert", _script(V17_DDL)),
     Migration(18, "forgotten articles: taken out of alerts, feeds, search by hand", _script(V18_DDL)),
+    Migration(19, "full-text index: prefix indexes of 2 to 5 characters (prefix* searches)", _script(V19_DDL)),
 ]
 
 LATEST = MIGRATIONS[-1].version

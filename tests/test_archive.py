@@ -292,6 +292,77 @@ def test_pages_and_source_runs_of_an_older_archive_get_their_reason_and_state(tm
     }
 
 
+# Prefixes of every length around the prefix indexes (2 to 5 characters), accents folded, in a
+# field, in NEAR, beside exclusions and phrases, and plain words.
+SEARCHES = [
+    "a*",
+    "mi*",
+    "mig*",
+    "migr*",
+    "migra*",
+    "migrati*",
+    "sej*",
+    "hait*",
+    "re* Calais",
+    "title:migr*",
+    "NEAR(migr* centre, 10)",
+    "centr* -Agadez",
+    '"centre d accueil"',
+    "migrants",
+]
+
+
+def test_a_v18_archive_gets_prefix_indexes_and_searches_as_before(tmp_path, monkeypatch):
+    """v19 makes the full-text table again with FTS5 prefix indexes and rebuilds it from the
+    articles: every search finds what it found (forgotten articles still left out), and the
+    triggers keep the new index in step on insert, update, delete."""
+    from storage import forget, schema
+
+    db = tmp_path / "v18.db"
+    monkeypatch.setattr(schema, "MIGRATIONS", [m for m in schema.MIGRATIONS if m.version <= 18])
+    with Archive.open(db) as archive:
+        archive.add_batch(page_batch() + [Incoming(_synthetic(i), "synthetic") for i in range(5)])
+        assert schema.current_version(archive) == 18
+        assert "prefix" not in _fts_sql(archive)
+        [gone] = [h.id for h in archive.search("title:Agadez")]
+        forget.forget(archive, gone, "test")
+        before = {q: archive.search(q, limit=None) for q in SEARCHES}
+    monkeypatch.undo()
+
+    with Archive.open(db) as archive:
+        assert archive.schema_version == LATEST
+        assert "prefix='2 3 4 5'" in _fts_sql(archive)
+        assert archive.check() == []  # FTS5's integrity-check reads the prefix indexes against the articles
+        after = {q: archive.search(q, limit=None) for q in SEARCHES}
+        assert after == before
+        assert all(after.values()), [q for q, hits in after.items() if not hits]
+        assert gone not in {h.id for hits in after.values() for h in hits}
+        assert len(after["a*"]) == 14 and len(after["migr*"]) > len(after["migrants"])  # all 15 but the forgotten
+
+        # the article forgotten before the upgrade was indexed again: it comes back with undo
+        forget.undo(archive, gone)
+        assert gone in {h.id for h in archive.search("migr*", limit=None)}
+
+        new = _synthetic(99)
+        new.title, new.paragraphs = "Zanzibar", ["Les zanzibarites du port de Zanzibar. " + new.body]
+        [added] = archive.add_batch([Incoming(new, "new")]).new_ids
+        assert [h.id for h in archive.search("zanz*")] == [added]  # insert trigger
+        archive.conn.execute("UPDATE articles SET title = 'Quokka' WHERE id = ?", (added,))
+        assert [h.id for h in archive.search("title:quok*")] == [added]  # update trigger
+        assert archive.search("title:zanz*") == []
+        forget.forget(archive, added)
+        assert archive.search("zanz*") == []
+        forget.undo(archive, added)
+        archive.conn.execute("DELETE FROM articles WHERE id = ?", (added,))  # delete trigger
+        assert archive.search("zanz*") == [] and archive.search("quok*") == []
+        assert archive.check() == []
+        assert counts(db)["articles_fts"] == counts(db)["articles"] == 15
+
+
+def _fts_sql(archive) -> str:
+    return archive.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'articles_fts'").fetchone()[0]
+
+
 def test_an_undated_article_is_counted_apart_never_as_today(tmp_path):
     """stats' per-day counts go by the publication date: an article without one is "undated",
     listed last, not counted on the day it was fetched."""
