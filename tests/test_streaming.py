@@ -198,6 +198,30 @@ def test_sources_one_at_a_time_with_nothing_waiting_stay_in_this_process():
     assert not cleaner.started and {pid for _, (_, pid) in out} == {os.getpid()}
 
 
+def hang_on_150(page: int) -> int:
+    if page == 150 and multiprocessing.parent_process() is not None:
+        time.sleep(3600)  # a page a C library loops on
+    return page
+
+
+def test_a_page_a_worker_hangs_on_is_given_up_and_its_worker_stopped():
+    """Every wait has a deadline: a worker stuck on one page costs that page (and the pool's
+    others, tried again on a later run), never the run."""
+    started = time.monotonic()
+    with Cleaner(2, min_pool_seconds=0.0, page_seconds=3.0) as cleaner:
+        cleaner.expect(300)
+        out = list(cleaner.clean(wait_for_workers(cleaner, range(300), 100), hang_on_150))
+        first_pool = cleaner.started
+    assert time.monotonic() - started < 60
+    assert first_pool and [page for page, _ in out] == list(range(300))
+    given_up = {page: r for page, r in out if isinstance(r, PageOutcome)}
+    assert 150 in given_up and "took more than 3 s" in given_up[150].message
+    assert "tried again on a later run" in given_up[150].message
+    assert len(given_up) <= 2 * PAGES_PER_WORKER  # the stuck pool's pages only
+    assert all(r == page for page, r in out if page not in given_up)
+    assert not [p for p in multiprocessing.active_children() if p.is_alive() and "SpawnProcess" in p.name]
+
+
 def test_local_pages_never_leave_this_process():
     with Cleaner(2, min_pool_seconds=0.0) as cleaner:
         cleaner.expect(300)
