@@ -11,6 +11,7 @@ written to be re-runnable instead.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,6 +48,10 @@ class Migration:
     description: str
     apply: Callable[[sqlite_utils.Database], None]
     transactional: bool = True
+    # What the step costs on a large archive (seconds per million articles, measured on the
+    # 2-core machine): a step that rebuilds an index over every article is announced, since
+    # the command that opens the archive says nothing else meanwhile.
+    seconds_per_million: float = 0.0
 
 
 MIGRATIONS: list[Migration] = [
@@ -68,7 +73,12 @@ MIGRATIONS: list[Migration] = [
     Migration(16, "stories: one event across outlets and languages, facts index, splits, merges", _script(V16_DDL)),
     Migration(17, "alerts once per story: later versions also_in the story's alert", _script(V17_DDL)),
     Migration(18, "forgotten articles: taken out of alerts, feeds, search by hand", _script(V18_DDL)),
-    Migration(19, "full-text index: prefix indexes of 2 to 5 characters (prefix* searches)", _script(V19_DDL)),
+    Migration(
+        19,
+        "full-text index: prefix indexes of 2 to 5 characters (prefix* searches)",
+        _script(V19_DDL),
+        seconds_per_million=356.0,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1].version
@@ -109,6 +119,7 @@ def migrate(db: Database) -> list[int]:
         "CREATE TABLE IF NOT EXISTS schema_version ("
         "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
+    _announce_slow_steps(db)
     applied = []
     for migration in MIGRATIONS:
         if migration.version <= current_version(db):
@@ -125,6 +136,30 @@ def migrate(db: Database) -> list[int]:
             _record(db, migration)
         applied.append(migration.version)
     return applied
+
+
+ANNOUNCE_FROM_SECONDS = 10.0  # an upgrade expected to take longer is announced on stderr
+
+
+def _announce_slow_steps(db: Database) -> None:
+    """One line on stderr before an upgrade that rebuilds an index over a large archive: how
+    long it is expected to take, and that stopping it loses nothing."""
+    found = current_version(db)
+    steps = [m for m in MIGRATIONS if m.version > found and m.seconds_per_million]
+    if not found or not steps or not db.utils["articles"].exists():
+        return
+    articles = db.conn.execute("SELECT coalesce(max(rowid), 0) FROM articles").fetchone()[0]
+    expected = articles / 1_000_000 * sum(m.seconds_per_million for m in steps)
+    if expected < ANNOUNCE_FROM_SECONDS:
+        return
+    print(
+        f"newswatch: upgrading the archive {db.path} from schema {found} to {LATEST} "
+        f"({'; '.join(m.description for m in steps)}): about {max(1, round(expected / 60))} min for its "
+        f"{articles:,} articles on a 2-core machine. Each step is one transaction: stopped, the "
+        "archive stays as it was and the next command upgrades it again",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _record(db: Database, migration: Migration) -> None:

@@ -1,3 +1,4 @@
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -357,6 +358,33 @@ def test_a_v18_archive_gets_prefix_indexes_and_searches_as_before(tmp_path, monk
         assert archive.search("zanz*") == [] and archive.search("quok*") == []
         assert archive.check() == []
         assert counts(db)["articles_fts"] == counts(db)["articles"] == 15
+
+
+def test_an_upgrade_that_rebuilds_an_index_over_a_large_archive_says_so_first(tmp_path, monkeypatch, capsys):
+    """The v19 rebuild took 356 s at a million articles: the command that opens such an
+    archive says what it is doing, how long it should take, and that a stop loses nothing;
+    a small archive is upgraded without a word."""
+    from storage import schema
+
+    db = tmp_path / "v18.db"
+    monkeypatch.setattr(schema, "MIGRATIONS", [m for m in schema.MIGRATIONS if m.version <= 18])
+    with Archive.open(db) as archive:
+        archive.add_batch([Incoming(_synthetic(i), "synthetic") for i in range(3)])
+    monkeypatch.undo()
+    shutil.copy(db, tmp_path / "small.db")
+    with Archive.open(tmp_path / "small.db") as archive:
+        assert archive.schema_version == LATEST
+    assert capsys.readouterr().err == ""
+
+    # The same three articles, as a large archive's count (ids run to 2,000,000).
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE articles SET id = 2000000 WHERE id = (SELECT max(id) FROM articles)")
+    with Archive.open(db) as archive:
+        assert archive.schema_version == LATEST
+    said = capsys.readouterr().err
+    assert said.startswith(f"newswatch: upgrading the archive {db} from schema 18 to {LATEST} (full-text index")
+    assert "about 12 min for its 2,000,000 articles" in said
+    assert "stopped, the archive stays as it was and the next command upgrades it again" in said
 
 
 def _fts_sql(archive) -> str:
