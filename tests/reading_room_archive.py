@@ -13,7 +13,7 @@ from errors import NotAnArticle, ServerError
 from flows.pipeline.stages import store_batch
 from storage import fetchstate
 from storage.archive import Archive
-from storage.fetchstate import PageOutcome
+from storage.outcomes import PageOutcome
 from storage.records import Incoming
 
 PASSEURS_TITLE = "L’OIM appelle à protéger les migrants exposés aux réseaux de passeurs en Méditerranée"

@@ -256,7 +256,7 @@ def test_every_rejection_says_why():
 def test_the_ingest_pipeline_passes_the_discovery_kind():
     """flows/pipeline/ cleans each page with its source's discovery kind (Discovery.kind)."""
     from errors import NotAnArticle
-    from flows.pipeline.stages import clean_result
+    from flows.pipeline.clean_stage import clean_result
     from scrapers.fetch import FetchResult
     from storage.records import Incoming
 

@@ -10,7 +10,8 @@ import pytest
 from errors import NotAnArticle, NotHtml, ServerError, Timeout
 from storage import fetchstate
 from storage.archive import Archive
-from storage.fetchstate import MAX_ATTEMPTS, PageOutcome
+from storage.fetchstate import MAX_ATTEMPTS
+from storage.outcomes import PageOutcome
 
 T0 = datetime(2026, 11, 22, 7, 30, tzinfo=UTC)
 

@@ -342,7 +342,7 @@ def test_what_the_cleaning_process_derives_stores_the_same_archive_as_the_writer
     """A run's cleaning processes compute each article's body, dedup keys and story facts
     (`Incoming.derived`), so that the run's one writer only compares and inserts: the archive
     must be the one the writer makes deriving them itself, versions folded and stories alike."""
-    from storage.archive_writes import derive
+    from storage.derived import derive
 
     documents = docs(*sorted({d["event"] for d in DEV})[:8])
     with Archive.open(tmp_path / "writer.db") as archive:
@@ -370,7 +370,7 @@ def test_derived_values_made_with_other_settings_are_not_used(tmp_path):
     """A signature made for another `near.min_words`, or for an article without its fetch
     time, is recomputed by the archive, never stored as is."""
     from storage import dedup
-    from storage.archive_writes import derive
+    from storage.derived import derive
 
     document = DEV[0]
     url = f"https://{document['style']}-{document['lang']}.example.org/news/x"

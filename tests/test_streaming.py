@@ -19,7 +19,7 @@ import pytest
 from errors import CleanCrashed
 from flows.pipeline.channels import Aborted, Channel
 from flows.pipeline.cleaner import MAX_POOL_STARTS, PAGES_PER_WORKER, Cleaner
-from storage.fetchstate import PageOutcome
+from storage.outcomes import PageOutcome
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -187,7 +187,7 @@ def smtp_settings(args: argparse.Namespace):
 
 def reason_name(text: str) -> str:
     """argparse type for --reason: a known reason (`not_article` is `not-article`)."""
-    from storage.fetchstate import REASONS
+    from storage.outcomes import REASONS
 
     name = text.strip().lower().replace("_", "-")
     from storage.forget import REASON as FORGOTTEN

@@ -296,7 +296,7 @@ def _done(future: Future | None) -> bool:
 def _crashed(page: Any, error: BaseException | str) -> Any:
     """What a page a dead (or stopped) worker had becomes: an outcome that retries it on a
     later run."""
-    from storage.fetchstate import PageOutcome
+    from storage.outcomes import PageOutcome
 
     url = getattr(page, "url", str(page))
     what = error if isinstance(error, str) else f"the process cleaning it died ({error})"

@@ -56,8 +56,8 @@ from scrapers.fetch import Fetcher, FetchResult, FetchSettings, Validators
 from scrapers.links import Candidate
 from scrapers.template import SourceTemplate
 from storage import fetchstate
-from storage.fetchstate import PageOutcome
 from storage.outbox import OutboxEntry
+from storage.outcomes import PageOutcome
 from storage.records import Incoming
 
 # (op, payload) -> answer, asked of the run's process; payloads and answers are lists, dicts,

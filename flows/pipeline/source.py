@@ -33,8 +33,9 @@ from flows.pipeline.writer import ArchiveWriter
 from scrapers.discover import Discovery
 from scrapers.fetch import Fetcher, FetchResult
 from storage import fetchstate
-from storage.fetchstate import PageOutcome, YieldHistory
+from storage.fetchstate import YieldHistory
 from storage.outbox import OutboxEntry
+from storage.outcomes import PageOutcome
 from storage.records import Incoming
 
 PAGES_WAITING = 8  # fetched pages waiting for the cleaner (each up to max_page_bytes)

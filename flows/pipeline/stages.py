@@ -13,24 +13,22 @@ from alerts.match import new_candidates, record_matches
 from alerts.settings import (
     AlertRule,
 )
-from core.urls import UrlPolicy
-from errors import FetchError, NewswatchError, NotAnArticle, UnexpectedFetchError
+from errors import FetchError
 from flows.pipeline.channels import Channel
 from flows.pipeline.claims import Plan, UrlClaims
+from flows.pipeline.clean_stage import clean_result
 from flows.pipeline.cleaner import Cleaner
 from flows.pipeline.context import Archives, RunSource, UrlLedger
 from flows.pipeline.runner import Runner
 from flows.pipeline.summary import NewArticle
 from flows.pipeline.writer import ArchiveWriter
 from scrapers import template
-from scrapers.clean import clean_page
 from scrapers.discover import Discovery, discover
 from scrapers.fetch import Fetcher, FetchResult, Validators
 from scrapers.links import Candidate
 from scrapers.template import SourceTemplate
 from storage import fetchstate, learned_templates
 from storage.archive import Archive
-from storage.archive_writes import derive
 from storage.db import Database, utc_iso
 from storage.fetchstate import PageOutcome
 from storage.outbox import OutboxEntry
@@ -143,45 +141,6 @@ def clean_stream(
     ):
         out.put((result.url, outcome))
     out.close()
-
-
-def clean_result(
-    result: FetchResult,
-    source: str,
-    profile: str | None,
-    urls: UrlPolicy,
-    fetched_at: str,
-    found_via: str | None = None,
-    template: SourceTemplate | None = None,
-) -> Incoming | PageOutcome:
-    """One fetched page: the article to store, or why it did not become one (plain values in
-    and out, so that it can run in another process). `found_via`: the discovery kind (a page
-    a feed or sitemap announced gets the benefit of the doubt); `template`: the source's
-    learned template."""
-
-    def rejected(error: NewswatchError) -> PageOutcome:
-        return PageOutcome(result.url, error, result.status, found_via)
-
-    if not result.ok or result.body is None:  # an error, or no body at all (a 304 nobody asked for)
-        return rejected(
-            result.error or UnexpectedFetchError(result.url, f"the server sent no page (HTTP {result.status})")
-        )
-    try:
-        article = clean_page(
-            result.body,
-            url=result.final_url,
-            content_type=result.content_type,
-            profile=profile,
-            found_via=found_via,
-            template=template,
-        )
-    except NewswatchError as e:
-        return rejected(e)
-    if not article.is_article:
-        return rejected(NotAnArticle(article.reason or "not an article"))
-    incoming = Incoming(article=article, source=source, url=result.final_url, fetched_at=fetched_at, urls=urls)
-    incoming.derived = derive(incoming)  # here, in the cleaning process: the writer is one thread
-    return incoming
 
 
 def template_of(archive: Archive, source: str) -> SourceTemplate:
