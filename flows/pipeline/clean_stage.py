@@ -1,7 +1,7 @@
 """The clean stage's work on one page, as the run's cleaning workers run it: a fetched page in,
 the article to store (with what storing derives from it) or why it did not become one out.
 Plain values, and only what cleaning needs imported: a worker imports this module to
-unpickle `clean_result`, in 0.2 s where the stages' module took 0.6 s."""
+unpickle `clean_result`: 372 modules in 0.25 s, where the stages' module was 874 in 0.6-0.9 s."""
 
 from __future__ import annotations
 
