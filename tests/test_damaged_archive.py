@@ -154,6 +154,7 @@ def hold_lock(path: Path, seconds: float) -> subprocess.Popen:
     return holder
 
 
+@pytest.mark.slow  # waits out a lock, a delay or a retry
 def test_a_locked_archive_names_the_holder_and_waits_the_stated_time(archive):
     holder = hold_lock(archive, 30)
     try:
@@ -175,6 +176,7 @@ def test_a_locked_archive_names_the_holder_and_waits_the_stated_time(archive):
     assert "permission" not in message and "writable" not in message  # before: blamed permissions after 30 s
 
 
+@pytest.mark.slow  # waits out a lock, a delay or a retry
 def test_run_waits_out_a_short_lock_and_says_so(archive):
     holder = hold_lock(archive, 2)
     said: list[str] = []

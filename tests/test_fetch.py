@@ -109,6 +109,7 @@ def test_client_errors_are_not_retried(http_server: LocalServer, fetcher: Fetche
     assert "404" in str(result.error) and len(http_server.requests("/missing")) == 1
 
 
+@pytest.mark.slow  # waits out a lock, a delay or a retry
 def test_retry_after_is_honoured(http_server: LocalServer, fetcher: Fetcher) -> None:
     http_server.routes["/busy"] = [Reply(status=429, headers={"Retry-After": "1"}), html("<p>ok</p>")]
     result = fetcher.fetch(http_server.url("/busy"))
@@ -281,6 +282,7 @@ def test_unknown_host_fails_at_once_without_retries() -> None:
     assert [str(u) for u in calls] == ["http://news.invalid/robots.txt"]  # once, not retried
 
 
+@pytest.mark.slow  # waits out a lock, a delay or a retry
 def test_robots_crawl_delay_slows_the_host_down(http_server: LocalServer, fetcher: Fetcher) -> None:
     http_server.routes["/robots.txt"] = Reply(body="User-agent: *\nCrawl-delay: 1\n", content_type="text/plain")
     http_server.routes["/a"] = http_server.routes["/b"] = html("<p>x</p>")

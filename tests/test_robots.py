@@ -69,6 +69,7 @@ def test_rfc_9309_rules_decide_what_is_requested(robots_site: LocalServer) -> No
     assert requested == {p for p, allowed in CASES if allowed}  # a forbidden URL is never asked
 
 
+@pytest.mark.slow  # waits out a lock, a delay or a retry
 def test_crawl_delay_of_our_group_with_a_sitemap_line_after_it(robots_site: LocalServer) -> None:
     with Fetcher(FAST) as fetcher:
         assert all(r.ok for r in fetcher.fetch_many([robots_site.url("/"), robots_site.url("/private/final")]))

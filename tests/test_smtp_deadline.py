@@ -23,6 +23,9 @@ from errors import SmtpUnreachable
 from storage.archive import Archive
 from storage.outbox import list_outbox
 
+# Each test waits out an SMTP deadline (seconds): in `make test`, not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 
 class SlowPeer:
     """A TCP server on 127.0.0.1 that accepts every connection and then says nothing

@@ -182,9 +182,9 @@ def one_page_sources(cleaner: Cleaner, count: int, *, at_once: int, wait_from: i
 def test_many_one_page_sources_cleaning_at_once_start_the_workers():
     """A thousand one-page sources never have a page waiting, yet their threads all wait for
     this process's one interpreter: the workers start, and the later pages go to them."""
-    with Cleaner(2, min_pool_seconds=0.5) as cleaner:
-        out = one_page_sources(cleaner, 120, at_once=8, wait_from=60)
-    assert sorted(page for page, _ in out) == list(range(120))
+    with Cleaner(2, min_pool_seconds=0.3) as cleaner:
+        out = one_page_sources(cleaner, 64, at_once=8, wait_from=32)
+    assert sorted(page for page, _ in out) == list(range(64))
     assert cleaner.started and cleaner.pool_pages > 0
     assert {pid for _, (_, pid) in out} - {os.getpid()}
 
@@ -192,9 +192,9 @@ def test_many_one_page_sources_cleaning_at_once_start_the_workers():
 def test_sources_one_at_a_time_with_nothing_waiting_stay_in_this_process():
     """One source at a time and no page waiting: the pages come slower than this thread
     cleans them (a polite delay), and workers would only wait with it."""
-    with Cleaner(2, min_pool_seconds=0.5) as cleaner:
-        out = one_page_sources(cleaner, 60, at_once=1)
-    assert sorted(page for page, _ in out) == list(range(60))
+    with Cleaner(2, min_pool_seconds=0.3) as cleaner:
+        out = one_page_sources(cleaner, 40, at_once=1)
+    assert sorted(page for page, _ in out) == list(range(40))
     assert not cleaner.started and {pid for _, (_, pid) in out} == {os.getpid()}
 
 
@@ -204,6 +204,7 @@ def hang_on_150(page: int) -> int:
     return page
 
 
+@pytest.mark.slow  # waits out a deadline
 def test_a_page_a_worker_hangs_on_is_given_up_and_its_worker_stopped():
     """Every wait has a deadline: a worker stuck on one page costs that page (and the pool's
     others, tried again on a later run), never the run."""

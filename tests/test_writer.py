@@ -83,6 +83,7 @@ def test_a_slow_writer_makes_its_callers_wait_and_drops_nothing(
     assert _keys(path) == {"a", "b", "c"}
 
 
+@pytest.mark.slow  # waits out a lock, a delay or a retry
 def test_another_process_holding_the_lock_is_waited_out(tmp_path: Path) -> None:
     path = _archive(tmp_path)
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
