@@ -18,7 +18,7 @@ class Incoming:
     url: str | None = None  # where it was seen; defaults to article.url
     fetched_at: str | None = None  # ISO 8601 UTC; defaults to now
     urls: UrlPolicy = UrlPolicy()  # how the source's addresses compare (its tracking parameters)
-    # What storing derives from the article alone (`storage.archive_writes.derive`), computed
+    # What storing derives from the article alone (`storage.derived.derive`), computed
     # where the page was cleaned (a worker process) so that the run's one writer only compares
     # and inserts; None: the archive derives it itself.
     derived: Derived | None = None

@@ -67,7 +67,7 @@ def add_article(
     """Give a newly archived article its story: the hook `Archive` calls for every new row,
     inside the transaction that inserts it. Backfills a few older articles first. `facts`:
     `(day, facts_of_text(...), lead_figures(...))` already computed for this article
-    (`storage.archive_writes.derive`)."""
+    (`storage.derived.derive`)."""
     if _meta(conn, META_BACKFILL) is not None:
         _backfill_step(conn, BACKFILL_PER_ARTICLE)
     if facts is None:
