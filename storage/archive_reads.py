@@ -11,12 +11,11 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 
 from core.urls import UrlPolicy
-from errors import QuerySyntaxError
 from storage import schema
 from storage.db import Database, in_chunks
-from storage.forget import NOT_FORGOTTEN
-from storage.query import SNIPPET_MARKS, Query, parse, register_functions
+from storage.query import Query
 from storage.records import ArchiveStats, SearchHit, Sighting, StoredArticle, Translation
+from storage.search import search
 
 _ARTICLE_COLUMNS = (
     "id, url, canonical_url, source, title, published, body, language, contacts, fetched_at, content_hash, profile"
@@ -89,33 +88,8 @@ class ArchiveReads(Database):
         limit: int | None = 20,
         highlight: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
-        """Full-text search, newest first (published date, else fetch date)."""
-        q = query if isinstance(query, Query) else parse(query)
-        sql = (
-            "SELECT a.id, a.title, a.published, a.source, coalesce(a.canonical_url, a.url), "
-            f"newswatch_snippet(highlight(articles_fts, 1, {SNIPPET_MARKS}), 16, ?, ?) "
-            "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
-            f"WHERE articles_fts MATCH ? AND {NOT_FORGOTTEN}"
-        )
-        params: list = [highlight[0], highlight[1], q.fts]
-        register_functions(self.conn)  # newswatch_snippet, and site: and source: (storage.query.Restriction)
-        if q.restriction:
-            sql += " AND newswatch_admits(?, a.source, coalesce(a.canonical_url, a.url))"
-            params.append(q.text)
-        if since:
-            sql += " AND coalesce(a.published, substr(a.fetched_at, 1, 10)) >= ?"
-            params.append(since)
-        if source:
-            sql += " AND a.source = ?"
-            params.append(source)
-        sql += " ORDER BY coalesce(a.published, substr(a.fetched_at, 1, 10)) DESC, a.id DESC"
-        if limit:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        try:
-            return [SearchHit(*row) for row in self.conn.execute(sql, params)]
-        except sqlite3.OperationalError as e:
-            raise QuerySyntaxError(f"the search engine refused it ({e})", q.text, 1) from None
+        """Full-text search, newest first (published date, else fetch date): storage.search."""
+        return search(self.conn, query, since=since, source=source, limit=limit, highlight=highlight)
 
     def iter_articles(self, since: str | None = None) -> Iterator[StoredArticle]:
         """Every article, oldest id first, streamed (one row in memory at a time)."""

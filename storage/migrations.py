@@ -485,3 +485,8 @@ CREATE VIRTUAL TABLE [articles_fts] USING FTS5 (
 );
 INSERT INTO articles_fts (articles_fts) VALUES ('rebuild')
 """
+
+# v20: a search is newest first (storage.search); this index lets a query matching most of the
+# archive walk it newest first and stop at the page's hits, rather than sort every match
+# (`mot12*` at a million articles: 1.3 s). Built in 2.9 s at a million articles.
+V20_DDL = "CREATE INDEX IF NOT EXISTS articles_newest ON articles(coalesce(published, substr(fetched_at, 1, 10)), id)"

@@ -35,6 +35,7 @@ from storage.migrations import (
     V17_DDL,
     V18_DDL,
     V19_DDL,
+    V20_DDL,
     _script,
     _url_keys_v7,
     _v1,
@@ -79,6 +80,7 @@ MIGRATIONS: list[Migration] = [
         _script(V19_DDL),
         seconds_per_million=356.0,
     ),
+    Migration(20, "search newest first: index articles_newest", _script(V20_DDL), seconds_per_million=3.0),
 ]
 
 LATEST = MIGRATIONS[-1].version
