@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -154,3 +156,134 @@ def test_the_failed_runs_automation_needs_a_server_and_takes_no_rule() -> None:
         timeout=60,
     )
     assert done.returncode == 1 and "PREFECT_API_URL is not set" in done.stderr
+
+
+def _one_page_config(directory: Path, server: LocalServer, name: str, delay: float) -> Path:
+    """A source `name` on `server`: a feed of one article page that answers after `delay` s."""
+    from fake_sites import article_page
+    from httpserver import Reply
+
+    page = f"/{name}/article"
+    server.routes[page] = Reply(body=article_page("aprnews", page), content_type="text/html", delay=delay)
+    server.routes[f"/{name}/rss.xml"] = Reply(
+        body=f"<rss version='2.0'><channel><title>t</title><item><title>a</title><link>{server.url(page)}</link>"
+        "</item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "newswatch.yaml"
+    path.write_text(
+        f"archive: {directory / 'archive.db'}\n"
+        "timeouts: {connect: 5, read: 300, total: 600}\nretries: {attempts: 1}\n"
+        f"sources:\n  - {{name: {name}, url: '{server.url(f'/{name}/rss.xml')}', kind: feed, delay: 0}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _flow_run_of_source(api: str, source: str, deadline: float) -> dict:
+    body = {"flow_runs": {"tags": {"all_": [f"source:{source}"]}}}
+    while time.monotonic() < deadline:
+        runs = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=10).json()
+        if runs:
+            return runs[0]
+        time.sleep(0.5)
+    pytest.fail(f"no flow run of source {source} on {api}")
+
+
+def _heartbeats(api: str, flow_run_id: str) -> int:
+    body = {
+        "filter": {
+            "event": {"name": ["prefect.flow-run.heartbeat"]},
+            "resource": {"id": [f"prefect.flow-run.{flow_run_id}"]},
+        }
+    }
+    return len(httpx.post(f"{api}/events/filter", json=body, timeout=10).json()["events"])
+
+
+@pytest.mark.flow
+@pytest.mark.slow
+def test_a_run_whose_process_is_killed_is_set_crashed_and_posted_and_a_long_live_one_is_not(
+    tmp_path: Path, make_http_server, prefect_server: dict
+) -> None:
+    """SIGKILL leaves no one to end the run: its flow run would stay Running for good, and the
+    failed-runs webhook would never hear of it. The automation newswatch-unresponsive-runs
+    (every run on a server that outlives it installs it) sets it Crashed when its heartbeats
+    stop, and the webhook posts it. Meanwhile a run alive for longer than the silence allowed
+    (heartbeats every 30 s, 40 s allowed here; 3 intervals by default) is left to finish."""
+    api = prefect_server["PREFECT_API_URL"]
+    env = {**prefect_server, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
+    server = make_http_server()
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    long_config = _one_page_config(tmp_path / "long", server, f"long-{tag}", delay=50)
+    killed_config = _one_page_config(tmp_path / "killed", server, f"killed-{tag}", delay=600)
+    receiver = Receiver()
+    runs: list[subprocess.Popen] = []
+    try:
+        installed = newswatch(
+            env, tmp_path, "automations", "install", "--webhook", receiver.url + "/failed", "--failed-runs"
+        )
+        assert installed.returncode == 0, installed.stderr
+        quick = subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "python"),
+                "-c",
+                "from datetime import timedelta; from flows.orchestration.unresponsive import "
+                "ensure_unresponsive_runs_automation as e; print(e(timedelta(seconds=40)))",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert quick.stdout.startswith("newswatch-unresponsive-runs installed: a run silent for 40 s"), quick.stderr
+        for config in (long_config, killed_config):
+            runs.append(
+                subprocess.Popen(
+                    [str(NEWSWATCH), "run", "--config", str(config)],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        long_run, killed_run = runs
+        started = time.monotonic()
+        deadline = started + 120
+        killed = _flow_run_of_source(api, f"killed-{tag}", deadline)
+        while not (server.requests(f"/killed-{tag}/article") and _heartbeats(api, killed["id"])):
+            assert time.monotonic() < deadline and killed_run.poll() is None, "the run to kill never got to its page"
+            time.sleep(0.5)
+        killed_run.send_signal(signal.SIGKILL)
+        killed_run.wait(30)
+        assert httpx.get(f"{api}/flow_runs/{killed['id']}", timeout=10).json()["state"]["type"] == "RUNNING"
+
+        deadline = time.monotonic() + 150
+        while (state := httpx.get(f"{api}/flow_runs/{killed['id']}", timeout=10).json()["state"])["type"] != "CRASHED":
+            assert time.monotonic() < deadline, f"the killed run is still {state['type']} after 150 s"
+            time.sleep(1)
+        assert state["message"].startswith("no heartbeat from the run's process for 40 s: it was killed")
+        assert "the next run fetches the pages it did not store" in state["message"]
+        post = receiver.wait_for("/failed", 1)[0]
+        assert post["flow_run"] == killed["name"] and post["state"] == "Crashed", post
+        assert post["message"] == state["message"]
+
+        _, err = long_run.communicate(timeout=240)
+        lived = time.monotonic() - started
+        assert long_run.returncode == 0, err
+        assert "warning: could not install" not in err
+        long = _flow_run_of_source(api, f"long-{tag}", time.monotonic() + 10)
+        assert long["state"]["type"] == "COMPLETED" and lived > 50, (long["state"], lived)
+        assert _heartbeats(api, long["id"]) >= 2  # it was silent for less than the 40 s allowed, never for more
+        # the long run was never set Crashed: the one post is the killed run's
+        assert [json.loads(body)["flow_run"] for _, body in receiver.posts] == [killed["name"]]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+        receiver.server.shutdown()
+        for name in ("newswatch-failed-runs", "newswatch-unresponsive-runs"):
+            newswatch(env, tmp_path, "automations", "remove", "--name", name)

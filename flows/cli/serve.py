@@ -143,9 +143,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(config, config_file: str, api_url: str, log: Path | None, *, run_now: bool) -> None:
     """Serve both deployments until a signal, then stop the runner and wait for it."""
-    from flows.orchestration.server import prepare_prefect_environment
+    from flows.orchestration.server import prepare_prefect_environment, watch_unresponsive_runs
 
     prepare_prefect_environment()
+    watch_unresponsive_runs("serve", api_url)
     from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
     from prefect.runner import Runner

@@ -83,6 +83,7 @@ def flow_server(command: str) -> str | None:
     api = configured_prefect_api()
     if api:
         check_server(api, temporary_hint=True)
+        watch_unresponsive_runs(command, api)
         return api
     print(
         f"newswatch {command}: no PREFECT_API_URL: starting a temporary Prefect server for this run "
@@ -90,6 +91,24 @@ def flow_server(command: str) -> str | None:
         file=sys.stderr,
     )
     return None
+
+
+def watch_unresponsive_runs(command: str, api: str) -> None:
+    """On a server that outlives the run: the automation that sets a run Crashed when its
+    process dies without a word (flows/orchestration/unresponsive.py). Not having it is said,
+    and the run goes on: it is about a later failure, not this run's work."""
+    import httpx
+
+    from flows.orchestration.unresponsive import ensure_unresponsive_runs_automation
+
+    try:
+        ensure_unresponsive_runs_automation()
+    except (httpx.HTTPError, OSError, RuntimeError, ValueError) as e:  # the API refused, or answered oddly
+        print(
+            f"newswatch {command}: warning: could not install the automation that sets killed runs Crashed on "
+            f"{api} ({type(e).__name__}: {e}); a run killed without warning would stay Running there",
+            file=sys.stderr,
+        )
 
 
 @contextmanager
