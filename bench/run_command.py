@@ -173,9 +173,10 @@ def one_run(config: Path, api: str, profile: Path | None = None, cluster: list[i
         w.start()
     out: list[str] = []
     err: list[str] = []
+    stamps: list[tuple[float, str]] = []
     readers = [
         threading.Thread(target=lambda: out.append(process.stdout.read()), daemon=True),
-        threading.Thread(target=lambda: err.append(process.stderr.read()), daemon=True),
+        threading.Thread(target=lambda: err.extend(_stamped(process.stderr, started, stamps)), daemon=True),
     ]
     for reader in readers:
         reader.start()
@@ -210,7 +211,21 @@ def one_run(config: Path, api: str, profile: Path | None = None, cluster: list[i
         "stderr_lines": stderr.count("\n"),
         "tracebacks": stderr.count("Traceback"),
         "stderr_tail": stderr[-2000:] if summary is None else "",
+        "timeline": [(t, line) for t, line in stamps if any(m in line for m in TIMELINE_MARKS)] + [(wall, "(exit)")],
     }
+
+
+# The lines of a run's stderr that mark its phases (Prefect's own log lines).
+TIMELINE_MARKS = ("Created flow run", "Beginning flow run", "newswatch run", "Finished in state", "View at")
+
+
+def _stamped(stream, started: float, stamps: list) -> list[str]:
+    """The stream's lines, each noted with the seconds since `started` it arrived at."""
+    lines = []
+    for line in stream:
+        stamps.append((time.perf_counter() - started, line.rstrip()[:120]))
+        lines.append(line)
+    return lines
 
 
 def print_spy(path: Path, top: int = 40) -> None:
@@ -267,6 +282,7 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, metavar="FILE", help="cProfile the (last) run into FILE")
     parser.add_argument("--dask-workers", type=int, default=0, help="also run on a local Dask cluster of N workers")
     parser.add_argument("--dask-threads", type=int, default=2, help="threads per Dask worker (default 2)")
+    parser.add_argument("--timeline", action="store_true", help="print when each run's phases began (stderr)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -339,6 +355,9 @@ def main() -> int:
                 )
                 if r["stderr_tail"]:
                     print(r["stderr_tail"])
+                if args.timeline:
+                    for t, line in r["timeline"]:
+                        print(f"   {t:6.2f} s  {line}")
             print(f"reference {n + 1}: trafilatura.extract(fast=True) x {len(served)}: {references[-1]:.2f} s")
     finally:
         child.stdin.close()

@@ -391,3 +391,21 @@ def archive_body(body: str) -> str:
     from core.text import inert
 
     return inert(body)
+
+
+def test_spelled_numbers_are_found_from_the_multipliers_as_the_full_scan_finds_them():
+    """`facts._spelled_numbers` looks for "two million" from "million" (few texts have a
+    multiplier); the plain scan of the pattern at every word is the oracle."""
+    import random
+
+    from storage import facts
+
+    words = [*facts.NUMBER_WORDS, *facts.MULTIPLIERS, "the", "x2", "abc-", "\n", "   ", "12", "3,5", "l'oim", "mil"]
+    rng = random.Random(23)
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 30))) for _ in range(2000)]
+    texts += ["deux millions de personnes", "two mil millones", "two thousand million", "one" + " " * 300 + "million"]
+    for text in texts:
+        folded = facts._fold_in_place(text)
+        expected = [m.span() for m in facts._WORD_NUMBER.finditer(folded)]
+        assert [m.span() for m in facts._spelled_numbers(folded)] == expected, text
+    assert sum(bool(list(facts._spelled_numbers(facts._fold_in_place(t)))) for t in texts) > 500
