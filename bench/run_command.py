@@ -283,6 +283,13 @@ def main() -> int:
     parser.add_argument("--dask-workers", type=int, default=0, help="also run on a local Dask cluster of N workers")
     parser.add_argument("--dask-threads", type=int, default=2, help="threads per Dask worker (default 2)")
     parser.add_argument("--timeline", action="store_true", help="print when each run's phases began (stderr)")
+    parser.add_argument(
+        "--also",
+        metavar="LINE",
+        action="append",
+        default=[],
+        help="also run with this config line (e.g. 'max_parallel_hosts: 32'), alternating with the default",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -315,6 +322,8 @@ def main() -> int:
         prefect_server = start_prefect_server(home)
         api = prefect_server.api_url
         modes = {"local": ""}
+        for line in args.also:
+            modes[f"local, {line}"] = line
         if args.dask_workers:
             from dask_cluster import Cluster
 
@@ -340,7 +349,7 @@ def main() -> int:
             references.append(reference(served))
             last = n == args.repeat - 1
             for mode, setting in modes.items():
-                config = write_config(work, f"run-{mode}-{n}", urls, kind, setting)
+                config = write_config(work, f"run-{list(modes).index(mode)}-{n}", urls, kind, setting)
                 pids = [p.pid for p in cluster.processes] if cluster is not None and mode == "dask" else []
                 runs[mode].append(one_run(config, api, args.profile if last and mode == "local" else None, pids))
                 r = runs[mode][-1]
@@ -369,7 +378,8 @@ def main() -> int:
     ref = min(references)
     for mode, done in runs.items():
         best = min(r["wall"] for r in done)
-        where = "one process" if mode == "local" else f"{args.dask_workers} Dask worker(s) on this machine"
+        where = f"{args.dask_workers} Dask worker(s) on this machine" if mode == "dask" else "one process"
+        where += mode.removeprefix("local")
         print(
             f"{args.case} ({len(served)} pages, {where}): best run {best:.2f} s, best reference {ref:.2f} s: "
             f"ratio x{best / ref:.2f} (goal <= x1.25); load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
