@@ -15,7 +15,8 @@
     │   ├── ServeError              `newswatch serve` cannot start or keep serving
     │   └── DeployError             `newswatch deploy` cannot deploy (no server, bad pool)
     ├── TemporaryError              retry later: the same request may succeed then
-    │   ├── CleanCrashed            the process cleaning a page died (flows/pipeline/cleaner.py)
+    │   ├── CleanCrashed            the process cleaning a page died, or was stopped past the
+    │   │                           page's deadline (flows/pipeline/cleaner.py)
     │   └── PrefectApiError         the Prefect server could not be asked (status, checks)
     ├── FetchError                  one URL could not be fetched (each kind below is also
     │   │                           a PermanentError or a TemporaryError)
@@ -100,7 +101,8 @@ class NotAnArticle(PermanentError):
 
 
 class CleanCrashed(TemporaryError):
-    """The worker process cleaning the page died (a crash in a C library, out of memory):
+    """The process cleaning the page died (a crash in a C library, out of memory), or was
+    stopped, the page taking longer than its deadline (`flows.pipeline.cleaner.PAGE_SECONDS`):
     the page is tried again on a later run, and given up after a few attempts."""
 
     kind = "clean_crashed"

@@ -1,6 +1,7 @@
 """Ingestion end to end: new articles from local servers through the real `ingest` flow.
 
     .venv/bin/python bench/ingest.py [--articles 1000]     # small seed-modelled pages, 4 sources
+    .venv/bin/python bench/ingest.py --articles 400 --prefect none --clean-processes 1   # the plain run
     .venv/bin/python bench/ingest.py --real --corpus DIR [--repeat 3]   # the varied corpus, one source
 
 `--real`: the 487 pages of `extraction-corpus-trafilatura/` (real pages of every size, many
@@ -142,12 +143,13 @@ class StageTimes:
 @contextmanager
 def instrumented(times: StageTimes):
     """Time the stage functions the flow's tasks call (the tasks themselves stay as they are)."""
+    import flows.pipeline.clean_stage
     import flows.pipeline.stages
     import scrapers.fetch
 
     patches = [
         (flows.pipeline.stages, "discover", "discover"),
-        (flows.pipeline.stages, "clean_page", "clean_page"),
+        (flows.pipeline.clean_stage, "clean_page", "clean_page"),
         (scrapers.fetch.Fetcher, "fetch", "fetch pages"),
         (flows.pipeline.stages, "store_batch", "dedup + store"),
     ]
@@ -161,11 +163,12 @@ def instrumented(times: StageTimes):
             setattr(owner, attr, original)
 
 
-def write_config(directory: Path, bases: dict[str, str]) -> Path:
+def write_config(directory: Path, bases: dict[str, str], clean_processes: int | None = None) -> Path:
     lines = [
         f"archive: {directory / 'archive.db'}",
         'user_agent: "newswatch-bench/0.1"',
         "max_parallel_hosts: 8",
+        *([] if clean_processes is None else [f"clean_processes: {clean_processes}"]),
         "sources:",
     ]
     for source, _template, profile, kind, discovery, _prefix in SOURCES:
@@ -184,8 +187,22 @@ def write_config(directory: Path, bases: dict[str, str]) -> Path:
 
 
 def children_cpu() -> float:
+    """CPU seconds of this process's cleaning processes: those reaped (the pool's workers, one
+    killed), and the one kept for the next run, still running (`clean_process.park`)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    seconds = usage.ru_utime + usage.ru_stime
+    try:
+        from flows.pipeline.clean_process import parked_pid
+    except ImportError:  # a layout before it (a base commit measured for comparison)
+        return seconds
+    pid = parked_pid()
+    if pid is not None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            pass
+    return seconds
 
 
 def max_rss_mb() -> float:
@@ -287,7 +304,7 @@ def real_pages(args: argparse.Namespace) -> int:
                 else:
                     summary = ingest_run(load_config(config)).to_dict()
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                workers = children_cpu() - workers  # the cleaning workers, reaped at the run's end
+                workers = children_cpu() - workers
             return wall, cpu, workers, summary, times
 
         def reference() -> tuple[float, float]:
@@ -344,8 +361,8 @@ def real_pages(args: argparse.Namespace) -> int:
         + (f", FAILED: {source['failed']}" if source.get("failed") else "")
     )
     print(
-        "  time summed per stage, in this process (wall / thread CPU; clean_page: the pages not cleaned "
-        "by worker processes):"
+        "  time summed per stage, in this process (wall / thread CPU; clean_page: the pages cleaned in this "
+        "process, with --clean-processes 0 only):"
     )
     for name in ("discover", "fetch pages", "clean_page", "dedup + store"):
         print(f"    {name:<14} {times.wall[name]:6.2f} s / {times.cpu[name]:6.2f} s")
@@ -373,11 +390,13 @@ def main() -> int:
         "--prefect",
         choices=("server", "none"),
         default="server",
-        help="--real: against a `prefect server start` (default), or the plain run",
+        help="--real: against a `prefect server start` (default; else the temporary server), or the plain run",
     )
     parser.add_argument("--pages", type=int, help="--real: only the first N pages (in file-name order)")
     parser.add_argument(
-        "--clean-processes", type=int, help="--real: the config's clean_processes (default: one per CPU; 0: none)"
+        "--clean-processes",
+        type=int,
+        help="the config's clean_processes (default: one per CPU; 1: one process; 0: this process's thread)",
     )
     parser.add_argument(
         "--pool-min-seconds",
@@ -417,30 +436,38 @@ def small_pages(args: argparse.Namespace) -> int:
     )
     try:
         bases = json.loads(child.stdout.readline())
-        config = write_config(work, bases)
+        config = write_config(work, bases, args.clean_processes)
+        server_start = 0.0
+        if args.prefect == "server":
+            from flows.orchestration.server import prepare_prefect_environment
 
-        from flows.orchestration.server import prepare_prefect_environment
+            prepare_prefect_environment()
+            from prefect import flow
 
-        prepare_prefect_environment()
-        from prefect import flow
+            from flows.orchestration.ingest_flow import ingest, summary_of
 
-        from flows.orchestration.ingest_flow import ingest, summary_of
+            @flow(name="bench-warm-up")
+            def warm_up() -> None:
+                """Starts the temporary Prefect server, so its start-up is not in the figures."""
 
-        @flow(name="bench-warm-up")
-        def warm_up() -> None:
-            """Starts the temporary Prefect server, so its start-up is not in the figures."""
-
-        started = time.perf_counter()
-        warm_up()
-        server_start = time.perf_counter() - started
+            started = time.perf_counter()
+            warm_up()
+            server_start = time.perf_counter() - started
         rss_before = max_rss_mb()
 
         times = StageTimes()
         with instrumented(times):
-            wall, cpu = time.perf_counter(), time.process_time()
-            summary = summary_of(ingest(config_path=str(config), return_state=True))
+            wall, cpu, workers = time.perf_counter(), time.process_time(), children_cpu()
+            if args.prefect == "server":
+                summary = summary_of(ingest(config_path=str(config), return_state=True))
+            else:  # the plain run: what the cleaner costs, without Prefect's noise
+                from flows.config.loader import load_config
+                from flows.pipeline.ingest import ingest_run
+
+                summary = ingest_run(load_config(config)).to_dict()
             assert summary is not None, "the run could not complete"
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            workers = children_cpu() - workers
         rss_peak = max_rss_mb()
         new = sum(s["new"] for s in summary["sources"])
         problems = [
@@ -467,8 +494,12 @@ def small_pages(args: argparse.Namespace) -> int:
 
     other = wall - extraction
     print(f"ingest flow, {total} new articles from {len(SOURCES)} local sources (one host each, no delay)")
-    print(f"  temporary Prefect server start (before the clock): {server_start:.1f} s")
-    print(f"  flow run: {wall:.2f} s wall, {cpu:.2f} s CPU in this process -> {total / wall:.1f} articles/s")
+    if args.prefect == "server":
+        print(f"  temporary Prefect server start (before the clock): {server_start:.1f} s")
+    print(
+        f"  {'flow' if args.prefect == 'server' else 'plain'} run: {wall:.2f} s wall, {cpu:.2f} s CPU in this "
+        f"process, {workers:.2f} s in cleaning processes -> {total / wall:.1f} articles/s"
+    )
     print(f"  archived new: {new} of {total}" + (f"; problems: {problems}" if problems else ""))
     print(
         f"  extraction alone (clean_page x {len(pages)}, sequential): {extraction:.2f} s "

@@ -64,7 +64,7 @@ def _imports():
 CONFIG = """\
 archive: archive.db
 user_agent: "newswatch-trace/0.1"
-clean_processes: 1
+clean_processes: 0  # cleaning in this process, where the trace sees it (1 is a process of its own now)
 timeouts: {{connect: 5, read: 10, total: 30}}
 retries: {{attempts: 2, backoff: 0.2, max_backoff: 1}}
 sources:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import children
 
 from errors import CleanCrashed
 from flows.pipeline.channels import Aborted, Channel
@@ -116,13 +117,15 @@ def die_from_150(page: int) -> int:
     return page
 
 
-def test_small_work_stays_in_this_process():
+def test_small_work_stays_in_one_process_of_the_cleaners_own():
+    """Too little work for the pool: one process cleans it (one that can be stopped, unlike
+    this thread)."""
     with Cleaner(2) as cleaner:
         cleaner.expect(10)
         out = list(cleaner.clean(range(10), square_and_pid, (1,)))
     assert [page for page, _ in out] == list(range(10))
     assert [r for _, (r, _) in out] == [i * i + 1 for i in range(10)]
-    assert {pid for _, (_, pid) in out} == {os.getpid()}
+    assert len({pid for _, (_, pid) in out} - {os.getpid()}) == 1
     assert not cleaner.started
 
 
@@ -189,13 +192,13 @@ def test_many_one_page_sources_cleaning_at_once_start_the_workers():
     assert {pid for _, (_, pid) in out} - {os.getpid()}
 
 
-def test_sources_one_at_a_time_with_nothing_waiting_stay_in_this_process():
-    """One source at a time and no page waiting: the pages come slower than this thread
-    cleans them (a polite delay), and workers would only wait with it."""
+def test_sources_one_at_a_time_with_nothing_waiting_stay_in_one_process():
+    """One source at a time and no page waiting: the pages come slower than one process
+    cleans them (a polite delay), and more workers would only wait with it."""
     with Cleaner(2, min_pool_seconds=0.3) as cleaner:
         out = one_page_sources(cleaner, 40, at_once=1)
     assert sorted(page for page, _ in out) == list(range(40))
-    assert not cleaner.started and {pid for _, (_, pid) in out} == {os.getpid()}
+    assert not cleaner.started and len({pid for _, (_, pid) in out} - {os.getpid()}) == 1
 
 
 def hang_on_150(page: int) -> int:
@@ -241,7 +244,9 @@ def test_a_dying_worker_fails_only_the_pages_it_had_and_the_run_goes_on():
         out = list(cleaner.clean(wait_for_workers(cleaner, range(300), 100), die_from_150))
     assert [page for page, _ in out] == list(range(300))  # one result per page, in order
     crashed = {page: r for page, r in out if isinstance(r, PageOutcome)}
-    assert crashed and min(crashed) >= 150
+    # The pages the pool had in hand when page 150 killed its worker: a loaded machine may not
+    # have cleaned the few sent before it yet.
+    assert crashed and min(crashed) >= 150 - PAGES_PER_WORKER * cleaner.workers
     assert all(
         isinstance(r.error, CleanCrashed) and "tried again on a later run" in r.message for r in crashed.values()
     )
@@ -267,7 +272,7 @@ def test_workers_exit_when_the_run_is_killed(tmp_path):
             pages = wait_for_workers(cleaner, range(100000), 10)
             for page, (_, pid) in cleaner.clean(pages, square_and_pid, (0,)):
                 pids.add(pid)
-                if len(pids) == 3:  # this process and its 2 workers
+                if len(pids) == 3:  # the cleaner's own process and 2 workers of the pool
                     print(" ".join(map(str, sorted(pids))), flush=True)
                     time.sleep(600)
     """)
@@ -276,7 +281,8 @@ def test_workers_exit_when_the_run_is_killed(tmp_path):
     try:
         pids = [int(p) for p in run.stdout.readline().split()]
         workers = [p for p in pids if p != run.pid]
-        assert len(workers) == 2, pids
+        assert len(workers) == 3, pids
+        workers = sorted(set(workers) | set(children(run.pid)))  # multiprocessing's resource tracker too
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=60)

@@ -255,7 +255,8 @@ class Config(_Strict):
     retries: Retries = Retries()
     max_parallel_hosts: int = Field(8, ge=1, le=64)
     # Worker processes that clean pages when a run has enough of them (flows/pipeline/cleaner.py);
-    # None: one per CPU; 0 or 1: none, the run's own process cleans every page.
+    # None: one per CPU; 1: one process cleans every page; 0: the run's own thread does, with
+    # no deadline per page (a thread cannot be stopped: for profiling).
     clean_processes: int | None = Field(None, ge=0, le=64)
     sources: list[Source] = Field(default_factory=list)
     smtp: SmtpSettings | None = None  # None: no email can be sent

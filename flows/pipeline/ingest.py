@@ -176,6 +176,7 @@ def run_sources(
             context.rules,
             runner,
             writer,
+            cleaner,
             alerts.committed,
         )
     for report in run.summary.sources:

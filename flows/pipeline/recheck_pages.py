@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from alerts.settings import AlertRule
 from flows.config.model import Config, Source
+from flows.pipeline.cleaner import Cleaner
 from flows.pipeline.context import RunContext, RunSource
 from flows.pipeline.stages import Cleaned, clean_pages, settle_pages, store_pages, template_of
 from flows.pipeline.summary import NewArticle
@@ -62,11 +63,11 @@ def recheck(
         for page in pages:
             by_source.setdefault(page.source, []).append(page)
         holder = f"recheck:{os.getpid()}"
-        with Fetcher(context.fetch) as fetcher:
+        with Fetcher(context.fetch) as fetcher, Cleaner(config.clean_processes) as cleaner:
             for name, group in by_source.items():
                 # The configured source, else (a source removed since) one with the profile of its host.
                 run_source = context.sources.get(name) or RunSource.of(Source(name=name, url=group[0].url))
-                _recheck_source(archive, run_source, group, fetcher, context.rules, holder, report)
+                _recheck_source(archive, run_source, group, fetcher, cleaner, context.rules, holder, report)
     finally:
         context.archives.close()
     return report
@@ -77,6 +78,7 @@ def _recheck_source(
     source: RunSource,
     pages: list[RejectedPage],
     fetcher: Fetcher,
+    cleaner: Cleaner,
     rules: list[AlertRule],
     holder: str,
     report: RecheckReport,
@@ -95,7 +97,8 @@ def _recheck_source(
         learned = template_of(archive, source.name)
         cleaned = Cleaned()
         for via in dict.fromkeys(p.found_via for p in pages):
-            cleaned.extend(clean_pages(source, [results[p.url] for p in pages if p.found_via == via], via, learned))
+            chosen = [results[p.url] for p in pages if p.found_via == via]
+            cleaned.extend(clean_pages(source, chosen, cleaner, via, learned))
         stored = store_pages(archive, cleaned, rules)
         settle_pages(archive, source.name, cleaned)
     finally:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from alerts.settings import AlertRule
 from flows.pipeline.claims import Rescue, UrlClaims
+from flows.pipeline.cleaner import Cleaner
 from flows.pipeline.context import Archives, RunSource
 from flows.pipeline.runner import Runner
 from flows.pipeline.source import count_pages
@@ -45,6 +46,7 @@ def rescue_claims(
     rules: list[AlertRule],
     runner: Runner,
     writer: ArchiveWriter,
+    cleaner: Cleaner,
     committed: Callable[[list[OutboxEntry]], None] | None = None,
 ) -> int:
     """Fetch every failed page again under another source's spelling, for that source, until
@@ -67,9 +69,8 @@ def rescue_claims(
                 len(group),
             )
             try:
-                cleaned, stored = runner.stage(
-                    "rescue", name, rescue_pages, sources[name], group, fetcher, archives, rules, claims, writer
-                )
+                work = (sources[name], group, fetcher, archives, rules, claims, writer, cleaner)
+                cleaned, stored = runner.stage("rescue", name, rescue_pages, *work)
             except Exception as e:  # noqa: BLE001 - the other sources' rescues go on
                 if report is not None:
                     report.errors.append(f"rescue of {len(group)} page(s) failed: {type(e).__name__}: {e}")
@@ -95,6 +96,7 @@ def rescue_pages(
     rules: list[AlertRule],
     claims: UrlClaims,
     writer: ArchiveWriter,
+    cleaner: Cleaner,
 ) -> tuple[Cleaned, Stored]:
     """One source's spellings of pages that failed under another source's: fetched, cleaned
     (as found by that source's discovery), stored with the alert rules (one write of the run's
@@ -105,7 +107,7 @@ def rescue_pages(
     cleaned = Cleaned()
     for via in dict.fromkeys(r.found_via for r in rescues):
         chosen = [result for r, result in zip(rescues, results, strict=True) if r.found_via == via]
-        cleaned.extend(clean_pages(source, chosen, via, learned))
+        cleaned.extend(clean_pages(source, chosen, cleaner, via, learned))
     prepared = None
     if cleaned.items:
         with archives.reading() as archive:

@@ -152,15 +152,16 @@ def template_of(archive: Archive, source: str) -> SourceTemplate:
 def clean_pages(
     source: RunSource,
     results: Iterable[FetchResult],
+    cleaner: Cleaner,
     found_via: str | None = None,
     learned: SourceTemplate | None = None,
 ) -> Cleaned:
+    """Pages fetched all at once (a rescue, a recheck) cleaned by the run's `cleaner`: each
+    within its deadline, as the clean stage's."""
     cleaned = Cleaned()
-    fetched_at = utc_iso()
-    for r in results:
-        cleaned.add(
-            r.url, clean_result(r, source.name, source.profile, source.spec.urls, fetched_at, found_via, learned)
-        )
+    args = (source.name, source.profile, source.spec.urls, utc_iso(), found_via, learned)
+    for result, outcome in cleaner.clean(results, clean_result, args, local=lambda r: not r.ok):
+        cleaned.add(result.url, outcome)
     return cleaned
 
 
