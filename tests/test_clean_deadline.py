@@ -37,7 +37,7 @@ from storage.outcomes import PageOutcome
 # Long enough that a run ending well before it (HANG_SECONDS / 2) was not held by the loop,
 # even on a loaded machine where these tests run at the lowest priority.
 HANG_SECONDS = 60.0
-PAGE_SECONDS = 1.5
+PAGE_SECONDS = 6.0  # a normal page, the first in a cold process on a loaded machine included, takes far less
 
 
 def _spin() -> None:
@@ -97,7 +97,7 @@ def test_a_page_that_loops_before_the_workers_are_up_is_given_up_and_the_run_goe
     assert list(given_up) == [3]
     assert isinstance(given_up[3].error, CleanCrashed)
     assert given_up[3].message == (
-        "3: cleaning it took more than 1.5 s, and the process cleaning it was stopped; "
+        "3: cleaning it took more than 6 s, and the process cleaning it was stopped; "
         "the page is tried again on a later run"
     )
     assert all(r[0] == page + 1000 for page, r in out if page != 3)
@@ -135,11 +135,11 @@ def test_a_run_with_one_cleaning_process_gives_up_the_page_that_loops_and_retrie
     hang = http_server.url("/news/hang")
     assert source.new == len(paths) - 1
     assert source.errors == [
-        f"{hang}: cleaning it took more than 1.5 s, and the process cleaning it was stopped; "
+        f"{hang}: cleaning it took more than 6 s, and the process cleaning it was stopped; "
         "the page is tried again on a later run"
     ]
     shown = format_summary(json.loads(json.dumps(summary.to_dict())))
-    assert f"site: {hang}: cleaning it took more than 1.5 s" in shown
+    assert f"site: {hang}: cleaning it took more than 6 s" in shown
     assert left_behind(before) == {}
 
     archive = sqlite3.connect(tmp_path / "archive.db")
@@ -154,7 +154,7 @@ def test_a_run_with_one_cleaning_process_gives_up_the_page_that_loops_and_retrie
         assert time.monotonic() - started < HANG_SECONDS / 2
         assert report.checked == 1 and report.recovered == [] and list(report.still) == ["failing"]
         kind, error = archive.execute("SELECT error_kind, error FROM pages WHERE url = ?", (hang,)).fetchone()
-        assert kind == "clean_crashed" and "cleaning it took more than 1.5 s" in error
+        assert kind == "clean_crashed" and "cleaning it took more than 6 s" in error
         assert left_behind(before) == {}
         with archive:  # its retry is due: a later run
             archive.execute("UPDATE pages SET next_attempt = '2000-01-01T00:00:00+00:00' WHERE url = ?", (hang,))
@@ -257,7 +257,7 @@ def test_on_a_dask_worker_the_page_that_loops_is_given_up_and_its_process_killed
     source = summary.sources[0]
     assert source.new == len(paths) - 1
     assert source.errors == [
-        f"{hang}: cleaning it took more than 1.5 s, and the process cleaning it was stopped; "
+        f"{hang}: cleaning it took more than 6 s, and the process cleaning it was stopped; "
         "the page is tried again on a later run"
     ]
     assert facts["left"] == {}
