@@ -296,7 +296,7 @@ def test_a_cleaning_process_stuck_on_a_page_ends_itself_when_the_run_is_killed(t
         from processes import children
         from test_clean_deadline import backtrack_on_3
 
-        cleaner = Cleaner(1, page_seconds=1.0)
+        cleaner = Cleaner(1, page_seconds=5.0)
         cleaner.expect(5)
         for page, _ in cleaner.clean(range(5), backtrack_on_3, backlog=lambda: 1):
             if page == 2:
@@ -311,6 +311,13 @@ def test_a_cleaning_process_stuck_on_a_page_ends_itself_when_the_run_is_killed(t
     run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         [own] = [int(p) for p in run.stdout.readline().split()]
+        # Killed once its process is stuck on page 3 (spinning: its CPU time grows), within the
+        # 5 s the run's own watchdog would give it: not while it is idle or between pages.
+        spun = _cpu_ticks(own) + 20
+        until = time.monotonic() + 4
+        while _cpu_ticks(own) < spun and time.monotonic() < until:
+            time.sleep(0.05)
+        assert _cpu_ticks(own) >= spun, "the cleaning process never got stuck on page 3"
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait(timeout=60)
@@ -325,3 +332,12 @@ def test_a_cleaning_process_stuck_on_a_page_ends_itself_when_the_run_is_killed(t
     finally:
         if alive(own):
             os.kill(own, signal.SIGKILL)
+
+
+def _cpu_ticks(pid: int) -> int:
+    """The CPU time a process has used, in clock ticks (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
