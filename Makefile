@@ -28,11 +28,12 @@ run: $(STAMP)
 	fi
 	$(BIN)/newswatch run --config $(CONFIG)
 
-# The whole suite, after the linters (CI runs this: .ci/run). Two processes (pytest-xdist), a
-# test module each at a time: half the suite waits (for schedulers, signals, hanging servers),
-# so the other process works meanwhile; a module's fixtures stay in one process.
+# The whole suite, after the linters (CI runs this: .ci/run). Three processes (pytest-xdist) on
+# the two cores CI has, a test module each at a time: half the suite waits (for schedulers,
+# heartbeats, signals, hanging servers), so the others work meanwhile; a module's fixtures stay
+# in one process.
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 3 --dist loadfile $(PYTEST_ARGS)
 
 # The suite without the tests that start Prefect servers, kill runs, wait for schedules or play
 # a hostile web (markers in pyproject.toml): under a minute, for the edit-test loop. One
