@@ -22,12 +22,14 @@ from httpserver import LocalServer, html
 from processes import alive, children
 from test_pipeline_stream import site_config
 
+import flows.pipeline.clean_saved
 import flows.pipeline.cleaner
 import flows.pipeline.runner
 import flows.pipeline.stages
 from errors import CleanCrashed
 from flows.config.loader import load_config
 from flows.pipeline.clean_process import parked_pid
+from flows.pipeline.clean_saved import clean_saved
 from flows.pipeline.clean_stage import clean_result
 from flows.pipeline.cleaner import Cleaner
 from flows.pipeline.ingest import ingest_run
@@ -58,6 +60,13 @@ def hanging_clean_result(result, *args):
     if result.url.endswith("/hang"):
         _spin()
     return clean_result(result, *args)
+
+
+def hanging_clean_saved(page, *args):
+    """`newswatch import`'s real cleaning, but for the file named hang.html."""
+    if page.path.name == "hang.html":
+        _spin()
+    return clean_saved(page, *args)
 
 
 def left_behind(before: set[int]) -> dict[int, str]:
@@ -341,3 +350,46 @@ def _cpu_ticks(pid: int) -> int:
     except OSError:
         return 0
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+
+
+# ------------------------------------------------------------- case 5: newswatch import ---
+
+
+@pytest.mark.slow  # waits out a deadline
+def test_an_import_gives_up_the_file_that_loops_and_imports_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`newswatch import` cleans through the run's cleaner: the saved page that makes the cleaner
+    loop is an error line naming the file and what to do, every other file is imported, the
+    command ends soon after the deadline and leaves no process behind."""
+    from fake_sites import article_page
+
+    from flows.cli.main import main
+
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    names = [f"page-{i}.html" for i in range(6)] + ["hang.html"]
+    for name in names:
+        path = f"https://www.iom.int/news/{name.removesuffix('.html')}"
+        (folder / name).write_text(article_page("iom-en", path), encoding="utf-8")
+    monkeypatch.setattr(flows.pipeline.cleaner, "PAGE_SECONDS", PAGE_SECONDS)
+    monkeypatch.setattr(flows.pipeline.clean_saved, "clean_saved", hanging_clean_saved)
+    before = set(children(os.getpid()))
+    started = time.monotonic()
+    status = main(["import", str(folder), "--archive", str(tmp_path / "archive.db")])
+    elapsed = time.monotonic() - started
+    assert elapsed < HANG_SECONDS / 2, f"{elapsed:.1f} s: the loop was waited out"
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.splitlines() == [
+        "7 files: 6 new, 0 duplicates (exact 0, near 0, same URL 0), 0 not articles, 1 errors",
+        f"  error: {folder / 'hang.html'}: cleaning it took more than 6 s, and the process cleaning it was "
+        "stopped; it was not imported: import the file again, and report the page if it happens again",
+    ]
+    archive = sqlite3.connect(tmp_path / "archive.db")
+    try:
+        urls = {url for (url,) in archive.execute("SELECT url FROM articles")}
+    finally:
+        archive.close()
+    assert urls == {(folder / name).resolve().as_uri() for name in names[:-1]}
+    assert left_behind(before) == {}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from errors import NewswatchError
@@ -14,6 +16,7 @@ EXAMPLE = """
 newswatch import tests/fixtures/pages/
 newswatch import page.html --url https://www.iom.int/fr/news/x --source iom-fr
 """
+GIVEN_UP = "it was not imported: import the file again, and report the page if it happens again"
 PAGE_SUFFIXES = {".html", ".htm", ".txt", ".gz", ".xhtml"}
 
 
@@ -52,32 +55,44 @@ class ImportReport:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flows.pipeline.clean_saved import SavedPage, clean_saved
+    from flows.pipeline.cleaner import Cleaner
     from flows.pipeline.stages import learn_template, template_of
-    from scrapers.clean import clean_page, gunzip_page
+    from scrapers.clean import gunzip_page
     from storage.archive import Archive
-    from storage.records import Incoming
+    from storage.db import utc_iso
+    from storage.outcomes import PageOutcome
 
     files = page_files(args.paths)
     if args.url and len(files) != 1:
         raise NewswatchError("--url names the address of one page: give exactly one file with it")
+
+    def saved_pages() -> Iterator[SavedPage]:
+        for file in files:  # read as the cleaner asks for them: a few ahead, never the whole folder
+            try:
+                data = gunzip_page(read_saved_page(file, args.max_bytes), args.max_bytes)
+                yield SavedPage(file, file.resolve().as_uri(), data)
+            except (NewswatchError, OSError) as e:
+                yield SavedPage(file, file.as_posix(), error=str(e))
+
     report = ImportReport()
-    with Archive.open(archive_path(args)) as archive:
+    # Pages are cleaned as a run's are (flows/pipeline/cleaner.py): in processes of their own,
+    # on every CPU, each page within a deadline; one the cleaner loops on costs that file only.
+    with Archive.open(archive_path(args)) as archive, Cleaner(given_up=GIVEN_UP) as cleaner:
         # The source's learned template as the import starts, for every file of it; the new
         # articles then join it (scrapers/template.py).
         learned = template_of(archive, args.source)
-        for start in range(0, len(files), max(1, args.batch_size)):
+        cleaner.expect(len(files))
+        args_ = (args.source, args.url, args.profile, learned, utc_iso())
+        cleaned = cleaner.clean(saved_pages(), clean_saved, args_, local=lambda page: page.data is None)
+        while chunk := list(islice(cleaned, max(1, args.batch_size))):
             batch, names = [], []
-            for file in files[start : start + args.batch_size]:
-                try:
-                    data = gunzip_page(read_saved_page(file, args.max_bytes), args.max_bytes)
-                    article = clean_page(data, url=args.url, profile=args.profile, template=learned)
-                except (NewswatchError, OSError) as e:
-                    report.errors.append(f"{file}: {e}")
+            for page, outcome in chunk:
+                if isinstance(outcome, (str, PageOutcome)):  # unreadable, or given up by the cleaner
+                    report.errors.append(f"{page.path}: {getattr(outcome, 'error', outcome)}")
                     continue
-                batch.append(
-                    Incoming(article, source=args.source, url=args.url or article.url or file.resolve().as_uri())
-                )
-                names.append(file)
+                batch.append(outcome)
+                names.append(page.path)
             result = archive.add_batch(batch)
             learn_template(archive, batch, result)
             for file, item in zip(names, result.items, strict=True):

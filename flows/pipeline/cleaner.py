@@ -95,6 +95,7 @@ class Cleaner:
     `expect_sources(n)`: n more sources will. `processes`: the worker processes (the own
     process cleans while they start): one per CPU by default; 1: no worker, the own process
     cleans every page; 0: the calling thread cleans every page, without a deadline.
+    `given_up`: what the message of a page given up says follows (a run tries it again later).
     """
 
     def __init__(
@@ -103,7 +104,9 @@ class Cleaner:
         *,
         min_pool_seconds: float | None = None,
         page_seconds: float | None = None,
+        given_up: str = "the page is tried again on a later run",
     ) -> None:
+        self.given_up = given_up  # what follows for a page given up (CleanCrashed's message)
         self.processes = default_processes() if processes is None else processes
         self.page_seconds = PAGE_SECONDS if page_seconds is None else page_seconds
         self.workers = self.processes if self.processes > 1 else 0
@@ -424,7 +427,7 @@ class Cleaner:
         except ProcessGone as e:  # the own process, stopped past a page's deadline or dead: it says which
             if not e.blamed and again is not None:
                 return self._resolve(*again(page))
-            return page, _crashed(page, str(e))
+            return page, _crashed(page, str(e), self.given_up)
         except BrokenProcessPool as e:
             # A worker died: the pages the pool had fail (which one it died on, nobody knows); a
             # new pool may start for the rest. A pool stopped for a page past its deadline: the
@@ -432,13 +435,13 @@ class Cleaner:
             self._lost(result)
             if result in self._stopped_pools and again is not None:
                 return self._resolve(*again(page))
-            return page, _crashed(page, f"the process cleaning it died ({e})")
+            return page, _crashed(page, f"the process cleaning it died ({e})", self.given_up)
         except FutureTimeout:
             # A page no cleaner should take that long on (a pathological page, a loop in a C
             # library): its process is stopped, the other pages it had fail with it and are
             # tried again on a later run, and a new one may start for the rest.
             self._lost(result, kill=True)
-            return page, _crashed(page, f"cleaning it took more than {self.page_seconds:g} s, {STOPPED}")
+            return page, _crashed(page, f"cleaning it took more than {self.page_seconds:g} s, {STOPPED}", self.given_up)
 
     def _lost(self, target: ProcessPoolExecutor | CleanProcess, *, kill: bool = False, sent: bool = True) -> None:
         """`target` is of no more use (broken, or `kill`: stuck); `sent` False: a page counted
@@ -476,9 +479,9 @@ def _done(future: Future | None) -> bool:
     return future is None or future.done()
 
 
-def _crashed(page: Any, error: str) -> Any:
+def _crashed(page: Any, error: str, given_up: str) -> Any:
     """What a page a dead (or stopped) worker had becomes: an outcome that retries it on a
-    later run."""
+    later run (a run's)."""
     from storage.outcomes import PageOutcome
 
-    return PageOutcome(_label(page), CleanCrashed(f"{error}; the page is tried again on a later run"))
+    return PageOutcome(_label(page), CleanCrashed(f"{error}; {given_up}"))

@@ -1,0 +1,53 @@
+"""`newswatch import`'s work on one saved page, as a cleaning process runs it: the page's bytes
+in, its article or why it could not be cleaned out. Module level and light to import, as
+`clean_stage` is: a cleaning process imports it to unpickle `clean_saved`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from errors import NewswatchError
+from scrapers.clean import clean_page
+from scrapers.template import SourceTemplate
+from storage.derived import derive
+from storage.records import Incoming
+
+
+@dataclass(frozen=True)
+class SavedPage:
+    """A saved page as read (`data`), or why it could not be read (`error`)."""
+
+    path: Path  # as given
+    uri: str  # file:///..., the page's address when it names none
+    data: bytes | None = None
+    error: str | None = None
+
+    @property
+    def url(self) -> str:  # how the cleaner names a page in its messages
+        return str(self.path)
+
+
+def clean_saved(
+    page: SavedPage,
+    source: str,
+    url: str | None,
+    profile: str | None,
+    template: SourceTemplate | None,
+    imported_at: str,
+) -> Incoming | str:
+    """The page's article on its way to the archive, with what storing derives from it
+    (computed here, in the cleaning process, as a run's are), or the message saying why it
+    has none. Plain values in and out."""
+    if page.data is None:
+        return page.error or "the file could not be read"
+    try:
+        article = clean_page(page.data, url=url, profile=profile, template=template)
+    except NewswatchError as e:
+        return str(e)
+    except Exception as e:  # noqa: BLE001 - a bug must cost this file, not the import's other files
+        return f"internal error while cleaning ({type(e).__name__}: {e}); please report it"
+    incoming = Incoming(article, source=source, url=url or article.url or page.uri)
+    incoming.fetched_at = imported_at
+    incoming.derived = derive(incoming)
+    return incoming
