@@ -131,3 +131,35 @@ def test_sources_and_status_name_a_rule_set_aside(tmp_path: Path, http_server: L
     as_json = newswatch("sources", "--json", "--config", str(config), cwd=tmp_path)
     assert [json.loads(line)["name"] for line in as_json.stdout.splitlines()] == ["apr"]
     assert any(line.startswith(problem) for line in as_json.stderr.splitlines())
+
+
+@pytest.mark.flow
+@pytest.mark.parametrize(
+    "rules",
+    ["  []\n", "  - {name: all-news, query: 'a*', to: ana@example.org}\n"],
+    ids=["completed", "needing-attention"],
+)
+def test_a_final_state_read_back_from_the_server_still_gives_the_runs_summary(
+    prefect_harness: None, tmp_path: Path, http_server: LocalServer, rules: str
+) -> None:
+    """The state Prefect hands back when setting the final state had to be tried again (a Prefect
+    server on SQLite, its database locked for 60 s) is the server's copy, without the flow's
+    return value: `newswatch run` printed a MissingResult traceback and exited 1 for a run that
+    had stored every page. The summary comes from the run itself, Completed or needing attention."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import MissingResult
+
+    from flows.orchestration.ingest_flow import ingest, summary_of
+
+    feed_site(http_server, ARTICLES)
+    config = write_config(tmp_path, http_server, smtp_port=None, rules=rules)
+    state = ingest(config_path=str(config), return_state=True)
+    with get_client(sync_client=True) as client:
+        from_server = client.read_flow_run(state.state_details.flow_run_id).state
+    assert from_server.type == state.type and from_server.is_completed() == (rules == "  []\n")
+    if from_server.is_completed():
+        with pytest.raises(MissingResult):
+            from_server.result()
+    summary = summary_of(from_server)
+    assert summary is not None and [(s["source"], s["new"]) for s in summary["sources"]] == [("apr", 2)]
+    assert summary["attention"] == ([] if rules == "  []\n" else ["1 email(s) not sent"])

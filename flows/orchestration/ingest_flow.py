@@ -294,16 +294,27 @@ def ingest(config_path: str | None = None, sources: list[str] | None = None, rec
 
     publish_ingest_artifacts(summary)  # first: what worked stays visible, whatever the state
     data = summary.to_dict()
+    _remember(str(flow_run.id), data)
     if data["attention"]:
-        # Not the state's data: Prefect resolves a Failed state's data into an exception (a
-        # deployment run's process printed a TypeError traceback for a dict).
-        _needing_attention[str(flow_run.id)] = data
         return Failed(message=attention_message(data["attention"]))
     return data
 
 
-# The summaries of this process's flow runs that ended Failed for needing attention, by id.
-_needing_attention: dict[str, dict] = {}
+# The summaries of this process's flow runs, by id: what `summary_of` reads, not the final
+# state's data. Prefect resolves a Failed state's data into an exception (a deployment run's
+# process printed a TypeError traceback for a dict), and a Completed state the server sent
+# back has none: when setting the final state timed out (a Prefect server on SQLite, its
+# database locked for 60 s) and was tried again, `state.result()` raised MissingResult, and a
+# run that had stored every page ended with exit 1 and no summary. The last few only: `serve`
+# runs flows in one process for months, and nobody reads its summaries back.
+_summaries: dict[str, dict] = {}
+_KEPT_SUMMARIES = 16
+
+
+def _remember(flow_run_id: str, data: dict) -> None:
+    _summaries[flow_run_id] = data
+    while len(_summaries) > _KEPT_SUMMARIES:
+        _summaries.pop(next(iter(_summaries)))
 
 
 def attention_message(reasons: list[str]) -> str:
@@ -315,10 +326,11 @@ def summary_of(state: State) -> dict | None:
     """The summary of an `ingest` flow run of this process from its final state: a Completed
     run's result, or the summary of one that ended Failed for needing attention; None when the
     run could not complete (crashed, cancelled, failed on an exception)."""
+    kept = _summaries.pop(str(state.state_details.flow_run_id), None)
     if state.is_completed():
-        return state.result()
+        return kept if kept is not None else state.result()
     if state.is_failed():
-        return _needing_attention.pop(str(state.state_details.flow_run_id), None)
+        return kept
     return None
 
 
