@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         )
     with Archive.open(config.archive) as archive:
         archive.ensure_writable(waiting=lambda line: print(f"newswatch run: {line}", file=sys.stderr, flush=True))
+    prestart_cleaner(config)
     api = flow_server("run")  # a server that does not answer: one line, before Prefect's start
     from flows.orchestration.ingest_flow import run_ingest_flow
 
@@ -69,6 +70,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary))
     return run_exit_status(summary)
+
+
+def prestart_cleaner(config) -> None:
+    """The run's cleaning process started on another CPU while this one imports Prefect and
+    creates the flow run: the first page finds it ready. Not where it would take the run's
+    only CPU, nor where the run cleans nothing itself (in its thread: clean_processes 0; on Dask)."""
+    from flows.pipeline.cleaner import default_processes
+
+    if config.clean_processes != 0 and default_processes() > 1 and not config.execution.dask:
+        from flows.pipeline.clean_process import prestart
+
+        prestart()
 
 
 EXIT_ATTENTION = 3  # the run completed and needs attention (flows.summary.attention; docs/operations.md "Exit status")
