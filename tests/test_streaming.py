@@ -129,6 +129,23 @@ def test_small_work_stays_in_one_process_of_the_cleaners_own():
     assert not cleaner.started
 
 
+def test_the_process_started_before_the_run_cleans_its_first_pages():
+    """`newswatch run` starts a cleaning process as the command starts (`prestart`): the run's
+    cleaner takes that one, already warm, instead of starting another after discovery."""
+    from flows.pipeline.clean_process import parked_pid, prestart
+
+    prestart()
+    started = parked_pid()
+    assert started is not None
+    with Cleaner(2) as cleaner:
+        cleaner.expect(3)
+        out = list(cleaner.clean(range(3), square_and_pid, (1,)))
+    assert [r for _, (r, _) in out] == [1, 2, 5]
+    assert {pid for _, (_, pid) in out} == {started} and cleaner.own_starts == 0
+    prestart()  # one kept at most: the run's, parked again as it ended
+    assert parked_pid() == started
+
+
 def wait_for_workers(cleaner: Cleaner, pages: range, at: int):
     """The pages, pausing before page `at` until the workers are up (the cleaning function
     of these tests is too fast to keep the thread busy while they start)."""
