@@ -1,7 +1,5 @@
 """`python -m flows.cli ARGS`: the `newswatch` command, from a checkout without the installed script."""
 
-import sys
+from flows.cli.main import console
 
-from flows.cli.main import main
-
-sys.exit(main())
+console()

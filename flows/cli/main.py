@@ -8,6 +8,7 @@ command runs, and must not import Prefect at module level: commands that run no 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sqlite3
 import sys
@@ -102,5 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def console() -> None:
+    """The `newswatch` command: `main`, then the process's exit, without the collector's last
+    passes over what the OS frees anyway."""
+    status = main()
+    # An interpreter that imported Prefect (1,500 modules, 146,000 objects the collector tracks)
+    # spent 0.3-0.45 s of every run's exit collecting them. Frozen, they are skipped; the rest
+    # of a normal exit still happens: atexit handlers (logging's flush), the streams flushed,
+    # every object freed by its last reference. What must be closed is closed before this.
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
