@@ -71,12 +71,17 @@ def hanging_clean_saved(page, *args):
 
 def left_behind(before: set[int]) -> dict[int, str]:
     """This process's children started since `before` and still alive, a few seconds given:
-    their command lines. Two are the interpreter's, not the run's: multiprocessing's resource
-    tracker, started with the first pool, and the idle cleaning process kept for the next run
-    (`clean_process.park`); both end with the interpreter."""
+    their command lines. Three are the interpreter's, not the run's: multiprocessing's resource
+    tracker and the pool's fork server, started with the first pool, and the idle cleaning
+    process kept for the next run (`clean_process.park`); all end with the interpreter. The
+    fork server's children, the pool's workers, count."""
 
     def living() -> dict[int, str]:
         found = children(os.getpid())
+        for pid, command in list(found.items()):
+            if "multiprocessing.forkserver" in command:
+                del found[pid]
+                found.update(children(pid))
         kept = {parked_pid()}
         return {p: c for p, c in found.items() if p not in before | kept and alive(p) and "resource_tracker" not in c}
 

@@ -146,6 +146,25 @@ def test_the_process_started_before_the_run_cleans_its_first_pages():
     assert parked_pid() == started
 
 
+def warm_before_and_pid(page: int) -> tuple[bool, int]:
+    """Whether this process had the cleaner warm when the page came: trafilatura's cascade
+    set up (the stop lists of every language justext reads, ~0.2 s to build)."""
+    external = sys.modules.get("trafilatura.external")
+    return bool(external is not None and external.JT_STOPLIST), os.getpid()
+
+
+def test_the_workers_start_warm_forked_from_a_server_that_warmed_up_once():
+    """The pool's workers come from a fork server that imported and warmed the cleaner once
+    (flows/pipeline/clean_preload.py): each has the cascade's stop lists before its first page,
+    which a worker that imported the cleaner itself only builds on its first short page."""
+    with Cleaner(2, min_pool_seconds=0.0) as cleaner:
+        cleaner.expect(200)
+        out = list(cleaner.clean(wait_for_workers(cleaner, range(200), 50), warm_before_and_pid))
+    workers = {pid for page, (_, pid) in out if page >= 50}
+    assert len(workers) == 2 and os.getpid() not in workers
+    assert all(warm for page, (warm, _) in out if page >= 50)
+
+
 def wait_for_workers(cleaner: Cleaner, pages: range, at: int):
     """The pages, pausing before page `at` until the workers are up (the cleaning function
     of these tests is too fast to keep the thread busy while they start)."""
@@ -240,7 +259,8 @@ def test_a_page_a_worker_hangs_on_is_given_up_and_its_worker_stopped():
     assert "tried again on a later run" in given_up[150].message
     assert len(given_up) <= 2 * PAGES_PER_WORKER  # the stuck pool's pages only
     assert all(r == page for page, r in out if page not in given_up)
-    assert not [p for p in multiprocessing.active_children() if p.is_alive() and "SpawnProcess" in p.name]
+    workers = ("SpawnProcess", "ForkServerProcess")
+    assert not [p for p in multiprocessing.active_children() if p.is_alive() and p.name.startswith(workers)]
 
 
 def test_local_pages_never_leave_this_process():

@@ -80,8 +80,11 @@ def prestart_cleaner(config) -> None:
 
     if config.clean_processes != 0 and default_processes() > 1 and not config.execution.dask:
         from flows.pipeline.clean_process import prestart
+        from flows.pipeline.clean_worker import start_fork_server
 
         prestart()
+        if config.clean_processes != 1:
+            start_fork_server()  # the pool's, should the run need one: its workers then start warm
 
 
 EXIT_ATTENTION = 3  # the run completed and needs attention (flows.summary.attention; docs/operations.md "Exit status")

@@ -7,6 +7,8 @@ cleaning function (`flows/pipeline/clean_stage.py`) or warms up."""
 from __future__ import annotations
 
 import faulthandler
+import multiprocessing
+import multiprocessing.context
 import os
 import pickle
 import signal
@@ -22,17 +24,51 @@ BACKSTOP_SECONDS = 10.0  # past a page's deadline, an own process nobody killed 
 UNPICKLING_SECONDS = 0.05  # a request unpickled slower than this (an import) says when its page starts
 HEADER = struct.Struct("!Q")  # each message on the own process's pipes: its length, then its pickle
 
+PRELOAD = "flows.pipeline.clean_preload"  # what the workers' fork server imports
 _ARGS: dict[str, tuple] = {}  # the last few argument sets sent, by key
 
 
-def worker_start(parent: int) -> None:
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How the pool's workers start: forked from a fork server that imported and warmed the
+    cleaner once (`flows/pipeline/clean_preload.py`), where there is one; else each a fresh
+    interpreter (`spawn`). Never a plain `fork` of the run's process: it has threads (Prefect's
+    among them), which a fork would copy in whatever state they are in."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([PRELOAD])  # no effect once the server runs: it has them
+    return context
+
+
+def start_fork_server() -> None:
+    """The workers' fork server started now, in the background (it imports and warms the
+    cleaner: 0.5 s of a CPU), so that a pool, if the run comes to need one, forks warm workers
+    at once instead of waiting for it. It ends with this process."""
+    if worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        try:
+            forkserver.ensure_running()
+        except OSError:
+            pass  # the pool's start tries again, and falls back to the own process if it fails
+
+
+def worker_start() -> None:
     """Worker initializer: Ctrl-C is the run's business; exit when the run's process is gone
     (a killed process cannot shut its pool down, and the workers would wait forever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The run's process, whether it spawned the worker or had the fork server fork it: its end
+    # of the pipe the worker was started through closes when it exits, even killed. (Not the
+    # parent process: a fork server's workers are its children, and it ends only after them.)
+    run = multiprocessing.parent_process()
+    parent = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
+        if run is not None:
+            run.join()
+        else:
+            while os.getppid() == parent:
+                time.sleep(0.5)
         os._exit(1)
 
     threading.Thread(target=watch, name="newswatch-parent-watch", daemon=True).start()

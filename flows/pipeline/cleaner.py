@@ -23,9 +23,11 @@ the workers start. With `clean_processes: 1` (a 1-CPU machine, a Dask worker) th
 process cleans every page: the run's thread fetches and stores meanwhile.
 bench/ingest.py --real measured the threshold (docs/benchmarks.md, "Ingestion end to end").
 
-The workers are started with `spawn` (a fresh interpreter: the run's process has threads,
-Prefect's among them, which `fork` would copy in whatever state they are in). They exit by
-themselves when the run's process is gone, even killed; Ctrl-C is the run's to handle.
+The workers are forked from a fork server that imported and warmed the cleaner once
+(`clean_worker.worker_context`; `spawn` where there is none: never a `fork` of the run's
+process, whose threads, Prefect's among them, a fork would copy in whatever state they are
+in), started in the background as soon as the run has pages to come. They exit by themselves
+when the run's process is gone, even killed; Ctrl-C is the run's to handle.
 A worker that dies (a crash in a C library, the kernel's out-of-memory killer) fails only
 the pages the pool had in hand (a dead worker breaks its pool: `PAGES_PER_WORKER` a worker
 at most), as `errors.CleanCrashed`; the pool is started again for the rest of the run (at
@@ -38,7 +40,6 @@ only queued behind the one given up are innocent: sent again, once.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import pickle
 import threading
@@ -53,7 +54,7 @@ from typing import Any, TypeVar
 
 from errors import CleanCrashed
 from flows.pipeline.clean_process import START_SECONDS, CleanProcess, ProcessGone, park, unpark
-from flows.pipeline.clean_worker import in_worker, warm_up, worker_start
+from flows.pipeline.clean_worker import in_worker, start_fork_server, warm_up, worker_context, worker_start
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -132,6 +133,7 @@ class Cleaner:
         self._stopped_pools: list[ProcessPoolExecutor] = []  # killed for a page past its deadline
         self._warming: list[Future] = []
         self._starts = 0
+        self._fork_server = False  # asked to start (`start_fork_server`)
         self._in_pool = 0  # pages sent to the workers and not done yet
         self._busy_here = 0  # threads cleaning a page in this thread now
         self.pool_pages = 0  # pages the workers cleaned (for the bench and the log)
@@ -161,6 +163,7 @@ class Cleaner:
             self._sources_to_come = max(0, self._sources_to_come - 1)
             if pages > 0 and self._pool is None:
                 self._start_own()  # it starts while the source's first pages are fetched
+                self._start_fork_server()
 
     def expect_sources(self, sources: int) -> None:
         """`sources` will each `expect` their pages later (a run's sources, a few hosts at a
@@ -169,6 +172,12 @@ class Cleaner:
             self._sources_to_come += sources
             if sources > 0 and self._pool is None:
                 self._start_own()  # it starts while the sources discover their pages
+                self._start_fork_server()
+
+    def _start_fork_server(self) -> None:
+        if self.workers and not self._in_thread and not self._fork_server:
+            self._fork_server = True
+            start_fork_server()  # in the background: a pool, if one is needed, then starts at once
 
     @property
     def started(self) -> bool:
@@ -378,12 +387,7 @@ class Cleaner:
             if self._pool is not None or self._starts >= MAX_POOL_STARTS:
                 return
             self._starts += 1
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=worker_start,
-                initargs=(os.getpid(),),
-            )
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=worker_context(), initializer=worker_start)
             # Workers start (and import the cleaner) while this thread goes on cleaning.
             self._warming = [self._pool.submit(warm_up) for _ in range(self.workers)]
 
