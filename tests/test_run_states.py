@@ -119,15 +119,19 @@ def test_a_run_that_needs_attention_is_failed_in_prefect_and_its_automation_post
         while not (posts := [p for p in receiver.wait_for("/failed", 1) if p["flow_run"] in ours]):
             assert time.monotonic() < deadline, receiver.posts
             time.sleep(0.5)
-        [post] = posts
+        # At least once, as Prefect delivers its events: a server whose SQLite was locked while
+        # its triggers handled the Failed event handles the event again, and its webhook posts it
+        # again (seen in a fresh-clone CI run, three test processes on two cores).
+        post = posts[0]
+        assert {p["flow_run"] for p in posts} == {run["name"]}
         assert post["flow"] == "ingest" and post["flow_run"] == run["name"] and post["state"] == "Failed"
         assert post["message"] == run["state"]["message"]
         assert post["url"].endswith(f"/runs/flow-run/{run['id']}")
         assert post["text"].startswith(f"newswatch: ingest run {run['name']} Failed: needs attention: down: FAILED")
         # The green run posted nothing (its Completed event came first and matched no trigger).
-        assert [json.loads(b)["flow_run"] for _, b in receiver.posts if json.loads(b)["flow_run"] in ours] == [
+        assert {json.loads(b)["flow_run"] for _, b in receiver.posts if json.loads(b)["flow_run"] in ours} == {
             run["name"]
-        ]
+        }
     finally:
         receiver.server.shutdown()
         newswatch(prefect_server, tmp_path, "automations", "remove", "--name", "newswatch-failed-runs")
