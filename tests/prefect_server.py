@@ -1,6 +1,7 @@
 """One real `prefect server start` for the whole pytest session (`prefect_server` fixture), with
 its services on (events, triggers, actions: the automations run), unlike the harness's
-temporary server; `Receiver`, a webhook receiver on 127.0.0.1. Registered in tests/conftest.py
+temporary server; `Receiver`, a webhook receiver on 127.0.0.1; `final_task_runs`, a flow run's
+task runs once the server has recorded their final states. Registered in tests/conftest.py
 through `pytest_plugins`; the tests of the automations, of run states and of `status` share it
 (a start costs ~7-15 s)."""
 
@@ -57,6 +58,23 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         server.kill()
         server.wait()
     log.close()
+
+
+def final_task_runs(api: str, flow_run_id: str, names: set[str] = frozenset()) -> list[dict]:
+    """The flow run's task runs (its tasks `names` among them), once each has a final state.
+    The server records them from the run's events, a moment after the run: the command that
+    ran it may have exited before (a busy server on SQLite retries its writes), so they are
+    waited for, 60 s at most (then returned as they are, for the test to say what is missing)."""
+    body = {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200}
+    deadline = time.monotonic() + 60
+    while True:
+        runs = httpx.post(f"{api.rstrip('/')}/task_runs/filter", json=body, timeout=30).json()
+        # A task run is named after its task and a suffix Prefect adds: source-apr-4f2.
+        tasks = {r["name"].rsplit("-", 1)[0] for r in runs}
+        final = [r["state"] and r["state"]["type"] not in ("SCHEDULED", "PENDING", "RUNNING") for r in runs]
+        if (runs and all(final) and names <= tasks) or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.2)
 
 
 class Receiver:

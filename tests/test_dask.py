@@ -26,6 +26,7 @@ import pytest
 from dask_cluster import Cluster
 from fake_sites import article_page, headline, paragraphs, rss_feed, sitemap
 from loopback_web import ROBOTS, LoopbackWeb, loopback_addresses
+from prefect_server import final_task_runs
 
 from flows.demo.servers import Reply
 
@@ -266,9 +267,7 @@ def test_on_two_dask_workers_the_archive_and_emails_are_a_local_runs_and_hosts_g
     assert len(web.log) - since == since  # the same requests as the local run, no more
     # Run states (issue 20, item 1): the shard's task of the failing source is Failed, as on a local run.
     run_id = json.loads(remote_out)["ui_url"].rstrip("/").rsplit("/", 1)[1]
-    tasks = httpx.post(
-        prefect_api_url.rstrip("/") + "/task_runs/filter", json={"flow_runs": {"id": {"any_": [run_id]}}}, timeout=10
-    ).json()
+    tasks = final_task_runs(prefect_api_url, run_id)
     failed = [t["state"] for t in tasks if t["state"]["type"] == "FAILED"]
     assert len(failed) == 1 and "need attention: d-feed: FAILED: " in failed[0]["message"], (
         [(t["name"], t["state"]["type"], t["state"]["message"]) for t in tasks],
