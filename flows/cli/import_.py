@@ -88,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
         while chunk := list(islice(cleaned, max(1, args.batch_size))):
             batch, names = [], []
             for page, outcome in chunk:
-                if isinstance(outcome, (str, PageOutcome)):  # unreadable, or given up by the cleaner
-                    report.errors.append(f"{page.path}: {getattr(outcome, 'error', outcome)}")
+                if isinstance(outcome, PageOutcome):  # given up by the cleaner (past its deadline)
+                    outcome = str(outcome.error)
+                if isinstance(outcome, str):  # why the file has no article
+                    report.errors.append(f"{page.path}: {outcome}")
                     continue
                 batch.append(outcome)
                 names.append(page.path)

@@ -61,14 +61,11 @@ def worker_start() -> None:
     # of the pipe the worker was started through closes when it exits, even killed. (Not the
     # parent process: a fork server's workers are its children, and it ends only after them.)
     run = multiprocessing.parent_process()
-    parent = os.getppid()
+    if run is None:  # not a process multiprocessing started: nobody to outlive
+        return
 
     def watch() -> None:
-        if run is not None:
-            run.join()
-        else:
-            while os.getppid() == parent:
-                time.sleep(0.5)
+        run.join()
         os._exit(1)
 
     threading.Thread(target=watch, name="newswatch-parent-watch", daemon=True).start()
