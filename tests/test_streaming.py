@@ -146,6 +146,31 @@ def test_the_process_started_before_the_run_cleans_its_first_pages():
     assert parked_pid() == started
 
 
+def test_a_process_started_for_a_command_that_ended_at_once_ends_quietly():
+    """A command that stops as it starts (no Prefect server) leaves its prestarted cleaning
+    process warming up: ready, it finds nobody reading its replies. It ends with exit 0 and
+    nothing on the run's stderr (it printed a BrokenPipeError traceback under the command's
+    one-line error, in CI)."""
+    from flows.pipeline.clean_process import _BOOT, _ROOT
+    from flows.pipeline.clean_worker import send
+
+    to_child, requests = os.pipe()
+    replies, from_child = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _BOOT, _ROOT, str(to_child), str(from_child)],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=(to_child, from_child),
+    )
+    os.close(to_child)
+    os.close(from_child)
+    os.close(replies)  # the run is gone before its child is ready
+    with os.fdopen(requests, "wb") as pipe:
+        send(pipe, ("path", list(sys.path)))
+        _, stderr = child.communicate(timeout=120)
+    assert (child.returncode, stderr.decode()) == (0, "")
+
+
 def warm_before_and_pid(page: int) -> tuple[bool, int]:
     """Whether this process had the cleaner warm when the page came: trafilatura's cascade
     set up (the stop lists of every language justext reads, ~0.2 s to build)."""

@@ -124,6 +124,16 @@ def own_process() -> None:
     """The child: the parent's `sys.path`, a warm-up page, then pages until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests, replies = os.fdopen(int(sys.argv[2]), "rb"), os.fdopen(int(sys.argv[3]), "wb")
+    try:
+        _serve(requests, replies)
+    except BrokenPipeError:
+        # The run's process is gone (a command that stopped as it started, before this one was
+        # ready): nobody reads its stderr's traceback but the user, in the run's output, and
+        # the buffered reply would raise again at the interpreter's exit.
+        os._exit(0)
+
+
+def _serve(requests: Any, replies: Any) -> None:
     path = receive(requests)
     if path is None:
         return
