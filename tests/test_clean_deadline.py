@@ -29,7 +29,7 @@ import flows.pipeline.stages
 from errors import CleanCrashed
 from flows.config.loader import load_config
 from flows.pipeline.clean_process import parked_pid
-from flows.pipeline.clean_saved import clean_saved
+from flows.pipeline.clean_saved import clean_saved, clean_shown
 from flows.pipeline.clean_stage import clean_result
 from flows.pipeline.cleaner import Cleaner
 from flows.pipeline.ingest import ingest_run
@@ -397,4 +397,52 @@ def test_an_import_gives_up_the_file_that_loops_and_imports_the_others(
     finally:
         archive.close()
     assert urls == {(folder / name).resolve().as_uri() for name in names[:-1]}
+    assert left_behind(before) == {}
+
+
+# -------------------------------------------------------------- case 6: newswatch clean ---
+
+
+def hanging_clean_shown(page, *args):
+    """`newswatch clean`'s real cleaning, but for the file named hang.html."""
+    if page.path.name == "hang.html":
+        _spin()
+    return clean_shown(page, *args)
+
+
+@pytest.mark.slow  # waits out a deadline
+def test_clean_gives_up_the_file_that_loops_and_shows_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`newswatch clean` cleans as a run does: the page that makes the cleaner loop is an error
+    line naming the file and what to do, the files after it are still shown, in order, and the
+    command ends soon after the deadline (a loop in a regex ignored Ctrl-C in its own thread)."""
+    from fake_sites import article_page
+
+    from flows.cli.main import main
+
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    names = ["a.html", "b.html", "hang.html", "z.html"]
+    for name in names:
+        (folder / name).write_text(article_page("iom-en", f"https://www.iom.int/news/{name}"), encoding="utf-8")
+    monkeypatch.setattr(flows.pipeline.cleaner, "PAGE_SECONDS", PAGE_SECONDS)
+    monkeypatch.setattr(flows.pipeline.clean_saved, "clean_shown", hanging_clean_shown)
+    before = set(children(os.getpid()))
+    started = time.monotonic()
+    status = main(["clean", str(folder), "--json"])
+    elapsed = time.monotonic() - started
+    assert elapsed < HANG_SECONDS / 2, f"{elapsed:.1f} s: the loop was waited out"
+    out, err = capsys.readouterr()
+    assert status == 1
+    shown = [json.loads(line) for line in out.splitlines()]
+    assert [(Path(p["path"]).name, p["is_article"]) for p in shown] == [
+        ("a.html", True),
+        ("b.html", True),
+        ("z.html", True),
+    ]
+    assert err.splitlines() == [
+        f"newswatch clean: {folder / 'hang.html'}: cleaning it took more than 6 s, and the process cleaning "
+        "it was stopped; it was not cleaned: clean the file again, and report the page if it happens again"
+    ]
     assert left_behind(before) == {}

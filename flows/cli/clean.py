@@ -1,7 +1,8 @@
 """`newswatch clean PATH...`: saved pages (HTML, gzipped HTML, text dumps) -> clean articles.
 
-A thin wrapper over `scrapers.clean.clean_page`, the function ingestion uses. Runs no flow,
-so it imports neither Prefect nor (for text dumps) lxml.
+A thin wrapper over `scrapers.clean.clean_page`, the function ingestion uses, run as a run
+runs it: in a cleaning process, each page within the cleaner's deadline. Runs no flow, so it
+imports no Prefect.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import argparse
 import json
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
+from errors import NewswatchError
 from flows.cli.shared import add_archive_option, add_max_bytes_option, open_archive, read_saved_page
 
 HELP = "clean saved pages (HTML, .gz, text dumps) into articles and print them"
@@ -20,6 +23,7 @@ newswatch clean tests/fixtures/pages/
 newswatch clean page.html --url https://www.iom.int/fr/news/some-release --json
 newswatch clean page.html --explain --source iom-fr   # which rule removed what, with iom-fr's learned template
 """
+GIVEN_UP = "it was not cleaned: clean the file again, and report the page if it happens again"
 _WIDTH = 88
 _EXPLAIN_TEXT = 110
 
@@ -45,43 +49,57 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.article import Removal
-    from errors import NewswatchError
-    from scrapers.clean import clean_page, gunzip_page
+    from flows.pipeline.clean_saved import SavedPage, clean_shown
+    from flows.pipeline.cleaner import Cleaner
+    from scrapers.clean import gunzip_page
     from scrapers.profiles import get_profile
+    from storage.outcomes import PageOutcome
 
     if args.profile:
         get_profile(args.profile)  # an unknown name is a ProfileError: one line, exit 1
     learned = _learned_template(args) if args.source else None
+    files = _expand(args.paths)
+
+    def saved_pages() -> Iterator[SavedPage]:
+        for path in files:  # read as the cleaner asks for them: a few ahead, never the whole folder
+            try:
+                yield SavedPage(
+                    path, path.as_posix(), gunzip_page(read_saved_page(path, args.max_bytes), args.max_bytes)
+                )
+            except NewswatchError as e:
+                yield SavedPage(path, path.as_posix(), error=str(e))
+
     failed = 0
     first = True
-    for path in _expand(args.paths):
-        try:
-            data = gunzip_page(read_saved_page(path, args.max_bytes), args.max_bytes)
-        except NewswatchError as e:
-            failed += _fail(path, str(e))
-            continue
-        removed: list[Removal] | None = [] if args.explain else None
-        try:
-            article = clean_page(
-                data, url=args.url, profile=args.profile, found_via=args.found_via, template=learned, removed=removed
-            )
-        except NewswatchError as e:
-            failed += _fail(path, str(e))
-            continue
-        except Exception as e:  # noqa: BLE001 - a bug must not hide the other files' results behind a traceback
-            failed += _fail(path, f"internal error while cleaning ({type(e).__name__}: {e}); please report it")
-            continue
-        if args.json:
-            extra = {"removed": [{"rule": r.rule, "text": r.text} for r in removed]} if removed is not None else {}
-            print(json.dumps({**article.to_dict(), "path": str(path), **extra}, ensure_ascii=False), flush=True)
-        else:
-            if not first:
-                print()
-            print(render(article, str(path)), flush=True)
-            if removed is not None:
-                print(render_removed(removed), flush=True)
-        first = False
+    # Cleaned as a run's pages are (flows/pipeline/cleaner.py): in a process of its own, each
+    # page within a deadline, so a page the cleaner loops on costs that file, never the command.
+    with Cleaner(given_up=GIVEN_UP) as cleaner:
+        cleaner.expect(len(files))
+        cleaned = cleaner.clean(
+            saved_pages(),
+            clean_shown,
+            (args.url, args.profile, args.found_via, learned, args.explain),
+            local=lambda page: page.data is None,
+        )
+        for page, outcome in cleaned:
+            if isinstance(outcome, PageOutcome):  # given up by the cleaner (past its deadline)
+                outcome = str(outcome.error)
+            if isinstance(outcome, str):
+                failed += _fail(page.path, outcome)
+                continue
+            article, removed = outcome
+            if args.json:
+                extra = {"removed": [{"rule": r.rule, "text": r.text} for r in removed]} if removed is not None else {}
+                print(
+                    json.dumps({**article.to_dict(), "path": str(page.path), **extra}, ensure_ascii=False), flush=True
+                )
+            else:
+                if not first:
+                    print()
+                print(render(article, str(page.path)), flush=True)
+                if removed is not None:
+                    print(render_removed(removed), flush=True)
+            first = False
     return 1 if failed else 0
 
 
