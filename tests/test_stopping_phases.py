@@ -173,3 +173,42 @@ def test_runs_on_the_temporary_server_end_quietly(tmp_path: Path, http_server: L
 @pytest.mark.flow
 def test_runs_on_a_running_server_end_quietly(tmp_path: Path, http_server: LocalServer, prefect_server: dict) -> None:
     _quiet_runs(tmp_path, http_server, prefect_server)
+
+
+@pytest.mark.flow
+def test_the_wait_for_the_servers_records_ends_when_every_task_run_since_is_final(prefect_server: dict) -> None:
+    """`wait_recorded` (what the run waits on before it stops its temporary server): a task run
+    still Running since the server started keeps it waiting, to its deadline; once its final
+    state is recorded it returns at once; one Running from before (a killed run's) is not waited for."""
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from flows.orchestration.server import wait_recorded
+
+    api = prefect_server["PREFECT_API_URL"]
+
+    def post(path: str, body: dict) -> dict:
+        deadline = time.monotonic() + 60
+        while (response := httpx.post(f"{api}{path}", json=body, timeout=30)).status_code == 503:
+            assert time.monotonic() < deadline, response.text  # SQLite busy: Prefect's "retry"
+            time.sleep(0.5)
+        response.raise_for_status()
+        return response.json()
+
+    def task_run(name: str) -> str:
+        return post("/task_runs/", {"name": name, "task_key": name, "dynamic_key": "0", "state": {"type": "RUNNING"}})[
+            "id"
+        ]
+
+    task_run("killed-before")
+    time.sleep(0.01)
+    since = datetime.now(UTC).isoformat()
+    running = task_run("still-running")
+    started = time.monotonic()
+    assert wait_recorded(api, since, timeout=1.0) is False
+    assert time.monotonic() - started >= 1.0
+    post(f"/task_runs/{running}/set_state", {"state": {"type": "COMPLETED"}, "force": True})
+    started = time.monotonic()
+    assert wait_recorded(api, since, timeout=30.0) is True
+    assert time.monotonic() - started < 10.0

@@ -35,7 +35,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from errors import PrefectApiError, ServeError
 
@@ -148,15 +150,20 @@ def prefect_for_this_run() -> Iterator[None]:
             start_temporary_server()
         try:
             yield
-        finally:
+        except BaseException:
             drain_prefect_client()
-            stop_temporary_servers()
+            stop_temporary_servers()  # stopped, at once: a Ctrl-C waits for nothing
+            raise
+        drain_prefect_client()
+        for server, since in _STARTED:
+            wait_recorded(server.api_url, since)
+        stop_temporary_servers()
 
 
-# The temporary servers newswatch started in this process: the only ones it stops. Prefect's
-# SubprocessASGIServer is one object per port, shared with whoever else started it in this
-# process (a test harness, an embedding program), and theirs is not ours to stop.
-_STARTED: list = []
+# The temporary servers newswatch started in this process, with when (UTC, ISO 8601): the only
+# ones it stops. Prefect's SubprocessASGIServer is one object per port, shared with whoever else
+# started it in this process (a test harness, an embedding program), and theirs is not ours to stop.
+_STARTED: list[tuple[Any, str]] = []
 
 
 def configured_prefect_api() -> str | None:
@@ -179,8 +186,9 @@ def start_temporary_server() -> None:
     if server.running:
         return
     prefect_server.subprocess = _ChildrenDieWithUs()  # type: ignore[assignment]  # that module's only
+    since = datetime.now(UTC).isoformat()
     server.start()
-    _STARTED.append(server)
+    _STARTED.append((server, since))
 
 
 class _ChildrenDieWithUs:
@@ -228,10 +236,40 @@ def drain_prefect_client(timeout: float = 10.0) -> None:
             print(f"newswatch: could not send Prefect's last {name} records: {e}", file=sys.stderr)
 
 
+RECORDED_SECONDS = 5.0  # for a temporary server to record the run's last task-run states
+
+
+def wait_recorded(api: str, since: str, timeout: float = RECORDED_SECONDS) -> bool:
+    """Whether the server at `api` has recorded a final state for every task run created since
+    `since` (ISO 8601: a killed run's, before, stays Running for good), waited for within
+    `timeout` seconds. Its task-run recorder writes them from the events the
+    client sent, a moment after the run; a server stopped in the middle of that write logged an
+    ERROR and a traceback of Prefect's (`Error flushing 1 events`) under the run's summary, and
+    kept the task run Running in its database. Any answer but "none left" after the deadline
+    (the API not answering included): False, and the server is stopped all the same."""
+    import httpx
+
+    query = {
+        "task_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING"]}}, "expected_start_time": {"after_": since}},
+        "limit": 1,
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = httpx.post(api.rstrip("/") + "/task_runs/filter", json=query, timeout=timeout)
+            if response.status_code == 200 and response.json() == []:
+                return True
+        except (httpx.HTTPError, ValueError):
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def stop_temporary_servers() -> None:
     """Stop the temporary Prefect servers newswatch started in this process (none: nothing to do)."""
     while _STARTED:
-        _STARTED.pop().stop()
+        _STARTED.pop()[0].stop()
 
 
 class LocalPrefectServer:
