@@ -19,9 +19,6 @@ from scrapers.profiles import get_profile, profile_for_url
 from scrapers.template import SourceTemplate
 from scrapers.textclean import clean_blocks, text_to_blocks
 
-# A saved page is at most a few MB; a gzip member inflating past this is a bomb or not a page.
-_MAX_INFLATED = 64 * 1024 * 1024
-
 
 def clean_page(
     data: bytes | str,
@@ -43,7 +40,7 @@ def clean_page(
     `removed`: a list that receives what each text rule removed (`newswatch clean --explain`).
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
-        raw = gunzip_page(bytes(data))  # as it is when not gzipped
+        raw = inflate.gunzip_page(bytes(data))  # as it is when not gzipped
         text = decode_bytes(raw, content_type)
     else:
         text = data
@@ -59,15 +56,3 @@ def clean_page(
     return clean_blocks(
         blocks, meta=meta, profile=site, url=url, found_via=found_via, template=template, removed=removed
     )
-
-
-def gunzip_page(data: bytes, limit: int = _MAX_INFLATED) -> bytes:
-    """A gzipped saved page, inflated (counted as it inflates: at most `limit` bytes)."""
-    try:
-        return inflate.inflate_file(data, limit, whole=True)
-    except inflate.TooMuchOutput:
-        raise CleanError(
-            f"the input inflates to more than {limit:,} bytes: not a web page (or raise --max-bytes)"
-        ) from None
-    except inflate.BadEncoding as e:
-        raise CleanError(f"the input is gzip-compressed but unreadable ({e}); save the page again") from None

@@ -18,6 +18,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 
+from errors import CleanError
+
 STEP = 64 * 1024  # most output one decompress call may produce
 MAX_LAYERS = 3  # more content codings than this on one response is refused
 GZIP_MAGIC = b"\x1f\x8b"
@@ -155,3 +157,19 @@ def inflate_file(data: bytes, limit: int, *, whole: bool = False) -> bytes:
     if whole and not inflater.finished:
         raise BadEncoding("truncated gzip data")
     return out
+
+
+# A saved page is at most a few MB; a gzip member inflating past this is a bomb or not a page.
+MAX_SAVED_INFLATED = 64 * 1024 * 1024
+
+
+def gunzip_page(data: bytes, limit: int = MAX_SAVED_INFLATED) -> bytes:
+    """A gzipped saved page, inflated (counted as it inflates: at most `limit` bytes)."""
+    try:
+        return inflate_file(data, limit, whole=True)
+    except TooMuchOutput:
+        raise CleanError(
+            f"the input inflates to more than {limit:,} bytes: not a web page (or raise --max-bytes)"
+        ) from None
+    except BadEncoding as e:
+        raise CleanError(f"the input is gzip-compressed but unreadable ({e}); save the page again") from None

@@ -51,11 +51,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from flows.pipeline.clean_saved import SavedPage, clean_shown
     from flows.pipeline.cleaner import Cleaner
-    from scrapers.clean import gunzip_page
-    from scrapers.profiles import get_profile
+    from scrapers.inflate import gunzip_page
     from storage.outcomes import PageOutcome
 
     if args.profile:
+        from scrapers.profiles import get_profile
+
         get_profile(args.profile)  # an unknown name is a ProfileError: one line, exit 1
     learned = _learned_template(args) if args.source else None
     files = _expand(args.paths)

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from flows.pipeline.clean_saved import SavedPage, clean_saved
     from flows.pipeline.cleaner import Cleaner
     from flows.pipeline.stages import learn_template, template_of
-    from scrapers.clean import gunzip_page
+    from scrapers.inflate import gunzip_page
     from storage.archive import Archive
     from storage.db import utc_iso
     from storage.outcomes import PageOutcome

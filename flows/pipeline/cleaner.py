@@ -163,7 +163,8 @@ class Cleaner:
             self._sources_to_come = max(0, self._sources_to_come - 1)
             if pages > 0 and self._pool is None:
                 self._start_own()  # it starts while the source's first pages are fetched
-                self._start_fork_server()
+                if self._expected > COLD_PAGES + MIN_SAMPLE or self._sources_to_come:
+                    self._start_fork_server()  # else no pool can start (`_worth_a_pool`): a page or two
 
     def expect_sources(self, sources: int) -> None:
         """`sources` will each `expect` their pages later (a run's sources, a few hosts at a
