@@ -142,7 +142,8 @@ def prefect_for_this_run() -> Iterator[None]:
       (`PR_SET_PDEATHSIG`: a child of a thread gets it when that thread ends, hence the
       main thread; Prefect would start it lazily from whichever thread first needs it);
     - at the end, however it ends: the client's pending events and logs are sent and its
-      workers stopped while the server is still up, then the temporary server is stopped.
+      workers stopped while the server is still up, then the temporary server is stopped; after
+      a flow that ended, once it has recorded the task runs' last states (`wait_recorded`).
       (At interpreter exit Prefect flushed them towards a server its own exit handler had
       already stopped: `Error flushing … events` tracebacks, or a hang.)"""
     with temporary_server_stopped_on_signals():
@@ -154,10 +155,12 @@ def prefect_for_this_run() -> Iterator[None]:
             drain_prefect_client()
             stop_temporary_servers()  # stopped, at once: a Ctrl-C waits for nothing
             raise
-        drain_prefect_client()
-        for server, since in _STARTED:
-            wait_recorded(server.api_url, since)
-        stop_temporary_servers()
+        try:
+            drain_prefect_client()
+            for server, since in _STARTED:
+                wait_recorded(server.api_url, since)
+        finally:
+            stop_temporary_servers()
 
 
 # The temporary servers newswatch started in this process, with when (UTC, ISO 8601): the only
@@ -256,7 +259,8 @@ def wait_recorded(api: str, since: str, timeout: float = RECORDED_SECONDS) -> bo
     deadline = time.monotonic() + timeout
     while True:
         try:
-            response = httpx.post(api.rstrip("/") + "/task_runs/filter", json=query, timeout=timeout)
+            left = max(0.1, deadline - time.monotonic())
+            response = httpx.post(api.rstrip("/") + "/task_runs/filter", json=query, timeout=left)
             if response.status_code == 200 and response.json() == []:
                 return True
         except (httpx.HTTPError, ValueError):
