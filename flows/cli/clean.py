@@ -11,11 +11,9 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-from errors import NewswatchError
-from flows.cli.shared import add_archive_option, add_max_bytes_option, open_archive, read_saved_page
+from flows.cli.shared import add_archive_option, add_max_bytes_option, cleaned_files, open_archive
 
 HELP = "clean saved pages (HTML, .gz, text dumps) into articles and print them"
 EXAMPLE = """\
@@ -49,10 +47,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.pipeline.clean_saved import SavedPage, clean_shown
+    from flows.pipeline.clean_saved import clean_shown
     from flows.pipeline.cleaner import Cleaner
-    from scrapers.inflate import gunzip_page
-    from storage.outcomes import PageOutcome
 
     if args.profile:
         from scrapers.profiles import get_profile
@@ -60,31 +56,14 @@ def run(args: argparse.Namespace) -> int:
         get_profile(args.profile)  # an unknown name is a ProfileError: one line, exit 1
     learned = _learned_template(args) if args.source else None
     files = _expand(args.paths)
-
-    def saved_pages() -> Iterator[SavedPage]:
-        for path in files:  # read as the cleaner asks for them: a few ahead, never the whole folder
-            try:
-                yield SavedPage(
-                    path, path.as_posix(), gunzip_page(read_saved_page(path, args.max_bytes), args.max_bytes)
-                )
-            except NewswatchError as e:
-                yield SavedPage(path, path.as_posix(), error=str(e))
-
     failed = 0
     first = True
     # Cleaned as a run's pages are (flows/pipeline/cleaner.py): in a process of its own, each
     # page within a deadline, so a page the cleaner loops on costs that file, never the command.
     with Cleaner(given_up=GIVEN_UP) as cleaner:
         cleaner.expect(len(files))
-        cleaned = cleaner.clean(
-            saved_pages(),
-            clean_shown,
-            (args.url, args.profile, args.found_via, learned, args.explain),
-            local=lambda page: page.data is None,
-        )
-        for page, outcome in cleaned:
-            if isinstance(outcome, PageOutcome):  # given up by the cleaner (past its deadline)
-                outcome = str(outcome.error)
+        options = (args.url, args.profile, args.found_via, learned, args.explain)
+        for page, outcome in cleaned_files(files, args.max_bytes, cleaner, clean_shown, options):
             if isinstance(outcome, str):
                 failed += _fail(page.path, outcome)
                 continue

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
 from errors import NewswatchError
-from flows.cli.shared import add_archive_option, add_max_bytes_option, archive_path, read_saved_page
+from flows.cli.shared import add_archive_option, add_max_bytes_option, archive_path, cleaned_files
 
 HELP = "clean saved pages (HTML, .gz, text dumps, or folders of them) and add them to the archive"
 EXAMPLE = """
@@ -55,26 +54,15 @@ class ImportReport:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.pipeline.clean_saved import SavedPage, clean_saved
+    from flows.pipeline.clean_saved import clean_saved
     from flows.pipeline.cleaner import Cleaner
     from flows.pipeline.stages import learn_template, template_of
-    from scrapers.inflate import gunzip_page
     from storage.archive import Archive
     from storage.db import utc_iso
-    from storage.outcomes import PageOutcome
 
     files = page_files(args.paths)
     if args.url and len(files) != 1:
         raise NewswatchError("--url names the address of one page: give exactly one file with it")
-
-    def saved_pages() -> Iterator[SavedPage]:
-        for file in files:  # read as the cleaner asks for them: a few ahead, never the whole folder
-            try:
-                data = gunzip_page(read_saved_page(file, args.max_bytes), args.max_bytes)
-                yield SavedPage(file, file.resolve().as_uri(), data)
-            except (NewswatchError, OSError) as e:
-                yield SavedPage(file, file.as_posix(), error=str(e))
-
     report = ImportReport()
     # Pages are cleaned as a run's are (flows/pipeline/cleaner.py): in processes of their own,
     # on every CPU, each page within a deadline; one the cleaner loops on costs that file only.
@@ -84,12 +72,10 @@ def run(args: argparse.Namespace) -> int:
         learned = template_of(archive, args.source)
         cleaner.expect(len(files))
         args_ = (args.source, args.url, args.profile, learned, utc_iso())
-        cleaned = cleaner.clean(saved_pages(), clean_saved, args_, local=lambda page: page.data is None)
+        cleaned = cleaned_files(files, args.max_bytes, cleaner, clean_saved, args_)
         while chunk := list(islice(cleaned, max(1, args.batch_size))):
             batch, names = [], []
             for page, outcome in chunk:
-                if isinstance(outcome, PageOutcome):  # given up by the cleaner (past its deadline)
-                    outcome = str(outcome.error)
                 if isinstance(outcome, str):  # why the file has no article
                     report.errors.append(f"{page.path}: {outcome}")
                     continue

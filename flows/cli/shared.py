@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -134,6 +135,26 @@ def read_saved_page(path: Path, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise CleanError(f"holds more than --max-bytes ({max_bytes:,}) bytes (it grew while read)")
     return data
+
+
+def cleaned_files(files: list[Path], max_bytes: int, cleaner, fn: Callable, args: tuple) -> Iterator[tuple]:
+    """`newswatch clean` and `import`: the saved files read as `cleaner` asks for them (a few
+    ahead, never the whole folder) and cleaned by `fn(page, *args)` in its processes, in order:
+    (the `SavedPage`, what `fn` returned, or the message saying why the file has none: it could
+    not be read, or the cleaner gave it up past its deadline)."""
+    from flows.pipeline.clean_saved import SavedPage
+    from scrapers.inflate import gunzip_page
+    from storage.outcomes import PageOutcome
+
+    def pages() -> Iterator[SavedPage]:
+        for file in files:
+            try:
+                yield SavedPage(file, file.resolve().as_uri(), gunzip_page(read_saved_page(file, max_bytes), max_bytes))
+            except (NewswatchError, OSError) as e:
+                yield SavedPage(file, file.as_posix(), error=str(e))
+
+    for page, outcome in cleaner.clean(pages(), fn, args, local=lambda page: page.data is None):
+        yield page, str(outcome.error) if isinstance(outcome, PageOutcome) else outcome
 
 
 def byte_size(text: str) -> int:

@@ -485,8 +485,8 @@ def _done(future: Future | None) -> bool:
 
 
 def _crashed(page: Any, error: str, given_up: str) -> Any:
-    """What a page a dead (or stopped) worker had becomes: an outcome that retries it on a
-    later run (a run's)."""
+    """What a page a dead (or stopped) worker had becomes: an outcome saying so, and what
+    follows (`given_up`: for a run's page, it is tried again on a later run)."""
     from storage.outcomes import PageOutcome
 
     return PageOutcome(_label(page), CleanCrashed(f"{error}; {given_up}"))
