@@ -310,3 +310,34 @@ def test_newswatch_status_flags_deployments_that_disagree_with_the_config(tmp_pa
         f"  PROBLEM: the deployment's runs read {checkout / 'newswatch.yaml'}, not this config ({mine}): {redeploy}",
         f"  PROBLEM: the deployment's runs read {checkout / 'newswatch.yaml'}, not this config ({mine}): {redeploy}",
     ]
+
+
+def test_a_prefect_server_that_never_becomes_healthy_is_given_up_at_the_deadline(tmp_path):
+    """`serve`'s wait for its Prefect server: a process that lives but never answers its health
+    check is a ServeError naming the address and the log once `timeout` has passed, not a wait
+    for ever; one that exits first is one as soon as it has."""
+    import subprocess
+    import sys
+    import time
+
+    from core.ports import free_port
+    from errors import ServeError
+    from flows.orchestration.server import LocalPrefectServer
+
+    log = tmp_path / "server.log"
+    log.write_text("")
+    silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        server = LocalPrefectServer(silent, free_port(), log, 0)
+        started = time.monotonic()
+        with pytest.raises(ServeError, match=r"no healthy Prefect server at http://127\.0\.0\.1:\d+/api after 1 s"):
+            server.wait_healthy(timeout=1.0)
+        assert 1.0 <= time.monotonic() - started < 10.0
+    finally:
+        silent.kill()
+        silent.wait()
+    log.write_text("boom: the port is taken\n")
+    gone = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    gone.wait()
+    with pytest.raises(ServeError, match=r"exited \(code 3\) before it was ready(.|\n)*boom: the port is taken"):
+        LocalPrefectServer(gone, free_port(), log, 0).wait_healthy(timeout=60.0)
